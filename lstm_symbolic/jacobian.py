@@ -1,0 +1,118 @@
+"""Step Jacobians ds_t/ds_{t-1} of the memory state as matrix expressions (Cell → Jacobian).
+
+Forward mode over the ordered equations: each quantity's Jacobian w.r.t. the previous
+memory is a sum of products of ``diag(·)`` and weight matrices.  Two meanings, always kept
+apart (DESIGN.md):
+
+* **partial** - every other previous state (h_{t-1}) held fixed: diag(f_t) for the LSTM;
+* **total** - h_{t-1} moves with c_{t-1} through the output equation of step t-1, which adds
+  one ``diag(∂c_t/∂z) U diag(∂h_{t-1}/∂c_{t-1})`` term per gate that reads h_{t-1}
+  (seed 001's p + q + r + s).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from . import naming
+from .cells import Cell
+from .derive import elementwise_operands, local_derivative
+from .functions import linear_atoms
+
+
+@dataclass(frozen=True)
+class Diag:
+    """``diag(expr)``: the Jacobian of an element-wise map."""
+
+    expr: sp.Expr
+
+
+@dataclass(frozen=True)
+class Term:
+    """A product of factors (Diag or a weight Symbol), left to right; () is the identity."""
+
+    factors: tuple
+
+    def then(self, factor) -> Term:
+        """``factor · self``, merging adjacent diagonals and dropping diag(1)."""
+        if isinstance(factor, Diag) and factor.expr == 1:
+            return self
+        if isinstance(factor, Diag) and self.factors and isinstance(self.factors[0], Diag):
+            merged = Diag(factor.expr * self.factors[0].expr)
+            return Term((merged,) + self.factors[1:]) if merged.expr != 1 else Term(self.factors[1:])
+        return Term((factor,) + self.factors)
+
+    @property
+    def is_diagonal(self) -> bool:
+        return all(isinstance(f, Diag) for f in self.factors)
+
+
+@dataclass(frozen=True)
+class Jacobian:
+    """``of`` w.r.t. ``wrt`` as a sum of terms; ``total`` says which meaning."""
+
+    of: str
+    wrt: str
+    terms: tuple[Term, ...]
+    total: bool
+
+    @property
+    def diagonal(self) -> sp.Expr | None:
+        """The diagonal's expression when the Jacobian is diagonal, else None."""
+        if not all(t.is_diagonal for t in self.terms):
+            return None
+        return sp.Add(*[_diag_value(t) for t in self.terms])
+
+
+def _diag_value(term: Term) -> sp.Expr:
+    return sp.Mul(*[f.expr for f in term.factors]) if term.factors else sp.Integer(1)
+
+
+def _simplify(terms: list[Term]) -> list[Term]:
+    """Sum the purely diagonal terms into one; keep the others in order."""
+    diagonal = [t for t in terms if t.is_diagonal]
+    others = [t for t in terms if not t.is_diagonal]
+    if not diagonal:
+        return others
+    value = sp.Add(*[_diag_value(t) for t in diagonal])
+    if value == 0:
+        return others
+    return [Term((Diag(value),) if value != 1 else ())] + others
+
+
+def _forward_mode(cell: Cell, start: dict[sp.Symbol, list[Term]], stop: str) -> list[Term]:
+    """Propagate Jacobians from ``start`` through the equations up to ``stop``."""
+    jac = dict(start)
+    for eq in cell.equations:
+        if eq.lhs in start:
+            continue
+        terms: list[Term] = []
+        for a in elementwise_operands(cell, eq.rhs):
+            local = Diag(local_derivative(cell, eq.rhs, a))
+            terms += [t.then(local) for t in jac.get(a, [])]
+        for atom in linear_atoms(eq.rhs):
+            w, v = atom.args
+            local = Diag(local_derivative(cell, eq.rhs, atom))
+            terms += [t.then(w).then(local) for t in jac.get(v, [])]
+        jac[eq.lhs] = _simplify(terms)
+        if eq.lhs.name == stop:
+            return jac[eq.lhs]
+    raise KeyError(stop)
+
+
+def jacobian(cell: Cell, total: bool = False) -> Jacobian:
+    """d memory_t / d memory_{t-1}, partial or total."""
+    mem, out = cell.memory, cell.output
+    start = {sp.Symbol(naming.prev(mem)): [Term(())]}
+    if total and out != mem:
+        within = _forward_mode(cell, {sp.Symbol(mem): [Term(())]}, out)
+        names = [q.name for q in cell.quantities if q.kind == "intermediate"]
+        start[sp.Symbol(naming.prev(out))] = [
+            Term(tuple(Diag(naming.shift_back(f.expr, names)) if isinstance(f, Diag) else f
+                       for f in t.factors))
+            for t in within
+        ]
+    terms = _forward_mode(cell, start, mem)
+    return Jacobian(mem, naming.prev(mem), tuple(terms), total and out != mem)
