@@ -25,6 +25,8 @@ demo: $(VENV)/.installed system-deps
 	$(VENV)/bin/lstm-symbolic derive lstm --format text
 	$(VENV)/bin/lstm-symbolic emit lstm --lang numpy -o out
 	$(PY) -m lstm_symbolic.gradcheck out/lstm.py
+	$(VENV)/bin/lstm-symbolic emit lstm --lang c -o out
+	$(PY) -m lstm_symbolic.gradcheck out/lstm_c.py
 
 test: $(VENV)/.installed-test system-deps
 	$(PY) -m pytest

@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("emit", help="backward-pass code")
     p.add_argument("cell")
     p.add_argument("--lang", required=True, choices=pipeline.LANGUAGES)
+    p.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                   help="accepted for either language; the code serves both: it dispatches on the arrays' dtype")
     p.add_argument("-o", "--output-dir", default=".", help="directory for the files (default: .)")
     p = sub.add_parser("generate", help="rewrite generated/ from the built-in cells")
     p.add_argument("--check", action="store_true", help="exit 1 with a diff where generated/ is stale")

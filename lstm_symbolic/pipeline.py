@@ -10,12 +10,14 @@ from .builtins import BUILTIN_CELLS
 from .cells import Cell
 from .derive import Derivation, derive
 from .emit import numpy_files, render, write_files
+from .emit_c import c_files
 from .errors import UserError
 from .jacobian import jacobian
 from .kernel import build_kernel
 from .printing.text import jacobian_text, text
 
-LANGUAGES = ("numpy",)
+LANGUAGES = ("numpy", "c")
+_EMITTERS = {"numpy": numpy_files, "c": c_files}
 
 
 def load_cell(name: str) -> Cell:
@@ -82,7 +84,7 @@ def code_files(cell: Cell, lang: str) -> dict[str, str]:
     """The generated code of ``cell`` in ``lang``: {file name: text}."""
     if lang not in LANGUAGES:
         raise UserError(f"unknown language '{lang}': use one of {', '.join(LANGUAGES)}")
-    return numpy_files(build_kernel(derive(cell)))
+    return _EMITTERS[lang](build_kernel(derive(cell)))
 
 
 def emit(cell: Cell, lang: str, out_dir: str | Path) -> list[Path]:

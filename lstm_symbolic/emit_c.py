@@ -1,0 +1,379 @@
+"""The C emitter: a Kernel planned into fused element-wise loops and matrix products (→ .h, .c, _c.py).
+
+Every decision is taken here and handed to ``templates/c/`` as strings: which statements run
+in which pass of a step (a pass ends where a matrix product needs its results), where each
+value lives between passes (a local scalar, the forward cache, a projection buffer, a d_lin
+buffer or a scratch array), and the workspace layout.  The same plan is printed twice, in
+``double`` (``_f64``) and ``float`` (``_f32``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from . import naming
+from .emit import render
+from .errors import UserError
+from .kernel import Assign, BackProject, Group, Kernel, Project
+from .printing.c import REAL_TYPES, c_code
+
+# Names the generated C uses itself: a cell symbol with one of them would be shadowed.
+RESERVED = {"T", "B", "D", "H", "I", "t_", "row_", "col_", "e_", "work", "params", "cache", "xs", "hs", "grads",
+            "d_xs", "d_hs", "state0", "state_T", "d_state_T", "d_state0", "off_", "auto", "break", "case",
+            "char", "const", "continue", "default", "do", "double", "else", "enum", "extern", "float", "for",
+            "goto", "if", "inline", "int", "long", "register", "restrict", "return", "short", "signed",
+            "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile",
+            "while", "exp", "log", "tanh", "pow"}
+SIZE = {"hidden": "H", "input": "D"}  # I is complex.h's imaginary unit (cblas.h includes it)
+
+
+class CEmitError(UserError, ValueError):
+    """The cell cannot be emitted as C (a name clash with the generated code, an unsupported shape)."""
+
+
+@dataclass
+class Pass:
+    """One fused loop over batch × hidden: loads, statements, stores (all printed)."""
+
+    loads: list = field(default_factory=list)  # (name, C expression)
+    assigns: list = field(default_factory=list)  # (name, {ctype: C expression})
+    stores: list = field(default_factory=list)  # C statements without the type-dependent part
+    sums: list = field(default_factory=list)  # (C lvalue, {ctype: C expression}) accumulated with +=
+    defined: list = field(default_factory=list)
+
+
+def _check_names(kernel: Kernel) -> None:
+    cell = kernel.cell
+    names = {q.name for q in cell.quantities} | {s.name for st in kernel.backward if isinstance(st, Assign)
+                                                 for s in [st.lhs]}
+    clash = sorted(names & RESERVED)
+    if clash:
+        raise CEmitError(f"cell '{cell.name}': name(s) {', '.join(clash)} clash with the generated C; rename them")
+    for q in kernel.saved:
+        if cell.shape(q.name) != ("hidden",):
+            raise CEmitError(f"cell '{cell.name}': the C emitter needs saved value '{q.name}' to be hidden-sized")
+
+
+def _nh(g: Group) -> str:
+    return f"{len(g.weights)} * H" if len(g.weights) > 1 else "H"
+
+
+def _op_size(kernel: Kernel, g: Group) -> str:
+    return SIZE[kernel.cell.shape(g.name)[0]]
+
+
+def _printed(expr) -> dict[str, str]:
+    return {ctype: c_code(sp.sympify(expr), ctype) for ctype in REAL_TYPES}
+
+
+def _schedule(statements, boundary, produced, fixed):
+    """Put each Assign in the earliest pass its reads allow; a boundary statement (a matrix
+    product) ends a pass and makes ``produced(st)`` available from the next one.
+
+    Returns (passes of Assigns, boundaries in order, phase of every defined symbol)."""
+    phase = dict(fixed)
+    bounds, passes = [], [[]]
+    for st in statements:
+        if isinstance(st, boundary):
+            bounds.append(st)
+            passes.append([])
+            for sym in produced(st):
+                phase[sym] = len(bounds)
+            continue
+        p = max([phase.get(s, 0) for s in st.rhs.free_symbols], default=0)
+        passes[p].append(st)
+        phase[st.lhs] = p
+    return passes, bounds, phase
+
+
+def _last_reads(passes, extra) -> dict:
+    """The last pass that reads each symbol (statements and extra (phase, expr) pairs)."""
+    last: dict = {}
+    for p, sts in enumerate(passes):
+        for st in sts:
+            for s in st.rhs.free_symbols:
+                last[s] = max(last.get(s, -1), p)
+    for p, expr in extra:
+        for s in sp.sympify(expr).free_symbols:
+            last[s] = max(last.get(s, -1), p)
+    return last
+
+
+def _fill(passes, load, stores_of, sums):
+    """Printed passes: loads for what a pass reads but does not define, then its statements."""
+    out = []
+    for p, sts in enumerate(passes):
+        pz = Pass()
+        reads = []
+        for st in sts:
+            reads += [s for s in sp.ordered(st.rhs.free_symbols) if s not in reads]
+        for _, _, expr in (x for x in sums if x[0] == p):
+            reads += [s for s in sp.ordered(sp.sympify(expr).free_symbols) if s not in reads]
+        local = {st.lhs for st in sts}
+        pz.loads = [(s.name, load(s)) for s in reads if s not in local]
+        for st in sts:
+            pz.assigns.append((st.lhs.name, _printed(st.rhs)))
+            pz.stores += stores_of(st.lhs, p)
+        pz.sums = [(lhs, _printed(expr)) for q, lhs, expr in sums if q == p]
+        out.append(pz)
+    return out
+
+
+def _ops(printed, calls) -> list[dict]:
+    """Passes and matrix products interleaved (pass 0, call 0, pass 1, ...); empty passes dropped."""
+    ops = []
+    for k, pz in enumerate(printed):
+        if pz.assigns or pz.sums:
+            ops.append({"kind": "loop", "pass": pz})
+        if k < len(calls):
+            ops.append({"kind": "call", "code": calls[k]})
+    return ops
+
+
+def _forward_plan(kernel: Kernel):
+    """The forward step: (ops, per-step pointer declarations, prologue, scratch arrays)."""
+    cell = kernel.cell
+    blocks = {g.block(k): (g, k) for g in kernel.groups for k in range(len(g.weights))}
+    fixed = {b: 0 for b, (g, _) in blocks.items() if not g.per_step}
+    passes, projects, _ = _schedule(
+        kernel.forward, Project, lambda st: [st.group.block(k) for k in range(len(st.group.weights))], fixed)
+    last = _last_reads(passes, [])
+    operands = {st.group.operand for st in projects}
+    saved = set(kernel.saved)
+    states = {sp.Symbol(s): s for s in cell.states}
+    prevs = {cell.prev(s): s for s in cell.states}
+    inputs = {q.symbol for q in cell.inputs}
+    vectors = {p.symbol for p in cell.params if p.shape == ("hidden",)}
+    tmps = []
+
+    def home(sym):
+        if sym in prevs:
+            return f"prev_{prevs[sym]}"
+        if sym in inputs:
+            return f"xt_{sym.name}"
+        return f"S_{sym.name}t" if sym in saved else f"tmp_{sym.name}"
+
+    def load(sym):
+        if sym in blocks:
+            g, k = blocks[sym]
+            return f"{'proj' if g.per_step else 'pj'}_{g.name}[row_ * ({_nh(g)}) + {k} * H + col_]"
+        return f"P_{sym.name}[col_]" if sym in vectors else f"{home(sym)}[e_]"
+
+    def stores_of(sym, p):
+        out = []
+        if sym in saved:
+            out.append(f"S_{sym.name}t[e_] = {sym.name};")
+        elif last.get(sym, -1) > p or sym in operands:
+            tmps.append(sym.name)
+            out.append(f"tmp_{sym.name}[e_] = {sym.name};")
+        if sym in states:
+            out.append(f"next_{states[sym]}[e_] = {sym.name};")
+            if states[sym] == cell.output:
+                out.append(f"hs_t[e_] = {sym.name};")
+        return out
+
+    printed = _fill(passes, load, stores_of, [])
+    calls = [f"mm_nt_@S@(B, {_nh(st.group)}, {_op_size(kernel, st.group)}, {home(st.group.operand)}, "
+             f"{_op_size(kernel, st.group)}, stk_{st.group.name}, {_op_size(kernel, st.group)}, (@R@)0, "
+             f"proj_{st.group.name}, {_nh(st.group)});" for st in projects]
+    prologue = [f"memcpy(S_{p.name}t, prev_{s}, BH * sizeof(@R@));" for p, s in prevs.items() if p in saved]
+    decls = [f"const @R@ *prev_{s} = st_{s} + (size_t)(t_ & 1) * BH;" for s in cell.states]
+    decls += [f"@R@ *next_{s} = st_{s} + (size_t)((t_ + 1) & 1) * BH;" for s in cell.states]
+    decls += ["@R@ *hs_t = hs + (size_t)t_ * BH;"]
+    decls += [f"const @R@ *xt_{q.name} = {q.name}s + (size_t)t_ * B * {SIZE[q.shape[0]]};" for q in cell.inputs]
+    decls += [f"const @R@ *pj_{g.name} = proj_{g.name} + (size_t)t_ * B * {_nh(g)};"
+              for g in kernel.groups if not g.per_step]
+    decls += [f"@R@ *S_{s.name}t = C_{s.name} + (size_t)t_ * BH;" for s in kernel.saved]
+    return _ops(printed, calls), decls, prologue, tmps
+
+
+def _backward_plan(kernel: Kernel, buffers: dict[str, str]):
+    """The backward step: (ops, per-step pointer declarations, prologue, scratch arrays)."""
+    cell = kernel.cell
+    backs = {g.back: g for g in kernel.groups}
+    seeds = {sym: s for s, sym in kernel.seeds}
+    saved = set(kernel.saved)
+    vectors = {p.symbol for p in cell.params if p.shape == ("hidden",)}
+    slots: dict = {}
+    for g in kernel.groups:
+        for k, a in enumerate(g.adjoints):
+            slots.setdefault(a, {})[buffers[g.name]] = (k, _nh(g))
+    fixed = {s: 0 for s in list(seeds) + list(saved) + list(vectors)}
+    passes, bps, phase = _schedule(kernel.backward, BackProject, lambda st: [st.group.back], fixed)
+
+    def when(e):
+        return max([phase.get(s, 0) for s in sp.sympify(e).free_symbols], default=0)
+
+    sums = [(when(e), f"G_{p}[col_]", e) for p, e in kernel.vector_grads]
+    sums += [(when(e), f"dxt_{n}[e_]", e) for n, e in kernel.input_grads if e != 0]
+    last = _last_reads(passes, [(p, e) for p, _, e in sums])
+    state_of = {sym: s for s, sym in kernel.state_grads if sym != 0}
+    tmps = []
+
+    def load(sym):
+        if sym in seeds:
+            return f"dcur_{seeds[sym]}[e_]"
+        if sym in saved:
+            return f"S_{sym.name}t[e_]"
+        if sym in backs:
+            return f"bk_{backs[sym].name}[row_ * {_op_size(kernel, backs[sym])} + col_]"
+        if sym in vectors:
+            return f"P_{sym.name}[col_]"
+        if sym in slots:
+            buf, (k, nh) = next(iter(slots[sym].items()))
+            return f"dl_{buf}t[row_ * ({nh}) + {k} * H + col_]"
+        return f"tmp_{sym.name}[e_]"
+
+    def stores_of(sym, p):
+        out = [f"dl_{buf}t[row_ * ({nh}) + {k} * H + col_] = {sym.name};"
+               for buf, (k, nh) in slots.get(sym, {}).items()]
+        if sym not in slots and last.get(sym, -1) > p:
+            tmps.append(sym.name)
+            out.append(f"tmp_{sym.name}[e_] = {sym.name};")
+        if sym in state_of:
+            out.append(f"dnext_{state_of[sym]}[e_] = {sym.name};")
+        return out
+
+    printed = _fill(passes, load, stores_of, sums)
+    calls = []
+    for st in bps:
+        g, op = st.group, _op_size(kernel, st.group)
+        calls.append(f"mm_nn_@S@(B, {op}, {_nh(g)}, dl_{buffers[g.name]}t, {_nh(g)}, stk_{g.name}, {op}, "
+                     f"(@R@)0, bk_{g.name}, {op});")
+    out = cell.output
+    prologue = [f"if (d_hs) for (e_ = 0; e_ < BH; ++e_) dcur_{out}[e_] += d_hs[(size_t)t_ * BH + e_];"]
+    prologue += [f"memset(dnext_{s}, 0, BH * sizeof(@R@));" for s, sym in kernel.state_grads if sym == 0]
+    decls = [f"@R@ *dcur_{s} = dst_{s} + (size_t)(t_ & 1) * BH;" for s in cell.states]
+    decls += [f"@R@ *dnext_{s} = dst_{s} + (size_t)((t_ + 1) & 1) * BH;" for s in cell.states]
+    decls += [f"const @R@ *S_{s.name}t = C_{s.name} + (size_t)t_ * BH;" for s in kernel.saved]
+    decls += [f"@R@ *dl_{b}t = dl_{b} + (size_t)t_ * B * {_nh(g)};"
+              for g in kernel.groups for b in [buffers[g.name]] if b == g.name]
+    decls += [f"@R@ *dxt_{q.name} = d_{q.name}s + (size_t)t_ * B * {SIZE[q.shape[0]]};" for q in cell.inputs]
+    return _ops(printed, calls), decls, prologue, tmps
+
+
+def _used(decls: list[str], texts: list[str]) -> list[str]:
+    """The declarations whose pointer name the step's code uses."""
+    body = "\n".join(texts)
+    return [d for d in decls if re.search(r"\b" + re.escape(d.split("=")[0].split("*")[-1].strip()) + r"\b", body)]
+
+
+def _texts(ops, prologue) -> list[str]:
+    out = list(prologue)
+    for op in ops:
+        if op["kind"] == "call":
+            out.append(op["code"])
+        else:
+            pz = op["pass"]
+            out += [e for _, e in pz.loads] + pz.stores + [lhs for lhs, _ in pz.sums]
+    return out
+
+
+def _buffers(kernel: Kernel) -> dict[str, str]:
+    """Each group's d_lin buffer: groups with the same adjoints share one."""
+    first: dict = {}
+    return {g.name: first.setdefault(g.adjoints, g.name) for g in kernel.groups}
+
+
+def _group_info(kernel: Kernel) -> list[dict]:
+    index = {p.name: k for k, p in enumerate(kernel.cell.params)}
+    saved = {s.name for s in kernel.saved}
+    out = []
+    for g in kernel.groups:
+        op = g.name
+        if op in {q.name for q in kernel.cell.inputs}:
+            operand_all = "xs"
+        elif op in saved:
+            operand_all = f"C_{op}"
+        else:
+            raise CEmitError(f"operand '{op}' of a per-step product is not in the forward cache")
+        out.append({
+            "name": op,
+            "weights": [{"name": w.name, "index": index[w.name], "k": k} for k, w in enumerate(g.weights)],
+            "n": len(g.weights),
+            "nh": _nh(g),
+            "op": _op_size(kernel, g),
+            "per_step": g.per_step,
+            "operand_all": operand_all,
+        })
+    return out
+
+
+def _layouts(groups, projections_groups, back_groups, dl_buffers, states, ftmps, btmps):
+    """Workspace buffers of the forward and the backward pass: (name, size in elements)."""
+    stk = [(f"stk_{g['name']}", f"(size_t){g['n']} * H * {g['op']}") for g in groups if g["n"] > 1]
+    fwd = stk + [(f"proj_{g['name']}", f"(size_t){'T * B' if not g['per_step'] else 'B'} * {g['n']} * H")
+                 for g in groups if not g["per_step"] or g["name"] in projections_groups]
+    fwd += [(f"st_{s}", "(size_t)2 * B * H") for s in states] + [(f"tmp_{n}", "(size_t)B * H") for n in ftmps]
+    bwd = stk + [(f"dl_{g['name']}", f"(size_t)T * B * {g['n']} * H") for g in dl_buffers]
+    bwd += [(f"bk_{g['name']}", f"(size_t)B * {g['op']}") for g in back_groups]
+    bwd += [(f"dst_{s}", "(size_t)2 * B * H") for s in states] + [(f"tmp_{n}", "(size_t)B * H") for n in btmps]
+    return fwd, bwd
+
+
+def c_context(kernel: Kernel) -> dict:
+    """Everything the C templates lay out, printed."""
+    _check_names(kernel)
+    cell = kernel.cell
+    buffers = _buffers(kernel)
+    fwd, fdecls, fpro, ftmps = _forward_plan(kernel)
+    bwd, bdecls, bpro, btmps = _backward_plan(kernel, buffers)
+    groups = _group_info(kernel)
+    back_groups = [g for g in groups if any(op["kind"] == "call" and f"bk_{g['name']}," in op["code"]
+                                            for op in bwd)]
+    projected = {g["name"] for g in groups if any(op["kind"] == "call" and f"proj_{g['name']}," in op["code"]
+                                                  for op in fwd)}
+    dl_buffers = [g for g in groups if buffers[g["name"]] == g["name"]]
+    prefix = naming.module_name(cell.name)
+    ftmps, btmps = sorted(set(ftmps)), sorted(set(btmps))
+    fwd_layout, bwd_layout = _layouts(groups, projected, back_groups, dl_buffers,
+                                      cell.states, ftmps, btmps)
+    return {
+        "cell": cell.name,
+        "prefix": prefix,
+        "guard": prefix.upper() + "_H",
+        "description": cell.description,
+        "params": [{"name": p.name, "index": k, "shape": " x ".join(p.shape),
+                    "size": " * ".join(SIZE[s] for s in p.shape), "repr": repr(p.shape)}
+                   for k, p in enumerate(cell.params)],
+        "states": list(cell.states),
+        "states_repr": repr(cell.states),
+        "hidden_param": next(p.name for p in cell.params if p.shape[0] == "hidden"),
+        "output": cell.output,
+        "inputs": [q.name for q in cell.inputs],
+        "saved": [s.name for s in kernel.saved],
+        "groups": groups,
+        "stacked": [g for g in groups if g["n"] > 1],
+        "deferred": [g for g in groups if not g["per_step"]],
+        "forward": fwd,
+        "forward_decls": _used(fdecls, _texts(fwd, fpro)),
+        "forward_prologue": fpro,
+        "fwd_layout": fwd_layout,
+        "bwd_layout": bwd_layout,
+        "backward": bwd,
+        "backward_decls": _used(bdecls, _texts(bwd, bpro)),
+        "backward_prologue": bpro,
+        "back_groups": back_groups,
+        "dl_buffers": dl_buffers,
+        "buffers": buffers,
+        "seeds": [(s, sym.name) for s, sym in kernel.seeds],
+        "vector_grads": [p for p, _ in kernel.vector_grads],
+        "has_input_grads": any(e != 0 for _, e in kernel.input_grads),
+        "input_grad_names": [n for n, e in kernel.input_grads if e != 0],
+        "reals": [{"ctype": ct, "sfx": sfx, "tanh": "tanh" if ct == "double" else "tanhf",
+                   "blas": "d" if ct == "double" else "s"} for ct, (_, sfx) in REAL_TYPES.items()],
+    }
+
+
+def c_files(kernel: Kernel) -> dict[str, str]:
+    """``<m>.h``, ``<m>.c`` and the ctypes binding ``<m>_c.py`` of ``kernel``'s cell."""
+    ctx = c_context(kernel)
+    m = ctx["prefix"]
+    return {
+        f"{m}.h": render("c/header.h.j2", **ctx),
+        f"{m}.c": render("c/source.c.j2", **ctx),
+        f"{m}_c.py": render("c/binding.py.j2", **ctx),
+    }

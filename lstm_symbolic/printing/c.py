@@ -1,0 +1,45 @@
+"""C printer: element-wise expressions as C99 scalar code, in ``double`` or ``float``.
+
+One printer instance per real type: the ``float`` one calls ``tanhf``/``expf`` and writes
+float literals (``1.0F``), through SymPy's ``type_aliases``.  ``sigmoid`` calls the
+generated file's own stable ``sigmoid_<suffix>`` (a static inline function).
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.codegen.ast import float32, float64, real
+from sympy.printing.c import C99CodePrinter
+
+# real type name in C → (SymPy type, suffix of the generated entry points)
+REAL_TYPES = {"double": (float64, "f64"), "float": (float32, "f32")}
+
+
+class CPrinter(C99CodePrinter):
+    """C99CodePrinter for one real type; refuses the linear atoms (they are matrix products)."""
+
+    def __init__(self, ctype: str = "double", settings=None):
+        sym_type, self.suffix = REAL_TYPES[ctype]
+        super().__init__({"type_aliases": {real: sym_type}, "strict": True, **(settings or {})})
+
+    def _print_sigmoid(self, expr):
+        return f"sigmoid_{self.suffix}({self._print(expr.args[0])})"
+
+    def _print_Pow(self, expr):
+        base, exp = expr.args
+        if exp.is_Integer and 2 <= exp <= 3 and base.is_Symbol:
+            return "(" + "*".join([self._print(base)] * int(exp)) + ")"
+        return super()._print_Pow(expr)
+
+    def _unsupported(self, expr):
+        raise TypeError(f"the C printer has no rule for {type(expr).__name__}: it is a matrix product")
+
+    _print_MatVec = _print_MatTVec = _print_Outer = _unsupported
+
+
+_PRINTERS = {ctype: CPrinter(ctype) for ctype in REAL_TYPES}
+
+
+def c_code(expr: sp.Expr, ctype: str = "double") -> str:
+    """``expr`` as a C expression in ``ctype`` (``"double"`` or ``"float"``)."""
+    return _PRINTERS[ctype].doprint(expr)

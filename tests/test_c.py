@@ -1,0 +1,291 @@
+"""The generated C: printer golden lines, strict compiles, the ctypes binding against the generated
+NumPy, PyTorch and central differences, and a sanitizer run of a small C driver."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import warnings
+
+import numpy as np
+import pytest
+import sympy as sp
+from conftest import RTOL_FD, RTOL_TORCH_F64, rel_err
+
+from lstm_symbolic import pipeline
+from lstm_symbolic.functions import PRIMITIVES, MatTVec, MatVec, Outer, sigmoid
+from lstm_symbolic.gradcheck import check_module, load_module, random_problem
+from lstm_symbolic.printing.c import CPrinter, c_code
+
+CELLS = [name for name, _ in pipeline.cell_summaries()]
+COMPILERS = [cc for cc in ("gcc", "clang") if shutil.which(cc)]
+STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
+RTOL_F64 = 1e-12  # C against the generated NumPy, double
+RTOL_F32 = 1e-4  # C (float) against the generated NumPy (float64)
+needs_cc = pytest.mark.skipif(not COMPILERS, reason="no C compiler (gcc or clang) on this machine")
+a, b, c, x, W, d = sp.symbols("a b c x W d")
+
+
+def test_c_golden():
+    assert c_code(sigmoid(a + b)) == "sigmoid_f64(a + b)"
+    assert c_code(sigmoid(a + b), "float") == "sigmoid_f32(a + b)"
+    assert c_code(1 - sp.tanh(c) ** 2) == "1 - pow(tanh(c), 2)"
+    assert c_code(1 - sp.tanh(c) ** 2, "float") == "1 - powf(tanhf(c), 2)"
+    assert c_code(d * (1 - c**2)) == "d*(1 - (c*c))"
+    assert c_code(sp.exp(-a) / 2, "float") == "(1.0F/2.0F)*expf(-a)"
+    assert c_code(a * (b + c)) == "a*(b + c)"
+
+
+def test_every_primitive_has_a_c_rule_and_products_are_refused():
+    for ctype in ("double", "float"):
+        printer = CPrinter(ctype)
+        for name, fn in PRIMITIVES.items():
+            printed = printer.doprint(fn(a))
+            assert name in printed and "(a)" in printed, printed
+        for atom in (MatVec(W, x), MatTVec(W, d), Outer(d, x)):
+            with pytest.raises(TypeError, match="matrix product"):
+                printer.doprint(atom)
+
+
+@pytest.fixture(scope="session")
+def c_dirs(tmp_path_factory):
+    """{cell name: the folder with its freshly emitted C files}."""
+    out = tmp_path_factory.mktemp("c")
+    for name in CELLS:
+        pipeline.emit(pipeline.load_cell(name), "c", out / name)
+    return {name: out / name for name in CELLS}
+
+
+@pytest.fixture(scope="session")
+def c_modules(c_dirs, tmp_path_factory):
+    """{(cell, path): the binding}, path "portable" (loops) or "blas" (when a CBLAS links)."""
+    if not COMPILERS:
+        pytest.skip("no C compiler (gcc or clang) on this machine")
+    cache = tmp_path_factory.mktemp("build-cache")
+    modules = {}
+    saved = {k: os.environ.get(k) for k in ("LSTM_SYMBOLIC_CACHE", "LSTM_SYMBOLIC_BLAS")}
+    try:
+        os.environ["LSTM_SYMBOLIC_CACHE"] = str(cache)
+        for path, blas in (("portable", "none"), ("blas", "auto")):
+            os.environ["LSTM_SYMBOLIC_BLAS"] = blas
+            for name, folder in c_dirs.items():
+                m = pipeline.naming.module_name(name)
+                modules[name, path] = load_module(folder / f"{m}_c.py", f"_c_{m}_{path}")
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    return modules
+
+
+@needs_cc
+@pytest.mark.parametrize("cc", COMPILERS)
+@pytest.mark.parametrize("cblas", [False, True], ids=["portable", "cblas"])
+def test_every_c_file_compiles_strictly(c_dirs, cc, cblas, tmp_path):
+    if cblas and not _has_cblas(cc, tmp_path):
+        pytest.skip("no cblas.h / CBLAS library here")
+    for name, folder in c_dirs.items():
+        src = folder / f"{pipeline.naming.module_name(name)}.c"
+        flags = STRICT + (["-DLSTM_USE_CBLAS"] if cblas else [])
+        done = subprocess.run([cc, *flags, "-c", str(src), "-o", str(tmp_path / "x.o")], capture_output=True, text=True)
+        assert done.returncode == 0 and not done.stderr, f"{cc} {name}:\n{done.stderr}"
+
+
+def _has_cblas(cc, tmp_path) -> bool:
+    probe = tmp_path / "probe.c"
+    probe.write_text("#include <cblas.h>\n"
+                     "int main(void) { double a = 1; return (int)cblas_ddot(1, &a, 1, &a, 1) - 1; }\n")
+    done = subprocess.run([cc, str(probe), "-o", str(tmp_path / "probe"), "-lopenblas"], capture_output=True)
+    return done.returncode == 0
+
+
+def test_blas_path_is_used_where_openblas_links(c_modules, tmp_path):
+    if not _has_cblas(COMPILERS[0], tmp_path):
+        pytest.skip("no OpenBLAS here: the binding falls back to the portable loops")
+    assert all(m.USES_CBLAS for (_, path), m in c_modules.items() if path == "blas")
+    assert not any(m.USES_CBLAS for (_, path), m in c_modules.items() if path == "portable")
+
+
+def _run_both(npm, cm, dtype, seed=1, **sizes):
+    p, xs, s0, g, gT = random_problem(npm, seed=seed, **sizes)
+    cast = lambda dct: {k: v.astype(dtype) for k, v in dct.items()}  # noqa: E731
+    hs0, sT0, cache0 = npm.forward(p, xs, s0)
+    grads0, dxs0, ds0 = npm.backward(p, cache0, g, gT)
+    hs1, sT1, cache1 = cm.forward(cast(p), xs.astype(dtype), cast(s0))
+    grads1, dxs1, ds1 = cm.backward(cast(p), cache1, g.astype(dtype), cast(gT))
+    assert hs1.dtype == dtype and dxs1.dtype == dtype and all(v.dtype == dtype for v in grads1.values())
+    pairs = {"hs": (hs1, hs0), "d_xs": (dxs1, dxs0)}
+    pairs.update({k: (grads1[k], grads0[k]) for k in grads0})
+    pairs.update({f"{s}_T": (sT1[s], sT0[s]) for s in sT0})
+    pairs.update({f"d_{s}0": (ds1[s], ds0[s]) for s in ds0})
+    return {k: rel_err(u, v) for k, (u, v) in pairs.items()}
+
+
+@pytest.mark.parametrize("path", ["portable", "blas"])
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, RTOL_F64), (np.float32, RTOL_F32)], ids=["f64", "f32"])
+def test_c_agrees_with_generated_numpy(numpy_modules, c_modules, cell, path, dtype, rtol):
+    for sizes in (dict(T=9, B=3, input_size=5, hidden_size=7), dict(T=9, B=1, input_size=2, hidden_size=4)):
+        errors = _run_both(numpy_modules[cell], c_modules[cell, path], dtype, **sizes)
+        assert max(errors.values()) < rtol, errors
+
+
+@pytest.mark.parametrize("path", ["portable", "blas"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_c_against_central_differences(c_modules, cell, path):
+    errors = check_module(c_modules[cell, path], T=5, B=2, input_size=3, hidden_size=4)
+    assert max(errors.values()) < RTOL_FD, errors
+
+
+def test_c_lstm_against_torch_autograd(c_modules):
+    torch = pytest.importorskip("torch")
+    m = c_modules["lstm", "blas"]
+    T, B, I, H = 7, 4, 5, 3
+    params, xs, state0, g_hs, g_T = random_problem(m, T=T, B=B, input_size=I, hidden_size=H, seed=3)
+    hs, state_T, cache = m.forward(params, xs, state0)
+    grads, d_xs, d_state0 = m.backward(params, cache, g_hs, g_T)
+    gates = ("i", "f", "c", "o")  # torch's row blocks: i, f, g (= our c), o
+    net = torch.nn.LSTM(I, H, dtype=torch.float64)
+    with torch.no_grad():
+        net.weight_ih_l0.copy_(torch.from_numpy(np.concatenate([params[f"W_{g}"] for g in gates])))
+        net.weight_hh_l0.copy_(torch.from_numpy(np.concatenate([params[f"U_{g}"] for g in gates])))
+        net.bias_ih_l0.copy_(torch.from_numpy(np.concatenate([params[f"b_{g}"] for g in gates])))
+        net.bias_hh_l0.zero_()
+    x_t = torch.from_numpy(xs).requires_grad_()
+    h0, c0 = (torch.from_numpy(state0[s][None]).requires_grad_() for s in ("h", "c"))
+    out, (h_n, c_n) = net(x_t, (h0, c0))
+    loss = (out * torch.from_numpy(g_hs)).sum() + (h_n[0] * torch.from_numpy(g_T["h"])).sum() \
+        + (c_n[0] * torch.from_numpy(g_T["c"])).sum()
+    loss.backward()
+    assert rel_err(hs, out.detach().numpy()) < RTOL_TORCH_F64
+    assert rel_err(state_T["c"], c_n[0].detach().numpy()) < RTOL_TORCH_F64
+    for k, g in enumerate(gates):
+        rows = slice(k * H, (k + 1) * H)
+        assert rel_err(grads[f"W_{g}"], net.weight_ih_l0.grad[rows].numpy()) < RTOL_TORCH_F64
+        assert rel_err(grads[f"U_{g}"], net.weight_hh_l0.grad[rows].numpy()) < RTOL_TORCH_F64
+        assert rel_err(grads[f"b_{g}"], net.bias_ih_l0.grad[rows].numpy()) < RTOL_TORCH_F64
+    assert rel_err(d_xs, x_t.grad.numpy()) < RTOL_TORCH_F64
+    assert rel_err(d_state0["h"], h0.grad[0].numpy()) < RTOL_TORCH_F64
+    assert rel_err(d_state0["c"], c0.grad[0].numpy()) < RTOL_TORCH_F64
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_c_step_api_agrees_with_numpy_step_api(numpy_modules, c_modules, cell):
+    npm, cm = numpy_modules[cell], c_modules[cell, "blas"]
+    p, xs, s0, g, gT = random_problem(npm, T=1, seed=5)
+    d_new = {s: gT[s] + (g[0] if s == npm.STATES[0] else 0) for s in npm.STATES}
+    results = []
+    for m in (npm, cm):
+        new_state, cache = m.step_forward(p, xs[0], s0)
+        results.append((new_state, *m.step_backward(p, cache, d_new)))
+    (ns0, gr0, dx0, ds0), (ns1, gr1, dx1, ds1) = results
+    assert max(rel_err(ns1[s], ns0[s]) for s in npm.STATES) < RTOL_F64
+    assert max(rel_err(gr1[k], gr0[k]) for k in npm.PARAMS) < RTOL_F64
+    assert rel_err(dx1, dx0) < RTOL_F64 and max(rel_err(ds1[s], ds0[s]) for s in npm.STATES) < RTOL_F64
+
+
+def test_binding_accepts_what_numpy_accepts(numpy_modules, c_modules):
+    """Non-contiguous parameters, a missing state0 / d_state_T, lists of floats, a reused cache."""
+    npm, cm = numpy_modules["lstm"], c_modules["lstm", "portable"]
+    p, xs, _, g, _ = random_problem(npm, T=4, B=2, seed=7)
+    strided = {k: np.asfortranarray(v) for k, v in p.items()}
+    hs0, _, cache0 = npm.forward(p, xs)
+    hs1, _, cache1 = cm.forward(strided, xs.tolist())
+    assert rel_err(hs1, hs0) < RTOL_F64
+    grads0, _, _ = npm.backward(p, cache0, g)
+    for _ in range(2):
+        grads1, _, _ = cm.backward(strided, cache1, g[:, ::1])
+        assert max(rel_err(grads1[k], grads0[k]) for k in npm.PARAMS) < RTOL_F64
+
+
+def test_c_saturated_cell_stays_finite(c_modules):
+    m = c_modules["lstm", "portable"]
+    params, xs, s0, g_hs, g_T = random_problem(m, seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, _, cache = m.forward(params, xs * 1e4, s0)
+        grads, d_xs, _ = m.backward(params, cache, g_hs, g_T)
+    assert all(np.all(np.isfinite(v)) for v in grads.values()) and np.all(np.isfinite(d_xs))
+
+
+def test_missing_compiler_is_one_clear_line(c_dirs, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("CC", "no-such-cc")
+    monkeypatch.setenv("LSTM_SYMBOLIC_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(RuntimeError, match="no C compiler found") as info:
+        load_module(c_dirs["lstm"] / "lstm_c.py", "_c_lstm_no_compiler")
+    assert "\n" not in str(info.value)
+
+
+DRIVER = """#include <stdio.h>
+#include <stdlib.h>
+#include "{m}.h"
+#define NP {n_params}
+#define NS {n_states}
+static const int ROWS[NP] = {{{rows}}}, COLS[NP] = {{{cols}}};  /* 0 hidden, 1 input, 2 one */
+static size_t dim(int code, int D, int H) {{ return code == 0 ? (size_t)H : code == 1 ? (size_t)D : 1; }}
+#define RUN(R, SFX) static void run_##SFX(int T, int B, int D, int H) {{ \\
+    R *p[NP], *g[NP], *s0[NS], *sT[NS], *dT[NS], *d0[NS]; int k; size_t n; unsigned seed = 12345u; \\
+    R *xs = malloc(sizeof(R) * T * B * D), *hs = malloc(sizeof(R) * T * B * H), *dhs = malloc(sizeof(R) * T * B * H); \\
+    R *dxs = malloc(sizeof(R) * T * B * D); \\
+    R *cache = malloc(sizeof(R) * {m}_cache_size(T, B, D, H)); \\
+    R *work = malloc(sizeof(R) * {m}_workspace_size(T, B, D, H)); \\
+    for (k = 0; k < NP; ++k) {{ n = dim(ROWS[k], D, H) * dim(COLS[k], D, H); \\
+        p[k] = malloc(sizeof(R) * n); g[k] = malloc(sizeof(R) * n); \\
+        while (n--) {{ seed = seed * 1103515245u + 12345u; p[k][n] = (R)((seed >> 8) % 1000) / 1000 - (R)0.5; }} }} \\
+    for (k = 0; k < NS; ++k) {{ s0[k] = calloc((size_t)B * H, sizeof(R)); sT[k] = malloc(sizeof(R) * B * H); \\
+        dT[k] = calloc((size_t)B * H, sizeof(R)); d0[k] = malloc(sizeof(R) * B * H); }} \\
+    for (n = 0; n < (size_t)T * B * D; ++n) xs[n] = (R)(n % 7) / 7 - (R)0.4; \\
+    for (n = 0; n < (size_t)T * B * H; ++n) dhs[n] = (R)(n % 5) / 5 - (R)0.3; \\
+    {m}_forward_##SFX(T, B, D, H, (const R *const *)p, xs, (const R *const *)s0, hs, sT, cache, work); \\
+    {m}_backward_##SFX(T, B, D, H, (const R *const *)p, xs, cache, dhs, (const R *const *)dT, g, dxs, d0, work); \\
+    {m}_step_forward_##SFX(B, D, H, (const R *const *)p, xs, (const R *const *)s0, sT, cache, work); \\
+    {m}_step_backward_##SFX(B, D, H, (const R *const *)p, xs, cache, (const R *const *)dT, g, dxs, d0, work); \\
+    {m}_forward_##SFX(T, B, D, H, (const R *const *)p, xs, NULL, hs, sT, cache, work); \\
+    {m}_backward_##SFX(T, B, D, H, (const R *const *)p, xs, cache, NULL, NULL, g, dxs, d0, work); \\
+    for (k = 0; k < NP; ++k) {{ free(p[k]); free(g[k]); }} \\
+    for (k = 0; k < NS; ++k) {{ free(s0[k]); free(sT[k]); free(dT[k]); free(d0[k]); }} \\
+    free(xs); free(hs); free(dhs); free(dxs); free(cache); free(work); }}
+RUN(double, f64)
+RUN(float, f32)
+int main(void)
+{{
+    static const int sizes[][4] = {{{{3, 1, 5, 3}}, {{4, 2, 2, 6}}, {{1, 1, 1, 1}}, {{2, 3, 7, 4}}}};
+    size_t k;
+    for (k = 0; k < sizeof sizes / sizeof sizes[0]; ++k) {{
+        run_f64(sizes[k][0], sizes[k][1], sizes[k][2], sizes[k][3]);
+        run_f32(sizes[k][0], sizes[k][1], sizes[k][2], sizes[k][3]);
+    }}
+    return 0;
+}}
+"""
+
+
+def _driver(cell: str, params: dict, states) -> str:
+    code = {"hidden": "0", "input": "1"}
+    shapes = [tuple(s) + (None,) * (2 - len(s)) for s in params.values()]
+    return DRIVER.format(
+        m=pipeline.naming.module_name(cell), n_params=len(params), n_states=len(states),
+        rows=", ".join(code[r] for r, _ in shapes), cols=", ".join(code.get(c, "2") for _, c in shapes))
+
+
+@needs_cc
+@pytest.mark.parametrize("cblas", [False, True], ids=["portable", "cblas"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_forward_backward_clean_under_address_and_ub_sanitizers(c_dirs, numpy_modules, cell, cblas, tmp_path):
+    cc = COMPILERS[0]
+    if cblas and not _has_cblas(cc, tmp_path):
+        pytest.skip("no cblas.h / CBLAS library here")
+    m = pipeline.naming.module_name(cell)
+    npm = numpy_modules[cell]
+    (tmp_path / "driver.c").write_text(_driver(cell, npm.PARAMS, npm.STATES))
+    exe = tmp_path / "driver"
+    flags = ["-std=c99", "-g", "-O1", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
+             "-fno-sanitize-recover=all", "-I", str(c_dirs[cell])] + (["-DLSTM_USE_CBLAS"] if cblas else [])
+    libs = (["-lopenblas"] if cblas else []) + ["-lm"]
+    built = subprocess.run([cc, *flags, str(tmp_path / "driver.c"), str(c_dirs[cell] / f"{m}.c"), "-o", str(exe),
+                            *libs], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    env = {**os.environ, "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0", "UBSAN_OPTIONS": "print_stacktrace=1"}
+    ran = subprocess.run([str(exe)], capture_output=True, text=True, env=env, timeout=120)
+    assert ran.returncode == 0 and ran.stderr == "", ran.stderr
