@@ -42,7 +42,30 @@ class Pass:
     assigns: list = field(default_factory=list)  # (name, {ctype: C expression})
     stores: list = field(default_factory=list)  # C statements without the type-dependent part
     sums: list = field(default_factory=list)  # (C lvalue, {ctype: C expression}) accumulated with +=
-    defined: list = field(default_factory=list)
+    rows: list = field(default_factory=list)  # row pointer declarations
+
+
+class Rows:
+    """Row pointers of a step's arrays: ``name_r = name + row_ * stride`` is set once per batch row, so
+    the inner loop indexes every array by ``col_`` (plus a block offset) and vectorizes."""
+
+    def __init__(self):
+        self.stride: dict[str, str] = {}
+
+    def at(self, array: str, stride: str = "H", block: int = 0) -> str:
+        self.stride[array] = stride
+        return f"{array}_r[{f'{block} * H + ' if block else ''}col_]"
+
+    def pointers(self, pz: Pass) -> list[str]:
+        """Declarations of the row pointers a pass uses (writable where it stores through them)."""
+        text = "\n".join([e for _, e in pz.loads] + pz.stores + [lhs for lhs, _ in pz.sums])
+        written = "\n".join([st.split(" = ")[0] for st in pz.stores] + [lhs for lhs, _ in pz.sums])
+        out = []
+        for array, stride in self.stride.items():
+            if f"{array}_r[" in text:
+                const = "" if f"{array}_r[" in written else "const "
+                out.append(f"{const}@R@ *{array}_r = {array} + (size_t)row_ * ({stride});")
+        return out
 
 
 def _check_names(kernel: Kernel) -> None:
@@ -102,7 +125,7 @@ def _last_reads(passes, extra) -> dict:
     return last
 
 
-def _fill(passes, load, stores_of, sums):
+def _fill(passes, load, stores_of, sums, rows: Rows):
     """Printed passes: loads for what a pass reads but does not define, then its statements."""
     out = []
     for p, sts in enumerate(passes):
@@ -118,6 +141,7 @@ def _fill(passes, load, stores_of, sums):
             pz.assigns.append((st.lhs.name, _printed(st.rhs)))
             pz.stores += stores_of(st.lhs, p)
         pz.sums = [(lhs, _printed(expr)) for q, lhs, expr in sums if q == p]
+        pz.rows = rows.pointers(pz)
         out.append(pz)
     return out
 
@@ -148,6 +172,7 @@ def _forward_plan(kernel: Kernel):
     inputs = {q.symbol for q in cell.inputs}
     vectors = {p.symbol for p in cell.params if p.shape == ("hidden",)}
     tmps = []
+    rows = Rows()
 
     def home(sym):
         if sym in prevs:
@@ -159,23 +184,23 @@ def _forward_plan(kernel: Kernel):
     def load(sym):
         if sym in blocks:
             g, k = blocks[sym]
-            return f"{'proj' if g.per_step else 'pj'}_{g.name}[row_ * ({_nh(g)}) + {k} * H + col_]"
-        return f"P_{sym.name}[col_]" if sym in vectors else f"{home(sym)}[e_]"
+            return rows.at(f"{'proj' if g.per_step else 'pj'}_{g.name}", _nh(g), k)
+        return f"P_{sym.name}[col_]" if sym in vectors else rows.at(home(sym))
 
     def stores_of(sym, p):
         out = []
         if sym in saved:
-            out.append(f"S_{sym.name}t[e_] = {sym.name};")
+            out.append(f"{rows.at(f'S_{sym.name}t')} = {sym.name};")
         elif last.get(sym, -1) > p or sym in operands:
             tmps.append(sym.name)
-            out.append(f"tmp_{sym.name}[e_] = {sym.name};")
+            out.append(f"{rows.at(f'tmp_{sym.name}')} = {sym.name};")
         if sym in states:
-            out.append(f"next_{states[sym]}[e_] = {sym.name};")
+            out.append(f"{rows.at(f'next_{states[sym]}')} = {sym.name};")
             if states[sym] == cell.output:
-                out.append(f"hs_t[e_] = {sym.name};")
+                out.append(f"{rows.at('hs_t')} = {sym.name};")
         return out
 
-    printed = _fill(passes, load, stores_of, [])
+    printed = _fill(passes, load, stores_of, [], rows)
     calls = [f"mm_nt_@S@(B, {_nh(st.group)}, {_op_size(kernel, st.group)}, {home(st.group.operand)}, "
              f"{_op_size(kernel, st.group)}, stk_{st.group.name}, {_op_size(kernel, st.group)}, (@R@)0, "
              f"proj_{st.group.name}, {_nh(st.group)});" for st in projects]
@@ -202,42 +227,43 @@ def _backward_plan(kernel: Kernel, buffers: dict[str, str]):
         for k, a in enumerate(g.adjoints):
             slots.setdefault(a, {})[buffers[g.name]] = (k, _nh(g))
     fixed = {s: 0 for s in list(seeds) + list(saved) + list(vectors)}
+    rows = Rows()
     passes, bps, phase = _schedule(kernel.backward, BackProject, lambda st: [st.group.back], fixed)
 
     def when(e):
         return max([phase.get(s, 0) for s in sp.sympify(e).free_symbols], default=0)
 
     sums = [(when(e), f"G_{p}[col_]", e) for p, e in kernel.vector_grads]
-    sums += [(when(e), f"dxt_{n}[e_]", e) for n, e in kernel.input_grads if e != 0]
+    sums += [(when(e), rows.at(f"dxt_{n}"), e) for n, e in kernel.input_grads if e != 0]
     last = _last_reads(passes, [(p, e) for p, _, e in sums])
     state_of = {sym: s for s, sym in kernel.state_grads if sym != 0}
     tmps = []
 
     def load(sym):
         if sym in seeds:
-            return f"dcur_{seeds[sym]}[e_]"
+            return rows.at(f"dcur_{seeds[sym]}")
         if sym in saved:
-            return f"S_{sym.name}t[e_]"
+            return rows.at(f"S_{sym.name}t")
         if sym in backs:
-            return f"bk_{backs[sym].name}[row_ * {_op_size(kernel, backs[sym])} + col_]"
+            return rows.at(f"bk_{backs[sym].name}", _op_size(kernel, backs[sym]))
         if sym in vectors:
             return f"P_{sym.name}[col_]"
         if sym in slots:
             buf, (k, nh) = next(iter(slots[sym].items()))
-            return f"dl_{buf}t[row_ * ({nh}) + {k} * H + col_]"
-        return f"tmp_{sym.name}[e_]"
+            return rows.at(f"dl_{buf}t", nh, k)
+        return rows.at(f"tmp_{sym.name}")
 
     def stores_of(sym, p):
-        out = [f"dl_{buf}t[row_ * ({nh}) + {k} * H + col_] = {sym.name};"
+        out = [f"{rows.at(f'dl_{buf}t', nh, k)} = {sym.name};"
                for buf, (k, nh) in slots.get(sym, {}).items()]
         if sym not in slots and last.get(sym, -1) > p:
             tmps.append(sym.name)
-            out.append(f"tmp_{sym.name}[e_] = {sym.name};")
+            out.append(f"{rows.at(f'tmp_{sym.name}')} = {sym.name};")
         if sym in state_of:
-            out.append(f"dnext_{state_of[sym]}[e_] = {sym.name};")
+            out.append(f"{rows.at(f'dnext_{state_of[sym]}')} = {sym.name};")
         return out
 
-    printed = _fill(passes, load, stores_of, sums)
+    printed = _fill(passes, load, stores_of, sums, rows)
     calls = []
     for st in bps:
         g, op = st.group, _op_size(kernel, st.group)
@@ -268,7 +294,7 @@ def _texts(ops, prologue) -> list[str]:
             out.append(op["code"])
         else:
             pz = op["pass"]
-            out += [e for _, e in pz.loads] + pz.stores + [lhs for lhs, _ in pz.sums]
+            out += pz.rows
     return out
 
 

@@ -17,6 +17,15 @@
 #include <cblas.h>
 #endif
 
+/* The element-wise passes touch element col_ of each row only: tell the vectorizer. */
+#if defined(__clang__)
+#define LSTM_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define LSTM_IVDEP _Pragma("GCC ivdep")
+#else
+#define LSTM_IVDEP
+#endif
+
 /* Workspace buffers start on 64-byte boundaries (relative to the workspace). */
 #define ALIGN_(n) (((size_t)(n) + 15u) & ~(size_t)15u)
 
@@ -213,21 +222,32 @@ void lstm_forward_f64(int T, int B, int D, int H, const double *const *params, c
         memcpy(S_c_prevt, prev_c, BH * sizeof(double));
         mm_nt_f64(B, 4 * H, H, prev_h, H, stk_h_prev, H, (double)0, proj_h_prev, 4 * H);
         for (row_ = 0; row_ < B; ++row_) {
+            const double *proj_h_prev_r = proj_h_prev + (size_t)row_ * (4 * H);
+            const double *pj_x_r = pj_x + (size_t)row_ * (4 * H);
+            const double *prev_c_r = prev_c + (size_t)row_ * (H);
+            double *S_ft_r = S_ft + (size_t)row_ * (H);
+            double *S_it_r = S_it + (size_t)row_ * (H);
+            double *S_c_tildet_r = S_c_tildet + (size_t)row_ * (H);
+            double *S_ot_r = S_ot + (size_t)row_ * (H);
+            double *S_ct_r = S_ct + (size_t)row_ * (H);
+            double *next_c_r = next_c + (size_t)row_ * (H);
+            double *next_h_r = next_h + (size_t)row_ * (H);
+            double *hs_t_r = hs_t + (size_t)row_ * (H);
+            LSTM_IVDEP
             for (col_ = 0; col_ < H; ++col_) {
-                const size_t e_ = (size_t)row_ * H + col_;
-                const double U_f_h_prev = proj_h_prev[row_ * (4 * H) + 0 * H + col_];
-                const double W_f_x = pj_x[row_ * (4 * H) + 0 * H + col_];
+                const double U_f_h_prev = proj_h_prev_r[col_];
+                const double W_f_x = pj_x_r[col_];
                 const double b_f = P_b_f[col_];
-                const double U_i_h_prev = proj_h_prev[row_ * (4 * H) + 1 * H + col_];
-                const double W_i_x = pj_x[row_ * (4 * H) + 1 * H + col_];
+                const double U_i_h_prev = proj_h_prev_r[1 * H + col_];
+                const double W_i_x = pj_x_r[1 * H + col_];
                 const double b_i = P_b_i[col_];
-                const double U_c_h_prev = proj_h_prev[row_ * (4 * H) + 2 * H + col_];
-                const double W_c_x = pj_x[row_ * (4 * H) + 2 * H + col_];
+                const double U_c_h_prev = proj_h_prev_r[2 * H + col_];
+                const double W_c_x = pj_x_r[2 * H + col_];
                 const double b_c = P_b_c[col_];
-                const double U_o_h_prev = proj_h_prev[row_ * (4 * H) + 3 * H + col_];
-                const double W_o_x = pj_x[row_ * (4 * H) + 3 * H + col_];
+                const double U_o_h_prev = proj_h_prev_r[3 * H + col_];
+                const double W_o_x = pj_x_r[3 * H + col_];
                 const double b_o = P_b_o[col_];
-                const double c_prev = prev_c[e_];
+                const double c_prev = prev_c_r[col_];
                 const double z_f = U_f_h_prev + W_f_x + b_f;
                 const double f = sigmoid_f64(z_f);
                 const double z_i = U_i_h_prev + W_i_x + b_i;
@@ -238,14 +258,14 @@ void lstm_forward_f64(int T, int B, int D, int H, const double *const *params, c
                 const double o = sigmoid_f64(z_o);
                 const double c = c_prev*f + c_tilde*i;
                 const double h = o*tanh(c);
-                S_ft[e_] = f;
-                S_it[e_] = i;
-                S_c_tildet[e_] = c_tilde;
-                S_ot[e_] = o;
-                S_ct[e_] = c;
-                next_c[e_] = c;
-                next_h[e_] = h;
-                hs_t[e_] = h;
+                S_ft_r[col_] = f;
+                S_it_r[col_] = i;
+                S_c_tildet_r[col_] = c_tilde;
+                S_ot_r[col_] = o;
+                S_ct_r[col_] = c;
+                next_c_r[col_] = c;
+                next_h_r[col_] = h;
+                hs_t_r[col_] = h;
             }
         }
     }
@@ -361,16 +381,26 @@ void lstm_backward_f64(int T, int B, int D, int H, const double *const *params, 
         double *dl_xt = dl_x + (size_t)t_ * B * 4 * H;
         if (d_hs) for (e_ = 0; e_ < BH; ++e_) dcur_h[e_] += d_hs[(size_t)t_ * BH + e_];
         for (row_ = 0; row_ < B; ++row_) {
+            const double *S_ct_r = S_ct + (size_t)row_ * (H);
+            const double *dcur_c_r = dcur_c + (size_t)row_ * (H);
+            const double *dcur_h_r = dcur_h + (size_t)row_ * (H);
+            const double *S_ot_r = S_ot + (size_t)row_ * (H);
+            const double *S_it_r = S_it + (size_t)row_ * (H);
+            const double *S_c_tildet_r = S_c_tildet + (size_t)row_ * (H);
+            const double *S_c_prevt_r = S_c_prevt + (size_t)row_ * (H);
+            const double *S_ft_r = S_ft + (size_t)row_ * (H);
+            double *dl_xt_r = dl_xt + (size_t)row_ * (4 * H);
+            double *dnext_c_r = dnext_c + (size_t)row_ * (H);
+            LSTM_IVDEP
             for (col_ = 0; col_ < H; ++col_) {
-                const size_t e_ = (size_t)row_ * H + col_;
-                const double c = S_ct[e_];
-                const double d_c_next = dcur_c[e_];
-                const double d_h = dcur_h[e_];
-                const double o = S_ot[e_];
-                const double i = S_it[e_];
-                const double c_tilde = S_c_tildet[e_];
-                const double c_prev = S_c_prevt[e_];
-                const double f = S_ft[e_];
+                const double c = S_ct_r[col_];
+                const double d_c_next = dcur_c_r[col_];
+                const double d_h = dcur_h_r[col_];
+                const double o = S_ot_r[col_];
+                const double i = S_it_r[col_];
+                const double c_tilde = S_c_tildet_r[col_];
+                const double c_prev = S_c_prevt_r[col_];
+                const double f = S_ft_r[col_];
                 const double _t0 = tanh(c);
                 const double d_c = d_c_next + d_h*o*(1 - (_t0*_t0));
                 const double d_o = _t0*d_h;
@@ -382,11 +412,11 @@ void lstm_backward_f64(int T, int B, int D, int H, const double *const *params, 
                 const double d_f = c_prev*d_c;
                 const double d_z_f = d_f*f*(1 - f);
                 const double d_c_prev = d_c*f;
-                dl_xt[row_ * (4 * H) + 3 * H + col_] = d_z_o;
-                dl_xt[row_ * (4 * H) + 2 * H + col_] = d_z_c;
-                dl_xt[row_ * (4 * H) + 1 * H + col_] = d_z_i;
-                dl_xt[row_ * (4 * H) + 0 * H + col_] = d_z_f;
-                dnext_c[e_] = d_c_prev;
+                dl_xt_r[3 * H + col_] = d_z_o;
+                dl_xt_r[2 * H + col_] = d_z_c;
+                dl_xt_r[1 * H + col_] = d_z_i;
+                dl_xt_r[col_] = d_z_f;
+                dnext_c_r[col_] = d_c_prev;
                 G_b_f[col_] += d_z_f;
                 G_b_i[col_] += d_z_i;
                 G_b_c[col_] += d_z_c;
@@ -395,11 +425,13 @@ void lstm_backward_f64(int T, int B, int D, int H, const double *const *params, 
         }
         mm_nn_f64(B, H, 4 * H, dl_xt, 4 * H, stk_h_prev, H, (double)0, bk_h_prev, H);
         for (row_ = 0; row_ < B; ++row_) {
+            const double *bk_h_prev_r = bk_h_prev + (size_t)row_ * (H);
+            double *dnext_h_r = dnext_h + (size_t)row_ * (H);
+            LSTM_IVDEP
             for (col_ = 0; col_ < H; ++col_) {
-                const size_t e_ = (size_t)row_ * H + col_;
-                const double back_h_prev = bk_h_prev[row_ * H + col_];
+                const double back_h_prev = bk_h_prev_r[col_];
                 const double d_h_prev = back_h_prev;
-                dnext_h[e_] = d_h_prev;
+                dnext_h_r[col_] = d_h_prev;
             }
         }
     }
@@ -590,21 +622,32 @@ void lstm_forward_f32(int T, int B, int D, int H, const float *const *params, co
         memcpy(S_c_prevt, prev_c, BH * sizeof(float));
         mm_nt_f32(B, 4 * H, H, prev_h, H, stk_h_prev, H, (float)0, proj_h_prev, 4 * H);
         for (row_ = 0; row_ < B; ++row_) {
+            const float *proj_h_prev_r = proj_h_prev + (size_t)row_ * (4 * H);
+            const float *pj_x_r = pj_x + (size_t)row_ * (4 * H);
+            const float *prev_c_r = prev_c + (size_t)row_ * (H);
+            float *S_ft_r = S_ft + (size_t)row_ * (H);
+            float *S_it_r = S_it + (size_t)row_ * (H);
+            float *S_c_tildet_r = S_c_tildet + (size_t)row_ * (H);
+            float *S_ot_r = S_ot + (size_t)row_ * (H);
+            float *S_ct_r = S_ct + (size_t)row_ * (H);
+            float *next_c_r = next_c + (size_t)row_ * (H);
+            float *next_h_r = next_h + (size_t)row_ * (H);
+            float *hs_t_r = hs_t + (size_t)row_ * (H);
+            LSTM_IVDEP
             for (col_ = 0; col_ < H; ++col_) {
-                const size_t e_ = (size_t)row_ * H + col_;
-                const float U_f_h_prev = proj_h_prev[row_ * (4 * H) + 0 * H + col_];
-                const float W_f_x = pj_x[row_ * (4 * H) + 0 * H + col_];
+                const float U_f_h_prev = proj_h_prev_r[col_];
+                const float W_f_x = pj_x_r[col_];
                 const float b_f = P_b_f[col_];
-                const float U_i_h_prev = proj_h_prev[row_ * (4 * H) + 1 * H + col_];
-                const float W_i_x = pj_x[row_ * (4 * H) + 1 * H + col_];
+                const float U_i_h_prev = proj_h_prev_r[1 * H + col_];
+                const float W_i_x = pj_x_r[1 * H + col_];
                 const float b_i = P_b_i[col_];
-                const float U_c_h_prev = proj_h_prev[row_ * (4 * H) + 2 * H + col_];
-                const float W_c_x = pj_x[row_ * (4 * H) + 2 * H + col_];
+                const float U_c_h_prev = proj_h_prev_r[2 * H + col_];
+                const float W_c_x = pj_x_r[2 * H + col_];
                 const float b_c = P_b_c[col_];
-                const float U_o_h_prev = proj_h_prev[row_ * (4 * H) + 3 * H + col_];
-                const float W_o_x = pj_x[row_ * (4 * H) + 3 * H + col_];
+                const float U_o_h_prev = proj_h_prev_r[3 * H + col_];
+                const float W_o_x = pj_x_r[3 * H + col_];
                 const float b_o = P_b_o[col_];
-                const float c_prev = prev_c[e_];
+                const float c_prev = prev_c_r[col_];
                 const float z_f = U_f_h_prev + W_f_x + b_f;
                 const float f = sigmoid_f32(z_f);
                 const float z_i = U_i_h_prev + W_i_x + b_i;
@@ -615,14 +658,14 @@ void lstm_forward_f32(int T, int B, int D, int H, const float *const *params, co
                 const float o = sigmoid_f32(z_o);
                 const float c = c_prev*f + c_tilde*i;
                 const float h = o*tanhf(c);
-                S_ft[e_] = f;
-                S_it[e_] = i;
-                S_c_tildet[e_] = c_tilde;
-                S_ot[e_] = o;
-                S_ct[e_] = c;
-                next_c[e_] = c;
-                next_h[e_] = h;
-                hs_t[e_] = h;
+                S_ft_r[col_] = f;
+                S_it_r[col_] = i;
+                S_c_tildet_r[col_] = c_tilde;
+                S_ot_r[col_] = o;
+                S_ct_r[col_] = c;
+                next_c_r[col_] = c;
+                next_h_r[col_] = h;
+                hs_t_r[col_] = h;
             }
         }
     }
@@ -738,16 +781,26 @@ void lstm_backward_f32(int T, int B, int D, int H, const float *const *params, c
         float *dl_xt = dl_x + (size_t)t_ * B * 4 * H;
         if (d_hs) for (e_ = 0; e_ < BH; ++e_) dcur_h[e_] += d_hs[(size_t)t_ * BH + e_];
         for (row_ = 0; row_ < B; ++row_) {
+            const float *S_ct_r = S_ct + (size_t)row_ * (H);
+            const float *dcur_c_r = dcur_c + (size_t)row_ * (H);
+            const float *dcur_h_r = dcur_h + (size_t)row_ * (H);
+            const float *S_ot_r = S_ot + (size_t)row_ * (H);
+            const float *S_it_r = S_it + (size_t)row_ * (H);
+            const float *S_c_tildet_r = S_c_tildet + (size_t)row_ * (H);
+            const float *S_c_prevt_r = S_c_prevt + (size_t)row_ * (H);
+            const float *S_ft_r = S_ft + (size_t)row_ * (H);
+            float *dl_xt_r = dl_xt + (size_t)row_ * (4 * H);
+            float *dnext_c_r = dnext_c + (size_t)row_ * (H);
+            LSTM_IVDEP
             for (col_ = 0; col_ < H; ++col_) {
-                const size_t e_ = (size_t)row_ * H + col_;
-                const float c = S_ct[e_];
-                const float d_c_next = dcur_c[e_];
-                const float d_h = dcur_h[e_];
-                const float o = S_ot[e_];
-                const float i = S_it[e_];
-                const float c_tilde = S_c_tildet[e_];
-                const float c_prev = S_c_prevt[e_];
-                const float f = S_ft[e_];
+                const float c = S_ct_r[col_];
+                const float d_c_next = dcur_c_r[col_];
+                const float d_h = dcur_h_r[col_];
+                const float o = S_ot_r[col_];
+                const float i = S_it_r[col_];
+                const float c_tilde = S_c_tildet_r[col_];
+                const float c_prev = S_c_prevt_r[col_];
+                const float f = S_ft_r[col_];
                 const float _t0 = tanhf(c);
                 const float d_c = d_c_next + d_h*o*(1 - (_t0*_t0));
                 const float d_o = _t0*d_h;
@@ -759,11 +812,11 @@ void lstm_backward_f32(int T, int B, int D, int H, const float *const *params, c
                 const float d_f = c_prev*d_c;
                 const float d_z_f = d_f*f*(1 - f);
                 const float d_c_prev = d_c*f;
-                dl_xt[row_ * (4 * H) + 3 * H + col_] = d_z_o;
-                dl_xt[row_ * (4 * H) + 2 * H + col_] = d_z_c;
-                dl_xt[row_ * (4 * H) + 1 * H + col_] = d_z_i;
-                dl_xt[row_ * (4 * H) + 0 * H + col_] = d_z_f;
-                dnext_c[e_] = d_c_prev;
+                dl_xt_r[3 * H + col_] = d_z_o;
+                dl_xt_r[2 * H + col_] = d_z_c;
+                dl_xt_r[1 * H + col_] = d_z_i;
+                dl_xt_r[col_] = d_z_f;
+                dnext_c_r[col_] = d_c_prev;
                 G_b_f[col_] += d_z_f;
                 G_b_i[col_] += d_z_i;
                 G_b_c[col_] += d_z_c;
@@ -772,11 +825,13 @@ void lstm_backward_f32(int T, int B, int D, int H, const float *const *params, c
         }
         mm_nn_f32(B, H, 4 * H, dl_xt, 4 * H, stk_h_prev, H, (float)0, bk_h_prev, H);
         for (row_ = 0; row_ < B; ++row_) {
+            const float *bk_h_prev_r = bk_h_prev + (size_t)row_ * (H);
+            float *dnext_h_r = dnext_h + (size_t)row_ * (H);
+            LSTM_IVDEP
             for (col_ = 0; col_ < H; ++col_) {
-                const size_t e_ = (size_t)row_ * H + col_;
-                const float back_h_prev = bk_h_prev[row_ * H + col_];
+                const float back_h_prev = bk_h_prev_r[col_];
                 const float d_h_prev = back_h_prev;
-                dnext_h[e_] = d_h_prev;
+                dnext_h_r[col_] = d_h_prev;
             }
         }
     }
