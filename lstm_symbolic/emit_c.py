@@ -201,9 +201,10 @@ def _forward_plan(kernel: Kernel):
         return out
 
     printed = _fill(passes, load, stores_of, [], rows)
-    calls = [f"mm_nt_@S@(B, {_nh(st.group)}, {_op_size(kernel, st.group)}, {home(st.group.operand)}, "
-             f"{_op_size(kernel, st.group)}, stk_{st.group.name}, {_op_size(kernel, st.group)}, (@R@)0, "
-             f"proj_{st.group.name}, {_nh(st.group)});" for st in projects]
+    calls = ["\n".join(
+        f"mm_nt_@S@(B, H, {_op_size(kernel, st.group)}, {home(st.group.operand)}, {_op_size(kernel, st.group)}, "
+        f"P_{w.name}, {_op_size(kernel, st.group)}, (@R@)0, proj_{st.group.name} + {k} * H, {_nh(st.group)});"
+        for k, w in enumerate(st.group.weights)) for st in projects]
     prologue = [f"memcpy(S_{p.name}t, prev_{s}, BH * sizeof(@R@));" for p, s in prevs.items() if p in saved]
     decls = [f"const @R@ *prev_{s} = st_{s} + (size_t)(t_ & 1) * BH;" for s in cell.states]
     decls += [f"@R@ *next_{s} = st_{s} + (size_t)((t_ + 1) & 1) * BH;" for s in cell.states]
@@ -267,8 +268,9 @@ def _backward_plan(kernel: Kernel, buffers: dict[str, str]):
     calls = []
     for st in bps:
         g, op = st.group, _op_size(kernel, st.group)
-        calls.append(f"mm_nn_@S@(B, {op}, {_nh(g)}, dl_{buffers[g.name]}t, {_nh(g)}, stk_{g.name}, {op}, "
-                     f"(@R@)0, bk_{g.name}, {op});")
+        calls.append("\n".join(
+            f"mm_nn_@S@(B, {op}, H, dl_{buffers[g.name]}t + {k} * H, {_nh(g)}, P_{w.name}, {op}, "
+            f"(@R@){int(k > 0)}, bk_{g.name}, {op});" for k, w in enumerate(g.weights)))
     out = cell.output
     prologue = [f"if (d_hs) for (e_ = 0; e_ < BH; ++e_) dcur_{out}[e_] += d_hs[(size_t)t_ * BH + e_];"]
     prologue += [f"memset(dnext_{s}, 0, BH * sizeof(@R@));" for s, sym in kernel.state_grads if sym == 0]
@@ -330,11 +332,10 @@ def _group_info(kernel: Kernel) -> list[dict]:
 
 def _layouts(groups, projections_groups, back_groups, dl_buffers, states, ftmps, btmps):
     """Workspace buffers of the forward and the backward pass: (name, size in elements)."""
-    stk = [(f"stk_{g['name']}", f"(size_t){g['n']} * H * {g['op']}") for g in groups if g["n"] > 1]
-    fwd = stk + [(f"proj_{g['name']}", f"(size_t){'T * B' if not g['per_step'] else 'B'} * {g['n']} * H")
+    fwd = [(f"proj_{g['name']}", f"(size_t){'T * B' if not g['per_step'] else 'B'} * {g['n']} * H")
                  for g in groups if not g["per_step"] or g["name"] in projections_groups]
     fwd += [(f"st_{s}", "(size_t)2 * B * H") for s in states] + [(f"tmp_{n}", "(size_t)B * H") for n in ftmps]
-    bwd = stk + [(f"dl_{g['name']}", f"(size_t)T * B * {g['n']} * H") for g in dl_buffers]
+    bwd = [(f"dl_{g['name']}", f"(size_t)T * B * {g['n']} * H") for g in dl_buffers]
     bwd += [(f"bk_{g['name']}", f"(size_t)B * {g['op']}") for g in back_groups]
     bwd += [(f"dst_{s}", "(size_t)2 * B * H") for s in states] + [(f"tmp_{n}", "(size_t)B * H") for n in btmps]
     return fwd, bwd
@@ -350,7 +351,7 @@ def c_context(kernel: Kernel) -> dict:
     groups = _group_info(kernel)
     back_groups = [g for g in groups if any(op["kind"] == "call" and f"bk_{g['name']}," in op["code"]
                                             for op in bwd)]
-    projected = {g["name"] for g in groups if any(op["kind"] == "call" and f"proj_{g['name']}," in op["code"]
+    projected = {g["name"] for g in groups if any(op["kind"] == "call" and f"proj_{g['name']} + " in op["code"]
                                                   for op in fwd)}
     dl_buffers = [g for g in groups if buffers[g["name"]] == g["name"]]
     prefix = naming.module_name(cell.name)
@@ -372,7 +373,6 @@ def c_context(kernel: Kernel) -> dict:
         "inputs": [q.name for q in cell.inputs],
         "saved": [s.name for s in kernel.saved],
         "groups": groups,
-        "stacked": [g for g in groups if g["n"] > 1],
         "deferred": [g for g in groups if not g["per_step"]],
         "forward": fwd,
         "forward_decls": _used(fdecls, _texts(fwd, fpro)),

@@ -64,11 +64,12 @@ def c_modules(c_dirs, tmp_path_factory):
         pytest.skip("no C compiler (gcc or clang) on this machine")
     cache = tmp_path_factory.mktemp("build-cache")
     modules = {}
-    saved = {k: os.environ.get(k) for k in ("LSTM_SYMBOLIC_CACHE", "LSTM_SYMBOLIC_BLAS")}
+    saved = {k: os.environ.get(k) for k in ("LSTM_SYMBOLIC_CACHE", "LSTM_SYMBOLIC_BLAS", "LSTM_SYMBOLIC_CFLAGS")}
     try:
         os.environ["LSTM_SYMBOLIC_CACHE"] = str(cache)
         for path, blas in (("portable", "none"), ("blas", "auto")):
             os.environ["LSTM_SYMBOLIC_BLAS"] = blas
+            os.environ["LSTM_SYMBOLIC_CFLAGS"] = "-DLSTM_CBLAS_MIN=0"  # CBLAS even for the tests' small products
             for name, folder in c_dirs.items():
                 m = pipeline.naming.module_name(name)
                 modules[name, path] = load_module(folder / f"{m}_c.py", f"_c_{m}_{path}")
@@ -281,7 +282,8 @@ def test_forward_backward_clean_under_address_and_ub_sanitizers(c_dirs, numpy_mo
     (tmp_path / "driver.c").write_text(_driver(cell, npm.PARAMS, npm.STATES))
     exe = tmp_path / "driver"
     flags = ["-std=c99", "-g", "-O1", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
-             "-fno-sanitize-recover=all", "-I", str(c_dirs[cell])] + (["-DLSTM_USE_CBLAS"] if cblas else [])
+             "-fno-sanitize-recover=all", "-I", str(c_dirs[cell])]
+    flags += ["-DLSTM_USE_CBLAS", "-DLSTM_CBLAS_MIN=0"] if cblas else []
     libs = (["-lopenblas"] if cblas else []) + ["-lm"]
     built = subprocess.run([cc, *flags, str(tmp_path / "driver.c"), str(c_dirs[cell] / f"{m}.c"), "-o", str(exe),
                             *libs], capture_output=True, text=True)

@@ -7,7 +7,9 @@ Standalone: NumPy, ctypes and the system C compiler.  On import it compiles `lst
 file) into a cache directory keyed by the sources' hash: $LSTM_SYMBOLIC_CACHE, else
 $XDG_CACHE_HOME/lstm_symbolic, else ~/.cache/lstm_symbolic.  The compiler is $CC, else cc, gcc or clang.
 $LSTM_SYMBOLIC_BLAS chooses the matrix products: "auto" (default: link OpenBLAS or another CBLAS when one
-links, else the portable loops), "none" (portable loops), or linker flags for a CBLAS (e.g. "-lmkl_rt").
+links, else the portable loops), "none" (portable loops), or linker flags for a CBLAS (e.g. "-lmkl_rt");
+$LSTM_SYMBOLIC_CFLAGS adds compiler flags (e.g. -DLSTM_CBLAS_MIN=0: CBLAS for every product, however small).
+Not thread-safe: calls share one workspace per dtype.
 float32 arrays run the C `float` functions, everything else is converted to float64 (`double`).
 """
 
@@ -79,12 +81,13 @@ def _compiler():
 
 
 def _variants():
+    extra = os.environ.get("LSTM_SYMBOLIC_CFLAGS", "").split()
     choice = os.environ.get("LSTM_SYMBOLIC_BLAS", "auto").strip()
     if choice == "none":
-        return [[]]
+        return [extra]
     if choice != "auto":
-        return [["-DLSTM_USE_CBLAS"] + choice.split()]
-    return _BLAS + [[]]
+        return [["-DLSTM_USE_CBLAS"] + choice.split() + extra]
+    return [flags + extra for flags in _BLAS] + [extra]
 
 
 def _compile(cc, flags, lib):
@@ -101,7 +104,8 @@ def _compile(cc, flags, lib):
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode != 0:
                 lines = (done.stderr or done.stdout).strip().splitlines()
-                return lines[-1] if lines else f"{cc[0]} exited with {done.returncode}"
+                errors = [line for line in lines if "error" in line] or lines
+                return errors[0].strip() if errors else f"{cc[0]} exited with {done.returncode}"
         os.replace(tmp, lib)
         return None
     finally:
@@ -121,6 +125,7 @@ def _build():
         if lib.exists():
             return lib
         if (lib.parent / "failed").exists():
+            error = (lib.parent / "failed").read_text().strip()
             continue
         error = _compile(cc, flags, lib)
         if error is None:
@@ -138,7 +143,7 @@ def _load():
     funcs = {}
     for dtype, sfx in ((np.dtype(np.float64), "f64"), (np.dtype(np.float32), "f32")):
         fwd = getattr(lib, f"lstm_forward_{sfx}")
-        fwd.argtypes = ints + [_P] * 7
+        fwd.argtypes = ints + [_P] * 7  # addresses as Python ints
         bwd = getattr(lib, f"lstm_backward_{sfx}")
         bwd.argtypes = ints + [_P] * 9
         sf = getattr(lib, f"lstm_step_forward_{sfx}")
@@ -153,42 +158,92 @@ def _load():
 
 _LIB, _FUNCS = _load()
 USES_CBLAS = bool(_LIB.lstm_uses_cblas())
-_SIZES = {}
+_NS = len(STATES)
+_LAYOUTS = {}
 _WORK = {}
+_PARAMS = {}
 
 
-def _sizes(T, B, I, H):
-    key = (T, B, I, H)
-    if key not in _SIZES:
-        _SIZES[key] = (_LIB.lstm_workspace_size(T, B, I, H), _LIB.lstm_cache_size(T, B, I, H))
-    return _SIZES[key]
+def _addr(a):
+    return a.__array_interface__["data"][0]
+
+
+class _Layout:
+    """Per (dtype, sizes): output offsets and reusable pointer tables (NumPy arrays of addresses)."""
+
+    def __init__(self, dtype, T, B, D, H):
+        self.n_work = _LIB.lstm_workspace_size(T, B, D, H)
+        n_cache = _LIB.lstm_cache_size(T, B, D, H)
+        sizes = {"hidden": H, "input": D}
+        self.shapes = [tuple(sizes[s] for s in PARAMS[n]) for n in _NAMES]
+        BH, TBH = B * H, T * B * H
+        # forward output buffer: hs | states | cache
+        self.state_offs = [TBH + k * BH for k in range(_NS)]
+        self.n_fwd = TBH + _NS * BH + n_cache
+        # backward output buffer: grads | d_xs | d_state0
+        offs, o = [], 0
+        for shape in self.shapes:
+            offs.append(o)
+            o += int(np.prod(shape))
+        self.grad_offs, self.dxs_off = offs, o
+        self.dstate_offs = [o + T * B * D + k * BH for k in range(_NS)]
+        self.n_bwd = o + T * B * D + _NS * BH
+        item = dtype.itemsize
+        self.fwd_table = np.asarray(self.state_offs, dtype=np.uintp) * item
+        self.bwd_table = np.asarray(self.grad_offs + self.dstate_offs, dtype=np.uintp) * item
+        self.fwd_ptrs, self.bwd_ptrs = np.empty_like(self.fwd_table), np.empty_like(self.bwd_table)
+        self.fwd_ptrs_addr, self.bwd_ptrs_addr = _addr(self.fwd_ptrs), _addr(self.bwd_ptrs)
+
+
+def _layout(dtype, T, B, D, H):
+    key = (dtype, T, B, D, H)
+    lay = _LAYOUTS.get(key)
+    if lay is None:
+        lay = _LAYOUTS[key] = _Layout(dtype, T, B, D, H)
+    return lay
 
 
 def _work(dtype, n):
-    """The workspace, reused between calls (grown when a call needs more)."""
-    work = _WORK.get(dtype)
-    if work is None or work.size < n:
-        work = _WORK[dtype] = np.empty(max(n, 1), dtype=dtype)
-    return work
+    """The workspace address: one buffer per dtype, reused between calls (grown when needed)."""
+    entry = _WORK.get(dtype)
+    if entry is None or entry[0].size < n:
+        work = np.empty(max(n, 1), dtype=dtype)
+        entry = _WORK[dtype] = (work, _addr(work))
+    return entry[1]
 
 
-def _ptrs(arrays):
-    return (_P * len(arrays))(*[None if a is None else a.ctypes.data for a in arrays])
+def _params(params, dtype):
+    """The table of parameter addresses.  Reused while the same (contiguous, right-dtype) arrays come
+    back, as in a training loop that updates them in place; converted copies are never reused."""
+    given = tuple(params[n] for n in _NAMES)
+    hit = _PARAMS.get(dtype)
+    if hit is not None and all(a is b for a, b in zip(hit[0], given)):
+        return hit[2]
+    arrays = [np.ascontiguousarray(a, dtype=dtype) for a in given]
+    table = np.asarray([_addr(a) for a in arrays], dtype=np.uintp)
+    if all(a is b for a, b in zip(arrays, given)):
+        _PARAMS[dtype] = (given, arrays, table)
+    else:
+        _PARAMS.pop(dtype, None)
+        table = (table, arrays)  # keep the copies alive for the call
+    return table
+
+
+def _table_addr(table):
+    return _addr(table[0] if isinstance(table, tuple) else table)
 
 
 def _dtype(a):
     return np.dtype(np.float32) if a.dtype == np.float32 else np.dtype(np.float64)
 
 
-def _params(params, dtype):
-    return [np.ascontiguousarray(params[n], dtype=dtype) for n in _NAMES]
-
-
 def _states(states, B, H, dtype):
+    """(address table, arrays) of a state dict (missing entries: NULL = zeros), or (None, None)."""
     if states is None:
-        return None
-    return [np.ascontiguousarray(np.broadcast_to(np.asarray(states[s], dtype=dtype), (B, H)))
-            if s in states else None for s in STATES]
+        return None, None
+    arrays = [np.ascontiguousarray(np.broadcast_to(np.asarray(states[s], dtype=dtype), (B, H)))
+              if s in states else None for s in STATES]
+    return np.asarray([0 if a is None else _addr(a) for a in arrays], dtype=np.uintp), arrays
 
 
 def forward(params, xs, state0=None):
@@ -196,17 +251,20 @@ def forward(params, xs, state0=None):
     xs = np.asarray(xs)
     dtype = _dtype(xs)
     xs = np.ascontiguousarray(xs, dtype=dtype)
-    T, B, I = xs.shape
+    T, B, D = xs.shape
     H = params[_HIDDEN].shape[0]
-    ps = _params(params, dtype)
-    s0 = _states(state0, B, H, dtype)
-    n_work, n_cache = _sizes(T, B, I, H)
-    saved = np.empty(n_cache, dtype=dtype)
-    hs = np.empty((T, B, H), dtype=dtype)
-    state_T = {s: np.empty((B, H), dtype=dtype) for s in STATES}
-    _FUNCS[dtype][0](T, B, I, H, _ptrs(ps), xs.ctypes.data, None if s0 is None else _ptrs(s0), hs.ctypes.data,
-                     _ptrs(list(state_T.values())), saved.ctypes.data, _work(dtype, n_work).ctypes.data)
-    return hs, state_T, {"xs": xs, "saved": saved}
+    lay = _layout(dtype, T, B, D, H)
+    table = _params(params, dtype)
+    s0, keep = _states(state0, B, H, dtype)
+    out = np.empty(lay.n_fwd, dtype=dtype)
+    base = _addr(out)
+    np.add(lay.fwd_table, base, out=lay.fwd_ptrs)
+    saved_off = lay.state_offs[-1] + B * H
+    _FUNCS[dtype][0](T, B, D, H, _table_addr(table), _addr(xs), None if s0 is None else _addr(s0), base,
+                     lay.fwd_ptrs_addr, base + saved_off * dtype.itemsize, _work(dtype, lay.n_work))
+    del keep
+    states = {s: out[o:o + B * H].reshape(B, H) for s, o in zip(STATES, lay.state_offs)}
+    return out[:T * B * H].reshape(T, B, H), states, {"xs": xs, "saved": out[saved_off:]}
 
 
 def backward(params, cache, d_hs, d_state_T=None):
@@ -215,49 +273,34 @@ def backward(params, cache, d_hs, d_state_T=None):
     Returns (grads with the keys of PARAMS, d_xs (T, B, input), d_state0)."""
     xs, saved = cache["xs"], cache["saved"]
     dtype = xs.dtype
-    T, B, I = xs.shape
+    T, B, D = xs.shape
     H = params[_HIDDEN].shape[0]
-    d_hs = np.ascontiguousarray(d_hs, dtype=dtype)
-    ps = _params(params, dtype)
-    dT = _states(d_state_T, B, H, dtype)
-    sizes = {"hidden": H, "input": I}
-    grads = {n: np.empty(tuple(sizes[s] for s in PARAMS[n]), dtype=dtype) for n in _NAMES}
-    d_xs = np.empty_like(xs)
-    d_state0 = {s: np.empty((B, H), dtype=dtype) for s in STATES}
-    _FUNCS[dtype][1](T, B, I, H, _ptrs(ps), xs.ctypes.data, saved.ctypes.data, d_hs.ctypes.data,
-                     None if dT is None else _ptrs(dT), _ptrs(list(grads.values())), d_xs.ctypes.data,
-                     _ptrs(list(d_state0.values())), _work(dtype, _sizes(T, B, I, H)[0]).ctypes.data)
+    lay = _layout(dtype, T, B, D, H)
+    table = _params(params, dtype)
+    d_hs = None if d_hs is None else np.ascontiguousarray(d_hs, dtype=dtype)
+    dT, keep = _states(d_state_T, B, H, dtype)
+    out = np.empty(lay.n_bwd, dtype=dtype)
+    base = _addr(out)
+    np.add(lay.bwd_table, base, out=lay.bwd_ptrs)
+    item, n = dtype.itemsize, len(_NAMES)
+    _FUNCS[dtype][1](T, B, D, H, _table_addr(table), _addr(xs), _addr(saved), None if d_hs is None else _addr(d_hs),
+                     None if dT is None else _addr(dT), lay.bwd_ptrs_addr, base + lay.dxs_off * item,
+                     lay.bwd_ptrs_addr + n * lay.bwd_ptrs.itemsize, _work(dtype, lay.n_work))
+    del keep
+    grads = {name: out[o:o + int(np.prod(shape))].reshape(shape)
+             for name, o, shape in zip(_NAMES, lay.grad_offs, lay.shapes)}
+    d_xs = out[lay.dxs_off:lay.dxs_off + T * B * D].reshape(T, B, D)
+    d_state0 = {s: out[o:o + B * H].reshape(B, H) for s, o in zip(STATES, lay.dstate_offs)}
     return grads, d_xs, d_state0
 
 
 def step_forward(params, x, state):
     """One step: x (B, input), state {name: (B, hidden)} -> (new_state, cache)."""
-    x = np.asarray(x)
-    dtype = _dtype(x)
-    x = np.ascontiguousarray(x, dtype=dtype)
-    B, I = x.shape
-    H = params[_HIDDEN].shape[0]
-    n_work, n_cache = _sizes(1, B, I, H)
-    saved = np.empty(n_cache, dtype=dtype)
-    new_state = {s: np.empty((B, H), dtype=dtype) for s in STATES}
-    s0 = _states(state, B, H, dtype)
-    _FUNCS[dtype][2](B, I, H, _ptrs(_params(params, dtype)), x.ctypes.data, None if s0 is None else _ptrs(s0),
-                     _ptrs(list(new_state.values())), saved.ctypes.data, _work(dtype, n_work).ctypes.data)
-    return new_state, {"xs": x[None], "saved": saved}
+    _, new_state, cache = forward(params, np.asarray(x)[None], state)
+    return new_state, cache
 
 
 def step_backward(params, cache, d_new_state):
     """One step back: d_new_state {name: (B, hidden)} -> (grads, d_x, d_state)."""
-    xs, saved = cache["xs"], cache["saved"]
-    dtype = xs.dtype
-    _, B, I = xs.shape
-    H = params[_HIDDEN].shape[0]
-    sizes = {"hidden": H, "input": I}
-    grads = {n: np.empty(tuple(sizes[s] for s in PARAMS[n]), dtype=dtype) for n in _NAMES}
-    d_x = np.empty((B, I), dtype=dtype)
-    d_state = {s: np.empty((B, H), dtype=dtype) for s in STATES}
-    dn = _states(d_new_state, B, H, dtype)
-    _FUNCS[dtype][3](B, I, H, _ptrs(_params(params, dtype)), xs.ctypes.data, saved.ctypes.data,
-                     None if dn is None else _ptrs(dn), _ptrs(list(grads.values())), d_x.ctypes.data,
-                     _ptrs(list(d_state.values())), _work(dtype, _sizes(1, B, I, H)[0]).ctypes.data)
-    return grads, d_x, d_state
+    grads, d_xs, d_state = backward(params, cache, None, d_new_state)
+    return grads, d_xs[0], d_state
