@@ -1,8 +1,9 @@
 """Side-by-side timing of the generated C binding, the generated NumPy module and torch.nn.LSTM.
 
 Median ms of one forward + backward (full gradients) over >= 7 runs after a warm-up, the
-implementations interleaved.  Usage: python scripts/bench_c.py [DIR] (DIR holds lstm.py and
-lstm_c.py; default generated/lstm).  Prints a Markdown table.
+implementations interleaved (three rounds; the median of the round medians is reported).
+Usage: python scripts/bench_c.py [DIR] [S1 S2 S3] (DIR holds lstm.py and lstm_c.py; default
+generated/lstm).  Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -58,12 +59,15 @@ def median_ms(run, reps):
 
 
 def main() -> None:
-    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "generated/lstm")
+    args = sys.argv[1:]
+    folder = Path(args.pop(0) if args and args[0] not in SIZES else "generated/lstm")
+    chosen = args or list(SIZES)
     npm, cm = load_module(folder / "lstm.py"), load_module(folder / "lstm_c.py")
     print(f"C binding uses CBLAS: {cm.USES_CBLAS}")
     print("| size (T,B,in,hid) | dtype | torch ms | NumPy ms | C ms | NumPy/torch | C/torch |")
     print("|---|---|---|---|---|---|---|")
-    for label, (T, B, D, H) in SIZES.items():
+    for label in chosen:
+        T, B, D, H = SIZES[label]
         for dtype in (np.float64, np.float32):
             runs = {"torch": torch_runner(T, B, D, H, dtype), "numpy": module_runner(npm, T, B, D, H, dtype),
                     "c": module_runner(cm, T, B, D, H, dtype)}

@@ -186,6 +186,8 @@ class _Layout:
             offs.append(o)
             o += int(np.prod(shape))
         self.grad_offs, self.dxs_off = offs, o
+        self.grad_views = [(name, start, start + int(np.prod(shape)), shape)
+                           for name, start, shape in zip(_NAMES, offs, self.shapes)]
         self.dstate_offs = [o + T * B * D + k * BH for k in range(_NS)]
         self.n_bwd = o + T * B * D + _NS * BH
         item = dtype.itemsize
@@ -213,24 +215,20 @@ def _work(dtype, n):
 
 
 def _params(params, dtype):
-    """The table of parameter addresses.  Reused while the same (contiguous, right-dtype) arrays come
-    back, as in a training loop that updates them in place; converted copies are never reused."""
-    given = tuple(params[n] for n in _NAMES)
+    """The address of the table of parameter addresses.  Reused while the same contiguous arrays of
+    the right dtype come back (a training loop updating them in place); converted copies never are."""
+    given = tuple(map(params.__getitem__, _NAMES))
+    ids = tuple(map(id, given))
     hit = _PARAMS.get(dtype)
-    if hit is not None and all(a is b for a, b in zip(hit[0], given)):
-        return hit[2]
+    if hit is not None and hit[0] == ids:
+        return hit[3], None
     arrays = [np.ascontiguousarray(a, dtype=dtype) for a in given]
     table = np.asarray([_addr(a) for a in arrays], dtype=np.uintp)
     if all(a is b for a, b in zip(arrays, given)):
-        _PARAMS[dtype] = (given, arrays, table)
-    else:
-        _PARAMS.pop(dtype, None)
-        table = (table, arrays)  # keep the copies alive for the call
-    return table
-
-
-def _table_addr(table):
-    return _addr(table[0] if isinstance(table, tuple) else table)
+        _PARAMS[dtype] = (ids, given, table, _addr(table))
+        return _addr(table), None
+    _PARAMS.pop(dtype, None)
+    return _addr(table), (table, arrays)  # the caller keeps the copies alive for the call
 
 
 def _dtype(a):
@@ -254,17 +252,19 @@ def forward(params, xs, state0=None):
     T, B, D = xs.shape
     H = params[_HIDDEN].shape[0]
     lay = _layout(dtype, T, B, D, H)
-    table = _params(params, dtype)
+    table, copies = _params(params, dtype)
     s0, keep = _states(state0, B, H, dtype)
     out = np.empty(lay.n_fwd, dtype=dtype)
     base = _addr(out)
     np.add(lay.fwd_table, base, out=lay.fwd_ptrs)
     saved_off = lay.state_offs[-1] + B * H
-    _FUNCS[dtype][0](T, B, D, H, _table_addr(table), _addr(xs), None if s0 is None else _addr(s0), base,
-                     lay.fwd_ptrs_addr, base + saved_off * dtype.itemsize, _work(dtype, lay.n_work))
-    del keep
+    x_addr, saved_addr = _addr(xs), base + saved_off * dtype.itemsize
+    _FUNCS[dtype][0](T, B, D, H, table, x_addr, None if s0 is None else _addr(s0), base, lay.fwd_ptrs_addr,
+                     saved_addr, _work(dtype, lay.n_work))
+    del keep, copies
     states = {s: out[o:o + B * H].reshape(B, H) for s, o in zip(STATES, lay.state_offs)}
-    return out[:T * B * H].reshape(T, B, H), states, {"xs": xs, "saved": out[saved_off:]}
+    cache = {"xs": xs, "saved": out[saved_off:], "addresses": (x_addr, saved_addr)}
+    return out[:T * B * H].reshape(T, B, H), states, cache
 
 
 def backward(params, cache, d_hs, d_state_T=None):
@@ -276,19 +276,19 @@ def backward(params, cache, d_hs, d_state_T=None):
     T, B, D = xs.shape
     H = params[_HIDDEN].shape[0]
     lay = _layout(dtype, T, B, D, H)
-    table = _params(params, dtype)
+    table, copies = _params(params, dtype)
+    x_addr, saved_addr = cache["addresses"] if "addresses" in cache else (_addr(xs), _addr(saved))
     d_hs = None if d_hs is None else np.ascontiguousarray(d_hs, dtype=dtype)
     dT, keep = _states(d_state_T, B, H, dtype)
     out = np.empty(lay.n_bwd, dtype=dtype)
     base = _addr(out)
     np.add(lay.bwd_table, base, out=lay.bwd_ptrs)
     item, n = dtype.itemsize, len(_NAMES)
-    _FUNCS[dtype][1](T, B, D, H, _table_addr(table), _addr(xs), _addr(saved), None if d_hs is None else _addr(d_hs),
+    _FUNCS[dtype][1](T, B, D, H, table, x_addr, saved_addr, None if d_hs is None else _addr(d_hs),
                      None if dT is None else _addr(dT), lay.bwd_ptrs_addr, base + lay.dxs_off * item,
                      lay.bwd_ptrs_addr + n * lay.bwd_ptrs.itemsize, _work(dtype, lay.n_work))
-    del keep
-    grads = {name: out[o:o + int(np.prod(shape))].reshape(shape)
-             for name, o, shape in zip(_NAMES, lay.grad_offs, lay.shapes)}
+    del keep, copies
+    grads = {name: out[start:stop].reshape(shape) for name, start, stop, shape in lay.grad_views}
     d_xs = out[lay.dxs_off:lay.dxs_off + T * B * D].reshape(T, B, D)
     d_state0 = {s: out[o:o + B * H].reshape(B, H) for s, o in zip(STATES, lay.dstate_offs)}
     return grads, d_xs, d_state0
