@@ -326,6 +326,9 @@ def _group_info(kernel: Kernel) -> list[dict]:
             "op": _op_size(kernel, g),
             "per_step": g.per_step,
             "operand_all": operand_all,
+            # the gradients of the group's weights lie one after the other (as the binding allocates them)
+            "grads_adjacent": " && ".join(f"G_{b.name} == G_{a.name} + (size_t)H * {_op_size(kernel, g)}"
+                                          for a, b in zip(g.weights, g.weights[1:], strict=False)),
         })
     return out
 

@@ -218,7 +218,8 @@ def test_missing_compiler_is_one_clear_line(c_dirs, tmp_path, monkeypatch):
     assert "\n" not in str(info.value)
 
 
-DRIVER = """#include <stdio.h>
+DRIVER = """#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include "{m}.h"
 #define NP {n_params}
@@ -226,7 +227,7 @@ DRIVER = """#include <stdio.h>
 static const int ROWS[NP] = {{{rows}}}, COLS[NP] = {{{cols}}};  /* 0 hidden, 1 input, 2 one */
 static size_t dim(int code, int D, int H) {{ return code == 0 ? (size_t)H : code == 1 ? (size_t)D : 1; }}
 #define RUN(R, SFX) static void run_##SFX(int T, int B, int D, int H) {{ \\
-    R *p[NP], *g[NP], *s0[NS], *sT[NS], *dT[NS], *d0[NS]; int k; size_t n; unsigned seed = 12345u; \\
+    R *p[NP], *g[NP], *gf[NP], *flat, *s0[NS], *sT[NS], *dT[NS], *d0[NS]; int k; size_t n; unsigned seed = 12345u; \\
     R *xs = malloc(sizeof(R) * T * B * D), *hs = malloc(sizeof(R) * T * B * H), *dhs = malloc(sizeof(R) * T * B * H); \\
     R *dxs = malloc(sizeof(R) * T * B * D); \\
     R *cache = malloc(sizeof(R) * {m}_cache_size(T, B, D, H)); \\
@@ -240,6 +241,14 @@ static size_t dim(int code, int D, int H) {{ return code == 0 ? (size_t)H : code
     for (n = 0; n < (size_t)T * B * H; ++n) dhs[n] = (R)(n % 5) / 5 - (R)0.3; \\
     {m}_forward_##SFX(T, B, D, H, (const R *const *)p, xs, (const R *const *)s0, hs, sT, cache, work); \\
     {m}_backward_##SFX(T, B, D, H, (const R *const *)p, xs, cache, dhs, (const R *const *)dT, g, dxs, d0, work); \\
+    for (n = 0, k = 0; k < NP; ++k) n += dim(ROWS[k], D, H) * dim(COLS[k], D, H); \\
+    flat = malloc(sizeof(R) * n); \\
+    for (n = 0, k = 0; k < NP; ++k) {{ gf[k] = flat + n; n += dim(ROWS[k], D, H) * dim(COLS[k], D, H); }} \\
+    {m}_backward_##SFX(T, B, D, H, (const R *const *)p, xs, cache, dhs, (const R *const *)dT, gf, dxs, d0, work); \\
+    for (k = 0; k < NP; ++k) for (n = 0; n < dim(ROWS[k], D, H) * dim(COLS[k], D, H); ++n) \\
+        if (fabs((double)g[k][n] - (double)gf[k][n]) > 1e-4 * (1 + fabs((double)g[k][n]))) {{ \\
+            fprintf(stderr, "gradient %d differs between separate and adjacent arrays\\n", k); exit(1); }} \\
+    free(flat); \\
     {m}_step_forward_##SFX(B, D, H, (const R *const *)p, xs, (const R *const *)s0, sT, cache, work); \\
     {m}_step_backward_##SFX(B, D, H, (const R *const *)p, xs, cache, (const R *const *)dT, g, dxs, d0, work); \\
     {m}_forward_##SFX(T, B, D, H, (const R *const *)p, xs, NULL, hs, sT, cache, work); \\

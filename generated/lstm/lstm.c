@@ -426,14 +426,22 @@ void lstm_backward_f64(int T, int B, int D, int H, const double *const *params, 
             }
         }
     }
-    mm_tn_f64(H, D, T * B, dl_x + (size_t)0 * H, 4 * H, xs, D, (double)1, G_W_f, D);
-    mm_tn_f64(H, D, T * B, dl_x + (size_t)1 * H, 4 * H, xs, D, (double)1, G_W_i, D);
-    mm_tn_f64(H, D, T * B, dl_x + (size_t)2 * H, 4 * H, xs, D, (double)1, G_W_c, D);
-    mm_tn_f64(H, D, T * B, dl_x + (size_t)3 * H, 4 * H, xs, D, (double)1, G_W_o, D);
-    mm_tn_f64(H, H, T * B, dl_x + (size_t)0 * H, 4 * H, C_h_prev, H, (double)1, G_U_f, H);
-    mm_tn_f64(H, H, T * B, dl_x + (size_t)1 * H, 4 * H, C_h_prev, H, (double)1, G_U_i, H);
-    mm_tn_f64(H, H, T * B, dl_x + (size_t)2 * H, 4 * H, C_h_prev, H, (double)1, G_U_c, H);
-    mm_tn_f64(H, H, T * B, dl_x + (size_t)3 * H, 4 * H, C_h_prev, H, (double)1, G_U_o, H);
+    if (G_W_i == G_W_f + (size_t)H * D && G_W_c == G_W_i + (size_t)H * D && G_W_o == G_W_c + (size_t)H * D) {
+        mm_tn_f64(4 * H, D, T * B, dl_x, 4 * H, xs, D, (double)1, G_W_f, D);
+    } else {
+        mm_tn_f64(H, D, T * B, dl_x + (size_t)0 * H, 4 * H, xs, D, (double)1, G_W_f, D);
+        mm_tn_f64(H, D, T * B, dl_x + (size_t)1 * H, 4 * H, xs, D, (double)1, G_W_i, D);
+        mm_tn_f64(H, D, T * B, dl_x + (size_t)2 * H, 4 * H, xs, D, (double)1, G_W_c, D);
+        mm_tn_f64(H, D, T * B, dl_x + (size_t)3 * H, 4 * H, xs, D, (double)1, G_W_o, D);
+    }
+    if (G_U_i == G_U_f + (size_t)H * H && G_U_c == G_U_i + (size_t)H * H && G_U_o == G_U_c + (size_t)H * H) {
+        mm_tn_f64(4 * H, H, T * B, dl_x, 4 * H, C_h_prev, H, (double)1, G_U_f, H);
+    } else {
+        mm_tn_f64(H, H, T * B, dl_x + (size_t)0 * H, 4 * H, C_h_prev, H, (double)1, G_U_f, H);
+        mm_tn_f64(H, H, T * B, dl_x + (size_t)1 * H, 4 * H, C_h_prev, H, (double)1, G_U_i, H);
+        mm_tn_f64(H, H, T * B, dl_x + (size_t)2 * H, 4 * H, C_h_prev, H, (double)1, G_U_c, H);
+        mm_tn_f64(H, H, T * B, dl_x + (size_t)3 * H, 4 * H, C_h_prev, H, (double)1, G_U_o, H);
+    }
     mm_nn_f64(T * B, D, H, dl_x + (size_t)0 * H, 4 * H, P_W_f, D, (double)1, d_xs, D);
     mm_nn_f64(T * B, D, H, dl_x + (size_t)1 * H, 4 * H, P_W_i, D, (double)1, d_xs, D);
     mm_nn_f64(T * B, D, H, dl_x + (size_t)2 * H, 4 * H, P_W_c, D, (double)1, d_xs, D);
@@ -820,14 +828,22 @@ void lstm_backward_f32(int T, int B, int D, int H, const float *const *params, c
             }
         }
     }
-    mm_tn_f32(H, D, T * B, dl_x + (size_t)0 * H, 4 * H, xs, D, (float)1, G_W_f, D);
-    mm_tn_f32(H, D, T * B, dl_x + (size_t)1 * H, 4 * H, xs, D, (float)1, G_W_i, D);
-    mm_tn_f32(H, D, T * B, dl_x + (size_t)2 * H, 4 * H, xs, D, (float)1, G_W_c, D);
-    mm_tn_f32(H, D, T * B, dl_x + (size_t)3 * H, 4 * H, xs, D, (float)1, G_W_o, D);
-    mm_tn_f32(H, H, T * B, dl_x + (size_t)0 * H, 4 * H, C_h_prev, H, (float)1, G_U_f, H);
-    mm_tn_f32(H, H, T * B, dl_x + (size_t)1 * H, 4 * H, C_h_prev, H, (float)1, G_U_i, H);
-    mm_tn_f32(H, H, T * B, dl_x + (size_t)2 * H, 4 * H, C_h_prev, H, (float)1, G_U_c, H);
-    mm_tn_f32(H, H, T * B, dl_x + (size_t)3 * H, 4 * H, C_h_prev, H, (float)1, G_U_o, H);
+    if (G_W_i == G_W_f + (size_t)H * D && G_W_c == G_W_i + (size_t)H * D && G_W_o == G_W_c + (size_t)H * D) {
+        mm_tn_f32(4 * H, D, T * B, dl_x, 4 * H, xs, D, (float)1, G_W_f, D);
+    } else {
+        mm_tn_f32(H, D, T * B, dl_x + (size_t)0 * H, 4 * H, xs, D, (float)1, G_W_f, D);
+        mm_tn_f32(H, D, T * B, dl_x + (size_t)1 * H, 4 * H, xs, D, (float)1, G_W_i, D);
+        mm_tn_f32(H, D, T * B, dl_x + (size_t)2 * H, 4 * H, xs, D, (float)1, G_W_c, D);
+        mm_tn_f32(H, D, T * B, dl_x + (size_t)3 * H, 4 * H, xs, D, (float)1, G_W_o, D);
+    }
+    if (G_U_i == G_U_f + (size_t)H * H && G_U_c == G_U_i + (size_t)H * H && G_U_o == G_U_c + (size_t)H * H) {
+        mm_tn_f32(4 * H, H, T * B, dl_x, 4 * H, C_h_prev, H, (float)1, G_U_f, H);
+    } else {
+        mm_tn_f32(H, H, T * B, dl_x + (size_t)0 * H, 4 * H, C_h_prev, H, (float)1, G_U_f, H);
+        mm_tn_f32(H, H, T * B, dl_x + (size_t)1 * H, 4 * H, C_h_prev, H, (float)1, G_U_i, H);
+        mm_tn_f32(H, H, T * B, dl_x + (size_t)2 * H, 4 * H, C_h_prev, H, (float)1, G_U_c, H);
+        mm_tn_f32(H, H, T * B, dl_x + (size_t)3 * H, 4 * H, C_h_prev, H, (float)1, G_U_o, H);
+    }
     mm_nn_f32(T * B, D, H, dl_x + (size_t)0 * H, 4 * H, P_W_f, D, (float)1, d_xs, D);
     mm_nn_f32(T * B, D, H, dl_x + (size_t)1 * H, 4 * H, P_W_i, D, (float)1, d_xs, D);
     mm_nn_f32(T * B, D, H, dl_x + (size_t)2 * H, 4 * H, P_W_c, D, (float)1, d_xs, D);
