@@ -9,10 +9,12 @@ from dataclasses import dataclass, replace
 
 import sympy as sp
 
+from .errors import UserError
+
 Shape = tuple[str | None, ...] | None  # None: unknown (no shapes given); a None dim: unknown size
 
 
-class FormulaError(ValueError):
+class FormulaError(UserError, ValueError):
     """A formula cannot be read: ``str()`` is ``"<where>:<line>:<column>: <reason>"``."""
 
     def __init__(self, reason: str, line: int = 1, column: int = 1, where: str = "formula"):
