@@ -250,3 +250,10 @@ def test_random_text_gives_sympy_or_formula_error(text, shapes):
 def test_random_tokens_give_sympy_or_formula_error(tokens, shapes):
     _only_sympy_or_formula_error(" ".join(tokens), shapes)
     _only_sympy_or_formula_error("".join(tokens), shapes)
+
+
+def test_text_only_latex_can_read_is_read_as_latex():
+    assert not is_latex("W_f x_t + b_f")
+    assert parse_formula("W_f x_t + b_f", SHAPES) == MatVec(W_f, x) + b_f
+    with pytest.raises(FormulaError, match="unexpected end"):
+        parse_formula("x +")
