@@ -111,6 +111,8 @@ LATEX_SAME = [
     ("σ(z_f) ⊙ c · f", "sigmoid(z_f)*c*f"),
     (r"\log(\exp(c))\, c", "log(exp(c))*c"),
     (r"\mathbf{W}_f \, \mathbf{x}_t", "W_f @ x"),
+    (r"2 W_f \, x_t", "(2*W_f) @ x"),
+    (r"h_{t-1} \odot W_f x_t", "h_prev * (W_f @ x)"),
 ]
 
 
