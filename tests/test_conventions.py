@@ -3,10 +3,14 @@ ONNX and TensorFlow print in their documentation, written out here in NumPy."""
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import RTOL_TORCH_F64, rel_err
 
+from lstm_symbolic import conventions
 from lstm_symbolic.conventions import GATE_ORDERS, ConventionError, from_params, to_params
 from lstm_symbolic.errors import UserError
 from lstm_symbolic.gradcheck import random_problem
@@ -244,11 +248,6 @@ def test_bad_weights_raise_one_clear_error(rng, call, needle):
 
 
 def test_the_module_needs_numpy_only():
-    import ast  # noqa: PLC0415
-    from pathlib import Path  # noqa: PLC0415
-
-    import lstm_symbolic.conventions as conventions  # noqa: PLC0415
-
     tree = ast.parse(Path(conventions.__file__).read_text())
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 0}
