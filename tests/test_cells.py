@@ -9,6 +9,7 @@ import sympy as sp
 from conftest import RTOL_FD, RTOL_TORCH_F64, rel_err
 
 from lstm_symbolic import pipeline
+from lstm_symbolic.cli import main
 from lstm_symbolic.components import evaluate, forward_env
 from lstm_symbolic.gradcheck import check_module, random_problem
 from lstm_symbolic.jacobian import Diag, jacobian
@@ -264,3 +265,11 @@ def test_lstm_cifg_total_jacobian_against_finite_differences(rng):
     assert [t.factors[1] for t in jac.terms if len(t.factors) == 3] == list(sp.symbols("U_i U_c"))
     analytic = _evaluate_jacobian(jac, env, n)
     assert np.allclose(analytic, _central(lambda c: step(c)[sp.Symbol("c")], c0, n), rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("name, needle", [("gru", "dh/dh_prev = diag(z)\n"),
+                                          ("gru-reset-after", "dh_t/dh_t-1 (the output is the state"),
+                                          ("lstm-peephole", "p_o*(1 - o_prev)")])
+def test_cli_jacobian_of_the_variants(capsys, name, needle):
+    assert main(["jacobian", name, "--total"]) == 0
+    assert needle in capsys.readouterr().out
