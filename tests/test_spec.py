@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 import sympy as sp
 
-from lstm_symbolic import builtins, formula_transform, pipeline
+from lstm_symbolic import formula_transform, pipeline
+from lstm_symbolic.cells import make_cell
 from lstm_symbolic.components import backward_env, forward_env, leaf_env
 from lstm_symbolic.derive import derive
 from lstm_symbolic.errors import UserError
+from lstm_symbolic.functions import MatVec, sigmoid
 from lstm_symbolic.gradcheck import FD_RTOL, check_module, load_module
 from lstm_symbolic.spec import MAX_SPEC_BYTES, SpecError, load_spec, parse_spec
 
@@ -20,9 +22,25 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.toml"))
 SIZES = {"hidden": 2, "input": 3}
 
 
-def test_the_lstm_spec_is_the_builtin_lstm():
-    spec = load_spec(ROOT / "lstm_symbolic" / "specs" / "lstm.toml")
-    built = builtins.lstm()
+def _seed_001_lstm():
+    """Seed 001's LSTM built by hand in SymPy, independently of the spec parser."""
+    x, h_prev, c_prev, f, i, c_tilde, o, c = sp.symbols("x h_prev c_prev f i c_tilde o c")
+    acts = {"f": sigmoid, "i": sigmoid, "c": sp.tanh, "o": sigmoid}
+    params = {f"{k}_{g}": shape for k, shape in (("W", ("hidden", "input")), ("U", ("hidden", "hidden")),
+                                                  ("b", ("hidden",))) for g in acts}
+    equations = []
+    for g, act in acts.items():
+        W, U, b = sp.symbols(f"W_{g} U_{g} b_{g}")
+        equations += [(f"z_{g}", MatVec(W, x) + MatVec(U, h_prev) + b),
+                      ("c_tilde" if g == "c" else g, act(sp.Symbol(f"z_{g}")))]
+    equations += [("c", f * c_prev + i * c_tilde), ("h", o * sp.tanh(c))]
+    return make_cell("lstm", "LSTM with forget gate (seed 001): c = f*c_prev + i*c_tilde, h = o*tanh(c)",
+                     inputs={"x": ("input",)}, states=("h", "c"), params=params, equations=equations)
+
+
+def test_the_builtin_lstm_spec_is_seed_001s_cell():
+    spec = pipeline.load_cell("lstm")
+    built = _seed_001_lstm()
     assert spec.equations == built.equations
     assert spec == built
 
