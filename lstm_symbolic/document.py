@@ -244,13 +244,20 @@ def recursion_section(ctx: Context, steps: bool) -> Section:
 
 
 def params_section(ctx: Context) -> Section:
-    """Every parameter gradient as a sum over time, in declaration order."""
-    blocks = []
+    """Every parameter gradient as a sum over time, one line per adjoint they share."""
+    groups: dict[tuple, list[str]] = {}
     for grad in ctx.derivation.param_grads:
-        terms = [ctx.tex(s.term) for s in ordered_steps(ctx, grad.steps)] or ["0"]
+        ordered = ordered_steps(ctx, grad.steps)
+        terms = [ctx.tex(s.term) for s in ordered] or ["0"]
         body = terms[0] if len(terms) == 1 else r"\left(" + " + ".join(terms) + r"\right)"
-        rhs = rf"\sum_{{t=1}}^{{T}} {body}"
-        blocks.append(Block(grad.name.name, (Row(ctx.tex(grad.name), rhs),)))
+        key = tuple(s.via.name for s in ordered if isinstance(s.via, sp.Symbol))
+        groups.setdefault(key, []).append(
+            (grad.name.name, ctx.tex(grad.name), rf"\textstyle\sum_{{t=1}}^{{T}} {body}"))
+    blocks = []
+    for members in groups.values():
+        (slug, lhs, rhs), rest = members[0], members[1:]
+        rhs += "".join(rf", \qquad {other} = {value}" for _, other, value in rest)
+        blocks.append(Block(slug, (Row(lhs, rhs),)))
     blocks += layout_blocks(ctx)
     intro = ("Parameters are shared by every step, so their gradients are sums over "
              "$t = 1, \\dots, T$ (and over the examples of a batch) of each step's contribution:")

@@ -124,3 +124,48 @@ def first_error(log: Path) -> str:
                           if m), "")
             return f"{line[1:].strip()}" + (f" (at {where})" if where else "")
     return "no error line in the log"
+
+
+def mathtext_form(latex: str) -> str:
+    """``latex`` in the subset matplotlib's mathtext draws (no matrices, no \\textstyle)."""
+    def matrix(m: re.Match) -> str:
+        body = m.group(1).strip()
+        cells = [c.strip() for c in re.split(r"\\\\|&", body)]
+        sep = r" ;\, " if r"\\" in body else r" \;\; "
+        return r"\left[" + sep.join(cells) + r"\right]"
+
+    text = re.sub(r"\\begin\{bmatrix\}(.*?)\\end\{bmatrix\}", matrix, latex, flags=re.S)
+    return text.replace(r"\textstyle", "").replace(r"\operatorname{diag}", r"\,\mathrm{diag}")
+
+
+def write_images(doc: Document, directory: Path, fmt: str = "png") -> list[Path]:
+    """One image per equation (``001-forward-z_f.png`` ...) drawn with matplotlib mathtext."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot as plt
+    except ImportError:
+        raise LatexError("equation images need matplotlib: pip install matplotlib") from None
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    style = {"svg.hashsalt": "lstm-symbolic", "mathtext.fontset": "cm", "font.family": "serif"}
+    with matplotlib.rc_context(style):
+        for stem, block in doc.equations():
+            path = directory / f"{stem}.{fmt}"
+            _draw(plt, block, path, fmt)
+            written.append(path)
+    return written
+
+
+def _draw(plt, block: Block, path: Path, fmt: str) -> None:
+    lines = [f"${mathtext_form(f'{r.lhs} {r.rel} {r.rhs}'.strip())}$" for r in block.rows]
+    fig = plt.figure(figsize=(0.1, 0.1))
+    fig.text(0, 0, "\n".join(lines), fontsize=14, va="bottom", ha="left")
+    metadata = {"Date": None} if fmt == "svg" else {}
+    try:
+        fig.savefig(path, dpi=150, bbox_inches="tight", pad_inches=0.08, facecolor="white",
+                    metadata=metadata)
+    finally:
+        plt.close(fig)
