@@ -98,9 +98,10 @@ class Notation:
     def internal(self, code: str) -> str:
         """The internal name whose code name is ``code`` (inverse of :meth:`code`)."""
         for name in self.names:
-            for candidate in (name, naming.adjoint(name), naming.prev(name)):
-                if self.code(candidate) == code:
-                    return candidate
+            for candidate in (name, naming.prev(name), naming.seed(name, True)):
+                for variant in (candidate, naming.adjoint(candidate)):
+                    if self.code(variant) == code:
+                        return variant
         return code
 
 

@@ -18,7 +18,7 @@ from sympy.printing.latex import LatexPrinter as _SympyLatexPrinter
 from .. import naming
 from ..cells import Cell
 from ..derive import Adjoint, Derivation
-from ..functions import LINEAR_ATOMS, sigmoid
+from ..functions import LINEAR_ATOMS, MatTVec, MatVec, sigmoid
 from ..jacobian import Diag, Jacobian, Term
 from ..notation import Notation, generic_latex, top_level
 
@@ -75,6 +75,8 @@ class CellLatexPrinter(_SympyLatexPrinter):
         return (kind, self._lead_rank(factor), sp.default_sort_key(factor))
 
     def _lead_rank(self, expr) -> int:
+        if isinstance(expr, LINEAR_ATOMS):  # a matrix product ranks by its weight
+            expr = expr.args[0] if isinstance(expr, (MatVec, MatTVec)) else expr
         ranks = [self.rank.get(s.name, len(self.rank)) for s in expr.free_symbols]
         return min(ranks, default=-1)
 
@@ -155,9 +157,10 @@ class CellLatexPrinter(_SympyLatexPrinter):
         return rf"\left({s}\right)"
 
 
-def latex_of(expr: sp.Expr, symbols: Mapping[str, str] | None = None, *, scalar=False) -> str:
+def latex_of(expr: sp.Expr, symbols: Mapping[str, str] | None = None, *, scalar=False,
+             order: Mapping[str, int] | None = None) -> str:
     """``expr`` as LaTeX with the given symbol table (generic names otherwise)."""
-    return CellLatexPrinter(symbols, scalar=scalar).doprint(expr)
+    return CellLatexPrinter(symbols, scalar=scalar, order=order).doprint(expr)
 
 
 def term_latex(term: Term, printer: CellLatexPrinter) -> str:
