@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from .errors import UserError
 from .functions import MatVec, check_primitives
 
 SIZES = ("hidden", "input")
 
 
-class CellError(ValueError):
+class CellError(UserError, ValueError):
     """A cell is not well formed (unknown name, reassignment, shape mismatch, ...)."""
 
 

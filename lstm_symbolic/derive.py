@@ -197,7 +197,7 @@ def _linear_adjoint(cell: Cell, rhs, atom, d_y, adjoints: list[Adjoint]) -> sp.S
     if local == 1:
         return d_y
     w, v = atom.args
-    name = sp.Symbol(naming.adjoint(f"{w.name}{v.name}"))
+    name = sp.Symbol(naming.adjoint(f"{w.name}_{v.name}"))
     step = Step(atom, d_y, local, "elementwise", d_y * local)
     adjoints.append(Adjoint(atom, name, d_y * local, (step,)))
     return name

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import sympy as sp
 
+from .errors import UserError
+
 
 class sigmoid(sp.Function):  # noqa: N801 - SymPy convention: functions are lower case
     """The logistic sigmoid, σ(x) = 1 / (1 + e^{-x})."""
@@ -51,7 +53,7 @@ DERIVATIVES = {
 PRIMITIVES = {"sigmoid": sigmoid, "tanh": sp.tanh, "exp": sp.exp, "log": sp.log}
 
 
-class MissingRuleError(ValueError):
+class MissingRuleError(UserError, ValueError):
     """A function occurs for which no derivative rule is registered."""
 
 

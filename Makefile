@@ -1,0 +1,42 @@
+# Quick start: `make demo` (the main job on the built-in LSTM) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SOURCES := pyproject.toml $(shell find lstm_symbolic templates -type f -not -name '*.pyc' 2>/dev/null)
+
+.PHONY: demo test bench generate lint system-deps clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.installed: $(PY) $(SOURCES)
+	$(PY) -m pip install -q .
+	touch $@
+
+$(VENV)/.installed-test: $(PY) $(SOURCES)
+	$(PY) -m pip install -q ".[test]"
+	touch $@ $(VENV)/.installed
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+demo: $(VENV)/.installed system-deps
+	$(VENV)/bin/lstm-symbolic derive lstm --format text
+	$(VENV)/bin/lstm-symbolic emit lstm --lang numpy -o out
+	$(PY) -m lstm_symbolic.gradcheck out/lstm.py
+
+test: $(VENV)/.installed-test system-deps
+	$(PY) -m pytest
+
+bench: $(VENV)/.installed-test
+	$(PY) bench/bench.py
+
+generate: $(VENV)/.installed
+	$(PY) -m lstm_symbolic generate
+
+lint: $(VENV)/.installed-test
+	$(PY) -m ruff check .
+
+clean:
+	rm -rf $(VENV) out build dist *.egg-info

@@ -1,0 +1,92 @@
+"""The command line: parses arguments and calls the pipeline; nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import pipeline
+from .derive import derive
+from .errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse prints the whole usage)
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="lstm-symbolic", description="Symbolic BPTT for LSTM-family cells.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("cells", help="list the built-in cells")
+    p = sub.add_parser("derive", help="the forward and backward equations of a cell")
+    p.add_argument("cell", help="a built-in cell name or the path of a .toml cell spec")
+    p.add_argument("--format", choices=["text"], default="text")
+    p.add_argument("-o", "--output", help="write to this file instead of standard output")
+    p = sub.add_parser("jacobian", help="dc_t/dc_{t-1}, partial or total")
+    p.add_argument("cell")
+    p.add_argument("--total", action="store_true", help="through h_{t-1} as well (default: partial)")
+    p.add_argument("--format", choices=["text"], default="text")
+    p = sub.add_parser("emit", help="backward-pass code")
+    p.add_argument("cell")
+    p.add_argument("--lang", required=True, choices=pipeline.LANGUAGES)
+    p.add_argument("-o", "--output-dir", default=".", help="directory for the files (default: .)")
+    p = sub.add_parser("generate", help="rewrite generated/ from the built-in cells")
+    p.add_argument("--check", action="store_true", help="exit 1 with a diff where generated/ is stale")
+    p.add_argument("--dir", default="generated", help="the folder (default: generated)")
+    return parser
+
+
+def _run(args) -> int:
+    if args.command == "cells":
+        for name, description in pipeline.cell_summaries():
+            print(f"{name:18} {description}")
+        return 0
+    if args.command == "generate":
+        if args.check:
+            diffs = pipeline.stale(args.dir)
+            sys.stdout.write("".join(diffs))
+            if diffs:
+                print(f"{args.dir}/ is stale in {len(diffs)} file(s): run `lstm-symbolic generate`",
+                      file=sys.stderr)
+            return 1 if diffs else 0
+        written = pipeline.generate(args.dir)
+        print(f"wrote {len(written)} files under {args.dir}/")
+        return 0
+    cell = pipeline.load_cell(args.cell)
+    if args.command == "derive":
+        return _output(pipeline.derivation_text(derive(cell)), args.output)
+    if args.command == "jacobian":
+        return _output(pipeline.jacobian_document(cell, args.total), None)
+    for path in pipeline.emit(cell, args.lang, args.output_dir):
+        print(path)
+    return 0
+
+
+def _output(text: str, path: str | None) -> int:
+    if path is None:
+        sys.stdout.write(text)
+    else:
+        from pathlib import Path  # noqa: PLC0415
+
+        from .emit import write_files  # noqa: PLC0415
+
+        write_files({Path(path).name: text}, Path(path).parent)
+        print(path)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except UserError as exc:
+        print(f"lstm-symbolic: error: {exc}", file=sys.stderr)
+        return 2
+    except RecursionError:
+        print("lstm-symbolic: error: input nested too deeply", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""The jobs the command line offers, as plain functions (cell name → files and texts)."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from . import naming
+from .builtins import BUILTIN_CELLS
+from .cells import Cell
+from .derive import Derivation, derive
+from .emit import numpy_files, render, write_files
+from .errors import UserError
+from .jacobian import jacobian
+from .kernel import build_kernel
+from .printing.text import jacobian_text, text
+
+LANGUAGES = ("numpy",)
+
+
+def load_cell(name: str) -> Cell:
+    """A built-in cell by name, or a cell spec file (``.toml``)."""
+    if name in BUILTIN_CELLS:
+        return BUILTIN_CELLS[name]()
+    if name.endswith(".toml"):
+        from .spec import load_spec  # noqa: PLC0415 - the spec front end is optional here
+
+        return load_spec(name)
+    known = ", ".join(BUILTIN_CELLS)
+    raise UserError(f"unknown cell '{name}': use one of {known}, or the path of a .toml cell spec")
+
+
+def cell_summaries() -> list[tuple[str, str]]:
+    return [(name, build().description) for name, build in BUILTIN_CELLS.items()]
+
+
+def jacobian_label(cell: Cell, total: bool) -> str:
+    mem, out = cell.memory, cell.output
+    if total and mem != out:
+        return (f"d{mem}_t/d{mem}_t-1, total ({out}_t-1 = its output equation at t-1 moves "
+                f"with {mem}_t-1; one term per gate that reads {out}_t-1)")
+    if mem != out:
+        return f"d{mem}_t/d{mem}_t-1, partial ({out}_t-1 held fixed)"
+    return f"d{mem}_t/d{mem}_t-1 (the output is the state: partial and total coincide)"
+
+
+def jacobian_document(cell: Cell, total: bool) -> str:
+    jac = jacobian(cell, total)
+    return render("text/jacobian.txt.j2", label=jacobian_label(cell, total),
+                  of=f"d{jac.of}", wrt=f"d{jac.wrt}", text=jacobian_text(jac))
+
+
+def derivation_text(derivation: Derivation) -> str:
+    """The forward and backward equations of one step, in plain text."""
+    cell = derivation.cell
+    rank = cell.order()
+    inputs = {a.name for a in derivation.input_adjoints}
+    backward = [(a.name.name, text(a.rhs, rank)) for a in derivation.adjoints
+                if a.name not in inputs and a.name != a.seed]
+    recursion = [(a.name.name, text(a.rhs, rank)) for a in derivation.input_adjoints]
+    seeds = "; ".join(
+        f"{s.name} = gradient reaching {n} from step t+1" if s.name.endswith("_next")
+        else f"{s.name} = everything reaching {n} (loss at t and step t+1)"
+        for n, s in derivation.seeds.items()
+    )
+    jacobians = [{"label": jacobian_label(cell, t), "text": jacobian_text(jacobian(cell, t))}
+                 for t in ((False, True) if cell.memory != cell.output else (False,))]
+    return render(
+        "text/derivation.txt.j2",
+        cell=cell.name,
+        description=cell.description,
+        seeds_note=seeds,
+        forward=[(eq.lhs.name, text(eq.rhs, rank)) for eq in cell.equations],
+        backward=backward,
+        grads=[(g.name.name, text(g.rhs, rank)) for g in derivation.param_grads],
+        recursion=recursion,
+        jacobians=jacobians,
+    )
+
+
+def code_files(cell: Cell, lang: str) -> dict[str, str]:
+    """The generated code of ``cell`` in ``lang``: {file name: text}."""
+    if lang not in LANGUAGES:
+        raise UserError(f"unknown language '{lang}': use one of {', '.join(LANGUAGES)}")
+    return numpy_files(build_kernel(derive(cell)))
+
+
+def emit(cell: Cell, lang: str, out_dir: str | Path) -> list[Path]:
+    return write_files(code_files(cell, lang), out_dir)
+
+
+def generated_files() -> dict[str, str]:
+    """Everything under ``generated/``: {relative path: text}, for every built-in cell."""
+    files = {}
+    for name, build in BUILTIN_CELLS.items():
+        cell = build()
+        folder = naming.module_name(name)
+        for lang in LANGUAGES:
+            for rel, body in code_files(cell, lang).items():
+                files[f"{folder}/{rel}"] = body
+        files[f"{folder}/derivation.txt"] = derivation_text(derive(cell))
+    return files
+
+
+def stale(root: str | Path) -> list[str]:
+    """Unified diffs where ``root`` differs from what the code generates now."""
+    root = Path(root)
+    want = generated_files()
+    have = {str(p.relative_to(root)): p for p in root.rglob("*") if p.is_file()} if root.is_dir() else {}
+    diffs = []
+    for rel in sorted(set(want) | set(have)):
+        old = have[rel].read_text(encoding="utf-8") if rel in have else ""
+        new = want.get(rel, "")
+        if old != new:
+            diffs.append("".join(difflib.unified_diff(
+                old.splitlines(True), new.splitlines(True), f"a/{rel}", f"b/{rel}")) or f"{rel} differs\n")
+    return diffs
+
+
+def generate(root: str | Path) -> list[Path]:
+    """Rewrite ``root`` with what the code generates now (and remove files it no longer makes)."""
+    root = Path(root)
+    want = generated_files()
+    if root.is_dir():
+        for p in root.rglob("*"):
+            if p.is_file() and str(p.relative_to(root)) not in want:
+                p.unlink()
+    return write_files(want, root)

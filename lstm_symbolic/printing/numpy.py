@@ -1,0 +1,37 @@
+"""NumPy printer: element-wise expressions on (batch, hidden) arrays."""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
+
+
+class ArrayPrinter(NumPyPrinter):
+    """NumPyPrinter writing ``np.`` and calling the module's own stable ``sigmoid``."""
+
+    _module = "np"
+    _kf = {k: "np." + v.split(".")[-1] for k, v in NumPyPrinter._kf.items()}
+
+    def __init__(self, settings=None):
+        super().__init__({"fully_qualified_modules": True, "strict": True, **(settings or {})})
+
+    def _module_format(self, fqn, register=True):
+        return "np." + fqn.split(".")[-1] if fqn.startswith(("numpy.", "np.")) else fqn
+
+    def _print_sigmoid(self, expr):
+        return f"sigmoid({self._print(expr.args[0])})"
+
+    def _print_Rational(self, expr):
+        return f"{expr.p}/{expr.q}"
+
+    def _unsupported(self, expr):
+        raise TypeError(f"the NumPy printer has no rule for {type(expr).__name__}")
+
+    _print_MatVec = _print_MatTVec = _print_Outer = _unsupported
+
+
+_PRINTER = ArrayPrinter()
+
+
+def numpy_code(expr: sp.Expr) -> str:
+    return _PRINTER.doprint(expr)

@@ -1,0 +1,53 @@
+"""Plain-text printer: the formula language itself (``*`` element-wise, ``@`` products, ``.T``).
+
+What it prints can be pasted back into a formula file.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.str import StrPrinter
+
+from ..jacobian import Diag, Jacobian
+from . import presentation_order
+
+
+class TextPrinter(StrPrinter):
+    """StrPrinter with the linear atoms of the element-wise algebra."""
+
+    def _print_MatVec(self, expr):
+        w, v = expr.args
+        return f"{self._print(w)} @ {self.parenthesize(v, PRECEDENCE['Mul'])}"
+
+    def _print_MatTVec(self, expr):
+        w, v = expr.args
+        return f"{self._print(w)}.T @ {self.parenthesize(v, PRECEDENCE['Mul'])}"
+
+    def _print_Outer(self, expr):
+        d, v = expr.args
+        return f"{self.parenthesize(d, PRECEDENCE['Mul'])} @ {self.parenthesize(v, PRECEDENCE['Atom'], strict=True)}.T"
+
+    def _print_sigmoid(self, expr):
+        return f"sigmoid({self._print(expr.args[0])})"
+
+
+_PRINTER = TextPrinter({"order": "none"})
+
+
+def text(expr: sp.Expr, rank: dict | None = None) -> str:
+    """``expr`` in the formula language, terms in article order (``rank``: declaration order)."""
+    return _PRINTER.doprint(presentation_order(sp.sympify(expr), rank))
+
+
+def jacobian_text(jac: Jacobian, separator: str = "\n  + ") -> str:
+    """A step Jacobian as ``diag(...) + diag(...) @ U_f @ diag(...)``, a term a line."""
+    if not jac.terms:
+        return "0"
+    return separator.join(_term(t.factors) for t in jac.terms)
+
+
+def _term(factors) -> str:
+    if not factors:
+        return "I"
+    return " @ ".join(f"diag({text(f.expr)})" if isinstance(f, Diag) else text(f) for f in factors)
