@@ -71,14 +71,14 @@ class Document:
         return tuple(out)
 
     def _repr_latex_(self) -> str:
-        from .publish import to_jupyter_latex
-
-        return to_jupyter_latex(self)
-
-    def _repr_markdown_(self) -> str:
-        from .publish import to_markdown
-
-        return to_markdown(self)
+        """Display math for Jupyter: one ``aligned`` block per section."""
+        out = []
+        for section in self.sections:
+            rows = [row for block in section.blocks for row in block.rows]
+            if rows:
+                lines = [rf"{r.lhs} &{r.rel} {r.rhs}" for r in rows]
+                out.append("$$\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}$$")
+        return "\n".join(out)
 
 
 class Context:
