@@ -268,14 +268,24 @@ def layout_blocks(ctx: Context) -> list[Block]:
     """How a profile's stored (stacked) weights and their gradients are assembled."""
     blocks = []
     for stack in ctx.notation.stacks:
+        sep = r" & " if stack.axis == "columns" else r" \\ "
         parts = [ctx.tex(sp.Symbol(p)) for p in stack.parts]
         grads = [ctx.tex(sp.Symbol(naming.adjoint(p))) for p in stack.parts]
-        sep = r" & " if stack.axis == "columns" else r" \\ "
-        env = "bmatrix"
-        rows = (Row(stack.latex, rf"\begin{{{env}}} {sep.join(parts)} \end{{{env}}}"),
-                Row(rf"\delta {stack.latex}", rf"\begin{{{env}}} {sep.join(grads)} \end{{{env}}}"))
-        blocks.append(Block("stack-" + re.sub(r"\W", "", stack.code), rows))
+        rhs = (rf"\begin{{bmatrix}} {sep.join(parts)} \end{{bmatrix}}, \qquad \delta {stack.latex} "
+               rf"= \begin{{bmatrix}} {sep.join(grads)} \end{{bmatrix}}")
+        d_lin = _stack_adjoint(ctx, stack.parts[0])
+        if stack.operands and d_lin is not None:
+            rhs += rf" = \textstyle\sum_{{t=1}}^{{T}} {ctx.tex(d_lin)}\, {stack.operand_latex}^{{\top}}"
+        blocks.append(Block("stack-" + re.sub(r"\W", "", stack.code), (Row(stack.latex, rhs),)))
     return blocks
+
+
+def _stack_adjoint(ctx: Context, part: str):
+    """The adjoint ``d_lin`` whose outer products make up the gradient of weight ``part``."""
+    for grad in ctx.derivation.param_grads:
+        if grad.param.name == part and len(grad.steps) == 1 and grad.steps[0].kind == "outer":
+            return grad.steps[0].term.args[0]
+    return None
 
 
 def jacobian_section(ctx: Context) -> Section:
