@@ -190,8 +190,7 @@ def publish_derivation(cell: Cell, *, fmt: str | None = None, notation: str = "d
     body = derivation_output(cell, fmt, notation, steps)
     written: list[str] = []
     if pdf or output:
-        target = Path(output or f"{naming.module_name(cell.name)}.tex")
-        (path,) = write_files({target.name: body}, target.parent)
+        path = write_text(body, output or f"{naming.module_name(cell.name)}.tex")
         written.append(str(path))
         if pdf:
             written.append(str(compile_pdf(path)))
