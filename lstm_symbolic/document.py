@@ -255,9 +255,10 @@ def params_section(ctx: Context) -> Section:
             (grad.name.name, ctx.tex(grad.name), rf"\textstyle\sum_{{t=1}}^{{T}} {body}"))
     blocks = []
     for members in groups.values():
-        (slug, lhs, rhs), rest = members[0], members[1:]
-        rhs += "".join(rf", \qquad {other} = {value}" for _, other, value in rest)
-        blocks.append(Block(slug, (Row(lhs, rhs),)))
+        for k in range(0, len(members), 3):  # at most three to a line
+            (slug, lhs, rhs), rest = members[k], members[k + 1:k + 3]
+            rhs += "".join(rf", \qquad {other} = {value}" for _, other, value in rest)
+            blocks.append(Block(slug, (Row(lhs, rhs),)))
     blocks += layout_blocks(ctx)
     intro = ("Parameters are shared by every step, so their gradients are sums over "
              "$t = 1, \\dots, T$ (and over the examples of a batch) of each step's contribution:")
@@ -267,7 +268,10 @@ def params_section(ctx: Context) -> Section:
 def layout_blocks(ctx: Context) -> list[Block]:
     """How a profile's stored (stacked) weights and their gradients are assembled."""
     blocks = []
+    params = set(ctx.cell.param_names)
     for stack in ctx.notation.stacks:
+        if not set(stack.parts) <= params:
+            continue
         sep = r" & " if stack.axis == "columns" else r" \\ "
         parts = [ctx.tex(sp.Symbol(p)) for p in stack.parts]
         grads = [ctx.tex(sp.Symbol(naming.adjoint(p))) for p in stack.parts]

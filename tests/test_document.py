@@ -150,3 +150,38 @@ def test_generated_derivations_are_current():
     files = pipeline.generated_files()
     assert {"lstm/derivation.tex", "lstm/derivation.md", "lstm/derivation-ng.tex",
             "lstm/derivation-ng.md"} <= set(files)
+
+
+def user_cell():
+    """A GRU with reset-after, a peephole-like p_q and names no profile lists."""
+    import sympy as sp
+
+    from lstm_symbolic.cells import make_cell
+    from lstm_symbolic.functions import MatVec, sigmoid
+
+    S, x, h_prev = sp.Symbol, sp.Symbol("x"), sp.Symbol("h_prev")
+    params, eqs = {}, []
+    for g in "rz":
+        params.update({f"W_{g}": ("hidden", "input"), f"U_{g}": ("hidden", "hidden"),
+                       f"b_{g}": ("hidden",)})
+        eqs += [(f"z_{g}", MatVec(S(f"W_{g}"), x) + MatVec(S(f"U_{g}"), h_prev) + S(f"b_{g}")),
+                (g, sigmoid(S(f"z_{g}")))]
+    params.update({"W_n": ("hidden", "input"), "U_n": ("hidden", "hidden"), "b_n": ("hidden",),
+                   "b_hn": ("hidden",), "p_q": ("hidden",)})
+    eqs += [("z_n", MatVec(S("W_n"), x) + S("b_n") + S("r") * (MatVec(S("U_n"), h_prev) + S("b_hn"))),
+            ("n", sp.tanh(S("z_n"))), ("h", (1 - S("z")) * S("n") + S("z") * h_prev * S("p_q"))]
+    return make_cell("user-gru", "test", inputs={"x": ("input",)}, states=("h",), params=params,
+                     equations=eqs)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_a_user_cell_renders_in_every_notation(profile, tmp_path):
+    doc = derivation_document(user_cell(), profile, steps=True)
+    tex = to_latex(doc)
+    assert "begin{bmatrix}" not in tex  # no stacked layout for weights the cell lacks
+    assert r"\delta \left(U_n h_{t-1}\right)" in tex or profile != "default"
+    assert "partial and the total Jacobian coincide" in tex
+    if shutil.which("pdflatex"):
+        path = tmp_path / "user.tex"
+        path.write_text(tex)
+        compile_pdf(path)
