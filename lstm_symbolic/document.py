@@ -168,10 +168,8 @@ def chain_term(ctx: Context, step: Step) -> str:
     """The symbolic chain rule of one step: ∂E/∂via ⊙ ∂via/∂target, or its transpose form."""
     via = _forward_of(ctx, step.via)
     target = step.target
-    if step.kind == "matvec":
-        jac = ctx.partial(via, target)
-        tr = "" if ctx.notation.scalar else r"^{\!\top}"
-        return rf"\left({jac}\right){tr} {ctx.grad(via)}"
+    if step.kind == "matvec" and not ctx.notation.scalar:
+        return rf"\left({ctx.partial(via, target)}\right)^{{\!\top}} {ctx.grad(via)}"
     return rf"{ctx.grad(via)} {ctx.printer.times} {ctx.partial(via, target)}"
 
 
@@ -306,7 +304,9 @@ def jacobian_section(ctx: Context) -> Section:
     total = jacobian(cell, total=True)
     if total.total:
         blocks.append(_total_block(ctx, total, mem, mem_prev))
-    return Section(_jacobian_title(ctx), _jacobian_intro(ctx, held), tuple(blocks), "jacobian")
+    carousel = len(partial.terms) == 1 and partial.diagonal is not None
+    intro = _jacobian_intro(ctx, held, carousel)
+    return Section(_jacobian_title(ctx), intro, tuple(blocks), "jacobian")
 
 
 def _total_block(ctx: Context, total, mem, mem_prev) -> Block:
@@ -330,7 +330,7 @@ def _jacobian_title(ctx: Context) -> str:
     return rf"The step Jacobian $\partial {mem} / \partial {prev}$"
 
 
-def _jacobian_intro(ctx: Context, held: list[str]) -> str:
+def _jacobian_intro(ctx: Context, held: list[str], carousel: bool) -> str:
     if not held:
         return "The memory is the only state, so the partial and the total Jacobian coincide:"
     out = ctx.cell.output
@@ -339,7 +339,7 @@ def _jacobian_intro(ctx: Context, held: list[str]) -> str:
     shifted = ctx.tex(naming.shift_back(eq.rhs, names))
     out_prev = ctx.tex(sp.Symbol(naming.prev(out)))
     return ("Two different matrices, always labelled. The partial Jacobian holds "
-            f"${', '.join(held)}$ fixed (for the plain LSTM, the constant error carousel). "
+            f"${', '.join(held)}$ fixed{' (the constant error carousel)' if carousel else ''}. "
             f"The total Jacobian lets ${out_prev} = {shifted}$ move with the memory, which adds "
             "one term for every gate that reads it (seed 001's $p + q + r + s$):")
 
