@@ -11,6 +11,7 @@ variants) fall back to a readable generic rendering in the profile's time style.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -95,14 +96,19 @@ class Notation:
             return self.names[name[: -len("_prev")]].code + "_prev"
         return name
 
-    def internal(self, code: str) -> str:
-        """The internal name whose code name is ``code`` (inverse of :meth:`code`)."""
-        for name in self.names:
-            for candidate in (name, naming.prev(name), naming.seed(name, True)):
-                for variant in (candidate, naming.adjoint(candidate)):
-                    if self.code(variant) == code:
-                        return variant
-        return code
+    def internal(self, code: str, candidates: Iterable[str] | None = None) -> str:
+        """The internal name whose code name is ``code`` (inverse of :meth:`code`).
+
+        Code names are unique within one cell, not across cells (PyTorch's slice 0 is W_i in
+        an LSTM, W_r in a GRU): pass the cell's names as ``candidates`` to decide.
+        """
+        pool = list(candidates) if candidates is not None else [
+            variant
+            for name in self.names
+            for candidate in (name, naming.prev(name), naming.seed(name, True))
+            for variant in (candidate, naming.adjoint(candidate))
+        ]
+        return next((name for name in pool if self.code(name) == code), code)
 
 
 def attach(base: str, sup: str | None = None, sub: str | None = None) -> str:

@@ -4,13 +4,13 @@ import pytest
 import sympy as sp
 
 from lstm_symbolic import notation
-from lstm_symbolic.builtins import lstm
+from lstm_symbolic.builtins import BUILTIN_CELLS
 from lstm_symbolic.derive import derive
 from lstm_symbolic.functions import LINEAR_ATOMS, PRIMITIVES, MatTVec, MatVec, Outer, sigmoid
 from lstm_symbolic.jacobian import jacobian
 from lstm_symbolic.printing.latex import CellLatexPrinter, jacobian_terms, latex_of, symbol_table
 
-CELL = lstm()
+CELL = BUILTIN_CELLS["lstm"]()
 S = {n: sp.Symbol(n) for n in (
     "x h_prev c_prev z_f z_i f i o c c_tilde W_f U_f b_f "
     "d_h d_c d_o d_f d_z_f d_c_next r"

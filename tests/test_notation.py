@@ -54,7 +54,7 @@ def test_every_name_renders_and_round_trips(profile, cell):
     assert len(set(codes)) == len(codes), "two names share a code name"
     for name in names:
         assert balanced(p.latex(name)), name
-        assert p.internal(p.code(name)) == name
+        assert p.internal(p.code(name), names) == name
 
 
 def test_articles_names():
@@ -134,6 +134,6 @@ def test_every_profile_states_the_same_equations(profile, rng):
     to_code = {sp.Symbol(n): sp.Symbol(p.code(n)) for n in names}
     for adj in d.adjoints + d.param_grads:
         in_profile = adj.rhs.xreplace(to_code)
-        back = in_profile.xreplace({s: sp.Symbol(p.internal(s.name))
+        back = in_profile.xreplace({s: sp.Symbol(p.internal(s.name, names))
                                     for s in in_profile.free_symbols})
         assert _evaluate(back, values) == pytest.approx(_evaluate(adj.rhs, values))
