@@ -304,7 +304,7 @@ def jacobian_section(ctx: Context) -> Section:
     total = jacobian(cell, total=True)
     if total.total:
         blocks.append(_total_block(ctx, total, mem, mem_prev))
-    carousel = len(partial.terms) == 1 and partial.diagonal is not None
+    carousel = isinstance(partial.diagonal, sp.Symbol)  # diag(f_t) and nothing else
     intro = _jacobian_intro(ctx, held, carousel)
     return Section(_jacobian_title(ctx), intro, tuple(blocks), "jacobian")
 

@@ -81,10 +81,12 @@ class CellLatexPrinter(_SympyLatexPrinter):
         return min(ranks, default=-1)
 
     def _print_Add(self, expr, order=None):
-        """Numbers first, then matrix products, then the rest, each in declaration order."""
+        """Numbers first, then matrix products, then the rest, simplest first, each in
+        declaration order."""
         def key(term):
             kind = 0 if term.is_number else 1 if isinstance(term, LINEAR_ATOMS) else 2
-            return (kind, self._lead_rank(term), sp.default_sort_key(term))
+            size = 0 if kind < 2 else sp.count_ops(term)
+            return (kind, size, self._lead_rank(term), sp.default_sort_key(term))
 
         tex = ""
         for k, term in enumerate(sorted(expr.args, key=key)):
