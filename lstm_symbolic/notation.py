@@ -135,11 +135,11 @@ def top_level(latex: str) -> str:
 def _head(word: str) -> str:
     if word in GREEK:
         return "\\" + word
-    return word if len(word) == 1 else rf"\mathit{{{word}}}"
+    return word if len(word) == 1 else rf"\mathrm{{{word}}}"
 
 
 def generic_latex(name: str, time: str | None = "t", style: str = "sub") -> str:
-    """A readable rendering of a name no profile lists: ``foo_bar`` → ``\\mathit{foo}_{bar,t}``."""
+    """A readable rendering of a name no profile lists: ``foo_bar`` → ``\\mathrm{foo}_{bar,t}``."""
     if name.endswith("_prev"):
         return generic_latex(name[: -len("_prev")], "t-1", style)
     if name.startswith("d_") and len(name) > 2:

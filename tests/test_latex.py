@@ -50,7 +50,7 @@ def test_tanh_squared():
 def test_previous_step_subscripts():
     assert tex(S["h_prev"]) == r"h_{t-1}"
     assert tex(sp.Symbol("o_prev")) == r"o_{t-1}"
-    assert latex_of(sp.Symbol("gate_prev")) == r"\mathit{gate}_{t-1}"
+    assert latex_of(sp.Symbol("gate_prev")) == r"\mathrm{gate}_{t-1}"
 
 
 def test_transposes():

@@ -81,7 +81,7 @@ def test_ng_code_names_are_the_assignments():
 
 def test_unknown_names_fall_back_to_a_generic_rendering():
     p = notation.get("default")
-    assert p.latex("gate_q") == r"\mathit{gate}_{q,t}"
+    assert p.latex("gate_q") == r"\mathrm{gate}_{q,t}"
     assert p.latex("alpha", None) == r"\alpha"
     assert notation.get("ng").latex("m") == r"m^{\langle t \rangle}"
     assert notation.get("greff").adjoint_latex("m_prev") == r"\delta m^{t-1}"
