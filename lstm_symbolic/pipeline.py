@@ -7,11 +7,11 @@ from pathlib import Path
 
 from . import naming
 from . import notation as notations
+from .article import derivation_document
+from .article import jacobian_document as jacobian_latex_document
 from .builtins import BUILTIN_CELLS
 from .cells import Cell
 from .derive import Derivation, derive
-from .document import derivation_document
-from .document import jacobian_document as jacobian_latex_document
 from .emit import numpy_files, render, write_files
 from .errors import UserError
 from .jacobian import jacobian

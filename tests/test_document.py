@@ -6,9 +6,9 @@ import shutil
 import pytest
 
 from lstm_symbolic import notation, pipeline
+from lstm_symbolic.article import derivation_document, jacobian_document
 from lstm_symbolic.builtins import BUILTIN_CELLS
 from lstm_symbolic.cli import main
-from lstm_symbolic.document import derivation_document, jacobian_document
 from lstm_symbolic.publish import LatexError, compile_pdf, mathtext_form, to_latex, to_markdown
 
 CELLS = sorted(BUILTIN_CELLS)
