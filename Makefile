@@ -27,6 +27,9 @@ demo: $(VENV)/.installed system-deps
 	$(PY) -m lstm_symbolic.gradcheck out/lstm.py
 	$(VENV)/bin/lstm-symbolic emit lstm --lang c -o out
 	$(PY) -m lstm_symbolic.gradcheck out/lstm_c.py
+	@if command -v pdflatex >/dev/null 2>&1; then \
+	  $(VENV)/bin/lstm-symbolic derive lstm --steps --pdf -o out/lstm.tex; \
+	else echo "pdflatex missing (texlive-latex-base): skipped out/lstm.pdf"; fi
 
 test: $(VENV)/.installed-test system-deps
 	$(PY) -m pytest

@@ -75,8 +75,9 @@ def _check_names(kernel: Kernel) -> None:
     clash = sorted(names & RESERVED)
     if clash:
         raise CEmitError(f"cell '{cell.name}': name(s) {', '.join(clash)} clash with the generated C; rename them")
+    blocks = {g.block(k) for g in kernel.groups for k in range(len(g.weights))}
     for q in kernel.saved:
-        if cell.shape(q.name) != ("hidden",):
+        if q not in blocks and cell.shape(q.name) != ("hidden",):
             raise CEmitError(f"cell '{cell.name}': the C emitter needs saved value '{q.name}' to be hidden-sized")
 
 
@@ -125,7 +126,7 @@ def _last_reads(passes, extra) -> dict:
     return last
 
 
-def _fill(passes, load, stores_of, sums, rows: Rows):
+def _fill(passes, load, stores_of, sums, rows: Rows, on_load=lambda s: []):
     """Printed passes: loads for what a pass reads but does not define, then its statements."""
     out = []
     for p, sts in enumerate(passes):
@@ -137,6 +138,7 @@ def _fill(passes, load, stores_of, sums, rows: Rows):
             reads += [s for s in sp.ordered(sp.sympify(expr).free_symbols) if s not in reads]
         local = {st.lhs for st in sts}
         pz.loads = [(s.name, load(s)) for s in reads if s not in local]
+        pz.stores += [line for s in reads if s not in local for line in on_load(s)]
         for st in sts:
             pz.assigns.append((st.lhs.name, _printed(st.rhs)))
             pz.stores += stores_of(st.lhs, p)
@@ -200,7 +202,10 @@ def _forward_plan(kernel: Kernel):
                 out.append(f"{rows.at('hs_t')} = {sym.name};")
         return out
 
-    printed = _fill(passes, load, stores_of, [], rows)
+    def on_load(sym):  # a projection block the backward pass reads (r * (U_n h + b) of a GRU)
+        return [f"{rows.at(f'S_{sym.name}t')} = {sym.name};"] if sym in blocks and sym in saved else []
+
+    printed = _fill(passes, load, stores_of, [], rows, on_load)
     calls = ["\n".join(
         f"mm_nt_@S@(B, H, {_op_size(kernel, st.group)}, {home(st.group.operand)}, {_op_size(kernel, st.group)}, "
         f"P_{w.name}, {_op_size(kernel, st.group)}, (@R@)0, proj_{st.group.name} + {k} * H, {_nh(st.group)});"
