@@ -148,6 +148,18 @@ def _fill(passes, load, stores_of, sums, rows: Rows, on_load=lambda s: []):
     return out
 
 
+def _either(g: Group, stacked: str, blocks: str) -> str:
+    """One product with the group's weights as one stacked matrix when they lie one after the other
+    in memory (as init_params allocates them), else one product per weight."""
+    if len(g.weights) == 1:
+        return stacked
+    return f"if (adj_{g.name}) {{\n    {stacked}\n}} else {{\n{_indent(blocks)}\n}}"
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
 def _ops(printed, calls) -> list[dict]:
     """Passes and matrix products interleaved (pass 0, call 0, pass 1, ...); empty passes dropped."""
     ops = []
@@ -206,10 +218,11 @@ def _forward_plan(kernel: Kernel):
         return [f"{rows.at(f'S_{sym.name}t')} = {sym.name};"] if sym in blocks and sym in saved else []
 
     printed = _fill(passes, load, stores_of, [], rows, on_load)
-    calls = ["\n".join(
-        f"mm_nt_@S@(B, H, {_op_size(kernel, st.group)}, {home(st.group.operand)}, {_op_size(kernel, st.group)}, "
-        f"P_{w.name}, {_op_size(kernel, st.group)}, (@R@)0, proj_{st.group.name} + {k} * H, {_nh(st.group)});"
-        for k, w in enumerate(st.group.weights)) for st in projects]
+    calls = [_either(st.group, f"mm_nt_@S@(B, {_nh(st.group)}, {op}, {home(st.group.operand)}, {op}, "
+                     f"P_{st.group.weights[0].name}, {op}, (@R@)0, proj_{st.group.name}, {_nh(st.group)});", "\n".join(
+        f"mm_nt_@S@(B, H, {op}, {home(st.group.operand)}, {op}, P_{w.name}, {op}, (@R@)0, "
+        f"proj_{st.group.name} + {k} * H, {_nh(st.group)});" for k, w in enumerate(st.group.weights)))
+        for st in projects for op in [_op_size(kernel, st.group)]]
     prologue = [f"memcpy(S_{p.name}t, prev_{s}, BH * sizeof(@R@));" for p, s in prevs.items() if p in saved]
     decls = [f"const @R@ *prev_{s} = st_{s} + (size_t)(t_ & 1) * BH;" for s in cell.states]
     decls += [f"@R@ *next_{s} = st_{s} + (size_t)((t_ + 1) & 1) * BH;" for s in cell.states]
@@ -273,9 +286,11 @@ def _backward_plan(kernel: Kernel, buffers: dict[str, str]):
     calls = []
     for st in bps:
         g, op = st.group, _op_size(kernel, st.group)
-        calls.append("\n".join(
+        stacked = (f"mm_nn_@S@(B, {op}, {_nh(g)}, dl_{buffers[g.name]}t, {_nh(g)}, P_{g.weights[0].name}, {op}, "
+                   f"(@R@)0, bk_{g.name}, {op});")
+        calls.append(_either(g, stacked, "\n".join(
             f"mm_nn_@S@(B, {op}, H, dl_{buffers[g.name]}t + {k} * H, {_nh(g)}, P_{w.name}, {op}, "
-            f"(@R@){int(k > 0)}, bk_{g.name}, {op});" for k, w in enumerate(g.weights)))
+            f"(@R@){int(k > 0)}, bk_{g.name}, {op});" for k, w in enumerate(g.weights))))
     out = cell.output
     prologue = [f"if (d_hs) for (e_ = 0; e_ < BH; ++e_) dcur_{out}[e_] += d_hs[(size_t)t_ * BH + e_];"]
     prologue += [f"memset(dnext_{s}, 0, BH * sizeof(@R@));" for s, sym in kernel.state_grads if sym == 0]
@@ -332,10 +347,16 @@ def _group_info(kernel: Kernel) -> list[dict]:
             "per_step": g.per_step,
             "operand_all": operand_all,
             # the gradients of the group's weights lie one after the other (as the binding allocates them)
+            "params_adjacent": " && ".join(f"P_{b.name} == P_{a.name} + (size_t)H * {_op_size(kernel, g)}"
+                                           for a, b in zip(g.weights, g.weights[1:], strict=False)),
             "grads_adjacent": " && ".join(f"G_{b.name} == G_{a.name} + (size_t)H * {_op_size(kernel, g)}"
                                           for a, b in zip(g.weights, g.weights[1:], strict=False)),
         })
     return out
+
+
+def _calls_use(ops, name: str) -> bool:
+    return any(op["kind"] == "call" and re.search(rf"\b{name}\b", op["code"]) for op in ops)
 
 
 def _layouts(groups, projections_groups, back_groups, dl_buffers, states, ftmps, btmps):
@@ -357,10 +378,8 @@ def c_context(kernel: Kernel) -> dict:
     fwd, fdecls, fpro, ftmps = _forward_plan(kernel)
     bwd, bdecls, bpro, btmps = _backward_plan(kernel, buffers)
     groups = _group_info(kernel)
-    back_groups = [g for g in groups if any(op["kind"] == "call" and f"bk_{g['name']}," in op["code"]
-                                            for op in bwd)]
-    projected = {g["name"] for g in groups if any(op["kind"] == "call" and f"proj_{g['name']} + " in op["code"]
-                                                  for op in fwd)}
+    back_groups = [g for g in groups if _calls_use(bwd, f"bk_{g['name']}")]
+    projected = {g["name"] for g in groups if _calls_use(fwd, f"proj_{g['name']}")}
     dl_buffers = [g for g in groups if buffers[g["name"]] == g["name"]]
     prefix = naming.module_name(cell.name)
     ftmps, btmps = sorted(set(ftmps)), sorted(set(btmps))

@@ -300,3 +300,19 @@ def test_forward_backward_clean_under_address_and_ub_sanitizers(c_dirs, numpy_mo
     env = {**os.environ, "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0", "UBSAN_OPTIONS": "print_stacktrace=1"}
     ran = subprocess.run([str(exe)], capture_output=True, text=True, env=env, timeout=120)
     assert ran.returncode == 0 and ran.stderr == "", ran.stderr
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_stacked_and_separate_weights_agree(c_modules, cell):
+    """init_params lays a group's weights one after the other (one product per operand); separate
+    arrays take one product per weight.  Both must give the same numbers."""
+    m = c_modules[cell, "blas"]
+    p, xs, s0, g, gT = random_problem(m, T=4, B=3, input_size=5, hidden_size=6, seed=11)
+    separate = {k: v.copy() for k, v in p.items()}
+    results = []
+    for params in (p, separate):
+        hs, _, cache = m.forward(params, xs, s0)
+        results.append((hs, *m.backward(params, cache, g, gT)))
+    (hs0, gr0, dx0, _), (hs1, gr1, dx1, _) = results
+    assert rel_err(hs1, hs0) < RTOL_F64 and rel_err(dx1, dx0) < RTOL_F64
+    assert max(rel_err(gr1[k], gr0[k]) for k in m.PARAMS) < RTOL_F64

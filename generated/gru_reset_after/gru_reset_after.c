@@ -17,7 +17,7 @@
 #include <cblas.h>
 /* Products smaller than this many multiply-adds run the loops below: a CBLAS call costs more. */
 #ifndef LSTM_CBLAS_MIN
-#define LSTM_CBLAS_MIN 32768.0
+#define LSTM_CBLAS_MIN 4096.0
 #endif
 #endif
 
@@ -169,6 +169,8 @@ void gru_reset_after_forward_f64(int T, int B, int D, int H, const double *const
     const double *P_b_z = params[7];
     const double *P_b_n = params[8];
     const double *P_b_hn = params[9];
+    const int adj_x = P_W_z == P_W_r + (size_t)H * D && P_W_n == P_W_z + (size_t)H * D;
+    const int adj_h_prev = P_U_z == P_U_r + (size_t)H * H && P_U_n == P_U_z + (size_t)H * H;
     double *C_h_prev = cache + (size_t)0 * T * BH;
     double *C_r = cache + (size_t)1 * T * BH;
     double *C_z = cache + (size_t)2 * T * BH;
@@ -186,9 +188,13 @@ void gru_reset_after_forward_f64(int T, int B, int D, int H, const double *const
         memcpy(st_h, state0[0], BH * sizeof(double));
     else
         memset(st_h, 0, BH * sizeof(double));
-    mm_nt_f64(T * B, H, D, xs, D, P_W_r, D, (double)0, proj_x + 0 * H, 3 * H);
-    mm_nt_f64(T * B, H, D, xs, D, P_W_z, D, (double)0, proj_x + 1 * H, 3 * H);
-    mm_nt_f64(T * B, H, D, xs, D, P_W_n, D, (double)0, proj_x + 2 * H, 3 * H);
+    if (adj_x) {
+        mm_nt_f64(T * B, 3 * H, D, xs, D, P_W_r, D, (double)0, proj_x, 3 * H);
+    } else {
+        mm_nt_f64(T * B, H, D, xs, D, P_W_r, D, (double)0, proj_x + 0 * H, 3 * H);
+        mm_nt_f64(T * B, H, D, xs, D, P_W_z, D, (double)0, proj_x + 1 * H, 3 * H);
+        mm_nt_f64(T * B, H, D, xs, D, P_W_n, D, (double)0, proj_x + 2 * H, 3 * H);
+    }
     for (t_ = 0; t_ < T; ++t_) {
         const double *prev_h = st_h + (size_t)(t_ & 1) * BH;
         double *next_h = st_h + (size_t)((t_ + 1) & 1) * BH;
@@ -200,9 +206,13 @@ void gru_reset_after_forward_f64(int T, int B, int D, int H, const double *const
         double *S_nt = C_n + (size_t)t_ * BH;
         double *S_U_n_h_prevt = C_U_n_h_prev + (size_t)t_ * BH;
         memcpy(S_h_prevt, prev_h, BH * sizeof(double));
-        mm_nt_f64(B, H, H, prev_h, H, P_U_r, H, (double)0, proj_h_prev + 0 * H, 3 * H);
-        mm_nt_f64(B, H, H, prev_h, H, P_U_z, H, (double)0, proj_h_prev + 1 * H, 3 * H);
-        mm_nt_f64(B, H, H, prev_h, H, P_U_n, H, (double)0, proj_h_prev + 2 * H, 3 * H);
+        if (adj_h_prev) {
+            mm_nt_f64(B, 3 * H, H, prev_h, H, P_U_r, H, (double)0, proj_h_prev, 3 * H);
+        } else {
+            mm_nt_f64(B, H, H, prev_h, H, P_U_r, H, (double)0, proj_h_prev + 0 * H, 3 * H);
+            mm_nt_f64(B, H, H, prev_h, H, P_U_z, H, (double)0, proj_h_prev + 1 * H, 3 * H);
+            mm_nt_f64(B, H, H, prev_h, H, P_U_n, H, (double)0, proj_h_prev + 2 * H, 3 * H);
+        }
         for (row_ = 0; row_ < B; ++row_) {
             const double *proj_h_prev_r = proj_h_prev + (size_t)row_ * (3 * H);
             const double *pj_x_r = pj_x + (size_t)row_ * (3 * H);
@@ -273,6 +283,8 @@ void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *cons
     double *G_b_n = grads[8];
     const double *P_b_hn = params[9];
     double *G_b_hn = grads[9];
+    const int adj_x = P_W_z == P_W_r + (size_t)H * D && P_W_n == P_W_z + (size_t)H * D;
+    const int adj_h_prev = P_U_z == P_U_r + (size_t)H * H && P_U_n == P_U_z + (size_t)H * H;
     const double *C_h_prev = cache + (size_t)0 * T * BH;
     const double *C_r = cache + (size_t)1 * T * BH;
     const double *C_z = cache + (size_t)2 * T * BH;
@@ -362,9 +374,13 @@ void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *cons
                 G_b_hn[col_] += _t1;
             }
         }
-        mm_nn_f64(B, H, H, dl_h_prevt + 0 * H, 3 * H, P_U_r, H, (double)0, bk_h_prev, H);
-        mm_nn_f64(B, H, H, dl_h_prevt + 1 * H, 3 * H, P_U_z, H, (double)1, bk_h_prev, H);
-        mm_nn_f64(B, H, H, dl_h_prevt + 2 * H, 3 * H, P_U_n, H, (double)1, bk_h_prev, H);
+        if (adj_h_prev) {
+            mm_nn_f64(B, H, 3 * H, dl_h_prevt, 3 * H, P_U_r, H, (double)0, bk_h_prev, H);
+        } else {
+            mm_nn_f64(B, H, H, dl_h_prevt + 0 * H, 3 * H, P_U_r, H, (double)0, bk_h_prev, H);
+            mm_nn_f64(B, H, H, dl_h_prevt + 1 * H, 3 * H, P_U_z, H, (double)1, bk_h_prev, H);
+            mm_nn_f64(B, H, H, dl_h_prevt + 2 * H, 3 * H, P_U_n, H, (double)1, bk_h_prev, H);
+        }
         for (row_ = 0; row_ < B; ++row_) {
             const double *S_zt_r = S_zt + (size_t)row_ * (H);
             const double *dcur_h_r = dcur_h + (size_t)row_ * (H);
@@ -394,9 +410,13 @@ void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *cons
         mm_tn_f64(H, H, T * B, dl_h_prev + (size_t)1 * H, 3 * H, C_h_prev, H, (double)1, G_U_z, H);
         mm_tn_f64(H, H, T * B, dl_h_prev + (size_t)2 * H, 3 * H, C_h_prev, H, (double)1, G_U_n, H);
     }
-    mm_nn_f64(T * B, D, H, dl_x + (size_t)0 * H, 3 * H, P_W_r, D, (double)1, d_xs, D);
-    mm_nn_f64(T * B, D, H, dl_x + (size_t)1 * H, 3 * H, P_W_z, D, (double)1, d_xs, D);
-    mm_nn_f64(T * B, D, H, dl_x + (size_t)2 * H, 3 * H, P_W_n, D, (double)1, d_xs, D);
+    if (adj_x) {
+        mm_nn_f64(T * B, D, 3 * H, dl_x, 3 * H, P_W_r, D, (double)1, d_xs, D);
+    } else {
+        mm_nn_f64(T * B, D, H, dl_x + (size_t)0 * H, 3 * H, P_W_r, D, (double)1, d_xs, D);
+        mm_nn_f64(T * B, D, H, dl_x + (size_t)1 * H, 3 * H, P_W_z, D, (double)1, d_xs, D);
+        mm_nn_f64(T * B, D, H, dl_x + (size_t)2 * H, 3 * H, P_W_n, D, (double)1, d_xs, D);
+    }
     if (d_state0 && d_state0[0])
         memcpy(d_state0[0], dst_h + BH, BH * sizeof(double));
 }
@@ -521,6 +541,8 @@ void gru_reset_after_forward_f32(int T, int B, int D, int H, const float *const 
     const float *P_b_z = params[7];
     const float *P_b_n = params[8];
     const float *P_b_hn = params[9];
+    const int adj_x = P_W_z == P_W_r + (size_t)H * D && P_W_n == P_W_z + (size_t)H * D;
+    const int adj_h_prev = P_U_z == P_U_r + (size_t)H * H && P_U_n == P_U_z + (size_t)H * H;
     float *C_h_prev = cache + (size_t)0 * T * BH;
     float *C_r = cache + (size_t)1 * T * BH;
     float *C_z = cache + (size_t)2 * T * BH;
@@ -538,9 +560,13 @@ void gru_reset_after_forward_f32(int T, int B, int D, int H, const float *const 
         memcpy(st_h, state0[0], BH * sizeof(float));
     else
         memset(st_h, 0, BH * sizeof(float));
-    mm_nt_f32(T * B, H, D, xs, D, P_W_r, D, (float)0, proj_x + 0 * H, 3 * H);
-    mm_nt_f32(T * B, H, D, xs, D, P_W_z, D, (float)0, proj_x + 1 * H, 3 * H);
-    mm_nt_f32(T * B, H, D, xs, D, P_W_n, D, (float)0, proj_x + 2 * H, 3 * H);
+    if (adj_x) {
+        mm_nt_f32(T * B, 3 * H, D, xs, D, P_W_r, D, (float)0, proj_x, 3 * H);
+    } else {
+        mm_nt_f32(T * B, H, D, xs, D, P_W_r, D, (float)0, proj_x + 0 * H, 3 * H);
+        mm_nt_f32(T * B, H, D, xs, D, P_W_z, D, (float)0, proj_x + 1 * H, 3 * H);
+        mm_nt_f32(T * B, H, D, xs, D, P_W_n, D, (float)0, proj_x + 2 * H, 3 * H);
+    }
     for (t_ = 0; t_ < T; ++t_) {
         const float *prev_h = st_h + (size_t)(t_ & 1) * BH;
         float *next_h = st_h + (size_t)((t_ + 1) & 1) * BH;
@@ -552,9 +578,13 @@ void gru_reset_after_forward_f32(int T, int B, int D, int H, const float *const 
         float *S_nt = C_n + (size_t)t_ * BH;
         float *S_U_n_h_prevt = C_U_n_h_prev + (size_t)t_ * BH;
         memcpy(S_h_prevt, prev_h, BH * sizeof(float));
-        mm_nt_f32(B, H, H, prev_h, H, P_U_r, H, (float)0, proj_h_prev + 0 * H, 3 * H);
-        mm_nt_f32(B, H, H, prev_h, H, P_U_z, H, (float)0, proj_h_prev + 1 * H, 3 * H);
-        mm_nt_f32(B, H, H, prev_h, H, P_U_n, H, (float)0, proj_h_prev + 2 * H, 3 * H);
+        if (adj_h_prev) {
+            mm_nt_f32(B, 3 * H, H, prev_h, H, P_U_r, H, (float)0, proj_h_prev, 3 * H);
+        } else {
+            mm_nt_f32(B, H, H, prev_h, H, P_U_r, H, (float)0, proj_h_prev + 0 * H, 3 * H);
+            mm_nt_f32(B, H, H, prev_h, H, P_U_z, H, (float)0, proj_h_prev + 1 * H, 3 * H);
+            mm_nt_f32(B, H, H, prev_h, H, P_U_n, H, (float)0, proj_h_prev + 2 * H, 3 * H);
+        }
         for (row_ = 0; row_ < B; ++row_) {
             const float *proj_h_prev_r = proj_h_prev + (size_t)row_ * (3 * H);
             const float *pj_x_r = pj_x + (size_t)row_ * (3 * H);
@@ -625,6 +655,8 @@ void gru_reset_after_backward_f32(int T, int B, int D, int H, const float *const
     float *G_b_n = grads[8];
     const float *P_b_hn = params[9];
     float *G_b_hn = grads[9];
+    const int adj_x = P_W_z == P_W_r + (size_t)H * D && P_W_n == P_W_z + (size_t)H * D;
+    const int adj_h_prev = P_U_z == P_U_r + (size_t)H * H && P_U_n == P_U_z + (size_t)H * H;
     const float *C_h_prev = cache + (size_t)0 * T * BH;
     const float *C_r = cache + (size_t)1 * T * BH;
     const float *C_z = cache + (size_t)2 * T * BH;
@@ -714,9 +746,13 @@ void gru_reset_after_backward_f32(int T, int B, int D, int H, const float *const
                 G_b_hn[col_] += _t1;
             }
         }
-        mm_nn_f32(B, H, H, dl_h_prevt + 0 * H, 3 * H, P_U_r, H, (float)0, bk_h_prev, H);
-        mm_nn_f32(B, H, H, dl_h_prevt + 1 * H, 3 * H, P_U_z, H, (float)1, bk_h_prev, H);
-        mm_nn_f32(B, H, H, dl_h_prevt + 2 * H, 3 * H, P_U_n, H, (float)1, bk_h_prev, H);
+        if (adj_h_prev) {
+            mm_nn_f32(B, H, 3 * H, dl_h_prevt, 3 * H, P_U_r, H, (float)0, bk_h_prev, H);
+        } else {
+            mm_nn_f32(B, H, H, dl_h_prevt + 0 * H, 3 * H, P_U_r, H, (float)0, bk_h_prev, H);
+            mm_nn_f32(B, H, H, dl_h_prevt + 1 * H, 3 * H, P_U_z, H, (float)1, bk_h_prev, H);
+            mm_nn_f32(B, H, H, dl_h_prevt + 2 * H, 3 * H, P_U_n, H, (float)1, bk_h_prev, H);
+        }
         for (row_ = 0; row_ < B; ++row_) {
             const float *S_zt_r = S_zt + (size_t)row_ * (H);
             const float *dcur_h_r = dcur_h + (size_t)row_ * (H);
@@ -746,9 +782,13 @@ void gru_reset_after_backward_f32(int T, int B, int D, int H, const float *const
         mm_tn_f32(H, H, T * B, dl_h_prev + (size_t)1 * H, 3 * H, C_h_prev, H, (float)1, G_U_z, H);
         mm_tn_f32(H, H, T * B, dl_h_prev + (size_t)2 * H, 3 * H, C_h_prev, H, (float)1, G_U_n, H);
     }
-    mm_nn_f32(T * B, D, H, dl_x + (size_t)0 * H, 3 * H, P_W_r, D, (float)1, d_xs, D);
-    mm_nn_f32(T * B, D, H, dl_x + (size_t)1 * H, 3 * H, P_W_z, D, (float)1, d_xs, D);
-    mm_nn_f32(T * B, D, H, dl_x + (size_t)2 * H, 3 * H, P_W_n, D, (float)1, d_xs, D);
+    if (adj_x) {
+        mm_nn_f32(T * B, D, 3 * H, dl_x, 3 * H, P_W_r, D, (float)1, d_xs, D);
+    } else {
+        mm_nn_f32(T * B, D, H, dl_x + (size_t)0 * H, 3 * H, P_W_r, D, (float)1, d_xs, D);
+        mm_nn_f32(T * B, D, H, dl_x + (size_t)1 * H, 3 * H, P_W_z, D, (float)1, d_xs, D);
+        mm_nn_f32(T * B, D, H, dl_x + (size_t)2 * H, 3 * H, P_W_n, D, (float)1, d_xs, D);
+    }
     if (d_state0 && d_state0[0])
         memcpy(d_state0[0], dst_h + BH, BH * sizeof(float));
 }

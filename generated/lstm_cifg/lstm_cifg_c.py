@@ -52,14 +52,21 @@ class BuildError(RuntimeError):
 
 
 def init_params(input_size, hidden_size, *, rng=None, dtype=np.float64):
-    """Every parameter drawn from U(-1/sqrt(hidden), 1/sqrt(hidden)), as torch.nn.LSTM does."""
+    """Every parameter drawn from U(-1/sqrt(hidden), 1/sqrt(hidden)), as torch.nn.LSTM does (the same
+    draws as the NumPy module's).  The arrays are views of one buffer, in the order of PARAMS, so the
+    weights applied to one operand lie one after the other: the C then runs one product per operand."""
     rng = np.random.default_rng() if rng is None else rng
     sizes = {"hidden": hidden_size, "input": input_size}
     bound = 1.0 / np.sqrt(hidden_size)
-    return {
-        name: rng.uniform(-bound, bound, size=tuple(sizes[s] for s in shape)).astype(dtype)
-        for name, shape in PARAMS.items()
-    }
+    shapes = {name: tuple(sizes[s] for s in shape) for name, shape in PARAMS.items()}
+    flat = np.empty(sum(int(np.prod(shape)) for shape in shapes.values()), dtype=dtype)
+    params, start = {}, 0
+    for name, shape in shapes.items():
+        stop = start + int(np.prod(shape))
+        params[name] = flat[start:stop].reshape(shape)
+        params[name][...] = rng.uniform(-bound, bound, size=shape).astype(dtype)
+        start = stop
+    return params
 
 
 def _cache_root():

@@ -17,7 +17,7 @@
 #include <cblas.h>
 /* Products smaller than this many multiply-adds run the loops below: a CBLAS call costs more. */
 #ifndef LSTM_CBLAS_MIN
-#define LSTM_CBLAS_MIN 32768.0
+#define LSTM_CBLAS_MIN 4096.0
 #endif
 #endif
 
@@ -175,6 +175,8 @@ void lstm_peephole_forward_f64(int T, int B, int D, int H, const double *const *
     const double *P_p_i = params[12];
     const double *P_p_f = params[13];
     const double *P_p_o = params[14];
+    const int adj_x = P_W_i == P_W_f + (size_t)H * D && P_W_c == P_W_i + (size_t)H * D && P_W_o == P_W_c + (size_t)H * D;
+    const int adj_h_prev = P_U_i == P_U_f + (size_t)H * H && P_U_c == P_U_i + (size_t)H * H && P_U_o == P_U_c + (size_t)H * H;
     double *C_h_prev = cache + (size_t)0 * T * BH;
     double *C_c_prev = cache + (size_t)1 * T * BH;
     double *C_f = cache + (size_t)2 * T * BH;
@@ -200,10 +202,14 @@ void lstm_peephole_forward_f64(int T, int B, int D, int H, const double *const *
         memcpy(st_c, state0[1], BH * sizeof(double));
     else
         memset(st_c, 0, BH * sizeof(double));
-    mm_nt_f64(T * B, H, D, xs, D, P_W_f, D, (double)0, proj_x + 0 * H, 4 * H);
-    mm_nt_f64(T * B, H, D, xs, D, P_W_i, D, (double)0, proj_x + 1 * H, 4 * H);
-    mm_nt_f64(T * B, H, D, xs, D, P_W_c, D, (double)0, proj_x + 2 * H, 4 * H);
-    mm_nt_f64(T * B, H, D, xs, D, P_W_o, D, (double)0, proj_x + 3 * H, 4 * H);
+    if (adj_x) {
+        mm_nt_f64(T * B, 4 * H, D, xs, D, P_W_f, D, (double)0, proj_x, 4 * H);
+    } else {
+        mm_nt_f64(T * B, H, D, xs, D, P_W_f, D, (double)0, proj_x + 0 * H, 4 * H);
+        mm_nt_f64(T * B, H, D, xs, D, P_W_i, D, (double)0, proj_x + 1 * H, 4 * H);
+        mm_nt_f64(T * B, H, D, xs, D, P_W_c, D, (double)0, proj_x + 2 * H, 4 * H);
+        mm_nt_f64(T * B, H, D, xs, D, P_W_o, D, (double)0, proj_x + 3 * H, 4 * H);
+    }
     for (t_ = 0; t_ < T; ++t_) {
         const double *prev_h = st_h + (size_t)(t_ & 1) * BH;
         const double *prev_c = st_c + (size_t)(t_ & 1) * BH;
@@ -220,10 +226,14 @@ void lstm_peephole_forward_f64(int T, int B, int D, int H, const double *const *
         double *S_ot = C_o + (size_t)t_ * BH;
         memcpy(S_h_prevt, prev_h, BH * sizeof(double));
         memcpy(S_c_prevt, prev_c, BH * sizeof(double));
-        mm_nt_f64(B, H, H, prev_h, H, P_U_f, H, (double)0, proj_h_prev + 0 * H, 4 * H);
-        mm_nt_f64(B, H, H, prev_h, H, P_U_i, H, (double)0, proj_h_prev + 1 * H, 4 * H);
-        mm_nt_f64(B, H, H, prev_h, H, P_U_c, H, (double)0, proj_h_prev + 2 * H, 4 * H);
-        mm_nt_f64(B, H, H, prev_h, H, P_U_o, H, (double)0, proj_h_prev + 3 * H, 4 * H);
+        if (adj_h_prev) {
+            mm_nt_f64(B, 4 * H, H, prev_h, H, P_U_f, H, (double)0, proj_h_prev, 4 * H);
+        } else {
+            mm_nt_f64(B, H, H, prev_h, H, P_U_f, H, (double)0, proj_h_prev + 0 * H, 4 * H);
+            mm_nt_f64(B, H, H, prev_h, H, P_U_i, H, (double)0, proj_h_prev + 1 * H, 4 * H);
+            mm_nt_f64(B, H, H, prev_h, H, P_U_c, H, (double)0, proj_h_prev + 2 * H, 4 * H);
+            mm_nt_f64(B, H, H, prev_h, H, P_U_o, H, (double)0, proj_h_prev + 3 * H, 4 * H);
+        }
         for (row_ = 0; row_ < B; ++row_) {
             const double *proj_h_prev_r = proj_h_prev + (size_t)row_ * (4 * H);
             const double *pj_x_r = pj_x + (size_t)row_ * (4 * H);
@@ -318,6 +328,8 @@ void lstm_peephole_backward_f64(int T, int B, int D, int H, const double *const 
     double *G_p_f = grads[13];
     const double *P_p_o = params[14];
     double *G_p_o = grads[14];
+    const int adj_x = P_W_i == P_W_f + (size_t)H * D && P_W_c == P_W_i + (size_t)H * D && P_W_o == P_W_c + (size_t)H * D;
+    const int adj_h_prev = P_U_i == P_U_f + (size_t)H * H && P_U_c == P_U_i + (size_t)H * H && P_U_o == P_U_c + (size_t)H * H;
     const double *C_h_prev = cache + (size_t)0 * T * BH;
     const double *C_c_prev = cache + (size_t)1 * T * BH;
     const double *C_f = cache + (size_t)2 * T * BH;
@@ -435,10 +447,14 @@ void lstm_peephole_backward_f64(int T, int B, int D, int H, const double *const 
                 G_p_o[col_] += c*d_z_o;
             }
         }
-        mm_nn_f64(B, H, H, dl_xt + 0 * H, 4 * H, P_U_f, H, (double)0, bk_h_prev, H);
-        mm_nn_f64(B, H, H, dl_xt + 1 * H, 4 * H, P_U_i, H, (double)1, bk_h_prev, H);
-        mm_nn_f64(B, H, H, dl_xt + 2 * H, 4 * H, P_U_c, H, (double)1, bk_h_prev, H);
-        mm_nn_f64(B, H, H, dl_xt + 3 * H, 4 * H, P_U_o, H, (double)1, bk_h_prev, H);
+        if (adj_h_prev) {
+            mm_nn_f64(B, H, 4 * H, dl_xt, 4 * H, P_U_f, H, (double)0, bk_h_prev, H);
+        } else {
+            mm_nn_f64(B, H, H, dl_xt + 0 * H, 4 * H, P_U_f, H, (double)0, bk_h_prev, H);
+            mm_nn_f64(B, H, H, dl_xt + 1 * H, 4 * H, P_U_i, H, (double)1, bk_h_prev, H);
+            mm_nn_f64(B, H, H, dl_xt + 2 * H, 4 * H, P_U_c, H, (double)1, bk_h_prev, H);
+            mm_nn_f64(B, H, H, dl_xt + 3 * H, 4 * H, P_U_o, H, (double)1, bk_h_prev, H);
+        }
         for (row_ = 0; row_ < B; ++row_) {
             const double *bk_h_prev_r = bk_h_prev + (size_t)row_ * (H);
             double *dnext_h_r = dnext_h + (size_t)row_ * (H);
@@ -466,10 +482,14 @@ void lstm_peephole_backward_f64(int T, int B, int D, int H, const double *const 
         mm_tn_f64(H, H, T * B, dl_x + (size_t)2 * H, 4 * H, C_h_prev, H, (double)1, G_U_c, H);
         mm_tn_f64(H, H, T * B, dl_x + (size_t)3 * H, 4 * H, C_h_prev, H, (double)1, G_U_o, H);
     }
-    mm_nn_f64(T * B, D, H, dl_x + (size_t)0 * H, 4 * H, P_W_f, D, (double)1, d_xs, D);
-    mm_nn_f64(T * B, D, H, dl_x + (size_t)1 * H, 4 * H, P_W_i, D, (double)1, d_xs, D);
-    mm_nn_f64(T * B, D, H, dl_x + (size_t)2 * H, 4 * H, P_W_c, D, (double)1, d_xs, D);
-    mm_nn_f64(T * B, D, H, dl_x + (size_t)3 * H, 4 * H, P_W_o, D, (double)1, d_xs, D);
+    if (adj_x) {
+        mm_nn_f64(T * B, D, 4 * H, dl_x, 4 * H, P_W_f, D, (double)1, d_xs, D);
+    } else {
+        mm_nn_f64(T * B, D, H, dl_x + (size_t)0 * H, 4 * H, P_W_f, D, (double)1, d_xs, D);
+        mm_nn_f64(T * B, D, H, dl_x + (size_t)1 * H, 4 * H, P_W_i, D, (double)1, d_xs, D);
+        mm_nn_f64(T * B, D, H, dl_x + (size_t)2 * H, 4 * H, P_W_c, D, (double)1, d_xs, D);
+        mm_nn_f64(T * B, D, H, dl_x + (size_t)3 * H, 4 * H, P_W_o, D, (double)1, d_xs, D);
+    }
     if (d_state0 && d_state0[0])
         memcpy(d_state0[0], dst_h + BH, BH * sizeof(double));
     if (d_state0 && d_state0[1])
@@ -601,6 +621,8 @@ void lstm_peephole_forward_f32(int T, int B, int D, int H, const float *const *p
     const float *P_p_i = params[12];
     const float *P_p_f = params[13];
     const float *P_p_o = params[14];
+    const int adj_x = P_W_i == P_W_f + (size_t)H * D && P_W_c == P_W_i + (size_t)H * D && P_W_o == P_W_c + (size_t)H * D;
+    const int adj_h_prev = P_U_i == P_U_f + (size_t)H * H && P_U_c == P_U_i + (size_t)H * H && P_U_o == P_U_c + (size_t)H * H;
     float *C_h_prev = cache + (size_t)0 * T * BH;
     float *C_c_prev = cache + (size_t)1 * T * BH;
     float *C_f = cache + (size_t)2 * T * BH;
@@ -626,10 +648,14 @@ void lstm_peephole_forward_f32(int T, int B, int D, int H, const float *const *p
         memcpy(st_c, state0[1], BH * sizeof(float));
     else
         memset(st_c, 0, BH * sizeof(float));
-    mm_nt_f32(T * B, H, D, xs, D, P_W_f, D, (float)0, proj_x + 0 * H, 4 * H);
-    mm_nt_f32(T * B, H, D, xs, D, P_W_i, D, (float)0, proj_x + 1 * H, 4 * H);
-    mm_nt_f32(T * B, H, D, xs, D, P_W_c, D, (float)0, proj_x + 2 * H, 4 * H);
-    mm_nt_f32(T * B, H, D, xs, D, P_W_o, D, (float)0, proj_x + 3 * H, 4 * H);
+    if (adj_x) {
+        mm_nt_f32(T * B, 4 * H, D, xs, D, P_W_f, D, (float)0, proj_x, 4 * H);
+    } else {
+        mm_nt_f32(T * B, H, D, xs, D, P_W_f, D, (float)0, proj_x + 0 * H, 4 * H);
+        mm_nt_f32(T * B, H, D, xs, D, P_W_i, D, (float)0, proj_x + 1 * H, 4 * H);
+        mm_nt_f32(T * B, H, D, xs, D, P_W_c, D, (float)0, proj_x + 2 * H, 4 * H);
+        mm_nt_f32(T * B, H, D, xs, D, P_W_o, D, (float)0, proj_x + 3 * H, 4 * H);
+    }
     for (t_ = 0; t_ < T; ++t_) {
         const float *prev_h = st_h + (size_t)(t_ & 1) * BH;
         const float *prev_c = st_c + (size_t)(t_ & 1) * BH;
@@ -646,10 +672,14 @@ void lstm_peephole_forward_f32(int T, int B, int D, int H, const float *const *p
         float *S_ot = C_o + (size_t)t_ * BH;
         memcpy(S_h_prevt, prev_h, BH * sizeof(float));
         memcpy(S_c_prevt, prev_c, BH * sizeof(float));
-        mm_nt_f32(B, H, H, prev_h, H, P_U_f, H, (float)0, proj_h_prev + 0 * H, 4 * H);
-        mm_nt_f32(B, H, H, prev_h, H, P_U_i, H, (float)0, proj_h_prev + 1 * H, 4 * H);
-        mm_nt_f32(B, H, H, prev_h, H, P_U_c, H, (float)0, proj_h_prev + 2 * H, 4 * H);
-        mm_nt_f32(B, H, H, prev_h, H, P_U_o, H, (float)0, proj_h_prev + 3 * H, 4 * H);
+        if (adj_h_prev) {
+            mm_nt_f32(B, 4 * H, H, prev_h, H, P_U_f, H, (float)0, proj_h_prev, 4 * H);
+        } else {
+            mm_nt_f32(B, H, H, prev_h, H, P_U_f, H, (float)0, proj_h_prev + 0 * H, 4 * H);
+            mm_nt_f32(B, H, H, prev_h, H, P_U_i, H, (float)0, proj_h_prev + 1 * H, 4 * H);
+            mm_nt_f32(B, H, H, prev_h, H, P_U_c, H, (float)0, proj_h_prev + 2 * H, 4 * H);
+            mm_nt_f32(B, H, H, prev_h, H, P_U_o, H, (float)0, proj_h_prev + 3 * H, 4 * H);
+        }
         for (row_ = 0; row_ < B; ++row_) {
             const float *proj_h_prev_r = proj_h_prev + (size_t)row_ * (4 * H);
             const float *pj_x_r = pj_x + (size_t)row_ * (4 * H);
@@ -744,6 +774,8 @@ void lstm_peephole_backward_f32(int T, int B, int D, int H, const float *const *
     float *G_p_f = grads[13];
     const float *P_p_o = params[14];
     float *G_p_o = grads[14];
+    const int adj_x = P_W_i == P_W_f + (size_t)H * D && P_W_c == P_W_i + (size_t)H * D && P_W_o == P_W_c + (size_t)H * D;
+    const int adj_h_prev = P_U_i == P_U_f + (size_t)H * H && P_U_c == P_U_i + (size_t)H * H && P_U_o == P_U_c + (size_t)H * H;
     const float *C_h_prev = cache + (size_t)0 * T * BH;
     const float *C_c_prev = cache + (size_t)1 * T * BH;
     const float *C_f = cache + (size_t)2 * T * BH;
@@ -861,10 +893,14 @@ void lstm_peephole_backward_f32(int T, int B, int D, int H, const float *const *
                 G_p_o[col_] += c*d_z_o;
             }
         }
-        mm_nn_f32(B, H, H, dl_xt + 0 * H, 4 * H, P_U_f, H, (float)0, bk_h_prev, H);
-        mm_nn_f32(B, H, H, dl_xt + 1 * H, 4 * H, P_U_i, H, (float)1, bk_h_prev, H);
-        mm_nn_f32(B, H, H, dl_xt + 2 * H, 4 * H, P_U_c, H, (float)1, bk_h_prev, H);
-        mm_nn_f32(B, H, H, dl_xt + 3 * H, 4 * H, P_U_o, H, (float)1, bk_h_prev, H);
+        if (adj_h_prev) {
+            mm_nn_f32(B, H, 4 * H, dl_xt, 4 * H, P_U_f, H, (float)0, bk_h_prev, H);
+        } else {
+            mm_nn_f32(B, H, H, dl_xt + 0 * H, 4 * H, P_U_f, H, (float)0, bk_h_prev, H);
+            mm_nn_f32(B, H, H, dl_xt + 1 * H, 4 * H, P_U_i, H, (float)1, bk_h_prev, H);
+            mm_nn_f32(B, H, H, dl_xt + 2 * H, 4 * H, P_U_c, H, (float)1, bk_h_prev, H);
+            mm_nn_f32(B, H, H, dl_xt + 3 * H, 4 * H, P_U_o, H, (float)1, bk_h_prev, H);
+        }
         for (row_ = 0; row_ < B; ++row_) {
             const float *bk_h_prev_r = bk_h_prev + (size_t)row_ * (H);
             float *dnext_h_r = dnext_h + (size_t)row_ * (H);
@@ -892,10 +928,14 @@ void lstm_peephole_backward_f32(int T, int B, int D, int H, const float *const *
         mm_tn_f32(H, H, T * B, dl_x + (size_t)2 * H, 4 * H, C_h_prev, H, (float)1, G_U_c, H);
         mm_tn_f32(H, H, T * B, dl_x + (size_t)3 * H, 4 * H, C_h_prev, H, (float)1, G_U_o, H);
     }
-    mm_nn_f32(T * B, D, H, dl_x + (size_t)0 * H, 4 * H, P_W_f, D, (float)1, d_xs, D);
-    mm_nn_f32(T * B, D, H, dl_x + (size_t)1 * H, 4 * H, P_W_i, D, (float)1, d_xs, D);
-    mm_nn_f32(T * B, D, H, dl_x + (size_t)2 * H, 4 * H, P_W_c, D, (float)1, d_xs, D);
-    mm_nn_f32(T * B, D, H, dl_x + (size_t)3 * H, 4 * H, P_W_o, D, (float)1, d_xs, D);
+    if (adj_x) {
+        mm_nn_f32(T * B, D, 4 * H, dl_x, 4 * H, P_W_f, D, (float)1, d_xs, D);
+    } else {
+        mm_nn_f32(T * B, D, H, dl_x + (size_t)0 * H, 4 * H, P_W_f, D, (float)1, d_xs, D);
+        mm_nn_f32(T * B, D, H, dl_x + (size_t)1 * H, 4 * H, P_W_i, D, (float)1, d_xs, D);
+        mm_nn_f32(T * B, D, H, dl_x + (size_t)2 * H, 4 * H, P_W_c, D, (float)1, d_xs, D);
+        mm_nn_f32(T * B, D, H, dl_x + (size_t)3 * H, 4 * H, P_W_o, D, (float)1, d_xs, D);
+    }
     if (d_state0 && d_state0[0])
         memcpy(d_state0[0], dst_h + BH, BH * sizeof(float));
     if (d_state0 && d_state0[1])
