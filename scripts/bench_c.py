@@ -1,7 +1,7 @@
 """Side-by-side timing of the generated C binding, the generated NumPy module and torch.nn.LSTM.
 
 Median ms of one forward + backward (full gradients) over >= 7 runs after a warm-up, the
-implementations interleaved (three rounds; the median of the round medians is reported).
+implementations interleaved (S1, S2: one round of 7 each; S3: the median of three rounds of 51).
 Usage: python scripts/bench_c.py [DIR] [S1 S2 S3] (DIR holds lstm.py and lstm_c.py; default
 generated/lstm).  Prints a Markdown table.
 """
@@ -71,11 +71,12 @@ def main() -> None:
         for dtype in (np.float64, np.float32):
             runs = {"torch": torch_runner(T, B, D, H, dtype), "numpy": module_runner(npm, T, B, D, H, dtype),
                     "c": module_runner(cm, T, B, D, H, dtype)}
-            reps = 7 if T * B * H > 100_000 else 51
+            big = T * B * H > 100_000
+            reps = 7 if big else 51
             for run in runs.values():
                 run()
             times = {k: [] for k in runs}
-            for _ in range(3):  # interleave: three rounds, each a median of reps
+            for _ in range(1 if big else 3):  # interleaved rounds, each a median of reps
                 for k, run in runs.items():
                     times[k].append(median_ms(run, reps))
             ms = {k: statistics.median(v) for k, v in times.items()}

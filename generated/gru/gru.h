@@ -21,6 +21,11 @@
  *   [6] b_r: (hidden)
  *   [7] b_z: (hidden)
  *   [8] b_n: (hidden)
+ * Matrix products, one per operand (weights stacked row-wise; one call when the weights' arrays lie one
+ * after the other in memory in this order, as in `params` above, else one call per weight):
+ *   x @ [W_r; W_z; W_n]^T  (all steps at once, before the time loop)
+ *   h_prev @ [U_r; U_z]^T  (each step)
+ *   rh @ [U_n]^T  (each step)
  * States: `state0`, `state_T`, `d_state_T`, `d_state0`: arrays of 1 pointers, each (B, H), in
  * this order: h.  The output sequence hs holds h at each step.
  * A NULL `state0`/`d_state_T` (or a NULL entry) means zeros; a NULL `state_T` entry is not written.

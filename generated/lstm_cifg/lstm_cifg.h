@@ -21,6 +21,10 @@
  *   [6] b_i: (hidden)
  *   [7] b_c: (hidden)
  *   [8] b_o: (hidden)
+ * Matrix products, one per operand (weights stacked row-wise; one call when the weights' arrays lie one
+ * after the other in memory in this order, as in `params` above, else one call per weight):
+ *   x @ [W_i; W_c; W_o]^T  (all steps at once, before the time loop)
+ *   h_prev @ [U_i; U_c; U_o]^T  (each step)
  * States: `state0`, `state_T`, `d_state_T`, `d_state0`: arrays of 2 pointers, each (B, H), in
  * this order: h, c.  The output sequence hs holds h at each step.
  * A NULL `state0`/`d_state_T` (or a NULL entry) means zeros; a NULL `state_T` entry is not written.
