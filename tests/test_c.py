@@ -316,3 +316,12 @@ def test_stacked_and_separate_weights_agree(c_modules, cell):
     (hs0, gr0, dx0, _), (hs1, gr1, dx1, _) = results
     assert rel_err(hs1, hs0) < RTOL_F64 and rel_err(dx1, dx0) < RTOL_F64
     assert max(rel_err(gr1[k], gr0[k]) for k in m.PARAMS) < RTOL_F64
+
+
+def test_cli_emits_the_three_c_files(tmp_path):
+    from lstm_symbolic.cli import main  # noqa: PLC0415
+
+    assert main(["emit", "lstm-peephole", "--lang", "c", "--dtype", "float32", "-o", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lstm_peephole.c", "lstm_peephole.h", "lstm_peephole_c.py"]
+    header = (tmp_path / "lstm_peephole.h").read_text()
+    assert "lstm_peephole_forward_f32" in header and "lstm_peephole_backward_f64" in header
