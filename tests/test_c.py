@@ -325,3 +325,12 @@ def test_cli_emits_the_three_c_files(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lstm_peephole.c", "lstm_peephole.h", "lstm_peephole_c.py"]
     header = (tmp_path / "lstm_peephole.h").read_text()
     assert "lstm_peephole_forward_f32" in header and "lstm_peephole_backward_f64" in header
+
+
+def test_unwritable_build_cache_is_one_clear_line(c_dirs, tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("LSTM_SYMBOLIC_CACHE", str(blocker / "cache"))
+    with pytest.raises(RuntimeError, match="LSTM_SYMBOLIC_CACHE") as info:
+        load_module(c_dirs["lstm"] / "lstm_c.py", "_c_lstm_bad_cache")
+    assert "\n" not in str(info.value)

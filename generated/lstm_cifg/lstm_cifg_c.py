@@ -131,10 +131,14 @@ def _build():
         if (lib.parent / "failed").exists():
             error = (lib.parent / "failed").read_text().strip()
             continue
-        error = _compile(cc, flags, lib)
-        if error is None:
-            return lib
-        (lib.parent / "failed").write_text(error + "\n")
+        try:
+            error = _compile(cc, flags, lib)
+            if error is None:
+                return lib
+            (lib.parent / "failed").write_text(error + "\n")
+        except OSError as exc:
+            raise BuildError(f"cannot write the build cache {lib.parent}: {exc.strerror or exc}; "
+                             "set LSTM_SYMBOLIC_CACHE to a writable folder") from None
     raise BuildError(f"cannot build {_SOURCES[0]} with {' '.join(cc)}: {error}")
 
 
