@@ -72,6 +72,8 @@ def _check_names(kernel: Kernel) -> None:
     cell = kernel.cell
     names = {q.name for q in cell.quantities} | {s.name for st in kernel.backward if isinstance(st, Assign)
                                                  for s in [st.lhs]}
+    if len(cell.inputs) != 1:
+        raise CEmitError(f"cell '{cell.name}': the C API takes one input sequence (xs), not {len(cell.inputs)}")
     clash = sorted(names & RESERVED)
     if clash:
         raise CEmitError(f"cell '{cell.name}': name(s) {', '.join(clash)} clash with the generated C; rename them")
@@ -227,7 +229,7 @@ def _forward_plan(kernel: Kernel):
     decls = [f"const @R@ *prev_{s} = st_{s} + (size_t)(t_ & 1) * BH;" for s in cell.states]
     decls += [f"@R@ *next_{s} = st_{s} + (size_t)((t_ + 1) & 1) * BH;" for s in cell.states]
     decls += ["@R@ *hs_t = hs + (size_t)t_ * BH;"]
-    decls += [f"const @R@ *xt_{q.name} = {q.name}s + (size_t)t_ * B * {SIZE[q.shape[0]]};" for q in cell.inputs]
+    decls += [f"const @R@ *xt_{q.name} = xs + (size_t)t_ * B * {SIZE[q.shape[0]]};" for q in cell.inputs]
     decls += [f"const @R@ *pj_{g.name} = proj_{g.name} + (size_t)t_ * B * {_nh(g)};"
               for g in kernel.groups if not g.per_step]
     decls += [f"@R@ *S_{s.name}t = C_{s.name} + (size_t)t_ * BH;" for s in kernel.saved]
@@ -299,7 +301,7 @@ def _backward_plan(kernel: Kernel, buffers: dict[str, str]):
     decls += [f"const @R@ *S_{s.name}t = C_{s.name} + (size_t)t_ * BH;" for s in kernel.saved]
     decls += [f"@R@ *dl_{b}t = dl_{b} + (size_t)t_ * B * {_nh(g)};"
               for g in kernel.groups for b in [buffers[g.name]] if b == g.name]
-    decls += [f"@R@ *dxt_{q.name} = d_{q.name}s + (size_t)t_ * B * {SIZE[q.shape[0]]};" for q in cell.inputs]
+    decls += [f"@R@ *dxt_{q.name} = d_xs + (size_t)t_ * B * {SIZE[q.shape[0]]};" for q in cell.inputs]
     return _ops(printed, calls), decls, prologue, tmps
 
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -334,3 +335,20 @@ def test_unwritable_build_cache_is_one_clear_line(c_dirs, tmp_path, monkeypatch)
     with pytest.raises(RuntimeError, match="LSTM_SYMBOLIC_CACHE") as info:
         load_module(c_dirs["lstm"] / "lstm_c.py", "_c_lstm_bad_cache")
     assert "\n" not in str(info.value)
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.toml"))
+
+
+@needs_cc
+@pytest.mark.parametrize("spec", EXAMPLES, ids=lambda p: p.stem)
+def test_user_cell_specs_emit_c_that_agrees_with_numpy(spec, tmp_path, monkeypatch):
+    monkeypatch.setenv("LSTM_SYMBOLIC_CACHE", str(tmp_path / "cache"))
+    cell = pipeline.load_cell(str(spec))
+    m = pipeline.naming.module_name(cell.name)
+    pipeline.emit(cell, "c", tmp_path)
+    pipeline.emit(cell, "numpy", tmp_path)
+    c_mod = load_module(tmp_path / f"{m}_c.py", f"_c_example_{m}")
+    errors = _run_both(load_module(tmp_path / f"{m}.py", f"_np_example_{m}"), c_mod, np.float64,
+                       T=9, B=2, input_size=3, hidden_size=5)
+    assert max(errors.values()) < RTOL_F64, errors
