@@ -348,7 +348,7 @@ def _group_info(kernel: Kernel) -> list[dict]:
             "op": _op_size(kernel, g),
             "per_step": g.per_step,
             "operand_all": operand_all,
-            # the gradients of the group's weights lie one after the other (as the binding allocates them)
+            # C conditions: the group's weights (gradients) lie one after the other in memory
             "params_adjacent": " && ".join(f"P_{b.name} == P_{a.name} + (size_t)H * {_op_size(kernel, g)}"
                                            for a, b in zip(g.weights, g.weights[1:], strict=False)),
             "grads_adjacent": " && ".join(f"G_{b.name} == G_{a.name} + (size_t)H * {_op_size(kernel, g)}"
@@ -364,7 +364,7 @@ def _calls_use(ops, name: str) -> bool:
 def _layouts(groups, projections_groups, back_groups, dl_buffers, states, ftmps, btmps):
     """Workspace buffers of the forward and the backward pass: (name, size in elements)."""
     fwd = [(f"proj_{g['name']}", f"(size_t){'T * B' if not g['per_step'] else 'B'} * {g['n']} * H")
-                 for g in groups if not g["per_step"] or g["name"] in projections_groups]
+           for g in groups if not g["per_step"] or g["name"] in projections_groups]
     fwd += [(f"st_{s}", "(size_t)2 * B * H") for s in states] + [(f"tmp_{n}", "(size_t)B * H") for n in ftmps]
     bwd = [(f"dl_{g['name']}", f"(size_t)T * B * {g['n']} * H") for g in dl_buffers]
     bwd += [(f"bk_{g['name']}", f"(size_t)B * {g['op']}") for g in back_groups]
@@ -399,7 +399,6 @@ def c_context(kernel: Kernel) -> dict:
         "states_repr": repr(cell.states),
         "hidden_param": next(p.name for p in cell.params if p.shape[0] == "hidden"),
         "output": cell.output,
-        "inputs": [q.name for q in cell.inputs],
         "saved": [s.name for s in kernel.saved],
         "groups": groups,
         "deferred": [g for g in groups if not g["per_step"]],
@@ -411,13 +410,7 @@ def c_context(kernel: Kernel) -> dict:
         "backward": bwd,
         "backward_decls": _used(bdecls, _texts(bwd, bpro)),
         "backward_prologue": bpro,
-        "back_groups": back_groups,
-        "dl_buffers": dl_buffers,
         "buffers": buffers,
-        "seeds": [(s, sym.name) for s, sym in kernel.seeds],
-        "vector_grads": [p for p, _ in kernel.vector_grads],
-        "has_input_grads": any(e != 0 for _, e in kernel.input_grads),
-        "input_grad_names": [n for n, e in kernel.input_grads if e != 0],
         "reals": [{"ctype": ct, "sfx": sfx, "tanh": "tanh" if ct == "double" else "tanhf",
                    "blas": "d" if ct == "double" else "s"} for ct, (_, sfx) in REAL_TYPES.items()],
     }
