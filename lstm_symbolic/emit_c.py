@@ -220,20 +220,30 @@ def _forward_plan(kernel: Kernel):
         return [f"{rows.at(f'S_{sym.name}t')} = {sym.name};"] if sym in blocks and sym in saved else []
 
     printed = _fill(passes, load, stores_of, [], rows, on_load)
-    calls = [_either(st.group, f"mm_nt_@S@(B, {_nh(st.group)}, {op}, {home(st.group.operand)}, {op}, "
-                     f"P_{st.group.weights[0].name}, {op}, (@R@)0, proj_{st.group.name}, {_nh(st.group)});", "\n".join(
-        f"mm_nt_@S@(B, H, {op}, {home(st.group.operand)}, {op}, P_{w.name}, {op}, (@R@)0, "
-        f"proj_{st.group.name} + {k} * H, {_nh(st.group)});" for k, w in enumerate(st.group.weights)))
-        for st in projects for op in [_op_size(kernel, st.group)]]
+    calls = [_project(kernel, st.group, home(st.group.operand)) for st in projects]
     prologue = [f"memcpy(S_{p.name}t, prev_{s}, BH * sizeof(@R@));" for p, s in prevs.items() if p in saved]
+    return _ops(printed, calls), _forward_decls(kernel), prologue, tmps
+
+
+def _project(kernel: Kernel, g: Group, source: str) -> str:
+    """``proj_g = source @ [W_0; W_1; ...]^T`` for the B rows of one step."""
+    op, nh = _op_size(kernel, g), _nh(g)
+    stacked = f"mm_nt_@S@(B, {nh}, {op}, {source}, {op}, P_{g.weights[0].name}, {op}, (@R@)0, proj_{g.name}, {nh});"
+    blocks = "\n".join(f"mm_nt_@S@(B, H, {op}, {source}, {op}, P_{w.name}, {op}, (@R@)0, "
+                       f"proj_{g.name} + {k} * H, {nh});" for k, w in enumerate(g.weights))
+    return _either(g, stacked, blocks)
+
+
+def _forward_decls(kernel: Kernel) -> list[str]:
+    """The pointers of step t_ in the forward pass (the unused ones are dropped later)."""
+    cell = kernel.cell
     decls = [f"const @R@ *prev_{s} = st_{s} + (size_t)(t_ & 1) * BH;" for s in cell.states]
     decls += [f"@R@ *next_{s} = st_{s} + (size_t)((t_ + 1) & 1) * BH;" for s in cell.states]
     decls += ["@R@ *hs_t = hs + (size_t)t_ * BH;"]
     decls += [f"const @R@ *xt_{q.name} = xs + (size_t)t_ * B * {SIZE[q.shape[0]]};" for q in cell.inputs]
     decls += [f"const @R@ *pj_{g.name} = proj_{g.name} + (size_t)t_ * B * {_nh(g)};"
               for g in kernel.groups if not g.per_step]
-    decls += [f"@R@ *S_{s.name}t = C_{s.name} + (size_t)t_ * BH;" for s in kernel.saved]
-    return _ops(printed, calls), decls, prologue, tmps
+    return decls + [f"@R@ *S_{s.name}t = C_{s.name} + (size_t)t_ * BH;" for s in kernel.saved]
 
 
 def _backward_plan(kernel: Kernel, buffers: dict[str, str]):
@@ -285,24 +295,30 @@ def _backward_plan(kernel: Kernel, buffers: dict[str, str]):
         return out
 
     printed = _fill(passes, load, stores_of, sums, rows)
-    calls = []
-    for st in bps:
-        g, op = st.group, _op_size(kernel, st.group)
-        stacked = (f"mm_nn_@S@(B, {op}, {_nh(g)}, dl_{buffers[g.name]}t, {_nh(g)}, P_{g.weights[0].name}, {op}, "
-                   f"(@R@)0, bk_{g.name}, {op});")
-        calls.append(_either(g, stacked, "\n".join(
-            f"mm_nn_@S@(B, {op}, H, dl_{buffers[g.name]}t + {k} * H, {_nh(g)}, P_{w.name}, {op}, "
-            f"(@R@){int(k > 0)}, bk_{g.name}, {op});" for k, w in enumerate(g.weights))))
-    out = cell.output
-    prologue = [f"if (d_hs) for (e_ = 0; e_ < BH; ++e_) dcur_{out}[e_] += d_hs[(size_t)t_ * BH + e_];"]
+    calls = [_back_project(kernel, st.group, buffers[st.group.name]) for st in bps]
+    prologue = [f"if (d_hs) for (e_ = 0; e_ < BH; ++e_) dcur_{cell.output}[e_] += d_hs[(size_t)t_ * BH + e_];"]
     prologue += [f"memset(dnext_{s}, 0, BH * sizeof(@R@));" for s, sym in kernel.state_grads if sym == 0]
+    return _ops(printed, calls), _backward_decls(kernel, buffers), prologue, tmps
+
+
+def _back_project(kernel: Kernel, g: Group, buffer: str) -> str:
+    """``bk_g = d_lin_g @ [W_0; W_1; ...]`` for the B rows of one step."""
+    op, nh = _op_size(kernel, g), _nh(g)
+    stacked = f"mm_nn_@S@(B, {op}, {nh}, dl_{buffer}t, {nh}, P_{g.weights[0].name}, {op}, (@R@)0, bk_{g.name}, {op});"
+    blocks = "\n".join(f"mm_nn_@S@(B, {op}, H, dl_{buffer}t + {k} * H, {nh}, P_{w.name}, {op}, (@R@){int(k > 0)}, "
+                       f"bk_{g.name}, {op});" for k, w in enumerate(g.weights))
+    return _either(g, stacked, blocks)
+
+
+def _backward_decls(kernel: Kernel, buffers: dict[str, str]) -> list[str]:
+    """The pointers of step t_ in the backward pass (the unused ones are dropped later)."""
+    cell = kernel.cell
     decls = [f"@R@ *dcur_{s} = dst_{s} + (size_t)(t_ & 1) * BH;" for s in cell.states]
     decls += [f"@R@ *dnext_{s} = dst_{s} + (size_t)((t_ + 1) & 1) * BH;" for s in cell.states]
     decls += [f"const @R@ *S_{s.name}t = C_{s.name} + (size_t)t_ * BH;" for s in kernel.saved]
     decls += [f"@R@ *dl_{b}t = dl_{b} + (size_t)t_ * B * {_nh(g)};"
               for g in kernel.groups for b in [buffers[g.name]] if b == g.name]
-    decls += [f"@R@ *dxt_{q.name} = d_xs + (size_t)t_ * B * {SIZE[q.shape[0]]};" for q in cell.inputs]
-    return _ops(printed, calls), decls, prologue, tmps
+    return decls + [f"@R@ *dxt_{q.name} = d_xs + (size_t)t_ * B * {SIZE[q.shape[0]]};" for q in cell.inputs]
 
 
 def _used(decls: list[str], texts: list[str]) -> list[str]:
