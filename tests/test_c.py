@@ -21,7 +21,7 @@ from lstm_symbolic.printing.c import CPrinter, c_code
 
 CELLS = [name for name, _ in pipeline.cell_summaries()]
 COMPILERS = [cc for cc in ("gcc", "clang") if shutil.which(cc)]
-STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
+STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2"]  # -O2: the optimizer's warnings too
 RTOL_F64 = 1e-12  # C against the generated NumPy, double
 RTOL_F32 = 1e-4  # C (float) against the generated NumPy (float64)
 needs_cc = pytest.mark.skipif(not COMPILERS, reason="no C compiler (gcc or clang) on this machine")
