@@ -42,7 +42,8 @@ _NAMES = tuple(PARAMS)
 _HIDDEN = "W_i"
 # -ffast-math lets GCC call glibc's vector tanh/exp (libmvec) in the element-wise loops; the object is
 # linked in a second step without it, so the library does not switch the process to flush-to-zero.
-_FLAGS = ["-O3", "-std=c99", "-fPIC", "-march=native", "-ffast-math"]
+# -march=native is dropped where the compiler refuses it.
+_FLAGS = ["-O3", "-std=c99", "-fPIC", "-ffast-math"]
 _BLAS = [["-DLSTM_USE_CBLAS", "-lopenblas"], ["-DLSTM_USE_CBLAS", "-lcblas"], ["-DLSTM_USE_CBLAS", "-lblas"]]
 _P = ctypes.c_void_p
 
@@ -88,10 +89,12 @@ def _variants():
     extra = os.environ.get("LSTM_SYMBOLIC_CFLAGS", "").split()
     choice = os.environ.get("LSTM_SYMBOLIC_BLAS", "auto").strip()
     if choice == "none":
-        return [extra]
-    if choice != "auto":
-        return [["-DLSTM_USE_CBLAS"] + choice.split() + extra]
-    return [flags + extra for flags in _BLAS] + [extra]
+        blas = [[]]
+    elif choice != "auto":
+        blas = [["-DLSTM_USE_CBLAS"] + choice.split()]
+    else:
+        blas = _BLAS + [[]]
+    return [native + flags + extra for flags in blas for native in (["-march=native"], [])]
 
 
 def _compile(cc, flags, lib):
