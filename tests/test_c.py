@@ -328,6 +328,7 @@ def test_cli_emits_the_three_c_files(tmp_path):
     assert "lstm_peephole_forward_f32" in header and "lstm_peephole_backward_f64" in header
 
 
+@needs_cc
 def test_unwritable_build_cache_is_one_clear_line(c_dirs, tmp_path, monkeypatch):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
