@@ -9,7 +9,8 @@ from . import naming
 from .builtins import BUILTIN_CELLS
 from .cells import Cell
 from .derive import Derivation, derive
-from .emit import numpy_files, render, write_files
+from .emit import render, write_files
+from .emit_numpy import numpy_files
 from .errors import UserError
 from .jacobian import jacobian
 from .kernel import build_kernel
