@@ -63,7 +63,7 @@ class _Storage:
     def intermediates(self) -> list[tuple[str, str]]:
         """(name, size) of the saved values that are neither inputs nor states."""
         out = [s for s in sorted(self.saved, key=str) if s not in self.inputs | set(self.prevs) | set(self.states)]
-        return [(s.name, SIZE_NAMES[self.shapes[s][0]]) for s in out]
+        return [(s.name, SIZE_NAMES[self.shapes.get(s, ("hidden",))[0]]) for s in out]
 
     def cached_states(self) -> list[str]:
         return [s for s in self.order if sp.Symbol(s) in self.saved or sp.Symbol(naming.prev(s)) in self.saved]
@@ -91,13 +91,13 @@ def _forward_lines(lay: Layout, store: _Storage) -> list[str]:
                   for k in range(len(g.weights)) if g.block(k) in reads]
     for st in kernel.forward:
         if isinstance(st, Project):
-            lines += _project(lay, st.group, reads)
+            lines += _project(lay, st.group, reads, store)
         else:
             lines += _assign(st.lhs, st.rhs, store.at(st.lhs) if store.stored(st.lhs) else None)
     return lines
 
 
-def _project(lay: Layout, g: Group, reads: set) -> list[str]:
+def _project(lay: Layout, g: Group, reads: set, store: _Storage) -> list[str]:
     lines = [f"proj_{g.name} = {g.operand.name} @ stacked[\"{g.name}\"].T"]
     for f in (f for f in lay.folds if f.into == g):
         into, source = f"proj_{g.name}", f"proj_{f.source.name}[t]"
@@ -106,7 +106,9 @@ def _project(lay: Layout, g: Group, reads: set) -> list[str]:
         if f.count < len(f.source.weights):
             source = f"proj_{f.source.name}[t, :, {_cols(f.source_start, f.count)}]"
         lines.append(f"{into} += {source}")
-    lines += [f"{g.block(k).name} = proj_{g.name}[:, {_cols(k)}]" for k in range(len(g.weights)) if g.block(k) in reads]
+    blocks = [g.block(k) for k in range(len(g.weights))]
+    lines += [f"{b.name} = proj_{g.name}[:, {_cols(k)}]" for k, b in enumerate(blocks) if b in reads | store.saved]
+    lines += [f"{store.at(b)} = {b.name}" for b in blocks if b in store.saved]
     return lines
 
 
@@ -158,7 +160,8 @@ def _backward_lines(lay: Layout, store: _Storage, summed: set) -> list[str]:
 def _vector_sums(lay: Layout) -> dict[str, tuple[str, int]]:
     """Vector gradients that are the batch-and-time sum of one packed adjoint: {param: (array, block)}."""
     where = _where(lay)
-    return {p: where[e][0] for p, e in lay.kernel.vector_grads if isinstance(e, sp.Symbol) and e in where}
+    named = {st.rhs: st.lhs for st in lay.kernel.backward if isinstance(st, Assign) and st.lhs in where}
+    return {p: where[named.get(e, e)][0] for p, e in lay.kernel.vector_grads if named.get(e, e) in where}
 
 
 def numpy_module(kernel: Kernel) -> str:

@@ -136,13 +136,15 @@ def build_kernel(derivation: Derivation) -> Kernel:
     groups = _groups(derivation)
     seeds = {s.name for s in derivation.seeds.values()}
     deferred_inputs = {g.operand for g in groups if not g.per_step}
+    # a product read by a local derivative (r * (U h + b) in a GRU) is a saved forward value
+    blocks = {MatVec(w, g.operand): g.block(k) for g in groups for k, w in enumerate(g.weights)}
     plain: list = []
     for adj in derivation.adjoints:
         if adj.name.name in seeds or adj.of in deferred_inputs:
             continue
         rhs, used = _replace_back(adj.rhs, tuple(g for g in groups if g.per_step))
-        plain += [BackProject(g) for g in used] + [Assign(adj.name, rhs)]
-    vector = tuple((p.param.name, p.rhs) for p in derivation.param_grads if p.kind == "vector")
+        plain += [BackProject(g) for g in used] + [Assign(adj.name, rhs.xreplace(blocks))]
+    vector = tuple((p.param.name, p.rhs.xreplace(blocks)) for p in derivation.param_grads if p.kind == "vector")
     backward = _share_subexpressions(plain, [e for _, e in vector])
     backward, vector = backward[:-1], tuple(zip([n for n, _ in vector], backward[-1], strict=True))
     state_grads = tuple(
@@ -213,9 +215,10 @@ def _saved(cell: Cell, groups, backward, vector) -> tuple[sp.Symbol, ...]:
     """Forward values (and per-step operands) that the backward pass reads, in declaration order."""
     defined = {st.lhs for st in backward if isinstance(st, Assign)}
     forward_names = {q.symbol for q in cell.quantities if q.kind in ("input", "state", "intermediate")}
+    forward_names |= {g.block(k) for g in groups for k in range(len(g.weights))}
     read = {s for st in backward if isinstance(st, Assign) for s in st.rhs.free_symbols}
     read |= {s for _, e in vector for s in e.free_symbols}
     read |= {g.operand for g in groups if g.per_step}
     keep = (read - defined) & forward_names
     rank = cell.order()
-    return tuple(sorted(keep, key=lambda s: rank[s]))
+    return tuple(sorted(keep, key=lambda s: (rank.get(s, len(rank)), s.name)))

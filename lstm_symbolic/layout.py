@@ -65,7 +65,8 @@ def _terms(kernel: Kernel) -> dict[sp.Symbol, Assign]:
             count[s] = count.get(s, 0) + 1
         if isinstance(st.rhs, sp.Add):
             where.update({a: st for a in st.rhs.args if isinstance(a, sp.Symbol)})
-    return {s: st for s, st in where.items() if count[s] == 1}
+    saved = set(kernel.saved)  # a value the backward pass reads keeps its meaning
+    return {s: st for s, st in where.items() if count[s] == 1 and s not in saved}
 
 
 def _biases(kernel: Kernel, terms) -> tuple:
