@@ -1,13 +1,13 @@
 """Emitters' common ground: the Jinja2 templates and all-or-nothing file writes.
 
 Everything is printed to strings by the emitters (``emit_numpy``, ...); templates only lay
-the strings out.  The template
-folder is resolved in one place, :data:`TEMPLATES`: inside the installed package, or the
-top-level ``templates/`` of a source checkout.
+the strings out.  The template folder is resolved in one place, :data:`TEMPLATES`: inside
+the installed package, or the top-level ``templates/`` of a source checkout.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -34,7 +34,9 @@ class OutputError(UserError, OSError):
     """An output file cannot be written."""
 
 
+@functools.cache
 def environment() -> jinja2.Environment:
+    """The one Jinja2 environment of the process (it keeps each template compiled once)."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         undefined=jinja2.StrictUndefined,
