@@ -76,10 +76,11 @@ def forward(params, xs, state0=None):
     H = params["W_f"].shape[0]
     dtype = xs.dtype
     stacked = _stack(params)
+    state0 = state0 or {}
     h_seq = np.empty((T + 1, B, H), dtype=dtype)
-    h_seq[0] = 0 if state0 is None else state0["h"]
+    h_seq[0] = state0.get("h", 0)
     c_seq = np.empty((T + 1, B, H), dtype=dtype)
-    c_seq[0] = 0 if state0 is None else state0["c"]
+    c_seq[0] = state0.get("c", 0)
     c_tilde_seq = np.empty((T, B, H), dtype=dtype)
     f_seq = np.empty((T, B, H), dtype=dtype)
     i_seq = np.empty((T, B, H), dtype=dtype)
@@ -133,8 +134,9 @@ def backward(params, cache, d_hs, d_state_T=None):
     H = params["W_f"].shape[0]
     dtype = d_hs.dtype
     zeros = np.zeros((B, H), dtype=dtype)
-    d_state_h = zeros if d_state_T is None else np.asarray(d_state_T["h"], dtype=dtype)
-    d_state_c = zeros if d_state_T is None else np.asarray(d_state_T["c"], dtype=dtype)
+    d_state_T = d_state_T or {}
+    d_state_h = np.asarray(d_state_T.get("h", zeros), dtype=dtype)
+    d_state_c = np.asarray(d_state_T.get("c", zeros), dtype=dtype)
     d_lin_x = np.empty((T, B, 4 * H), dtype=dtype)
     for t in range(T - 1, -1, -1):
         d_h = d_hs[t] + d_state_h
