@@ -161,13 +161,15 @@ def backward(params, cache, d_hs, d_state_T=None):
         d_h_prev = back_h_prev
         d_c_prev = d_c*f
         d_state_h, d_state_c = d_h_prev, d_c_prev
+    # Each stacked weight's gradient: sum over steps and batch of d_lin^T operand, as one product
+    # (taken as (operand^T d_lin)^T, the faster BLAS call for these tall operands).
     grads = {}
-    d_stacked = d_lin_x.reshape(T * B, -1).T @ xs.reshape(T * B, -1)
+    d_stacked = np.ascontiguousarray((xs.reshape(T * B, -1).T @ d_lin_x.reshape(T * B, -1)).T)
     grads["W_f"] = d_stacked[:H]
     grads["W_i"] = d_stacked[H:2 * H]
     grads["W_c"] = d_stacked[2 * H:3 * H]
     grads["W_o"] = d_stacked[3 * H:4 * H]
-    d_stacked = d_lin_x.reshape(T * B, -1).T @ h_seq[:-1].reshape(T * B, -1)
+    d_stacked = np.ascontiguousarray((h_seq[:-1].reshape(T * B, -1).T @ d_lin_x.reshape(T * B, -1)).T)
     grads["U_f"] = d_stacked[:H]
     grads["U_i"] = d_stacked[H:2 * H]
     grads["U_c"] = d_stacked[2 * H:3 * H]
