@@ -12,7 +12,7 @@ import pytest
 import sympy as sp
 from conftest import RTOL_FD
 
-from lstm_symbolic.builtins import lstm
+from lstm_symbolic.builtins import BUILTIN_CELLS
 from lstm_symbolic.cells import make_cell
 from lstm_symbolic.derive import derive
 from lstm_symbolic.emit import write_files
@@ -45,7 +45,7 @@ def _gru(reset_after: bool):
 
 
 def test_lstm_folds_everything_into_one_recurrent_product():
-    lay = layout(build_kernel(derive(lstm())))
+    lay = layout(build_kernel(derive(BUILTIN_CELLS["lstm"]())))
     (fold,) = lay.folds
     assert (fold.into.name, fold.source.name, fold.count) == ("h_prev", "x", 4)
     assert [b.name for b in lay.biases[0][1]] == ["b_f", "b_i", "b_c", "b_o"]
