@@ -178,7 +178,6 @@ def numpy_module(kernel: Kernel) -> str:
         description=cell.description,
         params=[(p.name, p.shape) for p in cell.params],
         states=cell.states,
-        input_name=cell.inputs[0].name,
         stacks=[(g.name, tuple(w.name for w in g.weights)) for g in kernel.groups],
         biases=[(g.name, tuple(b.name for b in bs)) for g, bs in lay.biases],
         hidden_param=next(p.name for p in cell.params if p.shape[0] == "hidden"),
