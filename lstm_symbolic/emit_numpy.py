@@ -39,6 +39,7 @@ class _Storage:
         self.shapes = {q.symbol: q.shape for q in cell.quantities}
         self.saved = set(kernel.saved)
         self.order = cell.states
+        self.recomputed = _recomputed(kernel, self.saved)
 
     def at(self, sym: sp.Symbol) -> str:
         if sym in self.inputs:
@@ -54,19 +55,36 @@ class _Storage:
             return "xs"
         if sym in self.prevs:
             return f"{self.prevs[sym]}_seq[:-1]"
+        if sym in self.recomputed:
+            rhs = self.recomputed[sym]
+            return f"({numpy_code(rhs.xreplace({s: sp.Symbol(self.whole(s)) for s in rhs.free_symbols}))})"
         return f"{sym.name}_seq"
 
     def stored(self, sym: sp.Symbol) -> bool:
-        """Written straight into its sequence array (saved for backward, or a state)."""
-        return sym in self.states or sym in self.saved
+        """Written straight into its sequence array (kept for backward, or a state)."""
+        return sym in self.states or sym in self.saved and sym not in self.recomputed
 
     def intermediates(self) -> list[tuple[str, str]]:
-        """(name, size) of the saved values that are neither inputs nor states."""
-        out = [s for s in sorted(self.saved, key=str) if s not in self.inputs | set(self.prevs) | set(self.states)]
+        """(name, size) of the kept values that are neither inputs nor states."""
+        out = [s for s in sorted(self.saved, key=str)
+               if s not in self.inputs | set(self.prevs) | set(self.states) | set(self.recomputed)]
         return [(s.name, SIZE_NAMES[self.shapes.get(s, ("hidden",))[0]]) for s in out]
 
     def cached_states(self) -> list[str]:
         return [s for s in self.order if sp.Symbol(s) in self.saved or sp.Symbol(naming.prev(s)) in self.saved]
+
+
+def _recomputed(kernel: Kernel, saved: set) -> dict[sp.Symbol, sp.Expr]:
+    """Values the backward pass reads that are cheaper to recompute there than to keep:
+    arithmetic without function calls or products on kept values and parameters (1 - i)."""
+    params = {p.symbol for p in kernel.cell.params}
+    states = {sp.Symbol(s) for s in kernel.cell.states}
+    out: dict[sp.Symbol, sp.Expr] = {}
+    for st in kernel.forward:
+        if (isinstance(st, Assign) and st.lhs in saved and st.lhs not in states and not st.rhs.atoms(sp.Function)
+                and st.rhs.free_symbols <= (saved - set(out)) | params):
+            out[st.lhs] = st.rhs
+    return out
 
 
 def _assign(lhs: sp.Symbol, rhs: sp.Expr, out: str | None) -> list[str]:
@@ -137,7 +155,10 @@ def _backward_lines(lay: Layout, store: _Storage, summed: set) -> list[str]:
     for state, seed in kernel.seeds:
         outside = "d_hs[t] + " if state == kernel.cell.output else ""
         lines.append(f"{seed.name} = {outside}d_state_{state}")
-    lines += [f"{s.name} = {store.at(s)}" for s in kernel.saved if s in reads]
+    recomputed = [(s, e) for s, e in store.recomputed.items() if s in reads]
+    needed = reads | {s for _, e in recomputed for s in e.free_symbols}
+    lines += [f"{s.name} = {store.at(s)}" for s in kernel.saved if s in needed and s not in store.recomputed]
+    lines += [f"{s.name} = {numpy_code(e)}" for s, e in recomputed]
     defined = {st.lhs for st in kernel.backward if isinstance(st, Assign)}
     for a in (a for a in where if a not in defined):  # an adjoint given, not computed, in the step
         lines += [f"{name}[t, :, {_cols(k)}] = {a.name}" for name, k in where[a]]
@@ -183,7 +204,8 @@ def numpy_module(kernel: Kernel) -> str:
         hidden_param=next(p.name for p in cell.params if p.shape[0] == "hidden"),
         forward_params=sorted(p.name for p in _reads(kernel.forward) & params),
         backward_params=sorted(p.name for p in (_reads(kernel.backward) | {
-            s for _, e in kernel.vector_grads for s in e.free_symbols}) & params),
+            s for e in [e for _, e in kernel.vector_grads] + list(store.recomputed.values())
+            for s in e.free_symbols}) & params),
         deferred=[(g.name, any(b == g for b, _ in lay.biases)) for g in kernel.deferred],
         intermediates=store.intermediates(),
         cached_states=store.cached_states(),

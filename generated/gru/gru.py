@@ -79,7 +79,6 @@ def forward(params, xs, state0=None):
     h_seq[0] = state0.get("h", 0)
     n_seq = np.empty((T, B, H), dtype=dtype)
     r_seq = np.empty((T, B, H), dtype=dtype)
-    rh_seq = np.empty((T, B, H), dtype=dtype)
     z_seq = np.empty((T, B, H), dtype=dtype)
     proj_x = (xs.reshape(T * B, I) @ stacked["x"].T).reshape(T, B, -1)
     proj_x += np.concatenate([params[b] for b in _BIASES["x"]])
@@ -93,7 +92,7 @@ def forward(params, xs, state0=None):
         r = sigmoid(z_r, out=r_seq[t])
         z_z = U_z_h_prev
         z = sigmoid(z_z, out=z_seq[t])
-        rh = np.multiply(h_prev, r, out=rh_seq[t])
+        rh = h_prev*r
         proj_rh = rh @ stacked["rh"].T
         proj_rh += proj_x[t, :, 2 * H:3 * H]
         U_n_rh = proj_rh[:, :H]
@@ -106,7 +105,6 @@ def forward(params, xs, state0=None):
         "h_seq": h_seq,
         "n_seq": n_seq,
         "r_seq": r_seq,
-        "rh_seq": rh_seq,
         "z_seq": z_seq,
     }
     return h_seq[1:].copy(), {"h": h_seq[T].copy()}, cache
@@ -120,7 +118,6 @@ def backward(params, cache, d_hs, d_state_T=None):
     h_seq = cache["h_seq"]
     n_seq = cache["n_seq"]
     r_seq = cache["r_seq"]
-    rh_seq = cache["rh_seq"]
     z_seq = cache["z_seq"]
     T, B, I = xs.shape
     H = params["W_r"].shape[0]
@@ -157,7 +154,7 @@ def backward(params, cache, d_hs, d_state_T=None):
     d_stacked = np.ascontiguousarray((h_seq[:-1].reshape(T * B, -1).T @ d_lin_x[:, :, :2 * H].reshape(T * B, -1)).T)
     grads["U_r"] = d_stacked[:H]
     grads["U_z"] = d_stacked[H:2 * H]
-    d_stacked = np.ascontiguousarray((rh_seq.reshape(T * B, -1).T @ d_lin_x[:, :, 2 * H:3 * H].reshape(T * B, -1)).T)
+    d_stacked = np.ascontiguousarray(((h_seq[:-1]*r_seq).reshape(T * B, -1).T @ d_lin_x[:, :, 2 * H:3 * H].reshape(T * B, -1)).T)
     grads["U_n"] = d_stacked[:H]
     d_lin_x_sum = d_lin_x.reshape(T * B, -1).sum(axis=0)
     grads["b_r"] = d_lin_x_sum[:H]

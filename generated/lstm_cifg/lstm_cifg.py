@@ -79,7 +79,6 @@ def forward(params, xs, state0=None):
     c_seq = np.empty((T + 1, B, H), dtype=dtype)
     c_seq[0] = state0.get("c", 0)
     c_tilde_seq = np.empty((T, B, H), dtype=dtype)
-    f_seq = np.empty((T, B, H), dtype=dtype)
     i_seq = np.empty((T, B, H), dtype=dtype)
     o_seq = np.empty((T, B, H), dtype=dtype)
     proj_x = (xs.reshape(T * B, I) @ stacked["x"].T).reshape(T, B, -1)
@@ -94,7 +93,7 @@ def forward(params, xs, state0=None):
         U_o_h_prev = proj_h_prev[:, 2 * H:3 * H]
         z_i = U_i_h_prev
         i = sigmoid(z_i, out=i_seq[t])
-        f = np.add(1, -i, out=f_seq[t])
+        f = 1 - i
         z_c = U_c_h_prev
         c_tilde = np.tanh(z_c, out=c_tilde_seq[t])
         z_o = U_o_h_prev
@@ -107,7 +106,6 @@ def forward(params, xs, state0=None):
         "h_seq": h_seq,
         "c_seq": c_seq,
         "c_tilde_seq": c_tilde_seq,
-        "f_seq": f_seq,
         "i_seq": i_seq,
         "o_seq": o_seq,
     }
@@ -122,7 +120,6 @@ def backward(params, cache, d_hs, d_state_T=None):
     h_seq = cache["h_seq"]
     c_seq = cache["c_seq"]
     c_tilde_seq = cache["c_tilde_seq"]
-    f_seq = cache["f_seq"]
     i_seq = cache["i_seq"]
     o_seq = cache["o_seq"]
     T, B, I = xs.shape
@@ -138,10 +135,10 @@ def backward(params, cache, d_hs, d_state_T=None):
         d_c_next = d_state_c
         c_prev = c_seq[t]
         i = i_seq[t]
-        f = f_seq[t]
         c_tilde = c_tilde_seq[t]
         o = o_seq[t]
         c = c_seq[t + 1]
+        f = 1 - i
         _t0 = np.tanh(c)
         d_c = d_c_next + d_h*o*(1 - _t0**2)
         d_o = _t0*d_h
