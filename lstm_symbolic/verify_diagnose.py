@@ -1,0 +1,155 @@
+"""Say what is wrong with a formula that does not hold: part of ``verify``.
+
+Two kinds of finding, both decided by evaluation (``same``), never by appearance alone:
+
+* one edit that makes the whole formula right: a transposed product, ``tanh`` applied to a
+  value that is already ``tanh(·)``, σ' and tanh' swapped, a wrong sign;
+* term by term: gradients are linear in the seeds (``da_next``, ``dc_next``) and in the
+  gradients they use (``dft``), so the part of the formula that goes with each of them is
+  compared with the right one: a missing term, an extra term, a term that lacks the local
+  derivative (the parenthesis closes too early) or carries a wrong factor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .formula_values import BatchSum
+from .functions import MatTVec, MatVec, Outer, sigmoid
+
+_LINEAR = (MatVec, MatTVec, Outer)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What the diagnosis needs about one quantity, all in the user's names."""
+
+    name: str
+    kept: sp.Expr  # the right formula, using the notation's other quantities
+    full: sp.Expr  # the right formula in seeds and forward values only
+    inline: dict  # quantity Symbol → its full formula
+    seeds: tuple[sp.Symbol, ...]
+    chain: tuple[sp.Expr, ...]  # products of the local derivatives up the chain (ft*(1 - ft), ...)
+    activations: dict  # forward value Symbol → the function that made it (cct → tanh)
+    same: Callable[[sp.Expr, sp.Expr], bool]
+    show: Callable[[sp.Expr], str]
+
+
+def diagnose(p: Problem, user: sp.Expr) -> str:
+    """A one-line diagnosis, or "" when none is found."""
+    for edited, message in _edits(p, user):
+        if p.same(edited, p.kept):
+            return message
+    smells = [(e, m) for e, m in _edits(p, user) if m.startswith("uses")]
+    for edited, _ in smells:
+        user = edited
+    return "; ".join([m for _, m in smells] + _terms(p, user))
+
+
+def _edits(p: Problem, user: sp.Expr) -> list[tuple[sp.Expr, str]]:
+    """Single edits of ``user``, each with the message that names the mistake it repairs."""
+    edits = transposed(user, p.show)
+    for value, fn in p.activations.items():
+        for app in sp.ordered(user.atoms(sp.Function)):
+            if app.args == (value,) and type(app) in (sp.tanh, sigmoid):
+                edits.append((user.xreplace({app: value}),
+                              f"uses {p.show(app)} where {p.show(value)} is already {_fname(fn)}(·)"))
+        if fn is sigmoid and user.has(1 - value**2):
+            edits.append((user.xreplace({1 - value**2: value * (1 - value)}),
+                          f"uses {p.show(1 - value**2)} (the derivative of tanh) where "
+                          f"{p.show(value)} = sigmoid(·) needs {p.show(value * (1 - value))}"))
+        if fn is sp.tanh and _has_factor(user, value):
+            fixed = user.xreplace({1 - value: (1 - value**2) / value})
+            edits.append((fixed, f"uses {p.show(value * (1 - value))} (the derivative of sigmoid) "
+                                     f"where {p.show(value)} = tanh(·) needs {p.show(1 - value**2)}"))
+    edits.append((-user, "has the wrong sign"))
+    return edits
+
+
+def transposed(user: sp.Expr, show: Callable) -> list[tuple[sp.Expr, str]]:
+    """``user`` with one product transposed, for each product in it."""
+    edits = []
+    for atom in sp.ordered(user.atoms(*_LINEAR)):
+        flipped = _flip(atom)
+        edits.append((user.xreplace({atom: flipped}),
+                      f"the product {show(atom)} is transposed: write {show(flipped)}"))
+    return edits
+
+
+def _has_factor(expr: sp.Expr, value: sp.Symbol) -> bool:
+    return any(isinstance(m, sp.Mul) and value in m.args and (1 - value) in m.args
+               for m in sp.preorder_traversal(expr))
+
+
+def _fname(fn) -> str:
+    return "sigmoid" if fn is sigmoid else fn.__name__
+
+
+def _flip(atom: sp.Expr) -> sp.Expr:
+    a, b = atom.args
+    if isinstance(atom, MatVec):
+        return MatTVec(a, b)
+    if isinstance(atom, MatTVec):
+        return MatVec(a, b)
+    return Outer(b, a)
+
+
+def _terms(p: Problem, user: sp.Expr) -> list[str]:
+    """Compare the part of ``user`` that goes with each seed/gradient with the right one."""
+    used, named = _quantities(p, user), _quantities(p, p.kept)
+    if used or not named:  # compare in the right formula's terms: dft, dit, ... stay names
+        mine, right = user.xreplace({q: f for q, f in p.inline.items() if q not in named}), p.kept
+    else:  # the user wrote everything out: so does the right formula
+        mine, right = user, p.full
+    basis = [s for s in sp.ordered(set(p.seeds) | _quantities(p, mine) | _quantities(p, right))]
+    findings = []
+    for b in basis:
+        u, e = _part(mine, b, basis), _part(right, b, basis)
+        if p.same(u, e):
+            continue
+        if u == 0:
+            findings.append(f"misses the term {p.show(e)}")
+        elif e == 0:
+            findings.append(f"has the extra term {p.show(u)}")
+        else:
+            findings.append(_describe(p, u, e))
+    rest = _part(mine, None, basis)
+    if rest != 0:
+        findings.append(f"has the extra term {p.show(rest)}, which no gradient multiplies")
+    return findings
+
+
+def _quantities(p: Problem, expr: sp.Expr) -> set:
+    return {s for s in expr.free_symbols if s in p.inline}
+
+
+def _part(expr: sp.Expr, keep, basis) -> sp.Expr:
+    """The part of ``expr`` linear in ``keep`` (every other basis symbol set to zero)."""
+    zeroed = expr.xreplace({b: sp.S.Zero for b in basis if b != keep})
+    return zeroed.replace(
+        lambda e: isinstance(e, (*_LINEAR, BatchSum)) and any(a == 0 for a in e.args),
+        lambda e: sp.S.Zero,
+    )
+
+
+def _describe(p: Problem, u: sp.Expr, e: sp.Expr) -> str:
+    """How one term differs from the right one."""
+    if not u.has(*_LINEAR) and not e.has(*_LINEAR):
+        ratio = sp.cancel(sp.together(e / u))
+        for local in p.chain:
+            if sp.cancel(ratio - local) == 0:
+                return (f"the parenthesis closes too early: {p.show(local)} must multiply the whole "
+                        f"sum, but the term {p.show(u)} lacks it")
+            if sp.cancel(ratio * local - 1) == 0:
+                return f"the term {p.show(u)} has the factor {p.show(local)} once too often"
+        if ratio == -1:
+            return f"the term {p.show(u)} has the wrong sign"
+        if ratio.is_Number:
+            return f"the term {p.show(u)} is off by the factor {p.show(1 / ratio)}"
+    for edited, message in _edits(p, u):
+        if p.same(edited, e):
+            return message
+    return f"has {p.show(u)} where the right term is {p.show(e)}"
