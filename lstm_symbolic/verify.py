@@ -19,6 +19,7 @@ value, so every formula is judged on its own.  Verdicts: ``holds``, ``wrong``,
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -143,7 +144,7 @@ def check_file(path: str | Path, load_cell: Callable[[str], Cell] | None = None)
 
 
 def _verdict(checker: Checker, name: str, text: str, where: str) -> Verdict:
-    expected, latex = checker.expected_text(name)
+    expected, latex = checker.expected_text(name, set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)))
     try:
         expr = parse_formula(text, checker.shapes, where=f"{where}: {name}")
         if checker.symbol(name) in expr.free_symbols:

@@ -237,10 +237,12 @@ class Checker:
     def show(self, expr: sp.Expr) -> str:
         return text(expr, self._rank)
 
-    def expected_text(self, name: str) -> tuple[str, str]:
+    def expected_text(self, name: str, words: set[str]) -> tuple[str, str]:
+        """The right formula (text, LaTeX): in the notation's other quantities when the user's
+        formula (its ``words``) names one of them, else in seeds and forward values."""
         if name not in self.quantities:
             return "", ""
-        expr = self.right(name, kept=True)
+        expr = self.right(name, kept=bool(words & set(self.quantities)))
         if expr is None:
             return "", ""
         return self.show(expr), _Latex(self.scalar).doprint(expr)

@@ -180,7 +180,8 @@ class _Run:
         parts = self.names.internal(name)
         own = sorted({_gate(p) for p in parts} - {None})
         if own:
-            return "; ".join(f"the {_describe_gate(self.derivation.cell, self.names, g)}'s terms" for g in own)
+            described = ", ".join(_describe_gate(self.derivation.cell, self.names, g) for g in own)
+            return f"{described} terms disagree"
         bad = []
         for g in _gates_of(self.derivation.cell):
             values = self._only_gate(g)
@@ -189,7 +190,7 @@ class _Run:
         if not bad:
             return "no single gate: the error is in the part shared by every gate"
         described = ", ".join(_describe_gate(self.derivation.cell, self.names, g) for g in bad)
-        return f"terms of the {described} disagree"
+        return f"{described} terms disagree"
 
     def _only_gate(self, gate: str) -> dict:
         weights = [q.name for q in self.derivation.cell.params if len(q.shape) == 2]

@@ -45,7 +45,7 @@ class Names:
         return back
 
 
-GATES = {"f": "forget gate", "i": "input gate", "c": "candidate (block input)", "o": "output gate"}
+GATES = {"f": "forget gate", "i": "input gate", "c": "candidate", "o": "output gate"}
 
 
 def _gatewise(pattern: dict[str, str], letters: dict[str, str]) -> dict[str, str]:
