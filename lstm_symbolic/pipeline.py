@@ -118,6 +118,9 @@ def generated_files() -> dict[str, str]:
             for rel, body in code_files(cell, lang).items():
                 files[f"{folder}/{rel}"] = body
         files[f"{folder}/derivation.txt"] = derivation_text(derive(cell))
+    from . import verify  # noqa: PLC0415
+
+    files.update({f"lstm/{rel}": body for rel, body in verify.example_files().items()})
     return files
 
 

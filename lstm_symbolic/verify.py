@@ -156,6 +156,33 @@ def _verdict(checker: Checker, name: str, text: str, where: str) -> Verdict:
     return Verdict(name, outcome.verdict, outcome.max_rel_error, expected, latex, outcome.diagnosis)
 
 
+EXAMPLE = """\
+# An example formula file (notation ng, Andrew Ng's assignment names) and, next to it, its report
+# (verify-example.txt, made by `lstm-symbolic verify`).  Three formulas hold; the others carry
+# the slips the verifier names.
+cell = "lstm"
+notation = "ng"
+shape = "vector"
+
+[formulas]
+dot = "da_next * tanh(c_next) * ot * (1 - ot)"
+dft = "(dc_next * c_prev + ot * (1 - tanh(c_next)**2) * c_prev * da_next) * ft * (1 - ft)"
+dWf = "dft @ concat.T"
+dcct = "(dc_next * it + ot * (1 - tanh(c_next)**2) * it * da_next) * (1 - tanh(cct)**2)"
+dit = "dc_next * cct + ot * (1 - tanh(c_next)**2) * cct * da_next * it * (1 - it)"
+dc_prev = "ot * (1 - tanh(c_next)**2) * ft * da_next"
+da_prev = "Wf[:, :n_a] @ dft + Wi[:, :n_a].T @ dit + Wc[:, :n_a].T @ dcct + Wo[:, :n_a].T @ dot"
+dxt = "Wf[:, n_a:].T @ dft + Wi[:, n_a:].T @ dit + Wc[:, n_a:].T @ dcct"
+"""
+
+
+def example_files() -> dict[str, str]:
+    """``verify-example.toml`` and its report, for ``generated/``."""
+    verdicts = check_text(EXAMPLE, "verify-example.toml")
+    return {"verify-example.toml": EXAMPLE,
+            "verify-example.txt": report_text(verdicts, "verify verify-example.toml")}
+
+
 def exit_code(verdicts: list[Verdict]) -> int:
     """0 every formula holds; 2 some formula cannot be read; 1 otherwise."""
     if any(v.verdict == "error" for v in verdicts):

@@ -38,8 +38,34 @@ class Problem:
     show: Callable[[sp.Expr], str]
 
 
+MAX_TERMS = 20_000  # no expansion or cancellation beyond this many terms (hostile powers)
+SYMBOL_TERMS = 4  # a name stands for up to this many terms once the leaves are numbers
+
+
+def expansion_bound(expr: sp.Expr) -> int:
+    """An upper bound of the number of terms ``sympy.expand`` could produce from ``expr``."""
+    if isinstance(expr, sp.Symbol):
+        return SYMBOL_TERMS
+    if expr.is_Atom or isinstance(expr, sp.Function):
+        return 1
+    bounds = [expansion_bound(a) for a in expr.args]
+    if isinstance(expr, sp.Add):
+        return min(sum(bounds), MAX_TERMS + 1)
+    if isinstance(expr, sp.Pow):
+        n = expr.exp
+        if n.is_Integer and n > 1:
+            return min(bounds[0] ** min(int(n), 64), MAX_TERMS + 1)
+        return bounds[0]
+    total = 1
+    for b in bounds:
+        total = min(total * b, MAX_TERMS + 1)
+    return total
+
+
 def diagnose(p: Problem, user: sp.Expr) -> str:
     """A one-line diagnosis, or "" when none is found."""
+    if expansion_bound(user) > MAX_TERMS:
+        return ""
     for edited, message in _edits(p, user):
         if p.same(edited, p.kept):
             return message
@@ -106,19 +132,19 @@ def _terms(p: Problem, user: sp.Expr) -> list[str]:
         mine, right = user, p.full
     basis = [s for s in sp.ordered(set(p.seeds) | _quantities(p, mine) | _quantities(p, right))]
     findings = []
+    rest, right_rest = _part(mine, None, basis), _part(right, None, basis)
     for b in basis:
-        u, e = _part(mine, b, basis), _part(right, b, basis)
+        u, e = _part(mine, b, basis) - rest, _part(right, b, basis) - right_rest
         if p.same(u, e):
             continue
         if u == 0:
-            findings.append(f"misses the term {p.show(e)}")
+            findings.append(f"misses the term {_brief(p.show(e))}")
         elif e == 0:
-            findings.append(f"has the extra term {p.show(u)}")
+            findings.append(f"has the extra term {_brief(p.show(u))}")
         else:
             findings.append(_describe(p, u, e))
-    rest = _part(mine, None, basis)
     if rest != 0:
-        findings.append(f"has the extra term {p.show(rest)}, which no gradient multiplies")
+        findings.append(f"has the extra term {_brief(p.show(rest))}, which no gradient multiplies")
     return findings
 
 
@@ -152,4 +178,8 @@ def _describe(p: Problem, u: sp.Expr, e: sp.Expr) -> str:
     for edited, message in _edits(p, u):
         if p.same(edited, e):
             return message
-    return f"has {p.show(u)} where the right term is {p.show(e)}"
+    return f"has {_brief(p.show(u))} where the right term is {_brief(p.show(e))}"
+
+
+def _brief(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

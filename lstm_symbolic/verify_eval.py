@@ -20,7 +20,11 @@ from .verify_names import Names
 
 
 class ValueShapeError(ValueError):
-    """Operands of different shapes met while evaluating a formula."""
+    """A formula cannot be evaluated: operands of different shapes, a bad slice, 1/0."""
+
+
+def _dims(shape) -> str:
+    return "×".join(str(n) for n in shape)
 
 
 def _sigmoid(x):
@@ -36,9 +40,9 @@ def _bound(expr, env, stop: bool, value) -> int | None:
     if (stop and expr == sp.oo) or (not stop and expr == 0):
         return None
     got = value(expr, env)
-    number = sp.sympify(got if np.ndim(got) == 0 else np.asarray(got).item())
-    if not number.is_Integer:
-        raise ValueShapeError(f"a slice bound must be a whole number, not {got}")
+    number = float(got) if np.ndim(got) == 0 and not isinstance(got, sp.MatrixBase) else None
+    if number is None or not number.is_integer():
+        raise ValueShapeError(f"a slice bound must be a whole number, not {expr}")
     return int(number)
 
 
@@ -46,13 +50,15 @@ def component_value(expr: sp.Expr, env: dict):
     """``expr`` on SymPy matrices (``env``: user Symbol → Matrix or number); exact."""
     if expr in env:
         return env[expr]
-    if expr.is_Number:
+    if expr.is_Number or expr in (sp.zoo, sp.nan):
+        if not expr.is_finite:
+            raise ValueShapeError("the formula divides by zero (its value is not finite)")
         return expr
     args = [component_value(a, env) for a in expr.args] if not isinstance(expr, ColumnSlice) else []
     try:
         return _combine_sympy(expr, args, env)
     except sp.ShapeError as exc:
-        raise ValueShapeError(str(exc)) from None
+        raise ValueShapeError(f"shape mismatch: {exc}") from None
 
 
 def _combine_sympy(expr, args, env):
@@ -87,14 +93,14 @@ def _ew_add(a, b):
         m, s = (a, b) if isinstance(a, sp.MatrixBase) else (b, a)
         return m.applyfunc(lambda v: v + s)
     if isinstance(a, sp.MatrixBase) and a.shape != b.shape:
-        raise ValueShapeError(f"sum of {a.shape} and {b.shape}")
+        raise ValueShapeError(f"shape mismatch: sum of {_dims(a.shape)} and {_dims(b.shape)}")
     return a + b
 
 
 def _ew_mul(a, b):
     if isinstance(a, sp.MatrixBase) and isinstance(b, sp.MatrixBase):
         if a.shape != b.shape:
-            raise ValueShapeError(f"element-wise product of {a.shape} and {b.shape}")
+            raise ValueShapeError(f"shape mismatch: element-wise product of {_dims(a.shape)} and {_dims(b.shape)}")
         return a.multiply_elementwise(b)
     return a * b
 
@@ -118,7 +124,9 @@ def numpy_value(expr: sp.Expr, env: dict):
     """``expr`` on NumPy arrays (columns are examples); ``d @ v.T`` sums over the batch."""
     if expr in env:
         return env[expr]
-    if expr.is_Number:
+    if expr.is_Number or expr in (sp.zoo, sp.nan):
+        if not expr.is_finite:
+            raise ValueShapeError("the formula divides by zero (its value is not finite)")
         return float(expr)
     if isinstance(expr, ColumnSlice):
         return _slice(expr, env, numpy_value)
@@ -137,7 +145,7 @@ def numpy_value(expr: sp.Expr, env: dict):
         if isinstance(expr, BatchSum):
             return np.sum(args[0], axis=1, keepdims=True)
     except ValueError as exc:
-        raise ValueShapeError(str(exc)) from None
+        raise ValueShapeError(f"shape mismatch: {exc}") from None
     raise ValueShapeError(f"cannot evaluate {type(expr).__name__}")
 
 
