@@ -30,8 +30,9 @@ from .builtins import BUILTIN_CELLS
 from .cells import Cell
 from .derive import derive, stored_values
 from .errors import UserError
+from .functions import MatTVec
 from .verify_eval import random_leaves, state_values, user_env
-from .verify_names import GATES, Names, names_for
+from .verify_names import GATES, Names, is_next_seed, names_for
 
 RTOL = 1e-7
 NG_CACHE = ("a_next", "c_next", "a_prev", "c_prev", "ft", "it", "cct", "ot", "xt")
@@ -172,16 +173,31 @@ class _Run:
                                  f"{np.shape(right[name])}")
         if err <= rtol:
             return QuantityCheck(name, "agrees", err, "")
-        return QuantityCheck(name, "wrong", err, self._gates(name, rtol))
+        return QuantityCheck(name, "wrong", err, self._detail(name, got[name], rtol))
+
+    def _detail(self, name: str, value, rtol: float) -> str:
+        """What the wrong gradient matches instead, or which gate's terms disagree."""
+        right = self.right(self.values)[name]
+        if np.ndim(right) == 2 and _close(np.transpose(value), right, rtol):
+            return "is transposed"
+        nexts = [k for k in self.leaves if is_next_seed(k)]
+        last = state_values(self.derivation, {**self.leaves, **{k: self.leaves[k] * 0 for k in nexts}},
+                            exact=False)
+        if nexts and _close(value, self.right(last)[name], rtol):
+            seeds = ", ".join(self.names.user().get(k, k) for k in nexts)
+            return f"right only when {seeds} = 0: forgets the gradient from step t+1"
+        return self._gates(name, rtol)
 
     def _gates(self, name: str, rtol: float) -> str:
-        """Which gate's terms disagree: the gate in the name, or found by keeping one gate's
-        weights at a time (the cached forward values stay as they are)."""
+        """The gate in the name, or the gates whose terms disagree when one gate's weights are
+        kept at a time (the cached forward values stay as they are)."""
         parts = self.names.internal(name)
         own = sorted({_gate(p) for p in parts} - {None})
         if own:
             described = ", ".join(_describe_gate(self.derivation.cell, self.names, g) for g in own)
             return f"{described} terms disagree"
+        if not any(self._table[p].has(MatTVec) for p in parts if p in self._table):
+            return ""
         bad = []
         for g in _gates_of(self.derivation.cell):
             values = self._only_gate(g)
@@ -191,6 +207,10 @@ class _Run:
             return "no single gate: the error is in the part shared by every gate"
         described = ", ".join(_describe_gate(self.derivation.cell, self.names, g) for g in bad)
         return f"{described} terms disagree"
+
+    @property
+    def _table(self) -> dict:
+        return {str(a.name): a.rhs for a in self.derivation.adjoints}
 
     def _only_gate(self, gate: str) -> dict:
         weights = [q.name for q in self.derivation.cell.params if len(q.shape) == 2]
@@ -215,6 +235,11 @@ def _describe_gate(cell: Cell, names: Names, gate: str) -> str:
     out = next((v.name for f, v in stored_values(cell).items() if f.args[0] == sp.Symbol(f"z_{gate}")), None)
     label = GATES.get(gate, f"gate {gate}")
     return f"{label} ({back.get(out, out)})" if out else label
+
+
+def _close(got, want, rtol: float) -> bool:
+    err = _rel_error(got, want)
+    return err is not None and err <= rtol
 
 
 def _rel_error(got, want) -> float | None:
