@@ -151,10 +151,15 @@ def make_cell(
 def check_cell(cell: Cell) -> None:
     """Raise CellError on the first thing that makes ``cell`` unusable."""
     known = {q.name for q in cell.inputs + cell.params} | {f"{s}_prev" for s in cell.states}
-    for size in (q for q in cell.inputs + cell.params for q in [q] if set(q.shape) - set(SIZES)):
-        raise CellError(f"{size.name}: unknown size in shape {size.shape}; use hidden/input")
+    for q in cell.inputs + cell.params:
+        if set(q.shape) - set(SIZES):
+            raise CellError(f"{q.name}: unknown size in shape {q.shape}; use hidden/input")
     for eq in cell.equations:
         check_primitives(eq.rhs)
+        for atom in eq.rhs.atoms(MatVec):
+            if not all(isinstance(a, sp.Symbol) for a in atom.args):
+                raise CellError(f"{eq.lhs.name}: the operands of @ must be names; name the product's "
+                                "operand in an equation of its own")
         for sym in sorted(eq.rhs.free_symbols, key=lambda s: s.name):
             if sym.name not in known:
                 raise CellError(f"{eq.lhs.name}: '{sym.name}' is used before it is defined")

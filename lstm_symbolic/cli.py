@@ -83,12 +83,7 @@ def _output(text: str, path: str | None) -> int:
     if path is None:
         sys.stdout.write(text)
     else:
-        from pathlib import Path  # noqa: PLC0415
-
-        from .emit import write_files  # noqa: PLC0415
-
-        write_files({Path(path).name: text}, Path(path).parent)
-        print(path)
+        print(pipeline.write_text(text, path))
     return 0
 
 

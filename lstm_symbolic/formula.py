@@ -17,7 +17,8 @@ Semantics, per time step and per example (column vectors):
   column slice) or when either factor is transposed; otherwise element-wise.
 * ``Wf[:, :n_a]`` → :class:`ColumnSlice`; ``np.sum(X, axis=1, keepdims=True)`` and
   ``sum(X, axis=1)`` → :class:`BatchSum`.
-* Text with a backslash, ``^``, ``_{`` or one of ``⊙ ∘ · σ ⊤`` is read as LaTeX.
+* Text with a backslash, ``^``, ``_{`` or one of ``⊙ ∘ · σ ⊤`` is read as LaTeX, and so
+  is text that only the LaTeX grammar can read (``W_f x_t + b_f``).
 """
 
 from __future__ import annotations
@@ -73,19 +74,28 @@ def is_latex(text: str) -> bool:
 def parse_shaped(
     text: str, shapes: Shapes | None = None, *, where: str = "formula", latex: bool | None = None
 ) -> tuple[sp.Expr, tuple[str | None, ...] | None]:
-    """``(expression, shape)``; the shape is ``None`` when ``shapes`` is ``None``."""
+    """``(expression, shape)``; the shape is ``None`` when ``shapes`` is ``None``.
+
+    ``latex`` None detects the syntax; plain text that only LaTeX can read (``W_f x_t``,
+    a product written without an operator) is read as LaTeX.
+    """
     if not isinstance(text, str):
         raise FormulaError(f"a formula is text, not {type(text).__name__}", where=where)
-    latex = is_latex(text) if latex is None else latex
-    _check_text(text, where, latex)
-    if latex:
+    guess = is_latex(text) if latex is None else latex
+    _check_text(text, where, guess)
+    if guess:
         text = grammar.LATEX_BLANKS.sub(lambda m: " " * len(m.group()), text)
     try:
-        tree = grammar.parser(latex).parse(text)
+        tree = grammar.parser(guess).parse(text)
     except UnexpectedInput as exc:
-        raise _syntax_error(exc, text, where) from None
+        if latex is not None or guess or "[" in text:  # x[0] is not x·[0]
+            raise _syntax_error(exc, text, where) from None
+        try:
+            tree, guess = grammar.parser(True).parse(text), True
+        except UnexpectedInput:
+            raise _syntax_error(exc, text, where) from None
     table = None if shapes is None else {k: _shape(v) for k, v in shapes.items()}
-    transformer = ToSympy(text, table, where, latex)
+    transformer = ToSympy(text, table, where, guess)
     try:
         value = transformer.transform(tree)
     except VisitError as exc:

@@ -138,8 +138,7 @@ class ToSympy(Transformer_NonRecursive):
             kind = op.value if op is not None and op.type == "MULOP" else "ew"
             if op is None or op.type == "CDOT":
                 left = run[-1]
-                matrix = len(run) == 1 and left.is_matrix
-                kind = "@" if matrix or left.transposed or rhs.transposed else "ew"
+                kind = "@" if left.is_matrix or left.transposed or rhs.transposed else "ew"
             if kind == "@":
                 run = [self._matmul(self._collapse(run, op or rhs), rhs, op or rhs)]
             else:

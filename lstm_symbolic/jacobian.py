@@ -70,16 +70,21 @@ def _diag_value(term: Term) -> sp.Expr:
     return sp.Mul(*[f.expr for f in term.factors]) if term.factors else sp.Integer(1)
 
 
+def _split(term: Term) -> tuple[sp.Expr, tuple]:
+    """(leading diagonal value, the factors after it)."""
+    if term.factors and isinstance(term.factors[0], Diag):
+        return term.factors[0].expr, term.factors[1:]
+    return sp.Integer(1), term.factors
+
+
 def _simplify(terms: list[Term]) -> list[Term]:
-    """Sum the purely diagonal terms into one; keep the others in order."""
-    diagonal = [t for t in terms if t.is_diagonal]
-    others = [t for t in terms if not t.is_diagonal]
-    if not diagonal:
-        return others
-    value = sp.Add(*[_diag_value(t) for t in diagonal])
-    if value == 0:
-        return others
-    return [Term((Diag(value),) if value != 1 else ())] + others
+    """Sum the terms that share every factor after their leading diagonal (all purely diagonal
+    terms become one); the sums keep the order of first appearance, purely diagonal first."""
+    sums: dict[tuple, sp.Expr] = {}
+    for t in sorted(terms, key=lambda t: not t.is_diagonal):
+        lead, tail = _split(t)
+        sums[tail] = sums.get(tail, sp.Integer(0)) + lead
+    return [Term(tail).then(Diag(lead)) for tail, lead in sums.items() if lead != 0]
 
 
 def _forward_mode(cell: Cell, start: dict[sp.Symbol, list[Term]], stop: str) -> list[Term]:

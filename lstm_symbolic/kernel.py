@@ -106,8 +106,13 @@ def _groups(derivation: Derivation) -> tuple[Group, ...]:
     return tuple(groups)
 
 
+def _blocks(groups: tuple[Group, ...]) -> dict[MatVec, sp.Symbol]:
+    """``{W @ v: W_v}``: each linear atom's forward value (a backward formula may read it)."""
+    return {MatVec(w, g.operand): g.block(k) for g in groups for k, w in enumerate(g.weights)}
+
+
 def _forward(cell: Cell, groups: tuple[Group, ...]) -> tuple:
-    blocks = {MatVec(w, g.operand): g.block(k) for g in groups for k, w in enumerate(g.weights)}
+    blocks = _blocks(groups)
     statements: list = []
     projected: set[str] = set()
     for eq in cell.equations:
@@ -136,13 +141,14 @@ def build_kernel(derivation: Derivation) -> Kernel:
     groups = _groups(derivation)
     seeds = {s.name for s in derivation.seeds.values()}
     deferred_inputs = {g.operand for g in groups if not g.per_step}
+    blocks = _blocks(groups)
     plain: list = []
     for adj in derivation.adjoints:
         if adj.name.name in seeds or adj.of in deferred_inputs:
             continue
-        rhs, used = _replace_back(adj.rhs, tuple(g for g in groups if g.per_step))
+        rhs, used = _replace_back(adj.rhs.xreplace(blocks), tuple(g for g in groups if g.per_step))
         plain += [BackProject(g) for g in used] + [Assign(adj.name, rhs)]
-    vector = tuple((p.param.name, p.rhs) for p in derivation.param_grads if p.kind == "vector")
+    vector = tuple((p.param.name, p.rhs.xreplace(blocks)) for p in derivation.param_grads if p.kind == "vector")
     backward = _share_subexpressions(plain, [e for _, e in vector])
     backward, vector = backward[:-1], tuple(zip([n for n, _ in vector], backward[-1], strict=True))
     state_grads = tuple(
@@ -212,10 +218,13 @@ def _share_subexpressions(statements: list, extra: list[sp.Expr]) -> tuple:
 def _saved(cell: Cell, groups, backward, vector) -> tuple[sp.Symbol, ...]:
     """Forward values (and per-step operands) that the backward pass reads, in declaration order."""
     defined = {st.lhs for st in backward if isinstance(st, Assign)}
+    blocks = list(_blocks(groups).values())
     forward_names = {q.symbol for q in cell.quantities if q.kind in ("input", "state", "intermediate")}
+    forward_names |= set(blocks)
     read = {s for st in backward if isinstance(st, Assign) for s in st.rhs.free_symbols}
     read |= {s for _, e in vector for s in e.free_symbols}
     read |= {g.operand for g in groups if g.per_step}
     keep = (read - defined) & forward_names
     rank = cell.order()
+    rank.update({b: len(rank) + k for k, b in enumerate(blocks)})
     return tuple(sorted(keep, key=lambda s: rank[s]))

@@ -108,6 +108,13 @@ def emit(cell: Cell, lang: str, out_dir: str | Path) -> list[Path]:
     return write_files(code_files(cell, lang), out_dir)
 
 
+def write_text(text: str, path: str | Path) -> Path:
+    """Write one document (all or nothing) and return its path."""
+    path = Path(path)
+    (written,) = write_files({path.name: text}, path.parent)
+    return written
+
+
 def generated_files() -> dict[str, str]:
     """Everything under ``generated/``: {relative path: text}, for every built-in cell."""
     files = {}

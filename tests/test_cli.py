@@ -90,3 +90,18 @@ def test_output_is_the_same_under_any_hash_seed(tmp_path):
         assert run("generate", "--dir", str(target), env=env).returncode == 0
         outs.append({p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()})
     assert outs[0] == outs[1]
+
+
+def test_the_installed_package_carries_its_templates_and_specs(tmp_path):
+    """The console script, run outside the checkout, uses the installed wheel's files."""
+    script = Path(sys.executable).parent / "lstm-symbolic"
+    if not script.exists():
+        pytest.skip("the package is not installed in this environment (run `make test`)")
+    probe = subprocess.run([sys.executable, "-c", "import lstm_symbolic, sys; print(lstm_symbolic.__file__)"],
+                           capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    if probe.returncode != 0 or probe.stdout.startswith(str(ROOT / "lstm_symbolic")):
+        pytest.skip("lstm_symbolic is only importable from the checkout here")
+    result = subprocess.run([str(script), "emit", "gru", "--lang", "numpy", "-o", str(tmp_path)],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "gru.py").read_text().startswith('"""Backward pass (BPTT) of the `gru` cell')

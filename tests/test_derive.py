@@ -120,3 +120,13 @@ def test_lstm_partial_jacobian_is_diag_f_and_total_has_one_term_per_gate_reading
     total = jacobian(cell, True)
     weights = [t.factors[1] for t in total.terms if len(t.factors) == 3]
     assert weights == list(sp.symbols("U_f U_i U_c"))
+
+
+def test_a_product_of_an_expression_is_refused_with_a_cell_error():
+    from lstm_symbolic.cells import CellError, make_cell
+    from lstm_symbolic.functions import MatVec
+
+    x, h_prev, r, U = sp.symbols("x h_prev r U")
+    with pytest.raises(CellError, match="operands of @ must be names"):
+        make_cell("bad", "bad", inputs={"x": ("input",)}, states=("h",), params={"U": ("hidden", "hidden")},
+                  equations=[("r", sp.tanh(h_prev)), ("h", sp.tanh(MatVec(U, r * h_prev)))])

@@ -111,6 +111,8 @@ LATEX_SAME = [
     ("σ(z_f) ⊙ c · f", "sigmoid(z_f)*c*f"),
     (r"\log(\exp(c))\, c", "log(exp(c))*c"),
     (r"\mathbf{W}_f \, \mathbf{x}_t", "W_f @ x"),
+    (r"2 W_f \, x_t", "(2*W_f) @ x"),
+    (r"h_{t-1} \odot W_f x_t", "h_prev * (W_f @ x)"),
 ]
 
 
@@ -250,3 +252,10 @@ def test_random_text_gives_sympy_or_formula_error(text, shapes):
 def test_random_tokens_give_sympy_or_formula_error(tokens, shapes):
     _only_sympy_or_formula_error(" ".join(tokens), shapes)
     _only_sympy_or_formula_error("".join(tokens), shapes)
+
+
+def test_text_only_latex_can_read_is_read_as_latex():
+    assert not is_latex("W_f x_t + b_f")
+    assert parse_formula("W_f x_t + b_f", SHAPES) == MatVec(W_f, x) + b_f
+    with pytest.raises(FormulaError, match="unexpected end"):
+        parse_formula("x +")

@@ -1,0 +1,252 @@
+"""Cell spec files (``.toml``) → :class:`~lstm_symbolic.cells.Cell`: the user-defined front end.
+
+A spec names the inputs, the states (the first is the output, the last the memory), the
+parameters with shapes in ``hidden`` and ``input``, and the equations in order, each in the
+formula language of :mod:`lstm_symbolic.formula`.  Everything is checked before a cell is
+made, and each refusal is one :class:`SpecError` line ``<file>:<line>:<column>: <what to fix>``.
+See ``docs/spec-format.md``.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import sympy as sp
+
+from . import naming
+from .cells import SIZES, Cell, CellError, make_cell
+from .errors import UserError
+from .formula import BatchSum, ColumnSlice, FormulaError, parse_shaped
+from .formula_values import show
+from .functions import LINEAR_ATOMS, MatVec, MissingRuleError, check_primitives
+
+MAX_SPEC_BYTES = 256 * 1024
+KEYS = ("name", "description", "states", "inputs", "params", "equations")
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+class SpecError(UserError, ValueError):
+    """A cell spec cannot be used: ``str()`` is ``"<where>:<line>:<column>: <reason>"``."""
+
+    def __init__(self, reason: str, line: int = 1, column: int = 1, where: str = "spec"):
+        self.reason = " ".join(reason.split())
+        self.line, self.column, self.where = line, column, where
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"{self.where}:{self.line}:{self.column}: {self.reason}"
+
+
+def load_spec(path: str | Path) -> Cell:
+    """The cell of the spec file at ``path``."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_SPEC_BYTES:
+            raise SpecError(f"spec is larger than {MAX_SPEC_BYTES // 1024} kB", where=str(path))
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"cannot read the spec: {exc.strerror}", where=str(path)) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not UTF-8 text (byte {exc.start})", where=str(path)) from None
+    return parse_spec(text, str(path))
+
+
+def parse_spec(text: str, where: str = "spec") -> Cell:
+    """The cell described by the TOML ``text``; ``where`` names it in errors."""
+    if len(text.encode("utf-8", "replace")) > MAX_SPEC_BYTES:
+        raise SpecError(f"spec is larger than {MAX_SPEC_BYTES // 1024} kB", where=where)
+    return _Reader(text, where).cell()
+
+
+class _Reader:
+    """One spec's text and table, with the source position of every key."""
+
+    def __init__(self, text: str, where: str):
+        self.text, self.where = text, where
+        self.keys = self._key_positions()
+        try:
+            self.data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise self._toml_error(exc) from None
+
+    # -- positions ----------------------------------------------------------------------
+    def _key_positions(self) -> dict[tuple[str, str], tuple[int, int, int]]:
+        """``{(table, key): (line, column of the key, column of the value)}``; a key given
+        twice in one table is refused here, with both lines."""
+        found: dict[tuple[str, str], tuple[int, int, int]] = {}
+        table = ""
+        for n, line in enumerate(self.text.splitlines(), 1):
+            if header := re.match(r"\s*\[\s*([A-Za-z0-9_.\-]+)\s*\]\s*(#.*)?$", line):
+                table = header.group(1)
+                found.setdefault(("", table), (n, header.start(1), header.start(1)))
+            elif key := re.match(r"\s*([\"']?)([A-Za-z0-9_\-]+)\1\s*=\s*", line):
+                if (table, key.group(2)) in found:
+                    first = found[(table, key.group(2))][0]
+                    raise SpecError(f"'{key.group(2)}' is assigned twice (first on line {first}); "
+                                    "give each value its own name", n, key.start(2) + 1, self.where)
+                found[(table, key.group(2))] = (n, key.start(2) + 1, key.end() + 1)
+        return found
+
+    def at(self, table: str, key: str = "") -> tuple[int, int]:
+        """(line, column) of a key, or of a table's header."""
+        return self.keys.get((table, key) if key else ("", table), (1, 1, 1))[:2]
+
+    def error(self, reason: str, table: str, key: str = "") -> SpecError:
+        return SpecError(reason, *self.at(table, key), self.where)
+
+    def _toml_error(self, exc: tomllib.TOMLDecodeError) -> SpecError:
+        msg = str(exc)
+        m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
+        line, column = (int(m.group(1)), int(m.group(2))) if m else (1, 1)
+        reason = re.sub(r"\s*\(at .*\)$", "", msg)
+        return SpecError(f"TOML syntax: {reason}", line, column, self.where)
+
+    def _formula_error(self, exc: FormulaError, key: str) -> SpecError:
+        line, _, column = self.keys.get(("equations", key), (1, 1, 1))
+        source = self.text.splitlines()[line - 1] if line - 1 < len(self.text.splitlines()) else ""
+        quote = re.match(r'"""\s*$|\'\'\'\s*$|"""|\'\'\'|"|\'', source[column - 1 :])
+        if quote and quote.group().strip() != quote.group():  # '"""' then a line break
+            return SpecError(exc.reason, line + exc.line, exc.column, self.where)
+        offset = len(quote.group()) if quote else 0
+        if exc.line > 1:
+            return SpecError(exc.reason, line + exc.line - 1, exc.column, self.where)
+        return SpecError(exc.reason, line, column + offset + exc.column - 1, self.where)
+
+    # -- the spec -----------------------------------------------------------------------
+    def cell(self) -> Cell:
+        for key in self.data:
+            if key not in KEYS:
+                raise self.error(f"unknown key '{key}'; a spec has {', '.join(KEYS)}", "", key)
+        name = self._string("name", required=True)
+        description = self._string("description") or name
+        states = self._states()
+        inputs = self._shapes("inputs", vector=True)
+        params = self._shapes("params", vector=False)
+        self._distinct(states, inputs, params)
+        equations = self._equations(states, inputs, params)
+        try:
+            return make_cell(name, description, inputs=inputs, states=tuple(states),
+                             params=params, equations=equations)
+        except CellError as exc:
+            raise self.error(str(exc), "equations") from None
+
+    def _string(self, key: str, required: bool = False) -> str:
+        value = self.data.get(key)
+        if value is None and not required:
+            return ""
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(f"'{key}' must be a non-empty string", "", key)
+        return value
+
+    def _states(self) -> list[str]:
+        states = self.data.get("states")
+        if not isinstance(states, list) or not states or not all(
+            isinstance(s, str) and _NAME.fullmatch(s) for s in states
+        ):
+            raise self.error("'states' must be a list of names, the output first, "
+                             'e.g. states = ["h", "c"]', "", "states")
+        return states
+
+    def _shapes(self, table: str, vector: bool) -> dict[str, tuple[str, ...]]:
+        entries = self.data.get(table, {})
+        if not isinstance(entries, dict) or (table == "inputs" and not entries):
+            raise self.error(f"[{table}] must be a table of name = shape", table)
+        shapes = {}
+        for key, value in entries.items():
+            shape = (value,) if isinstance(value, str) else value
+            if not isinstance(shape, list | tuple) or not 1 <= len(shape) <= (1 if vector else 2):
+                kind = '"hidden" or "input"' if vector else '"hidden" or ["hidden", "input"]'
+                raise self.error(f"shape of '{key}' must be {kind}", table, key)
+            for size in shape:
+                if size not in SIZES:
+                    raise self.error(f"unknown size '{size}' in the shape of '{key}'; "
+                                     "use hidden or input", table, key)
+            shapes[self._name(key, table)] = tuple(shape)
+        return shapes
+
+    def _name(self, key: str, table: str) -> str:
+        if not _NAME.fullmatch(key):
+            raise self.error(f"'{key}' is not a name (letters, digits, _)", table, key)
+        if key.startswith("d_") or key.endswith(("_prev", "_next")):
+            raise self.error(f"'{key}': names d_*, *_prev and *_next are reserved for "
+                             "gradients and neighbouring steps; rename it", table, key)
+        return key
+
+    def _distinct(self, states, inputs, params) -> None:
+        seen: dict[str, str] = {}
+        for table, names in (("states", states), ("inputs", inputs), ("params", params)):
+            for name in names:
+                if name in seen:
+                    raise self.error(f"'{name}' is declared in both {seen[name]} and {table}",
+                                     *(("", table) if table == "states" else (table, name)))
+                seen[name] = table
+
+    def _equations(self, states, inputs, params) -> list[tuple[str, sp.Expr]]:
+        table = self.data.get("equations")
+        if not isinstance(table, dict) or not table:
+            raise self.error('[equations] must list name = "formula", in order', "equations")
+        declared = {**{k: "an input" for k in inputs}, **{k: "a parameter" for k in params}}
+        shapes = {**inputs, **{naming.prev(s): ("hidden",) for s in states}, **params}
+        undefined = set(table) | set(states)
+        equations = []
+        for key, formula in table.items():
+            if key in declared or key in shapes:
+                raise self.error(f"'{key}' is {declared.get(key, 'a previous state')}; "
+                                 "an equation cannot assign it", "equations", key)
+            self._name(key, "equations")
+            if not isinstance(formula, str):
+                raise self.error(f"equation '{key}' must be a formula in quotes", "equations", key)
+            undefined.discard(key)
+            expr, shape = self._parse(key, formula, shapes, undefined, states)
+            self._check_atoms(key, expr)
+            self._check_shape(key, shape, states)
+            shapes[key] = shape
+            equations.append((key, expr))
+        for state in states:
+            if state not in table:
+                raise self.error(f"state '{state}' is never updated: add an equation "
+                                 f"'{state} = ...' under [equations]", "", "states")
+        return equations
+
+    def _parse(self, key, formula, shapes, undefined, states):
+        try:
+            return parse_shaped(formula, shapes, where=self.where)
+        except FormulaError as exc:
+            unknown = re.match(r"unknown name '([^']+)'", exc.reason)
+            if unknown and unknown.group(1) in undefined:
+                name = unknown.group(1)
+                hint = (f"for the previous step's value write {naming.prev(name)}"
+                        if name in states else "move its equation up")
+                exc = FormulaError(f"'{name}' is used before it is defined; {hint}",
+                                   exc.line, exc.column)
+            raise self._formula_error(exc, key) from None
+
+    def _check_atoms(self, key: str, expr: sp.Expr) -> None:
+        """Only ``W @ v`` of a parameter and a named vector, and functions with a rule."""
+        for atom in sp.ordered(expr.atoms(sp.Function)):
+            if isinstance(atom, MatVec):
+                w, v = atom.args
+                if not isinstance(v, sp.Symbol) or not isinstance(w, sp.Symbol):
+                    raise self.error(
+                        f"in '{key}', the operand of {w} @ ({v}) is not a plain name: name it: "
+                        f'add an equation (e.g. {w}_in = "{v}") and write {w} @ {w}_in',
+                        "equations", key)
+            elif isinstance(atom, LINEAR_ATOMS + (ColumnSlice, BatchSum)):
+                raise self.error(f"in '{key}': only W @ v (a parameter times a named vector) "
+                                 "is a matrix product in a cell equation", "equations", key)
+        try:
+            check_primitives(expr)
+        except MissingRuleError as exc:
+            raise self.error(f"in '{key}': {exc}", "equations", key) from None
+
+    def _check_shape(self, key: str, shape, states) -> None:
+        if shape is None or len(shape) != 1:
+            raise self.error(f"equation '{key}' gives a {show(shape)} value; equations give "
+                             "vectors (hidden or input)", "equations", key)
+        if key in states and shape != ("hidden",):
+            raise self.error(f"state '{key}' must have the hidden size, not {shape[0]}",
+                             "equations", key)
