@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import sympy as sp
+
 from .builtins import BUILTIN_CELLS
 from .cells import Cell
 from .errors import UserError
@@ -33,8 +35,8 @@ from .verify_check import Checker
 from .verify_code import BackwardReport, QuantityCheck, check_backward, load_function
 
 __all__ = [
-    "BackwardReport", "FormulaFile", "QuantityCheck", "Verdict", "VerifyFileError",
-    "check_backward", "check_file", "check_text", "exit_code", "load_function",
+    "BackwardReport", "Checker", "FormulaFile", "QuantityCheck", "Verdict", "VerifyFileError",
+    "check_backward", "check_file", "check_formula", "check_text", "exit_code", "load_function",
     "report_json", "report_text",
 ]
 
@@ -124,7 +126,7 @@ def check_text(text: str, where: str = "formulas", load_cell: Callable[[str], Ce
         known = ", ".join(checker.quantities)
         raise VerifyFileError(f"{where}: '{unknown[0]}' is not a quantity of notation "
                               f"'{spec.notation}' ({spec.shape}); known: {known}")
-    return [_verdict(checker, name, formula, where) for name, formula in spec.formulas]
+    return [check_formula(checker, name, formula, where) for name, formula in spec.formulas]
 
 
 def check_file(path: str | Path, load_cell: Callable[[str], Cell] | None = None) -> list[Verdict]:
@@ -143,11 +145,12 @@ def check_file(path: str | Path, load_cell: Callable[[str], Cell] | None = None)
     return check_text(text, str(path), load)
 
 
-def _verdict(checker: Checker, name: str, text: str, where: str) -> Verdict:
-    expected, latex = checker.expected_text(name, set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)))
+def check_formula(checker: Checker, name: str, text: str, where: str = "formulas") -> Verdict:
+    """The verdict of one formula ``name = text`` (``checker``: one per file)."""
+    expected, latex = checker.expected(name, set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)))
     try:
         expr = parse_formula(text, checker.shapes, where=f"{where}: {name}")
-        if checker.symbol(name) in expr.free_symbols:
+        if sp.Symbol(name) in expr.free_symbols:
             raise FormulaError(f"the formula for {name} uses {name} itself", where=name)
     except FormulaError as exc:
         reason = f"line {exc.line}, column {exc.column}: {exc.reason}"

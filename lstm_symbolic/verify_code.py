@@ -132,7 +132,7 @@ class _Run:
     seed: int
 
     def env(self, values: dict) -> dict:
-        return user_env(self.names, values, self.sizes, rows=np.vstack, cols=np.hstack)
+        return user_env(self.names, values, self.sizes, exact=False)
 
     def call(self, values: dict) -> dict:
         env = {str(k): v for k, v in self.env(values).items()}

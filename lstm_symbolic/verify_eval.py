@@ -149,11 +149,13 @@ def numpy_value(expr: sp.Expr, env: dict):
     raise ValueShapeError(f"cannot evaluate {type(expr).__name__}")
 
 
-def user_env(names: Names, internal: dict[str, object], sizes: dict[str, int], *, rows, cols) -> dict:
-    """The notation's names → values, from ``internal`` (internal name → value).
-
-    ``rows``/``cols`` stack a list of values (SymPy ``col_join``/``row_join`` or NumPy).
-    """
+def user_env(names: Names, internal: dict[str, object], sizes: dict[str, int], *, exact: bool) -> dict:
+    """The notation's names (Symbols) → values, from ``internal`` (internal name → value):
+    stacks joined (``concat`` = [h_prev; x], ``Wf`` = [U_f W_f]), sizes as whole numbers."""
+    if exact:
+        rows, cols = (lambda ps: sp.Matrix.vstack(*ps)), (lambda ps: sp.Matrix.hstack(*ps))
+    else:
+        rows, cols = np.vstack, np.hstack
     env = {}
     for user, name in names.renames.items():
         if name in internal:
@@ -162,16 +164,8 @@ def user_env(names: Names, internal: dict[str, object], sizes: dict[str, int], *
         if all(p in internal for p in parts):
             env[sp.Symbol(user)] = (rows if how == "rows" else cols)([internal[p] for p in parts])
     for user, size in names.sizes.items():
-        env[sp.Symbol(user)] = sp.Integer(sizes[size])
+        env[sp.Symbol(user)] = sp.Integer(sizes[size]) if exact else sizes[size]
     return env
-
-
-def sympy_rows(parts):
-    return sp.Matrix.vstack(*parts)
-
-
-def sympy_cols(parts):
-    return sp.Matrix.hstack(*parts)
 
 
 def as_floats(leaves: dict, digits: int) -> dict:

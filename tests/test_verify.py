@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lstm_symbolic import cli, pipeline, verify
-from lstm_symbolic.verify_check import Checker
+from lstm_symbolic.derive import derive
+from lstm_symbolic.printing.text import text
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "verify"
 HEAD = 'cell = "lstm"\nnotation = "ng"\nshape = "vector"\n[formulas]\n'
@@ -44,6 +45,16 @@ def test_correct_formula_files_hold(name):
     assert [v.verdict for v in verdicts] == ["holds"] * len(verdicts)
     assert verify.exit_code(verdicts) == 0
     assert all(v.diagnosis == "" and v.max_rel_error < 1e-12 for v in verdicts)
+
+
+@pytest.mark.parametrize("cell", [name for name, _ in pipeline.cell_summaries()])
+def test_the_derivations_own_formulas_hold_in_the_default_notation(cell):
+    d = derive(pipeline.load_cell(cell))
+    lines = [f'cell = "{cell}"', 'notation = "default"', "[formulas]"]
+    lines += [f"{a.name} = {json.dumps(text(a.rhs))}" for a in d.adjoints if a.name != a.seed]
+    lines += [f"{g.name} = {json.dumps(text(g.rhs))}" for g in d.param_grads]
+    verdicts = verify.check_text("\n".join(lines), cell, pipeline.load_cell)
+    assert [(v.name, v.verdict) for v in verdicts if v.verdict != "holds"] == []
 
 
 def test_equal_forms_that_differ_in_writing_hold():
@@ -191,13 +202,13 @@ def test_json_schema(capsys):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(alphabet="ftiocnxa_ ()*+-/@.T[]:0123456789", max_size=40))
 def test_any_text_gets_a_verdict(checker, text):
-    verdict = verify._verdict(checker, "dft", text, "f")
+    verdict = verify.check_formula(checker, "dft", text)
     assert verdict.verdict in verify.VERDICTS
 
 
 @pytest.fixture(scope="module")
 def checker():
-    c = Checker(pipeline.load_cell("lstm"), "ng", False)
+    c = verify.Checker(pipeline.load_cell("lstm"), "ng", False)
     c.draws  # noqa: B018 - build the draws once
     return c
 
