@@ -33,6 +33,7 @@ from .errors import UserError
 from .formula import FormulaError, parse_formula
 from .verify_check import Checker
 from .verify_code import BackwardReport, QuantityCheck, check_backward, load_function
+from .verify_names import SCALAR_NOTATIONS
 
 __all__ = [
     "BackwardReport", "Checker", "FormulaFile", "QuantityCheck", "Verdict", "VerifyFileError",
@@ -88,7 +89,9 @@ def read_file(text: str, where: str = "formulas") -> FormulaFile:
     unknown = sorted(set(data) - set(KEYS))
     if unknown:
         raise VerifyFileError(f"{where}: unknown key '{unknown[0]}'; a formula file has {', '.join(KEYS)}")
-    fields = {k: data.get(k, d) for k, d in (("cell", None), ("notation", "default"), ("shape", "vector"))}
+    notation = data.get("notation", "default")
+    shape = "scalar" if notation in SCALAR_NOTATIONS else "vector"
+    fields = {k: data.get(k, d) for k, d in (("cell", None), ("notation", "default"), ("shape", shape))}
     for key, value in fields.items():
         if not isinstance(value, str):
             raise VerifyFileError(f"{where}: '{key}' must be a string, e.g. cell = \"lstm\"")

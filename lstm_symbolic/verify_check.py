@@ -103,7 +103,7 @@ class Checker:
             return Outcome("wrong", worst, (
                 f"agrees at hidden {EXACT_SIZES['hidden']}, input {EXACT_SIZES['input']} but not at "
                 f"hidden {FLOAT_SIZES['hidden']}, input {FLOAT_SIZES['input']}: is a size written as a number?"))
-        diagnosis = diagnose(self.problem(name), expr)
+        diagnosis = diagnose(self.problem(name), self.right.canonical(expr))
         nexts = self.right.next_seeds
         if all(ok for k in ("last", "float-last") for ok, _ in runs[k]) and not expr.has(*nexts):
             when = f"right only when {' and '.join(f'{s} = 0' for s in nexts)}"
@@ -140,7 +140,7 @@ class Checker:
         inline = {sp.Symbol(q): r.right(q, kept=False) for q in self.quantities}
         inline = {k: v for k, v in inline.items() if v is not None}
         return Problem(name, r.right(name, True) or 0, r.right(name, False) or 0, inline, r.seeds,
-                       r.chain(name), r.activations, self.same, r.show)
+                       r.chain(name), r.activations, r.preactivations, self.same, r.show)
 
 
 def _compare(expr, target, env) -> tuple[bool, float | None]:

@@ -32,7 +32,7 @@ from .derive import derive, stored_values
 from .errors import UserError
 from .functions import MatTVec
 from .verify_eval import random_leaves, state_values, user_env
-from .verify_names import GATES, Names, is_next_seed, names_for
+from .verify_names import GATES, SCALAR_NOTATIONS, Names, is_next_seed, names_for
 
 RTOL = 1e-7
 NG_CACHE = ("a_next", "c_next", "a_prev", "c_prev", "ft", "it", "cct", "ot", "xt")
@@ -99,9 +99,12 @@ def _internal_cell(cell: str | Cell) -> Cell:
 
 
 def check_backward(fn, cell: str | Cell = "lstm", notation: str = "ng", *, convention: str | None = None,
-                   hidden: int = 3, input_size: int = 4, batch: int = 2, seed: int = 0,
-                   rtol: float = RTOL) -> BackwardReport:
-    """Compare every gradient ``fn`` returns with the derived one (see the module docstring)."""
+                   hidden: int | None = None, input_size: int | None = None, batch: int = 2,
+                   seed: int = 0, rtol: float = RTOL) -> BackwardReport:
+    """Compare every gradient ``fn`` returns with the derived one (see the module docstring).
+
+    Sizes default to hidden 3, input 4 (1 and 1 for a one-unit notation such as ``gfg``).
+    """
     cell = _internal_cell(cell)
     derivation = derive(cell)
     seeds = {s: str(v) for s, v in derivation.seeds.items()}
@@ -110,7 +113,8 @@ def check_backward(fn, cell: str | Cell = "lstm", notation: str = "ng", *, conve
     convention = convention or ("ng" if notation == "ng" else "kwargs")
     if convention not in ("ng", "kwargs") or (convention == "ng" and notation != "ng"):
         raise VerifyCodeError(f"convention '{convention}': use 'ng' (notation ng) or 'kwargs'")
-    sizes = {"hidden": hidden, "input": input_size}
+    one = notation in SCALAR_NOTATIONS
+    sizes = {"hidden": hidden or (1 if one else 3), "input": input_size or (1 if one else 4)}
     leaves = random_leaves(derivation, sizes, np.random.default_rng(seed), exact=False, batch=batch)
     values = state_values(derivation, leaves, exact=False)
     run = _Run(fn, names, convention, sizes, derivation, leaves, values, seed)

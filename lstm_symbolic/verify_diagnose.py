@@ -34,6 +34,7 @@ class Problem:
     seeds: tuple[sp.Symbol, ...]
     chain: tuple[sp.Expr, ...]  # products of the local derivatives up the chain (ft*(1 - ft), ...)
     activations: dict  # forward value Symbol → the function that made it (cct → tanh)
+    preactivations: dict  # pre-activation Symbol → its activation (zo → sigmoid)
     same: Callable[[sp.Expr, sp.Expr], bool]
     show: Callable[[sp.Expr], str]
 
@@ -69,6 +70,8 @@ def diagnose(p: Problem, user: sp.Expr) -> str:
     for edited, message in _edits(p, user):
         if p.same(edited, p.kept):
             return message
+    if whole := _factor(p, *_forms(p, user)):
+        return whole
     smells = [(e, m) for e, m in _edits(p, user) if m.startswith("uses")]
     for edited, _ in smells:
         user = edited
@@ -91,6 +94,11 @@ def _edits(p: Problem, user: sp.Expr) -> list[tuple[sp.Expr, str]]:
             fixed = user.xreplace({1 - value: (1 - value**2) / value})
             edits.append((fixed, f"uses {p.show(value * (1 - value))} (the derivative of sigmoid) "
                                      f"where {p.show(value)} = tanh(·) needs {p.show(1 - value**2)}"))
+    for app in sp.ordered(user.atoms(sigmoid, sp.tanh)):
+        fn = p.preactivations.get(app.args[0])
+        if fn is not None and type(app) is not fn:
+            edits.append((user.xreplace({app: fn(app.args[0])}),
+                          f"uses {p.show(app)} where the activation is {_fname(fn)}({p.show(app.args[0])})"))
     edits.append((-user, "has the wrong sign"))
     return edits
 
@@ -125,11 +133,7 @@ def _flip(atom: sp.Expr) -> sp.Expr:
 
 def _terms(p: Problem, user: sp.Expr) -> list[str]:
     """Compare the part of ``user`` that goes with each seed/gradient with the right one."""
-    used, named = _quantities(p, user), _quantities(p, p.kept)
-    if used or not named:  # compare in the right formula's terms: dft, dit, ... stay names
-        mine, right = user.xreplace({q: f for q, f in p.inline.items() if q not in named}), p.kept
-    else:  # the user wrote everything out: so does the right formula
-        mine, right = user, p.full
+    mine, right = _forms(p, user)
     basis = [s for s in sp.ordered(set(p.seeds) | _quantities(p, mine) | _quantities(p, right))]
     findings = []
     rest, right_rest = _part(mine, None, basis), _part(right, None, basis)
@@ -146,6 +150,14 @@ def _terms(p: Problem, user: sp.Expr) -> list[str]:
     if rest != 0:
         findings.append(f"has the extra term {_brief(p.show(rest))}, which no gradient multiplies")
     return findings
+
+
+def _forms(p: Problem, user: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
+    """The user's formula and the right one, both in the same terms."""
+    used, named = _quantities(p, user), _quantities(p, p.kept)
+    if used and named:  # compare in the right formula's terms: dft, dit, ... stay names
+        return user.xreplace({q: f for q, f in p.inline.items() if q not in named}), p.kept
+    return user.xreplace(p.inline), p.full  # written out: so is the right formula
 
 
 def _quantities(p: Problem, expr: sp.Expr) -> set:
@@ -175,10 +187,34 @@ def _describe(p: Problem, u: sp.Expr, e: sp.Expr) -> str:
             return f"the term {p.show(u)} has the wrong sign"
         if ratio.is_Number:
             return f"the term {p.show(u)} is off by the factor {p.show(1 / ratio)}"
+        if _is_factor(ratio):
+            return f"the term {_brief(p.show(u))} lacks the factor {p.show(ratio)}"
+        if _is_factor(1 / ratio):
+            return f"the term {_brief(p.show(u))} has the extra factor {p.show(1 / ratio)}"
     for edited, message in _edits(p, u):
         if p.same(edited, e):
             return message
     return f"has {_brief(p.show(u))} where the right term is {_brief(p.show(e))}"
+
+
+def _factor(p: Problem, user: sp.Expr, right: sp.Expr) -> str:
+    """"lacks the factor f" when the whole formula is right up to a product of names."""
+    if user == 0 or user.has(*_LINEAR) or right.has(*_LINEAR):
+        return ""
+    ratio = sp.cancel(sp.together(right / user))
+    if ratio.is_Number:
+        return ""
+    if _is_factor(ratio) and p.same(user * ratio, right):
+        return f"lacks the factor {p.show(ratio)}"
+    if _is_factor(1 / ratio) and p.same(user * ratio, right):
+        return f"has the extra factor {p.show(1 / ratio)}"
+    return ""
+
+
+def _is_factor(expr: sp.Expr) -> bool:
+    """A product of powers of names and sums of them, with no denominator: ``c_prev*(1 - ft)``."""
+    factors = sp.Mul.make_args(expr)
+    return all(not f.is_Number and not (f.is_Pow and f.exp.is_negative) for f in factors)
 
 
 def _brief(text: str, limit: int = 120) -> str:

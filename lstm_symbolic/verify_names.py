@@ -112,6 +112,7 @@ def _default(cell: Cell, seeds: dict[str, str], adjoints: tuple[str, ...]) -> Na
 
 
 NOTATIONS = {"ng": _ng, "gfg": _gfg, "greff": _greff}
+SCALAR_NOTATIONS = ("gfg",)  # written for one unit: shape = "scalar" unless the file says otherwise
 
 
 def names_for(notation: str, cell: Cell, seeds: dict[str, str], adjoints: tuple[str, ...]) -> Names:

@@ -34,6 +34,12 @@ class RightFormulas:
         self.names: Names = replace(names, stacked={}) if scalar else names
         self.quantities = tuple(q for q in self.names.quantities if self.names.internal(q))
 
+    def canonical(self, expr: sp.Expr) -> sp.Expr:
+        """``expr`` with every alias replaced by the notation's first name for it (ct → c)."""
+        back = self.names.user()
+        aliases = {sp.Symbol(u): sp.Symbol(back[i]) for u, i in self.names.renames.items() if back[i] != u}
+        return expr.xreplace(aliases)
+
     # -- shapes of the user's names, for the parser ------------------------------------------
     def internal_shape(self, name: str) -> tuple[str, ...]:
         known = {q.name: q.shape for q in self.cell.quantities}
@@ -69,6 +75,13 @@ class RightFormulas:
         """Forward value → the function that made it, in user names (``cct`` → tanh)."""
         back = self.names.user()
         return {sp.Symbol(back[v.name]): type(f) for f, v in stored_values(self.cell).items() if v.name in back}
+
+    @cached_property
+    def preactivations(self) -> dict:
+        """Pre-activation → its activation, in user names (``zo`` → sigmoid)."""
+        back = self.names.user()
+        return {sp.Symbol(back[f.args[0].name]): type(f) for f in stored_values(self.cell)
+                if isinstance(f.args[0], sp.Symbol) and f.args[0].name in back}
 
     # -- the right formulas -----------------------------------------------------------------
     @cached_property

@@ -115,6 +115,20 @@ def test_holds_at_last_step_is_told_apart_from_wrong():
     assert "the term 2*cct*dc_next*it*(1 - it) is off by the factor 2" in got["dit"].diagnosis
 
 
+def test_scalar_diagnoses_wrong_activation_and_missing_or_extra_factors():
+    text = 'cell = "lstm"\nnotation = "gfg"\n[formulas]\n' + (  # shape: scalar by default for gfg
+        'dE_dbo = "E_delta * tanh(ct) * tanh(zo) * (1 - tanh(zo))"\n'
+        'dE_dzf = "(dE_dc_next + E_delta * o * (1-tanh(ct)**2)) * f * (1 - f)"\n'
+        'dE_dwxf = "dE_dzf * x * h_prev"\n'
+        'dE_dwhf = "dE_dzf * h_prev"\n'
+    )
+    got = by_name(verify.check_text(text))
+    assert got["dE_dbo"].diagnosis == "uses tanh(zo) where the activation is sigmoid(zo)"
+    assert got["dE_dzf"].diagnosis == "lacks the factor c_prev"
+    assert got["dE_dwxf"].diagnosis == "has the extra factor h_prev"
+    assert got["dE_dwhf"].verdict == "holds"
+
+
 def test_a_size_written_as_a_number_is_caught_at_other_sizes():
     text = HEAD + 'da_prev = "Wf[:, :2].T @ dft + Wi[:, :2].T @ dit + Wc[:, :2].T @ dcct + Wo[:, :2].T @ dot"\n'
     (v,) = verify.check_text(text)
