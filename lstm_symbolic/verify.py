@@ -47,6 +47,7 @@ MAX_NAME = 100
 SHAPES = ("vector", "scalar")
 KEYS = ("cell", "notation", "shape", "formulas")
 VERDICTS = ("holds", "wrong", "holds-at-last-step", "error")
+NUMPY_CALL = re.compile(r"\bnp\s*\.\s*(?!sum\b)[A-Za-z_]+")
 JSON_KEYS = ("name", "verdict", "max_rel_error", "expected", "expected_latex", "diagnosis")
 
 
@@ -157,6 +158,8 @@ def check_formula(checker: Checker, name: str, text: str, where: str = "formulas
             raise FormulaError(f"the formula for {name} uses {name} itself", where=name)
     except FormulaError as exc:
         reason = f"line {exc.line}, column {exc.column}: {exc.reason}"
+        if NUMPY_CALL.search(text):
+            reason += "; NumPy calls other than np.sum are not formulas: write tanh(x), x**2, A @ B"
         return Verdict(name, "error", None, expected, latex, reason)
     outcome = checker.judge(name, expr)
     return Verdict(name, outcome.verdict, outcome.max_rel_error, expected, latex, outcome.diagnosis)
