@@ -175,6 +175,11 @@ def _part(expr: sp.Expr, keep, basis) -> sp.Expr:
 
 def _describe(p: Problem, u: sp.Expr, e: sp.Expr) -> str:
     """How one term differs from the right one."""
+    mine, right = set(sp.Add.make_args(u)), set(sp.Add.make_args(e))
+    if mine < right:
+        return f"misses the term {_brief(p.show(sp.Add(*(right - mine))))}"
+    if right < mine:
+        return f"has the extra term {_brief(p.show(sp.Add(*(mine - right))))}"
     if not u.has(*_LINEAR) and not e.has(*_LINEAR):
         ratio = sp.cancel(sp.together(e / u))
         for local in p.chain:

@@ -8,7 +8,7 @@ stack of them (``concat`` = [h_prev; x], ``Wf`` = [U_f W_f]) or onto a size (``n
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import naming
 from .cells import Cell
@@ -97,9 +97,10 @@ def _greff() -> Names:
         **_gatewise({"d{g}bar": "d_z_{g}", "dW_{g}": "d_W_{g}", "dR_{g}": "d_U_{g}",
                      "db_{g}": "d_b_{g}"}, gates),
         "dx": "d_x", "dy_prev": "d_h_prev", "dc_prev": "d_c_prev",
+        "p_i": "p_i", "p_f": "p_f", "p_o": "p_o", "dp_i": "d_p_i", "dp_f": "d_p_f", "dp_o": "d_p_o",
     }
     quantities = tuple(n for n in renames if n.startswith("d") and n not in ("dy", "dc_next"))
-    return Names("greff", ("lstm",), renames, quantities)
+    return Names("greff", ("lstm", "lstm-peephole"), renames, quantities)
 
 
 def _default(cell: Cell, seeds: dict[str, str], adjoints: tuple[str, ...]) -> Names:
@@ -124,9 +125,12 @@ def names_for(notation: str, cell: Cell, seeds: dict[str, str], adjoints: tuple[
         raise NotationError(f"unknown notation '{notation}': use one of {known}")
     names = NOTATIONS[notation]()
     if cell.name not in names.cells:
-        raise NotationError(f"notation '{notation}' names the quantities of cell "
+        raise NotationError(f"notation '{notation}' names the quantities of the cells "
                             f"{', '.join(names.cells)}, not '{cell.name}'; use notation 'default'")
-    return names
+    known = {q.name for q in cell.quantities} | set(seeds.values()) | set(adjoints)
+    renames = {u: i for u, i in names.renames.items() if i in known}  # p_f only with peepholes
+    return replace(names, renames=renames, quantities=tuple(q for q in names.quantities if q not in
+                                                            names.renames or q in renames))
 
 
 def seed_names(seeds: dict) -> dict[str, str]:

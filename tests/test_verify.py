@@ -39,7 +39,7 @@ def seed003():
 
 
 # -- correct formulas hold -------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["ng-correct", "default", "greff"])
+@pytest.mark.parametrize("name", ["ng-correct", "default", "greff", "greff-peephole"])
 def test_correct_formula_files_hold(name):
     verdicts = verify.check_file(EXAMPLES / f"{name}.toml", pipeline.load_cell)
     assert [v.verdict for v in verdicts] == ["holds"] * len(verdicts)
@@ -127,6 +127,17 @@ def test_scalar_diagnoses_wrong_activation_and_missing_or_extra_factors():
     assert got["dE_dzf"].diagnosis == "lacks the factor c_prev"
     assert got["dE_dwxf"].diagnosis == "has the extra factor h_prev"
     assert got["dE_dwhf"].verdict == "holds"
+
+
+def test_peephole_terms_left_out_are_named():
+    text = 'cell = "lstm-peephole"\nnotation = "greff"\n[formulas]\n' + (
+        'dc_prev = "dc * f"\n'
+        'dc = "dy * o * (1 - tanh(c)**2) + dc_next"\n'
+    )
+    got = by_name(verify.check_text(text, "f", pipeline.load_cell))
+    assert got["dc_prev"].diagnosis == "misses the term dfbar*p_f; misses the term dibar*p_i"
+    assert got["dc"].diagnosis == "misses the term dy*o*p_o*(1 - o)*tanh(c)"
+    assert got["dc"].expected == "dc_next + dy*o*(1 - tanh(c)**2) + dy*o*p_o*(1 - o)*tanh(c)"
 
 
 def test_a_size_written_as_a_number_is_caught_at_other_sizes():
