@@ -28,7 +28,7 @@ import sympy as sp
 
 from .builtins import BUILTIN_CELLS
 from .cells import Cell
-from .derive import derive, stored_values
+from .derive import Derivation, derive, stored_values
 from .errors import UserError
 from .functions import MatTVec
 from .verify_eval import random_leaves, state_values, user_env
@@ -130,7 +130,7 @@ class _Run:
     names: Names
     convention: str
     sizes: dict
-    derivation: object
+    derivation: Derivation
     leaves: dict
     values: dict
     seed: int
@@ -139,7 +139,9 @@ class _Run:
         return user_env(self.names, values, self.sizes, exact=False)
 
     def call(self, values: dict) -> dict:
-        env = {str(k): v for k, v in self.env(values).items()}
+        """The user's gradients; it gets copies, so that changing its arguments changes nothing here."""
+        env = {str(k): np.array(v, copy=True) if isinstance(v, np.ndarray) else v
+               for k, v in self.env(values).items()}
         try:
             if self.convention == "ng":
                 got = self.fn(env["da_next"], env["dc_next"], self._ng_cache(env))
