@@ -161,7 +161,10 @@ def check_formula(checker: Checker, name: str, text: str, where: str = "formulas
         if NUMPY_CALL.search(text):
             reason += "; NumPy calls other than np.sum are not formulas: write tanh(x), x**2, A @ B"
         return Verdict(name, "error", None, expected, latex, reason)
-    outcome = checker.judge(name, expr)
+    try:
+        outcome = checker.judge(name, expr)
+    except (TypeError, ValueError, ArithmeticError, RecursionError) as exc:  # a value SymPy cannot take
+        return Verdict(name, "error", None, expected, latex, f"cannot be evaluated: {exc}")
     return Verdict(name, outcome.verdict, outcome.max_rel_error, expected, latex, outcome.diagnosis)
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .formula_values import BatchSum
+from .formula_values import BatchSum, ColumnSlice
 from .functions import MatTVec, MatVec, Outer, sigmoid
 
 _LINEAR = (MatVec, MatTVec, Outer)
@@ -44,23 +44,33 @@ SYMBOL_TERMS = 4  # a name stands for up to this many terms once the leaves are 
 
 
 def expansion_bound(expr: sp.Expr) -> int:
-    """An upper bound of the number of terms ``sympy.expand`` could produce from ``expr``."""
+    """An upper bound of the number of terms ``sympy.expand`` could produce from ``expr`` on
+    components (it expands inside function arguments too); above MAX_TERMS means "too many"."""
     if isinstance(expr, sp.Symbol):
         return SYMBOL_TERMS
-    if expr.is_Atom or isinstance(expr, sp.Function):
+    if expr.is_Atom or isinstance(expr, ColumnSlice):
         return 1
     bounds = [expansion_bound(a) for a in expr.args]
+    if isinstance(expr, (*_LINEAR, BatchSum)):  # a row of W @ v sums up to 5 products at hidden 2, input 3
+        return _capped(5 * _product(bounds))
+    if isinstance(expr, sp.Function):  # one term, but its argument is expanded as well
+        return 1 if max(bounds) <= MAX_TERMS else MAX_TERMS + 1
     if isinstance(expr, sp.Add):
-        return min(sum(bounds), MAX_TERMS + 1)
-    if isinstance(expr, sp.Pow):
-        n = expr.exp
-        if n.is_Integer and n > 1:
-            return min(bounds[0] ** min(int(n), 64), MAX_TERMS + 1)
-        return bounds[0]
+        return _capped(sum(bounds))
+    if isinstance(expr, sp.Pow) and expr.exp.is_Integer and expr.exp > 1:
+        return _capped(bounds[0] ** min(int(expr.exp), 64))
+    return _capped(_product(bounds))
+
+
+def _product(bounds: list[int]) -> int:
     total = 1
     for b in bounds:
         total = min(total * b, MAX_TERMS + 1)
     return total
+
+
+def _capped(n: int) -> int:
+    return min(n, MAX_TERMS + 1)
 
 
 def diagnose(p: Problem, user: sp.Expr) -> str:
@@ -134,6 +144,10 @@ def _flip(atom: sp.Expr) -> sp.Expr:
 def _terms(p: Problem, user: sp.Expr) -> list[str]:
     """Compare the part of ``user`` that goes with each seed/gradient with the right one."""
     mine, right = _forms(p, user)
+    if not _linear_in(mine, (*p.seeds, *p.inline)):
+        seeds = ", ".join(p.show(s) for s in p.seeds)
+        return [f"is not linear in the gradients {seeds}: each term of a gradient is one of them "
+                "times forward values"]
     basis = [s for s in sp.ordered(set(p.seeds) | _quantities(p, mine) | _quantities(p, right))]
     findings = []
     rest, right_rest = _part(mine, None, basis), _part(right, None, basis)
@@ -150,6 +164,20 @@ def _terms(p: Problem, user: sp.Expr) -> list[str]:
     if rest != 0:
         findings.append(f"has the extra term {_brief(p.show(rest))}, which no gradient multiplies")
     return findings
+
+
+def _linear_in(expr: sp.Expr, basis) -> bool:
+    """``expr`` is linear in the ``basis`` symbols (a sum of terms, each with at most one)."""
+    for node in sp.preorder_traversal(expr):
+        if not node.has(*basis):
+            continue
+        if isinstance(node, sp.Function) and not isinstance(node, (*_LINEAR, BatchSum)):
+            return False
+        if isinstance(node, sp.Pow) and node.exp != 1:
+            return False
+        if isinstance(node, sp.Mul) and sum(a.has(*basis) for a in node.args) > 1:
+            return False
+    return True
 
 
 def _forms(p: Problem, user: sp.Expr) -> tuple[sp.Expr, sp.Expr]:

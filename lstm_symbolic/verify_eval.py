@@ -27,12 +27,16 @@ def _dims(shape) -> str:
     return "×".join(str(n) for n in shape)
 
 
-def _sigmoid(x):
-    """σ that evaluates a Float argument (SymPy keeps ``sigmoid(0.3)`` unevaluated)."""
-    return 1 / (1 + sp.exp(-x)) if isinstance(x, sp.Float) else sigmoid(x)
+def _apply(fn, x):
+    """``fn(x)`` on one component: evaluated when ``x`` holds Floats (the 60-digit draw; SymPy
+    keeps ``sigmoid(0.3)`` unevaluated, so σ is written out), else left as an atom - asking SymPy
+    whether a large exact argument is zero costs seconds."""
+    if not x.atoms(sp.Float):
+        return fn(x, evaluate=False)
+    return 1 / (1 + sp.exp(-x)) if fn is sigmoid else fn(x)
 
 
-_SYMPY_FUNCS = {sigmoid: _sigmoid, sp.tanh: sp.tanh, sp.exp: sp.exp, sp.log: sp.log}
+_SYMPY_FUNCS = (sigmoid, sp.tanh, sp.exp, sp.log)
 _NUMPY_FUNCS = {sigmoid: lambda a: 1 / (1 + np.exp(-a)), sp.tanh: np.tanh, sp.exp: np.exp, sp.log: np.log}
 
 
@@ -70,8 +74,10 @@ def _combine_sympy(expr, args, env):
         base, e = args
         return base.applyfunc(lambda v: v**e) if isinstance(base, sp.MatrixBase) else base**e
     if type(expr) in _SYMPY_FUNCS:
-        fn = _SYMPY_FUNCS[type(expr)]
-        return args[0].applyfunc(fn) if isinstance(args[0], sp.MatrixBase) else fn(args[0])
+        fn = type(expr)
+        if isinstance(args[0], sp.MatrixBase):
+            return args[0].applyfunc(lambda x: _apply(fn, x))
+        return _apply(fn, args[0])
     if isinstance(expr, (MatVec, MatTVec, Outer)):
         return _linear(expr, *args, transpose=lambda m: m.T)
     if isinstance(expr, ColumnSlice):
@@ -105,12 +111,24 @@ def _ew_mul(a, b):
     return a * b
 
 
+def _is_array(value) -> bool:
+    return isinstance(value, (sp.MatrixBase, np.ndarray)) and np.ndim(value) == 2
+
+
 def _linear(expr, w, v, transpose: Callable):
-    if isinstance(expr, MatVec):
-        return w @ v
-    if isinstance(expr, MatTVec):
-        return transpose(w) @ v
-    return w @ transpose(v)
+    """``W @ v``, ``W.T @ v``, ``d @ v.T``; a number as the vector of a product is a constant
+    vector (what ``sigmoid(0)`` becomes when a diagnosis sets a gradient to zero)."""
+    if isinstance(expr, Outer):
+        if not (_is_array(w) and _is_array(v)):
+            raise ValueShapeError("shape mismatch: an outer product of a number")
+        return w @ transpose(v)
+    if not _is_array(w):
+        raise ValueShapeError("shape mismatch: a number in place of a matrix")
+    m = w if isinstance(expr, MatVec) else transpose(w)
+    if not _is_array(v):
+        n = m.shape[1]
+        v = sp.ones(n, 1) * v if isinstance(m, sp.MatrixBase) else np.full((n, 1), float(v))
+    return m @ v
 
 
 def _slice(expr: ColumnSlice, env, value):

@@ -140,6 +140,11 @@ def test_peephole_terms_left_out_are_named():
     assert got["dc"].expected == "dc_next + dy*o*(1 - tanh(c)**2) + dy*o*p_o*(1 - o)*tanh(c)"
 
 
+def test_a_formula_not_linear_in_the_gradients_is_said_to_be():
+    (v,) = verify.check_text(HEAD + 'dft = "log(sigmoid(tanh(dcct)**2)) + dc_next**2"\n')
+    assert v.verdict == "wrong" and v.diagnosis.startswith("is not linear in the gradients da_next, dc_next")
+
+
 def test_a_size_written_as_a_number_is_caught_at_other_sizes():
     text = HEAD + 'da_prev = "Wf[:, :2].T @ dft + Wi[:, :2].T @ dit + Wc[:, :2].T @ dcct + Wo[:, :2].T @ dot"\n'
     (v,) = verify.check_text(text)
