@@ -174,7 +174,7 @@ def _exact(a, b, pair) -> tuple[bool, float | None]:
     if got.shape != want.shape:
         raise ValueShapeError(f"shape mismatch: the formula is {_dims(got.shape)}, the quantity {_dims(want.shape)}")
     if all(expansion_bound(e) <= MAX_TERMS for e in (a, b)):
-        if all(sp.expand(g - w) == 0 for g, w in zip(got, want, strict=True)):
+        if all(sp.expand(g - w, deep=False) == 0 for g, w in zip(got, want, strict=True)):
             return True, 0.0
     got, want = (_matrix(component_value(e, digits), like) for e in (a, b))
     try:

@@ -208,7 +208,7 @@ def _describe(p: Problem, u: sp.Expr, e: sp.Expr) -> str:
         return f"misses the term {_brief(p.show(sp.Add(*(right - mine))))}"
     if right < mine:
         return f"has the extra term {_brief(p.show(sp.Add(*(mine - right))))}"
-    if not u.has(*_LINEAR) and not e.has(*_LINEAR):
+    if _rational(u) and _rational(e):
         ratio = sp.cancel(sp.together(e / u))
         for local in p.chain:
             if sp.cancel(ratio - local) == 0:
@@ -232,7 +232,7 @@ def _describe(p: Problem, u: sp.Expr, e: sp.Expr) -> str:
 
 def _factor(p: Problem, user: sp.Expr, right: sp.Expr) -> str:
     """"lacks the factor f" when the whole formula is right up to a product of names."""
-    if user == 0 or user.has(*_LINEAR) or right.has(*_LINEAR):
+    if user == 0 or not (_rational(user) and _rational(right)):
         return ""
     ratio = sp.cancel(sp.together(right / user))
     if ratio.is_Number:
@@ -242,6 +242,13 @@ def _factor(p: Problem, user: sp.Expr, right: sp.Expr) -> str:
     if _is_factor(1 / ratio) and p.same(user * ratio, right):
         return f"has the extra factor {p.show(1 / ratio)}"
     return ""
+
+
+def _rational(expr: sp.Expr) -> bool:
+    """A rational function of names and of functions of names (``tanh(c_next)``), no products:
+    what ``cancel`` handles quickly (a function of an expression sends SymPy into assumptions)."""
+    return not expr.has(*_LINEAR, BatchSum) and all(
+        a.is_Symbol for f in expr.atoms(sp.Function) for a in f.args)
 
 
 def _is_factor(expr: sp.Expr) -> bool:
