@@ -25,6 +25,9 @@ demo: $(VENV)/.installed system-deps
 	$(VENV)/bin/lstm-symbolic derive lstm --format text
 	$(VENV)/bin/lstm-symbolic emit lstm --lang numpy -o out
 	$(PY) -m lstm_symbolic.gradcheck out/lstm.py
+	@if command -v pdflatex >/dev/null 2>&1; then \
+	  $(VENV)/bin/lstm-symbolic derive lstm --steps --pdf -o out/lstm.tex; \
+	else echo "pdflatex missing (texlive-latex-base): skipped out/lstm.pdf"; fi
 
 test: $(VENV)/.installed-test system-deps
 	$(PY) -m pytest

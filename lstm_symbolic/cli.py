@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import pipeline
-from .derive import derive
+from . import notation, pipeline
 from .errors import UserError
 
 
@@ -21,12 +20,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("cells", help="list the built-in cells")
     p = sub.add_parser("derive", help="the forward and backward equations of a cell")
     p.add_argument("cell", help="a built-in cell name or the path of a .toml cell spec")
-    p.add_argument("--format", choices=["text"], default="text")
+    p.add_argument("--format", choices=pipeline.FORMATS,
+                   help="text (default), a standalone LaTeX document, or Markdown with $$ blocks")
+    p.add_argument("--notation", choices=notation.names(), default="default",
+                   help="whose names the LaTeX uses (default: default)")
+    p.add_argument("--steps", action="store_true", help="the chain-rule derivation, step by step")
     p.add_argument("-o", "--output", help="write to this file instead of standard output")
+    p.add_argument("--pdf", action="store_true",
+                   help="compile the LaTeX with pdflatex (next to -o FILE, default <cell>.tex)")
+    p.add_argument("--png", metavar="DIR", help="one PNG image per equation into DIR")
+    p.add_argument("--svg", metavar="DIR", help="one SVG image per equation into DIR")
     p = sub.add_parser("jacobian", help="dc_t/dc_{t-1}, partial or total")
     p.add_argument("cell")
     p.add_argument("--total", action="store_true", help="through h_{t-1} as well (default: partial)")
-    p.add_argument("--format", choices=["text"], default="text")
+    p.add_argument("--format", choices=pipeline.FORMATS, default="text")
+    p.add_argument("--notation", choices=notation.names(), default="default")
     p = sub.add_parser("emit", help="backward-pass code")
     p.add_argument("cell")
     p.add_argument("--lang", required=True, choices=pipeline.LANGUAGES)
@@ -71,9 +79,14 @@ def _run(args) -> int:
         return code
     cell = pipeline.load_cell(args.cell)
     if args.command == "derive":
-        return _output(pipeline.derivation_text(derive(cell)), args.output)
+        images = {k: d for k, d in (("png", args.png), ("svg", args.svg)) if d}
+        body, written = pipeline.publish_derivation(
+            cell, fmt=args.format, notation=args.notation, steps=args.steps,
+            output=args.output, pdf=args.pdf, images=images)
+        sys.stdout.write(body or "".join(f"{line}\n" for line in written))
+        return 0
     if args.command == "jacobian":
-        return _output(pipeline.jacobian_document(cell, args.total), None)
+        return _output(pipeline.jacobian_output(cell, args.total, args.format, args.notation), None)
     for path in pipeline.emit(cell, args.lang, args.output_dir):
         print(path)
     return 0

@@ -6,6 +6,9 @@ import difflib
 from pathlib import Path
 
 from . import naming
+from . import notation as notations
+from .article import derivation_document
+from .article import jacobian_document as jacobian_latex_document
 from .builtins import BUILTIN_CELLS
 from .cells import Cell
 from .derive import Derivation, derive
@@ -14,8 +17,12 @@ from .errors import UserError
 from .jacobian import jacobian
 from .kernel import build_kernel
 from .printing.text import jacobian_text, text
+from .publish import compile_pdf, to_latex, to_markdown, write_images
 
 LANGUAGES = ("numpy",)
+FORMATS = ("text", "latex", "markdown")
+# The article-style derivations committed under generated/<cell>/: {cell: notations}.
+DOCUMENTED = {"lstm": ("default", "ng")}
 
 
 def load_cell(name: str) -> Cell:
@@ -125,6 +132,11 @@ def generated_files() -> dict[str, str]:
             for rel, body in code_files(cell, lang).items():
                 files[f"{folder}/{rel}"] = body
         files[f"{folder}/derivation.txt"] = derivation_text(derive(cell))
+        for profile in DOCUMENTED.get(name, ()):
+            doc = derivation_document(cell, profile, steps=True)
+            stem = "derivation" if profile == "default" else f"derivation-{profile}"
+            files[f"{folder}/{stem}.tex"] = to_latex(doc)
+            files[f"{folder}/{stem}.md"] = to_markdown(doc)
     from . import verify  # noqa: PLC0415
 
     files.update({f"lstm/{rel}": body for rel, body in verify.example_files().items()})
@@ -155,3 +167,58 @@ def generate(root: str | Path) -> list[Path]:
             if p.is_file() and str(p.relative_to(root)) not in want:
                 p.unlink()
     return write_files(want, root)
+
+
+def _check_format(fmt: str, notation: str, steps: bool) -> None:
+    if fmt not in FORMATS:
+        raise UserError(f"unknown format '{fmt}': use one of {', '.join(FORMATS)}")
+    notations.get(notation)
+    if fmt == "text" and (notation != "default" or steps):
+        raise UserError("--format text prints the internal names without steps: "
+                        "use --format latex or markdown with --notation or --steps")
+
+
+def derivation_output(cell: Cell, fmt: str = "text", notation: str = "default",
+                      steps: bool = False) -> str:
+    """The derivation of ``cell`` as text, a standalone LaTeX document, or Markdown."""
+    _check_format(fmt, notation, steps)
+    if fmt == "text":
+        return derivation_text(derive(cell))
+    doc = derivation_document(cell, notation, steps=steps)
+    return to_latex(doc) if fmt == "latex" else to_markdown(doc)
+
+
+def jacobian_output(cell: Cell, total: bool, fmt: str = "text", notation: str = "default") -> str:
+    """dc_t/dc_{t-1} (partial, or with ``total`` both, labelled) in ``fmt``."""
+    _check_format(fmt, notation, False)
+    if fmt == "text":
+        return jacobian_document(cell, total)
+    doc = jacobian_latex_document(cell, notation, total=total)
+    return to_latex(doc) if fmt == "latex" else to_markdown(doc)
+
+
+def publish_derivation(cell: Cell, *, fmt: str | None = None, notation: str = "default",
+                       steps: bool = False, output: str | None = None, pdf: bool = False,
+                       images: dict[str, str] | None = None) -> tuple[str | None, list[str]]:
+    """The ``derive`` command: (text for standard output or None, lines naming what was written).
+
+    ``--pdf`` implies LaTeX and writes ``<cell>.tex`` when no ``-o`` is given; ``images`` maps
+    ``"png"``/``"svg"`` to a directory that receives one image per equation.
+    """
+    images = images or {}
+    fmt = fmt or ("latex" if pdf else "text")
+    if pdf and fmt != "latex":
+        raise UserError("--pdf compiles the LaTeX document: use --format latex (or omit --format)")
+    body = derivation_output(cell, fmt, notation, steps)
+    written: list[str] = []
+    if pdf or output:
+        path = write_text(body, output or f"{naming.module_name(cell.name)}.tex")
+        written.append(str(path))
+        if pdf:
+            written.append(str(compile_pdf(path)))
+    doc = derivation_document(cell, notation, steps=steps) if images else None
+    for kind, directory in images.items():
+        paths = write_images(doc, Path(directory), kind)
+        written.append(f"{len(paths)} {kind.upper()} images under {directory}/")
+    to_stdout = None if (written or images) else body
+    return to_stdout, written

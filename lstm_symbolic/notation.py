@@ -1,0 +1,178 @@
+"""Notation profiles: how each internal name is written in LaTeX and in code (naming layer).
+
+A profile changes names and layout conventions, never the mathematics.  Each entry maps an
+internal name (``z_f``, ``c_tilde``, ``W_f``; see HELPERS.md) to its LaTeX, where ``@``
+stands for the time index (``t`` or ``t-1``), and to its code name.  Adjoints are written in
+one house style, ``\\delta`` before the quantity (δz_{f,t} ≡ ∂E/∂z_{f,t}); the seed reaching a
+state from step t+1 carries a "next" mark.  Names a profile does not list (user cells, other
+variants) fall back to a readable generic rendering in the profile's time style.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from . import naming
+
+GREEK = {
+    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "kappa", "lambda",
+    "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega", "Gamma",
+    "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Phi", "Psi", "Omega",
+}  # fmt: skip
+
+
+class NotationError(ValueError):
+    """An unknown notation profile was requested."""
+
+
+@dataclass(frozen=True)
+class Name:
+    """One quantity in a profile: LaTeX (``@`` = time index, absent for parameters) and code."""
+
+    latex: str
+    code: str
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Weights a profile stores as one matrix: ``latex = [parts]`` along ``axis``.
+
+    ``axis`` is ``"columns"`` (ng: W_f = [W_{fa} W_{fx}] acting on the stacked
+    ``operands``) or ``"rows"`` (pytorch: W_{ih} = [W_{ii}; W_{if}; W_{ig}; W_{io}]).
+    """
+
+    latex: str
+    code: str
+    parts: tuple[str, ...]
+    axis: str
+    operands: tuple[str, ...] = ()
+    operand_latex: str = ""
+    operand_code: str = ""
+
+
+@dataclass(frozen=True)
+class Notation:
+    """A named profile: names, time style (``sub`` h_t, ``angle`` a^{⟨t⟩}, ``sup`` y^t)."""
+
+    name: str
+    description: str
+    names: MappingProxyType
+    time_style: str = "sub"
+    adjoint_code: str = "d_"
+    scalar: bool = False
+    stacks: tuple[Stack, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    def latex(self, name: str, time: str | None = "t") -> str:
+        """LaTeX of internal ``name`` at ``time`` ("t", "t-1" or None for parameters)."""
+        entry = self.names.get(name)
+        if entry is not None:
+            return entry.latex.replace("@", time or "t")
+        if name.endswith("_prev"):
+            return self.latex(name[: -len("_prev")], "t-1")
+        return generic_latex(name, time, self.time_style)
+
+    def adjoint_latex(self, name: str, time: str | None = "t") -> str:
+        """``\\delta`` before the quantity: the house style for ∂E/∂(name)."""
+        return rf"\delta {self.latex(name, time)}"
+
+    def seed_latex(self, state: str, time: str = "t") -> str:
+        """The gradient reaching ``state`` from step t+1 (``d_c_next``)."""
+        mark = r"\mathrm{next}"
+        base = self.latex(state, time)
+        attached = attach(base, sub=mark) if self.time_style != "sub" else attach(base, sup=mark)
+        return rf"\delta {attached}"
+
+    def code(self, name: str) -> str:
+        """Code name of internal ``name`` (adjoints ``d_<name>`` included)."""
+        if name in self.names:
+            return self.names[name].code
+        if name.startswith("d_"):
+            return self.adjoint_code + self.code(name[2:])
+        if name.endswith("_prev") and name[: -len("_prev")] in self.names:
+            return self.names[name[: -len("_prev")]].code + "_prev"
+        return name
+
+    def internal(self, code: str, candidates: Iterable[str] | None = None) -> str:
+        """The internal name whose code name is ``code`` (inverse of :meth:`code`).
+
+        Code names are unique within one cell, not across cells (PyTorch's slice 0 is W_i in
+        an LSTM, W_r in a GRU): pass the cell's names as ``candidates`` to decide.
+        """
+        pool = list(candidates) if candidates is not None else [
+            variant
+            for name in self.names
+            for candidate in (name, naming.prev(name), naming.seed(name, True))
+            for variant in (candidate, naming.adjoint(candidate))
+        ]
+        return next((name for name in pool if self.code(name) == code), code)
+
+
+def attach(base: str, sup: str | None = None, sub: str | None = None) -> str:
+    """``base`` with a superscript/subscript added, grouping it when it already has one."""
+    top = top_level(base)
+    if (sup is not None and "^" in top) or (sub is not None and "_" in top):
+        base = "{" + base + "}"
+    if sup is not None:
+        base += f"^{{{sup}}}"
+    return base + (f"_{{{sub}}}" if sub is not None else "")
+
+
+def top_level(latex: str) -> str:
+    """``latex`` with every braced group removed: what a script would attach to."""
+    depth, out = 0, []
+    for ch in latex:
+        depth += ch == "{"
+        if depth == 0:
+            out.append(ch)
+        depth -= ch == "}"
+    return "".join(out)
+
+
+def _head(word: str) -> str:
+    if word in GREEK:
+        return "\\" + word
+    return word if len(word) == 1 else rf"\mathrm{{{word}}}"
+
+
+def generic_latex(name: str, time: str | None = "t", style: str = "sub") -> str:
+    """A readable rendering of a name no profile lists: ``foo_bar`` → ``\\mathrm{foo}_{bar,t}``."""
+    if name.endswith("_prev"):
+        return generic_latex(name[: -len("_prev")], "t-1", style)
+    if name.startswith("d_") and len(name) > 2:
+        return rf"\delta {generic_latex(name[2:], time, style)}"
+    head, *rest = [p for p in name.split("_") if p] or [name]
+    sub = ",".join(re.sub(r"([A-Za-z]+)", lambda m: _sub_word(m.group(1)), r) for r in rest)
+    if time is None:
+        return _head(head) + (f"_{{{sub}}}" if sub else "")
+    if style == "sub":
+        return _head(head) + "_{" + ",".join(filter(None, [sub, time])) + "}"
+    mark = rf"\langle {time} \rangle" if style == "angle" else time
+    return _head(head) + (f"_{{{sub}}}" if sub else "") + f"^{{{mark}}}"
+
+
+def _sub_word(word: str) -> str:
+    if word in GREEK:
+        return "\\" + word
+    return word if len(word) <= 2 else rf"\mathrm{{{word}}}"
+
+
+def get(name: str) -> Notation:
+    """The profile called ``name``; NotationError lists the known ones otherwise."""
+    from .profiles import PROFILES
+
+    try:
+        return PROFILES[name]
+    except KeyError:
+        known = ", ".join(PROFILES)
+        raise NotationError(f"unknown notation '{name}': choose one of {known}") from None
+
+
+def names() -> tuple[str, ...]:
+    """The profile names in their documented order."""
+    from .profiles import PROFILES
+
+    return tuple(PROFILES)

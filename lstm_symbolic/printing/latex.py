@@ -1,0 +1,218 @@
+"""LaTeX printer: derivation expressions as article-style formulas (printing layer).
+
+A :class:`sympy.printing.latex.LatexPrinter` subclass with the element-wise algebra's own
+rules: ``\\odot`` for element-wise products (with an explicit precedence: sums and matrix
+products inside a product get parentheses), ``W_f x_t`` for ``MatVec``, ``U_f^{\\top} \\delta
+z_{f,t}`` for ``MatTVec``, ``\\delta z_{f,t}\\, x_t^{\\top}`` for ``Outer``, σ and tanh with
+their powers.  Factors are ordered the way articles write them: the adjoint first, then the
+forward values in declaration order.  Symbol names come from a notation's table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import sympy as sp
+from sympy.printing.latex import LatexPrinter as _SympyLatexPrinter
+
+from .. import naming
+from ..cells import Cell
+from ..derive import Adjoint, Derivation
+from ..functions import LINEAR_ATOMS, MatTVec, MatVec, sigmoid
+from ..jacobian import Diag, Jacobian, Term
+from ..notation import Notation, generic_latex, top_level
+
+
+class CellLatexPrinter(_SympyLatexPrinter):
+    """LaTeX for element-wise expressions; ``symbols`` maps internal names to LaTeX."""
+
+    def __init__(
+        self,
+        symbols: Mapping[str, str] | None = None,
+        *,
+        scalar: bool = False,
+        order: Mapping[str, int] | None = None,
+    ):
+        super().__init__()
+        self.symbols = dict(symbols or {})
+        self.scalar = scalar
+        self.rank = dict(order or {})
+        self.times = r"\cdot" if scalar else r"\odot"
+
+    def _print_Symbol(self, expr, style="plain"):
+        return self.symbols.get(expr.name) or generic_latex(expr.name)
+
+    def _print_Mul(self, expr):
+        if expr.could_extract_minus_sign():
+            inner = -expr
+            text = self._print(inner)
+            return "-" + (self._add_parens(text) if isinstance(inner, sp.Add) else text)
+        num, den = sp.fraction(expr)
+        if den != 1:
+            return rf"\frac{{{self._print(num)}}}{{{self._print(den)}}}"
+        coeff, factors = expr.as_coeff_mul()
+        many = len(factors) > 1 or coeff != 1
+        parts = [self._factor(f, many) for f in sorted(factors, key=self._factor_key)]
+        body = f" {self.times} ".join(parts)
+        return body if coeff == 1 else f"{self._print(coeff)} {body}"
+
+    def _factor(self, factor, many: bool) -> str:
+        text = self._print(factor)
+        if isinstance(factor, sp.Add) or (many and isinstance(factor, LINEAR_ATOMS)):
+            return self._add_parens(text)
+        return text
+
+    def _factor_key(self, factor):
+        """Adjoints first, then symbols, functions and powers, sums, matrix products."""
+        if isinstance(factor, sp.Symbol):
+            kind = 0 if factor.name.startswith("d_") else 1
+        elif isinstance(factor, sp.Add):
+            kind = 3
+        elif isinstance(factor, LINEAR_ATOMS):
+            kind = 4
+        else:
+            kind = 2
+        return (kind, self._lead_rank(factor), sp.default_sort_key(factor))
+
+    def _lead_rank(self, expr) -> int:
+        if isinstance(expr, LINEAR_ATOMS):  # a matrix product ranks by its weight
+            expr = expr.args[0] if isinstance(expr, (MatVec, MatTVec)) else expr
+        ranks = [self.rank.get(s.name, len(self.rank)) for s in expr.free_symbols]
+        return min(ranks, default=-1)
+
+    def _print_Add(self, expr, order=None):
+        """Numbers first, then matrix products, then the rest, simplest first, each in
+        declaration order."""
+        def key(term):
+            kind = 0 if term.is_number else 1 if isinstance(term, LINEAR_ATOMS) else 2
+            size = 0 if kind < 2 else sp.count_ops(term)
+            return (kind, size, self._lead_rank(term), sp.default_sort_key(term))
+
+        tex = ""
+        for k, term in enumerate(sorted(expr.args, key=key)):
+            if k and term.could_extract_minus_sign():
+                tex, term = tex + " - ", -term
+            elif k:
+                tex += " + "
+            text = self._print(term)
+            tex += self._add_parens(text) if isinstance(term, sp.Add) else text
+        return tex
+
+    def _print_Pow(self, expr, exp=None):
+        base, e = expr.args
+        if e.is_Rational and e < 0:
+            return rf"\frac{{1}}{{{self._print(base ** -e)}}}"
+        if e == sp.S.Half:
+            return rf"\sqrt{{{self._print(base)}}}"
+        if isinstance(base, (sigmoid, sp.tanh)):
+            return self._print(base, exp=self._print(e))
+        text = self._print(base)
+        if not isinstance(base, sp.Symbol) or "^" in top_level(text):
+            text = self._add_parens(text)
+        return f"{text}^{{{self._print(e)}}}"
+
+    def _call(self, name: str, expr, exp=None, power_on_name=False) -> str:
+        arg = self._print(expr.args[0])
+        wrapped = f"({arg})" if isinstance(expr.args[0], sp.Symbol) else self._add_parens(arg)
+        if exp is None:
+            return f"{name}{wrapped}"
+        return f"{name}^{{{exp}}}{wrapped}" if power_on_name else f"{name}{wrapped}^{{{exp}}}"
+
+    def _print_sigmoid(self, expr, exp=None):
+        return self._call(r"\sigma", expr, exp)
+
+    def _print_tanh(self, expr, exp=None):
+        return self._call(r"\tanh", expr, exp, power_on_name=True)
+
+    def _print_exp(self, expr, exp=None):
+        arg = self._print(expr.args[0])
+        return rf"e^{{{arg}}}" if exp is None else rf"\left(e^{{{arg}}}\right)^{{{exp}}}"
+
+    def _print_log(self, expr, exp=None):
+        return self._call(r"\log", expr, exp, power_on_name=True)
+
+    def _operand(self, expr) -> str:
+        text = self._print(expr)
+        return text if isinstance(expr, sp.Symbol) else self._add_parens(text)
+
+    def _transpose(self, expr) -> str:
+        text = self._operand(expr)
+        if self.scalar:
+            return text
+        if "^" in top_level(text):
+            text = self._add_parens(text)
+        return text + r"^{\top}"
+
+    def _print_MatVec(self, expr):
+        w, v = expr.args
+        return f"{self._operand(w)} {self._operand(v)}"
+
+    def _print_MatTVec(self, expr):
+        w, d = expr.args
+        return f"{self._transpose(w)} {self._operand(d)}"
+
+    def _print_Outer(self, expr):
+        d, v = expr.args
+        return rf"{self._operand(d)}\, {self._transpose(v)}"
+
+    def _add_parens(self, s) -> str:
+        return rf"\left({s}\right)"
+
+
+def latex_of(expr: sp.Expr, symbols: Mapping[str, str] | None = None, *, scalar=False,
+             order: Mapping[str, int] | None = None) -> str:
+    """``expr`` as LaTeX with the given symbol table (generic names otherwise)."""
+    return CellLatexPrinter(symbols, scalar=scalar, order=order).doprint(expr)
+
+
+def term_latex(term: Term, printer: CellLatexPrinter) -> str:
+    """One Jacobian term: ``\\operatorname{diag}(·) U_f \\operatorname{diag}(·)``."""
+    if not term.factors:
+        return "1" if printer.scalar else "I"
+    parts = []
+    for factor in term.factors:
+        if isinstance(factor, Diag):
+            inner = printer.doprint(factor.expr)
+            parts.append(
+                printer._add_parens(inner) if printer.scalar and len(term.factors) > 1
+                else inner if printer.scalar
+                else rf"\operatorname{{diag}}\left({inner}\right)"
+            )
+        else:
+            parts.append(printer.doprint(factor))
+    return " ".join(parts)
+
+
+def jacobian_terms(jac: Jacobian, printer: CellLatexPrinter) -> tuple[str, ...]:
+    """Every term of a step Jacobian, in order; ``("0",)`` for a zero Jacobian."""
+    return tuple(term_latex(t, printer) for t in jac.terms) or ("0",)
+
+
+def symbol_table(cell: Cell, notation: Notation, derivation: Derivation | None = None) -> dict:
+    """LaTeX of every name a cell's derivation prints, in ``notation``.
+
+    Parameters carry no time index; ``<name>_prev`` is at t−1; adjoints are ``\\delta``
+    before their quantity; the seed from step t+1 carries the "next" mark.
+    """
+    table = {}
+    for q in cell.quantities:
+        table[q.name] = notation.latex(q.name, None if q.kind == "param" else "t")
+        if q.kind == "param":
+            table[naming.adjoint(q.name)] = rf"\delta {table[q.name]}"
+        if q.kind == "intermediate":
+            table[naming.prev(q.name)] = notation.latex(naming.prev(q.name))
+    if derivation is None:
+        return table
+    for adj in derivation.adjoints:
+        table[adj.name.name] = _adjoint_latex(adj, notation, table)
+    for state, seed in derivation.seeds.items():
+        table[seed.name] = (notation.seed_latex(state) if seed.name.endswith("_next")
+                            else notation.adjoint_latex(state))
+    return table
+
+
+def _adjoint_latex(adj: Adjoint, notation: Notation, table: dict) -> str:
+    if isinstance(adj.of, sp.Symbol):
+        return notation.adjoint_latex(adj.of.name)
+    return rf"\delta \left({latex_of(adj.of, table)}\right)"
+

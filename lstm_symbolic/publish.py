@@ -1,0 +1,149 @@
+"""Documents to files: LaTeX, Markdown, PDF and one image per equation (pipeline level).
+
+The templates under ``templates/latex/`` receive only prepared strings; this module flattens
+a :class:`~lstm_symbolic.document.Document` into them, runs pdflatex in a scratch directory
+(the PDF appears next to the .tex only on success) and draws equations with matplotlib.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .document import Block, Document, Section
+from .emit import HEADER, render
+from .errors import UserError
+
+PDFLATEX = ("pdflatex", "-halt-on-error", "-interaction=nonstopmode", "-no-shell-escape")
+
+
+class LatexError(UserError):
+    """pdflatex is missing or rejected a document; the message holds the log's first error."""
+
+
+def latex_text(text: str) -> str:
+    """Prose with inline ``$math$`` and ```code``` made safe for LaTeX text mode."""
+    pieces = text.split("$")
+    for k in range(0, len(pieces), 2):
+        plain = re.sub(r"([_&%#])", r"\\\1", pieces[k])
+        pieces[k] = re.sub(r"`([^`]*)`", r"\\texttt{\1}", plain)
+    return "$".join(pieces)
+
+
+def _rows(block: Block, last: bool, gap: str) -> list[dict]:
+    out = []
+    for k, row in enumerate(block.rows):
+        end = "" if last and k == len(block.rows) - 1 else (gap if k == len(block.rows) - 1
+                                                            else r" \\")
+        out.append({"lhs": row.lhs, "rel": row.rel, "rhs": row.rhs, "end": end})
+    return out
+
+
+def _section_view(section: Section, prose) -> dict:
+    gap = r" \\[6pt]" if any(len(b.rows) > 1 for b in section.blocks) else r" \\"
+    rows = []
+    for k, block in enumerate(section.blocks):
+        rows += _rows(block, k == len(section.blocks) - 1, gap)
+    blocks = [{"rows": _rows(b, True, "")} for b in section.blocks]
+    return {"title": prose(section.title), "intro": prose(section.intro),
+            "bullets": [prose(i) for i in section.items], "rows": rows, "blocks": blocks}
+
+
+def to_latex(doc: Document) -> str:
+    """A standalone amsmath document."""
+    sections = [_section_view(s, latex_text) for s in doc.sections]
+    return render("latex/document.tex.j2", header=HEADER, title=latex_text(doc.title),
+                  notation=doc.notation, sections=sections)
+
+
+def to_markdown(doc: Document) -> str:
+    """The same content with one ``$$`` block per equation (GitHub, Jupyter, KaTeX)."""
+    sections = [_section_view(s, lambda t: t) for s in doc.sections]
+    return render("latex/markdown.md.j2", header=HEADER, title=doc.title,
+                  notation=doc.notation, sections=sections)
+
+
+def compile_pdf(tex_path: Path) -> Path:
+    """Compile ``tex_path`` with pdflatex; the PDF lands next to it only on success."""
+    tex_path = Path(tex_path)
+    if shutil.which(PDFLATEX[0]) is None:
+        raise LatexError("pdflatex not found: install texlive-latex-base and "
+                         "texlive-latex-recommended (Debian) or drop --pdf")
+    with tempfile.TemporaryDirectory(prefix="lstm-symbolic-tex-") as tmp:
+        work = Path(tmp) / "doc.tex"
+        shutil.copyfile(tex_path, work)
+        try:
+            done = subprocess.run([*PDFLATEX, work.name], cwd=tmp, capture_output=True,
+                                  text=True, errors="replace", timeout=300)
+        except subprocess.TimeoutExpired:
+            raise LatexError(f"pdflatex timed out on {tex_path}") from None
+        pdf = Path(tmp) / "doc.pdf"
+        if done.returncode != 0 or not pdf.is_file():
+            raise LatexError(f"pdflatex failed on {tex_path}: {first_error(Path(tmp) / 'doc.log')}")
+        target = tex_path.with_suffix(".pdf")
+        staged = target.with_name(f".{target.name}.part")
+        shutil.copyfile(pdf, staged)
+        os.replace(staged, target)
+    return target
+
+
+def first_error(log: Path) -> str:
+    """The first ``!`` line of a TeX log with the line number it names."""
+    if not log.is_file():
+        return "no log written"
+    lines = log.read_text(errors="replace").splitlines()
+    for k, line in enumerate(lines):
+        if line.startswith("!"):
+            where = next((m.group(0) for m in map(re.compile(r"^l\.\d+").match, lines[k:k + 12])
+                          if m), "")
+            return f"{line[1:].strip()}" + (f" (at {where})" if where else "")
+    return "no error line in the log"
+
+
+def mathtext_form(latex: str) -> str:
+    """``latex`` in the subset matplotlib's mathtext draws (no matrices, no \\textstyle)."""
+    def matrix(m: re.Match) -> str:
+        body = m.group(1).strip()
+        cells = [c.strip() for c in re.split(r"\\\\|&", body)]
+        sep = r" ;\, " if r"\\" in body else r" \;\; "
+        return r"\left[" + sep.join(cells) + r"\right]"
+
+    text = re.sub(r"\\begin\{bmatrix\}(.*?)\\end\{bmatrix\}", matrix, latex, flags=re.S)
+    return text.replace(r"\textstyle", "").replace(r"\operatorname{diag}", r"\,\mathrm{diag}")
+
+
+def write_images(doc: Document, directory: Path, fmt: str = "png") -> list[Path]:
+    """One image per equation (``001-forward-z_f.png`` ...) drawn with matplotlib mathtext."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot as plt
+    except ImportError:
+        raise LatexError("equation images need matplotlib: pip install matplotlib") from None
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    style = {"svg.hashsalt": "lstm-symbolic", "mathtext.fontset": "cm", "font.family": "serif"}
+    with matplotlib.rc_context(style):
+        for stem, block in doc.equations():
+            path = directory / f"{stem}.{fmt}"
+            _draw(plt, block, path, fmt)
+            written.append(path)
+    return written
+
+
+def _draw(plt, block: Block, path: Path, fmt: str) -> None:
+    lines = [f"${mathtext_form(f'{r.lhs} {r.rel} {r.rhs}'.strip())}$" for r in block.rows]
+    fig = plt.figure(figsize=(0.1, 0.1))
+    fig.text(0, 0, "\n".join(lines), fontsize=14, va="bottom", ha="left")
+    metadata = {"Date": None} if fmt == "svg" else {}
+    try:
+        fig.savefig(path, dpi=150, bbox_inches="tight", pad_inches=0.08, facecolor="white",
+                    metadata=metadata)
+    finally:
+        plt.close(fig)
