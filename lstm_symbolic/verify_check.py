@@ -130,10 +130,9 @@ class Checker:
         formula (its ``words``) names one of them, else in seeds and forward values."""
         if name not in self.quantities:
             return "", ""
-        expr = self.right.right(name, kept=bool(words & set(self.quantities)))
-        if expr is None:
-            return "", ""
-        return self.right.show(expr), self.right.latex(expr)
+        kept = bool(words & set(self.quantities))
+        expr = self.right.right(name, kept)
+        return ("", "") if expr is None else (self.right.show(expr), self.right.latex(name, kept))
 
     def problem(self, name: str) -> Problem:
         r = self.right

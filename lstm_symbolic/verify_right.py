@@ -15,9 +15,11 @@ from functools import cached_property
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
+from . import notation as notation_profiles
 from .derive import Derivation, stored_values
 from .formula_values import ColumnSlice
 from .functions import LINEAR_ATOMS, MatTVec, MatVec, Outer
+from .printing.latex import latex_of, symbol_table
 from .printing.text import text
 from .verify_names import Names, is_next_seed, names_for
 
@@ -100,11 +102,15 @@ class RightFormulas:
             expr = new
         return expr
 
-    def right(self, name: str, kept: bool) -> sp.Expr | None:
-        """The right formula of a quantity in the user's names (None: cannot be written)."""
+    def _parts(self, name: str, kept: bool) -> list[sp.Expr]:
+        """The right formula of each internal quantity behind ``name`` (internal names)."""
         own = {sp.Symbol(p) for p in self.names.internal(name)}
         keep = {sp.Symbol(p) for q in self.quantities for p in self.names.internal(q)} - own if kept else set()
-        parts = [self._inline(self._table[sp.Symbol(p)], keep) for p in self.names.internal(name)]
+        return [self._inline(self._table[sp.Symbol(p)], keep) for p in self.names.internal(name)]
+
+    def right(self, name: str, kept: bool) -> sp.Expr | None:
+        """The right formula of a quantity in the user's names (None: cannot be written)."""
+        parts = self._parts(name, kept)
         if len(parts) == 1:
             return self.to_user(parts[0])
         return self._stacked(parts)
@@ -170,8 +176,25 @@ class RightFormulas:
         """``expr`` in the formula language (what a formula file accepts back)."""
         return text(expr, self._rank)
 
-    def latex(self, expr: sp.Expr) -> str:
-        return _Latex(self.scalar).doprint(expr)
+    def latex(self, name: str, kept: bool) -> str:
+        r"""The right formula in the notation profile's LaTeX (article names: ``\Gamma_f^{⟨t⟩}``,
+        ``W_{fa}``); SymPy's LaTeX of the code names where no profile has the notation."""
+        parts = self._parts(name, kept)
+        try:
+            profile = notation_profiles.get(self.names.notation)
+        except notation_profiles.NotationError:
+            expr = self.right(name, kept)
+            return "" if expr is None else _Latex(self.scalar).doprint(expr)
+        table = symbol_table(self.cell, profile, self.derivation)
+        if len(parts) == 1:
+            return latex_of(parts[0], table, scalar=self.scalar)
+        operands = tuple(str(p.args[1]) for p in parts if isinstance(p, Outer))
+        left = {p.args[0] for p in parts if isinstance(p, Outer)}
+        stack = next((st for st in profile.stacks if st.operands == operands), None)
+        if stack is not None and len(left) == 1 and len(operands) == len(parts):
+            return rf"{latex_of(left.pop(), table, scalar=self.scalar)}\, {stack.operand_latex}^{{\top}}"
+        cells = " & ".join(latex_of(p, table, scalar=self.scalar) for p in parts)
+        return rf"\begin{{bmatrix}} {cells} \end{{bmatrix}}"
 
 
 class _Latex(LatexPrinter):
