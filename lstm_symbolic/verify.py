@@ -6,8 +6,9 @@ The last stage of the pipeline: a formula file (TOML: ``cell``, ``notation``, ``
 on the component level at small sizes:
 
 * exactly - random rational leaves (inputs, previous states, weights, seeds), forward and
-  backward values computed by :mod:`components`, the difference evaluated to 60 digits
-  (``sympy.expand`` first when the formula is small), several draws;
+  backward values computed component by component (:mod:`verify_eval`, the same expansion as
+  :mod:`components`, extended to slices, batch sums and nested products); the difference must
+  expand to zero, or vanish at 60 digits where expanding could blow up; several draws;
 * in floats - NumPy at other sizes (so that a size written as a number is caught).
 
 A name of another quantity inside a formula (``dWf = dft @ concat.T``) stands for its right
