@@ -38,6 +38,25 @@ def load_cell(name: str) -> Cell:
     raise UserError(f"unknown cell '{name}': use one of {known}, or the path of a .toml cell spec")
 
 
+def verify_report(path: str, fmt: str = "text") -> tuple[str, int]:
+    """``lstm-symbolic verify FILE``: the report and the exit code."""
+    from . import verify  # noqa: PLC0415 - verify is only needed here
+
+    verdicts = verify.check_file(path, load_cell)
+    if fmt == "json":
+        return verify.report_json(verdicts), verify.exit_code(verdicts)
+    return verify.report_text(verdicts, f"verify {path}"), verify.exit_code(verdicts)
+
+
+def verify_code_report(target: str, cell: str, notation: str, convention: str | None = None) -> tuple[str, int]:
+    """``lstm-symbolic verify-code FILE.py:FUNCTION``: imports (runs) that file, checks the function."""
+    from . import verify  # noqa: PLC0415
+
+    report = verify.check_backward(verify.load_function(target), load_cell(cell), notation,
+                                   convention=convention)
+    return report.text(), 0 if report.ok else 1
+
+
 def cell_summaries() -> list[tuple[str, str]]:
     return [(name, build().description) for name, build in BUILTIN_CELLS.items()]
 
@@ -119,6 +138,9 @@ def generated_files() -> dict[str, str]:
             stem = "derivation" if profile == "default" else f"derivation-{profile}"
             files[f"{folder}/{stem}.tex"] = to_latex(doc)
             files[f"{folder}/{stem}.md"] = to_markdown(doc)
+    from . import verify  # noqa: PLC0415
+
+    files.update({f"lstm/{rel}": body for rel, body in verify.example_files().items()})
     return files
 
 

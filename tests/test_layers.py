@@ -17,6 +17,8 @@ RANK = {
     "conventions": 5, "printing": 6, "layout": 6, "emit": 7, "emit_numpy": 8, "document": 8, "article": 8,
     "publish": 8,
     "verify": 8, "gradcheck": 8, "pipeline": 9, "cli": 10,
+    "verify_names": 5, "verify_eval": 5, "verify_diagnose": 5, "verify_right": 7, "verify_check": 7,
+    "verify_code": 7,
     "__main__": 11, "__init__": 0,
 }
 
