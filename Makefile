@@ -35,7 +35,7 @@ test: $(VENV)/.installed-test system-deps
 	$(PY) -m pytest
 
 bench: $(VENV)/.installed-test
-	$(PY) bench/bench.py
+	$(PY) bench/bench.py $(BENCH_ARGS)
 
 generate: $(VENV)/.installed
 	$(PY) -m lstm_symbolic generate

@@ -1,12 +1,25 @@
-"""Benchmark: forward+backward of the generated code against torch.nn.LSTM, side by side.
+"""Benchmark: LSTM forward+backward (full gradients) of every implementation, side by side.
 
-Every implementation runs interleaved at each size and dtype (median of REPEATS after a
-warm-up), so that ratios are measured under the same machine load.  Prints a table and
-writes bench/results.json.  Run with `make bench`.
+Implementations: the generated NumPy module, the generated C through its binding
+``lstm_c.py`` (when ``pipeline.LANGUAGES`` has "c"), ``torch.nn.LSTM``, the hand-written
+NumPy BPTT of ``bench/hand_numpy.py``, and JAX (``lax.scan`` + ``grad``, jitted) when it
+is importable.  Every implementation gets the same weights and computes the gradients of
+every weight, the inputs and the initial state; their d_xs are compared once before timing.
+
+Each (size, dtype) is measured interleaved: after a warm-up, every round runs each
+implementation once, and the median of the rounds is reported, so that the ratios against
+torch are measured under the same machine load.  Also times whole `lstm-symbolic` processes
+(`emit lstm` per language, `generate`).  Prints a table and writes bench/results.json.
+
+    python bench/bench.py [--quick] [--sizes S1,S2] [--repeats N] [--threads N] [--out FILE]
+
+``--threads N`` pins OpenBLAS and torch to N threads (default: their own choice); on a
+machine shared with other jobs, one thread keeps multi-threaded BLAS from stalling.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -21,110 +34,241 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(1, str(ROOT / "bench"))
 
-from lstm_symbolic import pipeline  # noqa: E402
+from lstm_symbolic import naming, pipeline  # noqa: E402
 from lstm_symbolic.gradcheck import load_module  # noqa: E402
 
 SIZES = {  # name: (T, B, input, hidden)
+    "S1": (50, 32, 64, 128),
     "S2": (100, 64, 128, 256),
     "S3": (20, 1, 32, 64),
 }
-REPEATS = 7
+DTYPES = (np.float64, np.float32)
+BASELINE, HAND = "torch nn.LSTM", "hand NumPy"
+GATES_TORCH = ("i", "f", "c", "o")  # torch's row blocks i, f, g (our c), o
 
 
-def generated_numpy(tmp: Path):
-    (path,) = pipeline.emit(pipeline.load_cell("lstm"), "numpy", tmp / "numpy")
-    m = load_module(path)
+class Problem:
+    """Weights, inputs, initial state and output gradients shared by every implementation."""
 
-    def prepare(T, B, I, H, dtype):
+    def __init__(self, module, T, B, I, H, dtype):
         rng = np.random.default_rng(0)
-        params = m.init_params(I, H, rng=rng, dtype=dtype)
-        xs = rng.standard_normal((T, B, I)).astype(dtype)
-        d_hs = rng.standard_normal((T, B, H)).astype(dtype)
+        self.params = module.init_params(I, H, rng=rng, dtype=dtype)
+        self.xs = rng.standard_normal((T, B, I)).astype(dtype)
+        self.state0 = {s: (0.5 * rng.standard_normal((B, H))).astype(dtype) for s in module.STATES}
+        self.d_hs = rng.standard_normal((T, B, H)).astype(dtype)
 
+
+def generated(module):
+    def prepare(p: Problem):
         def run():
-            _, _, cache = m.forward(params, xs, None)
-            m.backward(params, cache, d_hs, None)
+            _, _, cache = module.forward(p.params, p.xs, p.state0)
+            _, d_xs, _ = module.backward(p.params, cache, p.d_hs)
+            return d_xs
         return run
     return prepare
 
 
-def torch_lstm(_tmp: Path):
-    import torch
+def hand_numpy():
+    import hand_numpy as hand  # noqa: PLC0415
 
-    def prepare(T, B, I, H, dtype):
-        tdtype = torch.float64 if dtype == np.float64 else torch.float32
-        net = torch.nn.LSTM(I, H, dtype=tdtype)
-        xs = torch.randn(T, B, I, dtype=tdtype, requires_grad=True)
-        d_hs = torch.randn(T, B, H, dtype=tdtype)
+    def prepare(p: Problem):
+        def run():
+            _, _, steps = hand.forward(p.params, p.xs, p.state0)
+            _, d_xs, _ = hand.backward(p.params, steps, p.d_hs)
+            return d_xs
+        return run
+    return prepare
+
+
+def torch_lstm():
+    import torch  # noqa: PLC0415
+
+    def prepare(p: Problem):
+        T, B, I = p.xs.shape
+        H = p.d_hs.shape[2]
+        net = torch.nn.LSTM(I, H, dtype=torch.float64 if p.xs.dtype == np.float64 else torch.float32)
+        cat = lambda k: torch.from_numpy(np.concatenate([p.params[f"{k}_{g}"] for g in GATES_TORCH]))  # noqa: E731
+        with torch.no_grad():
+            net.weight_ih_l0.copy_(cat("W"))
+            net.weight_hh_l0.copy_(cat("U"))
+            net.bias_ih_l0.copy_(cat("b"))
+            net.bias_hh_l0.zero_()
+        xs = torch.from_numpy(p.xs).requires_grad_()
+        h0 = torch.from_numpy(p.state0["h"][None]).requires_grad_()
+        c0 = torch.from_numpy(p.state0["c"][None]).requires_grad_()
+        d_hs = torch.from_numpy(p.d_hs)
 
         def run():
-            out, _ = net(xs)
+            for t in (xs, h0, c0, *net.parameters()):
+                t.grad = None
+            out, _ = net(xs, (h0, c0))
             out.backward(d_hs)
+            return xs.grad.numpy()
         return run
     return prepare
 
 
-IMPLEMENTATIONS = {"generated NumPy": generated_numpy, "torch nn.LSTM": torch_lstm}
-BASELINE = "torch nn.LSTM"
+def jax_scan():
+    import jax_lstm  # noqa: PLC0415 - optional: only when JAX is importable
+
+    def prepare(p: Problem):
+        args = (p.params, p.xs, p.state0["h"], p.state0["c"], p.d_hs)
+
+        def run():
+            grads = jax_lstm.forward_backward(*args)
+            grads[0]["W_f"].block_until_ready()
+            return np.asarray(grads[1])
+        return run
+    return prepare
 
 
-def median_ms(run) -> float:
-    run()
-    times = []
-    for _ in range(REPEATS):
-        t0 = time.perf_counter()
+def implementations(tmp: Path) -> tuple[dict, list[str], object]:
+    """{name: prepare(problem) -> run}, the generated NumPy module, and notes on what is skipped."""
+    cell = pipeline.load_cell("lstm")
+    (path,) = pipeline.emit(cell, "numpy", tmp / "numpy")
+    numpy_module = load_module(path)
+    impls = {"generated NumPy": generated(numpy_module)}
+    notes = []
+    if "c" in pipeline.LANGUAGES:
+        files = pipeline.emit(cell, "c", tmp / "c")
+        binding = next(f for f in files if f.name == f"{naming.module_name('lstm')}_c.py")
+        impls["generated C"] = generated(load_module(binding))
+    else:
+        notes.append("generated C: skipped (pipeline.LANGUAGES has no 'c' yet)")
+    impls[BASELINE] = torch_lstm()
+    impls[HAND] = hand_numpy()
+    try:
+        impls["JAX scan (jit)"] = jax_scan()
+    except ImportError as exc:
+        notes.append(f"JAX: skipped ({exc})")
+    return impls, notes, numpy_module
+
+
+def measure(runs: dict, repeats: int) -> dict[str, float]:
+    """Median ms per implementation; every round runs each implementation once."""
+    for run in runs.values():  # warm-up (JIT compilation, allocator, BLAS threads)
         run()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+        run()
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            t0 = time.perf_counter()
+            run()
+            times[name].append((time.perf_counter() - t0) * 1e3)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
-def emit_process_ms(tmp: Path) -> float:
-    cmd = [sys.executable, "-m", "lstm_symbolic", "emit", "lstm", "--lang", "numpy", "-o", str(tmp / "e")]
+def agree(runs: dict, dtype) -> dict[str, float]:
+    """Relative difference of each implementation's d_xs from torch's."""
+    results = {name: np.asarray(run(), dtype=np.float64) for name, run in runs.items()}
+    ref = results[BASELINE]
+    return {name: float(np.max(np.abs(r - ref)) / np.max(np.abs(ref))) for name, r in results.items()}
+
+
+def process_ms(args: list[str], repeats: int) -> float:
+    cmd = [sys.executable, "-m", "lstm_symbolic", *args]
     times = []
-    for _ in range(5):
+    for _ in range(repeats):
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
         times.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(times)
 
 
-def main() -> int:
+def processes(tmp: Path, repeats: int) -> dict[str, float]:
+    out = {}
+    for lang in pipeline.LANGUAGES:
+        out[f"emit lstm --lang {lang}"] = process_ms(["emit", "lstm", "--lang", lang, "-o", str(tmp / "e")], repeats)
+    out["generate"] = process_ms(["generate", "--dir", str(tmp / "g")], repeats)
+    return out
+
+
+def limit_threads(n: int) -> None:
+    import torch  # noqa: PLC0415
+
+    torch.set_num_threads(n)
+    try:
+        from threadpoolctl import threadpool_limits  # noqa: PLC0415
+
+        threadpool_limits(n)
+    except ImportError:  # NumPy's OpenBLAS reads the variable when it loads: re-run with it set
+        if os.environ.get("OPENBLAS_NUM_THREADS") != str(n):
+            os.environ["OPENBLAS_NUM_THREADS"] = str(n)
+            os.execv(sys.executable, [sys.executable, *sys.argv])
+
+
+def machine() -> dict:
+    import torch  # noqa: PLC0415
+
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor())
+    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
+            "numpy": np.__version__, "torch": torch.__version__,
+            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
+            "threads": os.environ.get("OPENBLAS_NUM_THREADS", "(default)")}
+
+
+def table(rows: list[dict], repeats: int, info: dict) -> str:
+    lines = [f"machine: {info['nproc']} cores, {info['cpu']}, Python {info['python']}, NumPy {info['numpy']}, "
+             f"torch {info['torch']}, OPENBLAS_CORETYPE={info['OPENBLAS_CORETYPE']}, threads {info['threads']}",
+             f"median of {repeats} interleaved rounds, ms per forward+backward (all gradients)", "",
+             "| size | (T, B, in, hid) | dtype | implementation | ms | × torch | × hand NumPy | max rel diff d_xs |",
+             "|---|---|---|---|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['size']} | {tuple(r['shape'])} | {r['dtype']} | {r['impl']} | {r['median_ms']:.3f} | "
+                     f"{r['ratio_vs_torch']:.2f} | {r['ratio_vs_hand']:.2f} | {r['rel_diff_d_xs']:.0e} |")
+    return "\n".join(lines)
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="S3 only, 3 rounds, one process timing each")
+    p.add_argument("--sizes", help="comma-separated subset of " + ",".join(SIZES))
+    p.add_argument("--repeats", type=int, help="rounds per size and dtype (default 9, quick 3)")
+    p.add_argument("--threads", type=int, help="threads for OpenBLAS and torch (default: theirs)")
+    p.add_argument("--out", default=str(ROOT / "bench" / "results.json"), help="the JSON file")
+    args = p.parse_args(argv)
+    args.sizes = args.sizes.split(",") if args.sizes else (["S3"] if args.quick else list(SIZES))
+    unknown = [s for s in args.sizes if s not in SIZES]
+    if unknown:
+        p.error(f"unknown size {unknown[0]}: use {', '.join(SIZES)}")
+    args.repeats = args.repeats or (3 if args.quick else 9)
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    if args.threads:
+        limit_threads(args.threads)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        preparers = {name: make(tmp) for name, make in IMPLEMENTATIONS.items()}
-        for size, (T, B, I, H) in SIZES.items():
-            for dtype in (np.float64, np.float32):
-                runs = {name: prep(T, B, I, H, dtype) for name, prep in preparers.items()}
-                times = {name: [] for name in runs}
-                for _ in range(REPEATS):  # interleaved: each round runs every implementation once
-                    for name, run in runs.items():
-                        times[name].append(median_ms(run) if not times[name] else _once(run))
-                for name, ts in times.items():
-                    med = statistics.median(ts)
-                    rows.append({"size": size, "shape": [T, B, I, H], "dtype": np.dtype(dtype).name,
-                                 "impl": name, "median_ms": med})
-        emit_ms = emit_process_ms(tmp)
-    base = {(r["size"], r["dtype"]): r["median_ms"] for r in rows if r["impl"] == BASELINE}
+        impls, notes, module = implementations(tmp)
+        for size in args.sizes:
+            for dtype in DTYPES:
+                problem = Problem(module, *SIZES[size], dtype)
+                runs = {name: prep(problem) for name, prep in impls.items()}
+                diffs = agree(runs, dtype)
+                for name, ms in measure(runs, args.repeats).items():
+                    rows.append({"size": size, "shape": list(SIZES[size]), "dtype": np.dtype(dtype).name,
+                                 "impl": name, "median_ms": ms, "rel_diff_d_xs": diffs[name]})
+        procs = processes(tmp, 1 if args.quick else 5)
+    ref = {(r["size"], r["dtype"], r["impl"]): r["median_ms"] for r in rows}
     for r in rows:
-        r["ratio_vs_torch"] = r["median_ms"] / base[(r["size"], r["dtype"])]
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"NumPy {np.__version__}; median of {REPEATS} forward+backward, interleaved")
-    print(f"{'size':5} {'(T, B, in, hid)':18} {'dtype':8} {'implementation':18} {'ms':>9} {'× torch':>8}")
-    for r in rows:
-        print(f"{r['size']:5} {str(tuple(r['shape'])):18} {r['dtype']:8} {r['impl']:18} "
-              f"{r['median_ms']:9.3f} {r['ratio_vs_torch']:8.2f}")
-    print(f"`lstm-symbolic emit lstm --lang numpy` as a whole process: {emit_ms:.0f} ms (median of 5)")
-    out = {"rows": rows, "emit_process_ms": emit_ms}
-    (ROOT / "bench" / "results.json").write_text(json.dumps(out, indent=2) + "\n")
+        r["ratio_vs_torch"] = r["median_ms"] / ref[(r["size"], r["dtype"], BASELINE)]
+        r["ratio_vs_hand"] = r["median_ms"] / ref[(r["size"], r["dtype"], HAND)]
+    info = machine()
+    print(table(rows, args.repeats, info))
+    print()
+    for name, ms in procs.items():
+        print(f"`lstm-symbolic {name}` as a whole process: {ms:.0f} ms (median of {1 if args.quick else 5})")
+    for note in notes:
+        print(f"note: {note}")
+    out = {"machine": info, "repeats": args.repeats, "rows": rows, "process_ms": procs, "notes": notes}
+    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     return 0
-
-
-def _once(run) -> float:
-    t0 = time.perf_counter()
-    run()
-    return (time.perf_counter() - t0) * 1e3
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ names ``"hidden"`` and ``"input"``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import sympy as sp
 
@@ -66,15 +67,13 @@ class Cell:
     def prev(self, state: str) -> sp.Symbol:
         return sp.Symbol(f"{state}_prev")
 
-    @property
+    @cached_property
     def quantities(self) -> tuple[Quantity, ...]:
         """Every named quantity in declaration order: inputs, previous states, parameters,
-        then the assigned values in equation order."""
+        then the assigned values in equation order (computed once per cell)."""
         prevs = tuple(Quantity(f"{s}_prev", "state", ("hidden",)) for s in self.states)
-        assigned = tuple(
-            Quantity(eq.lhs.name, "intermediate", _shape_of(eq.rhs, self._known_shapes()))
-            for eq in self.equations
-        )
+        shapes = self._known_shapes()
+        assigned = tuple(Quantity(eq.lhs.name, "intermediate", shapes[eq.lhs.name]) for eq in self.equations)
         return self.inputs + prevs + self.params + assigned
 
     def _known_shapes(self) -> dict[str, tuple[str, ...]]:
@@ -89,6 +88,10 @@ class Cell:
 
     def order(self) -> dict[sp.Symbol, int]:
         """Declaration rank of every symbol: the one order used whenever symbols are listed."""
+        return dict(self._rank)
+
+    @cached_property
+    def _rank(self) -> dict[sp.Symbol, int]:
         return {q.symbol: k for k, q in enumerate(self.quantities)}
 
     def equation(self, name: str) -> Equation:

@@ -41,6 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                    help="accepted for either language; the code serves both: it dispatches on the arrays' dtype")
     p.add_argument("-o", "--output-dir", default=".", help="directory for the files (default: .)")
+    p = sub.add_parser("verify", help="check the hand-derived formulas of a formula file (TOML)")
+    p.add_argument("file", help="the formula file: cell, notation, shape, [formulas]")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p = sub.add_parser("verify-code", help="check a hand-written backward function (imports, i.e. runs, FILE.py)")
+    p.add_argument("target", help="FILE.py:FUNCTION")
+    p.add_argument("--cell", default="lstm", help="a built-in cell name or a .toml cell spec (default: lstm)")
+    p.add_argument("--notation", default="ng", help="the names the function uses (default: ng)")
+    p.add_argument("--convention", choices=["ng", "kwargs"], help="how it is called (default: ng for ng)")
     p = sub.add_parser("generate", help="rewrite generated/ from the built-in cells")
     p.add_argument("--check", action="store_true", help="exit 1 with a diff where generated/ is stale")
     p.add_argument("--dir", default="generated", help="the folder (default: generated)")
@@ -63,6 +71,14 @@ def _run(args) -> int:
         written = pipeline.generate(args.dir)
         print(f"wrote {len(written)} files under {args.dir}/")
         return 0
+    if args.command == "verify":
+        report, code = pipeline.verify_report(args.file, args.format)
+        sys.stdout.write(report)
+        return code
+    if args.command == "verify-code":
+        report, code = pipeline.verify_code_report(args.target, args.cell, args.notation, args.convention)
+        sys.stdout.write(report)
+        return code
     cell = pipeline.load_cell(args.cell)
     if args.command == "derive":
         images = {k: d for k, d in (("png", args.png), ("svg", args.svg)) if d}

@@ -13,6 +13,7 @@ contribution is kept as a :class:`Step` so that the derivation can be printed st
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -134,8 +135,9 @@ def elementwise_operands(cell: Cell, rhs: sp.Expr) -> list[sp.Symbol]:
     return sorted(opaque.free_symbols, key=lambda s: rank[s])
 
 
+@functools.cache
 def derive(cell: Cell) -> Derivation:
-    """The reverse sweep over ``cell``'s equations."""
+    """The reverse sweep over ``cell``'s equations (once per cell and process: the result is frozen)."""
     used = {s.name for eq in cell.equations for s in eq.rhs.free_symbols}
     seeds = {s: sp.Symbol(naming.seed(s, s in used)) for s in cell.states}
     params = {p.symbol for p in cell.params}

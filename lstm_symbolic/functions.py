@@ -25,7 +25,7 @@ class sigmoid(sp.Function):  # noqa: N801 - SymPy convention: functions are lowe
 
     @classmethod
     def eval(cls, x):
-        if x.is_zero:
+        if x is sp.S.Zero:  # not x.is_zero: the assumptions system is slow on large arguments
             return sp.S.Half
         return None
 

@@ -12,8 +12,9 @@ from .article import jacobian_document as jacobian_latex_document
 from .builtins import BUILTIN_CELLS
 from .cells import Cell
 from .derive import Derivation, derive
-from .emit import numpy_files, render, write_files
+from .emit import render, write_files
 from .emit_c import c_files
+from .emit_numpy import numpy_files
 from .errors import UserError
 from .jacobian import jacobian
 from .kernel import build_kernel
@@ -37,6 +38,25 @@ def load_cell(name: str) -> Cell:
         return load_spec(name)
     known = ", ".join(BUILTIN_CELLS)
     raise UserError(f"unknown cell '{name}': use one of {known}, or the path of a .toml cell spec")
+
+
+def verify_report(path: str, fmt: str = "text") -> tuple[str, int]:
+    """``lstm-symbolic verify FILE``: the report and the exit code."""
+    from . import verify  # noqa: PLC0415 - verify is only needed here
+
+    verdicts = verify.check_file(path, load_cell)
+    if fmt == "json":
+        return verify.report_json(verdicts), verify.exit_code(verdicts)
+    return verify.report_text(verdicts, f"verify {path}"), verify.exit_code(verdicts)
+
+
+def verify_code_report(target: str, cell: str, notation: str, convention: str | None = None) -> tuple[str, int]:
+    """``lstm-symbolic verify-code FILE.py:FUNCTION``: imports (runs) that file, checks the function."""
+    from . import verify  # noqa: PLC0415
+
+    report = verify.check_backward(verify.load_function(target), load_cell(cell), notation,
+                                   convention=convention)
+    return report.text(), 0 if report.ok else 1
 
 
 def cell_summaries() -> list[tuple[str, str]]:
@@ -120,6 +140,9 @@ def generated_files() -> dict[str, str]:
             stem = "derivation" if profile == "default" else f"derivation-{profile}"
             files[f"{folder}/{stem}.tex"] = to_latex(doc)
             files[f"{folder}/{stem}.md"] = to_markdown(doc)
+    from . import verify  # noqa: PLC0415
+
+    files.update({f"lstm/{rel}": body for rel, body in verify.example_files().items()})
     return files
 
 

@@ -35,3 +35,22 @@ _PRINTER = ArrayPrinter()
 
 def numpy_code(expr: sp.Expr) -> str:
     return _PRINTER.doprint(expr)
+
+
+_UFUNCS = {sp.Add: "np.add", sp.Mul: "np.multiply"}
+
+
+def numpy_code_into(expr: sp.Expr, out: str) -> str | None:
+    """``expr`` computed straight into the array ``out`` (its outermost operation given
+    ``out=``), or None when that operation takes no ``out`` (a power, a bare symbol).
+    The module's ``sigmoid`` accepts ``out`` as NumPy's functions do."""
+    if type(expr) in _UFUNCS:
+        parts = expr.as_ordered_terms() if isinstance(expr, sp.Add) else expr.as_ordered_factors()
+        rest = type(expr)(*parts[:-1])
+        return f"{_UFUNCS[type(expr)]}({numpy_code(rest)}, {numpy_code(parts[-1])}, out={out})"
+    if isinstance(expr, sp.Function) and len(expr.args) == 1:
+        code, arg = numpy_code(expr), numpy_code(expr.args[0])
+        name = code[:code.index("(")] if "(" in code else ""
+        if code == f"{name}({arg})" and (name.startswith("np.") or name == "sigmoid"):
+            return f"{name}({arg}, out={out})"
+    return None
