@@ -150,18 +150,6 @@ def _fill(passes, load, stores_of, sums, rows: Rows, on_load=lambda s: []):
     return out
 
 
-def _either(g: Group, stacked: str, blocks: str) -> str:
-    """One product with the group's weights as one stacked matrix when they lie one after the other
-    in memory (as init_params allocates them), else one product per weight."""
-    if len(g.weights) == 1:
-        return stacked
-    return f"if (adj_{g.name}) {{\n    {stacked}\n}} else {{\n{_indent(blocks)}\n}}"
-
-
-def _indent(text: str) -> str:
-    return "\n".join("    " + line for line in text.splitlines())
-
-
 def _ops(printed, calls) -> list[dict]:
     """Passes and matrix products interleaved (pass 0, call 0, pass 1, ...); empty passes dropped."""
     ops = []
@@ -226,12 +214,9 @@ def _forward_plan(kernel: Kernel):
 
 
 def _project(kernel: Kernel, g: Group, source: str) -> str:
-    """``proj_g = source @ [W_0; W_1; ...]^T`` for the B rows of one step."""
+    """``proj_g = source @ stkw_g^T`` for the B rows of one step (stkw_g: the stacked weights)."""
     op, nh = _op_size(kernel, g), _nh(g)
-    stacked = f"mm_nt_@S@(B, {nh}, {op}, {source}, {op}, P_{g.weights[0].name}, {op}, (@R@)0, proj_{g.name}, {nh});"
-    blocks = "\n".join(f"mm_nt_@S@(B, H, {op}, {source}, {op}, P_{w.name}, {op}, (@R@)0, "
-                       f"proj_{g.name} + {k} * H, {nh});" for k, w in enumerate(g.weights))
-    return _either(g, stacked, blocks)
+    return f"mm_nt_@S@(B, {nh}, {op}, {source}, {op}, stkw_{g.name}, {op}, (@R@)0, proj_{g.name}, {nh});"
 
 
 def _forward_decls(kernel: Kernel) -> list[str]:
@@ -302,12 +287,9 @@ def _backward_plan(kernel: Kernel, buffers: dict[str, str]):
 
 
 def _back_project(kernel: Kernel, g: Group, buffer: str) -> str:
-    """``bk_g = d_lin_g @ [W_0; W_1; ...]`` for the B rows of one step."""
+    """``bk_g = d_lin_g @ stkw_g`` for the B rows of one step."""
     op, nh = _op_size(kernel, g), _nh(g)
-    stacked = f"mm_nn_@S@(B, {op}, {nh}, dl_{buffer}t, {nh}, P_{g.weights[0].name}, {op}, (@R@)0, bk_{g.name}, {op});"
-    blocks = "\n".join(f"mm_nn_@S@(B, {op}, H, dl_{buffer}t + {k} * H, {nh}, P_{w.name}, {op}, (@R@){int(k > 0)}, "
-                       f"bk_{g.name}, {op});" for k, w in enumerate(g.weights))
-    return _either(g, stacked, blocks)
+    return f"mm_nn_@S@(B, {op}, {nh}, dl_{buffer}t, {nh}, stkw_{g.name}, {op}, (@R@)0, bk_{g.name}, {op});"
 
 
 def _backward_decls(kernel: Kernel, buffers: dict[str, str]) -> list[str]:
@@ -379,10 +361,11 @@ def _calls_use(ops, name: str) -> bool:
 
 def _layouts(groups, projections_groups, back_groups, dl_buffers, states, ftmps, btmps):
     """Workspace buffers of the forward and the backward pass: (name, size in elements)."""
-    fwd = [(f"proj_{g['name']}", f"(size_t){'T * B' if not g['per_step'] else 'B'} * {g['n']} * H")
-           for g in groups if not g["per_step"] or g["name"] in projections_groups]
+    stacks = [(f"stk_{g['name']}", f"(size_t){g['n']} * H * {g['op']}") for g in groups if g["n"] > 1]
+    fwd = stacks + [(f"proj_{g['name']}", f"(size_t){'T * B' if not g['per_step'] else 'B'} * {g['n']} * H")
+                    for g in groups if not g["per_step"] or g["name"] in projections_groups]
     fwd += [(f"st_{s}", "(size_t)2 * B * H") for s in states] + [(f"tmp_{n}", "(size_t)B * H") for n in ftmps]
-    bwd = [(f"dl_{g['name']}", f"(size_t)T * B * {g['n']} * H") for g in dl_buffers]
+    bwd = stacks + [(f"dl_{g['name']}", f"(size_t)T * B * {g['n']} * H") for g in dl_buffers]
     bwd += [(f"bk_{g['name']}", f"(size_t)B * {g['op']}") for g in back_groups]
     bwd += [(f"dst_{s}", "(size_t)2 * B * H") for s in states] + [(f"tmp_{n}", "(size_t)B * H") for n in btmps]
     return fwd, bwd
