@@ -21,8 +21,8 @@
  *   [6] b_r: (hidden)
  *   [7] b_z: (hidden)
  *   [8] b_n: (hidden)
- * Matrix products, one per operand (weights stacked row-wise; one call when the weights' arrays lie one
- * after the other in memory in this order, as in `params` above, else one call per weight):
+ * Matrix products, one per operand, with the weights stacked row-wise (the caller's arrays when they lie
+ * one after the other in memory in this order, as in `params` above; else a copy in the workspace):
  *   x @ [W_r; W_z; W_n]^T  (all steps at once, before the time loop)
  *   h_prev @ [U_r; U_z]^T  (each step)
  *   rh @ [U_n]^T  (each step)

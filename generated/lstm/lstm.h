@@ -24,8 +24,8 @@
  *   [9] b_i: (hidden)
  *   [10] b_c: (hidden)
  *   [11] b_o: (hidden)
- * Matrix products, one per operand (weights stacked row-wise; one call when the weights' arrays lie one
- * after the other in memory in this order, as in `params` above, else one call per weight):
+ * Matrix products, one per operand, with the weights stacked row-wise (the caller's arrays when they lie
+ * one after the other in memory in this order, as in `params` above; else a copy in the workspace):
  *   x @ [W_f; W_i; W_c; W_o]^T  (all steps at once, before the time loop)
  *   h_prev @ [U_f; U_i; U_c; U_o]^T  (each step)
  * States: `state0`, `state_T`, `d_state_T`, `d_state0`: arrays of 2 pointers, each (B, H), in
