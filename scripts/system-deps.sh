@@ -4,6 +4,8 @@
 set -u
 need=()
 command -v pdflatex >/dev/null 2>&1 || need+=(texlive-latex-base texlive-latex-recommended)
+# Latin Modern (the documents use T1 fonts): only a Recommends of TeX Live, so named here
+kpsewhich lmodern.sty >/dev/null 2>&1 || need+=(lmodern)
 command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 # OpenBLAS: the generated C's matrix products (the binding falls back to portable loops without it)
