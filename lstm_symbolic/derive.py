@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import sympy as sp
 
@@ -86,7 +88,7 @@ class Derivation:
     """The backward pass of one step: adjoints in the order they are computed."""
 
     cell: Cell
-    seeds: dict[str, sp.Symbol]
+    seeds: Mapping[str, sp.Symbol]  # read-only: derivations are cached and shared
     adjoints: tuple[Adjoint, ...]
     param_grads: tuple[ParamGrad, ...]
     linears: tuple[Linear, ...]
@@ -152,7 +154,7 @@ def derive(cell: Cell) -> Derivation:
         for step in _elementwise_steps(cell, eq.lhs, eq.rhs, adj.name):
             pending[step.target].append(step)
         for atom in linear_atoms(eq.rhs):
-            d_lin = _linear_adjoint(cell, eq.rhs, atom, adj.name, adjoints)
+            d_lin = _linear_adjoint(cell, eq.lhs, eq.rhs, atom, adj.name, adjoints)
             linears.append(Linear(atom, d_lin))
             w, v = atom.args
             pending[w].append(Step(w, eq.lhs, v, "outer", Outer(d_lin, v)))
@@ -167,7 +169,7 @@ def derive(cell: Cell) -> Derivation:
         kind = "matrix" if len(p.shape) == 2 else "vector"
         grads.append(ParamGrad(p.symbol, sp.Symbol(naming.adjoint(p.name)), _sum(steps), kind, tuple(steps)))
     assert not pending or set(pending) <= params, pending
-    return Derivation(cell, seeds, tuple(adjoints), tuple(grads), tuple(linears))
+    return Derivation(cell, MappingProxyType(seeds), tuple(adjoints), tuple(grads), tuple(linears))
 
 
 def _sum(steps: list[Step]) -> sp.Expr:
@@ -193,13 +195,13 @@ def _elementwise_steps(cell: Cell, y: sp.Symbol, rhs: sp.Expr, d_y: sp.Symbol) -
     return steps
 
 
-def _linear_adjoint(cell: Cell, rhs, atom, d_y, adjoints: list[Adjoint]) -> sp.Symbol:
+def _linear_adjoint(cell: Cell, y: sp.Symbol, rhs, atom, d_y, adjoints: list[Adjoint]) -> sp.Symbol:
     """``d_y`` itself for a pre-activation; otherwise a named auxiliary adjoint."""
     local = local_derivative(cell, rhs, atom)
     if local == 1:
         return d_y
     w, v = atom.args
     name = sp.Symbol(naming.adjoint(f"{w.name}_{v.name}"))
-    step = Step(atom, d_y, local, "elementwise", d_y * local)
+    step = Step(atom, y, local, "elementwise", d_y * local)
     adjoints.append(Adjoint(atom, name, d_y * local, (step,)))
     return name
