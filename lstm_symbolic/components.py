@@ -82,3 +82,20 @@ def backward_env(derivation: Derivation, env: dict) -> dict:
 
 def _zeros_like(env: dict, of: sp.Expr) -> sp.Matrix:
     return sp.zeros(*env[of].shape) if of in env else sp.zeros(1, 1)
+
+
+def exact_mismatches(derivation: Derivation, sizes: dict[str, int] | None = None) -> list[str]:
+    """Leaves (inputs, previous states, parameters) whose derived gradient differs from
+    ``sympy.diff`` of the component-level loss Σ_s ⟨seed_s, s⟩ of one step - exactly."""
+    cell = derivation.cell
+    env = forward_env(cell, leaf_env(cell, sizes or {"hidden": 2, "input": 3}, derivation.seeds))
+    loss = sum((env[seed].T * env[sp.Symbol(s)])[0] for s, seed in derivation.seeds.items())
+    derived = backward_env(derivation, env)
+    bad = []
+    for q in cell.quantities:
+        if q.kind in ("input", "state", "param"):
+            want = env[q.symbol].applyfunc(lambda s: sp.diff(loss, s))
+            got = derived[sp.Symbol(f"d_{q.name}")]
+            if (got - want).applyfunc(sp.expand) != sp.zeros(*want.shape):
+                bad.append(q.name)
+    return bad

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sympy as sp
-from conftest import RTOL_FD, RTOL_TORCH_F64, rel_err
+from conftest import RTOL_FD, rel_err
+from oracles import assert_lstm_matches_torch
 
 from lstm_symbolic import pipeline
 from lstm_symbolic.functions import PRIMITIVES, MatTVec, MatVec, Outer, sigmoid
@@ -140,35 +141,7 @@ def test_c_against_central_differences(c_modules, cell, path):
 
 
 def test_c_lstm_against_torch_autograd(c_modules):
-    torch = pytest.importorskip("torch")
-    m = c_modules["lstm", "blas"]
-    T, B, I, H = 7, 4, 5, 3
-    params, xs, state0, g_hs, g_T = random_problem(m, T=T, B=B, input_size=I, hidden_size=H, seed=3)
-    hs, state_T, cache = m.forward(params, xs, state0)
-    grads, d_xs, d_state0 = m.backward(params, cache, g_hs, g_T)
-    gates = ("i", "f", "c", "o")  # torch's row blocks: i, f, g (= our c), o
-    net = torch.nn.LSTM(I, H, dtype=torch.float64)
-    with torch.no_grad():
-        net.weight_ih_l0.copy_(torch.from_numpy(np.concatenate([params[f"W_{g}"] for g in gates])))
-        net.weight_hh_l0.copy_(torch.from_numpy(np.concatenate([params[f"U_{g}"] for g in gates])))
-        net.bias_ih_l0.copy_(torch.from_numpy(np.concatenate([params[f"b_{g}"] for g in gates])))
-        net.bias_hh_l0.zero_()
-    x_t = torch.from_numpy(xs).requires_grad_()
-    h0, c0 = (torch.from_numpy(state0[s][None]).requires_grad_() for s in ("h", "c"))
-    out, (h_n, c_n) = net(x_t, (h0, c0))
-    loss = (out * torch.from_numpy(g_hs)).sum() + (h_n[0] * torch.from_numpy(g_T["h"])).sum() \
-        + (c_n[0] * torch.from_numpy(g_T["c"])).sum()
-    loss.backward()
-    assert rel_err(hs, out.detach().numpy()) < RTOL_TORCH_F64
-    assert rel_err(state_T["c"], c_n[0].detach().numpy()) < RTOL_TORCH_F64
-    for k, g in enumerate(gates):
-        rows = slice(k * H, (k + 1) * H)
-        assert rel_err(grads[f"W_{g}"], net.weight_ih_l0.grad[rows].numpy()) < RTOL_TORCH_F64
-        assert rel_err(grads[f"U_{g}"], net.weight_hh_l0.grad[rows].numpy()) < RTOL_TORCH_F64
-        assert rel_err(grads[f"b_{g}"], net.bias_ih_l0.grad[rows].numpy()) < RTOL_TORCH_F64
-    assert rel_err(d_xs, x_t.grad.numpy()) < RTOL_TORCH_F64
-    assert rel_err(d_state0["h"], h0.grad[0].numpy()) < RTOL_TORCH_F64
-    assert rel_err(d_state0["c"], c0.grad[0].numpy()) < RTOL_TORCH_F64
+    assert_lstm_matches_torch(pytest.importorskip("torch"), c_modules["lstm", "blas"])
 
 
 @pytest.mark.parametrize("cell", CELLS)

@@ -6,14 +6,12 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import RTOL_FD, RTOL_TORCH_F64, rel_err
+from conftest import RTOL_FD, rel_err
+from oracles import assert_lstm_matches_torch
 
 from lstm_symbolic.gradcheck import check_module, random_problem
 
 torch = pytest.importorskip("torch")
-
-TORCH_GATES = ("i", "f", "c", "o")  # torch's row blocks: i, f, g (= our c), o
-
 
 def test_api_shape(numpy_modules):
     m = numpy_modules["lstm"]
@@ -31,43 +29,8 @@ def test_lstm_against_central_differences(numpy_modules, sizes):
     assert max(errors.values()) < RTOL_FD, errors
 
 
-def _torch_lstm(params, H, I):
-    lstm = torch.nn.LSTM(I, H, dtype=torch.float64)
-    with torch.no_grad():
-        lstm.weight_ih_l0.copy_(torch.from_numpy(np.concatenate([params[f"W_{g}"] for g in TORCH_GATES])))
-        lstm.weight_hh_l0.copy_(torch.from_numpy(np.concatenate([params[f"U_{g}"] for g in TORCH_GATES])))
-        bias = np.concatenate([params[f"b_{g}"] for g in TORCH_GATES])
-        lstm.bias_ih_l0.copy_(torch.from_numpy(bias * 0.25))
-        lstm.bias_hh_l0.copy_(torch.from_numpy(bias * 0.75))
-    return lstm
-
-
 def test_lstm_against_torch_autograd(numpy_modules):
-    m = numpy_modules["lstm"]
-    T, B, I, H = 7, 4, 5, 3
-    params, xs, state0, g_hs, g_T = random_problem(m, T=T, B=B, input_size=I, hidden_size=H, seed=3)
-    hs, state_T, cache = m.forward(params, xs, state0)
-    grads, d_xs, d_state0 = m.backward(params, cache, g_hs, g_T)
-
-    net = _torch_lstm(params, H, I)
-    x_t = torch.from_numpy(xs).requires_grad_()
-    h0 = torch.from_numpy(state0["h"][None]).requires_grad_()
-    c0 = torch.from_numpy(state0["c"][None]).requires_grad_()
-    out, (h_n, c_n) = net(x_t, (h0, c0))
-    loss = (out * torch.from_numpy(g_hs)).sum() + (h_n[0] * torch.from_numpy(g_T["h"])).sum() \
-        + (c_n[0] * torch.from_numpy(g_T["c"])).sum()
-    loss.backward()
-
-    assert rel_err(hs, out.detach().numpy()) < RTOL_TORCH_F64
-    assert rel_err(state_T["c"], c_n[0].detach().numpy()) < RTOL_TORCH_F64
-    for k, g in enumerate(TORCH_GATES):
-        rows = slice(k * H, (k + 1) * H)
-        assert rel_err(grads[f"W_{g}"], net.weight_ih_l0.grad[rows].numpy()) < RTOL_TORCH_F64
-        assert rel_err(grads[f"U_{g}"], net.weight_hh_l0.grad[rows].numpy()) < RTOL_TORCH_F64
-        assert rel_err(grads[f"b_{g}"], net.bias_ih_l0.grad[rows].numpy()) < RTOL_TORCH_F64
-    assert rel_err(d_xs, x_t.grad.numpy()) < RTOL_TORCH_F64
-    assert rel_err(d_state0["h"], h0.grad[0].numpy()) < RTOL_TORCH_F64
-    assert rel_err(d_state0["c"], c0.grad[0].numpy()) < RTOL_TORCH_F64
+    assert_lstm_matches_torch(torch, numpy_modules["lstm"])
 
 
 def test_step_api_agrees_with_the_sequence_api(numpy_modules):
