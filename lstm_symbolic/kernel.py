@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from . import naming
-from .cells import Cell
+from .cells import Cell, CellError
 from .derive import Derivation
 from .functions import MatTVec, MatVec
 
@@ -138,6 +138,10 @@ def _replace_back(expr: sp.Expr, groups: tuple[Group, ...]) -> tuple[sp.Expr, li
 def build_kernel(derivation: Derivation) -> Kernel:
     """Plan the step's forward and backward computation for the emitters."""
     cell = derivation.cell
+    if len(cell.inputs) != 1:
+        names = ", ".join(q.name for q in cell.inputs)
+        raise CellError(f"{cell.name}: generated code takes one input sequence xs, and this cell has "
+                        f"{len(cell.inputs)} inputs ({names}): stack them into one input")
     groups = _groups(derivation)
     seeds = {s.name for s in derivation.seeds.values()}
     deferred_inputs = {g.operand for g in groups if not g.per_step}

@@ -105,3 +105,14 @@ def test_the_installed_package_carries_its_templates_and_specs(tmp_path):
                             capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "gru.py").read_text().startswith('"""Backward pass (BPTT) of the `gru` cell')
+
+
+def test_code_for_a_cell_with_two_inputs_is_refused_but_its_derivation_works(tmp_path):
+    spec = tmp_path / "two.toml"
+    spec.write_text('name = "two"\nstates = ["h"]\n[inputs]\nx = "input"\ny = "input"\n'
+                    '[params]\nW = ["hidden", "input"]\nV = ["hidden", "input"]\n'
+                    '[equations]\nh = "tanh(W @ x + V @ y)"\n')
+    result = run("emit", str(spec), "--lang", "numpy", "-o", str(tmp_path / "out"))
+    assert result.returncode == 2 and "takes one input sequence" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+    assert run("derive", str(spec)).returncode == 0
