@@ -169,6 +169,10 @@ def check_cell(cell: Cell) -> None:
         if eq.lhs.name in known:
             raise CellError(f"'{eq.lhs.name}' is assigned twice (or shadows an input)")
         known.add(eq.lhs.name)
+    read = {sym.name for eq in cell.equations for sym in eq.rhs.free_symbols}
+    for q in cell.params:
+        if q.name not in read:
+            raise CellError(f"parameter '{q.name}' is declared but no equation uses it: remove it or use it")
     for state in cell.states:
         if state not in {eq.lhs.name for eq in cell.equations}:
             raise CellError(f"state '{state}' is never updated: add an equation '{state} = ...'")

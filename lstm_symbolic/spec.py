@@ -128,6 +128,11 @@ class _Reader:
         params = self._shapes("params", vector=False)
         self._distinct(states, inputs, params)
         equations = self._equations(states, inputs, params)
+        read = {sym.name for _, rhs in equations for sym in rhs.free_symbols}
+        for key in params:
+            if key not in read:
+                raise self.error(f"parameter '{key}' is declared but no equation uses it: remove it or use it",
+                                 "params", key)
         try:
             return make_cell(name, description, inputs=inputs, states=tuple(states),
                              params=params, equations=equations)

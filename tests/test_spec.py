@@ -201,3 +201,10 @@ def test_huge_and_binary_files_are_refused(tmp_path):
 def test_the_cli_loader_reads_spec_paths():
     cell = pipeline.load_cell(str(EXAMPLES[0]))
     assert cell.name == load_spec(EXAMPLES[0]).name
+
+
+def test_a_parameter_no_equation_uses_is_refused_at_its_line():
+    text = ('name = "u"\nstates = ["h"]\n[inputs]\nx = "input"\n[params]\nW = ["hidden", "input"]\n'
+            'q = "hidden"\n[equations]\nh = "tanh(W @ x)"\n')
+    with pytest.raises(SpecError, match=r"u.toml:7:1: parameter 'q' is declared but no equation uses it"):
+        parse_spec(text, "u.toml")
