@@ -88,17 +88,10 @@ def _run(args) -> int:
         sys.stdout.write(body or "".join(f"{line}\n" for line in written))
         return 0
     if args.command == "jacobian":
-        return _output(pipeline.jacobian_output(cell, args.total, args.format, args.notation), None)
+        sys.stdout.write(pipeline.jacobian_output(cell, args.total, args.format, args.notation))
+        return 0
     for path in pipeline.emit(cell, args.lang, args.output_dir):
         print(path)
-    return 0
-
-
-def _output(text: str, path: str | None) -> int:
-    if path is None:
-        sys.stdout.write(text)
-    else:
-        print(pipeline.write_text(text, path))
     return 0
 
 
