@@ -20,6 +20,7 @@ from .jacobian import jacobian
 from .kernel import build_kernel
 from .printing.text import jacobian_text, text
 from .publish import compile_pdf, to_latex, to_markdown, write_images
+from .spec import load_spec
 
 LANGUAGES = ("numpy", "c")
 _EMITTERS = {"numpy": numpy_files, "c": c_files}
@@ -33,8 +34,6 @@ def load_cell(name: str) -> Cell:
     if name in BUILTIN_CELLS:
         return BUILTIN_CELLS[name]()
     if name.endswith(".toml"):
-        from .spec import load_spec  # noqa: PLC0415 - the spec front end is optional here
-
         return load_spec(name)
     known = ", ".join(BUILTIN_CELLS)
     raise UserError(f"unknown cell '{name}': use one of {known}, or the path of a .toml cell spec")
