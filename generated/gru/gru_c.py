@@ -15,6 +15,7 @@ float32 arrays run the C `float` functions, everything else is converted to floa
 
 import ctypes
 import hashlib
+import operator
 import os
 import shutil
 import subprocess
@@ -205,18 +206,25 @@ class _Layout:
             offs.append(o)
             o += int(np.prod(shape))
         self.grad_offs, self.dxs_off = offs, o
-        self.grad_views = [(name, start, start + int(np.prod(shape)), shape)
-                           for name, start, shape in zip(_NAMES, offs, self.shapes)]
+        runs = []  # consecutive parameters of one shape: one view, split along its first axis
+        for name, start, shape in zip(_NAMES, offs, self.shapes):
+            if runs and runs[-1][2] == shape:
+                runs[-1][0].append(name)
+            else:
+                runs.append(([name], start, shape))
+        self.grad_runs = [(names, start, start + len(names) * int(np.prod(shape)), (len(names),) + shape)
+                          for names, start, shape in runs]
         self.dstate_offs = [o + T * B * D + k * BH for k in range(_NS)]
         self.n_bwd = o + T * B * D + _NS * BH
         item = dtype.itemsize
-        self.fwd_table = np.asarray(self.state_offs, dtype=np.uintp) * item
+        self.state_bytes = [o * item for o in self.state_offs]
         self.bwd_table = np.asarray(self.grad_offs + self.dstate_offs, dtype=np.uintp) * item
-        self.fwd_ptrs, self.bwd_ptrs = np.empty_like(self.fwd_table), np.empty_like(self.bwd_table)
-        self.fwd_ptrs_addr, self.bwd_ptrs_addr = _addr(self.fwd_ptrs), _addr(self.bwd_ptrs)
+        self.bwd_ptrs = np.empty_like(self.bwd_table)
+        self.bwd_ptrs_addr = _addr(self.bwd_ptrs)
         self.dstate_ptrs_addr = self.bwd_ptrs_addr + len(_NAMES) * self.bwd_ptrs.itemsize
         self.saved_bytes, self.dxs_bytes = self.saved_off * item, self.dxs_off * item
         self.states_in = (_P * _NS)()  # the address table of state0 / d_state_T during a call
+        self.states_out = (_P * _NS)()  # the address table of state_T during a call
 
 
 def _layout(dtype, T, B, D, H):
@@ -240,14 +248,13 @@ def _params(params, dtype):
     """The address of the table of parameter addresses.  Reused while the same contiguous arrays of
     the right dtype come back (a training loop updating them in place); converted copies never are."""
     given = tuple(map(params.__getitem__, _NAMES))
-    ids = tuple(map(id, given))
     hit = _PARAMS.get(dtype)
-    if hit is not None and hit[0] == ids:
-        return hit[3], None
+    if hit is not None and all(map(operator.is_, given, hit[0])):
+        return hit[2], None
     arrays = [np.ascontiguousarray(a, dtype=dtype) for a in given]
     table = np.asarray([_addr(a) for a in arrays], dtype=np.uintp)
     if all(a is b for a, b in zip(arrays, given)):
-        _PARAMS[dtype] = (ids, given, table, _addr(table))
+        _PARAMS[dtype] = (given, table, _addr(table))
         return _addr(table), None
     _PARAMS.pop(dtype, None)
     return _addr(table), (table, arrays)  # the caller keeps the copies alive for the call
@@ -287,9 +294,10 @@ def forward(params, xs, state0=None):
     s0, keep = _states(state0, lay, dtype)
     out = np.empty(lay.n_fwd, dtype=dtype)
     base = _addr(out)
-    np.add(lay.fwd_table, base, out=lay.fwd_ptrs)
+    for k, offset in enumerate(lay.state_bytes):
+        lay.states_out[k] = base + offset
     x_addr, saved_addr = _addr(xs), base + lay.saved_bytes
-    _FUNCS[dtype][0](T, B, D, H, table, x_addr, s0, base, lay.fwd_ptrs_addr, saved_addr, _work(dtype, lay.n_work))
+    _FUNCS[dtype][0](T, B, D, H, table, x_addr, s0, base, lay.states_out, saved_addr, _work(dtype, lay.n_work))
     del keep, copies
     states = {s: out[o:o + B * H].reshape(lay.state_shape) for s, o in zip(STATES, lay.state_offs)}
     cache = {"xs": xs, "saved": out[lay.saved_off:], "addresses": (x_addr, saved_addr)}
@@ -316,7 +324,9 @@ def backward(params, cache, d_hs, d_state_T=None):
     _FUNCS[dtype][1](T, B, D, H, table, x_addr, saved_addr, None if d_hs is None else _addr(d_hs), dT,
                      lay.bwd_ptrs_addr, base + lay.dxs_bytes, lay.dstate_ptrs_addr, _work(dtype, lay.n_work))
     del keep, copies
-    grads = {name: out[start:stop].reshape(shape) for name, start, stop, shape in lay.grad_views}
+    grads = {}
+    for names, start, stop, shape in lay.grad_runs:
+        grads.update(zip(names, out[start:stop].reshape(shape)))
     d_xs = out[lay.dxs_off:lay.dxs_off + T * B * D].reshape(lay.xs_shape)
     d_state0 = {s: out[o:o + B * H].reshape(lay.state_shape) for s, o in zip(STATES, lay.dstate_offs)}
     return grads, d_xs, d_state0
