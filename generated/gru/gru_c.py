@@ -187,7 +187,7 @@ def _addr(a):
 
 
 class _Layout:
-    """Per (dtype, sizes): output offsets and reusable pointer tables (NumPy arrays of addresses)."""
+    """Per (dtype, sizes): output offsets and the pointer tables reused by every call."""
 
     def __init__(self, dtype, T, B, D, H):
         self.n_work = _LIB.gru_workspace_size(T, B, D, H)
