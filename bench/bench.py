@@ -49,12 +49,24 @@ BASELINE, HAND = "torch nn.LSTM", "hand NumPy"
 GATES_TORCH = ("i", "f", "c", "o")  # torch's row blocks i, f, g (our c), o
 
 
+def packed(params: dict) -> dict:
+    """The same arrays as views of one buffer, in order, as the C binding's init_params lays them out:
+    each implementation gets its weights in its own layout before timing (torch its stacked
+    weight_ih/weight_hh, the generated C adjacent arrays it uses as stacked matrices without a copy)."""
+    flat = np.concatenate([a.ravel() for a in params.values()])
+    out, start = {}, 0
+    for name, a in params.items():
+        out[name] = flat[start:start + a.size].reshape(a.shape)
+        start += a.size
+    return out
+
+
 class Problem:
     """Weights, inputs, initial state and output gradients shared by every implementation."""
 
     def __init__(self, module, T, B, I, H, dtype):
         rng = np.random.default_rng(0)
-        self.params = module.init_params(I, H, rng=rng, dtype=dtype)
+        self.params = packed(module.init_params(I, H, rng=rng, dtype=dtype))
         self.xs = rng.standard_normal((T, B, I)).astype(dtype)
         self.state0 = {s: (0.5 * rng.standard_normal((B, H))).astype(dtype) for s in module.STATES}
         self.d_hs = rng.standard_normal((T, B, H)).astype(dtype)

@@ -173,6 +173,21 @@ def test_binding_accepts_what_numpy_accepts(numpy_modules, c_modules):
         assert max(rel_err(grads1[k], grads0[k]) for k in npm.PARAMS) < RTOL_F64
 
 
+def test_binding_accepts_read_only_arrays_and_partial_states(numpy_modules, c_modules):
+    """Read-only inputs take the binding's slower address path; a state given as a scalar is broadcast."""
+    npm, cm = numpy_modules["lstm"], c_modules["lstm", "blas"]
+    p, xs, s0, g, gT = random_problem(npm, T=4, B=2, seed=8)
+    for arr in (xs, g, *p.values(), *s0.values(), *gT.values()):
+        arr.setflags(write=False)
+    (hs0, _, cache0), (hs1, _, cache1) = npm.forward(p, xs, s0), cm.forward(p, xs, s0)
+    (grads0, dxs0, d00), (grads1, dxs1, d01) = npm.backward(p, cache0, g, gT), cm.backward(p, cache1, g, gT)
+    assert rel_err(hs1, hs0) < RTOL_F64 and rel_err(dxs1, dxs0) < RTOL_F64
+    assert max(rel_err(grads1[k], grads0[k]) for k in npm.PARAMS) < RTOL_F64
+    assert max(rel_err(d01[s], d00[s]) for s in npm.STATES) < RTOL_F64
+    h0 = {"h": np.full((2, p["U_f"].shape[0]), 0.5)}
+    assert rel_err(cm.forward(p, xs, {"h": 0.5})[0], npm.forward(p, xs, h0)[0]) < RTOL_F64
+
+
 def test_c_saturated_cell_stays_finite(c_modules):
     m = c_modules["lstm", "portable"]
     params, xs, s0, g_hs, g_T = random_problem(m, seed=2)

@@ -15,6 +15,7 @@ float32 arrays run the C `float` functions, everything else is converted to floa
 
 import ctypes
 import hashlib
+import operator
 import os
 import shutil
 import subprocess
@@ -47,6 +48,7 @@ _HIDDEN = "W_r"
 _FLAGS = ["-O3", "-std=c99", "-fPIC", "-ffast-math"]
 _BLAS = [["-DLSTM_USE_CBLAS", "-lopenblas"], ["-DLSTM_USE_CBLAS", "-lcblas"], ["-DLSTM_USE_CBLAS", "-lblas"]]
 _P = ctypes.c_void_p
+_F64, _F32 = np.dtype(np.float64), np.dtype(np.float32)
 
 
 class BuildError(RuntimeError):
@@ -177,11 +179,16 @@ _PARAMS = {}
 
 
 def _addr(a):
-    return a.__array_interface__["data"][0]
+    """The address of a C-contiguous array's first element: asking a writable buffer is three times
+    cheaper than building ``__array_interface__`` (the fallback: read-only or empty arrays)."""
+    try:
+        return ctypes.addressof(ctypes.c_char.from_buffer(a))
+    except (TypeError, ValueError, BufferError):
+        return a.__array_interface__["data"][0]
 
 
 class _Layout:
-    """Per (dtype, sizes): output offsets and reusable pointer tables (NumPy arrays of addresses)."""
+    """Per (dtype, sizes): output offsets and the pointer tables reused by every call."""
 
     def __init__(self, dtype, T, B, D, H):
         self.n_work = _LIB.gru_reset_after_workspace_size(T, B, D, H)
@@ -189,24 +196,36 @@ class _Layout:
         sizes = {"hidden": H, "input": D}
         self.shapes = [tuple(sizes[s] for s in PARAMS[n]) for n in _NAMES]
         BH, TBH = B * H, T * B * H
+        self.state_shape, self.hs_shape, self.xs_shape = (B, H), (T, B, H), (T, B, D)
         # forward output buffer: hs | states | cache
         self.state_offs = [TBH + k * BH for k in range(_NS)]
-        self.n_fwd = TBH + _NS * BH + n_cache
+        self.saved_off = TBH + _NS * BH
+        self.n_fwd = self.saved_off + n_cache
         # backward output buffer: grads | d_xs | d_state0
         offs, o = [], 0
         for shape in self.shapes:
             offs.append(o)
             o += int(np.prod(shape))
         self.grad_offs, self.dxs_off = offs, o
-        self.grad_views = [(name, start, start + int(np.prod(shape)), shape)
-                           for name, start, shape in zip(_NAMES, offs, self.shapes)]
+        runs = []  # consecutive parameters of one shape: one view, split along its first axis
+        for name, start, shape in zip(_NAMES, offs, self.shapes):
+            if runs and runs[-1][2] == shape:
+                runs[-1][0].append(name)
+            else:
+                runs.append(([name], start, shape))
+        self.grad_runs = [(names, start, start + len(names) * int(np.prod(shape)), (len(names),) + shape)
+                          for names, start, shape in runs]
         self.dstate_offs = [o + T * B * D + k * BH for k in range(_NS)]
         self.n_bwd = o + T * B * D + _NS * BH
         item = dtype.itemsize
-        self.fwd_table = np.asarray(self.state_offs, dtype=np.uintp) * item
+        self.state_bytes = [o * item for o in self.state_offs]
         self.bwd_table = np.asarray(self.grad_offs + self.dstate_offs, dtype=np.uintp) * item
-        self.fwd_ptrs, self.bwd_ptrs = np.empty_like(self.fwd_table), np.empty_like(self.bwd_table)
-        self.fwd_ptrs_addr, self.bwd_ptrs_addr = _addr(self.fwd_ptrs), _addr(self.bwd_ptrs)
+        self.bwd_ptrs = np.empty_like(self.bwd_table)
+        self.bwd_ptrs_addr = _addr(self.bwd_ptrs)
+        self.dstate_ptrs_addr = self.bwd_ptrs_addr + len(_NAMES) * self.bwd_ptrs.itemsize
+        self.saved_bytes, self.dxs_bytes = self.saved_off * item, self.dxs_off * item
+        self.states_in = (_P * _NS)()  # the address table of state0 / d_state_T during a call
+        self.states_out = (_P * _NS)()  # the address table of state_T during a call
 
 
 def _layout(dtype, T, B, D, H):
@@ -230,30 +249,38 @@ def _params(params, dtype):
     """The address of the table of parameter addresses.  Reused while the same contiguous arrays of
     the right dtype come back (a training loop updating them in place); converted copies never are."""
     given = tuple(map(params.__getitem__, _NAMES))
-    ids = tuple(map(id, given))
     hit = _PARAMS.get(dtype)
-    if hit is not None and hit[0] == ids:
-        return hit[3], None
+    if hit is not None and all(map(operator.is_, given, hit[0])):
+        return hit[2], None
     arrays = [np.ascontiguousarray(a, dtype=dtype) for a in given]
     table = np.asarray([_addr(a) for a in arrays], dtype=np.uintp)
     if all(a is b for a, b in zip(arrays, given)):
-        _PARAMS[dtype] = (ids, given, table, _addr(table))
+        _PARAMS[dtype] = (given, table, _addr(table))
         return _addr(table), None
     _PARAMS.pop(dtype, None)
     return _addr(table), (table, arrays)  # the caller keeps the copies alive for the call
 
 
 def _dtype(a):
-    return np.dtype(np.float32) if a.dtype == np.float32 else np.dtype(np.float64)
+    return _F32 if a.dtype == _F32 else _F64
 
 
-def _states(states, B, H, dtype):
-    """(address table, arrays) of a state dict (missing entries: NULL = zeros), or (None, None)."""
+def _state(value, shape, dtype):
+    """A state as a C-contiguous (B, hidden) array of dtype: the caller's own array when it is one."""
+    if type(value) is np.ndarray and value.dtype == dtype and value.shape == shape and value.flags.c_contiguous:
+        return value
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(value, dtype=dtype), shape))
+
+
+def _states(states, lay, dtype):
+    """(address of the state table, arrays kept alive for the call); missing entries are NULL = zeros."""
     if states is None:
         return None, None
-    arrays = [np.ascontiguousarray(np.broadcast_to(np.asarray(states[s], dtype=dtype), (B, H)))
-              if s in states else None for s in STATES]
-    return np.asarray([0 if a is None else _addr(a) for a in arrays], dtype=np.uintp), arrays
+    arrays = [_state(states[s], lay.state_shape, dtype) if s in states else None for s in STATES]
+    table = lay.states_in
+    for k, a in enumerate(arrays):
+        table[k] = None if a is None else _addr(a)
+    return table, arrays
 
 
 def forward(params, xs, state0=None):
@@ -265,18 +292,17 @@ def forward(params, xs, state0=None):
     H = params[_HIDDEN].shape[0]
     lay = _layout(dtype, T, B, D, H)
     table, copies = _params(params, dtype)
-    s0, keep = _states(state0, B, H, dtype)
+    s0, keep = _states(state0, lay, dtype)
     out = np.empty(lay.n_fwd, dtype=dtype)
     base = _addr(out)
-    np.add(lay.fwd_table, base, out=lay.fwd_ptrs)
-    saved_off = lay.state_offs[-1] + B * H
-    x_addr, saved_addr = _addr(xs), base + saved_off * dtype.itemsize
-    _FUNCS[dtype][0](T, B, D, H, table, x_addr, None if s0 is None else _addr(s0), base, lay.fwd_ptrs_addr,
-                     saved_addr, _work(dtype, lay.n_work))
+    for k, offset in enumerate(lay.state_bytes):
+        lay.states_out[k] = base + offset
+    x_addr, saved_addr = _addr(xs), base + lay.saved_bytes
+    _FUNCS[dtype][0](T, B, D, H, table, x_addr, s0, base, lay.states_out, saved_addr, _work(dtype, lay.n_work))
     del keep, copies
-    states = {s: out[o:o + B * H].reshape(B, H) for s, o in zip(STATES, lay.state_offs)}
-    cache = {"xs": xs, "saved": out[saved_off:], "addresses": (x_addr, saved_addr)}
-    return out[:T * B * H].reshape(T, B, H), states, cache
+    states = {s: out[o:o + B * H].reshape(lay.state_shape) for s, o in zip(STATES, lay.state_offs)}
+    cache = {"xs": xs, "saved": out[lay.saved_off:], "addresses": (x_addr, saved_addr)}
+    return out[:T * B * H].reshape(lay.hs_shape), states, cache
 
 
 def backward(params, cache, d_hs, d_state_T=None):
@@ -290,19 +316,20 @@ def backward(params, cache, d_hs, d_state_T=None):
     lay = _layout(dtype, T, B, D, H)
     table, copies = _params(params, dtype)
     x_addr, saved_addr = cache["addresses"] if "addresses" in cache else (_addr(xs), _addr(saved))
-    d_hs = None if d_hs is None else np.ascontiguousarray(d_hs, dtype=dtype)
-    dT, keep = _states(d_state_T, B, H, dtype)
+    if d_hs is not None:
+        d_hs = np.ascontiguousarray(d_hs, dtype=dtype)
+    dT, keep = _states(d_state_T, lay, dtype)
     out = np.empty(lay.n_bwd, dtype=dtype)
     base = _addr(out)
     np.add(lay.bwd_table, base, out=lay.bwd_ptrs)
-    item, n = dtype.itemsize, len(_NAMES)
-    _FUNCS[dtype][1](T, B, D, H, table, x_addr, saved_addr, None if d_hs is None else _addr(d_hs),
-                     None if dT is None else _addr(dT), lay.bwd_ptrs_addr, base + lay.dxs_off * item,
-                     lay.bwd_ptrs_addr + n * lay.bwd_ptrs.itemsize, _work(dtype, lay.n_work))
+    _FUNCS[dtype][1](T, B, D, H, table, x_addr, saved_addr, None if d_hs is None else _addr(d_hs), dT,
+                     lay.bwd_ptrs_addr, base + lay.dxs_bytes, lay.dstate_ptrs_addr, _work(dtype, lay.n_work))
     del keep, copies
-    grads = {name: out[start:stop].reshape(shape) for name, start, stop, shape in lay.grad_views}
-    d_xs = out[lay.dxs_off:lay.dxs_off + T * B * D].reshape(T, B, D)
-    d_state0 = {s: out[o:o + B * H].reshape(B, H) for s, o in zip(STATES, lay.dstate_offs)}
+    grads = {}
+    for names, start, stop, shape in lay.grad_runs:
+        grads.update(zip(names, out[start:stop].reshape(shape)))
+    d_xs = out[lay.dxs_off:lay.dxs_off + T * B * D].reshape(lay.xs_shape)
+    d_state0 = {s: out[o:o + B * H].reshape(lay.state_shape) for s, o in zip(STATES, lay.dstate_offs)}
     return grads, d_xs, d_state0
 
 
