@@ -74,8 +74,6 @@ class Kernel:
     input_grads: tuple[tuple[str, sp.Expr], ...]  # per-step part of d_x (0 when deferred)
     vector_grads: tuple[tuple[str, sp.Expr], ...]  # (param, per-example rhs), summed over batch
     seeds: tuple[tuple[str, sp.Symbol], ...]  # (state, seed symbol)
-    forward_reads: tuple[str, ...]  # parameters and inputs the forward statements read
-    backward_reads: tuple[str, ...]  # parameters the backward statements read
 
     @property
     def deferred(self) -> tuple[Group, ...]:
@@ -84,9 +82,6 @@ class Kernel:
     @property
     def recurrent(self) -> tuple[Group, ...]:
         return tuple(g for g in self.groups if g.per_step)
-
-    def block_of(self, group: Group, k: int) -> sp.Symbol:
-        return group.block(k)
 
 
 def _groups(derivation: Derivation) -> tuple[Group, ...]:
@@ -165,9 +160,6 @@ def build_kernel(derivation: Derivation) -> Kernel:
     )
     forward = _forward(cell, groups)
     saved = _saved(cell, groups, backward, vector)
-    fwd = _reads(forward) | {g.operand.name for g in groups if g.per_step}
-    bwd = _reads(backward) | {s.name for _, e in vector for s in e.free_symbols}
-    declared = [q.name for q in cell.inputs + cell.params]
     return Kernel(
         cell=cell,
         groups=groups,
@@ -178,13 +170,8 @@ def build_kernel(derivation: Derivation) -> Kernel:
         input_grads=input_grads,
         vector_grads=vector,
         seeds=tuple((s, derivation.seeds[s]) for s in cell.states),
-        forward_reads=tuple(n for n in declared if n in fwd),
-        backward_reads=tuple(n for n in declared[len(cell.inputs):] if n in bwd),
     )
 
-
-def _reads(statements) -> set[str]:
-    return {s.name for st in statements if isinstance(st, Assign) for s in st.rhs.free_symbols}
 
 
 def _share_subexpressions(statements: list, extra: list[sp.Expr]) -> tuple:
