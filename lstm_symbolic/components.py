@@ -2,16 +2,21 @@
 
 Every vector becomes an explicit column of scalars and every ``W @ v`` an explicit sum, so
 that ``sympy.diff`` of a scalar loss gives gradients that owe nothing to the vector rules of
-:mod:`derive`.  The same evaluation instantiates the derived vector formulas, for comparison.
+:mod:`derive`.  The same evaluation instantiates the derived vector formulas, for comparison,
+and the formulas ``verify`` reads (with column slices and batch sums).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import sympy as sp
 
 from .cells import Cell
 from .derive import Derivation
-from .functions import MatTVec, MatVec, Outer
+from .formula_values import BatchSum, ColumnSlice
+from .functions import MatTVec, MatVec, Outer, sigmoid
 
 
 def symbols_for(name: str, shape: tuple[str, ...], sizes: dict[str, int]) -> sp.Matrix:
@@ -34,31 +39,123 @@ def leaf_env(cell: Cell, sizes: dict[str, int], seeds: dict[str, sp.Symbol] | No
     return env
 
 
-def evaluate(expr: sp.Expr, env: dict) -> sp.Matrix:
-    """``expr`` on components: element-wise apart from MatVec, MatTVec and Outer."""
+class ValueShapeError(ValueError):
+    """A formula cannot be evaluated: operands of different shapes, a bad slice, 1/0."""
+
+
+def _dims(shape) -> str:
+    return "×".join(str(n) for n in shape)
+
+
+def _apply(fn, x):
+    """``fn(x)`` on one component: evaluated when ``x`` holds Floats (the 60-digit draw; SymPy
+    keeps ``sigmoid(0.3)`` unevaluated, so σ is written out), else left as an atom - asking SymPy
+    whether a large exact argument is zero costs seconds."""
+    if not x.atoms(sp.Float):
+        return fn(x, evaluate=False)
+    return 1 / (1 + sp.exp(-x)) if fn is sigmoid else fn(x)
+
+
+_SYMPY_FUNCS = (sigmoid, sp.tanh, sp.exp, sp.log)
+
+
+def _bound(expr, env, stop: bool, value) -> int | None:
+    if (stop and expr == sp.oo) or (not stop and expr == 0):
+        return None
+    got = value(expr, env)
+    number = float(got) if np.ndim(got) == 0 and not isinstance(got, sp.MatrixBase) else None
+    if number is None or not number.is_integer():
+        raise ValueShapeError(f"a slice bound must be a whole number, not {expr}")
+    return int(number)
+
+
+def evaluate(expr: sp.Expr, env: dict):
+    """``expr`` on SymPy matrices (``env``: Symbol → Matrix or number), exactly: element-wise
+    apart from MatVec, MatTVec and Outer; column slices; the batch sum (one example: itself)."""
     if expr in env:
         return env[expr]
+    if expr.is_Number or expr in (sp.zoo, sp.nan):
+        if not expr.is_finite:
+            raise ValueShapeError("the formula divides by zero (its value is not finite)")
+        return expr
+    args = [evaluate(a, env) for a in expr.args] if not isinstance(expr, ColumnSlice) else []
+    try:
+        return _combine_sympy(expr, args, env)
+    except sp.ShapeError as exc:
+        raise ValueShapeError(f"shape mismatch: {exc}") from None
+
+
+def _combine_sympy(expr, args, env):
+    if isinstance(expr, sp.Add):
+        return fold_values(args, _ew_add)
+    if isinstance(expr, sp.Mul):
+        return fold_values(args, _ew_mul)
+    if isinstance(expr, sp.Pow):
+        base, e = args
+        return base.applyfunc(lambda v: v**e) if isinstance(base, sp.MatrixBase) else base**e
+    if type(expr) in _SYMPY_FUNCS:
+        fn = type(expr)
+        if isinstance(args[0], sp.MatrixBase):
+            return args[0].applyfunc(lambda x: _apply(fn, x))
+        return _apply(fn, args[0])
+    if isinstance(expr, (MatVec, MatTVec, Outer)):
+        return linear_value(expr, *args, transpose=lambda m: m.T)
+    if isinstance(expr, ColumnSlice):
+        return slice_value(expr, env, evaluate)
+    if isinstance(expr, BatchSum):
+        return args[0]
+    raise ValueShapeError(f"cannot evaluate {type(expr).__name__}")
+
+
+def fold_values(values, op: Callable):
+    out = values[0]
+    for v in values[1:]:
+        out = op(out, v)
+    return out
+
+
+def _ew_add(a, b):
+    if isinstance(a, sp.MatrixBase) != isinstance(b, sp.MatrixBase):
+        m, s = (a, b) if isinstance(a, sp.MatrixBase) else (b, a)
+        return m.applyfunc(lambda v: v + s)
+    if isinstance(a, sp.MatrixBase) and a.shape != b.shape:
+        raise ValueShapeError(f"shape mismatch: sum of {_dims(a.shape)} and {_dims(b.shape)}")
+    return a + b
+
+
+def _ew_mul(a, b):
+    if isinstance(a, sp.MatrixBase) and isinstance(b, sp.MatrixBase):
+        if a.shape != b.shape:
+            raise ValueShapeError(f"shape mismatch: element-wise product of {_dims(a.shape)} and {_dims(b.shape)}")
+        return a.multiply_elementwise(b)
+    return a * b
+
+
+def _is_array(value) -> bool:
+    return isinstance(value, (sp.MatrixBase, np.ndarray)) and np.ndim(value) == 2
+
+
+def linear_value(expr, w, v, transpose: Callable):
+    """``W @ v``, ``W.T @ v``, ``d @ v.T``; a number as the vector of a product is a constant
+    vector (what ``sigmoid(0)`` becomes when a diagnosis sets a gradient to zero)."""
     if isinstance(expr, Outer):
-        return evaluate(expr.args[0], env) * evaluate(expr.args[1], env).T
-    if isinstance(expr, sp.Add) and expr.has(Outer):
-        return sum((evaluate(a, env) for a in expr.args[1:]), evaluate(expr.args[0], env))
-    products = {}
-    for atom in expr.atoms(MatVec, MatTVec):
-        w, v = (evaluate(a, env) for a in atom.args)
-        products[atom] = (w if isinstance(atom, MatVec) else w.T) * v
-    opaque = expr.xreplace({a: sp.Integer(0) for a in products})
-    vectors = {s: env[s] for s in opaque.free_symbols if s in env}
-    length = {m.rows for m in list(products.values()) + list(vectors.values())}
-    if len(length) > 1:
-        raise ValueError(f"operands of different lengths in {expr}")
-    n = length.pop() if length else 1
+        if not (_is_array(w) and _is_array(v)):
+            raise ValueShapeError("shape mismatch: an outer product of a number")
+        return w @ transpose(v)
+    if not _is_array(w):
+        raise ValueShapeError("shape mismatch: a number in place of a matrix")
+    m = w if isinstance(expr, MatVec) else transpose(w)
+    if not _is_array(v):
+        n = m.shape[1]
+        v = sp.ones(n, 1) * v if isinstance(m, sp.MatrixBase) else np.full((n, 1), float(v))
+    return m @ v
 
-    def component(k):
-        table = {a: m[k] for a, m in products.items()}
-        table.update({s: m[k] for s, m in vectors.items()})
-        return expr.xreplace(table)
 
-    return sp.Matrix(n, 1, lambda k, _: component(k))
+def slice_value(expr: ColumnSlice, env, value):
+    w = value(expr.args[0], env)
+    start = _bound(expr.args[1], env, False, value)
+    stop = _bound(expr.args[2], env, True, value)
+    return w[:, start:stop]
 
 
 def forward_env(cell: Cell, env: dict) -> dict:

@@ -16,12 +16,11 @@ import numpy as np
 import sympy as sp
 
 from .cells import Cell
+from .components import ValueShapeError, evaluate
 from .derive import derive
 from .verify_diagnose import MAX_TERMS, Problem, diagnose, expansion_bound, transposed
 from .verify_eval import (
-    ValueShapeError,
     as_floats,
-    component_value,
     numpy_value,
     random_leaves,
     state_values,
@@ -167,7 +166,7 @@ def _exact(a, b, pair) -> tuple[bool, float | None]:
     """Compare ``a`` and ``b`` (expressions or the Symbol of a quantity) at one exact draw:
     ``expand`` of the rational difference when it cannot blow up, else the same draw at 60 digits."""
     exact, digits = pair
-    values = [component_value(e, exact) for e in (a, b)]
+    values = [evaluate(e, exact) for e in (a, b)]
     like = next((v for v in values if isinstance(v, sp.MatrixBase)), sp.Matrix([[0]]))
     got, want = (_matrix(v, like) for v in values)
     if got.shape != want.shape:
@@ -175,7 +174,7 @@ def _exact(a, b, pair) -> tuple[bool, float | None]:
     if all(expansion_bound(e) <= MAX_TERMS for e in (a, b)):
         if all(sp.expand(g - w, deep=False) == 0 for g, w in zip(got, want, strict=True)):
             return True, 0.0
-    got, want = (_matrix(component_value(e, digits), like) for e in (a, b))
+    got, want = (_matrix(evaluate(e, digits), like) for e in (a, b))
     try:
         diff = max(abs(complex(g - w)) for g, w in zip(got, want, strict=True))
         scale = max(abs(complex(w)) for w in want)

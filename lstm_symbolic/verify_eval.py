@@ -8,134 +8,16 @@ weights, and the batch sum (the identity for one example).  Nothing here evaluat
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import sympy as sp
 
+from .components import ValueShapeError, evaluate, fold_values, linear_value, slice_value
 from .derive import Derivation
 from .formula_values import BatchSum, ColumnSlice
 from .functions import MatTVec, MatVec, Outer, sigmoid
 from .verify_names import Names
 
-
-class ValueShapeError(ValueError):
-    """A formula cannot be evaluated: operands of different shapes, a bad slice, 1/0."""
-
-
-def _dims(shape) -> str:
-    return "×".join(str(n) for n in shape)
-
-
-def _apply(fn, x):
-    """``fn(x)`` on one component: evaluated when ``x`` holds Floats (the 60-digit draw; SymPy
-    keeps ``sigmoid(0.3)`` unevaluated, so σ is written out), else left as an atom - asking SymPy
-    whether a large exact argument is zero costs seconds."""
-    if not x.atoms(sp.Float):
-        return fn(x, evaluate=False)
-    return 1 / (1 + sp.exp(-x)) if fn is sigmoid else fn(x)
-
-
-_SYMPY_FUNCS = (sigmoid, sp.tanh, sp.exp, sp.log)
 _NUMPY_FUNCS = {sigmoid: lambda a: 1 / (1 + np.exp(-a)), sp.tanh: np.tanh, sp.exp: np.exp, sp.log: np.log}
-
-
-def _bound(expr, env, stop: bool, value) -> int | None:
-    if (stop and expr == sp.oo) or (not stop and expr == 0):
-        return None
-    got = value(expr, env)
-    number = float(got) if np.ndim(got) == 0 and not isinstance(got, sp.MatrixBase) else None
-    if number is None or not number.is_integer():
-        raise ValueShapeError(f"a slice bound must be a whole number, not {expr}")
-    return int(number)
-
-
-def component_value(expr: sp.Expr, env: dict):
-    """``expr`` on SymPy matrices (``env``: user Symbol → Matrix or number); exact."""
-    if expr in env:
-        return env[expr]
-    if expr.is_Number or expr in (sp.zoo, sp.nan):
-        if not expr.is_finite:
-            raise ValueShapeError("the formula divides by zero (its value is not finite)")
-        return expr
-    args = [component_value(a, env) for a in expr.args] if not isinstance(expr, ColumnSlice) else []
-    try:
-        return _combine_sympy(expr, args, env)
-    except sp.ShapeError as exc:
-        raise ValueShapeError(f"shape mismatch: {exc}") from None
-
-
-def _combine_sympy(expr, args, env):
-    if isinstance(expr, sp.Add):
-        return _fold(args, _ew_add)
-    if isinstance(expr, sp.Mul):
-        return _fold(args, _ew_mul)
-    if isinstance(expr, sp.Pow):
-        base, e = args
-        return base.applyfunc(lambda v: v**e) if isinstance(base, sp.MatrixBase) else base**e
-    if type(expr) in _SYMPY_FUNCS:
-        fn = type(expr)
-        if isinstance(args[0], sp.MatrixBase):
-            return args[0].applyfunc(lambda x: _apply(fn, x))
-        return _apply(fn, args[0])
-    if isinstance(expr, (MatVec, MatTVec, Outer)):
-        return _linear(expr, *args, transpose=lambda m: m.T)
-    if isinstance(expr, ColumnSlice):
-        return _slice(expr, env, component_value)
-    if isinstance(expr, BatchSum):
-        return args[0]
-    raise ValueShapeError(f"cannot evaluate {type(expr).__name__}")
-
-
-def _fold(values, op: Callable):
-    out = values[0]
-    for v in values[1:]:
-        out = op(out, v)
-    return out
-
-
-def _ew_add(a, b):
-    if isinstance(a, sp.MatrixBase) != isinstance(b, sp.MatrixBase):
-        m, s = (a, b) if isinstance(a, sp.MatrixBase) else (b, a)
-        return m.applyfunc(lambda v: v + s)
-    if isinstance(a, sp.MatrixBase) and a.shape != b.shape:
-        raise ValueShapeError(f"shape mismatch: sum of {_dims(a.shape)} and {_dims(b.shape)}")
-    return a + b
-
-
-def _ew_mul(a, b):
-    if isinstance(a, sp.MatrixBase) and isinstance(b, sp.MatrixBase):
-        if a.shape != b.shape:
-            raise ValueShapeError(f"shape mismatch: element-wise product of {_dims(a.shape)} and {_dims(b.shape)}")
-        return a.multiply_elementwise(b)
-    return a * b
-
-
-def _is_array(value) -> bool:
-    return isinstance(value, (sp.MatrixBase, np.ndarray)) and np.ndim(value) == 2
-
-
-def _linear(expr, w, v, transpose: Callable):
-    """``W @ v``, ``W.T @ v``, ``d @ v.T``; a number as the vector of a product is a constant
-    vector (what ``sigmoid(0)`` becomes when a diagnosis sets a gradient to zero)."""
-    if isinstance(expr, Outer):
-        if not (_is_array(w) and _is_array(v)):
-            raise ValueShapeError("shape mismatch: an outer product of a number")
-        return w @ transpose(v)
-    if not _is_array(w):
-        raise ValueShapeError("shape mismatch: a number in place of a matrix")
-    m = w if isinstance(expr, MatVec) else transpose(w)
-    if not _is_array(v):
-        n = m.shape[1]
-        v = sp.ones(n, 1) * v if isinstance(m, sp.MatrixBase) else np.full((n, 1), float(v))
-    return m @ v
-
-
-def _slice(expr: ColumnSlice, env, value):
-    w = value(expr.args[0], env)
-    start = _bound(expr.args[1], env, False, value)
-    stop = _bound(expr.args[2], env, True, value)
-    return w[:, start:stop]
 
 
 def numpy_value(expr: sp.Expr, env: dict):
@@ -147,19 +29,19 @@ def numpy_value(expr: sp.Expr, env: dict):
             raise ValueShapeError("the formula divides by zero (its value is not finite)")
         return float(expr)
     if isinstance(expr, ColumnSlice):
-        return _slice(expr, env, numpy_value)
+        return slice_value(expr, env, numpy_value)
     args = [numpy_value(a, env) for a in expr.args]
     try:
         if isinstance(expr, sp.Add):
-            return _fold(args, np.add)
+            return fold_values(args, np.add)
         if isinstance(expr, sp.Mul):
-            return _fold(args, np.multiply)
+            return fold_values(args, np.multiply)
         if isinstance(expr, sp.Pow):
             return np.power(args[0], args[1])
         if type(expr) in _NUMPY_FUNCS:
             return _NUMPY_FUNCS[type(expr)](args[0])
         if isinstance(expr, (MatVec, MatTVec, Outer)):
-            return _linear(expr, *args, transpose=np.transpose)
+            return linear_value(expr, *args, transpose=np.transpose)
         if isinstance(expr, BatchSum):
             return np.sum(args[0], axis=1, keepdims=True)
     except ValueError as exc:
@@ -217,7 +99,7 @@ def random_leaves(derivation: Derivation, sizes: dict[str, int], rng, *, exact: 
 def state_values(derivation: Derivation, leaves: dict, *, exact: bool) -> dict:
     """Forward values, adjoints and parameter gradients (internal name → value) from ``leaves``;
     a forward value already in ``leaves`` is kept (a cache given by the user)."""
-    value = component_value if exact else numpy_value
+    value = evaluate if exact else numpy_value
     env = {sp.Symbol(k): v for k, v in leaves.items()}
     zero = (lambda like: sp.zeros(*like.shape)) if exact else np.zeros_like
     for eq in derivation.cell.equations:
