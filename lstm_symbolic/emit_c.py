@@ -21,12 +21,13 @@ from .kernel import Assign, BackProject, Group, Kernel, Project
 from .printing.c import REAL_TYPES, c_code
 
 # Names the generated C uses itself: a cell symbol with one of them would be shadowed.
-RESERVED = {"T", "B", "D", "H", "I", "t_", "row_", "col_", "e_", "work", "params", "cache", "xs", "hs", "grads",
-            "d_xs", "d_hs", "state0", "state_T", "d_state_T", "d_state0", "off_", "auto", "break", "case",
-            "char", "const", "continue", "default", "do", "double", "else", "enum", "extern", "float", "for",
-            "goto", "if", "inline", "int", "long", "register", "restrict", "return", "short", "signed",
-            "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile",
-            "while", "exp", "log", "tanh", "pow"}
+RESERVED = {"T", "B", "D", "H", "I", "t_", "row_", "col_", "e_", "r0_", "r1_", "Bs_", "R0H", "BsH", "tid_", "nth_",
+            "nt_", "solo_", "gpart_", "q0_", "q1_", "m0_", "m1_", "h0_", "h1_", "k_", "work", "params", "cache", "xs",
+            "hs", "grads", "d_xs", "d_hs", "state0", "state_T", "d_state_T", "d_state0", "off_", "auto", "break",
+            "case", "char", "const", "continue", "default", "do", "double", "else", "enum", "extern", "float", "for",
+            "goto", "if", "inline", "int", "long", "register", "restrict", "return", "short", "signed", "sizeof",
+            "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while", "exp", "log",
+            "tanh", "pow"}
 SIZE = {"hidden": "H", "input": "D"}  # I is complex.h's imaginary unit (cblas.h includes it)
 
 
@@ -209,14 +210,16 @@ def _forward_plan(kernel: Kernel):
 
     printed = _fill(passes, load, stores_of, [], rows, on_load)
     calls = [_project(kernel, st.group, home(st.group.operand)) for st in projects]
-    prologue = [f"memcpy(S_{p.name}t, prev_{s}, BH * sizeof(@R@));" for p, s in prevs.items() if p in saved]
+    prologue = [f"memcpy(S_{p.name}t + R0H, prev_{s} + R0H, BsH * sizeof(@R@));"
+                for p, s in prevs.items() if p in saved]
     return _ops(printed, calls), _forward_decls(kernel), prologue, tmps
 
 
 def _project(kernel: Kernel, g: Group, source: str) -> str:
-    """``proj_g = source @ stkw_g^T`` for the B rows of one step (stkw_g: the stacked weights)."""
+    """``proj_g = source @ stkw_g^T`` for the thread's rows r0_..r1_ of one step (stkw_g: the stacked weights)."""
     op, nh = _op_size(kernel, g), _nh(g)
-    return f"mm_nt_@S@(B, {nh}, {op}, {source}, {op}, stkw_{g.name}, {op}, (@R@)0, proj_{g.name}, {nh});"
+    return (f"mm_nt_@S@(Bs_, {nh}, {op}, {source} + (size_t)r0_ * {op}, {op}, stkw_{g.name}, {op}, (@R@)0, "
+            f"proj_{g.name} + (size_t)r0_ * ({nh}), {nh});")
 
 
 def _forward_decls(kernel: Kernel) -> list[str]:
@@ -249,7 +252,7 @@ def _backward_plan(kernel: Kernel, buffers: dict[str, str]):
     def when(e):
         return max([phase.get(s, 0) for s in sp.sympify(e).free_symbols], default=0)
 
-    sums = [(when(e), f"G_{p}[col_]", e) for p, e in kernel.vector_grads]
+    sums = [(when(e), f"GP_{p}[col_]", e) for p, e in kernel.vector_grads]  # the thread's partial sums
     sums += [(when(e), rows.at(f"dxt_{n}"), e) for n, e in kernel.input_grads if e != 0]
     last = _last_reads(passes, [(p, e) for p, _, e in sums])
     state_of = {sym: s for s, sym in kernel.state_grads if sym != 0}
@@ -281,15 +284,16 @@ def _backward_plan(kernel: Kernel, buffers: dict[str, str]):
 
     printed = _fill(passes, load, stores_of, sums, rows)
     calls = [_back_project(kernel, st.group, buffers[st.group.name]) for st in bps]
-    prologue = [f"if (d_hs) for (e_ = 0; e_ < BH; ++e_) dcur_{cell.output}[e_] += d_hs[(size_t)t_ * BH + e_];"]
-    prologue += [f"memset(dnext_{s}, 0, BH * sizeof(@R@));" for s, sym in kernel.state_grads if sym == 0]
+    prologue = [f"if (d_hs) for (e_ = R0H; e_ < R0H + BsH; ++e_) dcur_{cell.output}[e_] += d_hs[(size_t)t_ * BH + e_];"]
+    prologue += [f"memset(dnext_{s} + R0H, 0, BsH * sizeof(@R@));" for s, sym in kernel.state_grads if sym == 0]
     return _ops(printed, calls), _backward_decls(kernel, buffers), prologue, tmps
 
 
 def _back_project(kernel: Kernel, g: Group, buffer: str) -> str:
-    """``bk_g = d_lin_g @ stkw_g`` for the B rows of one step."""
+    """``bk_g = d_lin_g @ stkw_g`` for the thread's rows r0_..r1_ of one step."""
     op, nh = _op_size(kernel, g), _nh(g)
-    return f"mm_nn_@S@(B, {op}, {nh}, dl_{buffer}t, {nh}, stkw_{g.name}, {op}, (@R@)0, bk_{g.name}, {op});"
+    return (f"mm_nn_@S@(Bs_, {op}, {nh}, dl_{buffer}t + (size_t)r0_ * ({nh}), {nh}, stkw_{g.name}, {op}, (@R@)0, "
+            f"bk_{g.name} + (size_t)r0_ * {op}, {op});")
 
 
 def _backward_decls(kernel: Kernel, buffers: dict[str, str]) -> list[str]:
@@ -359,8 +363,9 @@ def _calls_use(ops, name: str) -> bool:
     return any(op["kind"] == "call" and re.search(rf"\b{name}\b", op["code"]) for op in ops)
 
 
-def _layouts(groups, projections_groups, back_groups, dl_buffers, states, ftmps, btmps):
-    """Workspace buffers of the forward and the backward pass: (name, size in elements)."""
+def _layouts(groups, projections_groups, back_groups, dl_buffers, states, ftmps, btmps, n_vgrads):
+    """Workspace buffers of the forward and the backward pass: (name, size in elements).  ``gpart_``
+    holds the vector gradients' partial sums of threads 1.. of the batch-parallel time loop."""
     stacks = [(f"stk_{g['name']}", f"(size_t){g['n']} * H * {g['op']}") for g in groups if g["n"] > 1]
     fwd = stacks + [(f"proj_{g['name']}", f"(size_t){'T * B' if not g['per_step'] else 'B'} * {g['n']} * H")
                     for g in groups if not g["per_step"] or g["name"] in projections_groups]
@@ -368,6 +373,8 @@ def _layouts(groups, projections_groups, back_groups, dl_buffers, states, ftmps,
     bwd = stacks + [(f"dl_{g['name']}", f"(size_t)T * B * {g['n']} * H") for g in dl_buffers]
     bwd += [(f"bk_{g['name']}", f"(size_t)B * {g['op']}") for g in back_groups]
     bwd += [(f"dst_{s}", "(size_t)2 * B * H") for s in states] + [(f"tmp_{n}", "(size_t)B * H") for n in btmps]
+    if n_vgrads:
+        bwd.append(("gpart_", f"(size_t)(LSTM_MAX_THREADS - 1) * {n_vgrads} * H"))
     return fwd, bwd
 
 
@@ -385,7 +392,7 @@ def c_context(kernel: Kernel) -> dict:
     prefix = naming.module_name(cell.name)
     ftmps, btmps = sorted(set(ftmps)), sorted(set(btmps))
     fwd_layout, bwd_layout = _layouts(groups, projected, back_groups, dl_buffers,
-                                      cell.states, ftmps, btmps)
+                                      cell.states, ftmps, btmps, len(kernel.vector_grads))
     return {
         "cell": cell.name,
         "prefix": prefix,
@@ -410,6 +417,7 @@ def c_context(kernel: Kernel) -> dict:
         "backward_decls": _used(bdecls, _texts(bwd, bpro)),
         "backward_prologue": bpro,
         "buffers": buffers,
+        "vgrads": [p for p, _ in kernel.vector_grads],
         "reals": [{"ctype": ct, "sfx": sfx, "tanh": "tanh" if ct == "double" else "tanhf",
                    "blas": "d" if ct == "double" else "s"} for ct, (_, sfx) in REAL_TYPES.items()],
     }

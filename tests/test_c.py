@@ -60,17 +60,21 @@ def c_dirs(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def c_modules(c_dirs, tmp_path_factory):
-    """{(cell, path): the binding}, path "portable" (loops) or "blas" (when a CBLAS links)."""
+    """{(cell, path): the binding}, path "portable" (loops, no OpenMP) or "blas" (a CBLAS where one links,
+    and OpenMP where the compiler has it, with one row per thread allowed: batches of 2+ run threaded)."""
     if not COMPILERS:
         pytest.skip("no C compiler (gcc or clang) on this machine")
     cache = tmp_path_factory.mktemp("build-cache")
     modules = {}
-    saved = {k: os.environ.get(k) for k in ("LSTM_SYMBOLIC_CACHE", "LSTM_SYMBOLIC_BLAS", "LSTM_SYMBOLIC_CFLAGS")}
+    names = ("LSTM_SYMBOLIC_CACHE", "LSTM_SYMBOLIC_BLAS", "LSTM_SYMBOLIC_CFLAGS", "LSTM_SYMBOLIC_OPENMP")
+    saved = {k: os.environ.get(k) for k in names}
     try:
         os.environ["LSTM_SYMBOLIC_CACHE"] = str(cache)
-        for path, blas in (("portable", "none"), ("blas", "auto")):
+        for path, blas, openmp in (("portable", "none", "none"), ("blas", "auto", "auto")):
             os.environ["LSTM_SYMBOLIC_BLAS"] = blas
-            os.environ["LSTM_SYMBOLIC_CFLAGS"] = "-DLSTM_CBLAS_MIN=0"  # CBLAS even for the tests' small products
+            os.environ["LSTM_SYMBOLIC_OPENMP"] = openmp
+            # CBLAS even for the tests' small products; threads even for their small batches
+            os.environ["LSTM_SYMBOLIC_CFLAGS"] = "-DLSTM_CBLAS_MIN=0 -DLSTM_MIN_ROWS=1"
             for name, folder in c_dirs.items():
                 m = pipeline.naming.module_name(name)
                 modules[name, path] = load_module(folder / f"{m}_c.py", f"_c_{m}_{path}")
@@ -82,15 +86,39 @@ def c_modules(c_dirs, tmp_path_factory):
 
 @needs_cc
 @pytest.mark.parametrize("cc", COMPILERS)
-@pytest.mark.parametrize("cblas", [False, True], ids=["portable", "cblas"])
-def test_every_c_file_compiles_strictly(c_dirs, cc, cblas, tmp_path):
-    if cblas and not _has_cblas(cc, tmp_path):
+@pytest.mark.parametrize("variant", ["portable", "cblas", "openblas+openmp"])
+def test_every_c_file_compiles_strictly(c_dirs, cc, variant, tmp_path):
+    if variant != "portable" and not _has_cblas(cc, tmp_path):
         pytest.skip("no cblas.h / CBLAS library here")
+    extra = {"portable": [], "cblas": ["-DLSTM_USE_CBLAS"],
+             "openblas+openmp": ["-DLSTM_USE_CBLAS", "-DLSTM_OPENBLAS", "-fopenmp"]}[variant]
+    if "-fopenmp" in extra and not _has_openmp(cc, tmp_path):
+        pytest.skip(f"{cc} has no OpenMP here")
     for name, folder in c_dirs.items():
         src = folder / f"{pipeline.naming.module_name(name)}.c"
-        flags = STRICT + (["-DLSTM_USE_CBLAS"] if cblas else [])
-        done = subprocess.run([cc, *flags, "-c", str(src), "-o", str(tmp_path / "x.o")], capture_output=True, text=True)
+        done = subprocess.run([cc, *STRICT, *extra, "-c", str(src), "-o", str(tmp_path / "x.o")],
+                              capture_output=True, text=True)
         assert done.returncode == 0 and not done.stderr, f"{cc} {name}:\n{done.stderr}"
+
+
+def _has_openmp(cc, tmp_path) -> bool:
+    probe = tmp_path / "omp.c"
+    probe.write_text("#include <omp.h>\nint main(void) { return omp_get_max_threads() < 1; }\n")
+    done = subprocess.run([cc, "-fopenmp", str(probe), "-o", str(tmp_path / "omp")], capture_output=True)
+    return done.returncode == 0
+
+
+def test_time_loop_runs_threaded_where_openmp_builds(c_modules, tmp_path):
+    """The blas path is built with OpenMP (where the compiler has it) and one row per thread allowed:
+    the agreement tests above then run the batch-parallel time loop (B=3 on 2+ threads)."""
+    if not _has_openmp(COMPILERS[0], tmp_path):
+        pytest.skip("no OpenMP here: the C runs on one thread")
+    if (os.cpu_count() or 1) < 2 or os.environ.get("OMP_NUM_THREADS", "").strip() == "1":
+        pytest.skip("one CPU (or OMP_NUM_THREADS=1): the time loop runs on one thread")
+    for (cell, path), m in c_modules.items():
+        threads = [m.THREADS(b) for b in (1, 2, 3, 64)]
+        assert threads == ([1, 1, 1, 1] if path == "portable" else [1, 2, min(3, threads[3]), threads[3]]), cell
+        assert path == "portable" or threads[3] >= 2, cell
 
 
 def _has_cblas(cc, tmp_path) -> bool:
@@ -127,7 +155,9 @@ def _run_both(npm, cm, dtype, seed=1, **sizes):
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("dtype,rtol", [(np.float64, RTOL_F64), (np.float32, RTOL_F32)], ids=["f64", "f32"])
 def test_c_agrees_with_generated_numpy(numpy_modules, c_modules, cell, path, dtype, rtol):
-    for sizes in (dict(T=9, B=3, input_size=5, hidden_size=7), dict(T=9, B=1, input_size=2, hidden_size=4)):
+    # (B=16, hidden 32: two threads overlap long enough for a race on a shared sum to show)
+    for sizes in (dict(T=9, B=3, input_size=5, hidden_size=7), dict(T=9, B=1, input_size=2, hidden_size=4),
+                  dict(T=6, B=16, input_size=8, hidden_size=32)):
         errors = _run_both(numpy_modules[cell], c_modules[cell, path], dtype, **sizes)
         assert max(errors.values()) < rtol, errors
 
@@ -274,7 +304,9 @@ def test_forward_backward_clean_under_address_and_ub_sanitizers(c_dirs, numpy_mo
     exe = tmp_path / "driver"
     flags = ["-std=c99", "-g", "-O1", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
              "-fno-sanitize-recover=all", "-I", str(c_dirs[cell])]
-    flags += ["-DLSTM_USE_CBLAS", "-DLSTM_CBLAS_MIN=0"] if cblas else []
+    # the CBLAS variant also runs the batch-parallel time loop: OpenMP, one row per thread allowed
+    flags += ["-DLSTM_USE_CBLAS", "-DLSTM_CBLAS_MIN=0", "-DLSTM_OPENBLAS", "-DLSTM_MIN_ROWS=1"] if cblas else []
+    flags += ["-fopenmp"] if cblas and _has_openmp(cc, tmp_path) else []
     libs = (["-lopenblas"] if cblas else []) + ["-lm"]
     built = subprocess.run([cc, *flags, str(tmp_path / "driver.c"), str(c_dirs[cell] / f"{m}.c"), "-o", str(exe),
                             *libs], capture_output=True, text=True)

@@ -8,6 +8,14 @@
  * costs one product; the input projection of all steps is one product before the time loop; each
  * step runs fused element-wise passes over batch x hidden between its matrix products; the weight
  * gradients and d_xs are products over all steps after the loop.
+ *
+ * Threads: compiled with OpenMP (-fopenmp), a call runs on one team of threads, each with its own
+ * single-threaded matrix products.  The rows of a batch are independent through time, so each thread
+ * runs the whole time loop on its own rows, with no synchronisation between steps; the products over
+ * all steps (before and after the loop) are split into row blocks, one per thread, with one barrier
+ * before and after the loop.  OMP_NUM_THREADS caps the threads; each gets at least LSTM_MIN_ROWS rows
+ * of the batch.  The results depend on the number of threads only through the order in which the
+ * batch sums of vector gradients (biases, peepholes) are added.
  */
 #include <math.h>
 #include <string.h>
@@ -30,6 +38,30 @@
 #define LSTM_IVDEP
 #endif
 
+#ifdef _OPENMP
+#include <omp.h>
+#define LSTM_PARALLEL _Pragma("omp parallel if(nt_ > 1) num_threads(nt_)")
+#define LSTM_BARRIER _Pragma("omp barrier")
+#define LSTM_THREAD_NUM omp_get_thread_num()
+#define LSTM_NUM_THREADS omp_get_num_threads()
+#else
+#define LSTM_PARALLEL
+#define LSTM_BARRIER
+#define LSTM_THREAD_NUM 0
+#define LSTM_NUM_THREADS 1
+#endif
+/* Threads of the time loop: at most this many (the workspace holds their partial sums) ... */
+#ifndef LSTM_MAX_THREADS
+#define LSTM_MAX_THREADS 16
+#endif
+/* ... and each with at least this many rows of the batch. */
+#ifndef LSTM_MIN_ROWS
+#define LSTM_MIN_ROWS 8
+#endif
+
+/* Part k of nth of the range 0 .. n - 1 starts here. */
+#define SPLIT_(n, k, nth) ((int)((size_t)(n) * (size_t)(k) / (size_t)(nth)))
+
 /* Workspace buffers start on 64-byte boundaries (relative to the workspace). */
 #define ALIGN_(n) (((size_t)(n) + 15u) & ~(size_t)15u)
 
@@ -48,6 +80,7 @@ size_t gru_reset_after_workspace_size(int T, int B, int D, int H)
     bwd += ALIGN_((size_t)T * B * 3 * H); /* dl_h_prev */
     bwd += ALIGN_((size_t)B * H); /* bk_h_prev */
     bwd += ALIGN_((size_t)2 * B * H); /* dst_h */
+    bwd += ALIGN_((size_t)(LSTM_MAX_THREADS - 1) * 4 * H); /* gpart_ */
     return fwd > bwd ? fwd : bwd;
 }
 
@@ -64,6 +97,46 @@ int gru_reset_after_uses_cblas(void)
 #else
     return 0;
 #endif
+}
+
+int gru_reset_after_threads(int B)
+{
+#ifdef _OPENMP
+    int n = omp_get_max_threads();
+    if (n > LSTM_MAX_THREADS)
+        n = LSTM_MAX_THREADS;
+    if (n > B / LSTM_MIN_ROWS)
+        n = B / LSTM_MIN_ROWS;
+    return n > 1 ? n : 1;
+#else
+    (void)B;
+    return 1;
+#endif
+}
+
+/* Inside the parallel region every thread runs its products alone: an OpenMP OpenBLAS sees that it is
+ * inside a parallel region; a pthreads OpenBLAS is told, and its thread count is restored after (its own
+ * threads would otherwise compete with the team for the cores). */
+static int blas_solo_(int nt)
+{
+#if defined(LSTM_OPENBLAS) && defined(_OPENMP)
+    if (nt > 1 && openblas_get_parallel() == 1) {
+        const int n = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+        return n;
+    }
+#endif
+    (void)nt;
+    return 0;
+}
+
+static void blas_restore_(int n)
+{
+#if defined(LSTM_OPENBLAS) && defined(_OPENMP)
+    if (n > 0)
+        openblas_set_num_threads(n);
+#endif
+    (void)n;
 }
 
 /* ======================== double ======================== */
@@ -161,8 +234,9 @@ void gru_reset_after_forward_f64(int T, int B, int D, int H, const double *const
     const double *const *state0, double *hs, double *const *state_T, double *cache, double *work)
 {
     const size_t BH = (size_t)B * H;
+    const int nt_ = gru_reset_after_threads(B);
     size_t off_ = 0;
-    int t_, row_, col_;
+    int solo_;
     const double *P_W_r = params[0];
     const double *P_W_z = params[1];
     const double *P_W_n = params[2];
@@ -214,7 +288,21 @@ void gru_reset_after_forward_f64(int T, int B, int D, int H, const double *const
         memcpy(st_h, state0[0], BH * sizeof(double));
     else
         memset(st_h, 0, BH * sizeof(double));
-    mm_nt_f64(T * B, 3 * H, D, xs, D, stkw_x, D, (double)0, proj_x, 3 * H);
+    solo_ = blas_solo_(nt_);
+    LSTM_PARALLEL
+    {
+    const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
+    /* the input projection of all steps: this thread's rows of it */
+    const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
+    mm_nt_f64(q1_ - q0_, 3 * H, D, xs + (size_t)q0_ * D, D, stkw_x, D, (double)0, proj_x + (size_t)q0_ * (3 * H), 3 * H);
+    LSTM_BARRIER
+    /* the time loop on this thread's rows r0_ .. r1_ - 1 of the batch */
+    const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
+    const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
+    int t_, row_, col_;
+    (void)R0H;
+    (void)BsH;
+    (void)Bs_;
     for (t_ = 0; t_ < T; ++t_) {
         const double *prev_h = st_h + (size_t)(t_ & 1) * BH;
         double *next_h = st_h + (size_t)((t_ + 1) & 1) * BH;
@@ -225,9 +313,9 @@ void gru_reset_after_forward_f64(int T, int B, int D, int H, const double *const
         double *S_zt = C_z + (size_t)t_ * BH;
         double *S_nt = C_n + (size_t)t_ * BH;
         double *S_U_n_h_prevt = C_U_n_h_prev + (size_t)t_ * BH;
-        memcpy(S_h_prevt, prev_h, BH * sizeof(double));
-        mm_nt_f64(B, 3 * H, H, prev_h, H, stkw_h_prev, H, (double)0, proj_h_prev, 3 * H);
-        for (row_ = 0; row_ < B; ++row_) {
+        memcpy(S_h_prevt + R0H, prev_h + R0H, BsH * sizeof(double));
+        mm_nt_f64(Bs_, 3 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (double)0, proj_h_prev + (size_t)r0_ * (3 * H), 3 * H);
+        for (row_ = r0_; row_ < r1_; ++row_) {
             const double *proj_h_prev_r = proj_h_prev + (size_t)row_ * (3 * H);
             const double *pj_x_r = pj_x + (size_t)row_ * (3 * H);
             const double *prev_h_r = prev_h + (size_t)row_ * (H);
@@ -266,6 +354,8 @@ void gru_reset_after_forward_f64(int T, int B, int D, int H, const double *const
             }
         }
     }
+    }
+    blas_restore_(solo_);
     if (state_T && state_T[0])
         memcpy(state_T[0], st_h + (size_t)(T & 1) * BH, BH * sizeof(double));
 }
@@ -275,8 +365,9 @@ void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *cons
     double *d_xs, double *const *d_state0, double *work)
 {
     const size_t BH = (size_t)B * H;
-    size_t off_ = 0, e_;
-    int t_, row_, col_;
+    const int nt_ = gru_reset_after_threads(B);
+    size_t off_ = 0;
+    int solo_;
     const double *P_W_r = params[0];
     double *G_W_r = grads[0];
     const double *P_W_z = params[1];
@@ -314,6 +405,8 @@ void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *cons
     off_ += ALIGN_((size_t)B * H);
     double *dst_h = work + off_;
     off_ += ALIGN_((size_t)2 * B * H);
+    double *gpart_ = work + off_;
+    off_ += ALIGN_((size_t)(LSTM_MAX_THREADS - 1) * 4 * H);
     /* [W_r; W_z; W_n]: the caller's arrays when adjacent, else a copy */
     const double *stkw_x = stk_x;
     if (P_W_z == P_W_r + (size_t)H * D && P_W_n == P_W_z + (size_t)H * D) {
@@ -360,6 +453,32 @@ void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *cons
         memcpy(dst_h + (size_t)((T - 1) & 1) * BH, d_state_T[0], BH * sizeof(double));
     else
         memset(dst_h + (size_t)((T - 1) & 1) * BH, 0, BH * sizeof(double));
+    solo_ = blas_solo_(nt_);
+    LSTM_PARALLEL
+    {
+    /* the time loop on this thread's rows r0_ .. r1_ - 1 of the batch; thread 0 sums the vector
+     * gradients in place, the others in their part of gpart_ */
+    const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
+    const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
+    const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
+    size_t e_;
+    int t_, row_, col_;
+    double *GP_b_r = tid_ == 0 ? G_b_r : gpart_ + ((size_t)(tid_ - 1) * 4 + 0) * H;
+    if (tid_ > 0)
+        memset(GP_b_r, 0, H * sizeof(double));
+    double *GP_b_z = tid_ == 0 ? G_b_z : gpart_ + ((size_t)(tid_ - 1) * 4 + 1) * H;
+    if (tid_ > 0)
+        memset(GP_b_z, 0, H * sizeof(double));
+    double *GP_b_n = tid_ == 0 ? G_b_n : gpart_ + ((size_t)(tid_ - 1) * 4 + 2) * H;
+    if (tid_ > 0)
+        memset(GP_b_n, 0, H * sizeof(double));
+    double *GP_b_hn = tid_ == 0 ? G_b_hn : gpart_ + ((size_t)(tid_ - 1) * 4 + 3) * H;
+    if (tid_ > 0)
+        memset(GP_b_hn, 0, H * sizeof(double));
+    (void)R0H;
+    (void)BsH;
+    (void)Bs_;
+    (void)e_;
     for (t_ = T - 1; t_ >= 0; --t_) {
         double *dcur_h = dst_h + (size_t)(t_ & 1) * BH;
         double *dnext_h = dst_h + (size_t)((t_ + 1) & 1) * BH;
@@ -370,8 +489,8 @@ void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *cons
         const double *S_U_n_h_prevt = C_U_n_h_prev + (size_t)t_ * BH;
         double *dl_xt = dl_x + (size_t)t_ * B * 3 * H;
         double *dl_h_prevt = dl_h_prev + (size_t)t_ * B * 3 * H;
-        if (d_hs) for (e_ = 0; e_ < BH; ++e_) dcur_h[e_] += d_hs[(size_t)t_ * BH + e_];
-        for (row_ = 0; row_ < B; ++row_) {
+        if (d_hs) for (e_ = R0H; e_ < R0H + BsH; ++e_) dcur_h[e_] += d_hs[(size_t)t_ * BH + e_];
+        for (row_ = r0_; row_ < r1_; ++row_) {
             const double *S_zt_r = S_zt + (size_t)row_ * (H);
             const double *dcur_h_r = dcur_h + (size_t)row_ * (H);
             const double *S_nt_r = S_nt + (size_t)row_ * (H);
@@ -404,14 +523,14 @@ void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *cons
                 dl_h_prevt_r[1 * H + col_] = d_z_z;
                 dl_xt_r[col_] = d_z_r;
                 dl_h_prevt_r[col_] = d_z_r;
-                G_b_r[col_] += d_z_r;
-                G_b_z[col_] += d_z_z;
-                G_b_n[col_] += d_z_n;
-                G_b_hn[col_] += _t1;
+                GP_b_r[col_] += d_z_r;
+                GP_b_z[col_] += d_z_z;
+                GP_b_n[col_] += d_z_n;
+                GP_b_hn[col_] += _t1;
             }
         }
-        mm_nn_f64(B, H, 3 * H, dl_h_prevt, 3 * H, stkw_h_prev, H, (double)0, bk_h_prev, H);
-        for (row_ = 0; row_ < B; ++row_) {
+        mm_nn_f64(Bs_, H, 3 * H, dl_h_prevt + (size_t)r0_ * (3 * H), 3 * H, stkw_h_prev, H, (double)0, bk_h_prev + (size_t)r0_ * H, H);
+        for (row_ = r0_; row_ < r1_; ++row_) {
             const double *S_zt_r = S_zt + (size_t)row_ * (H);
             const double *dcur_h_r = dcur_h + (size_t)row_ * (H);
             const double *bk_h_prev_r = bk_h_prev + (size_t)row_ * (H);
@@ -426,21 +545,42 @@ void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *cons
             }
         }
     }
+    /* the products over all steps: this thread's rows of each weight gradient and of d_xs */
+    LSTM_BARRIER
     if (G_W_z == G_W_r + (size_t)H * D && G_W_n == G_W_z + (size_t)H * D) {
-        mm_tn_f64(3 * H, D, T * B, dl_x, 3 * H, xs, D, (double)1, G_W_r, D);
+        const int m0_ = SPLIT_(3 * H, tid_, nth_), m1_ = SPLIT_(3 * H, tid_ + 1, nth_);
+        mm_tn_f64(m1_ - m0_, D, T * B, dl_x + m0_, 3 * H, xs, D, (double)1, G_W_r + (size_t)m0_ * D, D);
     } else {
-        mm_tn_f64(H, D, T * B, dl_x + (size_t)0 * H, 3 * H, xs, D, (double)1, G_W_r, D);
-        mm_tn_f64(H, D, T * B, dl_x + (size_t)1 * H, 3 * H, xs, D, (double)1, G_W_z, D);
-        mm_tn_f64(H, D, T * B, dl_x + (size_t)2 * H, 3 * H, xs, D, (double)1, G_W_n, D);
+        const int h0_ = SPLIT_(H, tid_, nth_), h1_ = SPLIT_(H, tid_ + 1, nth_);
+        mm_tn_f64(h1_ - h0_, D, T * B, dl_x + (size_t)0 * H + h0_, 3 * H, xs, D, (double)1, G_W_r + (size_t)h0_ * D, D);
+        mm_tn_f64(h1_ - h0_, D, T * B, dl_x + (size_t)1 * H + h0_, 3 * H, xs, D, (double)1, G_W_z + (size_t)h0_ * D, D);
+        mm_tn_f64(h1_ - h0_, D, T * B, dl_x + (size_t)2 * H + h0_, 3 * H, xs, D, (double)1, G_W_n + (size_t)h0_ * D, D);
     }
     if (G_U_z == G_U_r + (size_t)H * H && G_U_n == G_U_z + (size_t)H * H) {
-        mm_tn_f64(3 * H, H, T * B, dl_h_prev, 3 * H, C_h_prev, H, (double)1, G_U_r, H);
+        const int m0_ = SPLIT_(3 * H, tid_, nth_), m1_ = SPLIT_(3 * H, tid_ + 1, nth_);
+        mm_tn_f64(m1_ - m0_, H, T * B, dl_h_prev + m0_, 3 * H, C_h_prev, H, (double)1, G_U_r + (size_t)m0_ * H, H);
     } else {
-        mm_tn_f64(H, H, T * B, dl_h_prev + (size_t)0 * H, 3 * H, C_h_prev, H, (double)1, G_U_r, H);
-        mm_tn_f64(H, H, T * B, dl_h_prev + (size_t)1 * H, 3 * H, C_h_prev, H, (double)1, G_U_z, H);
-        mm_tn_f64(H, H, T * B, dl_h_prev + (size_t)2 * H, 3 * H, C_h_prev, H, (double)1, G_U_n, H);
+        const int h0_ = SPLIT_(H, tid_, nth_), h1_ = SPLIT_(H, tid_ + 1, nth_);
+        mm_tn_f64(h1_ - h0_, H, T * B, dl_h_prev + (size_t)0 * H + h0_, 3 * H, C_h_prev, H, (double)1, G_U_r + (size_t)h0_ * H, H);
+        mm_tn_f64(h1_ - h0_, H, T * B, dl_h_prev + (size_t)1 * H + h0_, 3 * H, C_h_prev, H, (double)1, G_U_z + (size_t)h0_ * H, H);
+        mm_tn_f64(h1_ - h0_, H, T * B, dl_h_prev + (size_t)2 * H + h0_, 3 * H, C_h_prev, H, (double)1, G_U_n + (size_t)h0_ * H, H);
     }
-    mm_nn_f64(T * B, D, 3 * H, dl_x, 3 * H, stkw_x, D, (double)1, d_xs, D);
+    {
+        const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
+        mm_nn_f64(q1_ - q0_, D, 3 * H, dl_x + (size_t)q0_ * (3 * H), 3 * H, stkw_x, D, (double)1, d_xs + (size_t)q0_ * D, D);
+    }
+    }
+    blas_restore_(solo_);
+    {
+    int k_, col_;
+    for (k_ = 1; k_ < nt_; ++k_)
+        for (col_ = 0; col_ < H; ++col_) {
+            G_b_r[col_] += gpart_[((size_t)(k_ - 1) * 4 + 0) * H + col_];
+            G_b_z[col_] += gpart_[((size_t)(k_ - 1) * 4 + 1) * H + col_];
+            G_b_n[col_] += gpart_[((size_t)(k_ - 1) * 4 + 2) * H + col_];
+            G_b_hn[col_] += gpart_[((size_t)(k_ - 1) * 4 + 3) * H + col_];
+        }
+    }
     if (d_state0 && d_state0[0])
         memcpy(d_state0[0], dst_h + BH, BH * sizeof(double));
 }
@@ -553,8 +693,9 @@ void gru_reset_after_forward_f32(int T, int B, int D, int H, const float *const 
     const float *const *state0, float *hs, float *const *state_T, float *cache, float *work)
 {
     const size_t BH = (size_t)B * H;
+    const int nt_ = gru_reset_after_threads(B);
     size_t off_ = 0;
-    int t_, row_, col_;
+    int solo_;
     const float *P_W_r = params[0];
     const float *P_W_z = params[1];
     const float *P_W_n = params[2];
@@ -606,7 +747,21 @@ void gru_reset_after_forward_f32(int T, int B, int D, int H, const float *const 
         memcpy(st_h, state0[0], BH * sizeof(float));
     else
         memset(st_h, 0, BH * sizeof(float));
-    mm_nt_f32(T * B, 3 * H, D, xs, D, stkw_x, D, (float)0, proj_x, 3 * H);
+    solo_ = blas_solo_(nt_);
+    LSTM_PARALLEL
+    {
+    const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
+    /* the input projection of all steps: this thread's rows of it */
+    const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
+    mm_nt_f32(q1_ - q0_, 3 * H, D, xs + (size_t)q0_ * D, D, stkw_x, D, (float)0, proj_x + (size_t)q0_ * (3 * H), 3 * H);
+    LSTM_BARRIER
+    /* the time loop on this thread's rows r0_ .. r1_ - 1 of the batch */
+    const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
+    const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
+    int t_, row_, col_;
+    (void)R0H;
+    (void)BsH;
+    (void)Bs_;
     for (t_ = 0; t_ < T; ++t_) {
         const float *prev_h = st_h + (size_t)(t_ & 1) * BH;
         float *next_h = st_h + (size_t)((t_ + 1) & 1) * BH;
@@ -617,9 +772,9 @@ void gru_reset_after_forward_f32(int T, int B, int D, int H, const float *const 
         float *S_zt = C_z + (size_t)t_ * BH;
         float *S_nt = C_n + (size_t)t_ * BH;
         float *S_U_n_h_prevt = C_U_n_h_prev + (size_t)t_ * BH;
-        memcpy(S_h_prevt, prev_h, BH * sizeof(float));
-        mm_nt_f32(B, 3 * H, H, prev_h, H, stkw_h_prev, H, (float)0, proj_h_prev, 3 * H);
-        for (row_ = 0; row_ < B; ++row_) {
+        memcpy(S_h_prevt + R0H, prev_h + R0H, BsH * sizeof(float));
+        mm_nt_f32(Bs_, 3 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (float)0, proj_h_prev + (size_t)r0_ * (3 * H), 3 * H);
+        for (row_ = r0_; row_ < r1_; ++row_) {
             const float *proj_h_prev_r = proj_h_prev + (size_t)row_ * (3 * H);
             const float *pj_x_r = pj_x + (size_t)row_ * (3 * H);
             const float *prev_h_r = prev_h + (size_t)row_ * (H);
@@ -658,6 +813,8 @@ void gru_reset_after_forward_f32(int T, int B, int D, int H, const float *const 
             }
         }
     }
+    }
+    blas_restore_(solo_);
     if (state_T && state_T[0])
         memcpy(state_T[0], st_h + (size_t)(T & 1) * BH, BH * sizeof(float));
 }
@@ -667,8 +824,9 @@ void gru_reset_after_backward_f32(int T, int B, int D, int H, const float *const
     float *d_xs, float *const *d_state0, float *work)
 {
     const size_t BH = (size_t)B * H;
-    size_t off_ = 0, e_;
-    int t_, row_, col_;
+    const int nt_ = gru_reset_after_threads(B);
+    size_t off_ = 0;
+    int solo_;
     const float *P_W_r = params[0];
     float *G_W_r = grads[0];
     const float *P_W_z = params[1];
@@ -706,6 +864,8 @@ void gru_reset_after_backward_f32(int T, int B, int D, int H, const float *const
     off_ += ALIGN_((size_t)B * H);
     float *dst_h = work + off_;
     off_ += ALIGN_((size_t)2 * B * H);
+    float *gpart_ = work + off_;
+    off_ += ALIGN_((size_t)(LSTM_MAX_THREADS - 1) * 4 * H);
     /* [W_r; W_z; W_n]: the caller's arrays when adjacent, else a copy */
     const float *stkw_x = stk_x;
     if (P_W_z == P_W_r + (size_t)H * D && P_W_n == P_W_z + (size_t)H * D) {
@@ -752,6 +912,32 @@ void gru_reset_after_backward_f32(int T, int B, int D, int H, const float *const
         memcpy(dst_h + (size_t)((T - 1) & 1) * BH, d_state_T[0], BH * sizeof(float));
     else
         memset(dst_h + (size_t)((T - 1) & 1) * BH, 0, BH * sizeof(float));
+    solo_ = blas_solo_(nt_);
+    LSTM_PARALLEL
+    {
+    /* the time loop on this thread's rows r0_ .. r1_ - 1 of the batch; thread 0 sums the vector
+     * gradients in place, the others in their part of gpart_ */
+    const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
+    const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
+    const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
+    size_t e_;
+    int t_, row_, col_;
+    float *GP_b_r = tid_ == 0 ? G_b_r : gpart_ + ((size_t)(tid_ - 1) * 4 + 0) * H;
+    if (tid_ > 0)
+        memset(GP_b_r, 0, H * sizeof(float));
+    float *GP_b_z = tid_ == 0 ? G_b_z : gpart_ + ((size_t)(tid_ - 1) * 4 + 1) * H;
+    if (tid_ > 0)
+        memset(GP_b_z, 0, H * sizeof(float));
+    float *GP_b_n = tid_ == 0 ? G_b_n : gpart_ + ((size_t)(tid_ - 1) * 4 + 2) * H;
+    if (tid_ > 0)
+        memset(GP_b_n, 0, H * sizeof(float));
+    float *GP_b_hn = tid_ == 0 ? G_b_hn : gpart_ + ((size_t)(tid_ - 1) * 4 + 3) * H;
+    if (tid_ > 0)
+        memset(GP_b_hn, 0, H * sizeof(float));
+    (void)R0H;
+    (void)BsH;
+    (void)Bs_;
+    (void)e_;
     for (t_ = T - 1; t_ >= 0; --t_) {
         float *dcur_h = dst_h + (size_t)(t_ & 1) * BH;
         float *dnext_h = dst_h + (size_t)((t_ + 1) & 1) * BH;
@@ -762,8 +948,8 @@ void gru_reset_after_backward_f32(int T, int B, int D, int H, const float *const
         const float *S_U_n_h_prevt = C_U_n_h_prev + (size_t)t_ * BH;
         float *dl_xt = dl_x + (size_t)t_ * B * 3 * H;
         float *dl_h_prevt = dl_h_prev + (size_t)t_ * B * 3 * H;
-        if (d_hs) for (e_ = 0; e_ < BH; ++e_) dcur_h[e_] += d_hs[(size_t)t_ * BH + e_];
-        for (row_ = 0; row_ < B; ++row_) {
+        if (d_hs) for (e_ = R0H; e_ < R0H + BsH; ++e_) dcur_h[e_] += d_hs[(size_t)t_ * BH + e_];
+        for (row_ = r0_; row_ < r1_; ++row_) {
             const float *S_zt_r = S_zt + (size_t)row_ * (H);
             const float *dcur_h_r = dcur_h + (size_t)row_ * (H);
             const float *S_nt_r = S_nt + (size_t)row_ * (H);
@@ -796,14 +982,14 @@ void gru_reset_after_backward_f32(int T, int B, int D, int H, const float *const
                 dl_h_prevt_r[1 * H + col_] = d_z_z;
                 dl_xt_r[col_] = d_z_r;
                 dl_h_prevt_r[col_] = d_z_r;
-                G_b_r[col_] += d_z_r;
-                G_b_z[col_] += d_z_z;
-                G_b_n[col_] += d_z_n;
-                G_b_hn[col_] += _t1;
+                GP_b_r[col_] += d_z_r;
+                GP_b_z[col_] += d_z_z;
+                GP_b_n[col_] += d_z_n;
+                GP_b_hn[col_] += _t1;
             }
         }
-        mm_nn_f32(B, H, 3 * H, dl_h_prevt, 3 * H, stkw_h_prev, H, (float)0, bk_h_prev, H);
-        for (row_ = 0; row_ < B; ++row_) {
+        mm_nn_f32(Bs_, H, 3 * H, dl_h_prevt + (size_t)r0_ * (3 * H), 3 * H, stkw_h_prev, H, (float)0, bk_h_prev + (size_t)r0_ * H, H);
+        for (row_ = r0_; row_ < r1_; ++row_) {
             const float *S_zt_r = S_zt + (size_t)row_ * (H);
             const float *dcur_h_r = dcur_h + (size_t)row_ * (H);
             const float *bk_h_prev_r = bk_h_prev + (size_t)row_ * (H);
@@ -818,21 +1004,42 @@ void gru_reset_after_backward_f32(int T, int B, int D, int H, const float *const
             }
         }
     }
+    /* the products over all steps: this thread's rows of each weight gradient and of d_xs */
+    LSTM_BARRIER
     if (G_W_z == G_W_r + (size_t)H * D && G_W_n == G_W_z + (size_t)H * D) {
-        mm_tn_f32(3 * H, D, T * B, dl_x, 3 * H, xs, D, (float)1, G_W_r, D);
+        const int m0_ = SPLIT_(3 * H, tid_, nth_), m1_ = SPLIT_(3 * H, tid_ + 1, nth_);
+        mm_tn_f32(m1_ - m0_, D, T * B, dl_x + m0_, 3 * H, xs, D, (float)1, G_W_r + (size_t)m0_ * D, D);
     } else {
-        mm_tn_f32(H, D, T * B, dl_x + (size_t)0 * H, 3 * H, xs, D, (float)1, G_W_r, D);
-        mm_tn_f32(H, D, T * B, dl_x + (size_t)1 * H, 3 * H, xs, D, (float)1, G_W_z, D);
-        mm_tn_f32(H, D, T * B, dl_x + (size_t)2 * H, 3 * H, xs, D, (float)1, G_W_n, D);
+        const int h0_ = SPLIT_(H, tid_, nth_), h1_ = SPLIT_(H, tid_ + 1, nth_);
+        mm_tn_f32(h1_ - h0_, D, T * B, dl_x + (size_t)0 * H + h0_, 3 * H, xs, D, (float)1, G_W_r + (size_t)h0_ * D, D);
+        mm_tn_f32(h1_ - h0_, D, T * B, dl_x + (size_t)1 * H + h0_, 3 * H, xs, D, (float)1, G_W_z + (size_t)h0_ * D, D);
+        mm_tn_f32(h1_ - h0_, D, T * B, dl_x + (size_t)2 * H + h0_, 3 * H, xs, D, (float)1, G_W_n + (size_t)h0_ * D, D);
     }
     if (G_U_z == G_U_r + (size_t)H * H && G_U_n == G_U_z + (size_t)H * H) {
-        mm_tn_f32(3 * H, H, T * B, dl_h_prev, 3 * H, C_h_prev, H, (float)1, G_U_r, H);
+        const int m0_ = SPLIT_(3 * H, tid_, nth_), m1_ = SPLIT_(3 * H, tid_ + 1, nth_);
+        mm_tn_f32(m1_ - m0_, H, T * B, dl_h_prev + m0_, 3 * H, C_h_prev, H, (float)1, G_U_r + (size_t)m0_ * H, H);
     } else {
-        mm_tn_f32(H, H, T * B, dl_h_prev + (size_t)0 * H, 3 * H, C_h_prev, H, (float)1, G_U_r, H);
-        mm_tn_f32(H, H, T * B, dl_h_prev + (size_t)1 * H, 3 * H, C_h_prev, H, (float)1, G_U_z, H);
-        mm_tn_f32(H, H, T * B, dl_h_prev + (size_t)2 * H, 3 * H, C_h_prev, H, (float)1, G_U_n, H);
+        const int h0_ = SPLIT_(H, tid_, nth_), h1_ = SPLIT_(H, tid_ + 1, nth_);
+        mm_tn_f32(h1_ - h0_, H, T * B, dl_h_prev + (size_t)0 * H + h0_, 3 * H, C_h_prev, H, (float)1, G_U_r + (size_t)h0_ * H, H);
+        mm_tn_f32(h1_ - h0_, H, T * B, dl_h_prev + (size_t)1 * H + h0_, 3 * H, C_h_prev, H, (float)1, G_U_z + (size_t)h0_ * H, H);
+        mm_tn_f32(h1_ - h0_, H, T * B, dl_h_prev + (size_t)2 * H + h0_, 3 * H, C_h_prev, H, (float)1, G_U_n + (size_t)h0_ * H, H);
     }
-    mm_nn_f32(T * B, D, 3 * H, dl_x, 3 * H, stkw_x, D, (float)1, d_xs, D);
+    {
+        const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
+        mm_nn_f32(q1_ - q0_, D, 3 * H, dl_x + (size_t)q0_ * (3 * H), 3 * H, stkw_x, D, (float)1, d_xs + (size_t)q0_ * D, D);
+    }
+    }
+    blas_restore_(solo_);
+    {
+    int k_, col_;
+    for (k_ = 1; k_ < nt_; ++k_)
+        for (col_ = 0; col_ < H; ++col_) {
+            G_b_r[col_] += gpart_[((size_t)(k_ - 1) * 4 + 0) * H + col_];
+            G_b_z[col_] += gpart_[((size_t)(k_ - 1) * 4 + 1) * H + col_];
+            G_b_n[col_] += gpart_[((size_t)(k_ - 1) * 4 + 2) * H + col_];
+            G_b_hn[col_] += gpart_[((size_t)(k_ - 1) * 4 + 3) * H + col_];
+        }
+    }
     if (d_state0 && d_state0[0])
         memcpy(d_state0[0], dst_h + BH, BH * sizeof(float));
 }

@@ -52,6 +52,10 @@ size_t gru_reset_after_cache_size(int T, int B, int D, int H);
 /* 1 when compiled with -DLSTM_USE_CBLAS (matrix products by CBLAS), 0 for the portable loops. */
 int gru_reset_after_uses_cblas(void);
 
+/* Threads the time loop of a call with batch size B runs on: 1 unless compiled with OpenMP; then
+ * omp_get_max_threads() (OMP_NUM_THREADS), at most LSTM_MAX_THREADS, each with LSTM_MIN_ROWS rows. */
+int gru_reset_after_threads(int B);
+
 /* ---- double ---- */
 
 /* Forward over a sequence.  xs (T, B, D); state0 as above; writes hs (T, B, H), state_T and the

@@ -8,6 +8,14 @@
  * costs one product; the input projection of all steps is one product before the time loop; each
  * step runs fused element-wise passes over batch x hidden between its matrix products; the weight
  * gradients and d_xs are products over all steps after the loop.
+ *
+ * Threads: compiled with OpenMP (-fopenmp), a call runs on one team of threads, each with its own
+ * single-threaded matrix products.  The rows of a batch are independent through time, so each thread
+ * runs the whole time loop on its own rows, with no synchronisation between steps; the products over
+ * all steps (before and after the loop) are split into row blocks, one per thread, with one barrier
+ * before and after the loop.  OMP_NUM_THREADS caps the threads; each gets at least LSTM_MIN_ROWS rows
+ * of the batch.  The results depend on the number of threads only through the order in which the
+ * batch sums of vector gradients (biases, peepholes) are added.
  */
 #include <math.h>
 #include <string.h>
@@ -30,6 +38,30 @@
 #define LSTM_IVDEP
 #endif
 
+#ifdef _OPENMP
+#include <omp.h>
+#define LSTM_PARALLEL _Pragma("omp parallel if(nt_ > 1) num_threads(nt_)")
+#define LSTM_BARRIER _Pragma("omp barrier")
+#define LSTM_THREAD_NUM omp_get_thread_num()
+#define LSTM_NUM_THREADS omp_get_num_threads()
+#else
+#define LSTM_PARALLEL
+#define LSTM_BARRIER
+#define LSTM_THREAD_NUM 0
+#define LSTM_NUM_THREADS 1
+#endif
+/* Threads of the time loop: at most this many (the workspace holds their partial sums) ... */
+#ifndef LSTM_MAX_THREADS
+#define LSTM_MAX_THREADS 16
+#endif
+/* ... and each with at least this many rows of the batch. */
+#ifndef LSTM_MIN_ROWS
+#define LSTM_MIN_ROWS 8
+#endif
+
+/* Part k of nth of the range 0 .. n - 1 starts here. */
+#define SPLIT_(n, k, nth) ((int)((size_t)(n) * (size_t)(k) / (size_t)(nth)))
+
 /* Workspace buffers start on 64-byte boundaries (relative to the workspace). */
 #define ALIGN_(n) (((size_t)(n) + 15u) & ~(size_t)15u)
 
@@ -49,6 +81,7 @@ size_t lstm_workspace_size(int T, int B, int D, int H)
     bwd += ALIGN_((size_t)B * H); /* bk_h_prev */
     bwd += ALIGN_((size_t)2 * B * H); /* dst_h */
     bwd += ALIGN_((size_t)2 * B * H); /* dst_c */
+    bwd += ALIGN_((size_t)(LSTM_MAX_THREADS - 1) * 4 * H); /* gpart_ */
     return fwd > bwd ? fwd : bwd;
 }
 
@@ -65,6 +98,46 @@ int lstm_uses_cblas(void)
 #else
     return 0;
 #endif
+}
+
+int lstm_threads(int B)
+{
+#ifdef _OPENMP
+    int n = omp_get_max_threads();
+    if (n > LSTM_MAX_THREADS)
+        n = LSTM_MAX_THREADS;
+    if (n > B / LSTM_MIN_ROWS)
+        n = B / LSTM_MIN_ROWS;
+    return n > 1 ? n : 1;
+#else
+    (void)B;
+    return 1;
+#endif
+}
+
+/* Inside the parallel region every thread runs its products alone: an OpenMP OpenBLAS sees that it is
+ * inside a parallel region; a pthreads OpenBLAS is told, and its thread count is restored after (its own
+ * threads would otherwise compete with the team for the cores). */
+static int blas_solo_(int nt)
+{
+#if defined(LSTM_OPENBLAS) && defined(_OPENMP)
+    if (nt > 1 && openblas_get_parallel() == 1) {
+        const int n = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+        return n;
+    }
+#endif
+    (void)nt;
+    return 0;
+}
+
+static void blas_restore_(int n)
+{
+#if defined(LSTM_OPENBLAS) && defined(_OPENMP)
+    if (n > 0)
+        openblas_set_num_threads(n);
+#endif
+    (void)n;
 }
 
 /* ======================== double ======================== */
@@ -162,8 +235,9 @@ void lstm_forward_f64(int T, int B, int D, int H, const double *const *params, c
     const double *const *state0, double *hs, double *const *state_T, double *cache, double *work)
 {
     const size_t BH = (size_t)B * H;
+    const int nt_ = lstm_threads(B);
     size_t off_ = 0;
-    int t_, row_, col_;
+    int solo_;
     const double *P_W_f = params[0];
     const double *P_W_i = params[1];
     const double *P_W_c = params[2];
@@ -227,7 +301,21 @@ void lstm_forward_f64(int T, int B, int D, int H, const double *const *params, c
         memcpy(st_c, state0[1], BH * sizeof(double));
     else
         memset(st_c, 0, BH * sizeof(double));
-    mm_nt_f64(T * B, 4 * H, D, xs, D, stkw_x, D, (double)0, proj_x, 4 * H);
+    solo_ = blas_solo_(nt_);
+    LSTM_PARALLEL
+    {
+    const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
+    /* the input projection of all steps: this thread's rows of it */
+    const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
+    mm_nt_f64(q1_ - q0_, 4 * H, D, xs + (size_t)q0_ * D, D, stkw_x, D, (double)0, proj_x + (size_t)q0_ * (4 * H), 4 * H);
+    LSTM_BARRIER
+    /* the time loop on this thread's rows r0_ .. r1_ - 1 of the batch */
+    const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
+    const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
+    int t_, row_, col_;
+    (void)R0H;
+    (void)BsH;
+    (void)Bs_;
     for (t_ = 0; t_ < T; ++t_) {
         const double *prev_h = st_h + (size_t)(t_ & 1) * BH;
         const double *prev_c = st_c + (size_t)(t_ & 1) * BH;
@@ -242,10 +330,10 @@ void lstm_forward_f64(int T, int B, int D, int H, const double *const *params, c
         double *S_c_tildet = C_c_tilde + (size_t)t_ * BH;
         double *S_ot = C_o + (size_t)t_ * BH;
         double *S_ct = C_c + (size_t)t_ * BH;
-        memcpy(S_h_prevt, prev_h, BH * sizeof(double));
-        memcpy(S_c_prevt, prev_c, BH * sizeof(double));
-        mm_nt_f64(B, 4 * H, H, prev_h, H, stkw_h_prev, H, (double)0, proj_h_prev, 4 * H);
-        for (row_ = 0; row_ < B; ++row_) {
+        memcpy(S_h_prevt + R0H, prev_h + R0H, BsH * sizeof(double));
+        memcpy(S_c_prevt + R0H, prev_c + R0H, BsH * sizeof(double));
+        mm_nt_f64(Bs_, 4 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (double)0, proj_h_prev + (size_t)r0_ * (4 * H), 4 * H);
+        for (row_ = r0_; row_ < r1_; ++row_) {
             const double *proj_h_prev_r = proj_h_prev + (size_t)row_ * (4 * H);
             const double *pj_x_r = pj_x + (size_t)row_ * (4 * H);
             const double *prev_c_r = prev_c + (size_t)row_ * (H);
@@ -293,6 +381,8 @@ void lstm_forward_f64(int T, int B, int D, int H, const double *const *params, c
             }
         }
     }
+    }
+    blas_restore_(solo_);
     if (state_T && state_T[0])
         memcpy(state_T[0], st_h + (size_t)(T & 1) * BH, BH * sizeof(double));
     if (state_T && state_T[1])
@@ -304,8 +394,9 @@ void lstm_backward_f64(int T, int B, int D, int H, const double *const *params, 
     double *d_xs, double *const *d_state0, double *work)
 {
     const size_t BH = (size_t)B * H;
-    size_t off_ = 0, e_;
-    int t_, row_, col_;
+    const int nt_ = lstm_threads(B);
+    size_t off_ = 0;
+    int solo_;
     const double *P_W_f = params[0];
     double *G_W_f = grads[0];
     const double *P_W_i = params[1];
@@ -349,6 +440,8 @@ void lstm_backward_f64(int T, int B, int D, int H, const double *const *params, 
     off_ += ALIGN_((size_t)2 * B * H);
     double *dst_c = work + off_;
     off_ += ALIGN_((size_t)2 * B * H);
+    double *gpart_ = work + off_;
+    off_ += ALIGN_((size_t)(LSTM_MAX_THREADS - 1) * 4 * H);
     /* [W_f; W_i; W_c; W_o]: the caller's arrays when adjacent, else a copy */
     const double *stkw_x = stk_x;
     if (P_W_i == P_W_f + (size_t)H * D && P_W_c == P_W_i + (size_t)H * D && P_W_o == P_W_c + (size_t)H * D) {
@@ -405,6 +498,32 @@ void lstm_backward_f64(int T, int B, int D, int H, const double *const *params, 
         memcpy(dst_c + (size_t)((T - 1) & 1) * BH, d_state_T[1], BH * sizeof(double));
     else
         memset(dst_c + (size_t)((T - 1) & 1) * BH, 0, BH * sizeof(double));
+    solo_ = blas_solo_(nt_);
+    LSTM_PARALLEL
+    {
+    /* the time loop on this thread's rows r0_ .. r1_ - 1 of the batch; thread 0 sums the vector
+     * gradients in place, the others in their part of gpart_ */
+    const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
+    const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
+    const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
+    size_t e_;
+    int t_, row_, col_;
+    double *GP_b_f = tid_ == 0 ? G_b_f : gpart_ + ((size_t)(tid_ - 1) * 4 + 0) * H;
+    if (tid_ > 0)
+        memset(GP_b_f, 0, H * sizeof(double));
+    double *GP_b_i = tid_ == 0 ? G_b_i : gpart_ + ((size_t)(tid_ - 1) * 4 + 1) * H;
+    if (tid_ > 0)
+        memset(GP_b_i, 0, H * sizeof(double));
+    double *GP_b_c = tid_ == 0 ? G_b_c : gpart_ + ((size_t)(tid_ - 1) * 4 + 2) * H;
+    if (tid_ > 0)
+        memset(GP_b_c, 0, H * sizeof(double));
+    double *GP_b_o = tid_ == 0 ? G_b_o : gpart_ + ((size_t)(tid_ - 1) * 4 + 3) * H;
+    if (tid_ > 0)
+        memset(GP_b_o, 0, H * sizeof(double));
+    (void)R0H;
+    (void)BsH;
+    (void)Bs_;
+    (void)e_;
     for (t_ = T - 1; t_ >= 0; --t_) {
         double *dcur_h = dst_h + (size_t)(t_ & 1) * BH;
         double *dcur_c = dst_c + (size_t)(t_ & 1) * BH;
@@ -417,8 +536,8 @@ void lstm_backward_f64(int T, int B, int D, int H, const double *const *params, 
         const double *S_ot = C_o + (size_t)t_ * BH;
         const double *S_ct = C_c + (size_t)t_ * BH;
         double *dl_xt = dl_x + (size_t)t_ * B * 4 * H;
-        if (d_hs) for (e_ = 0; e_ < BH; ++e_) dcur_h[e_] += d_hs[(size_t)t_ * BH + e_];
-        for (row_ = 0; row_ < B; ++row_) {
+        if (d_hs) for (e_ = R0H; e_ < R0H + BsH; ++e_) dcur_h[e_] += d_hs[(size_t)t_ * BH + e_];
+        for (row_ = r0_; row_ < r1_; ++row_) {
             const double *S_ct_r = S_ct + (size_t)row_ * (H);
             const double *dcur_c_r = dcur_c + (size_t)row_ * (H);
             const double *dcur_h_r = dcur_h + (size_t)row_ * (H);
@@ -455,14 +574,14 @@ void lstm_backward_f64(int T, int B, int D, int H, const double *const *params, 
                 dl_xt_r[1 * H + col_] = d_z_i;
                 dl_xt_r[col_] = d_z_f;
                 dnext_c_r[col_] = d_c_prev;
-                G_b_f[col_] += d_z_f;
-                G_b_i[col_] += d_z_i;
-                G_b_c[col_] += d_z_c;
-                G_b_o[col_] += d_z_o;
+                GP_b_f[col_] += d_z_f;
+                GP_b_i[col_] += d_z_i;
+                GP_b_c[col_] += d_z_c;
+                GP_b_o[col_] += d_z_o;
             }
         }
-        mm_nn_f64(B, H, 4 * H, dl_xt, 4 * H, stkw_h_prev, H, (double)0, bk_h_prev, H);
-        for (row_ = 0; row_ < B; ++row_) {
+        mm_nn_f64(Bs_, H, 4 * H, dl_xt + (size_t)r0_ * (4 * H), 4 * H, stkw_h_prev, H, (double)0, bk_h_prev + (size_t)r0_ * H, H);
+        for (row_ = r0_; row_ < r1_; ++row_) {
             const double *bk_h_prev_r = bk_h_prev + (size_t)row_ * (H);
             double *dnext_h_r = dnext_h + (size_t)row_ * (H);
             LSTM_IVDEP
@@ -473,23 +592,44 @@ void lstm_backward_f64(int T, int B, int D, int H, const double *const *params, 
             }
         }
     }
+    /* the products over all steps: this thread's rows of each weight gradient and of d_xs */
+    LSTM_BARRIER
     if (G_W_i == G_W_f + (size_t)H * D && G_W_c == G_W_i + (size_t)H * D && G_W_o == G_W_c + (size_t)H * D) {
-        mm_tn_f64(4 * H, D, T * B, dl_x, 4 * H, xs, D, (double)1, G_W_f, D);
+        const int m0_ = SPLIT_(4 * H, tid_, nth_), m1_ = SPLIT_(4 * H, tid_ + 1, nth_);
+        mm_tn_f64(m1_ - m0_, D, T * B, dl_x + m0_, 4 * H, xs, D, (double)1, G_W_f + (size_t)m0_ * D, D);
     } else {
-        mm_tn_f64(H, D, T * B, dl_x + (size_t)0 * H, 4 * H, xs, D, (double)1, G_W_f, D);
-        mm_tn_f64(H, D, T * B, dl_x + (size_t)1 * H, 4 * H, xs, D, (double)1, G_W_i, D);
-        mm_tn_f64(H, D, T * B, dl_x + (size_t)2 * H, 4 * H, xs, D, (double)1, G_W_c, D);
-        mm_tn_f64(H, D, T * B, dl_x + (size_t)3 * H, 4 * H, xs, D, (double)1, G_W_o, D);
+        const int h0_ = SPLIT_(H, tid_, nth_), h1_ = SPLIT_(H, tid_ + 1, nth_);
+        mm_tn_f64(h1_ - h0_, D, T * B, dl_x + (size_t)0 * H + h0_, 4 * H, xs, D, (double)1, G_W_f + (size_t)h0_ * D, D);
+        mm_tn_f64(h1_ - h0_, D, T * B, dl_x + (size_t)1 * H + h0_, 4 * H, xs, D, (double)1, G_W_i + (size_t)h0_ * D, D);
+        mm_tn_f64(h1_ - h0_, D, T * B, dl_x + (size_t)2 * H + h0_, 4 * H, xs, D, (double)1, G_W_c + (size_t)h0_ * D, D);
+        mm_tn_f64(h1_ - h0_, D, T * B, dl_x + (size_t)3 * H + h0_, 4 * H, xs, D, (double)1, G_W_o + (size_t)h0_ * D, D);
     }
     if (G_U_i == G_U_f + (size_t)H * H && G_U_c == G_U_i + (size_t)H * H && G_U_o == G_U_c + (size_t)H * H) {
-        mm_tn_f64(4 * H, H, T * B, dl_x, 4 * H, C_h_prev, H, (double)1, G_U_f, H);
+        const int m0_ = SPLIT_(4 * H, tid_, nth_), m1_ = SPLIT_(4 * H, tid_ + 1, nth_);
+        mm_tn_f64(m1_ - m0_, H, T * B, dl_x + m0_, 4 * H, C_h_prev, H, (double)1, G_U_f + (size_t)m0_ * H, H);
     } else {
-        mm_tn_f64(H, H, T * B, dl_x + (size_t)0 * H, 4 * H, C_h_prev, H, (double)1, G_U_f, H);
-        mm_tn_f64(H, H, T * B, dl_x + (size_t)1 * H, 4 * H, C_h_prev, H, (double)1, G_U_i, H);
-        mm_tn_f64(H, H, T * B, dl_x + (size_t)2 * H, 4 * H, C_h_prev, H, (double)1, G_U_c, H);
-        mm_tn_f64(H, H, T * B, dl_x + (size_t)3 * H, 4 * H, C_h_prev, H, (double)1, G_U_o, H);
+        const int h0_ = SPLIT_(H, tid_, nth_), h1_ = SPLIT_(H, tid_ + 1, nth_);
+        mm_tn_f64(h1_ - h0_, H, T * B, dl_x + (size_t)0 * H + h0_, 4 * H, C_h_prev, H, (double)1, G_U_f + (size_t)h0_ * H, H);
+        mm_tn_f64(h1_ - h0_, H, T * B, dl_x + (size_t)1 * H + h0_, 4 * H, C_h_prev, H, (double)1, G_U_i + (size_t)h0_ * H, H);
+        mm_tn_f64(h1_ - h0_, H, T * B, dl_x + (size_t)2 * H + h0_, 4 * H, C_h_prev, H, (double)1, G_U_c + (size_t)h0_ * H, H);
+        mm_tn_f64(h1_ - h0_, H, T * B, dl_x + (size_t)3 * H + h0_, 4 * H, C_h_prev, H, (double)1, G_U_o + (size_t)h0_ * H, H);
     }
-    mm_nn_f64(T * B, D, 4 * H, dl_x, 4 * H, stkw_x, D, (double)1, d_xs, D);
+    {
+        const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
+        mm_nn_f64(q1_ - q0_, D, 4 * H, dl_x + (size_t)q0_ * (4 * H), 4 * H, stkw_x, D, (double)1, d_xs + (size_t)q0_ * D, D);
+    }
+    }
+    blas_restore_(solo_);
+    {
+    int k_, col_;
+    for (k_ = 1; k_ < nt_; ++k_)
+        for (col_ = 0; col_ < H; ++col_) {
+            G_b_f[col_] += gpart_[((size_t)(k_ - 1) * 4 + 0) * H + col_];
+            G_b_i[col_] += gpart_[((size_t)(k_ - 1) * 4 + 1) * H + col_];
+            G_b_c[col_] += gpart_[((size_t)(k_ - 1) * 4 + 2) * H + col_];
+            G_b_o[col_] += gpart_[((size_t)(k_ - 1) * 4 + 3) * H + col_];
+        }
+    }
     if (d_state0 && d_state0[0])
         memcpy(d_state0[0], dst_h + BH, BH * sizeof(double));
     if (d_state0 && d_state0[1])
@@ -604,8 +744,9 @@ void lstm_forward_f32(int T, int B, int D, int H, const float *const *params, co
     const float *const *state0, float *hs, float *const *state_T, float *cache, float *work)
 {
     const size_t BH = (size_t)B * H;
+    const int nt_ = lstm_threads(B);
     size_t off_ = 0;
-    int t_, row_, col_;
+    int solo_;
     const float *P_W_f = params[0];
     const float *P_W_i = params[1];
     const float *P_W_c = params[2];
@@ -669,7 +810,21 @@ void lstm_forward_f32(int T, int B, int D, int H, const float *const *params, co
         memcpy(st_c, state0[1], BH * sizeof(float));
     else
         memset(st_c, 0, BH * sizeof(float));
-    mm_nt_f32(T * B, 4 * H, D, xs, D, stkw_x, D, (float)0, proj_x, 4 * H);
+    solo_ = blas_solo_(nt_);
+    LSTM_PARALLEL
+    {
+    const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
+    /* the input projection of all steps: this thread's rows of it */
+    const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
+    mm_nt_f32(q1_ - q0_, 4 * H, D, xs + (size_t)q0_ * D, D, stkw_x, D, (float)0, proj_x + (size_t)q0_ * (4 * H), 4 * H);
+    LSTM_BARRIER
+    /* the time loop on this thread's rows r0_ .. r1_ - 1 of the batch */
+    const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
+    const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
+    int t_, row_, col_;
+    (void)R0H;
+    (void)BsH;
+    (void)Bs_;
     for (t_ = 0; t_ < T; ++t_) {
         const float *prev_h = st_h + (size_t)(t_ & 1) * BH;
         const float *prev_c = st_c + (size_t)(t_ & 1) * BH;
@@ -684,10 +839,10 @@ void lstm_forward_f32(int T, int B, int D, int H, const float *const *params, co
         float *S_c_tildet = C_c_tilde + (size_t)t_ * BH;
         float *S_ot = C_o + (size_t)t_ * BH;
         float *S_ct = C_c + (size_t)t_ * BH;
-        memcpy(S_h_prevt, prev_h, BH * sizeof(float));
-        memcpy(S_c_prevt, prev_c, BH * sizeof(float));
-        mm_nt_f32(B, 4 * H, H, prev_h, H, stkw_h_prev, H, (float)0, proj_h_prev, 4 * H);
-        for (row_ = 0; row_ < B; ++row_) {
+        memcpy(S_h_prevt + R0H, prev_h + R0H, BsH * sizeof(float));
+        memcpy(S_c_prevt + R0H, prev_c + R0H, BsH * sizeof(float));
+        mm_nt_f32(Bs_, 4 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (float)0, proj_h_prev + (size_t)r0_ * (4 * H), 4 * H);
+        for (row_ = r0_; row_ < r1_; ++row_) {
             const float *proj_h_prev_r = proj_h_prev + (size_t)row_ * (4 * H);
             const float *pj_x_r = pj_x + (size_t)row_ * (4 * H);
             const float *prev_c_r = prev_c + (size_t)row_ * (H);
@@ -735,6 +890,8 @@ void lstm_forward_f32(int T, int B, int D, int H, const float *const *params, co
             }
         }
     }
+    }
+    blas_restore_(solo_);
     if (state_T && state_T[0])
         memcpy(state_T[0], st_h + (size_t)(T & 1) * BH, BH * sizeof(float));
     if (state_T && state_T[1])
@@ -746,8 +903,9 @@ void lstm_backward_f32(int T, int B, int D, int H, const float *const *params, c
     float *d_xs, float *const *d_state0, float *work)
 {
     const size_t BH = (size_t)B * H;
-    size_t off_ = 0, e_;
-    int t_, row_, col_;
+    const int nt_ = lstm_threads(B);
+    size_t off_ = 0;
+    int solo_;
     const float *P_W_f = params[0];
     float *G_W_f = grads[0];
     const float *P_W_i = params[1];
@@ -791,6 +949,8 @@ void lstm_backward_f32(int T, int B, int D, int H, const float *const *params, c
     off_ += ALIGN_((size_t)2 * B * H);
     float *dst_c = work + off_;
     off_ += ALIGN_((size_t)2 * B * H);
+    float *gpart_ = work + off_;
+    off_ += ALIGN_((size_t)(LSTM_MAX_THREADS - 1) * 4 * H);
     /* [W_f; W_i; W_c; W_o]: the caller's arrays when adjacent, else a copy */
     const float *stkw_x = stk_x;
     if (P_W_i == P_W_f + (size_t)H * D && P_W_c == P_W_i + (size_t)H * D && P_W_o == P_W_c + (size_t)H * D) {
@@ -847,6 +1007,32 @@ void lstm_backward_f32(int T, int B, int D, int H, const float *const *params, c
         memcpy(dst_c + (size_t)((T - 1) & 1) * BH, d_state_T[1], BH * sizeof(float));
     else
         memset(dst_c + (size_t)((T - 1) & 1) * BH, 0, BH * sizeof(float));
+    solo_ = blas_solo_(nt_);
+    LSTM_PARALLEL
+    {
+    /* the time loop on this thread's rows r0_ .. r1_ - 1 of the batch; thread 0 sums the vector
+     * gradients in place, the others in their part of gpart_ */
+    const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
+    const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
+    const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
+    size_t e_;
+    int t_, row_, col_;
+    float *GP_b_f = tid_ == 0 ? G_b_f : gpart_ + ((size_t)(tid_ - 1) * 4 + 0) * H;
+    if (tid_ > 0)
+        memset(GP_b_f, 0, H * sizeof(float));
+    float *GP_b_i = tid_ == 0 ? G_b_i : gpart_ + ((size_t)(tid_ - 1) * 4 + 1) * H;
+    if (tid_ > 0)
+        memset(GP_b_i, 0, H * sizeof(float));
+    float *GP_b_c = tid_ == 0 ? G_b_c : gpart_ + ((size_t)(tid_ - 1) * 4 + 2) * H;
+    if (tid_ > 0)
+        memset(GP_b_c, 0, H * sizeof(float));
+    float *GP_b_o = tid_ == 0 ? G_b_o : gpart_ + ((size_t)(tid_ - 1) * 4 + 3) * H;
+    if (tid_ > 0)
+        memset(GP_b_o, 0, H * sizeof(float));
+    (void)R0H;
+    (void)BsH;
+    (void)Bs_;
+    (void)e_;
     for (t_ = T - 1; t_ >= 0; --t_) {
         float *dcur_h = dst_h + (size_t)(t_ & 1) * BH;
         float *dcur_c = dst_c + (size_t)(t_ & 1) * BH;
@@ -859,8 +1045,8 @@ void lstm_backward_f32(int T, int B, int D, int H, const float *const *params, c
         const float *S_ot = C_o + (size_t)t_ * BH;
         const float *S_ct = C_c + (size_t)t_ * BH;
         float *dl_xt = dl_x + (size_t)t_ * B * 4 * H;
-        if (d_hs) for (e_ = 0; e_ < BH; ++e_) dcur_h[e_] += d_hs[(size_t)t_ * BH + e_];
-        for (row_ = 0; row_ < B; ++row_) {
+        if (d_hs) for (e_ = R0H; e_ < R0H + BsH; ++e_) dcur_h[e_] += d_hs[(size_t)t_ * BH + e_];
+        for (row_ = r0_; row_ < r1_; ++row_) {
             const float *S_ct_r = S_ct + (size_t)row_ * (H);
             const float *dcur_c_r = dcur_c + (size_t)row_ * (H);
             const float *dcur_h_r = dcur_h + (size_t)row_ * (H);
@@ -897,14 +1083,14 @@ void lstm_backward_f32(int T, int B, int D, int H, const float *const *params, c
                 dl_xt_r[1 * H + col_] = d_z_i;
                 dl_xt_r[col_] = d_z_f;
                 dnext_c_r[col_] = d_c_prev;
-                G_b_f[col_] += d_z_f;
-                G_b_i[col_] += d_z_i;
-                G_b_c[col_] += d_z_c;
-                G_b_o[col_] += d_z_o;
+                GP_b_f[col_] += d_z_f;
+                GP_b_i[col_] += d_z_i;
+                GP_b_c[col_] += d_z_c;
+                GP_b_o[col_] += d_z_o;
             }
         }
-        mm_nn_f32(B, H, 4 * H, dl_xt, 4 * H, stkw_h_prev, H, (float)0, bk_h_prev, H);
-        for (row_ = 0; row_ < B; ++row_) {
+        mm_nn_f32(Bs_, H, 4 * H, dl_xt + (size_t)r0_ * (4 * H), 4 * H, stkw_h_prev, H, (float)0, bk_h_prev + (size_t)r0_ * H, H);
+        for (row_ = r0_; row_ < r1_; ++row_) {
             const float *bk_h_prev_r = bk_h_prev + (size_t)row_ * (H);
             float *dnext_h_r = dnext_h + (size_t)row_ * (H);
             LSTM_IVDEP
@@ -915,23 +1101,44 @@ void lstm_backward_f32(int T, int B, int D, int H, const float *const *params, c
             }
         }
     }
+    /* the products over all steps: this thread's rows of each weight gradient and of d_xs */
+    LSTM_BARRIER
     if (G_W_i == G_W_f + (size_t)H * D && G_W_c == G_W_i + (size_t)H * D && G_W_o == G_W_c + (size_t)H * D) {
-        mm_tn_f32(4 * H, D, T * B, dl_x, 4 * H, xs, D, (float)1, G_W_f, D);
+        const int m0_ = SPLIT_(4 * H, tid_, nth_), m1_ = SPLIT_(4 * H, tid_ + 1, nth_);
+        mm_tn_f32(m1_ - m0_, D, T * B, dl_x + m0_, 4 * H, xs, D, (float)1, G_W_f + (size_t)m0_ * D, D);
     } else {
-        mm_tn_f32(H, D, T * B, dl_x + (size_t)0 * H, 4 * H, xs, D, (float)1, G_W_f, D);
-        mm_tn_f32(H, D, T * B, dl_x + (size_t)1 * H, 4 * H, xs, D, (float)1, G_W_i, D);
-        mm_tn_f32(H, D, T * B, dl_x + (size_t)2 * H, 4 * H, xs, D, (float)1, G_W_c, D);
-        mm_tn_f32(H, D, T * B, dl_x + (size_t)3 * H, 4 * H, xs, D, (float)1, G_W_o, D);
+        const int h0_ = SPLIT_(H, tid_, nth_), h1_ = SPLIT_(H, tid_ + 1, nth_);
+        mm_tn_f32(h1_ - h0_, D, T * B, dl_x + (size_t)0 * H + h0_, 4 * H, xs, D, (float)1, G_W_f + (size_t)h0_ * D, D);
+        mm_tn_f32(h1_ - h0_, D, T * B, dl_x + (size_t)1 * H + h0_, 4 * H, xs, D, (float)1, G_W_i + (size_t)h0_ * D, D);
+        mm_tn_f32(h1_ - h0_, D, T * B, dl_x + (size_t)2 * H + h0_, 4 * H, xs, D, (float)1, G_W_c + (size_t)h0_ * D, D);
+        mm_tn_f32(h1_ - h0_, D, T * B, dl_x + (size_t)3 * H + h0_, 4 * H, xs, D, (float)1, G_W_o + (size_t)h0_ * D, D);
     }
     if (G_U_i == G_U_f + (size_t)H * H && G_U_c == G_U_i + (size_t)H * H && G_U_o == G_U_c + (size_t)H * H) {
-        mm_tn_f32(4 * H, H, T * B, dl_x, 4 * H, C_h_prev, H, (float)1, G_U_f, H);
+        const int m0_ = SPLIT_(4 * H, tid_, nth_), m1_ = SPLIT_(4 * H, tid_ + 1, nth_);
+        mm_tn_f32(m1_ - m0_, H, T * B, dl_x + m0_, 4 * H, C_h_prev, H, (float)1, G_U_f + (size_t)m0_ * H, H);
     } else {
-        mm_tn_f32(H, H, T * B, dl_x + (size_t)0 * H, 4 * H, C_h_prev, H, (float)1, G_U_f, H);
-        mm_tn_f32(H, H, T * B, dl_x + (size_t)1 * H, 4 * H, C_h_prev, H, (float)1, G_U_i, H);
-        mm_tn_f32(H, H, T * B, dl_x + (size_t)2 * H, 4 * H, C_h_prev, H, (float)1, G_U_c, H);
-        mm_tn_f32(H, H, T * B, dl_x + (size_t)3 * H, 4 * H, C_h_prev, H, (float)1, G_U_o, H);
+        const int h0_ = SPLIT_(H, tid_, nth_), h1_ = SPLIT_(H, tid_ + 1, nth_);
+        mm_tn_f32(h1_ - h0_, H, T * B, dl_x + (size_t)0 * H + h0_, 4 * H, C_h_prev, H, (float)1, G_U_f + (size_t)h0_ * H, H);
+        mm_tn_f32(h1_ - h0_, H, T * B, dl_x + (size_t)1 * H + h0_, 4 * H, C_h_prev, H, (float)1, G_U_i + (size_t)h0_ * H, H);
+        mm_tn_f32(h1_ - h0_, H, T * B, dl_x + (size_t)2 * H + h0_, 4 * H, C_h_prev, H, (float)1, G_U_c + (size_t)h0_ * H, H);
+        mm_tn_f32(h1_ - h0_, H, T * B, dl_x + (size_t)3 * H + h0_, 4 * H, C_h_prev, H, (float)1, G_U_o + (size_t)h0_ * H, H);
     }
-    mm_nn_f32(T * B, D, 4 * H, dl_x, 4 * H, stkw_x, D, (float)1, d_xs, D);
+    {
+        const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
+        mm_nn_f32(q1_ - q0_, D, 4 * H, dl_x + (size_t)q0_ * (4 * H), 4 * H, stkw_x, D, (float)1, d_xs + (size_t)q0_ * D, D);
+    }
+    }
+    blas_restore_(solo_);
+    {
+    int k_, col_;
+    for (k_ = 1; k_ < nt_; ++k_)
+        for (col_ = 0; col_ < H; ++col_) {
+            G_b_f[col_] += gpart_[((size_t)(k_ - 1) * 4 + 0) * H + col_];
+            G_b_i[col_] += gpart_[((size_t)(k_ - 1) * 4 + 1) * H + col_];
+            G_b_c[col_] += gpart_[((size_t)(k_ - 1) * 4 + 2) * H + col_];
+            G_b_o[col_] += gpart_[((size_t)(k_ - 1) * 4 + 3) * H + col_];
+        }
+    }
     if (d_state0 && d_state0[0])
         memcpy(d_state0[0], dst_h + BH, BH * sizeof(float));
     if (d_state0 && d_state0[1])

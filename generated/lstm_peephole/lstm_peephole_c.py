@@ -9,6 +9,8 @@ $XDG_CACHE_HOME/lstm_symbolic, else ~/.cache/lstm_symbolic.  The compiler is $CC
 $LSTM_SYMBOLIC_BLAS chooses the matrix products: "auto" (default: link OpenBLAS or another CBLAS when one
 links, else the portable loops), "none" (portable loops), or linker flags for a CBLAS (e.g. "-lmkl_rt");
 $LSTM_SYMBOLIC_CFLAGS adds compiler flags (e.g. -DLSTM_CBLAS_MIN=0: CBLAS for every product, however small).
+$LSTM_SYMBOLIC_OPENMP: "auto" (default: compile with -fopenmp where the compiler can, so that the time loop
+runs on several threads, each on its own rows of the batch; OMP_NUM_THREADS caps them) or "none".
 Not thread-safe: calls share one workspace per dtype.
 float32 arrays run the C `float` functions, everything else is converted to float64 (`double`).
 """
@@ -51,7 +53,8 @@ _HIDDEN = "W_f"
 # linked in a second step without it, so the library does not switch the process to flush-to-zero.
 # -march=native is dropped where the compiler refuses it.
 _FLAGS = ["-O3", "-std=c99", "-fPIC", "-ffast-math"]
-_BLAS = [["-DLSTM_USE_CBLAS", "-lopenblas"], ["-DLSTM_USE_CBLAS", "-lcblas"], ["-DLSTM_USE_CBLAS", "-lblas"]]
+_BLAS = [["-DLSTM_USE_CBLAS", "-DLSTM_OPENBLAS", "-lopenblas"], ["-DLSTM_USE_CBLAS", "-lcblas"],
+         ["-DLSTM_USE_CBLAS", "-lblas"]]
 _P = ctypes.c_void_p
 _F64, _F32 = np.dtype(np.float64), np.dtype(np.float32)
 
@@ -99,10 +102,12 @@ def _variants():
     if choice == "none":
         blas = [[]]
     elif choice != "auto":
-        blas = [["-DLSTM_USE_CBLAS"] + choice.split()]
+        blas = [["-DLSTM_USE_CBLAS"] + (["-DLSTM_OPENBLAS"] if "-lopenblas" in choice.split() else []) + choice.split()]
     else:
         blas = _BLAS + [[]]
-    return [native + flags + extra for flags in blas for native in (["-march=native"], [])]
+    omp = [[]] if os.environ.get("LSTM_SYMBOLIC_OPENMP", "auto").strip() == "none" else [["-fopenmp"], []]
+    return [native + threads + flags + extra for flags in blas for threads in omp
+            for native in (["-march=native"], [])]
 
 
 def _compile(cc, flags, lib):
@@ -112,8 +117,9 @@ def _compile(cc, flags, lib):
     os.close(fd)
     obj = tmp[:-3] + ".o"
     defines = [f for f in flags if not f.startswith("-l")]
+    links = [f for f in flags if f.startswith("-l") or f == "-fopenmp"]
     steps = [cc + _FLAGS + defines + ["-I", str(_HERE), "-c", str(_HERE / _SOURCES[0]), "-o", obj],
-             cc + ["-shared", obj, "-o", tmp] + [f for f in flags if f.startswith("-l")] + ["-lm"]]
+             cc + ["-shared", obj, "-o", tmp] + links + ["-lm"]]
     try:
         for cmd in steps:
             done = subprocess.run(cmd, capture_output=True, text=True)
@@ -159,6 +165,7 @@ def _load():
     for fn in (lib.lstm_peephole_workspace_size, lib.lstm_peephole_cache_size):
         fn.argtypes, fn.restype = ints, ctypes.c_size_t
     lib.lstm_peephole_uses_cblas.restype = ctypes.c_int
+    lib.lstm_peephole_threads.argtypes, lib.lstm_peephole_threads.restype = [ctypes.c_int], ctypes.c_int
     funcs = {}
     for dtype, sfx in ((np.dtype(np.float64), "f64"), (np.dtype(np.float32), "f32")):
         fwd = getattr(lib, f"lstm_peephole_forward_{sfx}")
@@ -177,6 +184,7 @@ def _load():
 
 _LIB, _FUNCS = _load()
 USES_CBLAS = bool(_LIB.lstm_peephole_uses_cblas())
+THREADS = _LIB.lstm_peephole_threads  # THREADS(B): the threads of the time loop for batch size B
 _NS = len(STATES)
 _LAYOUTS = {}
 _WORK = {}
