@@ -8,10 +8,14 @@ every weight, the inputs and the initial state; their d_xs are compared once bef
 
 Each (size, dtype) is measured interleaved: after a warm-up, every round runs each
 implementation once, and the median of the rounds is reported, so that the ratios against
-torch are measured under the same machine load.  Also times whole `lstm-symbolic` processes
+torch are measured under the same machine load.  Between two runs the bench waits ``--settle``
+seconds (default 0.2): a BLAS or OpenMP thread pool keeps its threads spinning for a while after
+a call (OpenBLAS for up to ~0.1 s), and with the pools of four libraries in one process, those
+threads would take the cores from the next implementation, which no user running one of them sees.
+Also times whole `lstm-symbolic` processes
 (`emit lstm` per language, `generate`).  Prints a table and writes bench/results.json.
 
-    python bench/bench.py [--quick] [--sizes S1,S2] [--repeats N] [--threads N] [--out FILE]
+    python bench/bench.py [--quick] [--sizes S1,S2] [--repeats N] [--threads N] [--settle S] [--out FILE]
 
 ``--threads N`` pins OpenBLAS and torch to N threads (default: their own choice); on a
 machine shared with other jobs, one thread keeps multi-threaded BLAS from stalling.
@@ -158,14 +162,15 @@ def implementations(tmp: Path) -> tuple[dict, list[str], object]:
     return impls, notes, numpy_module
 
 
-def measure(runs: dict, repeats: int) -> dict[str, float]:
-    """Median ms per implementation; every round runs each implementation once."""
+def measure(runs: dict, repeats: int, settle: float = 0.0) -> dict[str, float]:
+    """Median ms per implementation; every round runs each implementation once, ``settle`` s apart."""
     for run in runs.values():  # warm-up (JIT compilation, allocator, BLAS threads)
         run()
         run()
     times = {name: [] for name in runs}
     for _ in range(repeats):
         for name, run in runs.items():
+            time.sleep(settle)
             t0 = time.perf_counter()
             run()
             times[name].append((time.perf_counter() - t0) * 1e3)
@@ -198,17 +203,15 @@ def processes(tmp: Path, repeats: int) -> dict[str, float]:
 
 
 def limit_threads(n: int) -> None:
+    """N threads for every pool: torch's, and (read when the libraries load: re-run with them set)
+    OpenBLAS's and OpenMP's (the generated C's time loop)."""
     import torch  # noqa: PLC0415
 
     torch.set_num_threads(n)
-    try:
-        from threadpoolctl import threadpool_limits  # noqa: PLC0415
-
-        threadpool_limits(n)
-    except ImportError:  # NumPy's OpenBLAS reads the variable when it loads: re-run with it set
-        if os.environ.get("OPENBLAS_NUM_THREADS") != str(n):
-            os.environ["OPENBLAS_NUM_THREADS"] = str(n)
-            os.execv(sys.executable, [sys.executable, *sys.argv])
+    wanted = {"OPENBLAS_NUM_THREADS": str(n), "OMP_NUM_THREADS": str(n)}
+    if any(os.environ.get(k) != v for k, v in wanted.items()):
+        os.environ.update(wanted)
+        os.execv(sys.executable, [sys.executable, *sys.argv])
 
 
 def machine() -> dict:
@@ -225,7 +228,8 @@ def machine() -> dict:
 def table(rows: list[dict], repeats: int, info: dict) -> str:
     lines = [f"machine: {info['nproc']} cores, {info['cpu']}, Python {info['python']}, NumPy {info['numpy']}, "
              f"torch {info['torch']}, OPENBLAS_CORETYPE={info['OPENBLAS_CORETYPE']}, threads {info['threads']}",
-             f"median of {repeats} interleaved rounds, ms per forward+backward (all gradients)", "",
+             f"median of {repeats} interleaved rounds, {info['settle_s']} s apart, ms per forward+backward "
+             "(all gradients)", "",
              "| size | (T, B, in, hid) | dtype | implementation | ms | × torch | × hand NumPy | max rel diff d_xs |",
              "|---|---|---|---|---:|---:|---:|---:|"]
     for r in rows:
@@ -239,7 +243,9 @@ def parse(argv):
     p.add_argument("--quick", action="store_true", help="S3 only, 3 rounds, one process timing each")
     p.add_argument("--sizes", help="comma-separated subset of " + ",".join(SIZES))
     p.add_argument("--repeats", type=int, help="rounds per size and dtype (default 9, quick 3)")
-    p.add_argument("--threads", type=int, help="threads for OpenBLAS and torch (default: theirs)")
+    p.add_argument("--threads", type=int, help="threads for OpenBLAS, OpenMP and torch (default: theirs)")
+    p.add_argument("--settle", type=float, default=0.2,
+                   help="seconds between two runs, for idle thread pools to go to sleep (default 0.2)")
     p.add_argument("--out", default=str(ROOT / "bench" / "results.json"), help="the JSON file")
     args = p.parse_args(argv)
     args.sizes = args.sizes.split(",") if args.sizes else (["S3"] if args.quick else list(SIZES))
@@ -263,7 +269,7 @@ def main(argv=None) -> int:
                 problem = Problem(module, *SIZES[size], dtype)
                 runs = {name: prep(problem) for name, prep in impls.items()}
                 diffs = agree(runs, dtype)
-                for name, ms in measure(runs, args.repeats).items():
+                for name, ms in measure(runs, args.repeats, args.settle).items():
                     rows.append({"size": size, "shape": list(SIZES[size]), "dtype": np.dtype(dtype).name,
                                  "impl": name, "median_ms": ms, "rel_diff_d_xs": diffs[name]})
         procs = processes(tmp, 1 if args.quick else 5)
@@ -271,14 +277,15 @@ def main(argv=None) -> int:
     for r in rows:
         r["ratio_vs_torch"] = r["median_ms"] / ref[(r["size"], r["dtype"], BASELINE)]
         r["ratio_vs_hand"] = r["median_ms"] / ref[(r["size"], r["dtype"], HAND)]
-    info = machine()
+    info = {**machine(), "settle_s": args.settle}
     print(table(rows, args.repeats, info))
     print()
     for name, ms in procs.items():
         print(f"`lstm-symbolic {name}` as a whole process: {ms:.0f} ms (median of {1 if args.quick else 5})")
     for note in notes:
         print(f"note: {note}")
-    out = {"machine": info, "repeats": args.repeats, "rows": rows, "process_ms": procs, "notes": notes}
+    out = {"machine": info, "repeats": args.repeats, "settle_s": args.settle, "rows": rows, "process_ms": procs,
+           "notes": notes}
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     return 0
 
