@@ -8,10 +8,12 @@ every weight, the inputs and the initial state; their d_xs are compared once bef
 
 Each (size, dtype) is measured interleaved: after a warm-up, every round runs each
 implementation once, and the median of the rounds is reported, so that the ratios against
-torch are measured under the same machine load.  Between two runs the bench waits ``--settle``
-seconds (default 0.2): a BLAS or OpenMP thread pool keeps its threads spinning for a while after
-a call (OpenBLAS for up to ~0.1 s), and with the pools of four libraries in one process, those
-threads would take the cores from the next implementation, which no user running one of them sees.
+torch are measured under the same machine load.  Before its timed call in a round, an
+implementation waits ``--settle`` seconds (default 0.2) and makes one untimed call: a BLAS or
+OpenMP thread pool keeps its threads spinning for a while after a call (OpenBLAS for up to ~0.1 s),
+and with the pools of four libraries in one process those threads would take the cores from the
+next implementation, which no user running one of them sees; the untimed call then wakes the
+implementation's own threads and caches, as in a training loop that calls it again and again.
 Also times whole `lstm-symbolic` processes
 (`emit lstm` per language, `generate`).  Prints a table and writes bench/results.json.
 
@@ -163,14 +165,17 @@ def implementations(tmp: Path) -> tuple[dict, list[str], object]:
 
 
 def measure(runs: dict, repeats: int, settle: float = 0.0) -> dict[str, float]:
-    """Median ms per implementation; every round runs each implementation once, ``settle`` s apart."""
+    """Median ms per implementation; in every round each implementation, after ``settle`` s and one
+    untimed call, is timed once."""
     for run in runs.values():  # warm-up (JIT compilation, allocator, BLAS threads)
         run()
         run()
     times = {name: [] for name in runs}
     for _ in range(repeats):
         for name, run in runs.items():
-            time.sleep(settle)
+            if settle:
+                time.sleep(settle)
+                run()
             t0 = time.perf_counter()
             run()
             times[name].append((time.perf_counter() - t0) * 1e3)
@@ -228,8 +233,8 @@ def machine() -> dict:
 def table(rows: list[dict], repeats: int, info: dict) -> str:
     lines = [f"machine: {info['nproc']} cores, {info['cpu']}, Python {info['python']}, NumPy {info['numpy']}, "
              f"torch {info['torch']}, OPENBLAS_CORETYPE={info['OPENBLAS_CORETYPE']}, threads {info['threads']}",
-             f"median of {repeats} interleaved rounds, {info['settle_s']} s apart, ms per forward+backward "
-             "(all gradients)", "",
+             f"median of {repeats} interleaved rounds (settle {info['settle_s']} s + one untimed call before "
+             "each timed one), ms per forward+backward (all gradients)", "",
              "| size | (T, B, in, hid) | dtype | implementation | ms | × torch | × hand NumPy | max rel diff d_xs |",
              "|---|---|---|---|---:|---:|---:|---:|"]
     for r in rows:
@@ -245,7 +250,8 @@ def parse(argv):
     p.add_argument("--repeats", type=int, help="rounds per size and dtype (default 9, quick 3)")
     p.add_argument("--threads", type=int, help="threads for OpenBLAS, OpenMP and torch (default: theirs)")
     p.add_argument("--settle", type=float, default=0.2,
-                   help="seconds between two runs, for idle thread pools to go to sleep (default 0.2)")
+                   help="seconds before each implementation's turn in a round, for the other libraries' "
+                   "idle thread pools to go to sleep (default 0.2; 0: no wait, no untimed call)")
     p.add_argument("--out", default=str(ROOT / "bench" / "results.json"), help="the JSON file")
     args = p.parse_args(argv)
     args.sizes = args.sizes.split(",") if args.sizes else (["S3"] if args.quick else list(SIZES))
