@@ -366,3 +366,33 @@ def test_user_cell_specs_emit_c_that_agrees_with_numpy(spec, tmp_path, monkeypat
     errors = _run_both(load_module(tmp_path / f"{m}.py", f"_np_example_{m}"), c_mod, np.float64,
                        T=9, B=2, input_size=3, hidden_size=5)
     assert max(errors.values()) < RTOL_F64, errors
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() here")
+def test_a_forked_child_runs_after_the_parent_used_threads(c_modules):
+    """GCC's OpenMP runtime hangs in a child made by fork() once the parent has run a team; the C
+    notices the fork (pthread_atfork) and runs the child on its own thread."""
+    import time  # noqa: PLC0415
+
+    m = c_modules["lstm", "blas"]
+    p, xs, s0, g, gT = random_problem(m, T=4, B=6, input_size=3, hidden_size=5, seed=3)
+    hs, _, cache = m.forward(p, xs, s0)
+    grads = m.backward(p, cache, g, gT)[0]
+    pid = os.fork()
+    if pid == 0:  # the child: the same numbers, then exit without pytest's cleanup
+        ok = False
+        try:
+            hs1, _, cache1 = m.forward(p, xs, s0)
+            grads1 = m.backward(p, cache1, g, gT)[0]
+            ok = m.THREADS(6) == 1 and rel_err(hs1, hs) < RTOL_F64
+            ok = ok and all(rel_err(grads1[k], grads[k]) < RTOL_F64 for k in grads)
+        finally:
+            os._exit(0 if ok else 1)
+    deadline = time.monotonic() + 60
+    while (done := os.waitpid(pid, os.WNOHANG)) == (0, 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done == (0, 0):
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung in the C")
+    assert os.waitstatus_to_exitcode(done[1]) == 0

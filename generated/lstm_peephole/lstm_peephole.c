@@ -100,10 +100,35 @@ int lstm_peephole_uses_cblas(void)
 #endif
 }
 
+#if defined(_OPENMP) && defined(__unix__)
+#include <pthread.h>
+/* A child made by fork() has none of its parent's OpenMP threads, and GCC's OpenMP runtime hangs there
+ * if it started a team in the parent: the child runs on its own thread (1 after fork). */
+static volatile int forked_ = 0;
+static void on_fork_child_(void)
+{
+    forked_ = 1;
+}
+#define LSTM_WATCH_FORK()                                      \
+    do {                                                       \
+        static int watching_ = 0;                              \
+        if (!watching_ && pthread_atfork(NULL, NULL, on_fork_child_) == 0) \
+            watching_ = 1;                                     \
+    } while (0)
+#define LSTM_FORKED forked_
+#else
+#define LSTM_WATCH_FORK() ((void)0)
+#define LSTM_FORKED 0
+#endif
+
 int lstm_peephole_threads(int B)
 {
 #ifdef _OPENMP
-    int n = omp_get_max_threads();
+    int n;
+    LSTM_WATCH_FORK();
+    if (LSTM_FORKED)
+        return 1;
+    n = omp_get_max_threads();
     if (n > LSTM_MAX_THREADS)
         n = LSTM_MAX_THREADS;
     if (n > B / LSTM_MIN_ROWS)
