@@ -92,6 +92,54 @@ def _op_size(kernel: Kernel, g: Group) -> str:
     return SIZE[kernel.cell.shape(g.name)[0]]
 
 
+@dataclass
+class CacheLayout:
+    """The forward cache: its arrays (name, rows: "T" or "T + 1") and where each stored value lives.
+
+    A state whose previous value the backward pass reads keeps T + 1 rows in one array (row t: the
+    state before step t), so its value after step t is row t + 1 of the same array: stored once."""
+
+    arrays: list = field(default_factory=list)  # (array name, extra row: 0 or 1)
+    where: dict = field(default_factory=dict)  # symbol -> (array name, row shift: 0 or 1)
+
+    def offset(self, k: int) -> str:
+        """The C expression of array k's first element in the cache."""
+        n1 = sum(extra for _, extra in self.arrays[:k])
+        return f"(size_t)({k} * T + {n1}) * BH" if n1 else f"(size_t){k} * T * BH"
+
+    def size(self) -> str:
+        n1 = sum(extra for _, extra in self.arrays)
+        return f"(size_t)({len(self.arrays)} * T + {n1}) * B * H" if n1 else f"(size_t){len(self.arrays)} * T * B * H"
+
+    def row(self, sym, const: bool = False) -> str:
+        """The declaration of ``S_<sym>t``, the row block of step t_."""
+        array, shift = self.where[sym]
+        row = "(t_ + 1)" if shift else "t_"
+        return f"{'const ' if const else ''}@R@ *S_{sym.name}t = C_{array} + (size_t){row} * BH;"
+
+    def state_homes(self, cell) -> dict[str, str]:
+        """{state: its cache array} for the states kept there (T + 1 rows): the forward pass reads the
+        state before step t from row t and writes the state after it to row t + 1, with no other copy."""
+        return {s: f"C_{cell.prev(s).name}" for s in cell.states if (cell.prev(s).name, 1) in self.arrays}
+
+
+def _cache_layout(kernel: Kernel) -> CacheLayout:
+    cell = kernel.cell
+    saved = list(kernel.saved)
+    prevs = {cell.prev(s): sp.Symbol(s) for s in cell.states}
+    lay = CacheLayout()
+    for q in saved:
+        if q in prevs:  # the state before each step, and after the last: T + 1 rows
+            lay.arrays.append((q.name, 1))
+            lay.where[q] = (q.name, 0)
+            lay.where[prevs[q]] = (q.name, 1)
+    for q in saved:
+        if q not in lay.where:
+            lay.arrays.append((q.name, 0))
+            lay.where[q] = (q.name, 0)
+    return lay
+
+
 def _printed(expr) -> dict[str, str]:
     return {ctype: c_code(sp.sympify(expr), ctype) for ctype in REAL_TYPES}
 
@@ -162,8 +210,8 @@ def _ops(printed, calls) -> list[dict]:
     return ops
 
 
-def _forward_plan(kernel: Kernel):
-    """The forward step: (ops, per-step pointer declarations, prologue, scratch arrays)."""
+def _forward_plan(kernel: Kernel, cache: CacheLayout):
+    """The forward step: (ops, per-step pointer declarations, scratch arrays)."""
     cell = kernel.cell
     blocks = {g.block(k): (g, k) for g in kernel.groups for k in range(len(g.weights))}
     fixed = {b: 0 for b, (g, _) in blocks.items() if not g.per_step}
@@ -172,6 +220,7 @@ def _forward_plan(kernel: Kernel):
     last = _last_reads(passes, [])
     operands = {st.group.operand for st in projects}
     saved = set(kernel.saved)
+    stored = set(cache.where)  # the saved values, and the states whose previous value is saved
     states = {sp.Symbol(s): s for s in cell.states}
     prevs = {cell.prev(s): s for s in cell.states}
     inputs = {q.symbol for q in cell.inputs}
@@ -194,15 +243,15 @@ def _forward_plan(kernel: Kernel):
 
     def stores_of(sym, p):
         out = []
-        if sym in saved:
+        if sym in stored:
             out.append(f"{rows.at(f'S_{sym.name}t')} = {sym.name};")
         elif last.get(sym, -1) > p or sym in operands:
             tmps.append(sym.name)
             out.append(f"{rows.at(f'tmp_{sym.name}')} = {sym.name};")
-        if sym in states:
+        if sym in states and sym not in stored:  # (a stored state's row t + 1 is the next step's prev)
             out.append(f"{rows.at(f'next_{states[sym]}')} = {sym.name};")
-            if states[sym] == cell.output:
-                out.append(f"{rows.at('hs_t')} = {sym.name};")
+        if sym in states and states[sym] == cell.output:
+            out.append(f"{rows.at('hs_t')} = {sym.name};")
         return out
 
     def on_load(sym):  # a projection block the backward pass reads (r * (U_n h + b) of a GRU)
@@ -210,9 +259,7 @@ def _forward_plan(kernel: Kernel):
 
     printed = _fill(passes, load, stores_of, [], rows, on_load)
     calls = [_project(kernel, st.group, home(st.group.operand)) for st in projects]
-    prologue = [f"memcpy(S_{p.name}t + R0H, prev_{s} + R0H, BsH * sizeof(@R@));"
-                for p, s in prevs.items() if p in saved]
-    return _ops(printed, calls), _forward_decls(kernel), prologue, tmps
+    return _ops(printed, calls), _forward_decls(kernel, cache), tmps
 
 
 def _project(kernel: Kernel, g: Group, source: str) -> str:
@@ -222,19 +269,26 @@ def _project(kernel: Kernel, g: Group, source: str) -> str:
             f"proj_{g.name} + (size_t)r0_ * ({nh}), {nh});")
 
 
-def _forward_decls(kernel: Kernel) -> list[str]:
+def _forward_decls(kernel: Kernel, cache: CacheLayout) -> list[str]:
     """The pointers of step t_ in the forward pass (the unused ones are dropped later)."""
     cell = kernel.cell
-    decls = [f"const @R@ *prev_{s} = st_{s} + (size_t)(t_ & 1) * BH;" for s in cell.states]
-    decls += [f"@R@ *next_{s} = st_{s} + (size_t)((t_ + 1) & 1) * BH;" for s in cell.states]
+    homes = cache.state_homes(cell)
+    decls = [f"const @R@ *prev_{s} = {homes[s]} + (size_t)t_ * BH;" if s in homes
+             else f"const @R@ *prev_{s} = st_{s} + (size_t)(t_ & 1) * BH;" for s in cell.states]
+    decls += [f"@R@ *next_{s} = st_{s} + (size_t)((t_ + 1) & 1) * BH;" for s in cell.states if s not in homes]
     decls += ["@R@ *hs_t = hs + (size_t)t_ * BH;"]
     decls += [f"const @R@ *xt_{q.name} = xs + (size_t)t_ * B * {SIZE[q.shape[0]]};" for q in cell.inputs]
     decls += [f"const @R@ *pj_{g.name} = proj_{g.name} + (size_t)t_ * B * {_nh(g)};"
               for g in kernel.groups if not g.per_step]
-    return decls + [f"@R@ *S_{s.name}t = C_{s.name} + (size_t)t_ * BH;" for s in kernel.saved]
+    return decls + [cache.row(s) for s in sp.ordered(cache.where) if s not in cell_prevs(kernel)]
 
 
-def _backward_plan(kernel: Kernel, buffers: dict[str, str]):
+def cell_prevs(kernel: Kernel) -> set:
+    """The previous states: read in the forward pass from the state buffers, not the cache."""
+    return {kernel.cell.prev(s) for s in kernel.cell.states}
+
+
+def _backward_plan(kernel: Kernel, buffers: dict[str, str], cache: CacheLayout):
     """The backward step: (ops, per-step pointer declarations, prologue, scratch arrays)."""
     cell = kernel.cell
     backs = {g.back: g for g in kernel.groups}
@@ -286,7 +340,7 @@ def _backward_plan(kernel: Kernel, buffers: dict[str, str]):
     calls = [_back_project(kernel, st.group, buffers[st.group.name]) for st in bps]
     prologue = [f"if (d_hs) for (e_ = R0H; e_ < R0H + BsH; ++e_) dcur_{cell.output}[e_] += d_hs[(size_t)t_ * BH + e_];"]
     prologue += [f"memset(dnext_{s} + R0H, 0, BsH * sizeof(@R@));" for s, sym in kernel.state_grads if sym == 0]
-    return _ops(printed, calls), _backward_decls(kernel, buffers), prologue, tmps
+    return _ops(printed, calls), _backward_decls(kernel, buffers, cache), prologue, tmps
 
 
 def _back_project(kernel: Kernel, g: Group, buffer: str) -> str:
@@ -296,12 +350,12 @@ def _back_project(kernel: Kernel, g: Group, buffer: str) -> str:
             f"bk_{g.name} + (size_t)r0_ * {op}, {op});")
 
 
-def _backward_decls(kernel: Kernel, buffers: dict[str, str]) -> list[str]:
+def _backward_decls(kernel: Kernel, buffers: dict[str, str], cache: CacheLayout) -> list[str]:
     """The pointers of step t_ in the backward pass (the unused ones are dropped later)."""
     cell = kernel.cell
     decls = [f"@R@ *dcur_{s} = dst_{s} + (size_t)(t_ & 1) * BH;" for s in cell.states]
     decls += [f"@R@ *dnext_{s} = dst_{s} + (size_t)((t_ + 1) & 1) * BH;" for s in cell.states]
-    decls += [f"const @R@ *S_{s.name}t = C_{s.name} + (size_t)t_ * BH;" for s in kernel.saved]
+    decls += [cache.row(s, const=True) for s in kernel.saved]
     decls += [f"@R@ *dl_{b}t = dl_{b} + (size_t)t_ * B * {_nh(g)};"
               for g in kernel.groups for b in [buffers[g.name]] if b == g.name]
     return decls + [f"@R@ *dxt_{q.name} = d_xs + (size_t)t_ * B * {SIZE[q.shape[0]]};" for q in cell.inputs]
@@ -330,16 +384,17 @@ def _buffers(kernel: Kernel) -> dict[str, str]:
     return {g.name: first.setdefault(g.adjoints, g.name) for g in kernel.groups}
 
 
-def _group_info(kernel: Kernel) -> list[dict]:
+def _group_info(kernel: Kernel, cache: CacheLayout) -> list[dict]:
     index = {p.name: k for k, p in enumerate(kernel.cell.params)}
-    saved = {s.name for s in kernel.saved}
+    saved = {s.name: s for s in kernel.saved}
     out = []
     for g in kernel.groups:
         op = g.name
         if op in {q.name for q in kernel.cell.inputs}:
             operand_all = "xs"
         elif op in saved:
-            operand_all = f"C_{op}"
+            array, shift = cache.where[saved[op]]
+            operand_all = f"C_{array} + BH" if shift else f"C_{array}"
         else:
             raise CEmitError(f"operand '{op}' of a per-step product is not in the forward cache")
         out.append({
@@ -363,13 +418,14 @@ def _calls_use(ops, name: str) -> bool:
     return any(op["kind"] == "call" and re.search(rf"\b{name}\b", op["code"]) for op in ops)
 
 
-def _layouts(groups, projections_groups, back_groups, dl_buffers, states, ftmps, btmps, n_vgrads):
+def _layouts(groups, projections_groups, back_groups, dl_buffers, states, homes, ftmps, btmps, n_vgrads):
     """Workspace buffers of the forward and the backward pass: (name, size in elements).  ``gpart_``
     holds the vector gradients' partial sums of threads 1.. of the batch-parallel time loop."""
     stacks = [(f"stk_{g['name']}", f"(size_t){g['n']} * H * {g['op']}") for g in groups if g["n"] > 1]
     fwd = stacks + [(f"proj_{g['name']}", f"(size_t){'T * B' if not g['per_step'] else 'B'} * {g['n']} * H")
                     for g in groups if not g["per_step"] or g["name"] in projections_groups]
-    fwd += [(f"st_{s}", "(size_t)2 * B * H") for s in states] + [(f"tmp_{n}", "(size_t)B * H") for n in ftmps]
+    fwd += [(f"st_{s}", "(size_t)2 * B * H") for s in states if s not in homes]
+    fwd += [(f"tmp_{n}", "(size_t)B * H") for n in ftmps]
     bwd = stacks + [(f"dl_{g['name']}", f"(size_t)T * B * {g['n']} * H") for g in dl_buffers]
     bwd += [(f"bk_{g['name']}", f"(size_t)B * {g['op']}") for g in back_groups]
     bwd += [(f"dst_{s}", "(size_t)2 * B * H") for s in states] + [(f"tmp_{n}", "(size_t)B * H") for n in btmps]
@@ -383,16 +439,19 @@ def c_context(kernel: Kernel) -> dict:
     _check_names(kernel)
     cell = kernel.cell
     buffers = _buffers(kernel)
-    fwd, fdecls, fpro, ftmps = _forward_plan(kernel)
-    bwd, bdecls, bpro, btmps = _backward_plan(kernel, buffers)
-    groups = _group_info(kernel)
+    cache = _cache_layout(kernel)
+    fwd, fdecls, ftmps = _forward_plan(kernel, cache)
+    bwd, bdecls, bpro, btmps = _backward_plan(kernel, buffers, cache)
+    groups = _group_info(kernel, cache)
+    state_rows = {array: next(q.name for q, (a, shift) in cache.where.items() if a == array and shift)
+                  for array, extra in cache.arrays if extra}
     back_groups = [g for g in groups if _calls_use(bwd, f"bk_{g['name']}")]
     projected = {g["name"] for g in groups if _calls_use(fwd, f"proj_{g['name']}")}
     dl_buffers = [g for g in groups if buffers[g["name"]] == g["name"]]
     prefix = naming.module_name(cell.name)
     ftmps, btmps = sorted(set(ftmps)), sorted(set(btmps))
     fwd_layout, bwd_layout = _layouts(groups, projected, back_groups, dl_buffers,
-                                      cell.states, ftmps, btmps, len(kernel.vector_grads))
+                                      cell.states, cache.state_homes(cell), ftmps, btmps, len(kernel.vector_grads))
     return {
         "cell": cell.name,
         "prefix": prefix,
@@ -405,12 +464,15 @@ def c_context(kernel: Kernel) -> dict:
         "states_repr": repr(cell.states),
         "hidden_param": next(p.name for p in cell.params if p.shape[0] == "hidden"),
         "output": cell.output,
-        "saved": [s.name for s in kernel.saved],
+        "cache_arrays": [{"name": a, "offset": cache.offset(k), "rows": "T + 1" if extra else "T",
+                          "note": f" (row t + 1: {state_rows[a]} after step t)" if extra else ""}
+                         for k, (a, extra) in enumerate(cache.arrays)],
+        "cache_size": cache.size(),
+        "state_homes": cache.state_homes(cell),
         "groups": groups,
         "deferred": [g for g in groups if not g["per_step"]],
         "forward": fwd,
-        "forward_decls": _used(fdecls, _texts(fwd, fpro)),
-        "forward_prologue": fpro,
+        "forward_decls": _used(fdecls, _texts(fwd, [])),
         "fwd_layout": fwd_layout,
         "bwd_layout": bwd_layout,
         "backward": bwd,

@@ -74,7 +74,6 @@ size_t gru_workspace_size(int T, int B, int D, int H)
     fwd += ALIGN_((size_t)T * B * 3 * H); /* proj_x */
     fwd += ALIGN_((size_t)B * 2 * H); /* proj_h_prev */
     fwd += ALIGN_((size_t)B * 1 * H); /* proj_rh */
-    fwd += ALIGN_((size_t)2 * B * H); /* st_h */
     bwd += ALIGN_((size_t)3 * H * D); /* stk_x */
     bwd += ALIGN_((size_t)2 * H * H); /* stk_h_prev */
     bwd += ALIGN_((size_t)T * B * 3 * H); /* dl_x */
@@ -91,7 +90,7 @@ size_t gru_workspace_size(int T, int B, int D, int H)
 size_t gru_cache_size(int T, int B, int D, int H)
 {
     (void)D;
-    return (size_t)5 * T * B * H;
+    return (size_t)(5 * T + 1) * B * H;
 }
 
 int gru_uses_cblas(void)
@@ -276,10 +275,10 @@ void gru_forward_f64(int T, int B, int D, int H, const double *const *params, co
     const double *P_b_z = params[7];
     const double *P_b_n = params[8];
     double *C_h_prev = cache + (size_t)0 * T * BH;
-    double *C_r = cache + (size_t)1 * T * BH;
-    double *C_z = cache + (size_t)2 * T * BH;
-    double *C_rh = cache + (size_t)3 * T * BH;
-    double *C_n = cache + (size_t)4 * T * BH;
+    double *C_r = cache + (size_t)(1 * T + 1) * BH;
+    double *C_z = cache + (size_t)(2 * T + 1) * BH;
+    double *C_rh = cache + (size_t)(3 * T + 1) * BH;
+    double *C_n = cache + (size_t)(4 * T + 1) * BH;
     double *stk_x = work + off_;
     off_ += ALIGN_((size_t)3 * H * D);
     double *stk_h_prev = work + off_;
@@ -290,8 +289,6 @@ void gru_forward_f64(int T, int B, int D, int H, const double *const *params, co
     off_ += ALIGN_((size_t)B * 2 * H);
     double *proj_rh = work + off_;
     off_ += ALIGN_((size_t)B * 1 * H);
-    double *st_h = work + off_;
-    off_ += ALIGN_((size_t)2 * B * H);
     /* [W_r; W_z; W_n]: the caller's arrays when adjacent, else a copy */
     const double *stkw_x = stk_x;
     if (P_W_z == P_W_r + (size_t)H * D && P_W_n == P_W_z + (size_t)H * D) {
@@ -315,10 +312,10 @@ void gru_forward_f64(int T, int B, int D, int H, const double *const *params, co
     (void)stkw_rh;
     (void)off_;
     (void)D;
-    if (state0 && state0[0])
-        memcpy(st_h, state0[0], BH * sizeof(double));
+    if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
+        memcpy(C_h_prev, state0[0], BH * sizeof(double));
     else
-        memset(st_h, 0, BH * sizeof(double));
+        memset(C_h_prev, 0, BH * sizeof(double));
     solo_ = blas_solo_(nt_);
     LSTM_PARALLEL
     {
@@ -335,16 +332,14 @@ void gru_forward_f64(int T, int B, int D, int H, const double *const *params, co
     (void)BsH;
     (void)Bs_;
     for (t_ = 0; t_ < T; ++t_) {
-        const double *prev_h = st_h + (size_t)(t_ & 1) * BH;
-        double *next_h = st_h + (size_t)((t_ + 1) & 1) * BH;
+        const double *prev_h = C_h_prev + (size_t)t_ * BH;
         double *hs_t = hs + (size_t)t_ * BH;
         const double *pj_x = proj_x + (size_t)t_ * B * 3 * H;
-        double *S_h_prevt = C_h_prev + (size_t)t_ * BH;
-        double *S_rt = C_r + (size_t)t_ * BH;
-        double *S_zt = C_z + (size_t)t_ * BH;
-        double *S_rht = C_rh + (size_t)t_ * BH;
+        double *S_ht = C_h_prev + (size_t)(t_ + 1) * BH;
         double *S_nt = C_n + (size_t)t_ * BH;
-        memcpy(S_h_prevt + R0H, prev_h + R0H, BsH * sizeof(double));
+        double *S_rt = C_r + (size_t)t_ * BH;
+        double *S_rht = C_rh + (size_t)t_ * BH;
+        double *S_zt = C_z + (size_t)t_ * BH;
         mm_nt_f64(Bs_, 2 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (double)0, proj_h_prev + (size_t)r0_ * (2 * H), 2 * H);
         for (row_ = r0_; row_ < r1_; ++row_) {
             const double *proj_h_prev_r = proj_h_prev + (size_t)row_ * (2 * H);
@@ -379,7 +374,7 @@ void gru_forward_f64(int T, int B, int D, int H, const double *const *params, co
             const double *S_zt_r = S_zt + (size_t)row_ * (H);
             const double *proj_rh_r = proj_rh + (size_t)row_ * (H);
             double *S_nt_r = S_nt + (size_t)row_ * (H);
-            double *next_h_r = next_h + (size_t)row_ * (H);
+            double *S_ht_r = S_ht + (size_t)row_ * (H);
             double *hs_t_r = hs_t + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = 0; col_ < H; ++col_) {
@@ -392,7 +387,7 @@ void gru_forward_f64(int T, int B, int D, int H, const double *const *params, co
                 const double n = tanh(z_n);
                 const double h = h_prev*z + n*(1 - z);
                 S_nt_r[col_] = n;
-                next_h_r[col_] = h;
+                S_ht_r[col_] = h;
                 hs_t_r[col_] = h;
             }
         }
@@ -400,7 +395,7 @@ void gru_forward_f64(int T, int B, int D, int H, const double *const *params, co
     }
     blas_restore_(solo_);
     if (state_T && state_T[0])
-        memcpy(state_T[0], st_h + (size_t)(T & 1) * BH, BH * sizeof(double));
+        memcpy(state_T[0], C_h_prev + (size_t)T * BH, BH * sizeof(double));
 }
 
 void gru_backward_f64(int T, int B, int D, int H, const double *const *params, const double *xs,
@@ -430,10 +425,10 @@ void gru_backward_f64(int T, int B, int D, int H, const double *const *params, c
     const double *P_b_n = params[8];
     double *G_b_n = grads[8];
     const double *C_h_prev = cache + (size_t)0 * T * BH;
-    const double *C_r = cache + (size_t)1 * T * BH;
-    const double *C_z = cache + (size_t)2 * T * BH;
-    const double *C_rh = cache + (size_t)3 * T * BH;
-    const double *C_n = cache + (size_t)4 * T * BH;
+    const double *C_r = cache + (size_t)(1 * T + 1) * BH;
+    const double *C_z = cache + (size_t)(2 * T + 1) * BH;
+    const double *C_rh = cache + (size_t)(3 * T + 1) * BH;
+    const double *C_n = cache + (size_t)(4 * T + 1) * BH;
     double *stk_x = work + off_;
     off_ += ALIGN_((size_t)3 * H * D);
     double *stk_h_prev = work + off_;
@@ -765,10 +760,10 @@ void gru_forward_f32(int T, int B, int D, int H, const float *const *params, con
     const float *P_b_z = params[7];
     const float *P_b_n = params[8];
     float *C_h_prev = cache + (size_t)0 * T * BH;
-    float *C_r = cache + (size_t)1 * T * BH;
-    float *C_z = cache + (size_t)2 * T * BH;
-    float *C_rh = cache + (size_t)3 * T * BH;
-    float *C_n = cache + (size_t)4 * T * BH;
+    float *C_r = cache + (size_t)(1 * T + 1) * BH;
+    float *C_z = cache + (size_t)(2 * T + 1) * BH;
+    float *C_rh = cache + (size_t)(3 * T + 1) * BH;
+    float *C_n = cache + (size_t)(4 * T + 1) * BH;
     float *stk_x = work + off_;
     off_ += ALIGN_((size_t)3 * H * D);
     float *stk_h_prev = work + off_;
@@ -779,8 +774,6 @@ void gru_forward_f32(int T, int B, int D, int H, const float *const *params, con
     off_ += ALIGN_((size_t)B * 2 * H);
     float *proj_rh = work + off_;
     off_ += ALIGN_((size_t)B * 1 * H);
-    float *st_h = work + off_;
-    off_ += ALIGN_((size_t)2 * B * H);
     /* [W_r; W_z; W_n]: the caller's arrays when adjacent, else a copy */
     const float *stkw_x = stk_x;
     if (P_W_z == P_W_r + (size_t)H * D && P_W_n == P_W_z + (size_t)H * D) {
@@ -804,10 +797,10 @@ void gru_forward_f32(int T, int B, int D, int H, const float *const *params, con
     (void)stkw_rh;
     (void)off_;
     (void)D;
-    if (state0 && state0[0])
-        memcpy(st_h, state0[0], BH * sizeof(float));
+    if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
+        memcpy(C_h_prev, state0[0], BH * sizeof(float));
     else
-        memset(st_h, 0, BH * sizeof(float));
+        memset(C_h_prev, 0, BH * sizeof(float));
     solo_ = blas_solo_(nt_);
     LSTM_PARALLEL
     {
@@ -824,16 +817,14 @@ void gru_forward_f32(int T, int B, int D, int H, const float *const *params, con
     (void)BsH;
     (void)Bs_;
     for (t_ = 0; t_ < T; ++t_) {
-        const float *prev_h = st_h + (size_t)(t_ & 1) * BH;
-        float *next_h = st_h + (size_t)((t_ + 1) & 1) * BH;
+        const float *prev_h = C_h_prev + (size_t)t_ * BH;
         float *hs_t = hs + (size_t)t_ * BH;
         const float *pj_x = proj_x + (size_t)t_ * B * 3 * H;
-        float *S_h_prevt = C_h_prev + (size_t)t_ * BH;
-        float *S_rt = C_r + (size_t)t_ * BH;
-        float *S_zt = C_z + (size_t)t_ * BH;
-        float *S_rht = C_rh + (size_t)t_ * BH;
+        float *S_ht = C_h_prev + (size_t)(t_ + 1) * BH;
         float *S_nt = C_n + (size_t)t_ * BH;
-        memcpy(S_h_prevt + R0H, prev_h + R0H, BsH * sizeof(float));
+        float *S_rt = C_r + (size_t)t_ * BH;
+        float *S_rht = C_rh + (size_t)t_ * BH;
+        float *S_zt = C_z + (size_t)t_ * BH;
         mm_nt_f32(Bs_, 2 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (float)0, proj_h_prev + (size_t)r0_ * (2 * H), 2 * H);
         for (row_ = r0_; row_ < r1_; ++row_) {
             const float *proj_h_prev_r = proj_h_prev + (size_t)row_ * (2 * H);
@@ -868,7 +859,7 @@ void gru_forward_f32(int T, int B, int D, int H, const float *const *params, con
             const float *S_zt_r = S_zt + (size_t)row_ * (H);
             const float *proj_rh_r = proj_rh + (size_t)row_ * (H);
             float *S_nt_r = S_nt + (size_t)row_ * (H);
-            float *next_h_r = next_h + (size_t)row_ * (H);
+            float *S_ht_r = S_ht + (size_t)row_ * (H);
             float *hs_t_r = hs_t + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = 0; col_ < H; ++col_) {
@@ -881,7 +872,7 @@ void gru_forward_f32(int T, int B, int D, int H, const float *const *params, con
                 const float n = tanhf(z_n);
                 const float h = h_prev*z + n*(1 - z);
                 S_nt_r[col_] = n;
-                next_h_r[col_] = h;
+                S_ht_r[col_] = h;
                 hs_t_r[col_] = h;
             }
         }
@@ -889,7 +880,7 @@ void gru_forward_f32(int T, int B, int D, int H, const float *const *params, con
     }
     blas_restore_(solo_);
     if (state_T && state_T[0])
-        memcpy(state_T[0], st_h + (size_t)(T & 1) * BH, BH * sizeof(float));
+        memcpy(state_T[0], C_h_prev + (size_t)T * BH, BH * sizeof(float));
 }
 
 void gru_backward_f32(int T, int B, int D, int H, const float *const *params, const float *xs,
@@ -919,10 +910,10 @@ void gru_backward_f32(int T, int B, int D, int H, const float *const *params, co
     const float *P_b_n = params[8];
     float *G_b_n = grads[8];
     const float *C_h_prev = cache + (size_t)0 * T * BH;
-    const float *C_r = cache + (size_t)1 * T * BH;
-    const float *C_z = cache + (size_t)2 * T * BH;
-    const float *C_rh = cache + (size_t)3 * T * BH;
-    const float *C_n = cache + (size_t)4 * T * BH;
+    const float *C_r = cache + (size_t)(1 * T + 1) * BH;
+    const float *C_z = cache + (size_t)(2 * T + 1) * BH;
+    const float *C_rh = cache + (size_t)(3 * T + 1) * BH;
+    const float *C_n = cache + (size_t)(4 * T + 1) * BH;
     float *stk_x = work + off_;
     off_ += ALIGN_((size_t)3 * H * D);
     float *stk_h_prev = work + off_;

@@ -45,8 +45,13 @@ extern "C" {
  * backward functions need for these sizes; the same workspace serves both. */
 size_t gru_workspace_size(int T, int B, int D, int H);
 
-/* Elements of the forward cache: the 5 values the backward pass reads
- * (h_prev, r, z, rh, n), each (T, B, H). */
+/* Elements of the forward cache, the values the backward pass reads, one array after the other:
+ *   h_prev (T + 1, B, H) (row t + 1: h after step t)
+ *   r (T, B, H)
+ *   z (T, B, H)
+ *   rh (T, B, H)
+ *   n (T, B, H)
+ */
 size_t gru_cache_size(int T, int B, int D, int H);
 
 /* 1 when compiled with -DLSTM_USE_CBLAS (matrix products by CBLAS), 0 for the portable loops. */

@@ -73,7 +73,6 @@ size_t gru_reset_after_workspace_size(int T, int B, int D, int H)
     fwd += ALIGN_((size_t)3 * H * H); /* stk_h_prev */
     fwd += ALIGN_((size_t)T * B * 3 * H); /* proj_x */
     fwd += ALIGN_((size_t)B * 3 * H); /* proj_h_prev */
-    fwd += ALIGN_((size_t)2 * B * H); /* st_h */
     bwd += ALIGN_((size_t)3 * H * D); /* stk_x */
     bwd += ALIGN_((size_t)3 * H * H); /* stk_h_prev */
     bwd += ALIGN_((size_t)T * B * 3 * H); /* dl_x */
@@ -87,7 +86,7 @@ size_t gru_reset_after_workspace_size(int T, int B, int D, int H)
 size_t gru_reset_after_cache_size(int T, int B, int D, int H)
 {
     (void)D;
-    return (size_t)5 * T * B * H;
+    return (size_t)(5 * T + 1) * B * H;
 }
 
 int gru_reset_after_uses_cblas(void)
@@ -273,10 +272,10 @@ void gru_reset_after_forward_f64(int T, int B, int D, int H, const double *const
     const double *P_b_n = params[8];
     const double *P_b_hn = params[9];
     double *C_h_prev = cache + (size_t)0 * T * BH;
-    double *C_r = cache + (size_t)1 * T * BH;
-    double *C_z = cache + (size_t)2 * T * BH;
-    double *C_n = cache + (size_t)3 * T * BH;
-    double *C_U_n_h_prev = cache + (size_t)4 * T * BH;
+    double *C_r = cache + (size_t)(1 * T + 1) * BH;
+    double *C_z = cache + (size_t)(2 * T + 1) * BH;
+    double *C_n = cache + (size_t)(3 * T + 1) * BH;
+    double *C_U_n_h_prev = cache + (size_t)(4 * T + 1) * BH;
     double *stk_x = work + off_;
     off_ += ALIGN_((size_t)3 * H * D);
     double *stk_h_prev = work + off_;
@@ -285,8 +284,6 @@ void gru_reset_after_forward_f64(int T, int B, int D, int H, const double *const
     off_ += ALIGN_((size_t)T * B * 3 * H);
     double *proj_h_prev = work + off_;
     off_ += ALIGN_((size_t)B * 3 * H);
-    double *st_h = work + off_;
-    off_ += ALIGN_((size_t)2 * B * H);
     /* [W_r; W_z; W_n]: the caller's arrays when adjacent, else a copy */
     const double *stkw_x = stk_x;
     if (P_W_z == P_W_r + (size_t)H * D && P_W_n == P_W_z + (size_t)H * D) {
@@ -309,10 +306,10 @@ void gru_reset_after_forward_f64(int T, int B, int D, int H, const double *const
     (void)stkw_h_prev;
     (void)off_;
     (void)D;
-    if (state0 && state0[0])
-        memcpy(st_h, state0[0], BH * sizeof(double));
+    if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
+        memcpy(C_h_prev, state0[0], BH * sizeof(double));
     else
-        memset(st_h, 0, BH * sizeof(double));
+        memset(C_h_prev, 0, BH * sizeof(double));
     solo_ = blas_solo_(nt_);
     LSTM_PARALLEL
     {
@@ -329,16 +326,14 @@ void gru_reset_after_forward_f64(int T, int B, int D, int H, const double *const
     (void)BsH;
     (void)Bs_;
     for (t_ = 0; t_ < T; ++t_) {
-        const double *prev_h = st_h + (size_t)(t_ & 1) * BH;
-        double *next_h = st_h + (size_t)((t_ + 1) & 1) * BH;
+        const double *prev_h = C_h_prev + (size_t)t_ * BH;
         double *hs_t = hs + (size_t)t_ * BH;
         const double *pj_x = proj_x + (size_t)t_ * B * 3 * H;
-        double *S_h_prevt = C_h_prev + (size_t)t_ * BH;
+        double *S_U_n_h_prevt = C_U_n_h_prev + (size_t)t_ * BH;
+        double *S_ht = C_h_prev + (size_t)(t_ + 1) * BH;
+        double *S_nt = C_n + (size_t)t_ * BH;
         double *S_rt = C_r + (size_t)t_ * BH;
         double *S_zt = C_z + (size_t)t_ * BH;
-        double *S_nt = C_n + (size_t)t_ * BH;
-        double *S_U_n_h_prevt = C_U_n_h_prev + (size_t)t_ * BH;
-        memcpy(S_h_prevt + R0H, prev_h + R0H, BsH * sizeof(double));
         mm_nt_f64(Bs_, 3 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (double)0, proj_h_prev + (size_t)r0_ * (3 * H), 3 * H);
         for (row_ = r0_; row_ < r1_; ++row_) {
             const double *proj_h_prev_r = proj_h_prev + (size_t)row_ * (3 * H);
@@ -348,7 +343,7 @@ void gru_reset_after_forward_f64(int T, int B, int D, int H, const double *const
             double *S_rt_r = S_rt + (size_t)row_ * (H);
             double *S_zt_r = S_zt + (size_t)row_ * (H);
             double *S_nt_r = S_nt + (size_t)row_ * (H);
-            double *next_h_r = next_h + (size_t)row_ * (H);
+            double *S_ht_r = S_ht + (size_t)row_ * (H);
             double *hs_t_r = hs_t + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = 0; col_ < H; ++col_) {
@@ -374,7 +369,7 @@ void gru_reset_after_forward_f64(int T, int B, int D, int H, const double *const
                 S_rt_r[col_] = r;
                 S_zt_r[col_] = z;
                 S_nt_r[col_] = n;
-                next_h_r[col_] = h;
+                S_ht_r[col_] = h;
                 hs_t_r[col_] = h;
             }
         }
@@ -382,7 +377,7 @@ void gru_reset_after_forward_f64(int T, int B, int D, int H, const double *const
     }
     blas_restore_(solo_);
     if (state_T && state_T[0])
-        memcpy(state_T[0], st_h + (size_t)(T & 1) * BH, BH * sizeof(double));
+        memcpy(state_T[0], C_h_prev + (size_t)T * BH, BH * sizeof(double));
 }
 
 void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *const *params, const double *xs,
@@ -414,10 +409,10 @@ void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *cons
     const double *P_b_hn = params[9];
     double *G_b_hn = grads[9];
     const double *C_h_prev = cache + (size_t)0 * T * BH;
-    const double *C_r = cache + (size_t)1 * T * BH;
-    const double *C_z = cache + (size_t)2 * T * BH;
-    const double *C_n = cache + (size_t)3 * T * BH;
-    const double *C_U_n_h_prev = cache + (size_t)4 * T * BH;
+    const double *C_r = cache + (size_t)(1 * T + 1) * BH;
+    const double *C_z = cache + (size_t)(2 * T + 1) * BH;
+    const double *C_n = cache + (size_t)(3 * T + 1) * BH;
+    const double *C_U_n_h_prev = cache + (size_t)(4 * T + 1) * BH;
     double *stk_x = work + off_;
     off_ += ALIGN_((size_t)3 * H * D);
     double *stk_h_prev = work + off_;
@@ -732,10 +727,10 @@ void gru_reset_after_forward_f32(int T, int B, int D, int H, const float *const 
     const float *P_b_n = params[8];
     const float *P_b_hn = params[9];
     float *C_h_prev = cache + (size_t)0 * T * BH;
-    float *C_r = cache + (size_t)1 * T * BH;
-    float *C_z = cache + (size_t)2 * T * BH;
-    float *C_n = cache + (size_t)3 * T * BH;
-    float *C_U_n_h_prev = cache + (size_t)4 * T * BH;
+    float *C_r = cache + (size_t)(1 * T + 1) * BH;
+    float *C_z = cache + (size_t)(2 * T + 1) * BH;
+    float *C_n = cache + (size_t)(3 * T + 1) * BH;
+    float *C_U_n_h_prev = cache + (size_t)(4 * T + 1) * BH;
     float *stk_x = work + off_;
     off_ += ALIGN_((size_t)3 * H * D);
     float *stk_h_prev = work + off_;
@@ -744,8 +739,6 @@ void gru_reset_after_forward_f32(int T, int B, int D, int H, const float *const 
     off_ += ALIGN_((size_t)T * B * 3 * H);
     float *proj_h_prev = work + off_;
     off_ += ALIGN_((size_t)B * 3 * H);
-    float *st_h = work + off_;
-    off_ += ALIGN_((size_t)2 * B * H);
     /* [W_r; W_z; W_n]: the caller's arrays when adjacent, else a copy */
     const float *stkw_x = stk_x;
     if (P_W_z == P_W_r + (size_t)H * D && P_W_n == P_W_z + (size_t)H * D) {
@@ -768,10 +761,10 @@ void gru_reset_after_forward_f32(int T, int B, int D, int H, const float *const 
     (void)stkw_h_prev;
     (void)off_;
     (void)D;
-    if (state0 && state0[0])
-        memcpy(st_h, state0[0], BH * sizeof(float));
+    if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
+        memcpy(C_h_prev, state0[0], BH * sizeof(float));
     else
-        memset(st_h, 0, BH * sizeof(float));
+        memset(C_h_prev, 0, BH * sizeof(float));
     solo_ = blas_solo_(nt_);
     LSTM_PARALLEL
     {
@@ -788,16 +781,14 @@ void gru_reset_after_forward_f32(int T, int B, int D, int H, const float *const 
     (void)BsH;
     (void)Bs_;
     for (t_ = 0; t_ < T; ++t_) {
-        const float *prev_h = st_h + (size_t)(t_ & 1) * BH;
-        float *next_h = st_h + (size_t)((t_ + 1) & 1) * BH;
+        const float *prev_h = C_h_prev + (size_t)t_ * BH;
         float *hs_t = hs + (size_t)t_ * BH;
         const float *pj_x = proj_x + (size_t)t_ * B * 3 * H;
-        float *S_h_prevt = C_h_prev + (size_t)t_ * BH;
+        float *S_U_n_h_prevt = C_U_n_h_prev + (size_t)t_ * BH;
+        float *S_ht = C_h_prev + (size_t)(t_ + 1) * BH;
+        float *S_nt = C_n + (size_t)t_ * BH;
         float *S_rt = C_r + (size_t)t_ * BH;
         float *S_zt = C_z + (size_t)t_ * BH;
-        float *S_nt = C_n + (size_t)t_ * BH;
-        float *S_U_n_h_prevt = C_U_n_h_prev + (size_t)t_ * BH;
-        memcpy(S_h_prevt + R0H, prev_h + R0H, BsH * sizeof(float));
         mm_nt_f32(Bs_, 3 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (float)0, proj_h_prev + (size_t)r0_ * (3 * H), 3 * H);
         for (row_ = r0_; row_ < r1_; ++row_) {
             const float *proj_h_prev_r = proj_h_prev + (size_t)row_ * (3 * H);
@@ -807,7 +798,7 @@ void gru_reset_after_forward_f32(int T, int B, int D, int H, const float *const 
             float *S_rt_r = S_rt + (size_t)row_ * (H);
             float *S_zt_r = S_zt + (size_t)row_ * (H);
             float *S_nt_r = S_nt + (size_t)row_ * (H);
-            float *next_h_r = next_h + (size_t)row_ * (H);
+            float *S_ht_r = S_ht + (size_t)row_ * (H);
             float *hs_t_r = hs_t + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = 0; col_ < H; ++col_) {
@@ -833,7 +824,7 @@ void gru_reset_after_forward_f32(int T, int B, int D, int H, const float *const 
                 S_rt_r[col_] = r;
                 S_zt_r[col_] = z;
                 S_nt_r[col_] = n;
-                next_h_r[col_] = h;
+                S_ht_r[col_] = h;
                 hs_t_r[col_] = h;
             }
         }
@@ -841,7 +832,7 @@ void gru_reset_after_forward_f32(int T, int B, int D, int H, const float *const 
     }
     blas_restore_(solo_);
     if (state_T && state_T[0])
-        memcpy(state_T[0], st_h + (size_t)(T & 1) * BH, BH * sizeof(float));
+        memcpy(state_T[0], C_h_prev + (size_t)T * BH, BH * sizeof(float));
 }
 
 void gru_reset_after_backward_f32(int T, int B, int D, int H, const float *const *params, const float *xs,
@@ -873,10 +864,10 @@ void gru_reset_after_backward_f32(int T, int B, int D, int H, const float *const
     const float *P_b_hn = params[9];
     float *G_b_hn = grads[9];
     const float *C_h_prev = cache + (size_t)0 * T * BH;
-    const float *C_r = cache + (size_t)1 * T * BH;
-    const float *C_z = cache + (size_t)2 * T * BH;
-    const float *C_n = cache + (size_t)3 * T * BH;
-    const float *C_U_n_h_prev = cache + (size_t)4 * T * BH;
+    const float *C_r = cache + (size_t)(1 * T + 1) * BH;
+    const float *C_z = cache + (size_t)(2 * T + 1) * BH;
+    const float *C_n = cache + (size_t)(3 * T + 1) * BH;
+    const float *C_U_n_h_prev = cache + (size_t)(4 * T + 1) * BH;
     float *stk_x = work + off_;
     off_ += ALIGN_((size_t)3 * H * D);
     float *stk_h_prev = work + off_;

@@ -73,8 +73,6 @@ size_t lstm_workspace_size(int T, int B, int D, int H)
     fwd += ALIGN_((size_t)4 * H * H); /* stk_h_prev */
     fwd += ALIGN_((size_t)T * B * 4 * H); /* proj_x */
     fwd += ALIGN_((size_t)B * 4 * H); /* proj_h_prev */
-    fwd += ALIGN_((size_t)2 * B * H); /* st_h */
-    fwd += ALIGN_((size_t)2 * B * H); /* st_c */
     bwd += ALIGN_((size_t)4 * H * D); /* stk_x */
     bwd += ALIGN_((size_t)4 * H * H); /* stk_h_prev */
     bwd += ALIGN_((size_t)T * B * 4 * H); /* dl_x */
@@ -88,7 +86,7 @@ size_t lstm_workspace_size(int T, int B, int D, int H)
 size_t lstm_cache_size(int T, int B, int D, int H)
 {
     (void)D;
-    return (size_t)7 * T * B * H;
+    return (size_t)(6 * T + 2) * B * H;
 }
 
 int lstm_uses_cblas(void)
@@ -276,12 +274,11 @@ void lstm_forward_f64(int T, int B, int D, int H, const double *const *params, c
     const double *P_b_c = params[10];
     const double *P_b_o = params[11];
     double *C_h_prev = cache + (size_t)0 * T * BH;
-    double *C_c_prev = cache + (size_t)1 * T * BH;
-    double *C_f = cache + (size_t)2 * T * BH;
-    double *C_i = cache + (size_t)3 * T * BH;
-    double *C_c_tilde = cache + (size_t)4 * T * BH;
-    double *C_o = cache + (size_t)5 * T * BH;
-    double *C_c = cache + (size_t)6 * T * BH;
+    double *C_c_prev = cache + (size_t)(1 * T + 1) * BH;
+    double *C_f = cache + (size_t)(2 * T + 2) * BH;
+    double *C_i = cache + (size_t)(3 * T + 2) * BH;
+    double *C_c_tilde = cache + (size_t)(4 * T + 2) * BH;
+    double *C_o = cache + (size_t)(5 * T + 2) * BH;
     double *stk_x = work + off_;
     off_ += ALIGN_((size_t)4 * H * D);
     double *stk_h_prev = work + off_;
@@ -290,10 +287,6 @@ void lstm_forward_f64(int T, int B, int D, int H, const double *const *params, c
     off_ += ALIGN_((size_t)T * B * 4 * H);
     double *proj_h_prev = work + off_;
     off_ += ALIGN_((size_t)B * 4 * H);
-    double *st_h = work + off_;
-    off_ += ALIGN_((size_t)2 * B * H);
-    double *st_c = work + off_;
-    off_ += ALIGN_((size_t)2 * B * H);
     /* [W_f; W_i; W_c; W_o]: the caller's arrays when adjacent, else a copy */
     const double *stkw_x = stk_x;
     if (P_W_i == P_W_f + (size_t)H * D && P_W_c == P_W_i + (size_t)H * D && P_W_o == P_W_c + (size_t)H * D) {
@@ -318,14 +311,14 @@ void lstm_forward_f64(int T, int B, int D, int H, const double *const *params, c
     (void)stkw_h_prev;
     (void)off_;
     (void)D;
-    if (state0 && state0[0])
-        memcpy(st_h, state0[0], BH * sizeof(double));
+    if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
+        memcpy(C_h_prev, state0[0], BH * sizeof(double));
     else
-        memset(st_h, 0, BH * sizeof(double));
-    if (state0 && state0[1])
-        memcpy(st_c, state0[1], BH * sizeof(double));
+        memset(C_h_prev, 0, BH * sizeof(double));
+    if (state0 && state0[1]) /* C_c_prev, row 0: the state before step 0 */
+        memcpy(C_c_prev, state0[1], BH * sizeof(double));
     else
-        memset(st_c, 0, BH * sizeof(double));
+        memset(C_c_prev, 0, BH * sizeof(double));
     solo_ = blas_solo_(nt_);
     LSTM_PARALLEL
     {
@@ -342,21 +335,16 @@ void lstm_forward_f64(int T, int B, int D, int H, const double *const *params, c
     (void)BsH;
     (void)Bs_;
     for (t_ = 0; t_ < T; ++t_) {
-        const double *prev_h = st_h + (size_t)(t_ & 1) * BH;
-        const double *prev_c = st_c + (size_t)(t_ & 1) * BH;
-        double *next_h = st_h + (size_t)((t_ + 1) & 1) * BH;
-        double *next_c = st_c + (size_t)((t_ + 1) & 1) * BH;
+        const double *prev_h = C_h_prev + (size_t)t_ * BH;
+        const double *prev_c = C_c_prev + (size_t)t_ * BH;
         double *hs_t = hs + (size_t)t_ * BH;
         const double *pj_x = proj_x + (size_t)t_ * B * 4 * H;
-        double *S_h_prevt = C_h_prev + (size_t)t_ * BH;
-        double *S_c_prevt = C_c_prev + (size_t)t_ * BH;
-        double *S_ft = C_f + (size_t)t_ * BH;
-        double *S_it = C_i + (size_t)t_ * BH;
+        double *S_ct = C_c_prev + (size_t)(t_ + 1) * BH;
         double *S_c_tildet = C_c_tilde + (size_t)t_ * BH;
+        double *S_ft = C_f + (size_t)t_ * BH;
+        double *S_ht = C_h_prev + (size_t)(t_ + 1) * BH;
+        double *S_it = C_i + (size_t)t_ * BH;
         double *S_ot = C_o + (size_t)t_ * BH;
-        double *S_ct = C_c + (size_t)t_ * BH;
-        memcpy(S_h_prevt + R0H, prev_h + R0H, BsH * sizeof(double));
-        memcpy(S_c_prevt + R0H, prev_c + R0H, BsH * sizeof(double));
         mm_nt_f64(Bs_, 4 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (double)0, proj_h_prev + (size_t)r0_ * (4 * H), 4 * H);
         for (row_ = r0_; row_ < r1_; ++row_) {
             const double *proj_h_prev_r = proj_h_prev + (size_t)row_ * (4 * H);
@@ -367,8 +355,7 @@ void lstm_forward_f64(int T, int B, int D, int H, const double *const *params, c
             double *S_c_tildet_r = S_c_tildet + (size_t)row_ * (H);
             double *S_ot_r = S_ot + (size_t)row_ * (H);
             double *S_ct_r = S_ct + (size_t)row_ * (H);
-            double *next_c_r = next_c + (size_t)row_ * (H);
-            double *next_h_r = next_h + (size_t)row_ * (H);
+            double *S_ht_r = S_ht + (size_t)row_ * (H);
             double *hs_t_r = hs_t + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = 0; col_ < H; ++col_) {
@@ -400,8 +387,7 @@ void lstm_forward_f64(int T, int B, int D, int H, const double *const *params, c
                 S_c_tildet_r[col_] = c_tilde;
                 S_ot_r[col_] = o;
                 S_ct_r[col_] = c;
-                next_c_r[col_] = c;
-                next_h_r[col_] = h;
+                S_ht_r[col_] = h;
                 hs_t_r[col_] = h;
             }
         }
@@ -409,9 +395,9 @@ void lstm_forward_f64(int T, int B, int D, int H, const double *const *params, c
     }
     blas_restore_(solo_);
     if (state_T && state_T[0])
-        memcpy(state_T[0], st_h + (size_t)(T & 1) * BH, BH * sizeof(double));
+        memcpy(state_T[0], C_h_prev + (size_t)T * BH, BH * sizeof(double));
     if (state_T && state_T[1])
-        memcpy(state_T[1], st_c + (size_t)(T & 1) * BH, BH * sizeof(double));
+        memcpy(state_T[1], C_c_prev + (size_t)T * BH, BH * sizeof(double));
 }
 
 void lstm_backward_f64(int T, int B, int D, int H, const double *const *params, const double *xs,
@@ -447,12 +433,11 @@ void lstm_backward_f64(int T, int B, int D, int H, const double *const *params, 
     const double *P_b_o = params[11];
     double *G_b_o = grads[11];
     const double *C_h_prev = cache + (size_t)0 * T * BH;
-    const double *C_c_prev = cache + (size_t)1 * T * BH;
-    const double *C_f = cache + (size_t)2 * T * BH;
-    const double *C_i = cache + (size_t)3 * T * BH;
-    const double *C_c_tilde = cache + (size_t)4 * T * BH;
-    const double *C_o = cache + (size_t)5 * T * BH;
-    const double *C_c = cache + (size_t)6 * T * BH;
+    const double *C_c_prev = cache + (size_t)(1 * T + 1) * BH;
+    const double *C_f = cache + (size_t)(2 * T + 2) * BH;
+    const double *C_i = cache + (size_t)(3 * T + 2) * BH;
+    const double *C_c_tilde = cache + (size_t)(4 * T + 2) * BH;
+    const double *C_o = cache + (size_t)(5 * T + 2) * BH;
     double *stk_x = work + off_;
     off_ += ALIGN_((size_t)4 * H * D);
     double *stk_h_prev = work + off_;
@@ -559,7 +544,7 @@ void lstm_backward_f64(int T, int B, int D, int H, const double *const *params, 
         const double *S_it = C_i + (size_t)t_ * BH;
         const double *S_c_tildet = C_c_tilde + (size_t)t_ * BH;
         const double *S_ot = C_o + (size_t)t_ * BH;
-        const double *S_ct = C_c + (size_t)t_ * BH;
+        const double *S_ct = C_c_prev + (size_t)(t_ + 1) * BH;
         double *dl_xt = dl_x + (size_t)t_ * B * 4 * H;
         if (d_hs) for (e_ = R0H; e_ < R0H + BsH; ++e_) dcur_h[e_] += d_hs[(size_t)t_ * BH + e_];
         for (row_ = r0_; row_ < r1_; ++row_) {
@@ -785,12 +770,11 @@ void lstm_forward_f32(int T, int B, int D, int H, const float *const *params, co
     const float *P_b_c = params[10];
     const float *P_b_o = params[11];
     float *C_h_prev = cache + (size_t)0 * T * BH;
-    float *C_c_prev = cache + (size_t)1 * T * BH;
-    float *C_f = cache + (size_t)2 * T * BH;
-    float *C_i = cache + (size_t)3 * T * BH;
-    float *C_c_tilde = cache + (size_t)4 * T * BH;
-    float *C_o = cache + (size_t)5 * T * BH;
-    float *C_c = cache + (size_t)6 * T * BH;
+    float *C_c_prev = cache + (size_t)(1 * T + 1) * BH;
+    float *C_f = cache + (size_t)(2 * T + 2) * BH;
+    float *C_i = cache + (size_t)(3 * T + 2) * BH;
+    float *C_c_tilde = cache + (size_t)(4 * T + 2) * BH;
+    float *C_o = cache + (size_t)(5 * T + 2) * BH;
     float *stk_x = work + off_;
     off_ += ALIGN_((size_t)4 * H * D);
     float *stk_h_prev = work + off_;
@@ -799,10 +783,6 @@ void lstm_forward_f32(int T, int B, int D, int H, const float *const *params, co
     off_ += ALIGN_((size_t)T * B * 4 * H);
     float *proj_h_prev = work + off_;
     off_ += ALIGN_((size_t)B * 4 * H);
-    float *st_h = work + off_;
-    off_ += ALIGN_((size_t)2 * B * H);
-    float *st_c = work + off_;
-    off_ += ALIGN_((size_t)2 * B * H);
     /* [W_f; W_i; W_c; W_o]: the caller's arrays when adjacent, else a copy */
     const float *stkw_x = stk_x;
     if (P_W_i == P_W_f + (size_t)H * D && P_W_c == P_W_i + (size_t)H * D && P_W_o == P_W_c + (size_t)H * D) {
@@ -827,14 +807,14 @@ void lstm_forward_f32(int T, int B, int D, int H, const float *const *params, co
     (void)stkw_h_prev;
     (void)off_;
     (void)D;
-    if (state0 && state0[0])
-        memcpy(st_h, state0[0], BH * sizeof(float));
+    if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
+        memcpy(C_h_prev, state0[0], BH * sizeof(float));
     else
-        memset(st_h, 0, BH * sizeof(float));
-    if (state0 && state0[1])
-        memcpy(st_c, state0[1], BH * sizeof(float));
+        memset(C_h_prev, 0, BH * sizeof(float));
+    if (state0 && state0[1]) /* C_c_prev, row 0: the state before step 0 */
+        memcpy(C_c_prev, state0[1], BH * sizeof(float));
     else
-        memset(st_c, 0, BH * sizeof(float));
+        memset(C_c_prev, 0, BH * sizeof(float));
     solo_ = blas_solo_(nt_);
     LSTM_PARALLEL
     {
@@ -851,21 +831,16 @@ void lstm_forward_f32(int T, int B, int D, int H, const float *const *params, co
     (void)BsH;
     (void)Bs_;
     for (t_ = 0; t_ < T; ++t_) {
-        const float *prev_h = st_h + (size_t)(t_ & 1) * BH;
-        const float *prev_c = st_c + (size_t)(t_ & 1) * BH;
-        float *next_h = st_h + (size_t)((t_ + 1) & 1) * BH;
-        float *next_c = st_c + (size_t)((t_ + 1) & 1) * BH;
+        const float *prev_h = C_h_prev + (size_t)t_ * BH;
+        const float *prev_c = C_c_prev + (size_t)t_ * BH;
         float *hs_t = hs + (size_t)t_ * BH;
         const float *pj_x = proj_x + (size_t)t_ * B * 4 * H;
-        float *S_h_prevt = C_h_prev + (size_t)t_ * BH;
-        float *S_c_prevt = C_c_prev + (size_t)t_ * BH;
-        float *S_ft = C_f + (size_t)t_ * BH;
-        float *S_it = C_i + (size_t)t_ * BH;
+        float *S_ct = C_c_prev + (size_t)(t_ + 1) * BH;
         float *S_c_tildet = C_c_tilde + (size_t)t_ * BH;
+        float *S_ft = C_f + (size_t)t_ * BH;
+        float *S_ht = C_h_prev + (size_t)(t_ + 1) * BH;
+        float *S_it = C_i + (size_t)t_ * BH;
         float *S_ot = C_o + (size_t)t_ * BH;
-        float *S_ct = C_c + (size_t)t_ * BH;
-        memcpy(S_h_prevt + R0H, prev_h + R0H, BsH * sizeof(float));
-        memcpy(S_c_prevt + R0H, prev_c + R0H, BsH * sizeof(float));
         mm_nt_f32(Bs_, 4 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (float)0, proj_h_prev + (size_t)r0_ * (4 * H), 4 * H);
         for (row_ = r0_; row_ < r1_; ++row_) {
             const float *proj_h_prev_r = proj_h_prev + (size_t)row_ * (4 * H);
@@ -876,8 +851,7 @@ void lstm_forward_f32(int T, int B, int D, int H, const float *const *params, co
             float *S_c_tildet_r = S_c_tildet + (size_t)row_ * (H);
             float *S_ot_r = S_ot + (size_t)row_ * (H);
             float *S_ct_r = S_ct + (size_t)row_ * (H);
-            float *next_c_r = next_c + (size_t)row_ * (H);
-            float *next_h_r = next_h + (size_t)row_ * (H);
+            float *S_ht_r = S_ht + (size_t)row_ * (H);
             float *hs_t_r = hs_t + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = 0; col_ < H; ++col_) {
@@ -909,8 +883,7 @@ void lstm_forward_f32(int T, int B, int D, int H, const float *const *params, co
                 S_c_tildet_r[col_] = c_tilde;
                 S_ot_r[col_] = o;
                 S_ct_r[col_] = c;
-                next_c_r[col_] = c;
-                next_h_r[col_] = h;
+                S_ht_r[col_] = h;
                 hs_t_r[col_] = h;
             }
         }
@@ -918,9 +891,9 @@ void lstm_forward_f32(int T, int B, int D, int H, const float *const *params, co
     }
     blas_restore_(solo_);
     if (state_T && state_T[0])
-        memcpy(state_T[0], st_h + (size_t)(T & 1) * BH, BH * sizeof(float));
+        memcpy(state_T[0], C_h_prev + (size_t)T * BH, BH * sizeof(float));
     if (state_T && state_T[1])
-        memcpy(state_T[1], st_c + (size_t)(T & 1) * BH, BH * sizeof(float));
+        memcpy(state_T[1], C_c_prev + (size_t)T * BH, BH * sizeof(float));
 }
 
 void lstm_backward_f32(int T, int B, int D, int H, const float *const *params, const float *xs,
@@ -956,12 +929,11 @@ void lstm_backward_f32(int T, int B, int D, int H, const float *const *params, c
     const float *P_b_o = params[11];
     float *G_b_o = grads[11];
     const float *C_h_prev = cache + (size_t)0 * T * BH;
-    const float *C_c_prev = cache + (size_t)1 * T * BH;
-    const float *C_f = cache + (size_t)2 * T * BH;
-    const float *C_i = cache + (size_t)3 * T * BH;
-    const float *C_c_tilde = cache + (size_t)4 * T * BH;
-    const float *C_o = cache + (size_t)5 * T * BH;
-    const float *C_c = cache + (size_t)6 * T * BH;
+    const float *C_c_prev = cache + (size_t)(1 * T + 1) * BH;
+    const float *C_f = cache + (size_t)(2 * T + 2) * BH;
+    const float *C_i = cache + (size_t)(3 * T + 2) * BH;
+    const float *C_c_tilde = cache + (size_t)(4 * T + 2) * BH;
+    const float *C_o = cache + (size_t)(5 * T + 2) * BH;
     float *stk_x = work + off_;
     off_ += ALIGN_((size_t)4 * H * D);
     float *stk_h_prev = work + off_;
@@ -1068,7 +1040,7 @@ void lstm_backward_f32(int T, int B, int D, int H, const float *const *params, c
         const float *S_it = C_i + (size_t)t_ * BH;
         const float *S_c_tildet = C_c_tilde + (size_t)t_ * BH;
         const float *S_ot = C_o + (size_t)t_ * BH;
-        const float *S_ct = C_c + (size_t)t_ * BH;
+        const float *S_ct = C_c_prev + (size_t)(t_ + 1) * BH;
         float *dl_xt = dl_x + (size_t)t_ * B * 4 * H;
         if (d_hs) for (e_ = R0H; e_ < R0H + BsH; ++e_) dcur_h[e_] += d_hs[(size_t)t_ * BH + e_];
         for (row_ = r0_; row_ < r1_; ++row_) {

@@ -47,8 +47,14 @@ extern "C" {
  * backward functions need for these sizes; the same workspace serves both. */
 size_t lstm_workspace_size(int T, int B, int D, int H);
 
-/* Elements of the forward cache: the 7 values the backward pass reads
- * (h_prev, c_prev, f, i, c_tilde, o, c), each (T, B, H). */
+/* Elements of the forward cache, the values the backward pass reads, one array after the other:
+ *   h_prev (T + 1, B, H) (row t + 1: h after step t)
+ *   c_prev (T + 1, B, H) (row t + 1: c after step t)
+ *   f (T, B, H)
+ *   i (T, B, H)
+ *   c_tilde (T, B, H)
+ *   o (T, B, H)
+ */
 size_t lstm_cache_size(int T, int B, int D, int H);
 
 /* 1 when compiled with -DLSTM_USE_CBLAS (matrix products by CBLAS), 0 for the portable loops. */

@@ -73,8 +73,6 @@ size_t lstm_peephole_workspace_size(int T, int B, int D, int H)
     fwd += ALIGN_((size_t)4 * H * H); /* stk_h_prev */
     fwd += ALIGN_((size_t)T * B * 4 * H); /* proj_x */
     fwd += ALIGN_((size_t)B * 4 * H); /* proj_h_prev */
-    fwd += ALIGN_((size_t)2 * B * H); /* st_h */
-    fwd += ALIGN_((size_t)2 * B * H); /* st_c */
     bwd += ALIGN_((size_t)4 * H * D); /* stk_x */
     bwd += ALIGN_((size_t)4 * H * H); /* stk_h_prev */
     bwd += ALIGN_((size_t)T * B * 4 * H); /* dl_x */
@@ -88,7 +86,7 @@ size_t lstm_peephole_workspace_size(int T, int B, int D, int H)
 size_t lstm_peephole_cache_size(int T, int B, int D, int H)
 {
     (void)D;
-    return (size_t)7 * T * B * H;
+    return (size_t)(6 * T + 2) * B * H;
 }
 
 int lstm_peephole_uses_cblas(void)
@@ -279,12 +277,11 @@ void lstm_peephole_forward_f64(int T, int B, int D, int H, const double *const *
     const double *P_p_f = params[13];
     const double *P_p_o = params[14];
     double *C_h_prev = cache + (size_t)0 * T * BH;
-    double *C_c_prev = cache + (size_t)1 * T * BH;
-    double *C_f = cache + (size_t)2 * T * BH;
-    double *C_i = cache + (size_t)3 * T * BH;
-    double *C_c_tilde = cache + (size_t)4 * T * BH;
-    double *C_c = cache + (size_t)5 * T * BH;
-    double *C_o = cache + (size_t)6 * T * BH;
+    double *C_c_prev = cache + (size_t)(1 * T + 1) * BH;
+    double *C_f = cache + (size_t)(2 * T + 2) * BH;
+    double *C_i = cache + (size_t)(3 * T + 2) * BH;
+    double *C_c_tilde = cache + (size_t)(4 * T + 2) * BH;
+    double *C_o = cache + (size_t)(5 * T + 2) * BH;
     double *stk_x = work + off_;
     off_ += ALIGN_((size_t)4 * H * D);
     double *stk_h_prev = work + off_;
@@ -293,10 +290,6 @@ void lstm_peephole_forward_f64(int T, int B, int D, int H, const double *const *
     off_ += ALIGN_((size_t)T * B * 4 * H);
     double *proj_h_prev = work + off_;
     off_ += ALIGN_((size_t)B * 4 * H);
-    double *st_h = work + off_;
-    off_ += ALIGN_((size_t)2 * B * H);
-    double *st_c = work + off_;
-    off_ += ALIGN_((size_t)2 * B * H);
     /* [W_f; W_i; W_c; W_o]: the caller's arrays when adjacent, else a copy */
     const double *stkw_x = stk_x;
     if (P_W_i == P_W_f + (size_t)H * D && P_W_c == P_W_i + (size_t)H * D && P_W_o == P_W_c + (size_t)H * D) {
@@ -321,14 +314,14 @@ void lstm_peephole_forward_f64(int T, int B, int D, int H, const double *const *
     (void)stkw_h_prev;
     (void)off_;
     (void)D;
-    if (state0 && state0[0])
-        memcpy(st_h, state0[0], BH * sizeof(double));
+    if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
+        memcpy(C_h_prev, state0[0], BH * sizeof(double));
     else
-        memset(st_h, 0, BH * sizeof(double));
-    if (state0 && state0[1])
-        memcpy(st_c, state0[1], BH * sizeof(double));
+        memset(C_h_prev, 0, BH * sizeof(double));
+    if (state0 && state0[1]) /* C_c_prev, row 0: the state before step 0 */
+        memcpy(C_c_prev, state0[1], BH * sizeof(double));
     else
-        memset(st_c, 0, BH * sizeof(double));
+        memset(C_c_prev, 0, BH * sizeof(double));
     solo_ = blas_solo_(nt_);
     LSTM_PARALLEL
     {
@@ -345,21 +338,16 @@ void lstm_peephole_forward_f64(int T, int B, int D, int H, const double *const *
     (void)BsH;
     (void)Bs_;
     for (t_ = 0; t_ < T; ++t_) {
-        const double *prev_h = st_h + (size_t)(t_ & 1) * BH;
-        const double *prev_c = st_c + (size_t)(t_ & 1) * BH;
-        double *next_h = st_h + (size_t)((t_ + 1) & 1) * BH;
-        double *next_c = st_c + (size_t)((t_ + 1) & 1) * BH;
+        const double *prev_h = C_h_prev + (size_t)t_ * BH;
+        const double *prev_c = C_c_prev + (size_t)t_ * BH;
         double *hs_t = hs + (size_t)t_ * BH;
         const double *pj_x = proj_x + (size_t)t_ * B * 4 * H;
-        double *S_h_prevt = C_h_prev + (size_t)t_ * BH;
-        double *S_c_prevt = C_c_prev + (size_t)t_ * BH;
-        double *S_ft = C_f + (size_t)t_ * BH;
-        double *S_it = C_i + (size_t)t_ * BH;
+        double *S_ct = C_c_prev + (size_t)(t_ + 1) * BH;
         double *S_c_tildet = C_c_tilde + (size_t)t_ * BH;
-        double *S_ct = C_c + (size_t)t_ * BH;
+        double *S_ft = C_f + (size_t)t_ * BH;
+        double *S_ht = C_h_prev + (size_t)(t_ + 1) * BH;
+        double *S_it = C_i + (size_t)t_ * BH;
         double *S_ot = C_o + (size_t)t_ * BH;
-        memcpy(S_h_prevt + R0H, prev_h + R0H, BsH * sizeof(double));
-        memcpy(S_c_prevt + R0H, prev_c + R0H, BsH * sizeof(double));
         mm_nt_f64(Bs_, 4 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (double)0, proj_h_prev + (size_t)r0_ * (4 * H), 4 * H);
         for (row_ = r0_; row_ < r1_; ++row_) {
             const double *proj_h_prev_r = proj_h_prev + (size_t)row_ * (4 * H);
@@ -369,9 +357,8 @@ void lstm_peephole_forward_f64(int T, int B, int D, int H, const double *const *
             double *S_it_r = S_it + (size_t)row_ * (H);
             double *S_c_tildet_r = S_c_tildet + (size_t)row_ * (H);
             double *S_ct_r = S_ct + (size_t)row_ * (H);
-            double *next_c_r = next_c + (size_t)row_ * (H);
             double *S_ot_r = S_ot + (size_t)row_ * (H);
-            double *next_h_r = next_h + (size_t)row_ * (H);
+            double *S_ht_r = S_ht + (size_t)row_ * (H);
             double *hs_t_r = hs_t + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = 0; col_ < H; ++col_) {
@@ -405,9 +392,8 @@ void lstm_peephole_forward_f64(int T, int B, int D, int H, const double *const *
                 S_it_r[col_] = i;
                 S_c_tildet_r[col_] = c_tilde;
                 S_ct_r[col_] = c;
-                next_c_r[col_] = c;
                 S_ot_r[col_] = o;
-                next_h_r[col_] = h;
+                S_ht_r[col_] = h;
                 hs_t_r[col_] = h;
             }
         }
@@ -415,9 +401,9 @@ void lstm_peephole_forward_f64(int T, int B, int D, int H, const double *const *
     }
     blas_restore_(solo_);
     if (state_T && state_T[0])
-        memcpy(state_T[0], st_h + (size_t)(T & 1) * BH, BH * sizeof(double));
+        memcpy(state_T[0], C_h_prev + (size_t)T * BH, BH * sizeof(double));
     if (state_T && state_T[1])
-        memcpy(state_T[1], st_c + (size_t)(T & 1) * BH, BH * sizeof(double));
+        memcpy(state_T[1], C_c_prev + (size_t)T * BH, BH * sizeof(double));
 }
 
 void lstm_peephole_backward_f64(int T, int B, int D, int H, const double *const *params, const double *xs,
@@ -459,12 +445,11 @@ void lstm_peephole_backward_f64(int T, int B, int D, int H, const double *const 
     const double *P_p_o = params[14];
     double *G_p_o = grads[14];
     const double *C_h_prev = cache + (size_t)0 * T * BH;
-    const double *C_c_prev = cache + (size_t)1 * T * BH;
-    const double *C_f = cache + (size_t)2 * T * BH;
-    const double *C_i = cache + (size_t)3 * T * BH;
-    const double *C_c_tilde = cache + (size_t)4 * T * BH;
-    const double *C_c = cache + (size_t)5 * T * BH;
-    const double *C_o = cache + (size_t)6 * T * BH;
+    const double *C_c_prev = cache + (size_t)(1 * T + 1) * BH;
+    const double *C_f = cache + (size_t)(2 * T + 2) * BH;
+    const double *C_i = cache + (size_t)(3 * T + 2) * BH;
+    const double *C_c_tilde = cache + (size_t)(4 * T + 2) * BH;
+    const double *C_o = cache + (size_t)(5 * T + 2) * BH;
     double *stk_x = work + off_;
     off_ += ALIGN_((size_t)4 * H * D);
     double *stk_h_prev = work + off_;
@@ -585,7 +570,7 @@ void lstm_peephole_backward_f64(int T, int B, int D, int H, const double *const 
         const double *S_ft = C_f + (size_t)t_ * BH;
         const double *S_it = C_i + (size_t)t_ * BH;
         const double *S_c_tildet = C_c_tilde + (size_t)t_ * BH;
-        const double *S_ct = C_c + (size_t)t_ * BH;
+        const double *S_ct = C_c_prev + (size_t)(t_ + 1) * BH;
         const double *S_ot = C_o + (size_t)t_ * BH;
         double *dl_xt = dl_x + (size_t)t_ * B * 4 * H;
         if (d_hs) for (e_ = R0H; e_ < R0H + BsH; ++e_) dcur_h[e_] += d_hs[(size_t)t_ * BH + e_];
@@ -824,12 +809,11 @@ void lstm_peephole_forward_f32(int T, int B, int D, int H, const float *const *p
     const float *P_p_f = params[13];
     const float *P_p_o = params[14];
     float *C_h_prev = cache + (size_t)0 * T * BH;
-    float *C_c_prev = cache + (size_t)1 * T * BH;
-    float *C_f = cache + (size_t)2 * T * BH;
-    float *C_i = cache + (size_t)3 * T * BH;
-    float *C_c_tilde = cache + (size_t)4 * T * BH;
-    float *C_c = cache + (size_t)5 * T * BH;
-    float *C_o = cache + (size_t)6 * T * BH;
+    float *C_c_prev = cache + (size_t)(1 * T + 1) * BH;
+    float *C_f = cache + (size_t)(2 * T + 2) * BH;
+    float *C_i = cache + (size_t)(3 * T + 2) * BH;
+    float *C_c_tilde = cache + (size_t)(4 * T + 2) * BH;
+    float *C_o = cache + (size_t)(5 * T + 2) * BH;
     float *stk_x = work + off_;
     off_ += ALIGN_((size_t)4 * H * D);
     float *stk_h_prev = work + off_;
@@ -838,10 +822,6 @@ void lstm_peephole_forward_f32(int T, int B, int D, int H, const float *const *p
     off_ += ALIGN_((size_t)T * B * 4 * H);
     float *proj_h_prev = work + off_;
     off_ += ALIGN_((size_t)B * 4 * H);
-    float *st_h = work + off_;
-    off_ += ALIGN_((size_t)2 * B * H);
-    float *st_c = work + off_;
-    off_ += ALIGN_((size_t)2 * B * H);
     /* [W_f; W_i; W_c; W_o]: the caller's arrays when adjacent, else a copy */
     const float *stkw_x = stk_x;
     if (P_W_i == P_W_f + (size_t)H * D && P_W_c == P_W_i + (size_t)H * D && P_W_o == P_W_c + (size_t)H * D) {
@@ -866,14 +846,14 @@ void lstm_peephole_forward_f32(int T, int B, int D, int H, const float *const *p
     (void)stkw_h_prev;
     (void)off_;
     (void)D;
-    if (state0 && state0[0])
-        memcpy(st_h, state0[0], BH * sizeof(float));
+    if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
+        memcpy(C_h_prev, state0[0], BH * sizeof(float));
     else
-        memset(st_h, 0, BH * sizeof(float));
-    if (state0 && state0[1])
-        memcpy(st_c, state0[1], BH * sizeof(float));
+        memset(C_h_prev, 0, BH * sizeof(float));
+    if (state0 && state0[1]) /* C_c_prev, row 0: the state before step 0 */
+        memcpy(C_c_prev, state0[1], BH * sizeof(float));
     else
-        memset(st_c, 0, BH * sizeof(float));
+        memset(C_c_prev, 0, BH * sizeof(float));
     solo_ = blas_solo_(nt_);
     LSTM_PARALLEL
     {
@@ -890,21 +870,16 @@ void lstm_peephole_forward_f32(int T, int B, int D, int H, const float *const *p
     (void)BsH;
     (void)Bs_;
     for (t_ = 0; t_ < T; ++t_) {
-        const float *prev_h = st_h + (size_t)(t_ & 1) * BH;
-        const float *prev_c = st_c + (size_t)(t_ & 1) * BH;
-        float *next_h = st_h + (size_t)((t_ + 1) & 1) * BH;
-        float *next_c = st_c + (size_t)((t_ + 1) & 1) * BH;
+        const float *prev_h = C_h_prev + (size_t)t_ * BH;
+        const float *prev_c = C_c_prev + (size_t)t_ * BH;
         float *hs_t = hs + (size_t)t_ * BH;
         const float *pj_x = proj_x + (size_t)t_ * B * 4 * H;
-        float *S_h_prevt = C_h_prev + (size_t)t_ * BH;
-        float *S_c_prevt = C_c_prev + (size_t)t_ * BH;
-        float *S_ft = C_f + (size_t)t_ * BH;
-        float *S_it = C_i + (size_t)t_ * BH;
+        float *S_ct = C_c_prev + (size_t)(t_ + 1) * BH;
         float *S_c_tildet = C_c_tilde + (size_t)t_ * BH;
-        float *S_ct = C_c + (size_t)t_ * BH;
+        float *S_ft = C_f + (size_t)t_ * BH;
+        float *S_ht = C_h_prev + (size_t)(t_ + 1) * BH;
+        float *S_it = C_i + (size_t)t_ * BH;
         float *S_ot = C_o + (size_t)t_ * BH;
-        memcpy(S_h_prevt + R0H, prev_h + R0H, BsH * sizeof(float));
-        memcpy(S_c_prevt + R0H, prev_c + R0H, BsH * sizeof(float));
         mm_nt_f32(Bs_, 4 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (float)0, proj_h_prev + (size_t)r0_ * (4 * H), 4 * H);
         for (row_ = r0_; row_ < r1_; ++row_) {
             const float *proj_h_prev_r = proj_h_prev + (size_t)row_ * (4 * H);
@@ -914,9 +889,8 @@ void lstm_peephole_forward_f32(int T, int B, int D, int H, const float *const *p
             float *S_it_r = S_it + (size_t)row_ * (H);
             float *S_c_tildet_r = S_c_tildet + (size_t)row_ * (H);
             float *S_ct_r = S_ct + (size_t)row_ * (H);
-            float *next_c_r = next_c + (size_t)row_ * (H);
             float *S_ot_r = S_ot + (size_t)row_ * (H);
-            float *next_h_r = next_h + (size_t)row_ * (H);
+            float *S_ht_r = S_ht + (size_t)row_ * (H);
             float *hs_t_r = hs_t + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = 0; col_ < H; ++col_) {
@@ -950,9 +924,8 @@ void lstm_peephole_forward_f32(int T, int B, int D, int H, const float *const *p
                 S_it_r[col_] = i;
                 S_c_tildet_r[col_] = c_tilde;
                 S_ct_r[col_] = c;
-                next_c_r[col_] = c;
                 S_ot_r[col_] = o;
-                next_h_r[col_] = h;
+                S_ht_r[col_] = h;
                 hs_t_r[col_] = h;
             }
         }
@@ -960,9 +933,9 @@ void lstm_peephole_forward_f32(int T, int B, int D, int H, const float *const *p
     }
     blas_restore_(solo_);
     if (state_T && state_T[0])
-        memcpy(state_T[0], st_h + (size_t)(T & 1) * BH, BH * sizeof(float));
+        memcpy(state_T[0], C_h_prev + (size_t)T * BH, BH * sizeof(float));
     if (state_T && state_T[1])
-        memcpy(state_T[1], st_c + (size_t)(T & 1) * BH, BH * sizeof(float));
+        memcpy(state_T[1], C_c_prev + (size_t)T * BH, BH * sizeof(float));
 }
 
 void lstm_peephole_backward_f32(int T, int B, int D, int H, const float *const *params, const float *xs,
@@ -1004,12 +977,11 @@ void lstm_peephole_backward_f32(int T, int B, int D, int H, const float *const *
     const float *P_p_o = params[14];
     float *G_p_o = grads[14];
     const float *C_h_prev = cache + (size_t)0 * T * BH;
-    const float *C_c_prev = cache + (size_t)1 * T * BH;
-    const float *C_f = cache + (size_t)2 * T * BH;
-    const float *C_i = cache + (size_t)3 * T * BH;
-    const float *C_c_tilde = cache + (size_t)4 * T * BH;
-    const float *C_c = cache + (size_t)5 * T * BH;
-    const float *C_o = cache + (size_t)6 * T * BH;
+    const float *C_c_prev = cache + (size_t)(1 * T + 1) * BH;
+    const float *C_f = cache + (size_t)(2 * T + 2) * BH;
+    const float *C_i = cache + (size_t)(3 * T + 2) * BH;
+    const float *C_c_tilde = cache + (size_t)(4 * T + 2) * BH;
+    const float *C_o = cache + (size_t)(5 * T + 2) * BH;
     float *stk_x = work + off_;
     off_ += ALIGN_((size_t)4 * H * D);
     float *stk_h_prev = work + off_;
@@ -1130,7 +1102,7 @@ void lstm_peephole_backward_f32(int T, int B, int D, int H, const float *const *
         const float *S_ft = C_f + (size_t)t_ * BH;
         const float *S_it = C_i + (size_t)t_ * BH;
         const float *S_c_tildet = C_c_tilde + (size_t)t_ * BH;
-        const float *S_ct = C_c + (size_t)t_ * BH;
+        const float *S_ct = C_c_prev + (size_t)(t_ + 1) * BH;
         const float *S_ot = C_o + (size_t)t_ * BH;
         float *dl_xt = dl_x + (size_t)t_ * B * 4 * H;
         if (d_hs) for (e_ = R0H; e_ < R0H + BsH; ++e_) dcur_h[e_] += d_hs[(size_t)t_ * BH + e_];
