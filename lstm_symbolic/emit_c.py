@@ -280,12 +280,8 @@ def _forward_decls(kernel: Kernel, cache: CacheLayout) -> list[str]:
     decls += [f"const @R@ *xt_{q.name} = xs + (size_t)t_ * B * {SIZE[q.shape[0]]};" for q in cell.inputs]
     decls += [f"const @R@ *pj_{g.name} = proj_{g.name} + (size_t)t_ * B * {_nh(g)};"
               for g in kernel.groups if not g.per_step]
-    return decls + [cache.row(s) for s in sp.ordered(cache.where) if s not in cell_prevs(kernel)]
-
-
-def cell_prevs(kernel: Kernel) -> set:
-    """The previous states: read in the forward pass from the state buffers, not the cache."""
-    return {kernel.cell.prev(s) for s in kernel.cell.states}
+    prevs = {cell.prev(s) for s in cell.states}  # read as prev_<s> above
+    return decls + [cache.row(q) for q in sp.ordered(cache.where) if q not in prevs]
 
 
 def _backward_plan(kernel: Kernel, buffers: dict[str, str], cache: CacheLayout):

@@ -111,11 +111,11 @@ static void on_fork_child_(void)
 {
     forked_ = 1;
 }
-#define LSTM_WATCH_FORK()                                      \
-    do {                                                       \
-        static int watching_ = 0;                              \
-        if (!watching_ && pthread_atfork(NULL, NULL, on_fork_child_) == 0) \
-            watching_ = 1;                                     \
+#define LSTM_WATCH_FORK()                                                      \
+    do {                                                                       \
+        static int watching_ = 0;                                              \
+        if (!watching_ && pthread_atfork(NULL, NULL, on_fork_child_) == 0)     \
+            watching_ = 1;                                                     \
     } while (0)
 #define LSTM_FORKED forked_
 #else
