@@ -20,10 +20,12 @@ import os
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from bench import SIZES  # bench/bench.py: the sizes of the issue
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import SIZES  # noqa: E402 - bench/bench.py: the sizes of the issue
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 

@@ -24,3 +24,39 @@ def test_hand_numpy_agrees_with_the_generated_module(numpy_modules):
     assert rel_err(hand_d_xs, d_xs) < RTOL_TORCH_F64
     assert all(rel_err(hand_d0[s], d_state0[s]) < RTOL_TORCH_F64 for s in m.STATES)
     assert np.all(np.isfinite(hand_d_xs))
+
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def test_bench_measure_settles_then_times_one_call_after_an_untimed_one():
+    bench = load_module(BENCH / "bench.py", "_bench")
+    calls = {"a": 0, "b": 0}
+
+    def counter(name):
+        def run():
+            calls[name] += 1
+        return run
+
+    medians = bench.measure({k: counter(k) for k in calls}, repeats=3, settle=0.001)
+    assert set(medians) == {"a", "b"} and all(ms >= 0 for ms in medians.values())
+    assert calls == {"a": 2 + 3 * 2, "b": 2 + 3 * 2}  # warm-up, then an untimed and a timed call per round
+    bench.measure({k: counter(k) for k in calls}, repeats=3, settle=0)
+    assert calls == {"a": 8 + 2 + 3, "b": 8 + 2 + 3}  # no settling: only the timed calls
+
+
+def test_gemm_floor_runs_the_bptt_products_where_openblas_links(capsys):
+    import ctypes.util  # noqa: PLC0415
+
+    import pytest  # noqa: PLC0415
+
+    if ctypes.util.find_library("openblas") is None:
+        pytest.skip("no libopenblas here")
+    floor = load_module(BENCH / "gemm_floor.py", "_gemm_floor")
+    lib = floor.openblas()
+    T, B, D, H = 3, 2, 4, 5
+    run, flops = floor.bptt_products(floor.gemm(lib, np.float64), T, B, D, H, np.float64)
+    run()
+    assert flops == 2 * 3 * T * B * 4 * H * (D + H)  # three products of each weight's size per step and row
+    assert floor.main(["--sizes", "S3", "--repeats", "1"]) == 0
+    assert "| S3 | float64 | 1 |" in capsys.readouterr().out
