@@ -86,12 +86,16 @@ def c_modules(c_dirs, tmp_path_factory):
 
 @needs_cc
 @pytest.mark.parametrize("cc", COMPILERS)
-@pytest.mark.parametrize("variant", ["portable", "cblas", "openblas+openmp"])
+@pytest.mark.parametrize("variant", ["portable", "cblas", "openblas+openmp", "scipy-openblas32"])
 def test_every_c_file_compiles_strictly(c_dirs, cc, variant, tmp_path):
-    if variant != "portable" and not _has_cblas(cc, tmp_path):
+    if variant == "scipy-openblas32":
+        wheel = pytest.importorskip("scipy_openblas32")
+        extra = ["-DLSTM_USE_CBLAS", "-DLSTM_OPENBLAS", "-DLSTM_SCIPY_OPENBLAS", f"-I{wheel.get_include_dir()}"]
+    elif variant != "portable" and not _has_cblas(cc, tmp_path):
         pytest.skip("no cblas.h / CBLAS library here")
-    extra = {"portable": [], "cblas": ["-DLSTM_USE_CBLAS"],
-             "openblas+openmp": ["-DLSTM_USE_CBLAS", "-DLSTM_OPENBLAS", "-fopenmp"]}[variant]
+    else:
+        extra = {"portable": [], "cblas": ["-DLSTM_USE_CBLAS"],
+                 "openblas+openmp": ["-DLSTM_USE_CBLAS", "-DLSTM_OPENBLAS", "-fopenmp"]}[variant]
     if "-fopenmp" in extra and not _has_openmp(cc, tmp_path):
         pytest.skip(f"{cc} has no OpenMP here")
     for name, folder in c_dirs.items():
@@ -396,3 +400,42 @@ def test_a_forked_child_runs_after_the_parent_used_threads(c_modules):
         os.waitpid(pid, 0)
         pytest.fail("the forked child hung in the C")
     assert os.waitstatus_to_exitcode(done[1]) == 0
+
+
+@needs_cc
+@pytest.mark.parametrize("cell", ["lstm", "lstm-peephole", "gru"])
+def test_the_scipy_openblas32_wheel_serves_as_the_blas(c_dirs, numpy_modules, cell, tmp_path, monkeypatch):
+    """LSTM_SYMBOLIC_BLAS=scipy-openblas32 links the wheel's OpenBLAS (symbols prefixed scipy_), for
+    users without a system BLAS; `auto` takes it when the system has no OpenBLAS."""
+    pytest.importorskip("scipy_openblas32")
+    monkeypatch.setenv("LSTM_SYMBOLIC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("LSTM_SYMBOLIC_BLAS", "scipy-openblas32")
+    monkeypatch.setenv("LSTM_SYMBOLIC_CFLAGS", "-DLSTM_CBLAS_MIN=0 -DLSTM_MIN_ROWS=1")
+    m = pipeline.naming.module_name(cell)
+    cm = load_module(c_dirs[cell] / f"{m}_c.py", f"_c_{m}_scipy_openblas")
+    assert cm.USES_CBLAS
+    maps = Path("/proc/self/maps")
+    if maps.exists():  # the wheel's library is loaded (NumPy's own is scipy_openblas64, another file)
+        assert "scipy_openblas32/lib/libscipy_openblas" in maps.read_text()
+    for dtype, rtol in ((np.float64, RTOL_F64), (np.float32, RTOL_F32)):
+        for sizes in (dict(T=6, B=16, input_size=8, hidden_size=32), dict(T=5, B=1, input_size=3, hidden_size=4)):
+            errors = _run_both(numpy_modules[cell], cm, dtype, **sizes)
+            assert max(errors.values()) < rtol, (dtype, sizes, errors)
+
+
+def test_a_missing_scipy_openblas32_wheel_is_one_clear_line(c_dirs, tmp_path, monkeypatch):
+    import builtins  # noqa: PLC0415
+
+    real_import = builtins.__import__
+
+    def no_wheel(name, *args, **kwargs):
+        if name == "scipy_openblas32":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_wheel)
+    monkeypatch.setenv("LSTM_SYMBOLIC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("LSTM_SYMBOLIC_BLAS", "scipy-openblas32")
+    with pytest.raises(RuntimeError, match="pip install scipy-openblas32") as info:
+        load_module(c_dirs["lstm"] / "lstm_c.py", "_c_lstm_no_wheel")
+    assert "\n" not in str(info.value)

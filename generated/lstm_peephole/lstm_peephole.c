@@ -24,6 +24,13 @@
 
 #ifdef LSTM_USE_CBLAS
 #include <cblas.h>
+#ifdef LSTM_SCIPY_OPENBLAS /* the scipy-openblas32 wheel's OpenBLAS: every symbol prefixed scipy_ */
+#define cblas_dgemm scipy_cblas_dgemm
+#define cblas_sgemm scipy_cblas_sgemm
+#define openblas_get_parallel scipy_openblas_get_parallel
+#define openblas_get_num_threads scipy_openblas_get_num_threads
+#define openblas_set_num_threads scipy_openblas_set_num_threads
+#endif
 /* Products smaller than this many multiply-adds run the loops below: a CBLAS call costs more. */
 #ifndef LSTM_CBLAS_MIN
 #define LSTM_CBLAS_MIN 4096.0
