@@ -14,13 +14,13 @@ OpenMP thread pool keeps its threads spinning for a while after a call (OpenBLAS
 and with the pools of four libraries in one process those threads would take the cores from the
 next implementation, which no user running one of them sees; the untimed call then wakes the
 implementation's own threads and caches, as in a training loop that calls it again and again.
-Also times whole `lstm-symbolic` processes
-(`emit lstm` per language, `generate`).  Prints a table and writes bench/results.json.
+Also times whole `lstm-symbolic` processes (`emit lstm` per language, `generate`).  Prints a table
+and writes bench/results.json.
 
     python bench/bench.py [--quick] [--sizes S1,S2] [--repeats N] [--threads N] [--settle S] [--out FILE]
 
-``--threads N`` pins OpenBLAS and torch to N threads (default: their own choice); on a
-machine shared with other jobs, one thread keeps multi-threaded BLAS from stalling.
+``--threads N`` pins OpenBLAS, OpenMP (the generated C) and torch to N threads (default: their own
+choice); JAX does not follow it.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ _NAMES = tuple(PARAMS)
 _HIDDEN = "W_f"
 # -ffast-math lets GCC call glibc's vector tanh/exp (libmvec) in the element-wise loops; the object is
 # linked in a second step without it, so the library does not switch the process to flush-to-zero.
-# -march=native is dropped where the compiler refuses it.
+# -march=native, then -fopenmp, are dropped where the compiler refuses them (see _variants).
 _FLAGS = ["-O3", "-std=c99", "-fPIC", "-ffast-math"]
 _BLAS = [["-DLSTM_USE_CBLAS", "-DLSTM_OPENBLAS", "-lopenblas"], ["-DLSTM_USE_CBLAS", "-lcblas"],
          ["-DLSTM_USE_CBLAS", "-lblas"]]
