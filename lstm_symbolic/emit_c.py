@@ -263,9 +263,10 @@ def _forward_plan(kernel: Kernel, cache: CacheLayout):
 
 
 def _project(kernel: Kernel, g: Group, source: str) -> str:
-    """``proj_g = source @ stkw_g^T`` for the thread's rows r0_..r1_ of one step (stkw_g: the stacked weights)."""
+    """``proj_g = source @ stkw_g^T`` for the thread's rows r0_..r1_ of one step (pkf_g: the stacked
+    weights stkw_g, transposed and packed)."""
     op, nh = _op_size(kernel, g), _nh(g)
-    return (f"mm_nt_@S@(Bs_, {nh}, {op}, {source} + (size_t)r0_ * {op}, {op}, stkw_{g.name}, {op}, (@R@)0, "
+    return (f"mm_pk_@S@(Bs_, {nh}, {op}, {source} + (size_t)r0_ * {op}, {op}, pkf_{g.name}, "
             f"proj_{g.name} + (size_t)r0_ * ({nh}), {nh});")
 
 
@@ -340,9 +341,9 @@ def _backward_plan(kernel: Kernel, buffers: dict[str, str], cache: CacheLayout):
 
 
 def _back_project(kernel: Kernel, g: Group, buffer: str) -> str:
-    """``bk_g = d_lin_g @ stkw_g`` for the thread's rows r0_..r1_ of one step."""
+    """``bk_g = d_lin_g @ stkw_g`` for the thread's rows r0_..r1_ of one step (pkb_g: stkw_g packed)."""
     op, nh = _op_size(kernel, g), _nh(g)
-    return (f"mm_nn_@S@(Bs_, {op}, {nh}, dl_{buffer}t + (size_t)r0_ * ({nh}), {nh}, stkw_{g.name}, {op}, (@R@)0, "
+    return (f"mm_pk_@S@(Bs_, {op}, {nh}, dl_{buffer}t + (size_t)r0_ * ({nh}), {nh}, pkb_{g.name}, "
             f"bk_{g.name} + (size_t)r0_ * {op}, {op});")
 
 
@@ -420,10 +421,13 @@ def _layouts(groups, projections_groups, back_groups, dl_buffers, states, homes,
     stacks = [(f"stk_{g['name']}", f"(size_t){g['n']} * H * {g['op']}") for g in groups if g["n"] > 1]
     fwd = stacks + [(f"proj_{g['name']}", f"(size_t){'T * B' if not g['per_step'] else 'B'} * {g['n']} * H")
                     for g in groups if not g["per_step"] or g["name"] in projections_groups]
+    fwd += [(f"pkf_{g['name']}", f"PK_COLS_({g['nh']}) * {g['op']}") for g in groups if g["name"] in projections_groups
+            and g["per_step"]]
     fwd += [(f"st_{s}", "(size_t)2 * B * H") for s in states if s not in homes]
     fwd += [(f"tmp_{n}", "(size_t)B * H") for n in ftmps]
     bwd = stacks + [(f"dl_{g['name']}", f"(size_t)T * B * {g['n']} * H") for g in dl_buffers]
     bwd += [(f"bk_{g['name']}", f"(size_t)B * {g['op']}") for g in back_groups]
+    bwd += [(f"pkb_{g['name']}", f"PK_COLS_({g['op']}) * ({g['nh']})") for g in back_groups]
     bwd += [(f"dst_{s}", "(size_t)2 * B * H") for s in states] + [(f"tmp_{n}", "(size_t)B * H") for n in btmps]
     if n_vgrads:
         bwd.append(("gpart_", f"(size_t)(LSTM_MAX_THREADS - 1) * {n_vgrads} * H"))
@@ -467,6 +471,8 @@ def c_context(kernel: Kernel) -> dict:
         "state_homes": cache.state_homes(cell),
         "groups": groups,
         "deferred": [g for g in groups if not g["per_step"]],
+        "packed_fwd": [g for g in groups if g["per_step"] and g["name"] in projected],
+        "packed_bwd": back_groups,
         "forward": fwd,
         "forward_decls": _used(fdecls, _texts(fwd, [])),
         "fwd_layout": fwd_layout,

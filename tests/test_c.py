@@ -60,8 +60,9 @@ def c_dirs(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def c_modules(c_dirs, tmp_path_factory):
-    """{(cell, path): the binding}, path "portable" (loops, no OpenMP) or "blas" (a CBLAS where one links,
-    and OpenMP where the compiler has it, with one row per thread allowed: batches of 2+ run threaded)."""
+    """{(cell, path): the binding}, path "portable" (loops, no OpenMP, scalar tiles) or "blas" (a CBLAS where one
+    links, OpenMP where the compiler has it, with one row per thread allowed: batches of 2+ run threaded, and
+    the packed products' tiles as the widest GNU C vectors of -march=native)."""
     if not COMPILERS:
         pytest.skip("no C compiler (gcc or clang) on this machine")
     cache = tmp_path_factory.mktemp("build-cache")
@@ -75,6 +76,8 @@ def c_modules(c_dirs, tmp_path_factory):
             os.environ["LSTM_SYMBOLIC_OPENMP"] = openmp
             # CBLAS even for the tests' small products; threads even for their small batches
             os.environ["LSTM_SYMBOLIC_CFLAGS"] = "-DLSTM_CBLAS_MIN=0 -DLSTM_MIN_ROWS=1"
+            if path == "portable":  # and the packed products' tiles as scalars, not GNU C vectors
+                os.environ["LSTM_SYMBOLIC_CFLAGS"] += " -DLSTM_NO_VECTORS"
             for name, folder in c_dirs.items():
                 m = pipeline.naming.module_name(name)
                 modules[name, path] = load_module(folder / f"{m}_c.py", f"_c_{m}_{path}")
@@ -86,15 +89,15 @@ def c_modules(c_dirs, tmp_path_factory):
 
 @needs_cc
 @pytest.mark.parametrize("cc", COMPILERS)
-@pytest.mark.parametrize("variant", ["portable", "cblas", "openblas+openmp", "scipy-openblas32"])
+@pytest.mark.parametrize("variant", ["portable", "scalar-tiles", "cblas", "openblas+openmp", "scipy-openblas32"])
 def test_every_c_file_compiles_strictly(c_dirs, cc, variant, tmp_path):
     if variant == "scipy-openblas32":
         wheel = pytest.importorskip("scipy_openblas32")
         extra = ["-DLSTM_USE_CBLAS", "-DLSTM_OPENBLAS", "-DLSTM_SCIPY_OPENBLAS", f"-I{wheel.get_include_dir()}"]
-    elif variant != "portable" and not _has_cblas(cc, tmp_path):
+    elif variant not in ("portable", "scalar-tiles") and not _has_cblas(cc, tmp_path):
         pytest.skip("no cblas.h / CBLAS library here")
     else:
-        extra = {"portable": [], "cblas": ["-DLSTM_USE_CBLAS"],
+        extra = {"portable": [], "scalar-tiles": ["-DLSTM_NO_VECTORS"], "cblas": ["-DLSTM_USE_CBLAS"],
                  "openblas+openmp": ["-DLSTM_USE_CBLAS", "-DLSTM_OPENBLAS", "-fopenmp"]}[variant]
     if "-fopenmp" in extra and not _has_openmp(cc, tmp_path):
         pytest.skip(f"{cc} has no OpenMP here")
@@ -159,9 +162,10 @@ def _run_both(npm, cm, dtype, seed=1, **sizes):
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("dtype,rtol", [(np.float64, RTOL_F64), (np.float32, RTOL_F32)], ids=["f64", "f32"])
 def test_c_agrees_with_generated_numpy(numpy_modules, c_modules, cell, path, dtype, rtol):
-    # (B=16, hidden 32: two threads overlap long enough for a race on a shared sum to show)
+    # (B=16, hidden 32: two threads overlap long enough for a race on a shared sum to show; B=15, hidden 9:
+    # the packed products' partial tiles, rows 7 = 4 + 2 + 1 and columns 36 and 9 short of a panel)
     for sizes in (dict(T=9, B=3, input_size=5, hidden_size=7), dict(T=9, B=1, input_size=2, hidden_size=4),
-                  dict(T=6, B=16, input_size=8, hidden_size=32)):
+                  dict(T=6, B=16, input_size=8, hidden_size=32), dict(T=4, B=15, input_size=3, hidden_size=9)):
         errors = _run_both(numpy_modules[cell], c_modules[cell, path], dtype, **sizes)
         assert max(errors.values()) < rtol, errors
 
@@ -204,6 +208,31 @@ def test_binding_accepts_what_numpy_accepts(numpy_modules, c_modules):
     for _ in range(2):
         grads1, _, _ = cm.backward(strided, cache1, g[:, ::1])
         assert max(rel_err(grads1[k], grads0[k]) for k in npm.PARAMS) < RTOL_F64
+
+
+def test_binding_reuses_an_output_buffer_only_once_nothing_refers_to_it(numpy_modules, c_modules):
+    """Outputs of one call stay intact while any of them (even a slice of the cache) is alive; once
+    none is, the next call writes into the same memory; release_buffers() lets go of the pool."""
+    npm, cm = numpy_modules["lstm"], c_modules["lstm", "blas"]
+    p, xs, _, g, _ = random_problem(npm, T=3, B=4, seed=9)
+    addr = lambda a: a.__array_interface__["data"][0]  # noqa: E731
+    hs1, _, cache1 = cm.forward(p, xs)
+    kept, first = hs1.copy(), addr(hs1)
+    saved_slice = cache1["saved"][:5]
+    del hs1
+    hs2, _, cache2 = cm.forward(p, 2 * xs)  # the first call's cache is still referred to (a slice of it)
+    assert addr(hs2) != first
+    grads, _, _ = cm.backward(p, cache1, g)
+    hs0, _, cache0 = npm.forward(p, xs)
+    assert max(rel_err(grads[k], v) for k, v in npm.backward(p, cache0, g)[0].items()) < RTOL_F64
+    del cache1, saved_slice
+    hs3, _, _ = cm.forward(p, xs)
+    assert addr(hs3) == first and np.array_equal(hs3, kept)
+    grads_again, _, _ = cm.backward(p, cache2, g)  # the second cache, untouched by the third call
+    hs_twice, _, cache_twice = npm.forward(p, 2 * xs)
+    assert max(rel_err(grads_again[k], v) for k, v in npm.backward(p, cache_twice, g)[0].items()) < RTOL_F64
+    cm.release_buffers()
+    assert not cm._OUT
 
 
 def test_binding_accepts_read_only_arrays_and_partial_states(numpy_modules, c_modules):
@@ -276,7 +305,7 @@ RUN(double, f64)
 RUN(float, f32)
 int main(void)
 {{
-    static const int sizes[][4] = {{{{3, 1, 5, 3}}, {{4, 2, 2, 6}}, {{1, 1, 1, 1}}, {{2, 3, 7, 4}}}};
+    static const int sizes[][4] = {{{{3, 1, 5, 3}}, {{4, 2, 2, 6}}, {{1, 1, 1, 1}}, {{2, 3, 7, 4}}, {{2, 15, 3, 9}}}};
     size_t k;
     for (k = 0; k < sizeof sizes / sizeof sizes[0]; ++k) {{
         run_f64(sizes[k][0], sizes[k][1], sizes[k][2], sizes[k][3]);
@@ -309,7 +338,9 @@ def test_forward_backward_clean_under_address_and_ub_sanitizers(c_dirs, numpy_mo
     flags = ["-std=c99", "-g", "-O1", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
              "-fno-sanitize-recover=all", "-I", str(c_dirs[cell])]
     # the CBLAS variant also runs the batch-parallel time loop: OpenMP, one row per thread allowed
-    flags += ["-DLSTM_USE_CBLAS", "-DLSTM_CBLAS_MIN=0", "-DLSTM_OPENBLAS", "-DLSTM_MIN_ROWS=1"] if cblas else []
+    # (and the packed products' tiles as the binding builds them, AVX-512 or AVX vectors; scalar in the other)
+    flags += (["-DLSTM_USE_CBLAS", "-DLSTM_CBLAS_MIN=0", "-DLSTM_OPENBLAS", "-DLSTM_MIN_ROWS=1", "-march=native"]
+              if cblas else ["-DLSTM_NO_VECTORS"])
     flags += ["-fopenmp"] if cblas and _has_openmp(cc, tmp_path) else []
     libs = (["-lopenblas"] if cblas else []) + ["-lm"]
     built = subprocess.run([cc, *flags, str(tmp_path / "driver.c"), str(c_dirs[cell] / f"{m}.c"), "-o", str(exe),

@@ -72,6 +72,35 @@
 /* Workspace buffers start on 64-byte boundaries (relative to the workspace). */
 #define ALIGN_(n) (((size_t)(n) + 15u) & ~(size_t)15u)
 
+/* The recurrent products of the time loop apply the same weights at every step.  They are packed once
+ * per call, in panels of PK_NR columns stored k-major, and each step runs a register-tiled kernel over
+ * the panels: a BLAS call would pack the weights again at every step (see docs/performance.md).  The
+ * kernel holds a tile of LSTM_MR rows x PK_NR columns of the result in registers, as GNU C vectors of
+ * LSTM_VB bytes where the compiler has them (AVX-512, AVX, else SSE widths), else as scalars. */
+#if defined(__GNUC__) && !defined(LSTM_NO_VECTORS)
+#define LSTM_VECTORS 1
+#if defined(__AVX512F__)
+#define LSTM_VB 64
+#define LSTM_MR 8
+#elif defined(__AVX__)
+#define LSTM_VB 32
+#define LSTM_MR 6
+#else
+#define LSTM_VB 16
+#define LSTM_MR 6
+#endif
+#define LSTM_TILE static inline __attribute__((always_inline))
+#define LSTM_UNROLL _Pragma("GCC unroll 16")
+#else
+#define LSTM_MR 4
+#define LSTM_TILE static
+#define LSTM_UNROLL
+#endif
+/* Rows of A per block of a packed product: the block stays in cache while the panels pass. */
+#define LSTM_MC 64
+/* Packed weights take their columns rounded up to this (a multiple of every PK_NR). */
+#define PK_COLS_(n) (((size_t)(n) + 31u) / 32u * 32u)
+
 size_t gru_workspace_size(int T, int B, int D, int H)
 {
     size_t fwd = 0, bwd = 0;
@@ -81,6 +110,8 @@ size_t gru_workspace_size(int T, int B, int D, int H)
     fwd += ALIGN_((size_t)T * B * 3 * H); /* proj_x */
     fwd += ALIGN_((size_t)B * 2 * H); /* proj_h_prev */
     fwd += ALIGN_((size_t)B * 1 * H); /* proj_rh */
+    fwd += ALIGN_(PK_COLS_(2 * H) * H); /* pkf_h_prev */
+    fwd += ALIGN_(PK_COLS_(H) * H); /* pkf_rh */
     bwd += ALIGN_((size_t)3 * H * D); /* stk_x */
     bwd += ALIGN_((size_t)2 * H * H); /* stk_h_prev */
     bwd += ALIGN_((size_t)T * B * 3 * H); /* dl_x */
@@ -88,6 +119,8 @@ size_t gru_workspace_size(int T, int B, int D, int H)
     bwd += ALIGN_((size_t)T * B * 1 * H); /* dl_rh */
     bwd += ALIGN_((size_t)B * H); /* bk_h_prev */
     bwd += ALIGN_((size_t)B * H); /* bk_rh */
+    bwd += ALIGN_(PK_COLS_(H) * (2 * H)); /* pkb_h_prev */
+    bwd += ALIGN_(PK_COLS_(H) * (H)); /* pkb_rh */
     bwd += ALIGN_((size_t)2 * B * H); /* dst_h */
     bwd += ALIGN_((size_t)B * H); /* tmp_d_rh */
     bwd += ALIGN_((size_t)(LSTM_MAX_THREADS - 1) * 3 * H); /* gpart_ */
@@ -265,6 +298,130 @@ static void mm_tn_f64(int M, int N, int K, const double *A, int lda, const doubl
     }
 }
 
+#ifdef LSTM_VECTORS
+typedef double pkv_f64 __attribute__((vector_size(LSTM_VB), aligned(sizeof(double))));
+#define PK_VL_f64 (LSTM_VB / (int)sizeof(double))
+#else
+typedef double pkv_f64;
+#define PK_VL_f64 1
+#endif
+#define PK_NR_f64 (2 * PK_VL_f64)
+
+/* Packs op(W) (K x N; W itself when trans is 0, else W^T with W N x K) into panels of PK_NR columns,
+ * each K x PK_NR, zero-padded: this thread's share of the panels. */
+static void pk_pack_f64(int trans, int N, int K, const double *W, int ldw, double *Wp, int tid, int nth)
+{
+    const int np = (N + PK_NR_f64 - 1) / PK_NR_f64;
+    int p, j, k;
+    for (p = SPLIT_(np, tid, nth); p < SPLIT_(np, tid + 1, nth); ++p) {
+        double *d = Wp + (size_t)p * K * PK_NR_f64;
+        const int j0 = p * PK_NR_f64, nc = N - j0 < PK_NR_f64 ? N - j0 : PK_NR_f64;
+        if (trans) {
+            for (j = 0; j < PK_NR_f64; ++j)
+                for (k = 0; k < K; ++k)
+                    d[(size_t)k * PK_NR_f64 + j] = j < nc ? W[(size_t)(j0 + j) * ldw + k] : (double)0;
+        } else {
+            for (k = 0; k < K; ++k)
+                for (j = 0; j < PK_NR_f64; ++j)
+                    d[(size_t)k * PK_NR_f64 + j] = j < nc ? W[(size_t)k * ldw + j0 + j] : (double)0;
+        }
+    }
+}
+
+/* One tile: C (mr x nc) = A (mr x K, rows lda apart) times the packed panel Bp (K x PK_NR).  Inlined
+ * with a constant mr, so that the accumulators stay in registers; a tile of 1 or 2 rows keeps 4 / mr
+ * partial sums over k, so that enough multiply-adds are in flight. */
+LSTM_TILE void pk_tile_f64(const int mr, int K, const double *A, int lda, const double *Bp, double *C, int ldc,
+    int nc)
+{
+    const int ku = mr == 1 ? 4 : mr == 2 ? 2 : 1;
+    pkv_f64 acc0[4][LSTM_MR], acc1[4][LSTM_MR];
+    int i, j, k, u;
+    LSTM_UNROLL
+    for (u = 0; u < ku; ++u) {
+        LSTM_UNROLL
+        for (i = 0; i < mr; ++i)
+            acc0[u][i] = acc1[u][i] = (pkv_f64){0};
+    }
+    for (k = 0; k + ku <= K; k += ku) {
+        LSTM_UNROLL
+        for (u = 0; u < ku; ++u) {
+            pkv_f64 b0, b1;
+            memcpy(&b0, Bp + (size_t)(k + u) * PK_NR_f64, sizeof b0);
+            memcpy(&b1, Bp + (size_t)(k + u) * PK_NR_f64 + PK_VL_f64, sizeof b1);
+            LSTM_UNROLL
+            for (i = 0; i < mr; ++i) {
+                const double a = A[(size_t)i * lda + k + u];
+                acc0[u][i] += a * b0;
+                acc1[u][i] += a * b1;
+            }
+        }
+    }
+    for (; k < K; ++k) {
+        pkv_f64 b0, b1;
+        memcpy(&b0, Bp + (size_t)k * PK_NR_f64, sizeof b0);
+        memcpy(&b1, Bp + (size_t)k * PK_NR_f64 + PK_VL_f64, sizeof b1);
+        LSTM_UNROLL
+        for (i = 0; i < mr; ++i) {
+            acc0[0][i] += A[(size_t)i * lda + k] * b0;
+            acc1[0][i] += A[(size_t)i * lda + k] * b1;
+        }
+    }
+    LSTM_UNROLL
+    for (u = 1; u < ku; ++u) {
+        LSTM_UNROLL
+        for (i = 0; i < mr; ++i) {
+            acc0[0][i] += acc0[u][i];
+            acc1[0][i] += acc1[u][i];
+        }
+    }
+    if (nc == PK_NR_f64) {
+        LSTM_UNROLL
+        for (i = 0; i < mr; ++i) {
+            memcpy(C + (size_t)i * ldc, &acc0[0][i], sizeof(pkv_f64));
+            memcpy(C + (size_t)i * ldc + PK_VL_f64, &acc1[0][i], sizeof(pkv_f64));
+        }
+    } else {
+        double t[LSTM_MR][PK_NR_f64];
+        LSTM_UNROLL
+        for (i = 0; i < mr; ++i) {
+            memcpy(t[i], &acc0[0][i], sizeof(pkv_f64));
+            memcpy(t[i] + PK_VL_f64, &acc1[0][i], sizeof(pkv_f64));
+        }
+        for (i = 0; i < mr; ++i)
+            for (j = 0; j < nc; ++j)
+                C[(size_t)i * ldc + j] = t[i][j];
+    }
+}
+
+/* C (M x N) = A (M x K) times the packed Bp (K x N, from pk_pack): blocks of LSTM_MC rows of A, each
+ * multiplied by every panel in turn, in tiles of LSTM_MR rows (then 4, 2, 1 for the rest). */
+static void mm_pk_f64(int M, int N, int K, const double *A, int lda, const double *Bp, double *C, int ldc)
+{
+    int i0, i, p;
+    for (i0 = 0; i0 < M; i0 += LSTM_MC) {
+        const int m = M - i0 < LSTM_MC ? M - i0 : LSTM_MC;
+        for (p = 0; p * PK_NR_f64 < N; ++p) {
+            const double *bp = Bp + (size_t)p * K * PK_NR_f64;
+            const int nc = N - p * PK_NR_f64 < PK_NR_f64 ? N - p * PK_NR_f64 : PK_NR_f64;
+            const double *a = A + (size_t)i0 * lda;
+            double *c = C + (size_t)i0 * ldc + (size_t)p * PK_NR_f64;
+            for (i = 0; i + LSTM_MR <= m; i += LSTM_MR)
+                pk_tile_f64(LSTM_MR, K, a + (size_t)i * lda, lda, bp, c + (size_t)i * ldc, ldc, nc);
+            if (m - i >= 4) {
+                pk_tile_f64(4, K, a + (size_t)i * lda, lda, bp, c + (size_t)i * ldc, ldc, nc);
+                i += 4;
+            }
+            if (m - i >= 2) {
+                pk_tile_f64(2, K, a + (size_t)i * lda, lda, bp, c + (size_t)i * ldc, ldc, nc);
+                i += 2;
+            }
+            if (m - i >= 1)
+                pk_tile_f64(1, K, a + (size_t)i * lda, lda, bp, c + (size_t)i * ldc, ldc, nc);
+        }
+    }
+}
+
 void gru_forward_f64(int T, int B, int D, int H, const double *const *params, const double *xs,
     const double *const *state0, double *hs, double *const *state_T, double *cache, double *work)
 {
@@ -296,6 +453,10 @@ void gru_forward_f64(int T, int B, int D, int H, const double *const *params, co
     off_ += ALIGN_((size_t)B * 2 * H);
     double *proj_rh = work + off_;
     off_ += ALIGN_((size_t)B * 1 * H);
+    double *pkf_h_prev = work + off_;
+    off_ += ALIGN_(PK_COLS_(2 * H) * H);
+    double *pkf_rh = work + off_;
+    off_ += ALIGN_(PK_COLS_(H) * H);
     /* [W_r; W_z; W_n]: the caller's arrays when adjacent, else a copy */
     const double *stkw_x = stk_x;
     if (P_W_z == P_W_r + (size_t)H * D && P_W_n == P_W_z + (size_t)H * D) {
@@ -327,6 +488,8 @@ void gru_forward_f64(int T, int B, int D, int H, const double *const *params, co
     LSTM_PARALLEL
     {
     const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
+    pk_pack_f64(1, 2 * H, H, stkw_h_prev, H, pkf_h_prev, tid_, nth_);
+    pk_pack_f64(1, H, H, stkw_rh, H, pkf_rh, tid_, nth_);
     /* the input projection of all steps: this thread's rows of it */
     const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
     mm_nt_f64(q1_ - q0_, 3 * H, D, xs + (size_t)q0_ * D, D, stkw_x, D, (double)0, proj_x + (size_t)q0_ * (3 * H), 3 * H);
@@ -347,7 +510,7 @@ void gru_forward_f64(int T, int B, int D, int H, const double *const *params, co
         double *S_rt = C_r + (size_t)t_ * BH;
         double *S_rht = C_rh + (size_t)t_ * BH;
         double *S_zt = C_z + (size_t)t_ * BH;
-        mm_nt_f64(Bs_, 2 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (double)0, proj_h_prev + (size_t)r0_ * (2 * H), 2 * H);
+        mm_pk_f64(Bs_, 2 * H, H, prev_h + (size_t)r0_ * H, H, pkf_h_prev, proj_h_prev + (size_t)r0_ * (2 * H), 2 * H);
         for (row_ = r0_; row_ < r1_; ++row_) {
             const double *proj_h_prev_r = proj_h_prev + (size_t)row_ * (2 * H);
             const double *pj_x_r = pj_x + (size_t)row_ * (3 * H);
@@ -374,7 +537,7 @@ void gru_forward_f64(int T, int B, int D, int H, const double *const *params, co
                 S_rht_r[col_] = rh;
             }
         }
-        mm_nt_f64(Bs_, H, H, S_rht + (size_t)r0_ * H, H, stkw_rh, H, (double)0, proj_rh + (size_t)r0_ * (H), H);
+        mm_pk_f64(Bs_, H, H, S_rht + (size_t)r0_ * H, H, pkf_rh, proj_rh + (size_t)r0_ * (H), H);
         for (row_ = r0_; row_ < r1_; ++row_) {
             const double *pj_x_r = pj_x + (size_t)row_ * (3 * H);
             const double *prev_h_r = prev_h + (size_t)row_ * (H);
@@ -450,6 +613,10 @@ void gru_backward_f64(int T, int B, int D, int H, const double *const *params, c
     off_ += ALIGN_((size_t)B * H);
     double *bk_rh = work + off_;
     off_ += ALIGN_((size_t)B * H);
+    double *pkb_h_prev = work + off_;
+    off_ += ALIGN_(PK_COLS_(H) * (2 * H));
+    double *pkb_rh = work + off_;
+    off_ += ALIGN_(PK_COLS_(H) * (H));
     double *dst_h = work + off_;
     off_ += ALIGN_((size_t)2 * B * H);
     double *tmp_d_rh = work + off_;
@@ -510,6 +677,9 @@ void gru_backward_f64(int T, int B, int D, int H, const double *const *params, c
     const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
     const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
     size_t e_;
+    pk_pack_f64(0, H, 2 * H, stkw_h_prev, H, pkb_h_prev, tid_, nth_);
+    pk_pack_f64(0, H, H, stkw_rh, H, pkb_rh, tid_, nth_);
+    LSTM_BARRIER
     int t_, row_, col_;
     double *GP_b_r = tid_ == 0 ? G_b_r : gpart_ + ((size_t)(tid_ - 1) * 3 + 0) * H;
     if (tid_ > 0)
@@ -562,7 +732,7 @@ void gru_backward_f64(int T, int B, int D, int H, const double *const *params, c
                 GP_b_n[col_] += d_z_n;
             }
         }
-        mm_nn_f64(Bs_, H, H, dl_rht + (size_t)r0_ * (H), H, stkw_rh, H, (double)0, bk_rh + (size_t)r0_ * H, H);
+        mm_pk_f64(Bs_, H, H, dl_rht + (size_t)r0_ * (H), H, pkb_rh, bk_rh + (size_t)r0_ * H, H);
         for (row_ = r0_; row_ < r1_; ++row_) {
             const double *S_h_prevt_r = S_h_prevt + (size_t)row_ * (H);
             double *dl_xt_r = dl_xt + (size_t)row_ * (3 * H);
@@ -584,7 +754,7 @@ void gru_backward_f64(int T, int B, int D, int H, const double *const *params, c
                 GP_b_r[col_] += d_z_r;
             }
         }
-        mm_nn_f64(Bs_, H, 2 * H, dl_h_prevt + (size_t)r0_ * (2 * H), 2 * H, stkw_h_prev, H, (double)0, bk_h_prev + (size_t)r0_ * H, H);
+        mm_pk_f64(Bs_, H, 2 * H, dl_h_prevt + (size_t)r0_ * (2 * H), 2 * H, pkb_h_prev, bk_h_prev + (size_t)r0_ * H, H);
         for (row_ = r0_; row_ < r1_; ++row_) {
             const double *S_zt_r = S_zt + (size_t)row_ * (H);
             const double *dcur_h_r = dcur_h + (size_t)row_ * (H);
@@ -750,6 +920,130 @@ static void mm_tn_f32(int M, int N, int K, const float *A, int lda, const float 
     }
 }
 
+#ifdef LSTM_VECTORS
+typedef float pkv_f32 __attribute__((vector_size(LSTM_VB), aligned(sizeof(float))));
+#define PK_VL_f32 (LSTM_VB / (int)sizeof(float))
+#else
+typedef float pkv_f32;
+#define PK_VL_f32 1
+#endif
+#define PK_NR_f32 (2 * PK_VL_f32)
+
+/* Packs op(W) (K x N; W itself when trans is 0, else W^T with W N x K) into panels of PK_NR columns,
+ * each K x PK_NR, zero-padded: this thread's share of the panels. */
+static void pk_pack_f32(int trans, int N, int K, const float *W, int ldw, float *Wp, int tid, int nth)
+{
+    const int np = (N + PK_NR_f32 - 1) / PK_NR_f32;
+    int p, j, k;
+    for (p = SPLIT_(np, tid, nth); p < SPLIT_(np, tid + 1, nth); ++p) {
+        float *d = Wp + (size_t)p * K * PK_NR_f32;
+        const int j0 = p * PK_NR_f32, nc = N - j0 < PK_NR_f32 ? N - j0 : PK_NR_f32;
+        if (trans) {
+            for (j = 0; j < PK_NR_f32; ++j)
+                for (k = 0; k < K; ++k)
+                    d[(size_t)k * PK_NR_f32 + j] = j < nc ? W[(size_t)(j0 + j) * ldw + k] : (float)0;
+        } else {
+            for (k = 0; k < K; ++k)
+                for (j = 0; j < PK_NR_f32; ++j)
+                    d[(size_t)k * PK_NR_f32 + j] = j < nc ? W[(size_t)k * ldw + j0 + j] : (float)0;
+        }
+    }
+}
+
+/* One tile: C (mr x nc) = A (mr x K, rows lda apart) times the packed panel Bp (K x PK_NR).  Inlined
+ * with a constant mr, so that the accumulators stay in registers; a tile of 1 or 2 rows keeps 4 / mr
+ * partial sums over k, so that enough multiply-adds are in flight. */
+LSTM_TILE void pk_tile_f32(const int mr, int K, const float *A, int lda, const float *Bp, float *C, int ldc,
+    int nc)
+{
+    const int ku = mr == 1 ? 4 : mr == 2 ? 2 : 1;
+    pkv_f32 acc0[4][LSTM_MR], acc1[4][LSTM_MR];
+    int i, j, k, u;
+    LSTM_UNROLL
+    for (u = 0; u < ku; ++u) {
+        LSTM_UNROLL
+        for (i = 0; i < mr; ++i)
+            acc0[u][i] = acc1[u][i] = (pkv_f32){0};
+    }
+    for (k = 0; k + ku <= K; k += ku) {
+        LSTM_UNROLL
+        for (u = 0; u < ku; ++u) {
+            pkv_f32 b0, b1;
+            memcpy(&b0, Bp + (size_t)(k + u) * PK_NR_f32, sizeof b0);
+            memcpy(&b1, Bp + (size_t)(k + u) * PK_NR_f32 + PK_VL_f32, sizeof b1);
+            LSTM_UNROLL
+            for (i = 0; i < mr; ++i) {
+                const float a = A[(size_t)i * lda + k + u];
+                acc0[u][i] += a * b0;
+                acc1[u][i] += a * b1;
+            }
+        }
+    }
+    for (; k < K; ++k) {
+        pkv_f32 b0, b1;
+        memcpy(&b0, Bp + (size_t)k * PK_NR_f32, sizeof b0);
+        memcpy(&b1, Bp + (size_t)k * PK_NR_f32 + PK_VL_f32, sizeof b1);
+        LSTM_UNROLL
+        for (i = 0; i < mr; ++i) {
+            acc0[0][i] += A[(size_t)i * lda + k] * b0;
+            acc1[0][i] += A[(size_t)i * lda + k] * b1;
+        }
+    }
+    LSTM_UNROLL
+    for (u = 1; u < ku; ++u) {
+        LSTM_UNROLL
+        for (i = 0; i < mr; ++i) {
+            acc0[0][i] += acc0[u][i];
+            acc1[0][i] += acc1[u][i];
+        }
+    }
+    if (nc == PK_NR_f32) {
+        LSTM_UNROLL
+        for (i = 0; i < mr; ++i) {
+            memcpy(C + (size_t)i * ldc, &acc0[0][i], sizeof(pkv_f32));
+            memcpy(C + (size_t)i * ldc + PK_VL_f32, &acc1[0][i], sizeof(pkv_f32));
+        }
+    } else {
+        float t[LSTM_MR][PK_NR_f32];
+        LSTM_UNROLL
+        for (i = 0; i < mr; ++i) {
+            memcpy(t[i], &acc0[0][i], sizeof(pkv_f32));
+            memcpy(t[i] + PK_VL_f32, &acc1[0][i], sizeof(pkv_f32));
+        }
+        for (i = 0; i < mr; ++i)
+            for (j = 0; j < nc; ++j)
+                C[(size_t)i * ldc + j] = t[i][j];
+    }
+}
+
+/* C (M x N) = A (M x K) times the packed Bp (K x N, from pk_pack): blocks of LSTM_MC rows of A, each
+ * multiplied by every panel in turn, in tiles of LSTM_MR rows (then 4, 2, 1 for the rest). */
+static void mm_pk_f32(int M, int N, int K, const float *A, int lda, const float *Bp, float *C, int ldc)
+{
+    int i0, i, p;
+    for (i0 = 0; i0 < M; i0 += LSTM_MC) {
+        const int m = M - i0 < LSTM_MC ? M - i0 : LSTM_MC;
+        for (p = 0; p * PK_NR_f32 < N; ++p) {
+            const float *bp = Bp + (size_t)p * K * PK_NR_f32;
+            const int nc = N - p * PK_NR_f32 < PK_NR_f32 ? N - p * PK_NR_f32 : PK_NR_f32;
+            const float *a = A + (size_t)i0 * lda;
+            float *c = C + (size_t)i0 * ldc + (size_t)p * PK_NR_f32;
+            for (i = 0; i + LSTM_MR <= m; i += LSTM_MR)
+                pk_tile_f32(LSTM_MR, K, a + (size_t)i * lda, lda, bp, c + (size_t)i * ldc, ldc, nc);
+            if (m - i >= 4) {
+                pk_tile_f32(4, K, a + (size_t)i * lda, lda, bp, c + (size_t)i * ldc, ldc, nc);
+                i += 4;
+            }
+            if (m - i >= 2) {
+                pk_tile_f32(2, K, a + (size_t)i * lda, lda, bp, c + (size_t)i * ldc, ldc, nc);
+                i += 2;
+            }
+            if (m - i >= 1)
+                pk_tile_f32(1, K, a + (size_t)i * lda, lda, bp, c + (size_t)i * ldc, ldc, nc);
+        }
+    }
+}
+
 void gru_forward_f32(int T, int B, int D, int H, const float *const *params, const float *xs,
     const float *const *state0, float *hs, float *const *state_T, float *cache, float *work)
 {
@@ -781,6 +1075,10 @@ void gru_forward_f32(int T, int B, int D, int H, const float *const *params, con
     off_ += ALIGN_((size_t)B * 2 * H);
     float *proj_rh = work + off_;
     off_ += ALIGN_((size_t)B * 1 * H);
+    float *pkf_h_prev = work + off_;
+    off_ += ALIGN_(PK_COLS_(2 * H) * H);
+    float *pkf_rh = work + off_;
+    off_ += ALIGN_(PK_COLS_(H) * H);
     /* [W_r; W_z; W_n]: the caller's arrays when adjacent, else a copy */
     const float *stkw_x = stk_x;
     if (P_W_z == P_W_r + (size_t)H * D && P_W_n == P_W_z + (size_t)H * D) {
@@ -812,6 +1110,8 @@ void gru_forward_f32(int T, int B, int D, int H, const float *const *params, con
     LSTM_PARALLEL
     {
     const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
+    pk_pack_f32(1, 2 * H, H, stkw_h_prev, H, pkf_h_prev, tid_, nth_);
+    pk_pack_f32(1, H, H, stkw_rh, H, pkf_rh, tid_, nth_);
     /* the input projection of all steps: this thread's rows of it */
     const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
     mm_nt_f32(q1_ - q0_, 3 * H, D, xs + (size_t)q0_ * D, D, stkw_x, D, (float)0, proj_x + (size_t)q0_ * (3 * H), 3 * H);
@@ -832,7 +1132,7 @@ void gru_forward_f32(int T, int B, int D, int H, const float *const *params, con
         float *S_rt = C_r + (size_t)t_ * BH;
         float *S_rht = C_rh + (size_t)t_ * BH;
         float *S_zt = C_z + (size_t)t_ * BH;
-        mm_nt_f32(Bs_, 2 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (float)0, proj_h_prev + (size_t)r0_ * (2 * H), 2 * H);
+        mm_pk_f32(Bs_, 2 * H, H, prev_h + (size_t)r0_ * H, H, pkf_h_prev, proj_h_prev + (size_t)r0_ * (2 * H), 2 * H);
         for (row_ = r0_; row_ < r1_; ++row_) {
             const float *proj_h_prev_r = proj_h_prev + (size_t)row_ * (2 * H);
             const float *pj_x_r = pj_x + (size_t)row_ * (3 * H);
@@ -859,7 +1159,7 @@ void gru_forward_f32(int T, int B, int D, int H, const float *const *params, con
                 S_rht_r[col_] = rh;
             }
         }
-        mm_nt_f32(Bs_, H, H, S_rht + (size_t)r0_ * H, H, stkw_rh, H, (float)0, proj_rh + (size_t)r0_ * (H), H);
+        mm_pk_f32(Bs_, H, H, S_rht + (size_t)r0_ * H, H, pkf_rh, proj_rh + (size_t)r0_ * (H), H);
         for (row_ = r0_; row_ < r1_; ++row_) {
             const float *pj_x_r = pj_x + (size_t)row_ * (3 * H);
             const float *prev_h_r = prev_h + (size_t)row_ * (H);
@@ -935,6 +1235,10 @@ void gru_backward_f32(int T, int B, int D, int H, const float *const *params, co
     off_ += ALIGN_((size_t)B * H);
     float *bk_rh = work + off_;
     off_ += ALIGN_((size_t)B * H);
+    float *pkb_h_prev = work + off_;
+    off_ += ALIGN_(PK_COLS_(H) * (2 * H));
+    float *pkb_rh = work + off_;
+    off_ += ALIGN_(PK_COLS_(H) * (H));
     float *dst_h = work + off_;
     off_ += ALIGN_((size_t)2 * B * H);
     float *tmp_d_rh = work + off_;
@@ -995,6 +1299,9 @@ void gru_backward_f32(int T, int B, int D, int H, const float *const *params, co
     const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
     const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
     size_t e_;
+    pk_pack_f32(0, H, 2 * H, stkw_h_prev, H, pkb_h_prev, tid_, nth_);
+    pk_pack_f32(0, H, H, stkw_rh, H, pkb_rh, tid_, nth_);
+    LSTM_BARRIER
     int t_, row_, col_;
     float *GP_b_r = tid_ == 0 ? G_b_r : gpart_ + ((size_t)(tid_ - 1) * 3 + 0) * H;
     if (tid_ > 0)
@@ -1047,7 +1354,7 @@ void gru_backward_f32(int T, int B, int D, int H, const float *const *params, co
                 GP_b_n[col_] += d_z_n;
             }
         }
-        mm_nn_f32(Bs_, H, H, dl_rht + (size_t)r0_ * (H), H, stkw_rh, H, (float)0, bk_rh + (size_t)r0_ * H, H);
+        mm_pk_f32(Bs_, H, H, dl_rht + (size_t)r0_ * (H), H, pkb_rh, bk_rh + (size_t)r0_ * H, H);
         for (row_ = r0_; row_ < r1_; ++row_) {
             const float *S_h_prevt_r = S_h_prevt + (size_t)row_ * (H);
             float *dl_xt_r = dl_xt + (size_t)row_ * (3 * H);
@@ -1069,7 +1376,7 @@ void gru_backward_f32(int T, int B, int D, int H, const float *const *params, co
                 GP_b_r[col_] += d_z_r;
             }
         }
-        mm_nn_f32(Bs_, H, 2 * H, dl_h_prevt + (size_t)r0_ * (2 * H), 2 * H, stkw_h_prev, H, (float)0, bk_h_prev + (size_t)r0_ * H, H);
+        mm_pk_f32(Bs_, H, 2 * H, dl_h_prevt + (size_t)r0_ * (2 * H), 2 * H, pkb_h_prev, bk_h_prev + (size_t)r0_ * H, H);
         for (row_ = r0_; row_ < r1_; ++row_) {
             const float *S_zt_r = S_zt + (size_t)row_ * (H);
             const float *dcur_h_r = dcur_h + (size_t)row_ * (H);

@@ -22,6 +22,7 @@ import operator
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -200,6 +201,8 @@ THREADS = _LIB.gru_reset_after_threads  # THREADS(B): the threads of the time lo
 _NS = len(STATES)
 _LAYOUTS = {}
 _WORK = {}
+_OUT = {}
+_OUT_KEEP = 2  # output buffers kept per (dtype, pass): a training loop alternates between two
 _PARAMS = {}
 
 
@@ -270,6 +273,30 @@ def _work(dtype, n):
     return entry[1]
 
 
+def _out(dtype, kind, n):
+    """A buffer for the n outputs of one call.  The arrays a call returns are views of it, so once the
+    caller holds none of them it can serve the next call: a fresh buffer costs the kernel zeroing every
+    page of it at every call (12 % of an S2 call in a profile).  Up to _OUT_KEEP per (dtype, kind) are
+    kept; release_buffers() drops them."""
+    pool = _OUT.setdefault((dtype, kind), [])
+    # idle: referred to by the pool alone (getrefcount counts its own argument too)
+    idle = [k for k in range(len(pool)) if sys.getrefcount(pool[k]) == 2]
+    for k in idle:
+        if pool[k].size >= n:
+            return pool[k][:n]
+    buf = np.empty(n, dtype=dtype)
+    if len(pool) < _OUT_KEEP:
+        pool.append(buf)
+    elif idle:
+        pool[idle[0]] = buf
+    return buf
+
+
+def release_buffers():
+    """Let go of the output buffers kept for reuse (they are freed once no returned array uses them)."""
+    _OUT.clear()
+
+
 def _params(params, dtype):
     """The address of the table of parameter addresses.  Reused while the same contiguous arrays of
     the right dtype come back (a training loop updating them in place); converted copies never are."""
@@ -318,7 +345,7 @@ def forward(params, xs, state0=None):
     lay = _layout(dtype, T, B, D, H)
     table, copies = _params(params, dtype)
     s0, keep = _states(state0, lay, dtype)
-    out = np.empty(lay.n_fwd, dtype=dtype)
+    out = _out(dtype, "forward", lay.n_fwd)
     base = _addr(out)
     for k, offset in enumerate(lay.state_bytes):
         lay.states_out[k] = base + offset
@@ -344,7 +371,7 @@ def backward(params, cache, d_hs, d_state_T=None):
     if d_hs is not None:
         d_hs = np.ascontiguousarray(d_hs, dtype=dtype)
     dT, keep = _states(d_state_T, lay, dtype)
-    out = np.empty(lay.n_bwd, dtype=dtype)
+    out = _out(dtype, "backward", lay.n_bwd)
     base = _addr(out)
     np.add(lay.bwd_table, base, out=lay.bwd_ptrs)
     _FUNCS[dtype][1](T, B, D, H, table, x_addr, saved_addr, None if d_hs is None else _addr(d_hs), dT,
