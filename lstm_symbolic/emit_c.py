@@ -416,8 +416,10 @@ def _calls_use(ops, name: str) -> bool:
 
 
 def _layouts(groups, projections_groups, back_groups, dl_buffers, states, homes, ftmps, btmps, n_vgrads):
-    """Workspace buffers of the forward and the backward pass: (name, size in elements).  ``gpart_``
-    holds the vector gradients' partial sums of threads 1.. of the batch-parallel time loop."""
+    """Workspace buffers of the forward and the backward pass: (name, size in elements).  ``pkf_``,
+    ``pkb_<group>``: the recurrent weights packed for the time loop; ``wpa_``, ``wpb_``: one block of
+    each operand of the weight gradients' products, packed; ``gpart_``: the vector gradients' partial
+    sums of threads 1.. of the batch-parallel time loop."""
     stacks = [(f"stk_{g['name']}", f"(size_t){g['n']} * H * {g['op']}") for g in groups if g["n"] > 1]
     fwd = stacks + [(f"proj_{g['name']}", f"(size_t){'T * B' if not g['per_step'] else 'B'} * {g['n']} * H")
                     for g in groups if not g["per_step"] or g["name"] in projections_groups]
@@ -429,6 +431,8 @@ def _layouts(groups, projections_groups, back_groups, dl_buffers, states, homes,
     bwd += [(f"bk_{g['name']}", f"(size_t)B * {g['op']}") for g in back_groups]
     bwd += [(f"pkb_{g['name']}", f"PK_COLS_({g['op']}) * ({g['nh']})") for g in back_groups]
     bwd += [(f"dst_{s}", "(size_t)2 * B * H") for s in states] + [(f"tmp_{n}", "(size_t)B * H") for n in btmps]
+    n_max = max(g["n"] for g in groups)
+    bwd += [("wpa_", f"(size_t)LSTM_KC * PK_ROWS_({n_max} * H)"), ("wpb_", "(size_t)LSTM_KC * PK_COLS_(D > H ? D : H)")]
     if n_vgrads:
         bwd.append(("gpart_", f"(size_t)(LSTM_MAX_THREADS - 1) * {n_vgrads} * H"))
     return fwd, bwd

@@ -78,6 +78,8 @@ def c_modules(c_dirs, tmp_path_factory):
             os.environ["LSTM_SYMBOLIC_CFLAGS"] = "-DLSTM_CBLAS_MIN=0 -DLSTM_MIN_ROWS=1"
             if path == "portable":  # and the packed products' tiles as scalars, not GNU C vectors
                 os.environ["LSTM_SYMBOLIC_CFLAGS"] += " -DLSTM_NO_VECTORS"
+            else:  # and the weight gradients in blocks of 8 steps x rows (not 256): several blocks even here
+                os.environ["LSTM_SYMBOLIC_CFLAGS"] += " -DLSTM_KC=8"
             for name, folder in c_dirs.items():
                 m = pipeline.naming.module_name(name)
                 modules[name, path] = load_module(folder / f"{m}_c.py", f"_c_{m}_{path}")
@@ -339,7 +341,8 @@ def test_forward_backward_clean_under_address_and_ub_sanitizers(c_dirs, numpy_mo
              "-fno-sanitize-recover=all", "-I", str(c_dirs[cell])]
     # the CBLAS variant also runs the batch-parallel time loop: OpenMP, one row per thread allowed
     # (and the packed products' tiles as the binding builds them, AVX-512 or AVX vectors; scalar in the other)
-    flags += (["-DLSTM_USE_CBLAS", "-DLSTM_CBLAS_MIN=0", "-DLSTM_OPENBLAS", "-DLSTM_MIN_ROWS=1", "-march=native"]
+    flags += (["-DLSTM_USE_CBLAS", "-DLSTM_CBLAS_MIN=0", "-DLSTM_OPENBLAS", "-DLSTM_MIN_ROWS=1", "-march=native",
+               "-DLSTM_KC=4"]
               if cblas else ["-DLSTM_NO_VECTORS"])
     flags += ["-fopenmp"] if cblas and _has_openmp(cc, tmp_path) else []
     libs = (["-lopenblas"] if cblas else []) + ["-lm"]

@@ -96,10 +96,16 @@
 #define LSTM_TILE static
 #define LSTM_UNROLL
 #endif
+/* Rows of A and B per block of the weight gradients' products (A^T B over all steps). */
+#ifndef LSTM_KC
+#define LSTM_KC 256
+#endif
 /* Rows of A per block of a packed product: the block stays in cache while the panels pass. */
 #define LSTM_MC 64
 /* Packed weights take their columns rounded up to this (a multiple of every PK_NR). */
 #define PK_COLS_(n) (((size_t)(n) + 31u) / 32u * 32u)
+/* ... and packed panels of A their rows rounded up to LSTM_MR. */
+#define PK_ROWS_(n) (((size_t)(n) + LSTM_MR - 1) / LSTM_MR * LSTM_MR)
 
 size_t lstm_peephole_workspace_size(int T, int B, int D, int H)
 {
@@ -117,6 +123,8 @@ size_t lstm_peephole_workspace_size(int T, int B, int D, int H)
     bwd += ALIGN_(PK_COLS_(H) * (4 * H)); /* pkb_h_prev */
     bwd += ALIGN_((size_t)2 * B * H); /* dst_h */
     bwd += ALIGN_((size_t)2 * B * H); /* dst_c */
+    bwd += ALIGN_((size_t)LSTM_KC * PK_ROWS_(4 * H)); /* wpa_ */
+    bwd += ALIGN_((size_t)LSTM_KC * PK_COLS_(D > H ? D : H)); /* wpb_ */
     bwd += ALIGN_((size_t)(LSTM_MAX_THREADS - 1) * 7 * H); /* gpart_ */
     return fwd > bwd ? fwd : bwd;
 }
@@ -263,35 +271,6 @@ static void mm_nn_f64(int M, int N, int K, const double *A, int lda, const doubl
     }
 }
 
-/* C (M x N) = A^T B + beta C, with A (K x M) and B (K x N): blocks of 8 rows of C stay in cache
- * while k runs over all rows of A and B. */
-static void mm_tn_f64(int M, int N, int K, const double *A, int lda, const double *Bm, int ldb, double beta,
-    double *C, int ldc)
-{
-#ifdef LSTM_USE_CBLAS
-    if ((double)M * N * K >= LSTM_CBLAS_MIN) {
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K, (double)1, A, lda, Bm, ldb, beta, C, ldc);
-        return;
-    }
-#endif
-    int i0, i, j, k;
-    for (i0 = 0; i0 < M; i0 += 8) {
-        const int i1 = i0 + 8 < M ? i0 + 8 : M;
-        for (i = i0; i < i1; ++i)
-            for (j = 0; j < N; ++j)
-                C[(size_t)i * ldc + j] = beta == 0 ? (double)0 : beta * C[(size_t)i * ldc + j];
-        for (k = 0; k < K; ++k) {
-            const double *b = Bm + (size_t)k * ldb;
-            for (i = i0; i < i1; ++i) {
-                const double a = A[(size_t)k * lda + i];
-                double *c = C + (size_t)i * ldc;
-                for (j = 0; j < N; ++j)
-                    c[j] += a * b[j];
-            }
-        }
-    }
-}
-
 #ifdef LSTM_VECTORS
 typedef double pkv_f64 __attribute__((vector_size(LSTM_VB), aligned(sizeof(double))));
 #define PK_VL_f64 (LSTM_VB / (int)sizeof(double))
@@ -322,11 +301,12 @@ static void pk_pack_f64(int trans, int N, int K, const double *W, int ldw, doubl
     }
 }
 
-/* One tile: C (mr x nc) = A (mr x K, rows lda apart) times the packed panel Bp (K x PK_NR).  Inlined
- * with a constant mr, so that the accumulators stay in registers; a tile of 1 or 2 rows keeps 4 / mr
- * partial sums over k, so that enough multiply-adds are in flight. */
-LSTM_TILE void pk_tile_f64(const int mr, int K, const double *A, int lda, const double *Bp, double *C, int ldc,
-    int nc)
+/* One tile: C (mc x nc) = (or +=, when add) A (mr x K) times the packed panel Bp (K x PK_NR), with
+ * A(i, k) = A[i * ars + k * acs] (rows of a matrix: ars = lda, acs = 1; a packed panel: ars = 1,
+ * acs = LSTM_MR).  Inlined with constant mr and add, so that the accumulators stay in registers; a
+ * tile of 1 or 2 rows keeps 4 / mr partial sums over k, so that enough multiply-adds are in flight. */
+LSTM_TILE void pk_tile_f64(const int mr, int K, const double *A, int ars, int acs, const double *Bp, double *C,
+    int ldc, int mc, int nc, const int add)
 {
     const int ku = mr == 1 ? 4 : mr == 2 ? 2 : 1;
     pkv_f64 acc0[4][LSTM_MR], acc1[4][LSTM_MR];
@@ -345,7 +325,7 @@ LSTM_TILE void pk_tile_f64(const int mr, int K, const double *A, int lda, const 
             memcpy(&b1, Bp + (size_t)(k + u) * PK_NR_f64 + PK_VL_f64, sizeof b1);
             LSTM_UNROLL
             for (i = 0; i < mr; ++i) {
-                const double a = A[(size_t)i * lda + k + u];
+                const double a = A[(size_t)i * ars + (size_t)(k + u) * acs];
                 acc0[u][i] += a * b0;
                 acc1[u][i] += a * b1;
             }
@@ -357,8 +337,8 @@ LSTM_TILE void pk_tile_f64(const int mr, int K, const double *A, int lda, const 
         memcpy(&b1, Bp + (size_t)k * PK_NR_f64 + PK_VL_f64, sizeof b1);
         LSTM_UNROLL
         for (i = 0; i < mr; ++i) {
-            acc0[0][i] += A[(size_t)i * lda + k] * b0;
-            acc1[0][i] += A[(size_t)i * lda + k] * b1;
+            acc0[0][i] += A[(size_t)i * ars + (size_t)k * acs] * b0;
+            acc1[0][i] += A[(size_t)i * ars + (size_t)k * acs] * b1;
         }
     }
     LSTM_UNROLL
@@ -369,11 +349,19 @@ LSTM_TILE void pk_tile_f64(const int mr, int K, const double *A, int lda, const 
             acc1[0][i] += acc1[u][i];
         }
     }
-    if (nc == PK_NR_f64) {
+    if (mc == mr && nc == PK_NR_f64) {
         LSTM_UNROLL
         for (i = 0; i < mr; ++i) {
-            memcpy(C + (size_t)i * ldc, &acc0[0][i], sizeof(pkv_f64));
-            memcpy(C + (size_t)i * ldc + PK_VL_f64, &acc1[0][i], sizeof(pkv_f64));
+            double *c = C + (size_t)i * ldc;
+            if (add) {
+                pkv_f64 c0, c1;
+                memcpy(&c0, c, sizeof c0);
+                memcpy(&c1, c + PK_VL_f64, sizeof c1);
+                acc0[0][i] += c0;
+                acc1[0][i] += c1;
+            }
+            memcpy(c, &acc0[0][i], sizeof(pkv_f64));
+            memcpy(c + PK_VL_f64, &acc1[0][i], sizeof(pkv_f64));
         }
     } else {
         double t[LSTM_MR][PK_NR_f64];
@@ -382,9 +370,9 @@ LSTM_TILE void pk_tile_f64(const int mr, int K, const double *A, int lda, const 
             memcpy(t[i], &acc0[0][i], sizeof(pkv_f64));
             memcpy(t[i] + PK_VL_f64, &acc1[0][i], sizeof(pkv_f64));
         }
-        for (i = 0; i < mr; ++i)
+        for (i = 0; i < mc; ++i)
             for (j = 0; j < nc; ++j)
-                C[(size_t)i * ldc + j] = t[i][j];
+                C[(size_t)i * ldc + j] = add ? C[(size_t)i * ldc + j] + t[i][j] : t[i][j];
     }
 }
 
@@ -401,18 +389,52 @@ static void mm_pk_f64(int M, int N, int K, const double *A, int lda, const doubl
             const double *a = A + (size_t)i0 * lda;
             double *c = C + (size_t)i0 * ldc + (size_t)p * PK_NR_f64;
             for (i = 0; i + LSTM_MR <= m; i += LSTM_MR)
-                pk_tile_f64(LSTM_MR, K, a + (size_t)i * lda, lda, bp, c + (size_t)i * ldc, ldc, nc);
+                pk_tile_f64(LSTM_MR, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, LSTM_MR, nc, 0);
             if (m - i >= 4) {
-                pk_tile_f64(4, K, a + (size_t)i * lda, lda, bp, c + (size_t)i * ldc, ldc, nc);
+                pk_tile_f64(4, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 4, nc, 0);
                 i += 4;
             }
             if (m - i >= 2) {
-                pk_tile_f64(2, K, a + (size_t)i * lda, lda, bp, c + (size_t)i * ldc, ldc, nc);
+                pk_tile_f64(2, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 2, nc, 0);
                 i += 2;
             }
             if (m - i >= 1)
-                pk_tile_f64(1, K, a + (size_t)i * lda, lda, bp, c + (size_t)i * ldc, ldc, nc);
+                pk_tile_f64(1, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 1, nc, 0);
         }
+    }
+}
+
+/* C (M x N) += A^T B, with A (K x M) and B (K x N), by the team of threads (every thread calls it): in
+ * blocks of LSTM_KC rows of A and B, the block of B packed into panels by the team (Bp, shared) and
+ * each thread's panels of LSTM_MR columns of A packed by that thread (Ap), then each thread's tiles of
+ * C.  A BLAS packs A^T from rows lda apart; here each row of A is read whole. */
+static void mm_tnp_f64(int M, int N, int K, const double *A, int lda, const double *Bm, int ldb, double *C,
+    int ldc, double *Ap, double *Bp, int tid, int nth)
+{
+    const int nq = (M + LSTM_MR - 1) / LSTM_MR, q0 = SPLIT_(nq, tid, nth), q1 = SPLIT_(nq, tid + 1, nth);
+    int k0, k, q, p, ii;
+    for (k0 = 0; k0 < K; k0 += LSTM_KC) {
+        const int kc = K - k0 < LSTM_KC ? K - k0 : LSTM_KC;
+        pk_pack_f64(0, N, kc, Bm + (size_t)k0 * ldb, ldb, Bp, tid, nth);
+        for (k = 0; k < kc; ++k) {
+            const double *a = A + (size_t)(k0 + k) * lda;
+            for (q = q0; q < q1; ++q) {
+                double *d = Ap + ((size_t)q * kc + k) * LSTM_MR;
+                const int mc = M - q * LSTM_MR < LSTM_MR ? M - q * LSTM_MR : LSTM_MR;
+                for (ii = 0; ii < LSTM_MR; ++ii)
+                    d[ii] = ii < mc ? a[q * LSTM_MR + ii] : (double)0;
+            }
+        }
+        LSTM_BARRIER
+        for (q = q0; q < q1; ++q) {
+            const int mc = M - q * LSTM_MR < LSTM_MR ? M - q * LSTM_MR : LSTM_MR;
+            for (p = 0; p * PK_NR_f64 < N; ++p) {
+                const int nc = N - p * PK_NR_f64 < PK_NR_f64 ? N - p * PK_NR_f64 : PK_NR_f64;
+                pk_tile_f64(LSTM_MR, kc, Ap + (size_t)q * kc * LSTM_MR, 1, LSTM_MR, Bp + (size_t)p * kc * PK_NR_f64,
+                    C + (size_t)q * LSTM_MR * ldc + (size_t)p * PK_NR_f64, ldc, mc, nc, 1);
+            }
+        }
+        LSTM_BARRIER
     }
 }
 
@@ -629,6 +651,10 @@ void lstm_peephole_backward_f64(int T, int B, int D, int H, const double *const 
     off_ += ALIGN_((size_t)2 * B * H);
     double *dst_c = work + off_;
     off_ += ALIGN_((size_t)2 * B * H);
+    double *wpa_ = work + off_;
+    off_ += ALIGN_((size_t)LSTM_KC * PK_ROWS_(4 * H));
+    double *wpb_ = work + off_;
+    off_ += ALIGN_((size_t)LSTM_KC * PK_COLS_(D > H ? D : H));
     double *gpart_ = work + off_;
     off_ += ALIGN_((size_t)(LSTM_MAX_THREADS - 1) * 7 * H);
     /* [W_f; W_i; W_c; W_o]: the caller's arrays when adjacent, else a copy */
@@ -807,24 +833,20 @@ void lstm_peephole_backward_f64(int T, int B, int D, int H, const double *const 
     /* the products over all steps: this thread's rows of each weight gradient and of d_xs */
     LSTM_BARRIER
     if (G_W_i == G_W_f + (size_t)H * D && G_W_c == G_W_i + (size_t)H * D && G_W_o == G_W_c + (size_t)H * D) {
-        const int m0_ = SPLIT_(4 * H, tid_, nth_), m1_ = SPLIT_(4 * H, tid_ + 1, nth_);
-        mm_tn_f64(m1_ - m0_, D, T * B, dl_x + m0_, 4 * H, xs, D, (double)1, G_W_f + (size_t)m0_ * D, D);
+        mm_tnp_f64(4 * H, D, T * B, dl_x, 4 * H, xs, D, G_W_f, D, wpa_, wpb_, tid_, nth_);
     } else {
-        const int h0_ = SPLIT_(H, tid_, nth_), h1_ = SPLIT_(H, tid_ + 1, nth_);
-        mm_tn_f64(h1_ - h0_, D, T * B, dl_x + (size_t)0 * H + h0_, 4 * H, xs, D, (double)1, G_W_f + (size_t)h0_ * D, D);
-        mm_tn_f64(h1_ - h0_, D, T * B, dl_x + (size_t)1 * H + h0_, 4 * H, xs, D, (double)1, G_W_i + (size_t)h0_ * D, D);
-        mm_tn_f64(h1_ - h0_, D, T * B, dl_x + (size_t)2 * H + h0_, 4 * H, xs, D, (double)1, G_W_c + (size_t)h0_ * D, D);
-        mm_tn_f64(h1_ - h0_, D, T * B, dl_x + (size_t)3 * H + h0_, 4 * H, xs, D, (double)1, G_W_o + (size_t)h0_ * D, D);
+        mm_tnp_f64(H, D, T * B, dl_x + (size_t)0 * H, 4 * H, xs, D, G_W_f, D, wpa_, wpb_, tid_, nth_);
+        mm_tnp_f64(H, D, T * B, dl_x + (size_t)1 * H, 4 * H, xs, D, G_W_i, D, wpa_, wpb_, tid_, nth_);
+        mm_tnp_f64(H, D, T * B, dl_x + (size_t)2 * H, 4 * H, xs, D, G_W_c, D, wpa_, wpb_, tid_, nth_);
+        mm_tnp_f64(H, D, T * B, dl_x + (size_t)3 * H, 4 * H, xs, D, G_W_o, D, wpa_, wpb_, tid_, nth_);
     }
     if (G_U_i == G_U_f + (size_t)H * H && G_U_c == G_U_i + (size_t)H * H && G_U_o == G_U_c + (size_t)H * H) {
-        const int m0_ = SPLIT_(4 * H, tid_, nth_), m1_ = SPLIT_(4 * H, tid_ + 1, nth_);
-        mm_tn_f64(m1_ - m0_, H, T * B, dl_x + m0_, 4 * H, C_h_prev, H, (double)1, G_U_f + (size_t)m0_ * H, H);
+        mm_tnp_f64(4 * H, H, T * B, dl_x, 4 * H, C_h_prev, H, G_U_f, H, wpa_, wpb_, tid_, nth_);
     } else {
-        const int h0_ = SPLIT_(H, tid_, nth_), h1_ = SPLIT_(H, tid_ + 1, nth_);
-        mm_tn_f64(h1_ - h0_, H, T * B, dl_x + (size_t)0 * H + h0_, 4 * H, C_h_prev, H, (double)1, G_U_f + (size_t)h0_ * H, H);
-        mm_tn_f64(h1_ - h0_, H, T * B, dl_x + (size_t)1 * H + h0_, 4 * H, C_h_prev, H, (double)1, G_U_i + (size_t)h0_ * H, H);
-        mm_tn_f64(h1_ - h0_, H, T * B, dl_x + (size_t)2 * H + h0_, 4 * H, C_h_prev, H, (double)1, G_U_c + (size_t)h0_ * H, H);
-        mm_tn_f64(h1_ - h0_, H, T * B, dl_x + (size_t)3 * H + h0_, 4 * H, C_h_prev, H, (double)1, G_U_o + (size_t)h0_ * H, H);
+        mm_tnp_f64(H, H, T * B, dl_x + (size_t)0 * H, 4 * H, C_h_prev, H, G_U_f, H, wpa_, wpb_, tid_, nth_);
+        mm_tnp_f64(H, H, T * B, dl_x + (size_t)1 * H, 4 * H, C_h_prev, H, G_U_i, H, wpa_, wpb_, tid_, nth_);
+        mm_tnp_f64(H, H, T * B, dl_x + (size_t)2 * H, 4 * H, C_h_prev, H, G_U_c, H, wpa_, wpb_, tid_, nth_);
+        mm_tnp_f64(H, H, T * B, dl_x + (size_t)3 * H, 4 * H, C_h_prev, H, G_U_o, H, wpa_, wpb_, tid_, nth_);
     }
     {
         const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
@@ -926,35 +948,6 @@ static void mm_nn_f32(int M, int N, int K, const float *A, int lda, const float 
     }
 }
 
-/* C (M x N) = A^T B + beta C, with A (K x M) and B (K x N): blocks of 8 rows of C stay in cache
- * while k runs over all rows of A and B. */
-static void mm_tn_f32(int M, int N, int K, const float *A, int lda, const float *Bm, int ldb, float beta,
-    float *C, int ldc)
-{
-#ifdef LSTM_USE_CBLAS
-    if ((double)M * N * K >= LSTM_CBLAS_MIN) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K, (float)1, A, lda, Bm, ldb, beta, C, ldc);
-        return;
-    }
-#endif
-    int i0, i, j, k;
-    for (i0 = 0; i0 < M; i0 += 8) {
-        const int i1 = i0 + 8 < M ? i0 + 8 : M;
-        for (i = i0; i < i1; ++i)
-            for (j = 0; j < N; ++j)
-                C[(size_t)i * ldc + j] = beta == 0 ? (float)0 : beta * C[(size_t)i * ldc + j];
-        for (k = 0; k < K; ++k) {
-            const float *b = Bm + (size_t)k * ldb;
-            for (i = i0; i < i1; ++i) {
-                const float a = A[(size_t)k * lda + i];
-                float *c = C + (size_t)i * ldc;
-                for (j = 0; j < N; ++j)
-                    c[j] += a * b[j];
-            }
-        }
-    }
-}
-
 #ifdef LSTM_VECTORS
 typedef float pkv_f32 __attribute__((vector_size(LSTM_VB), aligned(sizeof(float))));
 #define PK_VL_f32 (LSTM_VB / (int)sizeof(float))
@@ -985,11 +978,12 @@ static void pk_pack_f32(int trans, int N, int K, const float *W, int ldw, float 
     }
 }
 
-/* One tile: C (mr x nc) = A (mr x K, rows lda apart) times the packed panel Bp (K x PK_NR).  Inlined
- * with a constant mr, so that the accumulators stay in registers; a tile of 1 or 2 rows keeps 4 / mr
- * partial sums over k, so that enough multiply-adds are in flight. */
-LSTM_TILE void pk_tile_f32(const int mr, int K, const float *A, int lda, const float *Bp, float *C, int ldc,
-    int nc)
+/* One tile: C (mc x nc) = (or +=, when add) A (mr x K) times the packed panel Bp (K x PK_NR), with
+ * A(i, k) = A[i * ars + k * acs] (rows of a matrix: ars = lda, acs = 1; a packed panel: ars = 1,
+ * acs = LSTM_MR).  Inlined with constant mr and add, so that the accumulators stay in registers; a
+ * tile of 1 or 2 rows keeps 4 / mr partial sums over k, so that enough multiply-adds are in flight. */
+LSTM_TILE void pk_tile_f32(const int mr, int K, const float *A, int ars, int acs, const float *Bp, float *C,
+    int ldc, int mc, int nc, const int add)
 {
     const int ku = mr == 1 ? 4 : mr == 2 ? 2 : 1;
     pkv_f32 acc0[4][LSTM_MR], acc1[4][LSTM_MR];
@@ -1008,7 +1002,7 @@ LSTM_TILE void pk_tile_f32(const int mr, int K, const float *A, int lda, const f
             memcpy(&b1, Bp + (size_t)(k + u) * PK_NR_f32 + PK_VL_f32, sizeof b1);
             LSTM_UNROLL
             for (i = 0; i < mr; ++i) {
-                const float a = A[(size_t)i * lda + k + u];
+                const float a = A[(size_t)i * ars + (size_t)(k + u) * acs];
                 acc0[u][i] += a * b0;
                 acc1[u][i] += a * b1;
             }
@@ -1020,8 +1014,8 @@ LSTM_TILE void pk_tile_f32(const int mr, int K, const float *A, int lda, const f
         memcpy(&b1, Bp + (size_t)k * PK_NR_f32 + PK_VL_f32, sizeof b1);
         LSTM_UNROLL
         for (i = 0; i < mr; ++i) {
-            acc0[0][i] += A[(size_t)i * lda + k] * b0;
-            acc1[0][i] += A[(size_t)i * lda + k] * b1;
+            acc0[0][i] += A[(size_t)i * ars + (size_t)k * acs] * b0;
+            acc1[0][i] += A[(size_t)i * ars + (size_t)k * acs] * b1;
         }
     }
     LSTM_UNROLL
@@ -1032,11 +1026,19 @@ LSTM_TILE void pk_tile_f32(const int mr, int K, const float *A, int lda, const f
             acc1[0][i] += acc1[u][i];
         }
     }
-    if (nc == PK_NR_f32) {
+    if (mc == mr && nc == PK_NR_f32) {
         LSTM_UNROLL
         for (i = 0; i < mr; ++i) {
-            memcpy(C + (size_t)i * ldc, &acc0[0][i], sizeof(pkv_f32));
-            memcpy(C + (size_t)i * ldc + PK_VL_f32, &acc1[0][i], sizeof(pkv_f32));
+            float *c = C + (size_t)i * ldc;
+            if (add) {
+                pkv_f32 c0, c1;
+                memcpy(&c0, c, sizeof c0);
+                memcpy(&c1, c + PK_VL_f32, sizeof c1);
+                acc0[0][i] += c0;
+                acc1[0][i] += c1;
+            }
+            memcpy(c, &acc0[0][i], sizeof(pkv_f32));
+            memcpy(c + PK_VL_f32, &acc1[0][i], sizeof(pkv_f32));
         }
     } else {
         float t[LSTM_MR][PK_NR_f32];
@@ -1045,9 +1047,9 @@ LSTM_TILE void pk_tile_f32(const int mr, int K, const float *A, int lda, const f
             memcpy(t[i], &acc0[0][i], sizeof(pkv_f32));
             memcpy(t[i] + PK_VL_f32, &acc1[0][i], sizeof(pkv_f32));
         }
-        for (i = 0; i < mr; ++i)
+        for (i = 0; i < mc; ++i)
             for (j = 0; j < nc; ++j)
-                C[(size_t)i * ldc + j] = t[i][j];
+                C[(size_t)i * ldc + j] = add ? C[(size_t)i * ldc + j] + t[i][j] : t[i][j];
     }
 }
 
@@ -1064,18 +1066,52 @@ static void mm_pk_f32(int M, int N, int K, const float *A, int lda, const float 
             const float *a = A + (size_t)i0 * lda;
             float *c = C + (size_t)i0 * ldc + (size_t)p * PK_NR_f32;
             for (i = 0; i + LSTM_MR <= m; i += LSTM_MR)
-                pk_tile_f32(LSTM_MR, K, a + (size_t)i * lda, lda, bp, c + (size_t)i * ldc, ldc, nc);
+                pk_tile_f32(LSTM_MR, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, LSTM_MR, nc, 0);
             if (m - i >= 4) {
-                pk_tile_f32(4, K, a + (size_t)i * lda, lda, bp, c + (size_t)i * ldc, ldc, nc);
+                pk_tile_f32(4, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 4, nc, 0);
                 i += 4;
             }
             if (m - i >= 2) {
-                pk_tile_f32(2, K, a + (size_t)i * lda, lda, bp, c + (size_t)i * ldc, ldc, nc);
+                pk_tile_f32(2, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 2, nc, 0);
                 i += 2;
             }
             if (m - i >= 1)
-                pk_tile_f32(1, K, a + (size_t)i * lda, lda, bp, c + (size_t)i * ldc, ldc, nc);
+                pk_tile_f32(1, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 1, nc, 0);
         }
+    }
+}
+
+/* C (M x N) += A^T B, with A (K x M) and B (K x N), by the team of threads (every thread calls it): in
+ * blocks of LSTM_KC rows of A and B, the block of B packed into panels by the team (Bp, shared) and
+ * each thread's panels of LSTM_MR columns of A packed by that thread (Ap), then each thread's tiles of
+ * C.  A BLAS packs A^T from rows lda apart; here each row of A is read whole. */
+static void mm_tnp_f32(int M, int N, int K, const float *A, int lda, const float *Bm, int ldb, float *C,
+    int ldc, float *Ap, float *Bp, int tid, int nth)
+{
+    const int nq = (M + LSTM_MR - 1) / LSTM_MR, q0 = SPLIT_(nq, tid, nth), q1 = SPLIT_(nq, tid + 1, nth);
+    int k0, k, q, p, ii;
+    for (k0 = 0; k0 < K; k0 += LSTM_KC) {
+        const int kc = K - k0 < LSTM_KC ? K - k0 : LSTM_KC;
+        pk_pack_f32(0, N, kc, Bm + (size_t)k0 * ldb, ldb, Bp, tid, nth);
+        for (k = 0; k < kc; ++k) {
+            const float *a = A + (size_t)(k0 + k) * lda;
+            for (q = q0; q < q1; ++q) {
+                float *d = Ap + ((size_t)q * kc + k) * LSTM_MR;
+                const int mc = M - q * LSTM_MR < LSTM_MR ? M - q * LSTM_MR : LSTM_MR;
+                for (ii = 0; ii < LSTM_MR; ++ii)
+                    d[ii] = ii < mc ? a[q * LSTM_MR + ii] : (float)0;
+            }
+        }
+        LSTM_BARRIER
+        for (q = q0; q < q1; ++q) {
+            const int mc = M - q * LSTM_MR < LSTM_MR ? M - q * LSTM_MR : LSTM_MR;
+            for (p = 0; p * PK_NR_f32 < N; ++p) {
+                const int nc = N - p * PK_NR_f32 < PK_NR_f32 ? N - p * PK_NR_f32 : PK_NR_f32;
+                pk_tile_f32(LSTM_MR, kc, Ap + (size_t)q * kc * LSTM_MR, 1, LSTM_MR, Bp + (size_t)p * kc * PK_NR_f32,
+                    C + (size_t)q * LSTM_MR * ldc + (size_t)p * PK_NR_f32, ldc, mc, nc, 1);
+            }
+        }
+        LSTM_BARRIER
     }
 }
 
@@ -1292,6 +1328,10 @@ void lstm_peephole_backward_f32(int T, int B, int D, int H, const float *const *
     off_ += ALIGN_((size_t)2 * B * H);
     float *dst_c = work + off_;
     off_ += ALIGN_((size_t)2 * B * H);
+    float *wpa_ = work + off_;
+    off_ += ALIGN_((size_t)LSTM_KC * PK_ROWS_(4 * H));
+    float *wpb_ = work + off_;
+    off_ += ALIGN_((size_t)LSTM_KC * PK_COLS_(D > H ? D : H));
     float *gpart_ = work + off_;
     off_ += ALIGN_((size_t)(LSTM_MAX_THREADS - 1) * 7 * H);
     /* [W_f; W_i; W_c; W_o]: the caller's arrays when adjacent, else a copy */
@@ -1470,24 +1510,20 @@ void lstm_peephole_backward_f32(int T, int B, int D, int H, const float *const *
     /* the products over all steps: this thread's rows of each weight gradient and of d_xs */
     LSTM_BARRIER
     if (G_W_i == G_W_f + (size_t)H * D && G_W_c == G_W_i + (size_t)H * D && G_W_o == G_W_c + (size_t)H * D) {
-        const int m0_ = SPLIT_(4 * H, tid_, nth_), m1_ = SPLIT_(4 * H, tid_ + 1, nth_);
-        mm_tn_f32(m1_ - m0_, D, T * B, dl_x + m0_, 4 * H, xs, D, (float)1, G_W_f + (size_t)m0_ * D, D);
+        mm_tnp_f32(4 * H, D, T * B, dl_x, 4 * H, xs, D, G_W_f, D, wpa_, wpb_, tid_, nth_);
     } else {
-        const int h0_ = SPLIT_(H, tid_, nth_), h1_ = SPLIT_(H, tid_ + 1, nth_);
-        mm_tn_f32(h1_ - h0_, D, T * B, dl_x + (size_t)0 * H + h0_, 4 * H, xs, D, (float)1, G_W_f + (size_t)h0_ * D, D);
-        mm_tn_f32(h1_ - h0_, D, T * B, dl_x + (size_t)1 * H + h0_, 4 * H, xs, D, (float)1, G_W_i + (size_t)h0_ * D, D);
-        mm_tn_f32(h1_ - h0_, D, T * B, dl_x + (size_t)2 * H + h0_, 4 * H, xs, D, (float)1, G_W_c + (size_t)h0_ * D, D);
-        mm_tn_f32(h1_ - h0_, D, T * B, dl_x + (size_t)3 * H + h0_, 4 * H, xs, D, (float)1, G_W_o + (size_t)h0_ * D, D);
+        mm_tnp_f32(H, D, T * B, dl_x + (size_t)0 * H, 4 * H, xs, D, G_W_f, D, wpa_, wpb_, tid_, nth_);
+        mm_tnp_f32(H, D, T * B, dl_x + (size_t)1 * H, 4 * H, xs, D, G_W_i, D, wpa_, wpb_, tid_, nth_);
+        mm_tnp_f32(H, D, T * B, dl_x + (size_t)2 * H, 4 * H, xs, D, G_W_c, D, wpa_, wpb_, tid_, nth_);
+        mm_tnp_f32(H, D, T * B, dl_x + (size_t)3 * H, 4 * H, xs, D, G_W_o, D, wpa_, wpb_, tid_, nth_);
     }
     if (G_U_i == G_U_f + (size_t)H * H && G_U_c == G_U_i + (size_t)H * H && G_U_o == G_U_c + (size_t)H * H) {
-        const int m0_ = SPLIT_(4 * H, tid_, nth_), m1_ = SPLIT_(4 * H, tid_ + 1, nth_);
-        mm_tn_f32(m1_ - m0_, H, T * B, dl_x + m0_, 4 * H, C_h_prev, H, (float)1, G_U_f + (size_t)m0_ * H, H);
+        mm_tnp_f32(4 * H, H, T * B, dl_x, 4 * H, C_h_prev, H, G_U_f, H, wpa_, wpb_, tid_, nth_);
     } else {
-        const int h0_ = SPLIT_(H, tid_, nth_), h1_ = SPLIT_(H, tid_ + 1, nth_);
-        mm_tn_f32(h1_ - h0_, H, T * B, dl_x + (size_t)0 * H + h0_, 4 * H, C_h_prev, H, (float)1, G_U_f + (size_t)h0_ * H, H);
-        mm_tn_f32(h1_ - h0_, H, T * B, dl_x + (size_t)1 * H + h0_, 4 * H, C_h_prev, H, (float)1, G_U_i + (size_t)h0_ * H, H);
-        mm_tn_f32(h1_ - h0_, H, T * B, dl_x + (size_t)2 * H + h0_, 4 * H, C_h_prev, H, (float)1, G_U_c + (size_t)h0_ * H, H);
-        mm_tn_f32(h1_ - h0_, H, T * B, dl_x + (size_t)3 * H + h0_, 4 * H, C_h_prev, H, (float)1, G_U_o + (size_t)h0_ * H, H);
+        mm_tnp_f32(H, H, T * B, dl_x + (size_t)0 * H, 4 * H, C_h_prev, H, G_U_f, H, wpa_, wpb_, tid_, nth_);
+        mm_tnp_f32(H, H, T * B, dl_x + (size_t)1 * H, 4 * H, C_h_prev, H, G_U_i, H, wpa_, wpb_, tid_, nth_);
+        mm_tnp_f32(H, H, T * B, dl_x + (size_t)2 * H, 4 * H, C_h_prev, H, G_U_c, H, wpa_, wpb_, tid_, nth_);
+        mm_tnp_f32(H, H, T * B, dl_x + (size_t)3 * H, 4 * H, C_h_prev, H, G_U_o, H, wpa_, wpb_, tid_, nth_);
     }
     {
         const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
