@@ -263,11 +263,12 @@ def _forward_plan(kernel: Kernel, cache: CacheLayout):
 
 
 def _project(kernel: Kernel, g: Group, source: str) -> str:
-    """``proj_g = source @ stkw_g^T`` for the thread's rows r0_..r1_ of one step (pkf_g: the stacked
-    weights stkw_g, transposed and packed)."""
+    """``proj_g = source @ stkw_g^T`` for the thread's rows r0_..r1_ of one step: on pkf_g (the stacked
+    weights stkw_g, transposed and packed) when the call packs them (pk_), else on stkw_g."""
     op, nh = _op_size(kernel, g), _nh(g)
-    return (f"mm_pk_@S@(Bs_, {nh}, {op}, {source} + (size_t)r0_ * {op}, {op}, pkf_{g.name}, "
-            f"proj_{g.name} + (size_t)r0_ * ({nh}), {nh});")
+    a, c = f"{source} + (size_t)r0_ * {op}, {op}", f"proj_{g.name} + (size_t)r0_ * ({nh}), {nh}"
+    return (f"if (pk_)\n    mm_pk_@S@(Bs_, {nh}, {op}, {a}, pkf_{g.name}, {c}, 0);\n"
+            f"else\n    mm_nt_@S@(Bs_, {nh}, {op}, {a}, stkw_{g.name}, {op}, (@R@)0, {c});")
 
 
 def _forward_decls(kernel: Kernel, cache: CacheLayout) -> list[str]:
@@ -341,10 +342,12 @@ def _backward_plan(kernel: Kernel, buffers: dict[str, str], cache: CacheLayout):
 
 
 def _back_project(kernel: Kernel, g: Group, buffer: str) -> str:
-    """``bk_g = d_lin_g @ stkw_g`` for the thread's rows r0_..r1_ of one step (pkb_g: stkw_g packed)."""
+    """``bk_g = d_lin_g @ stkw_g`` for the thread's rows r0_..r1_ of one step: on pkb_g (stkw_g packed)
+    when the call packs it (pk_), else on stkw_g."""
     op, nh = _op_size(kernel, g), _nh(g)
-    return (f"mm_pk_@S@(Bs_, {op}, {nh}, dl_{buffer}t + (size_t)r0_ * ({nh}), {nh}, pkb_{g.name}, "
-            f"bk_{g.name} + (size_t)r0_ * {op}, {op});")
+    a, c = f"dl_{buffer}t + (size_t)r0_ * ({nh}), {nh}", f"bk_{g.name} + (size_t)r0_ * {op}, {op}"
+    return (f"if (pk_)\n    mm_pk_@S@(Bs_, {op}, {nh}, {a}, pkb_{g.name}, {c}, 0);\n"
+            f"else\n    mm_nn_@S@(Bs_, {op}, {nh}, {a}, stkw_{g.name}, {op}, (@R@)0, {c});")
 
 
 def _backward_decls(kernel: Kernel, buffers: dict[str, str], cache: CacheLayout) -> list[str]:
@@ -423,13 +426,14 @@ def _layouts(groups, projections_groups, back_groups, dl_buffers, states, homes,
     stacks = [(f"stk_{g['name']}", f"(size_t){g['n']} * H * {g['op']}") for g in groups if g["n"] > 1]
     fwd = stacks + [(f"proj_{g['name']}", f"(size_t){'T * B' if not g['per_step'] else 'B'} * {g['n']} * H")
                     for g in groups if not g["per_step"] or g["name"] in projections_groups]
-    fwd += [(f"pkf_{g['name']}", f"PK_COLS_({g['nh']}) * {g['op']}") for g in groups if g["name"] in projections_groups
-            and g["per_step"]]
+    fwd += [(f"pkf_{g['name']}", f"PK_COLS_({g['nh']}) * {g['op']}") for g in groups
+            if not g["per_step"] or g["name"] in projections_groups]
     fwd += [(f"st_{s}", "(size_t)2 * B * H") for s in states if s not in homes]
     fwd += [(f"tmp_{n}", "(size_t)B * H") for n in ftmps]
     bwd = stacks + [(f"dl_{g['name']}", f"(size_t)T * B * {g['n']} * H") for g in dl_buffers]
     bwd += [(f"bk_{g['name']}", f"(size_t)B * {g['op']}") for g in back_groups]
-    bwd += [(f"pkb_{g['name']}", f"PK_COLS_({g['op']}) * ({g['nh']})") for g in back_groups]
+    bwd += [(f"pkb_{g['name']}", f"PK_COLS_({g['op']}) * ({g['nh']})") for g in groups
+            if not g["per_step"] or g in back_groups]
     bwd += [(f"dst_{s}", "(size_t)2 * B * H") for s in states] + [(f"tmp_{n}", "(size_t)B * H") for n in btmps]
     n_max = max(g["n"] for g in groups)
     bwd += [("wpa_", f"(size_t)LSTM_KC * PK_ROWS_({n_max} * H)"), ("wpb_", "(size_t)LSTM_KC * PK_COLS_(D > H ? D : H)")]

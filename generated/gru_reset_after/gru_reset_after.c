@@ -96,6 +96,12 @@
 #define LSTM_TILE static
 #define LSTM_UNROLL
 #endif
+/* A call packs the recurrent weights when each thread has at least this many rows over all steps
+ * (T x its rows of the batch): below, packing costs more than it saves (batch 1, a single step), and
+ * the per-step products run as the others do (CBLAS or loops). */
+#ifndef LSTM_PACK_MIN
+#define LSTM_PACK_MIN 64
+#endif
 /* Rows of A and B per block of the weight gradients' products (A^T B over all steps). */
 #ifndef LSTM_KC
 #define LSTM_KC 256
@@ -115,12 +121,14 @@ size_t gru_reset_after_workspace_size(int T, int B, int D, int H)
     fwd += ALIGN_((size_t)3 * H * H); /* stk_h_prev */
     fwd += ALIGN_((size_t)T * B * 3 * H); /* proj_x */
     fwd += ALIGN_((size_t)B * 3 * H); /* proj_h_prev */
+    fwd += ALIGN_(PK_COLS_(3 * H) * D); /* pkf_x */
     fwd += ALIGN_(PK_COLS_(3 * H) * H); /* pkf_h_prev */
     bwd += ALIGN_((size_t)3 * H * D); /* stk_x */
     bwd += ALIGN_((size_t)3 * H * H); /* stk_h_prev */
     bwd += ALIGN_((size_t)T * B * 3 * H); /* dl_x */
     bwd += ALIGN_((size_t)T * B * 3 * H); /* dl_h_prev */
     bwd += ALIGN_((size_t)B * H); /* bk_h_prev */
+    bwd += ALIGN_(PK_COLS_(D) * (3 * H)); /* pkb_x */
     bwd += ALIGN_(PK_COLS_(H) * (3 * H)); /* pkb_h_prev */
     bwd += ALIGN_((size_t)2 * B * H); /* dst_h */
     bwd += ALIGN_((size_t)LSTM_KC * PK_ROWS_(3 * H)); /* wpa_ */
@@ -293,6 +301,9 @@ static void pk_pack_f64(int trans, int N, int K, const double *W, int ldw, doubl
             for (j = 0; j < PK_NR_f64; ++j)
                 for (k = 0; k < K; ++k)
                     d[(size_t)k * PK_NR_f64 + j] = j < nc ? W[(size_t)(j0 + j) * ldw + k] : (double)0;
+        } else if (nc == PK_NR_f64) {
+            for (k = 0; k < K; ++k)
+                memcpy(d + (size_t)k * PK_NR_f64, W + (size_t)k * ldw + j0, sizeof(double) * PK_NR_f64);
         } else {
             for (k = 0; k < K; ++k)
                 for (j = 0; j < PK_NR_f64; ++j)
@@ -376,9 +387,10 @@ LSTM_TILE void pk_tile_f64(const int mr, int K, const double *A, int ars, int ac
     }
 }
 
-/* C (M x N) = A (M x K) times the packed Bp (K x N, from pk_pack): blocks of LSTM_MC rows of A, each
- * multiplied by every panel in turn, in tiles of LSTM_MR rows (then 4, 2, 1 for the rest). */
-static void mm_pk_f64(int M, int N, int K, const double *A, int lda, const double *Bp, double *C, int ldc)
+/* C (M x N) = (or +=, when add) A (M x K) times the packed Bp (K x N, from pk_pack): blocks of LSTM_MC
+ * rows of A, each multiplied by every panel in turn, in tiles of LSTM_MR rows (then 4, 2, 1 for the rest). */
+LSTM_TILE void pk_rows_f64(int M, int N, int K, const double *A, int lda, const double *Bp, double *C, int ldc,
+    const int add)
 {
     int i0, i, p;
     for (i0 = 0; i0 < M; i0 += LSTM_MC) {
@@ -389,19 +401,27 @@ static void mm_pk_f64(int M, int N, int K, const double *A, int lda, const doubl
             const double *a = A + (size_t)i0 * lda;
             double *c = C + (size_t)i0 * ldc + (size_t)p * PK_NR_f64;
             for (i = 0; i + LSTM_MR <= m; i += LSTM_MR)
-                pk_tile_f64(LSTM_MR, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, LSTM_MR, nc, 0);
+                pk_tile_f64(LSTM_MR, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, LSTM_MR, nc, add);
             if (m - i >= 4) {
-                pk_tile_f64(4, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 4, nc, 0);
+                pk_tile_f64(4, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 4, nc, add);
                 i += 4;
             }
             if (m - i >= 2) {
-                pk_tile_f64(2, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 2, nc, 0);
+                pk_tile_f64(2, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 2, nc, add);
                 i += 2;
             }
             if (m - i >= 1)
-                pk_tile_f64(1, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 1, nc, 0);
+                pk_tile_f64(1, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 1, nc, add);
         }
     }
+}
+
+static void mm_pk_f64(int M, int N, int K, const double *A, int lda, const double *Bp, double *C, int ldc, int add)
+{
+    if (add)
+        pk_rows_f64(M, N, K, A, lda, Bp, C, ldc, 1);
+    else
+        pk_rows_f64(M, N, K, A, lda, Bp, C, ldc, 0);
 }
 
 /* C (M x N) += A^T B, with A (K x M) and B (K x N), by the team of threads (every thread calls it): in
@@ -421,8 +441,12 @@ static void mm_tnp_f64(int M, int N, int K, const double *A, int lda, const doub
             for (q = q0; q < q1; ++q) {
                 double *d = Ap + ((size_t)q * kc + k) * LSTM_MR;
                 const int mc = M - q * LSTM_MR < LSTM_MR ? M - q * LSTM_MR : LSTM_MR;
-                for (ii = 0; ii < LSTM_MR; ++ii)
-                    d[ii] = ii < mc ? a[q * LSTM_MR + ii] : (double)0;
+                if (mc == LSTM_MR) {
+                    memcpy(d, a + (size_t)q * LSTM_MR, sizeof(double) * LSTM_MR);
+                } else {
+                    for (ii = 0; ii < LSTM_MR; ++ii)
+                        d[ii] = ii < mc ? a[q * LSTM_MR + ii] : (double)0;
+                }
             }
         }
         LSTM_BARRIER
@@ -468,6 +492,8 @@ void gru_reset_after_forward_f64(int T, int B, int D, int H, const double *const
     off_ += ALIGN_((size_t)T * B * 3 * H);
     double *proj_h_prev = work + off_;
     off_ += ALIGN_((size_t)B * 3 * H);
+    double *pkf_x = work + off_;
+    off_ += ALIGN_(PK_COLS_(3 * H) * D);
     double *pkf_h_prev = work + off_;
     off_ += ALIGN_(PK_COLS_(3 * H) * H);
     /* [W_r; W_z; W_n]: the caller's arrays when adjacent, else a copy */
@@ -500,10 +526,16 @@ void gru_reset_after_forward_f64(int T, int B, int D, int H, const double *const
     LSTM_PARALLEL
     {
     const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
-    pk_pack_f64(1, 3 * H, H, stkw_h_prev, H, pkf_h_prev, tid_, nth_);
-    /* the input projection of all steps: this thread's rows of it */
-    const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
-    mm_nt_f64(q1_ - q0_, 3 * H, D, xs + (size_t)q0_ * D, D, stkw_x, D, (double)0, proj_x + (size_t)q0_ * (3 * H), 3 * H);
+    const int pk_ = T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
+    if (pk_) {
+        pk_pack_f64(1, 3 * H, D, stkw_x, D, pkf_x, tid_, nth_);
+        pk_pack_f64(1, 3 * H, H, stkw_h_prev, H, pkf_h_prev, tid_, nth_);
+    }
+    if (!pk_) {
+        /* the input projection of all steps: this thread's rows of it (packed: step by step, below) */
+        const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
+        mm_nt_f64(q1_ - q0_, 3 * H, D, xs + (size_t)q0_ * D, D, stkw_x, D, (double)0, proj_x + (size_t)q0_ * (3 * H), 3 * H);
+    }
     LSTM_BARRIER
     /* the time loop on this thread's rows r0_ .. r1_ - 1 of the batch */
     const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
@@ -521,7 +553,12 @@ void gru_reset_after_forward_f64(int T, int B, int D, int H, const double *const
         double *S_nt = C_n + (size_t)t_ * BH;
         double *S_rt = C_r + (size_t)t_ * BH;
         double *S_zt = C_z + (size_t)t_ * BH;
-        mm_pk_f64(Bs_, 3 * H, H, prev_h + (size_t)r0_ * H, H, pkf_h_prev, proj_h_prev + (size_t)r0_ * (3 * H), 3 * H);
+        if (pk_) /* this step's rows of the input projection */
+            mm_pk_f64(Bs_, 3 * H, D, xs + ((size_t)t_ * B + r0_) * D, D, pkf_x, proj_x + ((size_t)t_ * B + r0_) * (3 * H), 3 * H, 0);
+        if (pk_)
+            mm_pk_f64(Bs_, 3 * H, H, prev_h + (size_t)r0_ * H, H, pkf_h_prev, proj_h_prev + (size_t)r0_ * (3 * H), 3 * H, 0);
+        else
+            mm_nt_f64(Bs_, 3 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (double)0, proj_h_prev + (size_t)r0_ * (3 * H), 3 * H);
         for (row_ = r0_; row_ < r1_; ++row_) {
             const double *proj_h_prev_r = proj_h_prev + (size_t)row_ * (3 * H);
             const double *pj_x_r = pj_x + (size_t)row_ * (3 * H);
@@ -610,6 +647,8 @@ void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *cons
     off_ += ALIGN_((size_t)T * B * 3 * H);
     double *bk_h_prev = work + off_;
     off_ += ALIGN_((size_t)B * H);
+    double *pkb_x = work + off_;
+    off_ += ALIGN_(PK_COLS_(D) * (3 * H));
     double *pkb_h_prev = work + off_;
     off_ += ALIGN_(PK_COLS_(H) * (3 * H));
     double *dst_h = work + off_;
@@ -675,7 +714,11 @@ void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *cons
     const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
     const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
     size_t e_;
-    pk_pack_f64(0, H, 3 * H, stkw_h_prev, H, pkb_h_prev, tid_, nth_);
+    const int pk_ = T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
+    if (pk_) {
+        pk_pack_f64(0, D, 3 * H, stkw_x, D, pkb_x, tid_, nth_);
+        pk_pack_f64(0, H, 3 * H, stkw_h_prev, H, pkb_h_prev, tid_, nth_);
+    }
     LSTM_BARRIER
     int t_, row_, col_;
     double *GP_b_r = tid_ == 0 ? G_b_r : gpart_ + ((size_t)(tid_ - 1) * 4 + 0) * H;
@@ -744,7 +787,10 @@ void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *cons
                 GP_b_hn[col_] += _t1;
             }
         }
-        mm_pk_f64(Bs_, H, 3 * H, dl_h_prevt + (size_t)r0_ * (3 * H), 3 * H, pkb_h_prev, bk_h_prev + (size_t)r0_ * H, H);
+        if (pk_)
+            mm_pk_f64(Bs_, H, 3 * H, dl_h_prevt + (size_t)r0_ * (3 * H), 3 * H, pkb_h_prev, bk_h_prev + (size_t)r0_ * H, H, 0);
+        else
+            mm_nn_f64(Bs_, H, 3 * H, dl_h_prevt + (size_t)r0_ * (3 * H), 3 * H, stkw_h_prev, H, (double)0, bk_h_prev + (size_t)r0_ * H, H);
         for (row_ = r0_; row_ < r1_; ++row_) {
             const double *S_zt_r = S_zt + (size_t)row_ * (H);
             const double *dcur_h_r = dcur_h + (size_t)row_ * (H);
@@ -759,6 +805,8 @@ void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *cons
                 dnext_h_r[col_] = d_h_prev;
             }
         }
+        if (pk_) /* this step's rows of d_xs */
+            mm_pk_f64(Bs_, D, 3 * H, dl_x + ((size_t)t_ * B + r0_) * (3 * H), 3 * H, pkb_x, d_xs + ((size_t)t_ * B + r0_) * D, D, 1);
     }
     /* the products over all steps: this thread's rows of each weight gradient and of d_xs */
     LSTM_BARRIER
@@ -776,7 +824,7 @@ void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *cons
         mm_tnp_f64(H, H, T * B, dl_h_prev + (size_t)1 * H, 3 * H, C_h_prev, H, G_U_z, H, wpa_, wpb_, tid_, nth_);
         mm_tnp_f64(H, H, T * B, dl_h_prev + (size_t)2 * H, 3 * H, C_h_prev, H, G_U_n, H, wpa_, wpb_, tid_, nth_);
     }
-    {
+    if (!pk_) {
         const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
         mm_nn_f64(q1_ - q0_, D, 3 * H, dl_x + (size_t)q0_ * (3 * H), 3 * H, stkw_x, D, (double)1, d_xs + (size_t)q0_ * D, D);
     }
@@ -893,6 +941,9 @@ static void pk_pack_f32(int trans, int N, int K, const float *W, int ldw, float 
             for (j = 0; j < PK_NR_f32; ++j)
                 for (k = 0; k < K; ++k)
                     d[(size_t)k * PK_NR_f32 + j] = j < nc ? W[(size_t)(j0 + j) * ldw + k] : (float)0;
+        } else if (nc == PK_NR_f32) {
+            for (k = 0; k < K; ++k)
+                memcpy(d + (size_t)k * PK_NR_f32, W + (size_t)k * ldw + j0, sizeof(float) * PK_NR_f32);
         } else {
             for (k = 0; k < K; ++k)
                 for (j = 0; j < PK_NR_f32; ++j)
@@ -976,9 +1027,10 @@ LSTM_TILE void pk_tile_f32(const int mr, int K, const float *A, int ars, int acs
     }
 }
 
-/* C (M x N) = A (M x K) times the packed Bp (K x N, from pk_pack): blocks of LSTM_MC rows of A, each
- * multiplied by every panel in turn, in tiles of LSTM_MR rows (then 4, 2, 1 for the rest). */
-static void mm_pk_f32(int M, int N, int K, const float *A, int lda, const float *Bp, float *C, int ldc)
+/* C (M x N) = (or +=, when add) A (M x K) times the packed Bp (K x N, from pk_pack): blocks of LSTM_MC
+ * rows of A, each multiplied by every panel in turn, in tiles of LSTM_MR rows (then 4, 2, 1 for the rest). */
+LSTM_TILE void pk_rows_f32(int M, int N, int K, const float *A, int lda, const float *Bp, float *C, int ldc,
+    const int add)
 {
     int i0, i, p;
     for (i0 = 0; i0 < M; i0 += LSTM_MC) {
@@ -989,19 +1041,27 @@ static void mm_pk_f32(int M, int N, int K, const float *A, int lda, const float 
             const float *a = A + (size_t)i0 * lda;
             float *c = C + (size_t)i0 * ldc + (size_t)p * PK_NR_f32;
             for (i = 0; i + LSTM_MR <= m; i += LSTM_MR)
-                pk_tile_f32(LSTM_MR, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, LSTM_MR, nc, 0);
+                pk_tile_f32(LSTM_MR, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, LSTM_MR, nc, add);
             if (m - i >= 4) {
-                pk_tile_f32(4, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 4, nc, 0);
+                pk_tile_f32(4, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 4, nc, add);
                 i += 4;
             }
             if (m - i >= 2) {
-                pk_tile_f32(2, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 2, nc, 0);
+                pk_tile_f32(2, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 2, nc, add);
                 i += 2;
             }
             if (m - i >= 1)
-                pk_tile_f32(1, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 1, nc, 0);
+                pk_tile_f32(1, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 1, nc, add);
         }
     }
+}
+
+static void mm_pk_f32(int M, int N, int K, const float *A, int lda, const float *Bp, float *C, int ldc, int add)
+{
+    if (add)
+        pk_rows_f32(M, N, K, A, lda, Bp, C, ldc, 1);
+    else
+        pk_rows_f32(M, N, K, A, lda, Bp, C, ldc, 0);
 }
 
 /* C (M x N) += A^T B, with A (K x M) and B (K x N), by the team of threads (every thread calls it): in
@@ -1021,8 +1081,12 @@ static void mm_tnp_f32(int M, int N, int K, const float *A, int lda, const float
             for (q = q0; q < q1; ++q) {
                 float *d = Ap + ((size_t)q * kc + k) * LSTM_MR;
                 const int mc = M - q * LSTM_MR < LSTM_MR ? M - q * LSTM_MR : LSTM_MR;
-                for (ii = 0; ii < LSTM_MR; ++ii)
-                    d[ii] = ii < mc ? a[q * LSTM_MR + ii] : (float)0;
+                if (mc == LSTM_MR) {
+                    memcpy(d, a + (size_t)q * LSTM_MR, sizeof(float) * LSTM_MR);
+                } else {
+                    for (ii = 0; ii < LSTM_MR; ++ii)
+                        d[ii] = ii < mc ? a[q * LSTM_MR + ii] : (float)0;
+                }
             }
         }
         LSTM_BARRIER
@@ -1068,6 +1132,8 @@ void gru_reset_after_forward_f32(int T, int B, int D, int H, const float *const 
     off_ += ALIGN_((size_t)T * B * 3 * H);
     float *proj_h_prev = work + off_;
     off_ += ALIGN_((size_t)B * 3 * H);
+    float *pkf_x = work + off_;
+    off_ += ALIGN_(PK_COLS_(3 * H) * D);
     float *pkf_h_prev = work + off_;
     off_ += ALIGN_(PK_COLS_(3 * H) * H);
     /* [W_r; W_z; W_n]: the caller's arrays when adjacent, else a copy */
@@ -1100,10 +1166,16 @@ void gru_reset_after_forward_f32(int T, int B, int D, int H, const float *const 
     LSTM_PARALLEL
     {
     const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
-    pk_pack_f32(1, 3 * H, H, stkw_h_prev, H, pkf_h_prev, tid_, nth_);
-    /* the input projection of all steps: this thread's rows of it */
-    const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
-    mm_nt_f32(q1_ - q0_, 3 * H, D, xs + (size_t)q0_ * D, D, stkw_x, D, (float)0, proj_x + (size_t)q0_ * (3 * H), 3 * H);
+    const int pk_ = T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
+    if (pk_) {
+        pk_pack_f32(1, 3 * H, D, stkw_x, D, pkf_x, tid_, nth_);
+        pk_pack_f32(1, 3 * H, H, stkw_h_prev, H, pkf_h_prev, tid_, nth_);
+    }
+    if (!pk_) {
+        /* the input projection of all steps: this thread's rows of it (packed: step by step, below) */
+        const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
+        mm_nt_f32(q1_ - q0_, 3 * H, D, xs + (size_t)q0_ * D, D, stkw_x, D, (float)0, proj_x + (size_t)q0_ * (3 * H), 3 * H);
+    }
     LSTM_BARRIER
     /* the time loop on this thread's rows r0_ .. r1_ - 1 of the batch */
     const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
@@ -1121,7 +1193,12 @@ void gru_reset_after_forward_f32(int T, int B, int D, int H, const float *const 
         float *S_nt = C_n + (size_t)t_ * BH;
         float *S_rt = C_r + (size_t)t_ * BH;
         float *S_zt = C_z + (size_t)t_ * BH;
-        mm_pk_f32(Bs_, 3 * H, H, prev_h + (size_t)r0_ * H, H, pkf_h_prev, proj_h_prev + (size_t)r0_ * (3 * H), 3 * H);
+        if (pk_) /* this step's rows of the input projection */
+            mm_pk_f32(Bs_, 3 * H, D, xs + ((size_t)t_ * B + r0_) * D, D, pkf_x, proj_x + ((size_t)t_ * B + r0_) * (3 * H), 3 * H, 0);
+        if (pk_)
+            mm_pk_f32(Bs_, 3 * H, H, prev_h + (size_t)r0_ * H, H, pkf_h_prev, proj_h_prev + (size_t)r0_ * (3 * H), 3 * H, 0);
+        else
+            mm_nt_f32(Bs_, 3 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (float)0, proj_h_prev + (size_t)r0_ * (3 * H), 3 * H);
         for (row_ = r0_; row_ < r1_; ++row_) {
             const float *proj_h_prev_r = proj_h_prev + (size_t)row_ * (3 * H);
             const float *pj_x_r = pj_x + (size_t)row_ * (3 * H);
@@ -1210,6 +1287,8 @@ void gru_reset_after_backward_f32(int T, int B, int D, int H, const float *const
     off_ += ALIGN_((size_t)T * B * 3 * H);
     float *bk_h_prev = work + off_;
     off_ += ALIGN_((size_t)B * H);
+    float *pkb_x = work + off_;
+    off_ += ALIGN_(PK_COLS_(D) * (3 * H));
     float *pkb_h_prev = work + off_;
     off_ += ALIGN_(PK_COLS_(H) * (3 * H));
     float *dst_h = work + off_;
@@ -1275,7 +1354,11 @@ void gru_reset_after_backward_f32(int T, int B, int D, int H, const float *const
     const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
     const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
     size_t e_;
-    pk_pack_f32(0, H, 3 * H, stkw_h_prev, H, pkb_h_prev, tid_, nth_);
+    const int pk_ = T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
+    if (pk_) {
+        pk_pack_f32(0, D, 3 * H, stkw_x, D, pkb_x, tid_, nth_);
+        pk_pack_f32(0, H, 3 * H, stkw_h_prev, H, pkb_h_prev, tid_, nth_);
+    }
     LSTM_BARRIER
     int t_, row_, col_;
     float *GP_b_r = tid_ == 0 ? G_b_r : gpart_ + ((size_t)(tid_ - 1) * 4 + 0) * H;
@@ -1344,7 +1427,10 @@ void gru_reset_after_backward_f32(int T, int B, int D, int H, const float *const
                 GP_b_hn[col_] += _t1;
             }
         }
-        mm_pk_f32(Bs_, H, 3 * H, dl_h_prevt + (size_t)r0_ * (3 * H), 3 * H, pkb_h_prev, bk_h_prev + (size_t)r0_ * H, H);
+        if (pk_)
+            mm_pk_f32(Bs_, H, 3 * H, dl_h_prevt + (size_t)r0_ * (3 * H), 3 * H, pkb_h_prev, bk_h_prev + (size_t)r0_ * H, H, 0);
+        else
+            mm_nn_f32(Bs_, H, 3 * H, dl_h_prevt + (size_t)r0_ * (3 * H), 3 * H, stkw_h_prev, H, (float)0, bk_h_prev + (size_t)r0_ * H, H);
         for (row_ = r0_; row_ < r1_; ++row_) {
             const float *S_zt_r = S_zt + (size_t)row_ * (H);
             const float *dcur_h_r = dcur_h + (size_t)row_ * (H);
@@ -1359,6 +1445,8 @@ void gru_reset_after_backward_f32(int T, int B, int D, int H, const float *const
                 dnext_h_r[col_] = d_h_prev;
             }
         }
+        if (pk_) /* this step's rows of d_xs */
+            mm_pk_f32(Bs_, D, 3 * H, dl_x + ((size_t)t_ * B + r0_) * (3 * H), 3 * H, pkb_x, d_xs + ((size_t)t_ * B + r0_) * D, D, 1);
     }
     /* the products over all steps: this thread's rows of each weight gradient and of d_xs */
     LSTM_BARRIER
@@ -1376,7 +1464,7 @@ void gru_reset_after_backward_f32(int T, int B, int D, int H, const float *const
         mm_tnp_f32(H, H, T * B, dl_h_prev + (size_t)1 * H, 3 * H, C_h_prev, H, G_U_z, H, wpa_, wpb_, tid_, nth_);
         mm_tnp_f32(H, H, T * B, dl_h_prev + (size_t)2 * H, 3 * H, C_h_prev, H, G_U_n, H, wpa_, wpb_, tid_, nth_);
     }
-    {
+    if (!pk_) {
         const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
         mm_nn_f32(q1_ - q0_, D, 3 * H, dl_x + (size_t)q0_ * (3 * H), 3 * H, stkw_x, D, (float)1, d_xs + (size_t)q0_ * D, D);
     }

@@ -96,6 +96,12 @@
 #define LSTM_TILE static
 #define LSTM_UNROLL
 #endif
+/* A call packs the recurrent weights when each thread has at least this many rows over all steps
+ * (T x its rows of the batch): below, packing costs more than it saves (batch 1, a single step), and
+ * the per-step products run as the others do (CBLAS or loops). */
+#ifndef LSTM_PACK_MIN
+#define LSTM_PACK_MIN 64
+#endif
 /* Rows of A and B per block of the weight gradients' products (A^T B over all steps). */
 #ifndef LSTM_KC
 #define LSTM_KC 256
@@ -115,11 +121,13 @@ size_t lstm_workspace_size(int T, int B, int D, int H)
     fwd += ALIGN_((size_t)4 * H * H); /* stk_h_prev */
     fwd += ALIGN_((size_t)T * B * 4 * H); /* proj_x */
     fwd += ALIGN_((size_t)B * 4 * H); /* proj_h_prev */
+    fwd += ALIGN_(PK_COLS_(4 * H) * D); /* pkf_x */
     fwd += ALIGN_(PK_COLS_(4 * H) * H); /* pkf_h_prev */
     bwd += ALIGN_((size_t)4 * H * D); /* stk_x */
     bwd += ALIGN_((size_t)4 * H * H); /* stk_h_prev */
     bwd += ALIGN_((size_t)T * B * 4 * H); /* dl_x */
     bwd += ALIGN_((size_t)B * H); /* bk_h_prev */
+    bwd += ALIGN_(PK_COLS_(D) * (4 * H)); /* pkb_x */
     bwd += ALIGN_(PK_COLS_(H) * (4 * H)); /* pkb_h_prev */
     bwd += ALIGN_((size_t)2 * B * H); /* dst_h */
     bwd += ALIGN_((size_t)2 * B * H); /* dst_c */
@@ -293,6 +301,9 @@ static void pk_pack_f64(int trans, int N, int K, const double *W, int ldw, doubl
             for (j = 0; j < PK_NR_f64; ++j)
                 for (k = 0; k < K; ++k)
                     d[(size_t)k * PK_NR_f64 + j] = j < nc ? W[(size_t)(j0 + j) * ldw + k] : (double)0;
+        } else if (nc == PK_NR_f64) {
+            for (k = 0; k < K; ++k)
+                memcpy(d + (size_t)k * PK_NR_f64, W + (size_t)k * ldw + j0, sizeof(double) * PK_NR_f64);
         } else {
             for (k = 0; k < K; ++k)
                 for (j = 0; j < PK_NR_f64; ++j)
@@ -376,9 +387,10 @@ LSTM_TILE void pk_tile_f64(const int mr, int K, const double *A, int ars, int ac
     }
 }
 
-/* C (M x N) = A (M x K) times the packed Bp (K x N, from pk_pack): blocks of LSTM_MC rows of A, each
- * multiplied by every panel in turn, in tiles of LSTM_MR rows (then 4, 2, 1 for the rest). */
-static void mm_pk_f64(int M, int N, int K, const double *A, int lda, const double *Bp, double *C, int ldc)
+/* C (M x N) = (or +=, when add) A (M x K) times the packed Bp (K x N, from pk_pack): blocks of LSTM_MC
+ * rows of A, each multiplied by every panel in turn, in tiles of LSTM_MR rows (then 4, 2, 1 for the rest). */
+LSTM_TILE void pk_rows_f64(int M, int N, int K, const double *A, int lda, const double *Bp, double *C, int ldc,
+    const int add)
 {
     int i0, i, p;
     for (i0 = 0; i0 < M; i0 += LSTM_MC) {
@@ -389,19 +401,27 @@ static void mm_pk_f64(int M, int N, int K, const double *A, int lda, const doubl
             const double *a = A + (size_t)i0 * lda;
             double *c = C + (size_t)i0 * ldc + (size_t)p * PK_NR_f64;
             for (i = 0; i + LSTM_MR <= m; i += LSTM_MR)
-                pk_tile_f64(LSTM_MR, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, LSTM_MR, nc, 0);
+                pk_tile_f64(LSTM_MR, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, LSTM_MR, nc, add);
             if (m - i >= 4) {
-                pk_tile_f64(4, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 4, nc, 0);
+                pk_tile_f64(4, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 4, nc, add);
                 i += 4;
             }
             if (m - i >= 2) {
-                pk_tile_f64(2, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 2, nc, 0);
+                pk_tile_f64(2, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 2, nc, add);
                 i += 2;
             }
             if (m - i >= 1)
-                pk_tile_f64(1, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 1, nc, 0);
+                pk_tile_f64(1, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 1, nc, add);
         }
     }
+}
+
+static void mm_pk_f64(int M, int N, int K, const double *A, int lda, const double *Bp, double *C, int ldc, int add)
+{
+    if (add)
+        pk_rows_f64(M, N, K, A, lda, Bp, C, ldc, 1);
+    else
+        pk_rows_f64(M, N, K, A, lda, Bp, C, ldc, 0);
 }
 
 /* C (M x N) += A^T B, with A (K x M) and B (K x N), by the team of threads (every thread calls it): in
@@ -421,8 +441,12 @@ static void mm_tnp_f64(int M, int N, int K, const double *A, int lda, const doub
             for (q = q0; q < q1; ++q) {
                 double *d = Ap + ((size_t)q * kc + k) * LSTM_MR;
                 const int mc = M - q * LSTM_MR < LSTM_MR ? M - q * LSTM_MR : LSTM_MR;
-                for (ii = 0; ii < LSTM_MR; ++ii)
-                    d[ii] = ii < mc ? a[q * LSTM_MR + ii] : (double)0;
+                if (mc == LSTM_MR) {
+                    memcpy(d, a + (size_t)q * LSTM_MR, sizeof(double) * LSTM_MR);
+                } else {
+                    for (ii = 0; ii < LSTM_MR; ++ii)
+                        d[ii] = ii < mc ? a[q * LSTM_MR + ii] : (double)0;
+                }
             }
         }
         LSTM_BARRIER
@@ -471,6 +495,8 @@ void lstm_forward_f64(int T, int B, int D, int H, const double *const *params, c
     off_ += ALIGN_((size_t)T * B * 4 * H);
     double *proj_h_prev = work + off_;
     off_ += ALIGN_((size_t)B * 4 * H);
+    double *pkf_x = work + off_;
+    off_ += ALIGN_(PK_COLS_(4 * H) * D);
     double *pkf_h_prev = work + off_;
     off_ += ALIGN_(PK_COLS_(4 * H) * H);
     /* [W_f; W_i; W_c; W_o]: the caller's arrays when adjacent, else a copy */
@@ -509,10 +535,16 @@ void lstm_forward_f64(int T, int B, int D, int H, const double *const *params, c
     LSTM_PARALLEL
     {
     const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
-    pk_pack_f64(1, 4 * H, H, stkw_h_prev, H, pkf_h_prev, tid_, nth_);
-    /* the input projection of all steps: this thread's rows of it */
-    const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
-    mm_nt_f64(q1_ - q0_, 4 * H, D, xs + (size_t)q0_ * D, D, stkw_x, D, (double)0, proj_x + (size_t)q0_ * (4 * H), 4 * H);
+    const int pk_ = T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
+    if (pk_) {
+        pk_pack_f64(1, 4 * H, D, stkw_x, D, pkf_x, tid_, nth_);
+        pk_pack_f64(1, 4 * H, H, stkw_h_prev, H, pkf_h_prev, tid_, nth_);
+    }
+    if (!pk_) {
+        /* the input projection of all steps: this thread's rows of it (packed: step by step, below) */
+        const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
+        mm_nt_f64(q1_ - q0_, 4 * H, D, xs + (size_t)q0_ * D, D, stkw_x, D, (double)0, proj_x + (size_t)q0_ * (4 * H), 4 * H);
+    }
     LSTM_BARRIER
     /* the time loop on this thread's rows r0_ .. r1_ - 1 of the batch */
     const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
@@ -532,7 +564,12 @@ void lstm_forward_f64(int T, int B, int D, int H, const double *const *params, c
         double *S_ht = C_h_prev + (size_t)(t_ + 1) * BH;
         double *S_it = C_i + (size_t)t_ * BH;
         double *S_ot = C_o + (size_t)t_ * BH;
-        mm_pk_f64(Bs_, 4 * H, H, prev_h + (size_t)r0_ * H, H, pkf_h_prev, proj_h_prev + (size_t)r0_ * (4 * H), 4 * H);
+        if (pk_) /* this step's rows of the input projection */
+            mm_pk_f64(Bs_, 4 * H, D, xs + ((size_t)t_ * B + r0_) * D, D, pkf_x, proj_x + ((size_t)t_ * B + r0_) * (4 * H), 4 * H, 0);
+        if (pk_)
+            mm_pk_f64(Bs_, 4 * H, H, prev_h + (size_t)r0_ * H, H, pkf_h_prev, proj_h_prev + (size_t)r0_ * (4 * H), 4 * H, 0);
+        else
+            mm_nt_f64(Bs_, 4 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (double)0, proj_h_prev + (size_t)r0_ * (4 * H), 4 * H);
         for (row_ = r0_; row_ < r1_; ++row_) {
             const double *proj_h_prev_r = proj_h_prev + (size_t)row_ * (4 * H);
             const double *pj_x_r = pj_x + (size_t)row_ * (4 * H);
@@ -633,6 +670,8 @@ void lstm_backward_f64(int T, int B, int D, int H, const double *const *params, 
     off_ += ALIGN_((size_t)T * B * 4 * H);
     double *bk_h_prev = work + off_;
     off_ += ALIGN_((size_t)B * H);
+    double *pkb_x = work + off_;
+    off_ += ALIGN_(PK_COLS_(D) * (4 * H));
     double *pkb_h_prev = work + off_;
     off_ += ALIGN_(PK_COLS_(H) * (4 * H));
     double *dst_h = work + off_;
@@ -710,7 +749,11 @@ void lstm_backward_f64(int T, int B, int D, int H, const double *const *params, 
     const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
     const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
     size_t e_;
-    pk_pack_f64(0, H, 4 * H, stkw_h_prev, H, pkb_h_prev, tid_, nth_);
+    const int pk_ = T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
+    if (pk_) {
+        pk_pack_f64(0, D, 4 * H, stkw_x, D, pkb_x, tid_, nth_);
+        pk_pack_f64(0, H, 4 * H, stkw_h_prev, H, pkb_h_prev, tid_, nth_);
+    }
     LSTM_BARRIER
     int t_, row_, col_;
     double *GP_b_f = tid_ == 0 ? G_b_f : gpart_ + ((size_t)(tid_ - 1) * 4 + 0) * H;
@@ -785,7 +828,10 @@ void lstm_backward_f64(int T, int B, int D, int H, const double *const *params, 
                 GP_b_o[col_] += d_z_o;
             }
         }
-        mm_pk_f64(Bs_, H, 4 * H, dl_xt + (size_t)r0_ * (4 * H), 4 * H, pkb_h_prev, bk_h_prev + (size_t)r0_ * H, H);
+        if (pk_)
+            mm_pk_f64(Bs_, H, 4 * H, dl_xt + (size_t)r0_ * (4 * H), 4 * H, pkb_h_prev, bk_h_prev + (size_t)r0_ * H, H, 0);
+        else
+            mm_nn_f64(Bs_, H, 4 * H, dl_xt + (size_t)r0_ * (4 * H), 4 * H, stkw_h_prev, H, (double)0, bk_h_prev + (size_t)r0_ * H, H);
         for (row_ = r0_; row_ < r1_; ++row_) {
             const double *bk_h_prev_r = bk_h_prev + (size_t)row_ * (H);
             double *dnext_h_r = dnext_h + (size_t)row_ * (H);
@@ -796,6 +842,8 @@ void lstm_backward_f64(int T, int B, int D, int H, const double *const *params, 
                 dnext_h_r[col_] = d_h_prev;
             }
         }
+        if (pk_) /* this step's rows of d_xs */
+            mm_pk_f64(Bs_, D, 4 * H, dl_x + ((size_t)t_ * B + r0_) * (4 * H), 4 * H, pkb_x, d_xs + ((size_t)t_ * B + r0_) * D, D, 1);
     }
     /* the products over all steps: this thread's rows of each weight gradient and of d_xs */
     LSTM_BARRIER
@@ -815,7 +863,7 @@ void lstm_backward_f64(int T, int B, int D, int H, const double *const *params, 
         mm_tnp_f64(H, H, T * B, dl_x + (size_t)2 * H, 4 * H, C_h_prev, H, G_U_c, H, wpa_, wpb_, tid_, nth_);
         mm_tnp_f64(H, H, T * B, dl_x + (size_t)3 * H, 4 * H, C_h_prev, H, G_U_o, H, wpa_, wpb_, tid_, nth_);
     }
-    {
+    if (!pk_) {
         const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
         mm_nn_f64(q1_ - q0_, D, 4 * H, dl_x + (size_t)q0_ * (4 * H), 4 * H, stkw_x, D, (double)1, d_xs + (size_t)q0_ * D, D);
     }
@@ -934,6 +982,9 @@ static void pk_pack_f32(int trans, int N, int K, const float *W, int ldw, float 
             for (j = 0; j < PK_NR_f32; ++j)
                 for (k = 0; k < K; ++k)
                     d[(size_t)k * PK_NR_f32 + j] = j < nc ? W[(size_t)(j0 + j) * ldw + k] : (float)0;
+        } else if (nc == PK_NR_f32) {
+            for (k = 0; k < K; ++k)
+                memcpy(d + (size_t)k * PK_NR_f32, W + (size_t)k * ldw + j0, sizeof(float) * PK_NR_f32);
         } else {
             for (k = 0; k < K; ++k)
                 for (j = 0; j < PK_NR_f32; ++j)
@@ -1017,9 +1068,10 @@ LSTM_TILE void pk_tile_f32(const int mr, int K, const float *A, int ars, int acs
     }
 }
 
-/* C (M x N) = A (M x K) times the packed Bp (K x N, from pk_pack): blocks of LSTM_MC rows of A, each
- * multiplied by every panel in turn, in tiles of LSTM_MR rows (then 4, 2, 1 for the rest). */
-static void mm_pk_f32(int M, int N, int K, const float *A, int lda, const float *Bp, float *C, int ldc)
+/* C (M x N) = (or +=, when add) A (M x K) times the packed Bp (K x N, from pk_pack): blocks of LSTM_MC
+ * rows of A, each multiplied by every panel in turn, in tiles of LSTM_MR rows (then 4, 2, 1 for the rest). */
+LSTM_TILE void pk_rows_f32(int M, int N, int K, const float *A, int lda, const float *Bp, float *C, int ldc,
+    const int add)
 {
     int i0, i, p;
     for (i0 = 0; i0 < M; i0 += LSTM_MC) {
@@ -1030,19 +1082,27 @@ static void mm_pk_f32(int M, int N, int K, const float *A, int lda, const float 
             const float *a = A + (size_t)i0 * lda;
             float *c = C + (size_t)i0 * ldc + (size_t)p * PK_NR_f32;
             for (i = 0; i + LSTM_MR <= m; i += LSTM_MR)
-                pk_tile_f32(LSTM_MR, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, LSTM_MR, nc, 0);
+                pk_tile_f32(LSTM_MR, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, LSTM_MR, nc, add);
             if (m - i >= 4) {
-                pk_tile_f32(4, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 4, nc, 0);
+                pk_tile_f32(4, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 4, nc, add);
                 i += 4;
             }
             if (m - i >= 2) {
-                pk_tile_f32(2, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 2, nc, 0);
+                pk_tile_f32(2, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 2, nc, add);
                 i += 2;
             }
             if (m - i >= 1)
-                pk_tile_f32(1, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 1, nc, 0);
+                pk_tile_f32(1, K, a + (size_t)i * lda, lda, 1, bp, c + (size_t)i * ldc, ldc, 1, nc, add);
         }
     }
+}
+
+static void mm_pk_f32(int M, int N, int K, const float *A, int lda, const float *Bp, float *C, int ldc, int add)
+{
+    if (add)
+        pk_rows_f32(M, N, K, A, lda, Bp, C, ldc, 1);
+    else
+        pk_rows_f32(M, N, K, A, lda, Bp, C, ldc, 0);
 }
 
 /* C (M x N) += A^T B, with A (K x M) and B (K x N), by the team of threads (every thread calls it): in
@@ -1062,8 +1122,12 @@ static void mm_tnp_f32(int M, int N, int K, const float *A, int lda, const float
             for (q = q0; q < q1; ++q) {
                 float *d = Ap + ((size_t)q * kc + k) * LSTM_MR;
                 const int mc = M - q * LSTM_MR < LSTM_MR ? M - q * LSTM_MR : LSTM_MR;
-                for (ii = 0; ii < LSTM_MR; ++ii)
-                    d[ii] = ii < mc ? a[q * LSTM_MR + ii] : (float)0;
+                if (mc == LSTM_MR) {
+                    memcpy(d, a + (size_t)q * LSTM_MR, sizeof(float) * LSTM_MR);
+                } else {
+                    for (ii = 0; ii < LSTM_MR; ++ii)
+                        d[ii] = ii < mc ? a[q * LSTM_MR + ii] : (float)0;
+                }
             }
         }
         LSTM_BARRIER
@@ -1112,6 +1176,8 @@ void lstm_forward_f32(int T, int B, int D, int H, const float *const *params, co
     off_ += ALIGN_((size_t)T * B * 4 * H);
     float *proj_h_prev = work + off_;
     off_ += ALIGN_((size_t)B * 4 * H);
+    float *pkf_x = work + off_;
+    off_ += ALIGN_(PK_COLS_(4 * H) * D);
     float *pkf_h_prev = work + off_;
     off_ += ALIGN_(PK_COLS_(4 * H) * H);
     /* [W_f; W_i; W_c; W_o]: the caller's arrays when adjacent, else a copy */
@@ -1150,10 +1216,16 @@ void lstm_forward_f32(int T, int B, int D, int H, const float *const *params, co
     LSTM_PARALLEL
     {
     const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
-    pk_pack_f32(1, 4 * H, H, stkw_h_prev, H, pkf_h_prev, tid_, nth_);
-    /* the input projection of all steps: this thread's rows of it */
-    const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
-    mm_nt_f32(q1_ - q0_, 4 * H, D, xs + (size_t)q0_ * D, D, stkw_x, D, (float)0, proj_x + (size_t)q0_ * (4 * H), 4 * H);
+    const int pk_ = T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
+    if (pk_) {
+        pk_pack_f32(1, 4 * H, D, stkw_x, D, pkf_x, tid_, nth_);
+        pk_pack_f32(1, 4 * H, H, stkw_h_prev, H, pkf_h_prev, tid_, nth_);
+    }
+    if (!pk_) {
+        /* the input projection of all steps: this thread's rows of it (packed: step by step, below) */
+        const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
+        mm_nt_f32(q1_ - q0_, 4 * H, D, xs + (size_t)q0_ * D, D, stkw_x, D, (float)0, proj_x + (size_t)q0_ * (4 * H), 4 * H);
+    }
     LSTM_BARRIER
     /* the time loop on this thread's rows r0_ .. r1_ - 1 of the batch */
     const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
@@ -1173,7 +1245,12 @@ void lstm_forward_f32(int T, int B, int D, int H, const float *const *params, co
         float *S_ht = C_h_prev + (size_t)(t_ + 1) * BH;
         float *S_it = C_i + (size_t)t_ * BH;
         float *S_ot = C_o + (size_t)t_ * BH;
-        mm_pk_f32(Bs_, 4 * H, H, prev_h + (size_t)r0_ * H, H, pkf_h_prev, proj_h_prev + (size_t)r0_ * (4 * H), 4 * H);
+        if (pk_) /* this step's rows of the input projection */
+            mm_pk_f32(Bs_, 4 * H, D, xs + ((size_t)t_ * B + r0_) * D, D, pkf_x, proj_x + ((size_t)t_ * B + r0_) * (4 * H), 4 * H, 0);
+        if (pk_)
+            mm_pk_f32(Bs_, 4 * H, H, prev_h + (size_t)r0_ * H, H, pkf_h_prev, proj_h_prev + (size_t)r0_ * (4 * H), 4 * H, 0);
+        else
+            mm_nt_f32(Bs_, 4 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (float)0, proj_h_prev + (size_t)r0_ * (4 * H), 4 * H);
         for (row_ = r0_; row_ < r1_; ++row_) {
             const float *proj_h_prev_r = proj_h_prev + (size_t)row_ * (4 * H);
             const float *pj_x_r = pj_x + (size_t)row_ * (4 * H);
@@ -1274,6 +1351,8 @@ void lstm_backward_f32(int T, int B, int D, int H, const float *const *params, c
     off_ += ALIGN_((size_t)T * B * 4 * H);
     float *bk_h_prev = work + off_;
     off_ += ALIGN_((size_t)B * H);
+    float *pkb_x = work + off_;
+    off_ += ALIGN_(PK_COLS_(D) * (4 * H));
     float *pkb_h_prev = work + off_;
     off_ += ALIGN_(PK_COLS_(H) * (4 * H));
     float *dst_h = work + off_;
@@ -1351,7 +1430,11 @@ void lstm_backward_f32(int T, int B, int D, int H, const float *const *params, c
     const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
     const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
     size_t e_;
-    pk_pack_f32(0, H, 4 * H, stkw_h_prev, H, pkb_h_prev, tid_, nth_);
+    const int pk_ = T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
+    if (pk_) {
+        pk_pack_f32(0, D, 4 * H, stkw_x, D, pkb_x, tid_, nth_);
+        pk_pack_f32(0, H, 4 * H, stkw_h_prev, H, pkb_h_prev, tid_, nth_);
+    }
     LSTM_BARRIER
     int t_, row_, col_;
     float *GP_b_f = tid_ == 0 ? G_b_f : gpart_ + ((size_t)(tid_ - 1) * 4 + 0) * H;
@@ -1426,7 +1509,10 @@ void lstm_backward_f32(int T, int B, int D, int H, const float *const *params, c
                 GP_b_o[col_] += d_z_o;
             }
         }
-        mm_pk_f32(Bs_, H, 4 * H, dl_xt + (size_t)r0_ * (4 * H), 4 * H, pkb_h_prev, bk_h_prev + (size_t)r0_ * H, H);
+        if (pk_)
+            mm_pk_f32(Bs_, H, 4 * H, dl_xt + (size_t)r0_ * (4 * H), 4 * H, pkb_h_prev, bk_h_prev + (size_t)r0_ * H, H, 0);
+        else
+            mm_nn_f32(Bs_, H, 4 * H, dl_xt + (size_t)r0_ * (4 * H), 4 * H, stkw_h_prev, H, (float)0, bk_h_prev + (size_t)r0_ * H, H);
         for (row_ = r0_; row_ < r1_; ++row_) {
             const float *bk_h_prev_r = bk_h_prev + (size_t)row_ * (H);
             float *dnext_h_r = dnext_h + (size_t)row_ * (H);
@@ -1437,6 +1523,8 @@ void lstm_backward_f32(int T, int B, int D, int H, const float *const *params, c
                 dnext_h_r[col_] = d_h_prev;
             }
         }
+        if (pk_) /* this step's rows of d_xs */
+            mm_pk_f32(Bs_, D, 4 * H, dl_x + ((size_t)t_ * B + r0_) * (4 * H), 4 * H, pkb_x, d_xs + ((size_t)t_ * B + r0_) * D, D, 1);
     }
     /* the products over all steps: this thread's rows of each weight gradient and of d_xs */
     LSTM_BARRIER
@@ -1456,7 +1544,7 @@ void lstm_backward_f32(int T, int B, int D, int H, const float *const *params, c
         mm_tnp_f32(H, H, T * B, dl_x + (size_t)2 * H, 4 * H, C_h_prev, H, G_U_c, H, wpa_, wpb_, tid_, nth_);
         mm_tnp_f32(H, H, T * B, dl_x + (size_t)3 * H, 4 * H, C_h_prev, H, G_U_o, H, wpa_, wpb_, tid_, nth_);
     }
-    {
+    if (!pk_) {
         const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
         mm_nn_f32(q1_ - q0_, D, 4 * H, dl_x + (size_t)q0_ * (4 * H), 4 * H, stkw_x, D, (float)1, d_xs + (size_t)q0_ * D, D);
     }

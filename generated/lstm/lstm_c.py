@@ -205,6 +205,7 @@ _LAYOUTS = {}
 _WORK = {}
 _OUT = {}
 _OUT_KEEP = 2  # output buffers kept per (dtype, pass): a training loop alternates between two
+_OUT_MIN_BYTES = 1 << 20  # smaller buffers come from malloc's free lists anyway
 _PARAMS = {}
 
 
@@ -280,6 +281,8 @@ def _out(dtype, kind, n):
     caller holds none of them it can serve the next call: a fresh buffer costs the kernel zeroing every
     page of it at every call (12 % of an S2 call in a profile).  Up to _OUT_KEEP per (dtype, kind) are
     kept; release_buffers() drops them."""
+    if n * dtype.itemsize < _OUT_MIN_BYTES:
+        return np.empty(n, dtype=dtype)
     pool = _OUT.setdefault((dtype, kind), [])
     # idle: referred to by the pool alone (getrefcount counts its own argument too)
     idle = [k for k in range(len(pool)) if sys.getrefcount(pool[k]) == 2]
