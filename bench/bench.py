@@ -14,10 +14,13 @@ OpenMP thread pool keeps its threads spinning for a while after a call (OpenBLAS
 and with the pools of four libraries in one process those threads would take the cores from the
 next implementation, which no user running one of them sees; the untimed call then wakes the
 implementation's own threads and caches, as in a training loop that calls it again and again.
-Also times whole `lstm-symbolic` processes (`emit lstm` per language, `generate`).  Prints a table
+glibc's malloc thresholds are fixed for the run (``--malloc``, see ``fix_malloc``), so that no
+implementation's speed depends on which ran before it in the process.  Also times whole
+`lstm-symbolic` processes (`emit lstm` per language, `generate`).  Prints a table
 and writes bench/results.json.
 
-    python bench/bench.py [--quick] [--sizes S1,S2] [--repeats N] [--threads N] [--settle S] [--out FILE]
+    python bench/bench.py [--quick] [--sizes S1,S2] [--repeats N] [--threads N] [--settle S]
+                          [--malloc fixed|adaptive] [--out FILE]
 
 ``--threads N`` pins OpenBLAS, OpenMP (the generated C) and torch to N threads (default: their own
 choice); JAX does not follow it.
@@ -26,6 +29,8 @@ choice); JAX does not follow it.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import json
 import os
 import platform
@@ -219,6 +224,26 @@ def limit_threads(n: int) -> None:
         os.execv(sys.executable, [sys.executable, *sys.argv])
 
 
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+MMAP_THRESHOLD, TRIM_THRESHOLD = 32 << 20, 512 << 20
+
+
+def fix_malloc() -> str:
+    """Fix glibc's malloc thresholds for the rest of the process, and say what was done.  glibc raises
+    its mmap threshold to the size of any mapped block freed (up to 32 MiB), so otherwise a library's
+    speed depends on what ran before it in the process: hand NumPy at S2 f64 took 502 ms in a fresh
+    process and 342 ms after one 20 MB array had been freed (each block of 128 KiB or more it
+    allocates per step was mapped, and its pages zeroed, afresh).  Fixed: blocks up to 32 MiB come
+    from the heap and the heap is not trimmed below 512 MiB, for every implementation alike."""
+    name = ctypes.util.find_library("c")
+    mallopt = getattr(ctypes.CDLL(name), "mallopt", None) if name else None
+    if mallopt is None:
+        return "adaptive (no glibc mallopt here)"
+    if mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD):
+        return f"fixed: mmap threshold {MMAP_THRESHOLD >> 20} MiB, trim threshold {TRIM_THRESHOLD >> 20} MiB"
+    return "adaptive (mallopt refused)"
+
+
 def machine() -> dict:
     import torch  # noqa: PLC0415
 
@@ -232,7 +257,8 @@ def machine() -> dict:
 
 def table(rows: list[dict], repeats: int, info: dict) -> str:
     lines = [f"machine: {info['nproc']} cores, {info['cpu']}, Python {info['python']}, NumPy {info['numpy']}, "
-             f"torch {info['torch']}, OPENBLAS_CORETYPE={info['OPENBLAS_CORETYPE']}, threads {info['threads']}",
+             f"torch {info['torch']}, OPENBLAS_CORETYPE={info['OPENBLAS_CORETYPE']}, threads {info['threads']}, "
+             f"malloc {info['malloc']}",
              f"median of {repeats} interleaved rounds (settle {info['settle_s']} s + one untimed call before "
              "each timed one), ms per forward+backward (all gradients)", "",
              "| size | (T, B, in, hid) | dtype | implementation | ms | × torch | × hand NumPy | max rel diff d_xs |",
@@ -252,6 +278,9 @@ def parse(argv):
     p.add_argument("--settle", type=float, default=0.2,
                    help="seconds before each implementation's turn in a round, for the other libraries' "
                    "idle thread pools to go to sleep (default 0.2; 0: no wait, no untimed call)")
+    p.add_argument("--malloc", choices=("fixed", "adaptive"), default="fixed",
+                   help="glibc's malloc thresholds: fixed for the run (default), or glibc's adaptive ones, "
+                   "which make each library's speed depend on what ran before it")
     p.add_argument("--out", default=str(ROOT / "bench" / "results.json"), help="the JSON file")
     args = p.parse_args(argv)
     args.sizes = args.sizes.split(",") if args.sizes else (["S3"] if args.quick else list(SIZES))
@@ -266,6 +295,7 @@ def main(argv=None) -> int:
     args = parse(argv)
     if args.threads:
         limit_threads(args.threads)
+    malloc = fix_malloc() if args.malloc == "fixed" else "adaptive (glibc's default)"
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -283,7 +313,7 @@ def main(argv=None) -> int:
     for r in rows:
         r["ratio_vs_torch"] = r["median_ms"] / ref[(r["size"], r["dtype"], BASELINE)]
         r["ratio_vs_hand"] = r["median_ms"] / ref[(r["size"], r["dtype"], HAND)]
-    info = {**machine(), "settle_s": args.settle}
+    info = {**machine(), "settle_s": args.settle, "malloc": malloc}
     print(table(rows, args.repeats, info))
     print()
     for name, ms in procs.items():

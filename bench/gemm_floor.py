@@ -1,10 +1,12 @@
-"""The floor the BLAS sets: the LSTM BPTT's matrix products alone, at the shapes the generated C uses.
+"""The floor a BLAS sets: the LSTM BPTT's matrix products alone, as BLAS calls.
 
-Times, through the same OpenBLAS the generated C links (Debian's libopenblas), every product of one
-forward + backward of the LSTM: the input projection of all steps, one recurrent product per step
-forward and one per step backward, the two weight gradients and d_xs.  Also the "GEMM limit" of the
-performance issue: the products' FLOPs at the best rate measured here (a square product).  No
-element-wise work at all: generated code cannot be faster than this sum with this BLAS.
+Times, through Debian's OpenBLAS (the one the generated C links for its small calls), every product of
+one forward + backward of the LSTM, one call each: the input projection of all steps, one recurrent
+product per step forward and one per step backward, the two weight gradients and d_xs.  Also the "GEMM
+limit" of the performance issue: the products' FLOPs at the best rate measured here (a square
+product).  No element-wise work at all: code that does its products through this BLAS cannot be
+faster than this sum.  The generated C packs the weights once per call and runs its own tiles, so it
+can be (README, "Performance").
 
     python bench/gemm_floor.py [--sizes S1,S2,S3] [--repeats N]
 

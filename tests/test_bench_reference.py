@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import RTOL_TORCH_F64, rel_err
 
 from lstm_symbolic.gradcheck import load_module, random_problem
@@ -60,3 +63,20 @@ def test_gemm_floor_runs_the_bptt_products_where_openblas_links(capsys):
     assert flops == 2 * 3 * T * B * 4 * H * (D + H)  # three products of each weight's size per step and row
     assert floor.main(["--sizes", "S3", "--repeats", "1"]) == 0
     assert "| S3 | float64 | 1 |" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's mallopt")
+def test_bench_fixes_mallocs_thresholds_so_a_freed_block_is_reused():
+    """In a fresh process glibc maps a 4 MiB block and unmaps it on free, so the next one lands
+    elsewhere; with the bench's fixed thresholds it comes from the heap and is reused in place."""
+    probe = (
+        f"import sys; sys.path.insert(0, {str(BENCH)!r}); import numpy as np\n"
+        "if sys.argv[1] == 'fixed':\n"
+        "    import bench; print(bench.fix_malloc())\n"
+        "a = np.empty(1 << 19); first = a.ctypes.data; del a\n"
+        "b = np.empty(1 << 19); print(b.ctypes.data == first)\n"
+    )
+    runs = {mode: subprocess.run([sys.executable, "-c", probe, mode], capture_output=True, text=True, check=True)
+            for mode in ("fixed", "adaptive")}
+    assert runs["fixed"].stdout.splitlines() == ["fixed: mmap threshold 32 MiB, trim threshold 512 MiB", "True"]
+    assert runs["adaptive"].stdout.splitlines() == ["False"]

@@ -5,15 +5,17 @@
  *
  * Plan of a call: the weights applied to one operand are one stacked matrix ([W_f; W_i; ...]: the
  * caller's arrays when they lie one after the other, else a copy in the workspace), so each operand
- * costs one product; the input projection of all steps is one product before the time loop; each
- * step runs fused element-wise passes over batch x hidden between its matrix products; the weight
- * gradients and d_xs are products over all steps after the loop.
+ * costs one product, packed once per call for the register tiles below; each step runs its rows of
+ * the input projection and its recurrent products, fused element-wise passes over batch x hidden
+ * between them, and backward its rows of d_xs; the weight gradients are products over all steps
+ * after the loop.  (A call too small to pack projects the input of all steps before the loop and
+ * takes d_xs after it, as one product each.)
  *
  * Threads: compiled with OpenMP (-fopenmp), a call runs on one team of threads, each with its own
  * single-threaded matrix products.  The rows of a batch are independent through time, so each thread
- * runs the whole time loop on its own rows, with no synchronisation between steps; the products over
- * all steps (before and after the loop) are split into row blocks, one per thread, with one barrier
- * before and after the loop.  OMP_NUM_THREADS caps the threads; each gets at least LSTM_MIN_ROWS rows
+ * runs the whole time loop on its own rows, with no synchronisation between steps; the packing and
+ * the products over all steps are shared out, with barriers around them.  OMP_NUM_THREADS caps the
+ * threads; each gets at least LSTM_MIN_ROWS rows
  * of the batch.  The results depend on the number of threads only through the order in which the
  * batch sums of vector gradients (biases, peepholes) are added.
  */
