@@ -15,9 +15,9 @@
  * single-threaded matrix products.  The rows of a batch are independent through time, so each thread
  * runs the whole time loop on its own rows, with no synchronisation between steps; the packing and
  * the products over all steps are shared out, with barriers around them.  OMP_NUM_THREADS caps the
- * threads; each gets at least LSTM_MIN_ROWS rows
- * of the batch.  The results depend on the number of threads only through the order in which the
- * batch sums of vector gradients (biases, peepholes) are added.
+ * threads; each gets at least LSTM_MIN_ROWS rows of the batch.  The results depend on the number of
+ * threads only through the order in which the batch sums of vector gradients (biases, peepholes) are
+ * added.
  */
 #include <math.h>
 #include <string.h>
@@ -74,9 +74,9 @@
 /* Workspace buffers start on 64-byte boundaries (relative to the workspace). */
 #define ALIGN_(n) (((size_t)(n) + 15u) & ~(size_t)15u)
 
-/* The recurrent products of the time loop apply the same weights at every step.  They are packed once
- * per call, in panels of PK_NR columns stored k-major, and each step runs a register-tiled kernel over
- * the panels: a BLAS call would pack the weights again at every step (see docs/performance.md).  The
+/* The products of the time loop apply the same weights at every step.  They are packed once per call,
+ * in panels of PK_NR columns stored k-major, and each step runs a register-tiled kernel over the
+ * panels: a BLAS call would pack the weights again at every step (see docs/performance.md).  The
  * kernel holds a tile of LSTM_MR rows x PK_NR columns of the result in registers, as GNU C vectors of
  * LSTM_VB bytes where the compiler has them (AVX-512, AVX, else SSE widths), else as scalars. */
 #if defined(__GNUC__) && !defined(LSTM_NO_VECTORS)
@@ -856,7 +856,7 @@ void gru_backward_f64(int T, int B, int D, int H, const double *const *params, c
         if (pk_) /* this step's rows of d_xs */
             mm_pk_f64(Bs_, D, 3 * H, dl_x + ((size_t)t_ * B + r0_) * (3 * H), 3 * H, pkb_x, d_xs + ((size_t)t_ * B + r0_) * D, D, 1);
     }
-    /* the products over all steps: this thread's rows of each weight gradient and of d_xs */
+    /* the products over all steps: the weight gradients by the team; unpacked, this thread's rows of d_xs */
     LSTM_BARRIER
     if (G_W_z == G_W_r + (size_t)H * D && G_W_n == G_W_z + (size_t)H * D) {
         mm_tnp_f64(3 * H, D, T * B, dl_x, 3 * H, xs, D, G_W_r, D, wpa_, wpb_, tid_, nth_);
@@ -1535,7 +1535,7 @@ void gru_backward_f32(int T, int B, int D, int H, const float *const *params, co
         if (pk_) /* this step's rows of d_xs */
             mm_pk_f32(Bs_, D, 3 * H, dl_x + ((size_t)t_ * B + r0_) * (3 * H), 3 * H, pkb_x, d_xs + ((size_t)t_ * B + r0_) * D, D, 1);
     }
-    /* the products over all steps: this thread's rows of each weight gradient and of d_xs */
+    /* the products over all steps: the weight gradients by the team; unpacked, this thread's rows of d_xs */
     LSTM_BARRIER
     if (G_W_z == G_W_r + (size_t)H * D && G_W_n == G_W_z + (size_t)H * D) {
         mm_tnp_f32(3 * H, D, T * B, dl_x, 3 * H, xs, D, G_W_r, D, wpa_, wpb_, tid_, nth_);
