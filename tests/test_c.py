@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import sympy as sp
 from conftest import RTOL_FD, rel_err
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from oracles import assert_lstm_matches_torch, assert_saturated_cell_stays_finite
 
 from lstm_symbolic import pipeline
@@ -172,6 +174,17 @@ def test_c_agrees_with_generated_numpy(numpy_modules, c_modules, cell, path, dty
                   dict(T=6, B=16, input_size=8, hidden_size=32), dict(T=5, B=15, input_size=3, hidden_size=9)):
         errors = _run_both(numpy_modules[cell], c_modules[cell, path], dtype, **sizes)
         assert max(errors.values()) < rtol, errors
+
+
+@pytest.mark.parametrize("path", ["portable", "blas"])
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(T=st.integers(1, 12), B=st.integers(1, 40), D=st.integers(1, 20), H=st.integers(1, 40))
+def test_c_agrees_with_generated_numpy_at_any_size(numpy_modules, c_modules, path, T, B, D, H):
+    """Sizes that are no multiple of anything: partial tiles and panels, thread shares of 1 row, packed
+    and unpacked calls (portable path), weight-gradient blocks of 8 over T x B rows (the other path)."""
+    errors = _run_both(numpy_modules["lstm"], c_modules["lstm", path], np.float64, seed=T * 1000 + B,
+                       T=T, B=B, input_size=D, hidden_size=H)
+    assert max(errors.values()) < RTOL_F64, (T, B, D, H, errors)
 
 
 @pytest.mark.parametrize("path", ["portable", "blas"])
