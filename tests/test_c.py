@@ -81,8 +81,8 @@ def c_modules(c_dirs, tmp_path_factory):
             if path == "portable":  # and the packed products' tiles as scalars, not GNU C vectors
                 os.environ["LSTM_SYMBOLIC_CFLAGS"] += " -DLSTM_NO_VECTORS"
             else:  # the weight gradients in blocks of 8 steps x rows (not 256): several blocks even here;
-                # packed recurrent weights at every size (the portable path packs from T x B = 64 on)
-                os.environ["LSTM_SYMBOLIC_CFLAGS"] += " -DLSTM_KC=8 -DLSTM_PACK_MIN=0"
+                # packed calls from T x rows per thread = 32 on (not 64), so the test sizes run both plans
+                os.environ["LSTM_SYMBOLIC_CFLAGS"] += " -DLSTM_KC=8 -DLSTM_PACK_MIN=32"
             for name, folder in c_dirs.items():
                 m = pipeline.naming.module_name(name)
                 modules[name, path] = load_module(folder / f"{m}_c.py", f"_c_{m}_{path}")
@@ -168,8 +168,8 @@ def _run_both(npm, cm, dtype, seed=1, **sizes):
 @pytest.mark.parametrize("dtype,rtol", [(np.float64, RTOL_F64), (np.float32, RTOL_F32)], ids=["f64", "f32"])
 def test_c_agrees_with_generated_numpy(numpy_modules, c_modules, cell, path, dtype, rtol):
     # (B=16, hidden 32: two threads overlap long enough for a race on a shared sum to show; B=15, hidden 9:
-    # the packed products' partial tiles, rows 7 = 4 + 2 + 1 and columns 36 and 9 short of a panel.  The
-    # portable path packs the recurrent weights for the last two sizes only, the other path for all.)
+    # the packed products' partial tiles, rows 7 = 4 + 2 + 1 and columns 36 and 9 short of a panel.  Both
+    # paths pack the weights for the last two sizes only: the first two run the unpacked plan.)
     for sizes in (dict(T=9, B=3, input_size=5, hidden_size=7), dict(T=9, B=1, input_size=2, hidden_size=4),
                   dict(T=6, B=16, input_size=8, hidden_size=32), dict(T=5, B=15, input_size=3, hidden_size=9)):
         errors = _run_both(numpy_modules[cell], c_modules[cell, path], dtype, **sizes)
@@ -358,7 +358,7 @@ def test_forward_backward_clean_under_address_and_ub_sanitizers(c_dirs, numpy_mo
     # the CBLAS variant also runs the batch-parallel time loop: OpenMP, one row per thread allowed
     # (and the packed products' tiles as the binding builds them, AVX-512 or AVX vectors; scalar in the other)
     flags += (["-DLSTM_USE_CBLAS", "-DLSTM_CBLAS_MIN=0", "-DLSTM_OPENBLAS", "-DLSTM_MIN_ROWS=1", "-march=native",
-               "-DLSTM_KC=4", "-DLSTM_PACK_MIN=0"]
+               "-DLSTM_KC=4", "-DLSTM_PACK_MIN=8"]
               if cblas else ["-DLSTM_NO_VECTORS"])
     flags += ["-fopenmp"] if cblas and _has_openmp(cc, tmp_path) else []
     libs = (["-lopenblas"] if cblas else []) + ["-lm"]

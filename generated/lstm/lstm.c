@@ -464,6 +464,25 @@ static void mm_tnp_f64(int M, int N, int K, const double *A, int lda, const doub
     }
 }
 
+/* The weight gradients, C (M x N) += A^T B, by the team: on the tiles (mm_tnp); a call too small to
+ * pack (pk 0) hands them to CBLAS where there is one (its small-matrix kernels are faster there),
+ * each thread its rows of C. */
+static void wg_f64(int pk, int M, int N, int K, const double *A, int lda, const double *Bm, int ldb, double *C,
+    int ldc, double *Ap, double *Bp, int tid, int nth)
+{
+#ifdef LSTM_USE_CBLAS
+    if (!pk) {
+        const int m0 = SPLIT_(M, tid, nth), m1 = SPLIT_(M, tid + 1, nth);
+        if (m1 > m0)
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m1 - m0, N, K, (double)1, A + m0, lda, Bm, ldb,
+                (double)1, C + (size_t)m0 * ldc, ldc);
+        return;
+    }
+#endif
+    (void)pk;
+    mm_tnp_f64(M, N, K, A, lda, Bm, ldb, C, ldc, Ap, Bp, tid, nth);
+}
+
 void lstm_forward_f64(int T, int B, int D, int H, const double *const *params, const double *xs,
     const double *const *state0, double *hs, double *const *state_T, double *cache, double *work)
 {
@@ -847,23 +866,23 @@ void lstm_backward_f64(int T, int B, int D, int H, const double *const *params, 
         if (pk_) /* this step's rows of d_xs */
             mm_pk_f64(Bs_, D, 4 * H, dl_x + ((size_t)t_ * B + r0_) * (4 * H), 4 * H, pkb_x, d_xs + ((size_t)t_ * B + r0_) * D, D, 1);
     }
-    /* the products over all steps: the weight gradients by the team; unpacked, this thread's rows of d_xs */
+    /* the products over all steps: the weight gradients; unpacked, this thread's rows of d_xs */
     LSTM_BARRIER
     if (G_W_i == G_W_f + (size_t)H * D && G_W_c == G_W_i + (size_t)H * D && G_W_o == G_W_c + (size_t)H * D) {
-        mm_tnp_f64(4 * H, D, T * B, dl_x, 4 * H, xs, D, G_W_f, D, wpa_, wpb_, tid_, nth_);
+        wg_f64(pk_, 4 * H, D, T * B, dl_x, 4 * H, xs, D, G_W_f, D, wpa_, wpb_, tid_, nth_);
     } else {
-        mm_tnp_f64(H, D, T * B, dl_x + (size_t)0 * H, 4 * H, xs, D, G_W_f, D, wpa_, wpb_, tid_, nth_);
-        mm_tnp_f64(H, D, T * B, dl_x + (size_t)1 * H, 4 * H, xs, D, G_W_i, D, wpa_, wpb_, tid_, nth_);
-        mm_tnp_f64(H, D, T * B, dl_x + (size_t)2 * H, 4 * H, xs, D, G_W_c, D, wpa_, wpb_, tid_, nth_);
-        mm_tnp_f64(H, D, T * B, dl_x + (size_t)3 * H, 4 * H, xs, D, G_W_o, D, wpa_, wpb_, tid_, nth_);
+        wg_f64(pk_, H, D, T * B, dl_x + (size_t)0 * H, 4 * H, xs, D, G_W_f, D, wpa_, wpb_, tid_, nth_);
+        wg_f64(pk_, H, D, T * B, dl_x + (size_t)1 * H, 4 * H, xs, D, G_W_i, D, wpa_, wpb_, tid_, nth_);
+        wg_f64(pk_, H, D, T * B, dl_x + (size_t)2 * H, 4 * H, xs, D, G_W_c, D, wpa_, wpb_, tid_, nth_);
+        wg_f64(pk_, H, D, T * B, dl_x + (size_t)3 * H, 4 * H, xs, D, G_W_o, D, wpa_, wpb_, tid_, nth_);
     }
     if (G_U_i == G_U_f + (size_t)H * H && G_U_c == G_U_i + (size_t)H * H && G_U_o == G_U_c + (size_t)H * H) {
-        mm_tnp_f64(4 * H, H, T * B, dl_x, 4 * H, C_h_prev, H, G_U_f, H, wpa_, wpb_, tid_, nth_);
+        wg_f64(pk_, 4 * H, H, T * B, dl_x, 4 * H, C_h_prev, H, G_U_f, H, wpa_, wpb_, tid_, nth_);
     } else {
-        mm_tnp_f64(H, H, T * B, dl_x + (size_t)0 * H, 4 * H, C_h_prev, H, G_U_f, H, wpa_, wpb_, tid_, nth_);
-        mm_tnp_f64(H, H, T * B, dl_x + (size_t)1 * H, 4 * H, C_h_prev, H, G_U_i, H, wpa_, wpb_, tid_, nth_);
-        mm_tnp_f64(H, H, T * B, dl_x + (size_t)2 * H, 4 * H, C_h_prev, H, G_U_c, H, wpa_, wpb_, tid_, nth_);
-        mm_tnp_f64(H, H, T * B, dl_x + (size_t)3 * H, 4 * H, C_h_prev, H, G_U_o, H, wpa_, wpb_, tid_, nth_);
+        wg_f64(pk_, H, H, T * B, dl_x + (size_t)0 * H, 4 * H, C_h_prev, H, G_U_f, H, wpa_, wpb_, tid_, nth_);
+        wg_f64(pk_, H, H, T * B, dl_x + (size_t)1 * H, 4 * H, C_h_prev, H, G_U_i, H, wpa_, wpb_, tid_, nth_);
+        wg_f64(pk_, H, H, T * B, dl_x + (size_t)2 * H, 4 * H, C_h_prev, H, G_U_c, H, wpa_, wpb_, tid_, nth_);
+        wg_f64(pk_, H, H, T * B, dl_x + (size_t)3 * H, 4 * H, C_h_prev, H, G_U_o, H, wpa_, wpb_, tid_, nth_);
     }
     if (!pk_) {
         const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
@@ -1143,6 +1162,25 @@ static void mm_tnp_f32(int M, int N, int K, const float *A, int lda, const float
         }
         LSTM_BARRIER
     }
+}
+
+/* The weight gradients, C (M x N) += A^T B, by the team: on the tiles (mm_tnp); a call too small to
+ * pack (pk 0) hands them to CBLAS where there is one (its small-matrix kernels are faster there),
+ * each thread its rows of C. */
+static void wg_f32(int pk, int M, int N, int K, const float *A, int lda, const float *Bm, int ldb, float *C,
+    int ldc, float *Ap, float *Bp, int tid, int nth)
+{
+#ifdef LSTM_USE_CBLAS
+    if (!pk) {
+        const int m0 = SPLIT_(M, tid, nth), m1 = SPLIT_(M, tid + 1, nth);
+        if (m1 > m0)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m1 - m0, N, K, (float)1, A + m0, lda, Bm, ldb,
+                (float)1, C + (size_t)m0 * ldc, ldc);
+        return;
+    }
+#endif
+    (void)pk;
+    mm_tnp_f32(M, N, K, A, lda, Bm, ldb, C, ldc, Ap, Bp, tid, nth);
 }
 
 void lstm_forward_f32(int T, int B, int D, int H, const float *const *params, const float *xs,
@@ -1528,23 +1566,23 @@ void lstm_backward_f32(int T, int B, int D, int H, const float *const *params, c
         if (pk_) /* this step's rows of d_xs */
             mm_pk_f32(Bs_, D, 4 * H, dl_x + ((size_t)t_ * B + r0_) * (4 * H), 4 * H, pkb_x, d_xs + ((size_t)t_ * B + r0_) * D, D, 1);
     }
-    /* the products over all steps: the weight gradients by the team; unpacked, this thread's rows of d_xs */
+    /* the products over all steps: the weight gradients; unpacked, this thread's rows of d_xs */
     LSTM_BARRIER
     if (G_W_i == G_W_f + (size_t)H * D && G_W_c == G_W_i + (size_t)H * D && G_W_o == G_W_c + (size_t)H * D) {
-        mm_tnp_f32(4 * H, D, T * B, dl_x, 4 * H, xs, D, G_W_f, D, wpa_, wpb_, tid_, nth_);
+        wg_f32(pk_, 4 * H, D, T * B, dl_x, 4 * H, xs, D, G_W_f, D, wpa_, wpb_, tid_, nth_);
     } else {
-        mm_tnp_f32(H, D, T * B, dl_x + (size_t)0 * H, 4 * H, xs, D, G_W_f, D, wpa_, wpb_, tid_, nth_);
-        mm_tnp_f32(H, D, T * B, dl_x + (size_t)1 * H, 4 * H, xs, D, G_W_i, D, wpa_, wpb_, tid_, nth_);
-        mm_tnp_f32(H, D, T * B, dl_x + (size_t)2 * H, 4 * H, xs, D, G_W_c, D, wpa_, wpb_, tid_, nth_);
-        mm_tnp_f32(H, D, T * B, dl_x + (size_t)3 * H, 4 * H, xs, D, G_W_o, D, wpa_, wpb_, tid_, nth_);
+        wg_f32(pk_, H, D, T * B, dl_x + (size_t)0 * H, 4 * H, xs, D, G_W_f, D, wpa_, wpb_, tid_, nth_);
+        wg_f32(pk_, H, D, T * B, dl_x + (size_t)1 * H, 4 * H, xs, D, G_W_i, D, wpa_, wpb_, tid_, nth_);
+        wg_f32(pk_, H, D, T * B, dl_x + (size_t)2 * H, 4 * H, xs, D, G_W_c, D, wpa_, wpb_, tid_, nth_);
+        wg_f32(pk_, H, D, T * B, dl_x + (size_t)3 * H, 4 * H, xs, D, G_W_o, D, wpa_, wpb_, tid_, nth_);
     }
     if (G_U_i == G_U_f + (size_t)H * H && G_U_c == G_U_i + (size_t)H * H && G_U_o == G_U_c + (size_t)H * H) {
-        mm_tnp_f32(4 * H, H, T * B, dl_x, 4 * H, C_h_prev, H, G_U_f, H, wpa_, wpb_, tid_, nth_);
+        wg_f32(pk_, 4 * H, H, T * B, dl_x, 4 * H, C_h_prev, H, G_U_f, H, wpa_, wpb_, tid_, nth_);
     } else {
-        mm_tnp_f32(H, H, T * B, dl_x + (size_t)0 * H, 4 * H, C_h_prev, H, G_U_f, H, wpa_, wpb_, tid_, nth_);
-        mm_tnp_f32(H, H, T * B, dl_x + (size_t)1 * H, 4 * H, C_h_prev, H, G_U_i, H, wpa_, wpb_, tid_, nth_);
-        mm_tnp_f32(H, H, T * B, dl_x + (size_t)2 * H, 4 * H, C_h_prev, H, G_U_c, H, wpa_, wpb_, tid_, nth_);
-        mm_tnp_f32(H, H, T * B, dl_x + (size_t)3 * H, 4 * H, C_h_prev, H, G_U_o, H, wpa_, wpb_, tid_, nth_);
+        wg_f32(pk_, H, H, T * B, dl_x + (size_t)0 * H, 4 * H, C_h_prev, H, G_U_f, H, wpa_, wpb_, tid_, nth_);
+        wg_f32(pk_, H, H, T * B, dl_x + (size_t)1 * H, 4 * H, C_h_prev, H, G_U_i, H, wpa_, wpb_, tid_, nth_);
+        wg_f32(pk_, H, H, T * B, dl_x + (size_t)2 * H, 4 * H, C_h_prev, H, G_U_c, H, wpa_, wpb_, tid_, nth_);
+        wg_f32(pk_, H, H, T * B, dl_x + (size_t)3 * H, 4 * H, C_h_prev, H, G_U_o, H, wpa_, wpb_, tid_, nth_);
     }
     if (!pk_) {
         const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
