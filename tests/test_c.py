@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -450,6 +451,36 @@ def test_a_forked_child_runs_after_the_parent_used_threads(c_modules):
         os.waitpid(pid, 0)
         pytest.fail("the forked child hung in the C")
     assert os.waitstatus_to_exitcode(done[1]) == 0
+
+
+@needs_cc
+def test_a_smaller_team_than_asked_for_sums_only_its_own_partial_gradients(c_dirs, numpy_modules, tmp_path):
+    """OMP_THREAD_LIMIT=1 under OMP_NUM_THREADS=2: the C asks for two threads and the runtime gives one.
+    The bias gradients must be summed over the team that ran, not over the team asked for (the
+    workspace is filled with garbage first, where a second thread's partial sums would lie)."""
+    folder = c_dirs["lstm"]
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import sys\n"
+        "import numpy as np\n"
+        "from lstm_symbolic.gradcheck import load_module, random_problem\n"
+        f"c = load_module({str(folder / 'lstm_c.py')!r}, 'lstm_c')\n"
+        f"n = load_module({numpy_modules['lstm'].__file__!r}, 'lstm_np')\n"
+        "p, xs, s0, g, gT = random_problem(n, T=3, B=16, input_size=3, hidden_size=5, seed=4)\n"
+        "c.forward(p, xs, s0)\n"
+        "c._WORK[np.dtype(np.float64)][0][:] = 1e3\n"
+        "grads = c.backward(p, c.forward(p, xs, s0)[2], g, gT)[0]\n"
+        "ref = n.backward(p, n.forward(p, xs, s0)[2], g, gT)[0]\n"
+        "print(c.THREADS(16), max(float(np.abs(grads[k] - ref[k]).max()) for k in ref))\n")
+    env = {**os.environ, "LSTM_SYMBOLIC_CACHE": str(tmp_path / "cache"), "LSTM_SYMBOLIC_BLAS": "auto",
+           "LSTM_SYMBOLIC_OPENMP": "auto", "LSTM_SYMBOLIC_CFLAGS": "-DLSTM_MIN_ROWS=1",
+           "OMP_NUM_THREADS": "2", "OMP_THREAD_LIMIT": "1"}
+    done = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    threads, err = done.stdout.split()
+    if threads == "1":
+        pytest.skip("the C was built without OpenMP here")
+    assert float(err) < 1e-10, done.stdout
 
 
 @needs_cc

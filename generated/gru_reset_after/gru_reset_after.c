@@ -631,6 +631,7 @@ void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *cons
 {
     const size_t BH = (size_t)B * H;
     const int nt_ = gru_reset_after_threads(B);
+    int team_ = 1; /* the threads the runtime gave: fewer than nt_ under OMP_THREAD_LIMIT or OMP_DYNAMIC */
     size_t off_ = 0;
     int solo_;
     const double *P_W_r = params[0];
@@ -733,6 +734,8 @@ void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *cons
      * gradients in place, the others in their part of gpart_ */
     const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
     const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
+    if (tid_ == 0)
+        team_ = nth_;
     const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
     size_t e_;
     const int pk_ = T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
@@ -851,9 +854,10 @@ void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *cons
     }
     }
     blas_restore_(solo_);
+    (void)team_;
     {
     int k_, col_;
-    for (k_ = 1; k_ < nt_; ++k_)
+    for (k_ = 1; k_ < team_; ++k_)
         for (col_ = 0; col_ < H; ++col_) {
             G_b_r[col_] += gpart_[((size_t)(k_ - 1) * 4 + 0) * H + col_];
             G_b_z[col_] += gpart_[((size_t)(k_ - 1) * 4 + 1) * H + col_];
@@ -1290,6 +1294,7 @@ void gru_reset_after_backward_f32(int T, int B, int D, int H, const float *const
 {
     const size_t BH = (size_t)B * H;
     const int nt_ = gru_reset_after_threads(B);
+    int team_ = 1; /* the threads the runtime gave: fewer than nt_ under OMP_THREAD_LIMIT or OMP_DYNAMIC */
     size_t off_ = 0;
     int solo_;
     const float *P_W_r = params[0];
@@ -1392,6 +1397,8 @@ void gru_reset_after_backward_f32(int T, int B, int D, int H, const float *const
      * gradients in place, the others in their part of gpart_ */
     const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
     const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
+    if (tid_ == 0)
+        team_ = nth_;
     const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
     size_t e_;
     const int pk_ = T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
@@ -1510,9 +1517,10 @@ void gru_reset_after_backward_f32(int T, int B, int D, int H, const float *const
     }
     }
     blas_restore_(solo_);
+    (void)team_;
     {
     int k_, col_;
-    for (k_ = 1; k_ < nt_; ++k_)
+    for (k_ = 1; k_ < team_; ++k_)
         for (col_ = 0; col_ < H; ++col_) {
             G_b_r[col_] += gpart_[((size_t)(k_ - 1) * 4 + 0) * H + col_];
             G_b_z[col_] += gpart_[((size_t)(k_ - 1) * 4 + 1) * H + col_];

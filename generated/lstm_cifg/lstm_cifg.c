@@ -642,6 +642,7 @@ void lstm_cifg_backward_f64(int T, int B, int D, int H, const double *const *par
 {
     const size_t BH = (size_t)B * H;
     const int nt_ = lstm_cifg_threads(B);
+    int team_ = 1; /* the threads the runtime gave: fewer than nt_ under OMP_THREAD_LIMIT or OMP_DYNAMIC */
     size_t off_ = 0;
     int solo_;
     const double *P_W_i = params[0];
@@ -745,6 +746,8 @@ void lstm_cifg_backward_f64(int T, int B, int D, int H, const double *const *par
      * gradients in place, the others in their part of gpart_ */
     const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
     const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
+    if (tid_ == 0)
+        team_ = nth_;
     const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
     size_t e_;
     const int pk_ = T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
@@ -859,9 +862,10 @@ void lstm_cifg_backward_f64(int T, int B, int D, int H, const double *const *par
     }
     }
     blas_restore_(solo_);
+    (void)team_;
     {
     int k_, col_;
-    for (k_ = 1; k_ < nt_; ++k_)
+    for (k_ = 1; k_ < team_; ++k_)
         for (col_ = 0; col_ < H; ++col_) {
             G_b_i[col_] += gpart_[((size_t)(k_ - 1) * 3 + 0) * H + col_];
             G_b_c[col_] += gpart_[((size_t)(k_ - 1) * 3 + 1) * H + col_];
@@ -1310,6 +1314,7 @@ void lstm_cifg_backward_f32(int T, int B, int D, int H, const float *const *para
 {
     const size_t BH = (size_t)B * H;
     const int nt_ = lstm_cifg_threads(B);
+    int team_ = 1; /* the threads the runtime gave: fewer than nt_ under OMP_THREAD_LIMIT or OMP_DYNAMIC */
     size_t off_ = 0;
     int solo_;
     const float *P_W_i = params[0];
@@ -1413,6 +1418,8 @@ void lstm_cifg_backward_f32(int T, int B, int D, int H, const float *const *para
      * gradients in place, the others in their part of gpart_ */
     const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
     const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
+    if (tid_ == 0)
+        team_ = nth_;
     const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
     size_t e_;
     const int pk_ = T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
@@ -1527,9 +1534,10 @@ void lstm_cifg_backward_f32(int T, int B, int D, int H, const float *const *para
     }
     }
     blas_restore_(solo_);
+    (void)team_;
     {
     int k_, col_;
-    for (k_ = 1; k_ < nt_; ++k_)
+    for (k_ = 1; k_ < team_; ++k_)
         for (col_ = 0; col_ < H; ++col_) {
             G_b_i[col_] += gpart_[((size_t)(k_ - 1) * 3 + 0) * H + col_];
             G_b_c[col_] += gpart_[((size_t)(k_ - 1) * 3 + 1) * H + col_];

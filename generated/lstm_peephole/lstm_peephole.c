@@ -657,6 +657,7 @@ void lstm_peephole_backward_f64(int T, int B, int D, int H, const double *const 
 {
     const size_t BH = (size_t)B * H;
     const int nt_ = lstm_peephole_threads(B);
+    int team_ = 1; /* the threads the runtime gave: fewer than nt_ under OMP_THREAD_LIMIT or OMP_DYNAMIC */
     size_t off_ = 0;
     int solo_;
     const double *P_W_f = params[0];
@@ -786,6 +787,8 @@ void lstm_peephole_backward_f64(int T, int B, int D, int H, const double *const 
      * gradients in place, the others in their part of gpart_ */
     const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
     const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
+    if (tid_ == 0)
+        team_ = nth_;
     const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
     size_t e_;
     const int pk_ = T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
@@ -923,9 +926,10 @@ void lstm_peephole_backward_f64(int T, int B, int D, int H, const double *const 
     }
     }
     blas_restore_(solo_);
+    (void)team_;
     {
     int k_, col_;
-    for (k_ = 1; k_ < nt_; ++k_)
+    for (k_ = 1; k_ < team_; ++k_)
         for (col_ = 0; col_ < H; ++col_) {
             G_b_f[col_] += gpart_[((size_t)(k_ - 1) * 7 + 0) * H + col_];
             G_b_i[col_] += gpart_[((size_t)(k_ - 1) * 7 + 1) * H + col_];
@@ -1393,6 +1397,7 @@ void lstm_peephole_backward_f32(int T, int B, int D, int H, const float *const *
 {
     const size_t BH = (size_t)B * H;
     const int nt_ = lstm_peephole_threads(B);
+    int team_ = 1; /* the threads the runtime gave: fewer than nt_ under OMP_THREAD_LIMIT or OMP_DYNAMIC */
     size_t off_ = 0;
     int solo_;
     const float *P_W_f = params[0];
@@ -1522,6 +1527,8 @@ void lstm_peephole_backward_f32(int T, int B, int D, int H, const float *const *
      * gradients in place, the others in their part of gpart_ */
     const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
     const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
+    if (tid_ == 0)
+        team_ = nth_;
     const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
     size_t e_;
     const int pk_ = T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
@@ -1659,9 +1666,10 @@ void lstm_peephole_backward_f32(int T, int B, int D, int H, const float *const *
     }
     }
     blas_restore_(solo_);
+    (void)team_;
     {
     int k_, col_;
-    for (k_ = 1; k_ < nt_; ++k_)
+    for (k_ = 1; k_ < team_; ++k_)
         for (col_ = 0; col_ < H; ++col_) {
             G_b_f[col_] += gpart_[((size_t)(k_ - 1) * 7 + 0) * H + col_];
             G_b_i[col_] += gpart_[((size_t)(k_ - 1) * 7 + 1) * H + col_];
