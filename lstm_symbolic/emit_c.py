@@ -420,7 +420,7 @@ def _calls_use(ops, name: str) -> bool:
 
 def _layouts(groups, projections_groups, back_groups, dl_buffers, states, homes, ftmps, btmps, n_vgrads):
     """Workspace buffers of the forward and the backward pass: (name, size in elements).  ``pkf_``,
-    ``pkb_<group>``: the recurrent weights packed for the time loop; ``wpa_``, ``wpb_``: one block of
+    ``pkb_<group>``: a group's stacked weights packed for the time loop's tiles; ``wpa_``, ``wpb_``: one block of
     each operand of the weight gradients' products, packed; ``gpart_``: the vector gradients' partial
     sums of threads 1.. of the batch-parallel time loop."""
     stacks = [(f"stk_{g['name']}", f"(size_t){g['n']} * H * {g['op']}") for g in groups if g["n"] > 1]
