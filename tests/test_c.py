@@ -228,11 +228,12 @@ def test_binding_accepts_what_numpy_accepts(numpy_modules, c_modules):
         assert max(rel_err(grads1[k], grads0[k]) for k in npm.PARAMS) < RTOL_F64
 
 
-def test_binding_reuses_an_output_buffer_only_once_nothing_refers_to_it(numpy_modules, c_modules, monkeypatch):
-    """Outputs of one call stay intact while any of them (even a slice of the cache) is alive; once
-    none is, the next call writes into the same memory; release_buffers() lets go of the pool."""
+def test_binding_reuses_an_output_buffer_only_once_nothing_refers_to_it(numpy_modules, c_modules):
+    """Outputs of one call stay intact while any of them (even a slice of the cache, or one gradient
+    held apart from its dict) is alive; once none is, the next call writes into the same memory;
+    release_buffers() lets go of the pool."""
     npm, cm = numpy_modules["lstm"], c_modules["lstm", "blas"]
-    monkeypatch.setattr(cm, "_OUT_MIN_BYTES", 0)  # pooled from 1 MiB on: here every buffer is
+    cm.release_buffers()
     p, xs, _, g, _ = random_problem(npm, T=3, B=4, seed=9)
     addr = lambda a: a.__array_interface__["data"][0]  # noqa: E731
     hs1, _, cache1 = cm.forward(p, xs)
@@ -243,10 +244,27 @@ def test_binding_reuses_an_output_buffer_only_once_nothing_refers_to_it(numpy_mo
     assert addr(hs2) != first
     grads, _, _ = cm.backward(p, cache1, g)
     hs0, _, cache0 = npm.forward(p, xs)
-    assert max(rel_err(grads[k], v) for k, v in npm.backward(p, cache0, g)[0].items()) < RTOL_F64
+    want = npm.backward(p, cache0, g)[0]
+    assert max(rel_err(grads[k], v) for k, v in want.items()) < RTOL_F64
     del cache1, saved_slice
-    hs3, _, _ = cm.forward(p, xs)
+    hs3 = cm.forward(p, xs)[0]
     assert addr(hs3) == first and np.array_equal(hs3, kept)
+    part = hs3[1:]  # a view of a returned array: it refers to the buffer, not to hs3
+    del hs3
+    for scale in (2, 3):
+        assert addr(cm.forward(p, scale * xs)[0]) != first
+    assert np.array_equal(part, kept[1:])
+    del part
+    # one gradient held on its own keeps the whole buffer from the next calls
+    held, held_addr, held_copy = grads["U_c"], addr(grads["U_c"]), grads["U_c"].copy()
+    del grads
+    for scale in (2, 3):
+        other, _, _ = cm.backward(p, cache2, scale * g)
+        assert addr(other["U_c"]) != held_addr
+    assert np.array_equal(held, held_copy)
+    del held, other
+    again, _, _ = cm.backward(p, cache2, g)
+    assert addr(again["U_c"]) == held_addr  # the first buffer kept, idle again
     grads_again, _, _ = cm.backward(p, cache2, g)  # the second cache, untouched by the third call
     hs_twice, _, cache_twice = npm.forward(p, 2 * xs)
     assert max(rel_err(grads_again[k], v) for k, v in npm.backward(p, cache_twice, g)[0].items()) < RTOL_F64

@@ -204,7 +204,6 @@ _LAYOUTS = {}
 _WORK = {}
 _OUT = {}
 _OUT_KEEP = 2  # output buffers kept per (dtype, pass): a training loop alternates between two
-_OUT_MIN_BYTES = 1 << 20  # smaller buffers come from malloc's free lists anyway
 _PARAMS = {}
 
 
@@ -227,6 +226,7 @@ class _Layout:
         self.shapes = [tuple(sizes[s] for s in PARAMS[n]) for n in _NAMES]
         BH, TBH = B * H, T * B * H
         self.state_shape, self.hs_shape, self.xs_shape = (B, H), (T, B, H), (T, B, D)
+        self.n_state, self.n_hs, self.n_xs = BH, TBH, T * B * D
         # forward output buffer: hs | states | cache
         self.state_offs = [TBH + k * BH for k in range(_NS)]
         self.saved_off = TBH + _NS * BH
@@ -238,24 +238,19 @@ class _Layout:
             o += int(np.prod(shape))
         self.grad_offs, self.dxs_off = offs, o
         runs = []  # consecutive parameters of one shape: one view, split along its first axis
-        for name, start, shape in zip(_NAMES, offs, self.shapes):
+        for start, shape in zip(offs, self.shapes):
             if runs and runs[-1][2] == shape:
-                runs[-1][0].append(name)
+                runs[-1][0] += 1
             else:
-                runs.append(([name], start, shape))
-        self.grad_runs = [(names, start, start + len(names) * int(np.prod(shape)), (len(names),) + shape)
-                          for names, start, shape in runs]
+                runs.append([1, start, shape])
+        self.grad_runs = [(start, start + n * int(np.prod(shape)), (n,) + shape) for n, start, shape in runs]
         self.dstate_offs = [o + T * B * D + k * BH for k in range(_NS)]
         self.n_bwd = o + T * B * D + _NS * BH
         item = dtype.itemsize
         self.state_bytes = [o * item for o in self.state_offs]
-        self.bwd_table = np.asarray(self.grad_offs + self.dstate_offs, dtype=np.uintp) * item
-        self.bwd_ptrs = np.empty_like(self.bwd_table)
-        self.bwd_ptrs_addr = _addr(self.bwd_ptrs)
-        self.dstate_ptrs_addr = self.bwd_ptrs_addr + len(_NAMES) * self.bwd_ptrs.itemsize
+        self.bwd_bytes = [o * item for o in self.grad_offs + self.dstate_offs]  # grads, then d_state0
         self.saved_bytes, self.dxs_bytes = self.saved_off * item, self.dxs_off * item
         self.states_in = (_P * _NS)()  # the address table of state0 / d_state_T during a call
-        self.states_out = (_P * _NS)()  # the address table of state_T during a call
 
 
 def _layout(dtype, T, B, D, H):
@@ -275,25 +270,61 @@ def _work(dtype, n):
     return entry[1]
 
 
-def _out(dtype, kind, n):
-    """A buffer for the n outputs of one call.  The arrays a call returns are views of it, so once the
-    caller holds none of them it can serve the next call: a fresh buffer costs the kernel zeroing every
-    page of it at every call (12 % of an S2 call in a profile).  Up to _OUT_KEEP per (dtype, kind) are
-    kept; release_buffers() drops them."""
-    if n * dtype.itemsize < _OUT_MIN_BYTES:
-        return np.empty(n, dtype=dtype)
-    pool = _OUT.setdefault((dtype, kind), [])
-    # idle: referred to by the pool alone (getrefcount counts its own argument too)
-    idle = [k for k in range(len(pool)) if sys.getrefcount(pool[k]) == 2]
-    for k in idle:
-        if pool[k].size >= n:
-            return pool[k][:n]
-    buf = np.empty(n, dtype=dtype)
+class _Outputs:
+    """The output buffer of one call and the arrays the call returns, all views of it, with the address
+    tables the C writes through: made once, and handed to a later call of the same sizes once the
+    caller holds none of its arrays (see _outputs)."""
+
+    def __init__(self, lay, dtype, forward):
+        self.lay = lay
+        self.buf = buf = np.empty(lay.n_fwd if forward else lay.n_bwd, dtype=dtype)
+        base = _addr(buf)
+        if forward:
+            self.hs = buf[:lay.n_hs].reshape(lay.hs_shape)
+            self.states = tuple(buf[o:o + lay.n_state].reshape(lay.state_shape) for o in lay.state_offs)
+            self.saved = buf[lay.saved_off:]
+            self.base, self.saved_addr = base, base + lay.saved_bytes
+            self.states_out = (_P * _NS)(*(base + o for o in lay.state_bytes))
+            self.views = (self.hs, *self.states, self.saved)
+        else:
+            grads = []
+            for start, stop, shape in lay.grad_runs:
+                grads.extend(buf[start:stop].reshape(shape))
+            self.grads = tuple(grads)
+            self.d_xs = buf[lay.dxs_off:lay.dxs_off + lay.n_xs].reshape(lay.xs_shape)
+            self.d_state0 = tuple(buf[o:o + lay.n_state].reshape(lay.state_shape) for o in lay.dstate_offs)
+            self.ptrs = (_P * (len(_NAMES) + _NS))(*(base + o for o in lay.bwd_bytes))
+            self.grads_addr = ctypes.addressof(self.ptrs)
+            self.dstate_addr = self.grads_addr + len(_NAMES) * ctypes.sizeof(_P)
+            self.dxs_addr = base + lay.dxs_bytes
+            self.views = (*self.grads, self.d_xs, *self.d_state0)
+        self.refs = None  # set by _outputs, once no local variable refers to the arrays any more
+
+    def _refs(self):
+        return (sys.getrefcount(self.buf), *map(sys.getrefcount, self.views))
+
+    def idle(self):
+        """Referred to by this object alone: no array it returned, nor any view of one, is alive."""
+        return self._refs() == self.refs
+
+
+def _outputs(lay, dtype, forward):
+    """The outputs of a call.  Reused rather than made afresh: a fresh buffer costs the kernel zeroing
+    every page of it at every call (12 % of an S2 call in a profile), and at batch 1 making the views
+    took 5 us of a 78 us call.  Up to _OUT_KEEP per (dtype, pass) are kept; release_buffers() drops them."""
+    pool = _OUT.setdefault((dtype, forward), [])
+    for out in pool:
+        if out.lay is lay and out.idle():
+            return out
+    out = _Outputs(lay, dtype, forward)
+    out.refs = out._refs()
     if len(pool) < _OUT_KEEP:
-        pool.append(buf)
-    elif idle:
-        pool[idle[0]] = buf
-    return buf
+        pool.append(out)
+    else:
+        idle = [k for k, old in enumerate(pool) if old.idle()]
+        if idle:
+            pool[idle[0]] = out
+    return out
 
 
 def release_buffers():
@@ -349,16 +380,13 @@ def forward(params, xs, state0=None):
     lay = _layout(dtype, T, B, D, H)
     table, copies = _params(params, dtype)
     s0, keep = _states(state0, lay, dtype)
-    out = _out(dtype, "forward", lay.n_fwd)
-    base = _addr(out)
-    for k, offset in enumerate(lay.state_bytes):
-        lay.states_out[k] = base + offset
-    x_addr, saved_addr = _addr(xs), base + lay.saved_bytes
-    _FUNCS[dtype][0](T, B, D, H, table, x_addr, s0, base, lay.states_out, saved_addr, _work(dtype, lay.n_work))
+    out = _outputs(lay, dtype, True)
+    x_addr = _addr(xs)
+    _FUNCS[dtype][0](T, B, D, H, table, x_addr, s0, out.base, out.states_out, out.saved_addr,
+                     _work(dtype, lay.n_work))
     del keep, copies
-    states = {s: out[o:o + B * H].reshape(lay.state_shape) for s, o in zip(STATES, lay.state_offs)}
-    cache = {"xs": xs, "saved": out[lay.saved_off:], "addresses": (x_addr, saved_addr)}
-    return out[:T * B * H].reshape(lay.hs_shape), states, cache
+    cache = {"xs": xs, "saved": out.saved, "addresses": (x_addr, out.saved_addr)}
+    return out.hs, dict(zip(STATES, out.states)), cache
 
 
 def backward(params, cache, d_hs, d_state_T=None):
@@ -375,18 +403,11 @@ def backward(params, cache, d_hs, d_state_T=None):
     if d_hs is not None:
         d_hs = np.ascontiguousarray(d_hs, dtype=dtype)
     dT, keep = _states(d_state_T, lay, dtype)
-    out = _out(dtype, "backward", lay.n_bwd)
-    base = _addr(out)
-    np.add(lay.bwd_table, base, out=lay.bwd_ptrs)
+    out = _outputs(lay, dtype, False)
     _FUNCS[dtype][1](T, B, D, H, table, x_addr, saved_addr, None if d_hs is None else _addr(d_hs), dT,
-                     lay.bwd_ptrs_addr, base + lay.dxs_bytes, lay.dstate_ptrs_addr, _work(dtype, lay.n_work))
+                     out.grads_addr, out.dxs_addr, out.dstate_addr, _work(dtype, lay.n_work))
     del keep, copies
-    grads = {}
-    for names, start, stop, shape in lay.grad_runs:
-        grads.update(zip(names, out[start:stop].reshape(shape)))
-    d_xs = out[lay.dxs_off:lay.dxs_off + T * B * D].reshape(lay.xs_shape)
-    d_state0 = {s: out[o:o + B * H].reshape(lay.state_shape) for s, o in zip(STATES, lay.dstate_offs)}
-    return grads, d_xs, d_state0
+    return dict(zip(_NAMES, out.grads)), out.d_xs, dict(zip(STATES, out.d_state0))
 
 
 def step_forward(params, x, state):
