@@ -264,11 +264,18 @@ def _forward_plan(kernel: Kernel, cache: CacheLayout):
 
 def _project(kernel: Kernel, g: Group, source: str) -> str:
     """``proj_g = source @ stkw_g^T`` for the thread's rows r0_..r1_ of one step: on pkf_g (the stacked
-    weights stkw_g, transposed and packed) when the call packs them (pk_), else on stkw_g."""
-    op, nh = _op_size(kernel, g), _nh(g)
+    weights stkw_g, transposed and packed) when the call packs them (pk_), else on stkw_g; with the
+    hidden units shared out (cols_), the thread's columns c0_..c1_ of each block, on stkw_g (packing
+    them, a transposing copy, cost more than it saved at every length measured), once every thread
+    has written its part of the source."""
+    op, nh, k = _op_size(kernel, g), _nh(g), len(g.weights)
     a, c = f"{source} + (size_t)r0_ * {op}, {op}", f"proj_{g.name} + (size_t)r0_ * ({nh}), {nh}"
-    return (f"if (pk_)\n    mm_pk_@S@(Bs_, {nh}, {op}, {a}, pkf_{g.name}, {c}, 0);\n"
-            f"else\n    mm_nt_@S@(Bs_, {nh}, {op}, {a}, stkw_{g.name}, {op}, (@R@)0, {c});")
+    cols = (f"stkw_{g.name} + ((size_t)g_ * H + c0_) * {op}, {op}, (@R@)0, "
+            f"proj_{g.name} + (size_t)r0_ * ({nh}) + (size_t)g_ * H + c0_, {nh}")
+    return (f"if (pk_) {{\n    mm_pk_@S@(Bs_, {nh}, {op}, {a}, pkf_{g.name}, {c}, 0);\n"
+            f"}} else if (cols_) {{\n    LSTM_BARRIER\n    for (g_ = 0; g_ < {k}; ++g_)\n"
+            f"        mm_nt_@S@(Bs_, c1_ - c0_, {op}, {a}, {cols});\n"
+            f"}} else {{\n    mm_nt_@S@(Bs_, {nh}, {op}, {a}, stkw_{g.name}, {op}, (@R@)0, {c});\n}}")
 
 
 def _forward_decls(kernel: Kernel, cache: CacheLayout) -> list[str]:
@@ -336,18 +343,27 @@ def _backward_plan(kernel: Kernel, buffers: dict[str, str], cache: CacheLayout):
 
     printed = _fill(passes, load, stores_of, sums, rows)
     calls = [_back_project(kernel, st.group, buffers[st.group.name]) for st in bps]
-    prologue = [f"if (d_hs) for (e_ = R0H; e_ < R0H + BsH; ++e_) dcur_{cell.output}[e_] += d_hs[(size_t)t_ * BH + e_];"]
-    prologue += [f"memset(dnext_{s} + R0H, 0, BsH * sizeof(@R@));" for s, sym in kernel.state_grads if sym == 0]
+    prologue = [f"if (d_hs)\n    for (row_ = r0_; row_ < r1_; ++row_)\n"
+                f"        for (col_ = c0_; col_ < c1_; ++col_)\n"
+                f"            dcur_{cell.output}[(size_t)row_ * H + col_] += "
+                f"d_hs[(size_t)t_ * BH + (size_t)row_ * H + col_];"]
+    prologue += [f"for (row_ = r0_; row_ < r1_; ++row_)\n    memset(dnext_{s} + (size_t)row_ * H + c0_, 0, "
+                 f"(size_t)(c1_ - c0_) * sizeof(@R@));" for s, sym in kernel.state_grads if sym == 0]
     return _ops(printed, calls), _backward_decls(kernel, buffers, cache), prologue, tmps
 
 
 def _back_project(kernel: Kernel, g: Group, buffer: str) -> str:
     """``bk_g = d_lin_g @ stkw_g`` for the thread's rows r0_..r1_ of one step: on pkb_g (stkw_g packed)
-    when the call packs it (pk_), else on stkw_g."""
+    when the call packs it (pk_), else on stkw_g; with the hidden units shared out (cols_), the
+    thread's columns c0_..c1_, on the panels of pkb_g it packed, once every thread has written its
+    part of d_lin."""
     op, nh = _op_size(kernel, g), _nh(g)
     a, c = f"dl_{buffer}t + (size_t)r0_ * ({nh}), {nh}", f"bk_{g.name} + (size_t)r0_ * {op}, {op}"
-    return (f"if (pk_)\n    mm_pk_@S@(Bs_, {op}, {nh}, {a}, pkb_{g.name}, {c}, 0);\n"
-            f"else\n    mm_nn_@S@(Bs_, {op}, {nh}, {a}, stkw_{g.name}, {op}, (@R@)0, {c});")
+    cols = (f"pkb_{g.name} + (size_t)(c0_ / PK_NR_@S@) * ({nh}) * PK_NR_@S@, "
+            f"bk_{g.name} + (size_t)r0_ * {op} + c0_, {op}, 0")
+    return (f"if (pk_) {{\n    mm_pk_@S@(Bs_, {op}, {nh}, {a}, pkb_{g.name}, {c}, 0);\n"
+            f"}} else if (cols_) {{\n    LSTM_BARRIER\n    mm_pk_@S@(Bs_, c1_ - c0_, {nh}, {a}, {cols});\n"
+            f"}} else {{\n    mm_nn_@S@(Bs_, {op}, {nh}, {a}, stkw_{g.name}, {op}, (@R@)0, {c});\n}}")
 
 
 def _backward_decls(kernel: Kernel, buffers: dict[str, str], cache: CacheLayout) -> list[str]:

@@ -64,8 +64,9 @@ def c_dirs(tmp_path_factory):
 @pytest.fixture(scope="session")
 def c_modules(c_dirs, tmp_path_factory):
     """{(cell, path): the binding}, path "portable" (loops, no OpenMP, scalar tiles) or "blas" (a CBLAS where one
-    links, OpenMP where the compiler has it, with one row per thread allowed: batches of 2+ run threaded, and
-    the packed products' tiles as the widest GNU C vectors of -march=native)."""
+    links, OpenMP where the compiler has it, with one row per thread allowed: batches of 2+ run threaded, batch 1
+    with hidden size 64 or 96 shares out the hidden units, and the packed products' tiles as the widest GNU C
+    vectors of -march=native)."""
     if not COMPILERS:
         pytest.skip("no C compiler (gcc or clang) on this machine")
     cache = tmp_path_factory.mktemp("build-cache")
@@ -77,8 +78,9 @@ def c_modules(c_dirs, tmp_path_factory):
         for path, blas, openmp in (("portable", "none", "none"), ("blas", "auto", "auto")):
             os.environ["LSTM_SYMBOLIC_BLAS"] = blas
             os.environ["LSTM_SYMBOLIC_OPENMP"] = openmp
-            # CBLAS even for the tests' small products; threads even for their small batches
-            os.environ["LSTM_SYMBOLIC_CFLAGS"] = "-DLSTM_CBLAS_MIN=0 -DLSTM_MIN_ROWS=1"
+            # CBLAS even for the tests' small products; threads even for their small batches, and at
+            # batch 1 for hidden sizes from 64 (32 units per thread)
+            os.environ["LSTM_SYMBOLIC_CFLAGS"] = "-DLSTM_CBLAS_MIN=0 -DLSTM_MIN_ROWS=1 -DLSTM_MIN_COLS=32"
             if path == "portable":  # and the packed products' tiles as scalars, not GNU C vectors
                 os.environ["LSTM_SYMBOLIC_CFLAGS"] += " -DLSTM_NO_VECTORS"
             else:  # the weight gradients in blocks of 8 steps x rows (not 256): several blocks even here;
@@ -122,16 +124,20 @@ def _has_openmp(cc, tmp_path) -> bool:
 
 
 def test_time_loop_runs_threaded_where_openmp_builds(c_modules, tmp_path):
-    """The blas path is built with OpenMP (where the compiler has it) and one row per thread allowed:
-    the agreement tests above then run the batch-parallel time loop (B=3 on 2+ threads)."""
+    """The blas path is built with OpenMP (where the compiler has it), one row or 32 hidden units per
+    thread allowed: the agreement tests above then run the batch-parallel time loop (B=3 on 2+ threads)
+    and, at batch 1, the time loop with the hidden units shared out (hidden 64 and 96 on 2 threads)."""
     if not _has_openmp(COMPILERS[0], tmp_path):
         pytest.skip("no OpenMP here: the C runs on one thread")
     if (os.cpu_count() or 1) < 2 or os.environ.get("OMP_NUM_THREADS", "").strip() == "1":
         pytest.skip("one CPU (or OMP_NUM_THREADS=1): the time loop runs on one thread")
     for (cell, path), m in c_modules.items():
-        threads = [m.THREADS(b) for b in (1, 2, 3, 64)]
+        threads = [m.THREADS(b, 7) for b in (1, 2, 3, 64)]
         assert threads == ([1, 1, 1, 1] if path == "portable" else [1, 2, min(3, threads[3]), threads[3]]), cell
         assert path == "portable" or threads[3] >= 2, cell
+        # batch 1: hidden sizes that are multiples of 32, 32 units per thread (9 and 40 are not)
+        by_units = [m.THREADS(1, h) for h in (9, 32, 40, 64, 96)]
+        assert by_units == ([1] * 5 if path == "portable" else [1, 1, 1, 2, min(3, threads[3])]), cell
 
 
 def _has_cblas(cc, tmp_path) -> bool:
@@ -170,9 +176,11 @@ def _run_both(npm, cm, dtype, seed=1, **sizes):
 def test_c_agrees_with_generated_numpy(numpy_modules, c_modules, cell, path, dtype, rtol):
     # (B=16, hidden 32: two threads overlap long enough for a race on a shared sum to show; B=15, hidden 9:
     # the packed products' partial tiles, rows 7 = 4 + 2 + 1 and columns 36 and 9 short of a panel.  Both
-    # paths pack the weights for the last two sizes only: the first two run the unpacked plan.)
+    # paths pack the weights for those two sizes only: the first two run the unpacked plan.  B=1, hidden 64
+    # and 96, the blas path: the hidden units shared out, 32 + 32 and 32 + 64, over 7 steps and 1.)
     for sizes in (dict(T=9, B=3, input_size=5, hidden_size=7), dict(T=9, B=1, input_size=2, hidden_size=4),
-                  dict(T=6, B=16, input_size=8, hidden_size=32), dict(T=5, B=15, input_size=3, hidden_size=9)):
+                  dict(T=6, B=16, input_size=8, hidden_size=32), dict(T=5, B=15, input_size=3, hidden_size=9),
+                  dict(T=7, B=1, input_size=5, hidden_size=64), dict(T=1, B=1, input_size=3, hidden_size=96)):
         errors = _run_both(numpy_modules[cell], c_modules[cell, path], dtype, **sizes)
         assert max(errors.values()) < rtol, errors
 
@@ -342,7 +350,8 @@ RUN(double, f64)
 RUN(float, f32)
 int main(void)
 {{
-    static const int sizes[][4] = {{{{3, 1, 5, 3}}, {{4, 2, 2, 6}}, {{1, 1, 1, 1}}, {{2, 3, 7, 4}}, {{2, 15, 3, 9}}}};
+    static const int sizes[][4] = {{{{3, 1, 5, 3}}, {{4, 2, 2, 6}}, {{1, 1, 1, 1}}, {{2, 3, 7, 4}}, {{2, 15, 3, 9}},
+                                   {{3, 1, 4, 64}}, {{2, 1, 3, 96}}}};
     size_t k;
     for (k = 0; k < sizeof sizes / sizeof sizes[0]; ++k) {{
         run_f64(sizes[k][0], sizes[k][1], sizes[k][2], sizes[k][3]);
@@ -374,10 +383,11 @@ def test_forward_backward_clean_under_address_and_ub_sanitizers(c_dirs, numpy_mo
     exe = tmp_path / "driver"
     flags = ["-std=c99", "-g", "-O1", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
              "-fno-sanitize-recover=all", "-I", str(c_dirs[cell])]
-    # the CBLAS variant also runs the batch-parallel time loop: OpenMP, one row per thread allowed
-    # (and the packed products' tiles as the binding builds them, AVX-512 or AVX vectors; scalar in the other)
-    flags += (["-DLSTM_USE_CBLAS", "-DLSTM_CBLAS_MIN=0", "-DLSTM_OPENBLAS", "-DLSTM_MIN_ROWS=1", "-march=native",
-               "-DLSTM_KC=4", "-DLSTM_PACK_MIN=8"]
+    # the CBLAS variant also runs the batch-parallel time loop: OpenMP, one row (or at batch 1, 32 hidden
+    # units) per thread allowed (and the packed products' tiles as the binding builds them, AVX-512 or AVX
+    # vectors; scalar in the other)
+    flags += (["-DLSTM_USE_CBLAS", "-DLSTM_CBLAS_MIN=0", "-DLSTM_OPENBLAS", "-DLSTM_MIN_ROWS=1", "-DLSTM_MIN_COLS=32",
+               "-march=native", "-DLSTM_KC=4", "-DLSTM_PACK_MIN=8"]
               if cblas else ["-DLSTM_NO_VECTORS"])
     flags += ["-fopenmp"] if cblas and _has_openmp(cc, tmp_path) else []
     libs = (["-lopenblas"] if cblas else []) + ["-lm"]
@@ -457,7 +467,7 @@ def test_a_forked_child_runs_after_the_parent_used_threads(c_modules):
         try:
             hs1, _, cache1 = m.forward(p, xs, s0)
             grads1 = m.backward(p, cache1, g, gT)[0]
-            ok = m.THREADS(6) == 1 and rel_err(hs1, hs) < RTOL_F64
+            ok = m.THREADS(6, 4) == 1 and rel_err(hs1, hs) < RTOL_F64
             ok = ok and all(rel_err(grads1[k], grads[k]) < RTOL_F64 for k in grads)
         finally:
             os._exit(0 if ok else 1)
@@ -489,7 +499,7 @@ def test_a_smaller_team_than_asked_for_sums_only_its_own_partial_gradients(c_dir
         "c._WORK[np.dtype(np.float64)][0][:] = 1e3\n"
         "grads = c.backward(p, c.forward(p, xs, s0)[2], g, gT)[0]\n"
         "ref = n.backward(p, n.forward(p, xs, s0)[2], g, gT)[0]\n"
-        "print(c.THREADS(16), max(float(np.abs(grads[k] - ref[k]).max()) for k in ref))\n")
+        "print(c.THREADS(16, 4), max(float(np.abs(grads[k] - ref[k]).max()) for k in ref))\n")
     env = {**os.environ, "LSTM_SYMBOLIC_CACHE": str(tmp_path / "cache"), "LSTM_SYMBOLIC_BLAS": "auto",
            "LSTM_SYMBOLIC_OPENMP": "auto", "LSTM_SYMBOLIC_CFLAGS": "-DLSTM_MIN_ROWS=1",
            "OMP_NUM_THREADS": "2", "OMP_THREAD_LIMIT": "1"}

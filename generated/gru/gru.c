@@ -63,13 +63,20 @@
 #ifndef LSTM_MAX_THREADS
 #define LSTM_MAX_THREADS 16
 #endif
-/* ... and each with at least this many rows of the batch. */
+/* ... and each with at least this many rows of the batch; ... */
 #ifndef LSTM_MIN_ROWS
 #define LSTM_MIN_ROWS 8
+#endif
+/* ... or, when the batch is too small to share out (fewer than 2 x LSTM_MIN_ROWS rows) and the hidden
+ * size is a multiple of 32, each with at least this many hidden units (a multiple of 32). */
+#ifndef LSTM_MIN_COLS
+#define LSTM_MIN_COLS 64
 #endif
 
 /* Part k of nth of the range 0 .. n - 1 starts here. */
 #define SPLIT_(n, k, nth) ((int)((size_t)(n) * (size_t)(k) / (size_t)(nth)))
+/* ... and of the hidden units 0 .. H - 1 (H a multiple of 32) in whole panels of every PK_NR. */
+#define SPLIT32_(n, k, nth) (32 * SPLIT_((n) / 32, k, nth))
 
 /* Workspace buffers start on 64-byte boundaries (relative to the workspace). */
 #define ALIGN_(n) (((size_t)(n) + 15u) & ~(size_t)15u)
@@ -181,7 +188,7 @@ static void on_fork_child_(void)
 #define LSTM_FORKED 0
 #endif
 
-int gru_threads(int B)
+int gru_threads(int B, int H)
 {
 #ifdef _OPENMP
     int n;
@@ -191,11 +198,18 @@ int gru_threads(int B)
     n = omp_get_max_threads();
     if (n > LSTM_MAX_THREADS)
         n = LSTM_MAX_THREADS;
-    if (n > B / LSTM_MIN_ROWS)
-        n = B / LSTM_MIN_ROWS;
+    if (B >= 2 * LSTM_MIN_ROWS) {
+        if (n > B / LSTM_MIN_ROWS)
+            n = B / LSTM_MIN_ROWS;
+    } else if (H % 32 != 0) {
+        n = 1;
+    } else if (n > H / LSTM_MIN_COLS) {
+        n = H / LSTM_MIN_COLS;
+    }
     return n > 1 ? n : 1;
 #else
     (void)B;
+    (void)H;
     return 1;
 #endif
 }
@@ -297,12 +311,11 @@ typedef double pkv_f64;
 #define PK_NR_f64 (2 * PK_VL_f64)
 
 /* Packs op(W) (K x N; W itself when trans is 0, else W^T with W N x K) into panels of PK_NR columns,
- * each K x PK_NR, zero-padded: this thread's share of the panels. */
-static void pk_pack_f64(int trans, int N, int K, const double *W, int ldw, double *Wp, int tid, int nth)
+ * each K x PK_NR, zero-padded: panels p0 .. p1 - 1. */
+static void pk_panels_f64(int trans, int N, int K, const double *W, int ldw, double *Wp, int p0, int p1)
 {
-    const int np = (N + PK_NR_f64 - 1) / PK_NR_f64;
     int p, j, k;
-    for (p = SPLIT_(np, tid, nth); p < SPLIT_(np, tid + 1, nth); ++p) {
+    for (p = p0; p < p1; ++p) {
         double *d = Wp + (size_t)p * K * PK_NR_f64;
         const int j0 = p * PK_NR_f64, nc = N - j0 < PK_NR_f64 ? N - j0 : PK_NR_f64;
         if (trans) {
@@ -318,6 +331,13 @@ static void pk_pack_f64(int trans, int N, int K, const double *W, int ldw, doubl
                     d[(size_t)k * PK_NR_f64 + j] = j < nc ? W[(size_t)k * ldw + j0 + j] : (double)0;
         }
     }
+}
+
+/* The same, this thread's share of the panels. */
+static void pk_pack_f64(int trans, int N, int K, const double *W, int ldw, double *Wp, int tid, int nth)
+{
+    const int np = (N + PK_NR_f64 - 1) / PK_NR_f64;
+    pk_panels_f64(trans, N, K, W, ldw, Wp, SPLIT_(np, tid, nth), SPLIT_(np, tid + 1, nth));
 }
 
 /* One tile: C (mc x nc) = (or +=, when add) A (mr x K) times the packed panel Bp (K x PK_NR), with
@@ -493,7 +513,7 @@ void gru_forward_f64(int T, int B, int D, int H, const double *const *params, co
     const double *const *state0, double *hs, double *const *state_T, double *cache, double *work)
 {
     const size_t BH = (size_t)B * H;
-    const int nt_ = gru_threads(B);
+    const int nt_ = gru_threads(B, H);
     size_t off_ = 0;
     int solo_;
     const double *P_W_r = params[0];
@@ -557,7 +577,8 @@ void gru_forward_f64(int T, int B, int D, int H, const double *const *params, co
     LSTM_PARALLEL
     {
     const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
-    const int pk_ = T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
+    const int cols_ = nth_ > 1 && B < 2 * LSTM_MIN_ROWS; /* the same in every thread */
+    const int pk_ = !cols_ && T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
     if (pk_) {
         pk_pack_f64(1, 3 * H, D, stkw_x, D, pkf_x, tid_, nth_);
         pk_pack_f64(1, 2 * H, H, stkw_h_prev, H, pkf_h_prev, tid_, nth_);
@@ -569,10 +590,13 @@ void gru_forward_f64(int T, int B, int D, int H, const double *const *params, co
         mm_nt_f64(q1_ - q0_, 3 * H, D, xs + (size_t)q0_ * D, D, stkw_x, D, (double)0, proj_x + (size_t)q0_ * (3 * H), 3 * H);
     }
     LSTM_BARRIER
-    /* the time loop on this thread's rows r0_ .. r1_ - 1 of the batch */
-    const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
+    /* the time loop on this thread's rows r0_ .. r1_ - 1 of the batch, or (cols_) on its hidden units
+     * c0_ .. c1_ - 1 of every row, with a barrier before each product of a step */
+    const int r0_ = cols_ ? 0 : SPLIT_(B, tid_, nth_), r1_ = cols_ ? B : SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
+    const int c0_ = cols_ ? SPLIT32_(H, tid_, nth_) : 0, c1_ = cols_ ? SPLIT32_(H, tid_ + 1, nth_) : H;
     const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
-    int t_, row_, col_;
+    int t_, row_, col_, g_;
+    (void)g_;
     (void)R0H;
     (void)BsH;
     (void)Bs_;
@@ -587,10 +611,15 @@ void gru_forward_f64(int T, int B, int D, int H, const double *const *params, co
         double *S_zt = C_z + (size_t)t_ * BH;
         if (pk_) /* this step's rows of the input projection */
             mm_pk_f64(Bs_, 3 * H, D, xs + ((size_t)t_ * B + r0_) * D, D, pkf_x, proj_x + ((size_t)t_ * B + r0_) * (3 * H), 3 * H, 0);
-        if (pk_)
+        if (pk_) {
             mm_pk_f64(Bs_, 2 * H, H, prev_h + (size_t)r0_ * H, H, pkf_h_prev, proj_h_prev + (size_t)r0_ * (2 * H), 2 * H, 0);
-        else
+        } else if (cols_) {
+            LSTM_BARRIER
+            for (g_ = 0; g_ < 2; ++g_)
+                mm_nt_f64(Bs_, c1_ - c0_, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev + ((size_t)g_ * H + c0_) * H, H, (double)0, proj_h_prev + (size_t)r0_ * (2 * H) + (size_t)g_ * H + c0_, 2 * H);
+        } else {
             mm_nt_f64(Bs_, 2 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (double)0, proj_h_prev + (size_t)r0_ * (2 * H), 2 * H);
+        }
         for (row_ = r0_; row_ < r1_; ++row_) {
             const double *proj_h_prev_r = proj_h_prev + (size_t)row_ * (2 * H);
             const double *pj_x_r = pj_x + (size_t)row_ * (3 * H);
@@ -599,7 +628,7 @@ void gru_forward_f64(int T, int B, int D, int H, const double *const *params, co
             double *S_zt_r = S_zt + (size_t)row_ * (H);
             double *S_rht_r = S_rht + (size_t)row_ * (H);
             LSTM_IVDEP
-            for (col_ = 0; col_ < H; ++col_) {
+            for (col_ = c0_; col_ < c1_; ++col_) {
                 const double U_r_h_prev = proj_h_prev_r[col_];
                 const double W_r_x = pj_x_r[col_];
                 const double b_r = P_b_r[col_];
@@ -617,10 +646,15 @@ void gru_forward_f64(int T, int B, int D, int H, const double *const *params, co
                 S_rht_r[col_] = rh;
             }
         }
-        if (pk_)
+        if (pk_) {
             mm_pk_f64(Bs_, H, H, S_rht + (size_t)r0_ * H, H, pkf_rh, proj_rh + (size_t)r0_ * (H), H, 0);
-        else
+        } else if (cols_) {
+            LSTM_BARRIER
+            for (g_ = 0; g_ < 1; ++g_)
+                mm_nt_f64(Bs_, c1_ - c0_, H, S_rht + (size_t)r0_ * H, H, stkw_rh + ((size_t)g_ * H + c0_) * H, H, (double)0, proj_rh + (size_t)r0_ * (H) + (size_t)g_ * H + c0_, H);
+        } else {
             mm_nt_f64(Bs_, H, H, S_rht + (size_t)r0_ * H, H, stkw_rh, H, (double)0, proj_rh + (size_t)r0_ * (H), H);
+        }
         for (row_ = r0_; row_ < r1_; ++row_) {
             const double *pj_x_r = pj_x + (size_t)row_ * (3 * H);
             const double *prev_h_r = prev_h + (size_t)row_ * (H);
@@ -630,7 +664,7 @@ void gru_forward_f64(int T, int B, int D, int H, const double *const *params, co
             double *S_ht_r = S_ht + (size_t)row_ * (H);
             double *hs_t_r = hs_t + (size_t)row_ * (H);
             LSTM_IVDEP
-            for (col_ = 0; col_ < H; ++col_) {
+            for (col_ = c0_; col_ < c1_; ++col_) {
                 const double U_n_rh = proj_rh_r[col_];
                 const double W_n_x = pj_x_r[2 * H + col_];
                 const double b_n = P_b_n[col_];
@@ -656,7 +690,7 @@ void gru_backward_f64(int T, int B, int D, int H, const double *const *params, c
     double *d_xs, double *const *d_state0, double *work)
 {
     const size_t BH = (size_t)B * H;
-    const int nt_ = gru_threads(B);
+    const int nt_ = gru_threads(B, H);
     int team_ = 1; /* the threads the runtime gave: fewer than nt_ under OMP_THREAD_LIMIT or OMP_DYNAMIC */
     size_t off_ = 0;
     int solo_;
@@ -761,22 +795,29 @@ void gru_backward_f64(int T, int B, int D, int H, const double *const *params, c
     solo_ = blas_solo_(nt_);
     LSTM_PARALLEL
     {
-    /* the time loop on this thread's rows r0_ .. r1_ - 1 of the batch; thread 0 sums the vector
-     * gradients in place, the others in their part of gpart_ */
+    /* the time loop on this thread's rows r0_ .. r1_ - 1 of the batch, or (cols_) on its hidden units
+     * c0_ .. c1_ - 1 of every row, with a barrier before each product of a step; thread 0 sums the
+     * vector gradients in place, the others in their part of gpart_ */
     const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
-    const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
+    const int cols_ = nth_ > 1 && B < 2 * LSTM_MIN_ROWS; /* the same in every thread */
+    const int r0_ = cols_ ? 0 : SPLIT_(B, tid_, nth_), r1_ = cols_ ? B : SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
+    const int c0_ = cols_ ? SPLIT32_(H, tid_, nth_) : 0, c1_ = cols_ ? SPLIT32_(H, tid_ + 1, nth_) : H;
     if (tid_ == 0)
         team_ = nth_;
     const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
-    size_t e_;
-    const int pk_ = T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
+    const int pk_ = !cols_ && T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
     if (pk_) {
         pk_pack_f64(0, D, 3 * H, stkw_x, D, pkb_x, tid_, nth_);
         pk_pack_f64(0, H, 2 * H, stkw_h_prev, H, pkb_h_prev, tid_, nth_);
         pk_pack_f64(0, H, H, stkw_rh, H, pkb_rh, tid_, nth_);
     }
+    if (cols_) { /* the panels of this thread's hidden units */
+        pk_panels_f64(0, H, 2 * H, stkw_h_prev, H, pkb_h_prev, c0_ / PK_NR_f64, c1_ / PK_NR_f64);
+        pk_panels_f64(0, H, H, stkw_rh, H, pkb_rh, c0_ / PK_NR_f64, c1_ / PK_NR_f64);
+    }
     LSTM_BARRIER
-    int t_, row_, col_;
+    int t_, row_, col_, g_;
+    (void)g_;
     double *GP_b_r = tid_ == 0 ? G_b_r : gpart_ + ((size_t)(tid_ - 1) * 3 + 0) * H;
     if (tid_ > 0)
         memset(GP_b_r, 0, H * sizeof(double));
@@ -789,7 +830,6 @@ void gru_backward_f64(int T, int B, int D, int H, const double *const *params, c
     (void)R0H;
     (void)BsH;
     (void)Bs_;
-    (void)e_;
     for (t_ = T - 1; t_ >= 0; --t_) {
         double *dcur_h = dst_h + (size_t)(t_ & 1) * BH;
         double *dnext_h = dst_h + (size_t)((t_ + 1) & 1) * BH;
@@ -800,7 +840,10 @@ void gru_backward_f64(int T, int B, int D, int H, const double *const *params, c
         double *dl_xt = dl_x + (size_t)t_ * B * 3 * H;
         double *dl_h_prevt = dl_h_prev + (size_t)t_ * B * 2 * H;
         double *dl_rht = dl_rh + (size_t)t_ * B * H;
-        if (d_hs) for (e_ = R0H; e_ < R0H + BsH; ++e_) dcur_h[e_] += d_hs[(size_t)t_ * BH + e_];
+        if (d_hs)
+            for (row_ = r0_; row_ < r1_; ++row_)
+                for (col_ = c0_; col_ < c1_; ++col_)
+                    dcur_h[(size_t)row_ * H + col_] += d_hs[(size_t)t_ * BH + (size_t)row_ * H + col_];
         for (row_ = r0_; row_ < r1_; ++row_) {
             const double *S_zt_r = S_zt + (size_t)row_ * (H);
             const double *dcur_h_r = dcur_h + (size_t)row_ * (H);
@@ -810,7 +853,7 @@ void gru_backward_f64(int T, int B, int D, int H, const double *const *params, c
             double *dl_rht_r = dl_rht + (size_t)row_ * (H);
             double *dl_h_prevt_r = dl_h_prevt + (size_t)row_ * (2 * H);
             LSTM_IVDEP
-            for (col_ = 0; col_ < H; ++col_) {
+            for (col_ = c0_; col_ < c1_; ++col_) {
                 const double z = S_zt_r[col_];
                 const double d_h = dcur_h_r[col_];
                 const double n = S_nt_r[col_];
@@ -828,10 +871,14 @@ void gru_backward_f64(int T, int B, int D, int H, const double *const *params, c
                 GP_b_n[col_] += d_z_n;
             }
         }
-        if (pk_)
+        if (pk_) {
             mm_pk_f64(Bs_, H, H, dl_rht + (size_t)r0_ * (H), H, pkb_rh, bk_rh + (size_t)r0_ * H, H, 0);
-        else
+        } else if (cols_) {
+            LSTM_BARRIER
+            mm_pk_f64(Bs_, c1_ - c0_, H, dl_rht + (size_t)r0_ * (H), H, pkb_rh + (size_t)(c0_ / PK_NR_f64) * (H) * PK_NR_f64, bk_rh + (size_t)r0_ * H + c0_, H, 0);
+        } else {
             mm_nn_f64(Bs_, H, H, dl_rht + (size_t)r0_ * (H), H, stkw_rh, H, (double)0, bk_rh + (size_t)r0_ * H, H);
+        }
         for (row_ = r0_; row_ < r1_; ++row_) {
             const double *S_h_prevt_r = S_h_prevt + (size_t)row_ * (H);
             double *dl_xt_r = dl_xt + (size_t)row_ * (3 * H);
@@ -840,7 +887,7 @@ void gru_backward_f64(int T, int B, int D, int H, const double *const *params, c
             const double *S_rt_r = S_rt + (size_t)row_ * (H);
             double *tmp_d_rh_r = tmp_d_rh + (size_t)row_ * (H);
             LSTM_IVDEP
-            for (col_ = 0; col_ < H; ++col_) {
+            for (col_ = c0_; col_ < c1_; ++col_) {
                 const double back_rh = bk_rh_r[col_];
                 const double h_prev = S_h_prevt_r[col_];
                 const double r = S_rt_r[col_];
@@ -853,10 +900,14 @@ void gru_backward_f64(int T, int B, int D, int H, const double *const *params, c
                 GP_b_r[col_] += d_z_r;
             }
         }
-        if (pk_)
+        if (pk_) {
             mm_pk_f64(Bs_, H, 2 * H, dl_h_prevt + (size_t)r0_ * (2 * H), 2 * H, pkb_h_prev, bk_h_prev + (size_t)r0_ * H, H, 0);
-        else
+        } else if (cols_) {
+            LSTM_BARRIER
+            mm_pk_f64(Bs_, c1_ - c0_, 2 * H, dl_h_prevt + (size_t)r0_ * (2 * H), 2 * H, pkb_h_prev + (size_t)(c0_ / PK_NR_f64) * (2 * H) * PK_NR_f64, bk_h_prev + (size_t)r0_ * H + c0_, H, 0);
+        } else {
             mm_nn_f64(Bs_, H, 2 * H, dl_h_prevt + (size_t)r0_ * (2 * H), 2 * H, stkw_h_prev, H, (double)0, bk_h_prev + (size_t)r0_ * H, H);
+        }
         for (row_ = r0_; row_ < r1_; ++row_) {
             const double *S_zt_r = S_zt + (size_t)row_ * (H);
             const double *dcur_h_r = dcur_h + (size_t)row_ * (H);
@@ -865,7 +916,7 @@ void gru_backward_f64(int T, int B, int D, int H, const double *const *params, c
             const double *bk_h_prev_r = bk_h_prev + (size_t)row_ * (H);
             double *dnext_h_r = dnext_h + (size_t)row_ * (H);
             LSTM_IVDEP
-            for (col_ = 0; col_ < H; ++col_) {
+            for (col_ = c0_; col_ < c1_; ++col_) {
                 const double back_h_prev = bk_h_prev_r[col_];
                 const double d_h = dcur_h_r[col_];
                 const double d_rh = tmp_d_rh_r[col_];
@@ -999,12 +1050,11 @@ typedef float pkv_f32;
 #define PK_NR_f32 (2 * PK_VL_f32)
 
 /* Packs op(W) (K x N; W itself when trans is 0, else W^T with W N x K) into panels of PK_NR columns,
- * each K x PK_NR, zero-padded: this thread's share of the panels. */
-static void pk_pack_f32(int trans, int N, int K, const float *W, int ldw, float *Wp, int tid, int nth)
+ * each K x PK_NR, zero-padded: panels p0 .. p1 - 1. */
+static void pk_panels_f32(int trans, int N, int K, const float *W, int ldw, float *Wp, int p0, int p1)
 {
-    const int np = (N + PK_NR_f32 - 1) / PK_NR_f32;
     int p, j, k;
-    for (p = SPLIT_(np, tid, nth); p < SPLIT_(np, tid + 1, nth); ++p) {
+    for (p = p0; p < p1; ++p) {
         float *d = Wp + (size_t)p * K * PK_NR_f32;
         const int j0 = p * PK_NR_f32, nc = N - j0 < PK_NR_f32 ? N - j0 : PK_NR_f32;
         if (trans) {
@@ -1020,6 +1070,13 @@ static void pk_pack_f32(int trans, int N, int K, const float *W, int ldw, float 
                     d[(size_t)k * PK_NR_f32 + j] = j < nc ? W[(size_t)k * ldw + j0 + j] : (float)0;
         }
     }
+}
+
+/* The same, this thread's share of the panels. */
+static void pk_pack_f32(int trans, int N, int K, const float *W, int ldw, float *Wp, int tid, int nth)
+{
+    const int np = (N + PK_NR_f32 - 1) / PK_NR_f32;
+    pk_panels_f32(trans, N, K, W, ldw, Wp, SPLIT_(np, tid, nth), SPLIT_(np, tid + 1, nth));
 }
 
 /* One tile: C (mc x nc) = (or +=, when add) A (mr x K) times the packed panel Bp (K x PK_NR), with
@@ -1195,7 +1252,7 @@ void gru_forward_f32(int T, int B, int D, int H, const float *const *params, con
     const float *const *state0, float *hs, float *const *state_T, float *cache, float *work)
 {
     const size_t BH = (size_t)B * H;
-    const int nt_ = gru_threads(B);
+    const int nt_ = gru_threads(B, H);
     size_t off_ = 0;
     int solo_;
     const float *P_W_r = params[0];
@@ -1259,7 +1316,8 @@ void gru_forward_f32(int T, int B, int D, int H, const float *const *params, con
     LSTM_PARALLEL
     {
     const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
-    const int pk_ = T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
+    const int cols_ = nth_ > 1 && B < 2 * LSTM_MIN_ROWS; /* the same in every thread */
+    const int pk_ = !cols_ && T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
     if (pk_) {
         pk_pack_f32(1, 3 * H, D, stkw_x, D, pkf_x, tid_, nth_);
         pk_pack_f32(1, 2 * H, H, stkw_h_prev, H, pkf_h_prev, tid_, nth_);
@@ -1271,10 +1329,13 @@ void gru_forward_f32(int T, int B, int D, int H, const float *const *params, con
         mm_nt_f32(q1_ - q0_, 3 * H, D, xs + (size_t)q0_ * D, D, stkw_x, D, (float)0, proj_x + (size_t)q0_ * (3 * H), 3 * H);
     }
     LSTM_BARRIER
-    /* the time loop on this thread's rows r0_ .. r1_ - 1 of the batch */
-    const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
+    /* the time loop on this thread's rows r0_ .. r1_ - 1 of the batch, or (cols_) on its hidden units
+     * c0_ .. c1_ - 1 of every row, with a barrier before each product of a step */
+    const int r0_ = cols_ ? 0 : SPLIT_(B, tid_, nth_), r1_ = cols_ ? B : SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
+    const int c0_ = cols_ ? SPLIT32_(H, tid_, nth_) : 0, c1_ = cols_ ? SPLIT32_(H, tid_ + 1, nth_) : H;
     const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
-    int t_, row_, col_;
+    int t_, row_, col_, g_;
+    (void)g_;
     (void)R0H;
     (void)BsH;
     (void)Bs_;
@@ -1289,10 +1350,15 @@ void gru_forward_f32(int T, int B, int D, int H, const float *const *params, con
         float *S_zt = C_z + (size_t)t_ * BH;
         if (pk_) /* this step's rows of the input projection */
             mm_pk_f32(Bs_, 3 * H, D, xs + ((size_t)t_ * B + r0_) * D, D, pkf_x, proj_x + ((size_t)t_ * B + r0_) * (3 * H), 3 * H, 0);
-        if (pk_)
+        if (pk_) {
             mm_pk_f32(Bs_, 2 * H, H, prev_h + (size_t)r0_ * H, H, pkf_h_prev, proj_h_prev + (size_t)r0_ * (2 * H), 2 * H, 0);
-        else
+        } else if (cols_) {
+            LSTM_BARRIER
+            for (g_ = 0; g_ < 2; ++g_)
+                mm_nt_f32(Bs_, c1_ - c0_, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev + ((size_t)g_ * H + c0_) * H, H, (float)0, proj_h_prev + (size_t)r0_ * (2 * H) + (size_t)g_ * H + c0_, 2 * H);
+        } else {
             mm_nt_f32(Bs_, 2 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (float)0, proj_h_prev + (size_t)r0_ * (2 * H), 2 * H);
+        }
         for (row_ = r0_; row_ < r1_; ++row_) {
             const float *proj_h_prev_r = proj_h_prev + (size_t)row_ * (2 * H);
             const float *pj_x_r = pj_x + (size_t)row_ * (3 * H);
@@ -1301,7 +1367,7 @@ void gru_forward_f32(int T, int B, int D, int H, const float *const *params, con
             float *S_zt_r = S_zt + (size_t)row_ * (H);
             float *S_rht_r = S_rht + (size_t)row_ * (H);
             LSTM_IVDEP
-            for (col_ = 0; col_ < H; ++col_) {
+            for (col_ = c0_; col_ < c1_; ++col_) {
                 const float U_r_h_prev = proj_h_prev_r[col_];
                 const float W_r_x = pj_x_r[col_];
                 const float b_r = P_b_r[col_];
@@ -1319,10 +1385,15 @@ void gru_forward_f32(int T, int B, int D, int H, const float *const *params, con
                 S_rht_r[col_] = rh;
             }
         }
-        if (pk_)
+        if (pk_) {
             mm_pk_f32(Bs_, H, H, S_rht + (size_t)r0_ * H, H, pkf_rh, proj_rh + (size_t)r0_ * (H), H, 0);
-        else
+        } else if (cols_) {
+            LSTM_BARRIER
+            for (g_ = 0; g_ < 1; ++g_)
+                mm_nt_f32(Bs_, c1_ - c0_, H, S_rht + (size_t)r0_ * H, H, stkw_rh + ((size_t)g_ * H + c0_) * H, H, (float)0, proj_rh + (size_t)r0_ * (H) + (size_t)g_ * H + c0_, H);
+        } else {
             mm_nt_f32(Bs_, H, H, S_rht + (size_t)r0_ * H, H, stkw_rh, H, (float)0, proj_rh + (size_t)r0_ * (H), H);
+        }
         for (row_ = r0_; row_ < r1_; ++row_) {
             const float *pj_x_r = pj_x + (size_t)row_ * (3 * H);
             const float *prev_h_r = prev_h + (size_t)row_ * (H);
@@ -1332,7 +1403,7 @@ void gru_forward_f32(int T, int B, int D, int H, const float *const *params, con
             float *S_ht_r = S_ht + (size_t)row_ * (H);
             float *hs_t_r = hs_t + (size_t)row_ * (H);
             LSTM_IVDEP
-            for (col_ = 0; col_ < H; ++col_) {
+            for (col_ = c0_; col_ < c1_; ++col_) {
                 const float U_n_rh = proj_rh_r[col_];
                 const float W_n_x = pj_x_r[2 * H + col_];
                 const float b_n = P_b_n[col_];
@@ -1358,7 +1429,7 @@ void gru_backward_f32(int T, int B, int D, int H, const float *const *params, co
     float *d_xs, float *const *d_state0, float *work)
 {
     const size_t BH = (size_t)B * H;
-    const int nt_ = gru_threads(B);
+    const int nt_ = gru_threads(B, H);
     int team_ = 1; /* the threads the runtime gave: fewer than nt_ under OMP_THREAD_LIMIT or OMP_DYNAMIC */
     size_t off_ = 0;
     int solo_;
@@ -1463,22 +1534,29 @@ void gru_backward_f32(int T, int B, int D, int H, const float *const *params, co
     solo_ = blas_solo_(nt_);
     LSTM_PARALLEL
     {
-    /* the time loop on this thread's rows r0_ .. r1_ - 1 of the batch; thread 0 sums the vector
-     * gradients in place, the others in their part of gpart_ */
+    /* the time loop on this thread's rows r0_ .. r1_ - 1 of the batch, or (cols_) on its hidden units
+     * c0_ .. c1_ - 1 of every row, with a barrier before each product of a step; thread 0 sums the
+     * vector gradients in place, the others in their part of gpart_ */
     const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
-    const int r0_ = SPLIT_(B, tid_, nth_), r1_ = SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
+    const int cols_ = nth_ > 1 && B < 2 * LSTM_MIN_ROWS; /* the same in every thread */
+    const int r0_ = cols_ ? 0 : SPLIT_(B, tid_, nth_), r1_ = cols_ ? B : SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
+    const int c0_ = cols_ ? SPLIT32_(H, tid_, nth_) : 0, c1_ = cols_ ? SPLIT32_(H, tid_ + 1, nth_) : H;
     if (tid_ == 0)
         team_ = nth_;
     const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
-    size_t e_;
-    const int pk_ = T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
+    const int pk_ = !cols_ && T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
     if (pk_) {
         pk_pack_f32(0, D, 3 * H, stkw_x, D, pkb_x, tid_, nth_);
         pk_pack_f32(0, H, 2 * H, stkw_h_prev, H, pkb_h_prev, tid_, nth_);
         pk_pack_f32(0, H, H, stkw_rh, H, pkb_rh, tid_, nth_);
     }
+    if (cols_) { /* the panels of this thread's hidden units */
+        pk_panels_f32(0, H, 2 * H, stkw_h_prev, H, pkb_h_prev, c0_ / PK_NR_f32, c1_ / PK_NR_f32);
+        pk_panels_f32(0, H, H, stkw_rh, H, pkb_rh, c0_ / PK_NR_f32, c1_ / PK_NR_f32);
+    }
     LSTM_BARRIER
-    int t_, row_, col_;
+    int t_, row_, col_, g_;
+    (void)g_;
     float *GP_b_r = tid_ == 0 ? G_b_r : gpart_ + ((size_t)(tid_ - 1) * 3 + 0) * H;
     if (tid_ > 0)
         memset(GP_b_r, 0, H * sizeof(float));
@@ -1491,7 +1569,6 @@ void gru_backward_f32(int T, int B, int D, int H, const float *const *params, co
     (void)R0H;
     (void)BsH;
     (void)Bs_;
-    (void)e_;
     for (t_ = T - 1; t_ >= 0; --t_) {
         float *dcur_h = dst_h + (size_t)(t_ & 1) * BH;
         float *dnext_h = dst_h + (size_t)((t_ + 1) & 1) * BH;
@@ -1502,7 +1579,10 @@ void gru_backward_f32(int T, int B, int D, int H, const float *const *params, co
         float *dl_xt = dl_x + (size_t)t_ * B * 3 * H;
         float *dl_h_prevt = dl_h_prev + (size_t)t_ * B * 2 * H;
         float *dl_rht = dl_rh + (size_t)t_ * B * H;
-        if (d_hs) for (e_ = R0H; e_ < R0H + BsH; ++e_) dcur_h[e_] += d_hs[(size_t)t_ * BH + e_];
+        if (d_hs)
+            for (row_ = r0_; row_ < r1_; ++row_)
+                for (col_ = c0_; col_ < c1_; ++col_)
+                    dcur_h[(size_t)row_ * H + col_] += d_hs[(size_t)t_ * BH + (size_t)row_ * H + col_];
         for (row_ = r0_; row_ < r1_; ++row_) {
             const float *S_zt_r = S_zt + (size_t)row_ * (H);
             const float *dcur_h_r = dcur_h + (size_t)row_ * (H);
@@ -1512,7 +1592,7 @@ void gru_backward_f32(int T, int B, int D, int H, const float *const *params, co
             float *dl_rht_r = dl_rht + (size_t)row_ * (H);
             float *dl_h_prevt_r = dl_h_prevt + (size_t)row_ * (2 * H);
             LSTM_IVDEP
-            for (col_ = 0; col_ < H; ++col_) {
+            for (col_ = c0_; col_ < c1_; ++col_) {
                 const float z = S_zt_r[col_];
                 const float d_h = dcur_h_r[col_];
                 const float n = S_nt_r[col_];
@@ -1530,10 +1610,14 @@ void gru_backward_f32(int T, int B, int D, int H, const float *const *params, co
                 GP_b_n[col_] += d_z_n;
             }
         }
-        if (pk_)
+        if (pk_) {
             mm_pk_f32(Bs_, H, H, dl_rht + (size_t)r0_ * (H), H, pkb_rh, bk_rh + (size_t)r0_ * H, H, 0);
-        else
+        } else if (cols_) {
+            LSTM_BARRIER
+            mm_pk_f32(Bs_, c1_ - c0_, H, dl_rht + (size_t)r0_ * (H), H, pkb_rh + (size_t)(c0_ / PK_NR_f32) * (H) * PK_NR_f32, bk_rh + (size_t)r0_ * H + c0_, H, 0);
+        } else {
             mm_nn_f32(Bs_, H, H, dl_rht + (size_t)r0_ * (H), H, stkw_rh, H, (float)0, bk_rh + (size_t)r0_ * H, H);
+        }
         for (row_ = r0_; row_ < r1_; ++row_) {
             const float *S_h_prevt_r = S_h_prevt + (size_t)row_ * (H);
             float *dl_xt_r = dl_xt + (size_t)row_ * (3 * H);
@@ -1542,7 +1626,7 @@ void gru_backward_f32(int T, int B, int D, int H, const float *const *params, co
             const float *S_rt_r = S_rt + (size_t)row_ * (H);
             float *tmp_d_rh_r = tmp_d_rh + (size_t)row_ * (H);
             LSTM_IVDEP
-            for (col_ = 0; col_ < H; ++col_) {
+            for (col_ = c0_; col_ < c1_; ++col_) {
                 const float back_rh = bk_rh_r[col_];
                 const float h_prev = S_h_prevt_r[col_];
                 const float r = S_rt_r[col_];
@@ -1555,10 +1639,14 @@ void gru_backward_f32(int T, int B, int D, int H, const float *const *params, co
                 GP_b_r[col_] += d_z_r;
             }
         }
-        if (pk_)
+        if (pk_) {
             mm_pk_f32(Bs_, H, 2 * H, dl_h_prevt + (size_t)r0_ * (2 * H), 2 * H, pkb_h_prev, bk_h_prev + (size_t)r0_ * H, H, 0);
-        else
+        } else if (cols_) {
+            LSTM_BARRIER
+            mm_pk_f32(Bs_, c1_ - c0_, 2 * H, dl_h_prevt + (size_t)r0_ * (2 * H), 2 * H, pkb_h_prev + (size_t)(c0_ / PK_NR_f32) * (2 * H) * PK_NR_f32, bk_h_prev + (size_t)r0_ * H + c0_, H, 0);
+        } else {
             mm_nn_f32(Bs_, H, 2 * H, dl_h_prevt + (size_t)r0_ * (2 * H), 2 * H, stkw_h_prev, H, (float)0, bk_h_prev + (size_t)r0_ * H, H);
+        }
         for (row_ = r0_; row_ < r1_; ++row_) {
             const float *S_zt_r = S_zt + (size_t)row_ * (H);
             const float *dcur_h_r = dcur_h + (size_t)row_ * (H);
@@ -1567,7 +1655,7 @@ void gru_backward_f32(int T, int B, int D, int H, const float *const *params, co
             const float *bk_h_prev_r = bk_h_prev + (size_t)row_ * (H);
             float *dnext_h_r = dnext_h + (size_t)row_ * (H);
             LSTM_IVDEP
-            for (col_ = 0; col_ < H; ++col_) {
+            for (col_ = c0_; col_ < c1_; ++col_) {
                 const float back_h_prev = bk_h_prev_r[col_];
                 const float d_h = dcur_h_r[col_];
                 const float d_rh = tmp_d_rh_r[col_];

@@ -178,7 +178,7 @@ def _load():
     for fn in (lib.gru_workspace_size, lib.gru_cache_size):
         fn.argtypes, fn.restype = ints, ctypes.c_size_t
     lib.gru_uses_cblas.restype = ctypes.c_int
-    lib.gru_threads.argtypes, lib.gru_threads.restype = [ctypes.c_int], ctypes.c_int
+    lib.gru_threads.argtypes, lib.gru_threads.restype = [ctypes.c_int] * 2, ctypes.c_int
     funcs = {}
     for dtype, sfx in ((np.dtype(np.float64), "f64"), (np.dtype(np.float32), "f32")):
         fwd = getattr(lib, f"gru_forward_{sfx}")
@@ -197,7 +197,7 @@ def _load():
 
 _LIB, _FUNCS = _load()
 USES_CBLAS = bool(_LIB.gru_uses_cblas())
-THREADS = _LIB.gru_threads  # THREADS(B): the threads of the time loop for batch size B
+THREADS = _LIB.gru_threads  # THREADS(B, H): the threads of the time loop for batch B, hidden size H
 _NS = len(STATES)
 _LAYOUTS = {}
 _WORK = {}

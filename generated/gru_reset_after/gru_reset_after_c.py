@@ -179,7 +179,7 @@ def _load():
     for fn in (lib.gru_reset_after_workspace_size, lib.gru_reset_after_cache_size):
         fn.argtypes, fn.restype = ints, ctypes.c_size_t
     lib.gru_reset_after_uses_cblas.restype = ctypes.c_int
-    lib.gru_reset_after_threads.argtypes, lib.gru_reset_after_threads.restype = [ctypes.c_int], ctypes.c_int
+    lib.gru_reset_after_threads.argtypes, lib.gru_reset_after_threads.restype = [ctypes.c_int] * 2, ctypes.c_int
     funcs = {}
     for dtype, sfx in ((np.dtype(np.float64), "f64"), (np.dtype(np.float32), "f32")):
         fwd = getattr(lib, f"gru_reset_after_forward_{sfx}")
@@ -198,7 +198,7 @@ def _load():
 
 _LIB, _FUNCS = _load()
 USES_CBLAS = bool(_LIB.gru_reset_after_uses_cblas())
-THREADS = _LIB.gru_reset_after_threads  # THREADS(B): the threads of the time loop for batch size B
+THREADS = _LIB.gru_reset_after_threads  # THREADS(B, H): the threads of the time loop for batch B, hidden size H
 _NS = len(STATES)
 _LAYOUTS = {}
 _WORK = {}

@@ -62,9 +62,11 @@ size_t lstm_cache_size(int T, int B, int D, int H);
 /* 1 when compiled with -DLSTM_USE_CBLAS (the products of unpacked calls by CBLAS), 0 for the portable loops. */
 int lstm_uses_cblas(void);
 
-/* Threads the time loop of a call with batch size B runs on: 1 unless compiled with OpenMP; then
- * omp_get_max_threads() (OMP_NUM_THREADS), at most LSTM_MAX_THREADS, each with LSTM_MIN_ROWS rows. */
-int lstm_threads(int B);
+/* Threads the time loop of a call with batch size B and hidden size H runs on: 1 unless compiled with
+ * OpenMP; then omp_get_max_threads() (OMP_NUM_THREADS), at most LSTM_MAX_THREADS, each with
+ * LSTM_MIN_ROWS rows of the batch, or, for a batch of fewer than 2 x LSTM_MIN_ROWS rows, each with
+ * LSTM_MIN_COLS hidden units. */
+int lstm_threads(int B, int H);
 
 /* ---- double ---- */
 

@@ -181,7 +181,7 @@ def _load():
     for fn in (lib.lstm_workspace_size, lib.lstm_cache_size):
         fn.argtypes, fn.restype = ints, ctypes.c_size_t
     lib.lstm_uses_cblas.restype = ctypes.c_int
-    lib.lstm_threads.argtypes, lib.lstm_threads.restype = [ctypes.c_int], ctypes.c_int
+    lib.lstm_threads.argtypes, lib.lstm_threads.restype = [ctypes.c_int] * 2, ctypes.c_int
     funcs = {}
     for dtype, sfx in ((np.dtype(np.float64), "f64"), (np.dtype(np.float32), "f32")):
         fwd = getattr(lib, f"lstm_forward_{sfx}")
@@ -200,7 +200,7 @@ def _load():
 
 _LIB, _FUNCS = _load()
 USES_CBLAS = bool(_LIB.lstm_uses_cblas())
-THREADS = _LIB.lstm_threads  # THREADS(B): the threads of the time loop for batch size B
+THREADS = _LIB.lstm_threads  # THREADS(B, H): the threads of the time loop for batch B, hidden size H
 _NS = len(STATES)
 _LAYOUTS = {}
 _WORK = {}
