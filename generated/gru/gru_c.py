@@ -351,22 +351,22 @@ def _dtype(a):
     return _F32 if a.dtype == _F32 else _F64
 
 
-def _state(value, shape, dtype):
-    """A state as a C-contiguous (B, hidden) array of dtype: the caller's own array when it is one."""
-    if type(value) is np.ndarray and value.dtype == dtype and value.shape == shape and value.flags.c_contiguous:
-        return value
-    return np.ascontiguousarray(np.broadcast_to(np.asarray(value, dtype=dtype), shape))
-
-
 def _states(states, lay, dtype):
-    """(address of the state table, arrays kept alive for the call); missing entries are NULL = zeros."""
+    """(address of the state table, arrays kept alive for the call); missing entries are NULL = zeros.
+    A state is used as given when it is a C-contiguous (B, hidden) array of dtype, else converted."""
     if states is None:
         return None, None
-    arrays = [_state(states[s], lay.state_shape, dtype) if s in states else None for s in STATES]
-    table = lay.states_in
-    for k, a in enumerate(arrays):
-        table[k] = None if a is None else _addr(a)
-    return table, arrays
+    table, keep, shape = lay.states_in, [], lay.state_shape
+    for k, s in enumerate(STATES):
+        a = states.get(s)
+        if a is None:
+            table[k] = None
+            continue
+        if not (type(a) is np.ndarray and a.dtype is dtype and a.shape == shape and a.flags.c_contiguous):
+            a = np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=dtype), shape))
+        keep.append(a)
+        table[k] = _addr(a)
+    return table, keep
 
 
 def forward(params, xs, state0=None):
