@@ -15,9 +15,11 @@
  * single-threaded matrix products.  The rows of a batch are independent through time, so each thread
  * runs the whole time loop on its own rows, with no synchronisation between steps; the packing and
  * the products over all steps are shared out, with barriers around them.  OMP_NUM_THREADS caps the
- * threads; each gets at least LSTM_MIN_ROWS rows of the batch.  The results depend on the number of
- * threads only through the order in which the batch sums of vector gradients (biases, peepholes) are
- * added.
+ * threads; each gets at least LSTM_MIN_ROWS rows of the batch.  A batch too small for two threads
+ * shares out the hidden units instead (LSTM_MIN_COLS each, hidden sizes that are multiples of 32):
+ * each thread runs every row on its own units, with a barrier before each product of a step.  The
+ * number of threads can change the last bits of the results: the order of the batch sums of vector
+ * gradients (biases, peepholes) and the shapes of the products differ.
  */
 #include <math.h>
 #include <string.h>
