@@ -512,6 +512,31 @@ def test_a_smaller_team_than_asked_for_sums_only_its_own_partial_gradients(c_dir
 
 
 @needs_cc
+@pytest.mark.parametrize("cell", CELLS)
+def test_small_batches_of_several_rows_share_out_the_hidden_units(c_dirs, numpy_modules, c_modules, cell, tmp_path,
+                                                                  monkeypatch):
+    """Batches under 2 x LSTM_MIN_ROWS (8) rows, every row on each thread's own hidden units: with 32
+    units per thread allowed, hidden 96 runs on two threads (32 + 64 units) at batch 5, and every
+    result agrees with the generated NumPy, both plans of the C (CBLAS and the loops for products of
+    up to 20000 multiply-adds), with the workspace filled with garbage first."""
+    if c_modules[cell, "blas"].THREADS(64, 7) < 2:
+        pytest.skip("the C runs on one thread here (no OpenMP, or one CPU)")
+    monkeypatch.setenv("LSTM_SYMBOLIC_CACHE", str(tmp_path / "cache"))
+    m = pipeline.naming.module_name(cell)
+    for k, cflags in enumerate(("-DLSTM_MIN_COLS=32", "-DLSTM_MIN_COLS=32 -DLSTM_CBLAS_MIN=20000")):
+        monkeypatch.setenv("LSTM_SYMBOLIC_CFLAGS", cflags)
+        cm = load_module(c_dirs[cell] / f"{m}_c.py", f"_c_{m}_by_units_{k}")
+        assert cm.THREADS(5, 96) == 2 and cm.THREADS(5, 95) == 1 and cm.THREADS(16, 96) == 2
+        for dtype, rtol in ((np.float64, RTOL_F64), (np.float32, RTOL_F32)):
+            _run_both(numpy_modules[cell], cm, dtype, T=2, B=5, input_size=3, hidden_size=96)
+            for work in cm._WORK.values():
+                work[0][:] = 1e3
+            for sizes in (dict(T=6, B=5, input_size=7, hidden_size=96), dict(T=1, B=3, input_size=2, hidden_size=64)):
+                errors = _run_both(numpy_modules[cell], cm, dtype, seed=k + 3, **sizes)
+                assert max(errors.values()) < rtol, (cflags, dtype, sizes, errors)
+
+
+@needs_cc
 @pytest.mark.parametrize("cell", ["lstm", "lstm-peephole", "gru"])
 def test_the_scipy_openblas32_wheel_serves_as_the_blas(c_dirs, numpy_modules, cell, tmp_path, monkeypatch):
     """LSTM_SYMBOLIC_BLAS=scipy-openblas32 links the wheel's OpenBLAS (symbols prefixed scipy_), for
