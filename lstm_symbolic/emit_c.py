@@ -21,13 +21,13 @@ from .kernel import Assign, BackProject, Group, Kernel, Project
 from .printing.c import REAL_TYPES, c_code
 
 # Names the generated C uses itself: a cell symbol with one of them would be shadowed.
-RESERVED = {"T", "B", "D", "H", "I", "t_", "row_", "col_", "e_", "r0_", "r1_", "Bs_", "R0H", "BsH", "tid_", "nth_",
-            "nt_", "solo_", "gpart_", "q0_", "q1_", "m0_", "m1_", "h0_", "h1_", "k_", "work", "params", "cache", "xs",
-            "hs", "grads", "d_xs", "d_hs", "state0", "state_T", "d_state_T", "d_state0", "off_", "auto", "break",
-            "case", "char", "const", "continue", "default", "do", "double", "else", "enum", "extern", "float", "for",
-            "goto", "if", "inline", "int", "long", "register", "restrict", "return", "short", "signed", "sizeof",
-            "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while", "exp", "log",
-            "tanh", "pow"}
+RESERVED = {"T", "B", "D", "H", "I", "t_", "row_", "col_", "r0_", "r1_", "Bs_", "c0_", "c1_", "cols_", "pk_", "g_",
+            "tid_", "nth_", "nt_", "team_", "solo_", "gpart_", "q0_", "q1_", "m0_", "m1_", "h0_", "h1_", "k_",
+            "work", "params", "cache", "xs", "hs", "grads", "d_xs", "d_hs", "state0", "state_T", "d_state_T",
+            "d_state0", "off_", "auto", "break", "case", "char", "const", "continue", "default", "do", "double",
+            "else", "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict",
+            "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned",
+            "void", "volatile", "while", "exp", "log", "tanh", "pow"}
 SIZE = {"hidden": "H", "input": "D"}  # I is complex.h's imaginary unit (cblas.h includes it)
 
 

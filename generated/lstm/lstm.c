@@ -594,11 +594,8 @@ void lstm_forward_f64(int T, int B, int D, int H, const double *const *params, c
      * c0_ .. c1_ - 1 of every row, with a barrier before each product of a step */
     const int r0_ = cols_ ? 0 : SPLIT_(B, tid_, nth_), r1_ = cols_ ? B : SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
     const int c0_ = cols_ ? SPLIT32_(H, tid_, nth_) : 0, c1_ = cols_ ? SPLIT32_(H, tid_ + 1, nth_) : H;
-    const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
     int t_, row_, col_, g_;
     (void)g_;
-    (void)R0H;
-    (void)BsH;
     (void)Bs_;
     for (t_ = 0; t_ < T; ++t_) {
         const double *prev_h = C_h_prev + (size_t)t_ * BH;
@@ -805,7 +802,6 @@ void lstm_backward_f64(int T, int B, int D, int H, const double *const *params, 
     const int c0_ = cols_ ? SPLIT32_(H, tid_, nth_) : 0, c1_ = cols_ ? SPLIT32_(H, tid_ + 1, nth_) : H;
     if (tid_ == 0)
         team_ = nth_;
-    const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
     const int pk_ = !cols_ && T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
     if (pk_) {
         pk_pack_f64(0, D, 4 * H, stkw_x, D, pkb_x, tid_, nth_);
@@ -829,8 +825,6 @@ void lstm_backward_f64(int T, int B, int D, int H, const double *const *params, 
     double *GP_b_o = tid_ == 0 ? G_b_o : gpart_ + ((size_t)(tid_ - 1) * 4 + 3) * H;
     if (tid_ > 0)
         memset(GP_b_o, 0, H * sizeof(double));
-    (void)R0H;
-    (void)BsH;
     (void)Bs_;
     for (t_ = T - 1; t_ >= 0; --t_) {
         double *dcur_h = dst_h + (size_t)(t_ & 1) * BH;
@@ -1325,11 +1319,8 @@ void lstm_forward_f32(int T, int B, int D, int H, const float *const *params, co
      * c0_ .. c1_ - 1 of every row, with a barrier before each product of a step */
     const int r0_ = cols_ ? 0 : SPLIT_(B, tid_, nth_), r1_ = cols_ ? B : SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
     const int c0_ = cols_ ? SPLIT32_(H, tid_, nth_) : 0, c1_ = cols_ ? SPLIT32_(H, tid_ + 1, nth_) : H;
-    const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
     int t_, row_, col_, g_;
     (void)g_;
-    (void)R0H;
-    (void)BsH;
     (void)Bs_;
     for (t_ = 0; t_ < T; ++t_) {
         const float *prev_h = C_h_prev + (size_t)t_ * BH;
@@ -1536,7 +1527,6 @@ void lstm_backward_f32(int T, int B, int D, int H, const float *const *params, c
     const int c0_ = cols_ ? SPLIT32_(H, tid_, nth_) : 0, c1_ = cols_ ? SPLIT32_(H, tid_ + 1, nth_) : H;
     if (tid_ == 0)
         team_ = nth_;
-    const size_t R0H = (size_t)r0_ * H, BsH = (size_t)Bs_ * H;
     const int pk_ = !cols_ && T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
     if (pk_) {
         pk_pack_f32(0, D, 4 * H, stkw_x, D, pkb_x, tid_, nth_);
@@ -1560,8 +1550,6 @@ void lstm_backward_f32(int T, int B, int D, int H, const float *const *params, c
     float *GP_b_o = tid_ == 0 ? G_b_o : gpart_ + ((size_t)(tid_ - 1) * 4 + 3) * H;
     if (tid_ > 0)
         memset(GP_b_o, 0, H * sizeof(float));
-    (void)R0H;
-    (void)BsH;
     (void)Bs_;
     for (t_ = T - 1; t_ >= 0; --t_) {
         float *dcur_h = dst_h + (size_t)(t_ & 1) * BH;
