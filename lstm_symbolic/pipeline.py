@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from . import naming
 from . import notation as notations
@@ -12,14 +12,15 @@ from .article import jacobian_document as jacobian_latex_document
 from .builtins import BUILTIN_CELLS
 from .cells import Cell
 from .derive import Derivation, derive
-from .emit import render, write_files
+from .emit import render
 from .emit_c import c_files
 from .emit_numpy import numpy_files
 from .errors import UserError
+from .files import OutputError, write_files, write_groups
 from .jacobian import jacobian
 from .kernel import build_kernel
 from .printing.text import jacobian_text, text
-from .publish import compile_pdf, to_latex, to_markdown, write_images
+from .publish import compile_pdf, equation_images, to_latex, to_markdown
 from .spec import load_spec
 
 LANGUAGES = ("numpy", "c")
@@ -117,13 +118,6 @@ def emit(cell: Cell, lang: str, out_dir: str | Path) -> list[Path]:
     return write_files(code_files(cell, lang), out_dir)
 
 
-def write_text(text: str, path: str | Path) -> Path:
-    """Write one document (all or nothing) and return its path."""
-    path = Path(path)
-    (written,) = write_files({path.name: text}, path.parent)
-    return written
-
-
 def generated_files() -> dict[str, str]:
     """Everything under ``generated/``: {relative path: text}, for every built-in cell."""
     files = {}
@@ -212,15 +206,29 @@ def publish_derivation(cell: Cell, *, fmt: str | None = None, notation: str = "d
     if pdf and fmt != "latex":
         raise UserError("--pdf compiles the LaTeX document: use --format latex (or omit --format)")
     body = derivation_output(cell, fmt, notation, steps)
-    written: list[str] = []
+    groups, lines = [], []
     if pdf or output:
-        path = write_text(body, output or f"{naming.module_name(cell.name)}.tex")
-        written.append(str(path))
-        if pdf:
-            written.append(str(compile_pdf(path)))
+        folder, files = _document_files(cell, body, output, pdf)
+        groups.append((folder, files))
+        lines += [str(folder / name) for name in files]
     doc = derivation_document(cell, notation, steps=steps) if images else None
     for kind, directory in images.items():
-        paths = write_images(doc, Path(directory), kind)
-        written.append(f"{len(paths)} {kind.upper()} images under {directory}/")
-    to_stdout = None if (written or images) else body
-    return to_stdout, written
+        pictures = equation_images(doc, kind)
+        groups.append((Path(directory), pictures))
+        lines.append(f"{len(pictures)} {kind.upper()} images under {directory}/")
+    write_groups(groups)
+    return (None if groups else body), lines
+
+
+def _document_files(cell: Cell, body: str, output: str | None, pdf: bool) -> tuple[Path, dict]:
+    """(folder, {name: text or bytes}) of ``-o FILE`` (default ``<cell>.tex`` here) and its PDF."""
+    folder, name = (Path(output).parent, Path(output).name) if output else \
+        (Path("."), f"{naming.module_name(cell.name)}.tex")
+    files: dict[str, str | bytes] = {name: body}
+    if pdf:
+        pdf_name = str(PurePosixPath(name).with_suffix(".pdf"))
+        if pdf_name == name:
+            raise OutputError(f"{folder / name} would be written twice (the LaTeX and its PDF): "
+                              "give -o the name of the .tex file")
+        files[pdf_name] = compile_pdf(body, name)
+    return folder, files
