@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path, PurePosixPath
 
-from . import naming
+from . import manifest, naming
 from . import notation as notations
 from .article import derivation_document
 from .article import jacobian_document as jacobian_latex_document
@@ -16,7 +16,7 @@ from .emit import render
 from .emit_c import c_files
 from .emit_numpy import numpy_files
 from .errors import UserError
-from .files import OutputError, write_files, write_groups
+from .files import OutputError, read_bytes, write_files, write_groups
 from .jacobian import jacobian
 from .kernel import build_kernel
 from .printing.text import jacobian_text, text
@@ -28,6 +28,7 @@ _EMITTERS = {"numpy": numpy_files, "c": c_files}
 FORMATS = ("text", "latex", "markdown")
 # The article-style derivations committed under generated/<cell>/: {cell: notations}.
 DOCUMENTED = {"lstm": ("default", "ng")}
+MAX_GENERATED_BYTES = 16 * 1024 * 1024  # what generate --check reads of one file
 
 
 def load_cell(name: str) -> Cell:
@@ -140,13 +141,14 @@ def generated_files() -> dict[str, str]:
 
 
 def stale(root: str | Path) -> list[str]:
-    """Unified diffs where ``root`` differs from what the code generates now."""
-    root = Path(root)
-    want = generated_files()
-    have = {str(p.relative_to(root)): p for p in root.rglob("*") if p.is_file()} if root.is_dir() else {}
+    """Unified diffs where ``root`` differs from what ``generate`` would write now (files it
+    would remove included); refused, as ``generate`` refuses it, if ``root`` is not the tool's."""
+    want = manifest.with_manifest(generated_files())
+    _, have = manifest.owned(root, want)
     diffs = []
     for rel in sorted(set(want) | set(have)):
-        old = have[rel].read_text(encoding="utf-8") if rel in have else ""
+        old = read_bytes(have[rel], MAX_GENERATED_BYTES, "generated file").decode("utf-8", "replace") \
+            if rel in have else ""
         new = want.get(rel, "")
         if old != new:
             diffs.append("".join(difflib.unified_diff(
@@ -155,14 +157,9 @@ def stale(root: str | Path) -> list[str]:
 
 
 def generate(root: str | Path) -> list[Path]:
-    """Rewrite ``root`` with what the code generates now (and remove files it no longer makes)."""
-    root = Path(root)
-    want = generated_files()
-    if root.is_dir():
-        for p in root.rglob("*"):
-            if p.is_file() and str(p.relative_to(root)) not in want:
-                p.unlink()
-    return write_files(want, root)
+    """Rewrite ``root`` with what the code generates now; see :mod:`lstm_symbolic.manifest`
+    for the folders it accepts and the only files it removes."""
+    return manifest.sync(root, generated_files())
 
 
 def _check_format(fmt: str, notation: str, steps: bool) -> None:

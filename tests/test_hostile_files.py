@@ -1,10 +1,11 @@
 """Files from and for a user (issue 15): what is read, what is written, and what is never touched.
 
-One case per finding: outputs replacing a link, a device or a FIFO, mode 0600 outputs,
-tracebacks and partial sets on unwritable targets, images written straight to their names,
-pdflatex's scratch folder, and a spec or formula file that is a device, a FIFO or too large.
-The command line runs in a subprocess (as a user runs it); the functions of
-:mod:`lstm_symbolic.files` are tested on their own.
+One case per finding: ``generate --dir`` deleting files it did not write, outputs replacing a
+link, a device or a FIFO, mode 0600 outputs, tracebacks and partial sets on unwritable targets,
+concurrent runs, images written straight to their names, pdflatex's scratch folder, and a spec
+or formula file that is a device, a FIFO or too large.  The command line runs in a subprocess
+(as a user runs it); the functions of :mod:`lstm_symbolic.files` and
+:mod:`lstm_symbolic.manifest` are tested on their own.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from lstm_symbolic import files
+from lstm_symbolic import cli, files, manifest, pipeline
 from lstm_symbolic.files import OutputError, ReadError, read_text, write_files, write_groups
+from lstm_symbolic.manifest import MANIFEST
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_SPEC = (ROOT / "examples" / "lstm-scaled.toml").read_text()
@@ -41,6 +43,93 @@ def refused(result, needle: str) -> str:
 
 def listing(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+# -- generate --dir: only its own files ---------------------------------------------------------
+def users_folder(root: Path) -> dict[str, str]:
+    mine = {".git/config": "[core]\n", "my_notes.txt": "notes\n", "src/main.py": "print(1)\n"}
+    for rel, text in mine.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return mine
+
+
+def test_generate_refuses_a_folder_of_other_files_and_deletes_nothing(tmp_path):
+    mine = users_folder(tmp_path)
+    before = listing(tmp_path)
+    refused(run("generate", "--dir", str(tmp_path)), "did not write")
+    assert listing(tmp_path) == before
+    assert {rel: (tmp_path / rel).read_text() for rel in mine} == mine
+    refused(run("generate", "--check", "--dir", str(tmp_path)), "did not write")
+
+
+def test_generate_help_documents_the_manifest():
+    result = run("generate", "--help")
+    assert result.returncode == 0 and MANIFEST in result.stdout and "never deletes" in result.stdout
+
+
+def test_sync_writes_a_manifest_and_removes_only_listed_files(tmp_path):
+    manifest.sync(tmp_path, {"a/one.py": "1\n", "old/gone.py": "2\n"})
+    assert manifest.listed(tmp_path) == {"a/one.py", "old/gone.py"}
+    assert listing(tmp_path) == [MANIFEST, "a", "a/one.py", "old", "old/gone.py"]
+    manifest.sync(tmp_path, {"a/one.py": "1 again\n", "b.txt": "3\n"})
+    assert listing(tmp_path) == [MANIFEST, "a", "a/one.py", "b.txt"]  # old/ was emptied and removed
+    assert (tmp_path / "a/one.py").read_text() == "1 again\n"
+    (tmp_path / "a/yours.txt").write_text("mine\n")
+    with pytest.raises(OutputError, match=r"1 file\(s\) lstm-symbolic did not write there \(e\.g\. a/yours\.txt\)"):
+        manifest.sync(tmp_path, {"b.txt": "4\n"})
+    assert (tmp_path / "a/one.py").read_text() == "1 again\n" and (tmp_path / "b.txt").read_text() == "3\n"
+
+
+def test_a_listed_file_replaced_by_a_link_is_not_the_tools(tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep\n")
+    root = tmp_path / "gen"
+    manifest.sync(root, {"x.py": "1\n"})
+    (root / "x.py").unlink()
+    (root / "x.py").symlink_to(outside)
+    with pytest.raises(OutputError, match="a symbolic link"):
+        manifest.sync(root, {})
+    assert (root / "x.py").is_symlink() and outside.read_text() == "keep\n"
+
+
+def test_a_manifest_naming_a_path_outside_the_folder_is_refused(tmp_path):
+    (tmp_path / "victim").write_text("keep\n")
+    root = tmp_path / "gen"
+    root.mkdir()
+    (root / MANIFEST).write_text("# listed\n../victim\n")
+    with pytest.raises(OutputError, match=rf"{MANIFEST}:2: not a path inside the folder"):
+        manifest.sync(root, {})
+    assert (tmp_path / "victim").read_text() == "keep\n"
+
+
+def test_check_shows_what_generate_would_remove(tmp_path):
+    pipeline.generate(tmp_path)
+    (tmp_path / MANIFEST).write_text((tmp_path / MANIFEST).read_text() + "lstm/retired.py\n")
+    (tmp_path / "lstm/retired.py").write_text("old\n")
+    result = run("generate", "--check", "--dir", str(tmp_path))
+    assert result.returncode == 1 and "-old" in result.stdout and "a/lstm/retired.py" in result.stdout
+    pipeline.generate(tmp_path)
+    assert not (tmp_path / "lstm/retired.py").exists() and pipeline.stale(tmp_path) == []
+
+
+def test_staged_files_of_another_run_are_neither_counted_nor_deleted(tmp_path):
+    manifest.sync(tmp_path, {"lstm/lstm.py": "1\n"})
+    other = tmp_path / "lstm" / ".lstm.py.999999.0123abcd.tmp"
+    other.write_text("another process is writing this\n")
+    manifest.sync(tmp_path, {"lstm/lstm.py": "2\n"})
+    assert other.read_text() == "another process is writing this\n"
+
+
+def test_two_generate_runs_at_once_both_succeed(tmp_path):
+    procs = [subprocess.Popen([sys.executable, "-m", "lstm_symbolic", "generate", "--dir", str(tmp_path)],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    assert pipeline.stale(tmp_path) == []
+    assert not [p for p in tmp_path.rglob("*") if files.is_staged(p.name)]
 
 
 # -- writing: staged, all or nothing, umask, no links or devices --------------------------------
@@ -271,3 +360,13 @@ def test_a_large_spec_is_refused_before_parsing(tmp_path):
     big.write_text(BASE_SPEC + "#" * (256 * 1024))
     refused(run("emit", str(big), "--lang", "numpy", "-o", str(tmp_path)), "the spec is larger than 256 kB")
     assert listing(tmp_path) == ["big.toml"]
+
+
+# -- the command line's last guard -------------------------------------------------------------
+def test_an_unexpected_os_error_is_one_line(monkeypatch, capsys):
+    def broken():
+        raise PermissionError(13, "Permission denied", "/somewhere")
+
+    monkeypatch.setattr(pipeline, "cell_summaries", broken)
+    assert cli.main(["cells"]) == 2
+    assert capsys.readouterr().err == "lstm-symbolic: error: Permission denied (/somewhere)\n"
