@@ -7,6 +7,18 @@ import sys
 
 from . import notation, pipeline
 from .errors import UserError
+from .manifest import MANIFEST
+
+GENERATE_HELP = f"""\
+Rewrite a folder (default generated/) with the code, derivations and examples of every
+built-in cell.
+
+The folder must be new, empty, or one generate wrote before: generate lists the files it
+writes in DIR/{MANIFEST}, removes only listed files it no longer makes, and
+refuses (exit 2, before writing anything) a folder holding any other file. It never deletes
+a file it did not write, and overwrites only files at the names it writes. The files are
+written all or nothing. --check writes nothing: it shows a diff where the folder is stale
+(files generate would remove show as deleted) and refuses the same folders."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,9 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cell", default="lstm", help="a built-in cell name or a .toml cell spec (default: lstm)")
     p.add_argument("--notation", default="ng", help="the names the function uses (default: ng)")
     p.add_argument("--convention", choices=["ng", "kwargs"], help="how it is called (default: ng for ng)")
-    p = sub.add_parser("generate", help="rewrite generated/ from the built-in cells")
-    p.add_argument("--check", action="store_true", help="exit 1 with a diff where generated/ is stale")
-    p.add_argument("--dir", default="generated", help="the folder (default: generated)")
+    p = sub.add_parser("generate", help="rewrite generated/ from the built-in cells",
+                       description=GENERATE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 with a diff where the folder is stale")
+    p.add_argument("--dir", default="generated",
+                   help="the folder: new, empty, or one generate wrote before (default: generated)")
     return parser
 
 
@@ -104,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except RecursionError:
         print("lstm-symbolic: error: input nested too deeply", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the last guard: the pipeline raises its own errors for files
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"lstm-symbolic: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
 
 

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import difflib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from . import naming
+from . import manifest, naming
 from . import notation as notations
 from .article import derivation_document
 from .article import jacobian_document as jacobian_latex_document
 from .builtins import BUILTIN_CELLS
 from .cells import Cell
 from .derive import Derivation, derive
-from .emit import render, write_files
+from .emit import render
 from .emit_c import c_files
 from .emit_numpy import numpy_files
 from .errors import UserError
+from .files import OutputError, read_bytes, write_files, write_groups
 from .jacobian import jacobian
 from .kernel import build_kernel
 from .printing.text import jacobian_text, text
-from .publish import compile_pdf, to_latex, to_markdown, write_images
+from .publish import compile_pdf, equation_images, to_latex, to_markdown
 from .spec import load_spec
 
 LANGUAGES = ("numpy", "c")
@@ -27,6 +28,7 @@ _EMITTERS = {"numpy": numpy_files, "c": c_files}
 FORMATS = ("text", "latex", "markdown")
 # The article-style derivations committed under generated/<cell>/: {cell: notations}.
 DOCUMENTED = {"lstm": ("default", "ng")}
+MAX_GENERATED_BYTES = 16 * 1024 * 1024  # what generate --check reads of one file
 
 
 def load_cell(name: str) -> Cell:
@@ -117,13 +119,6 @@ def emit(cell: Cell, lang: str, out_dir: str | Path) -> list[Path]:
     return write_files(code_files(cell, lang), out_dir)
 
 
-def write_text(text: str, path: str | Path) -> Path:
-    """Write one document (all or nothing) and return its path."""
-    path = Path(path)
-    (written,) = write_files({path.name: text}, path.parent)
-    return written
-
-
 def generated_files() -> dict[str, str]:
     """Everything under ``generated/``: {relative path: text}, for every built-in cell."""
     files = {}
@@ -146,13 +141,14 @@ def generated_files() -> dict[str, str]:
 
 
 def stale(root: str | Path) -> list[str]:
-    """Unified diffs where ``root`` differs from what the code generates now."""
-    root = Path(root)
-    want = generated_files()
-    have = {str(p.relative_to(root)): p for p in root.rglob("*") if p.is_file()} if root.is_dir() else {}
+    """Unified diffs where ``root`` differs from what ``generate`` would write now (files it
+    would remove included); refused, as ``generate`` refuses it, if ``root`` is not the tool's."""
+    want = manifest.with_manifest(generated_files())
+    _, have = manifest.owned(root, want)
     diffs = []
     for rel in sorted(set(want) | set(have)):
-        old = have[rel].read_text(encoding="utf-8") if rel in have else ""
+        old = read_bytes(have[rel], MAX_GENERATED_BYTES, "generated file").decode("utf-8", "replace") \
+            if rel in have else ""
         new = want.get(rel, "")
         if old != new:
             diffs.append("".join(difflib.unified_diff(
@@ -161,14 +157,9 @@ def stale(root: str | Path) -> list[str]:
 
 
 def generate(root: str | Path) -> list[Path]:
-    """Rewrite ``root`` with what the code generates now (and remove files it no longer makes)."""
-    root = Path(root)
-    want = generated_files()
-    if root.is_dir():
-        for p in root.rglob("*"):
-            if p.is_file() and str(p.relative_to(root)) not in want:
-                p.unlink()
-    return write_files(want, root)
+    """Rewrite ``root`` with what the code generates now; see :mod:`lstm_symbolic.manifest`
+    for the folders it accepts and the only files it removes."""
+    return manifest.sync(root, generated_files())
 
 
 def _check_format(fmt: str, notation: str, steps: bool) -> None:
@@ -212,15 +203,29 @@ def publish_derivation(cell: Cell, *, fmt: str | None = None, notation: str = "d
     if pdf and fmt != "latex":
         raise UserError("--pdf compiles the LaTeX document: use --format latex (or omit --format)")
     body = derivation_output(cell, fmt, notation, steps)
-    written: list[str] = []
+    groups, lines = [], []
     if pdf or output:
-        path = write_text(body, output or f"{naming.module_name(cell.name)}.tex")
-        written.append(str(path))
-        if pdf:
-            written.append(str(compile_pdf(path)))
+        folder, files = _document_files(cell, body, output, pdf)
+        groups.append((folder, files))
+        lines += [str(folder / name) for name in files]
     doc = derivation_document(cell, notation, steps=steps) if images else None
     for kind, directory in images.items():
-        paths = write_images(doc, Path(directory), kind)
-        written.append(f"{len(paths)} {kind.upper()} images under {directory}/")
-    to_stdout = None if (written or images) else body
-    return to_stdout, written
+        pictures = equation_images(doc, kind)
+        groups.append((Path(directory), pictures))
+        lines.append(f"{len(pictures)} {kind.upper()} images under {directory}/")
+    write_groups(groups)
+    return (None if groups else body), lines
+
+
+def _document_files(cell: Cell, body: str, output: str | None, pdf: bool) -> tuple[Path, dict]:
+    """(folder, {name: text or bytes}) of ``-o FILE`` (default ``<cell>.tex`` here) and its PDF."""
+    folder, name = (Path(output).parent, Path(output).name) if output else \
+        (Path("."), f"{naming.module_name(cell.name)}.tex")
+    files: dict[str, str | bytes] = {name: body}
+    if pdf:
+        pdf_name = str(PurePosixPath(name).with_suffix(".pdf"))
+        if pdf_name == name:
+            raise OutputError(f"{folder / name} would be written twice (the LaTeX and its PDF): "
+                              "give -o the name of the .tex file")
+        files[pdf_name] = compile_pdf(body, name)
+    return folder, files

@@ -1,13 +1,14 @@
 """Documents to files: LaTeX, Markdown, PDF and one image per equation (pipeline level).
 
 The templates under ``templates/latex/`` receive only prepared strings; this module flattens
-a :class:`~lstm_symbolic.document.Document` into them, runs pdflatex in a scratch directory
-(the PDF appears next to the .tex only on success) and draws equations with matplotlib.
+a :class:`~lstm_symbolic.document.Document` into them, runs pdflatex in a scratch folder (always
+removed) and draws equations with matplotlib.  Everything is returned as text or bytes; the
+pipeline writes it with :mod:`lstm_symbolic.files` (staged, all or nothing).
 """
 
 from __future__ import annotations
 
-import os
+import io
 import re
 import shutil
 import subprocess
@@ -67,28 +68,28 @@ def to_markdown(doc: Document) -> str:
                   notation=doc.notation, sections=sections)
 
 
-def compile_pdf(tex_path: Path) -> Path:
-    """Compile ``tex_path`` with pdflatex; the PDF lands next to it only on success."""
-    tex_path = Path(tex_path)
+def compile_pdf(tex: str, name: str = "document") -> bytes:
+    """The PDF of the LaTeX source ``tex``, compiled by pdflatex in a scratch folder that is
+    always removed; ``name`` names the document in errors.  Writing it is the caller's."""
     if shutil.which(PDFLATEX[0]) is None:
         raise LatexError("pdflatex not found: install texlive-latex-base and "
                          "texlive-latex-recommended (Debian) or drop --pdf")
-    with tempfile.TemporaryDirectory(prefix="lstm-symbolic-tex-") as tmp:
-        work = Path(tmp) / "doc.tex"
-        shutil.copyfile(tex_path, work)
-        try:
-            done = subprocess.run([*PDFLATEX, work.name], cwd=tmp, capture_output=True,
+    try:
+        with tempfile.TemporaryDirectory(prefix="lstm-symbolic-tex-") as tmp:
+            (Path(tmp) / "doc.tex").write_text(tex, encoding="utf-8")
+            done = subprocess.run([*PDFLATEX, "doc.tex"], cwd=tmp, capture_output=True,
                                   text=True, errors="replace", timeout=300)
-        except subprocess.TimeoutExpired:
-            raise LatexError(f"pdflatex timed out on {tex_path}") from None
-        pdf = Path(tmp) / "doc.pdf"
-        if done.returncode != 0 or not pdf.is_file():
-            raise LatexError(f"pdflatex failed on {tex_path}: {first_error(Path(tmp) / 'doc.log')}")
-        target = tex_path.with_suffix(".pdf")
-        staged = target.with_name(f".{target.name}.part")
-        shutil.copyfile(pdf, staged)
-        os.replace(staged, target)
-    return target
+            pdf = Path(tmp) / "doc.pdf"
+            if done.returncode != 0 or not pdf.is_file():
+                raise LatexError(f"pdflatex failed on {name}: {first_error(Path(tmp) / 'doc.log')}")
+            return pdf.read_bytes()
+    except subprocess.TimeoutExpired:
+        raise LatexError(f"pdflatex timed out on {name}") from None
+    except OSError as exc:
+        if isinstance(exc, UserError):
+            raise
+        raise LatexError(f"cannot run pdflatex on {name}: {exc.strerror or exc} "
+                         f"({exc.filename or 'its scratch folder'})") from None
 
 
 def first_error(log: Path) -> str:
@@ -116,8 +117,9 @@ def mathtext_form(latex: str) -> str:
     return text.replace(r"\textstyle", "").replace(r"\operatorname{diag}", r"\,\mathrm{diag}")
 
 
-def write_images(doc: Document, directory: Path, fmt: str = "png") -> list[Path]:
-    """One image per equation (``001-forward-z_f.png`` ...) drawn with matplotlib mathtext."""
+def equation_images(doc: Document, fmt: str = "png") -> dict[str, bytes]:
+    """One image per equation (``{"001-forward-z_f.png": bytes, ...}``) drawn with matplotlib
+    mathtext, in memory: writing them (all or nothing) is the caller's."""
     try:
         import matplotlib
 
@@ -125,25 +127,23 @@ def write_images(doc: Document, directory: Path, fmt: str = "png") -> list[Path]
         from matplotlib import pyplot as plt
     except ImportError:
         raise LatexError("equation images need matplotlib: pip install matplotlib") from None
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
+    images = {}
     style = {"svg.hashsalt": "lstm-symbolic", "mathtext.fontset": "cm", "font.family": "serif"}
     with matplotlib.rc_context(style):
         for stem, block in doc.equations():
-            path = directory / f"{stem}.{fmt}"
-            _draw(plt, block, path, fmt)
-            written.append(path)
-    return written
+            images[f"{stem}.{fmt}"] = _draw(plt, block, fmt)
+    return images
 
 
-def _draw(plt, block: Block, path: Path, fmt: str) -> None:
+def _draw(plt, block: Block, fmt: str) -> bytes:
     lines = [f"${mathtext_form(f'{r.lhs} {r.rel} {r.rhs}'.strip())}$" for r in block.rows]
     fig = plt.figure(figsize=(0.1, 0.1))
     fig.text(0, 0, "\n".join(lines), fontsize=14, va="bottom", ha="left")
     metadata = {"Date": None} if fmt == "svg" else {}
+    out = io.BytesIO()
     try:
-        fig.savefig(path, dpi=150, bbox_inches="tight", pad_inches=0.08, facecolor="white",
-                    metadata=metadata)
+        fig.savefig(out, format=fmt, dpi=150, bbox_inches="tight", pad_inches=0.08,
+                    facecolor="white", metadata=metadata)
     finally:
         plt.close(fig)
+    return out.getvalue()

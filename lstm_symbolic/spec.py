@@ -18,6 +18,7 @@ import sympy as sp
 from . import naming
 from .cells import SIZES, Cell, CellError, make_cell
 from .errors import UserError
+from .files import ReadError, read_text
 from .formula import BatchSum, ColumnSlice, FormulaError, parse_shaped
 from .formula_values import show
 from .functions import LINEAR_ATOMS, MatVec, MissingRuleError, check_primitives
@@ -41,17 +42,10 @@ class SpecError(UserError, ValueError):
 
 def load_spec(path: str | Path) -> Cell:
     """The cell of the spec file at ``path``."""
-    path = Path(path)
     try:
-        if path.stat().st_size > MAX_SPEC_BYTES:
-            raise SpecError(f"spec is larger than {MAX_SPEC_BYTES // 1024} kB", where=str(path))
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SpecError(f"cannot read the spec: {exc.strerror}", where=str(path)) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"not UTF-8 text (byte {exc.start})", where=str(path)) from None
+        text = read_text(path, MAX_SPEC_BYTES, "spec")
+    except ReadError as exc:
+        raise SpecError(exc.reason, where=exc.path) from None
     return parse_spec(text, str(path))
 
 

@@ -31,6 +31,7 @@ import sympy as sp
 from .builtins import BUILTIN_CELLS
 from .cells import Cell
 from .errors import UserError
+from .files import ReadError, read_text, size_text
 from .formula import FormulaError, parse_formula
 from .verify_check import Checker
 from .verify_code import BackwardReport, QuantityCheck, check_backward, load_function
@@ -42,7 +43,7 @@ __all__ = [
     "report_json", "report_text",
 ]
 
-MAX_FILE_BYTES = 256_000
+MAX_FILE_BYTES = 256 * 1024
 MAX_FORMULAS = 200
 MAX_NAME = 100
 SHAPES = ("vector", "scalar")
@@ -83,7 +84,7 @@ class Verdict:
 def read_file(text: str, where: str = "formulas") -> FormulaFile:
     """Validate a formula file's TOML (sizes capped before parsing)."""
     if len(text.encode("utf-8", "replace")) > MAX_FILE_BYTES:
-        raise VerifyFileError(f"{where}: the file is larger than {MAX_FILE_BYTES} bytes")
+        raise VerifyFileError(f"{where}: the file is larger than {size_text(MAX_FILE_BYTES)}")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -138,9 +139,9 @@ def check_file(path: str | Path, load_cell: Callable[[str], Cell] | None = None)
     """:func:`check_text` of a file; a cell spec path in it is relative to the file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise VerifyFileError(f"cannot read {path}: {exc}") from None
+        text = read_text(path, MAX_FILE_BYTES, "formula file")
+    except ReadError as exc:
+        raise VerifyFileError(str(exc)) from None
 
     def load(name: str) -> Cell:
         if name.endswith(".toml") and not Path(name).is_absolute():

@@ -2,6 +2,7 @@
 
 import re
 import shutil
+import tempfile
 
 import pytest
 
@@ -85,21 +86,19 @@ def test_every_equation_draws_with_mathtext(documents, cell, profile):
 @needs_pdflatex
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("profile", PROFILES)
-def test_latex_compiles(documents, tmp_path, cell, profile):
-    tex = tmp_path / f"{cell}-{profile}.tex"
-    tex.write_text(to_latex(documents[cell, profile]))
-    assert compile_pdf(tex).stat().st_size > 1000
+def test_latex_compiles(documents, cell, profile):
+    pdf = compile_pdf(to_latex(documents[cell, profile]), f"{cell}-{profile}.tex")
+    assert pdf.startswith(b"%PDF") and len(pdf) > 1000
 
 
 @needs_pdflatex
-def test_a_latex_error_is_one_line_and_leaves_no_pdf(tmp_path):
-    tex = tmp_path / "broken.tex"
-    tex.write_text("\\documentclass{article}\\begin{document}$\\nosuchmacro$\\end{document}\n")
+def test_a_latex_error_is_one_line_and_leaves_no_scratch_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    tex = "\\documentclass{article}\\begin{document}$\\nosuchmacro$\\end{document}\n"
     with pytest.raises(LatexError, match=r"Undefined control sequence\. \(at l\.1\)") as info:
-        compile_pdf(tex)
-    assert "\n" not in str(info.value)
-    assert not (tmp_path / "broken.pdf").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.tex"]
+        compile_pdf(tex, "broken.tex")
+    assert "\n" not in str(info.value) and "broken.tex" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_output_is_deterministic():
@@ -140,6 +139,7 @@ def test_cli_pdf(tmp_path, capsys):
     tex = tmp_path / "doc" / "lstm.tex"
     assert main(["derive", "lstm", "--pdf", "--steps", "-o", str(tex)]) == 0
     assert capsys.readouterr().out.split() == [str(tex), str(tex.with_suffix(".pdf"))]
+    assert tex.with_suffix(".pdf").read_bytes().startswith(b"%PDF")
 
 
 def test_jacobian_latex_format(capsys):
@@ -177,13 +177,11 @@ def user_cell():
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_a_user_cell_renders_in_every_notation(profile, tmp_path):
+def test_a_user_cell_renders_in_every_notation(profile):
     doc = derivation_document(user_cell(), profile, steps=True)
     tex = to_latex(doc)
     assert "begin{bmatrix}" not in tex  # no stacked layout for weights the cell lacks
     assert r"\delta \left(U_n h_{t-1}\right)" in tex or profile != "default"
     assert "partial and the total Jacobian coincide" in tex
     if shutil.which("pdflatex"):
-        path = tmp_path / "user.tex"
-        path.write_text(tex)
-        compile_pdf(path)
+        assert compile_pdf(tex, "user.tex").startswith(b"%PDF")

@@ -15,8 +15,8 @@ from conftest import RTOL_FD
 from lstm_symbolic.builtins import BUILTIN_CELLS
 from lstm_symbolic.cells import make_cell
 from lstm_symbolic.derive import derive
-from lstm_symbolic.emit import write_files
 from lstm_symbolic.emit_numpy import numpy_files
+from lstm_symbolic.files import write_files
 from lstm_symbolic.functions import MatVec, sigmoid
 from lstm_symbolic.gradcheck import check_module, load_module
 from lstm_symbolic.kernel import build_kernel
