@@ -17,17 +17,9 @@ import sympy as sp
 from . import naming
 from .emit import render
 from .errors import UserError
-from .kernel import Assign, BackProject, Group, Kernel, Project
+from .kernel import BackProject, Group, Kernel, Project
 from .printing.c import REAL_TYPES, c_code
 
-# Names the generated C uses itself: a cell symbol with one of them would be shadowed.
-RESERVED = {"T", "B", "D", "H", "I", "t_", "row_", "col_", "r0_", "r1_", "Bs_", "c0_", "c1_", "cols_", "pk_", "g_",
-            "tid_", "nth_", "nt_", "team_", "solo_", "gpart_", "q0_", "q1_", "m0_", "m1_", "h0_", "h1_", "k_",
-            "work", "params", "cache", "xs", "hs", "grads", "d_xs", "d_hs", "state0", "state_T", "d_state_T",
-            "d_state0", "off_", "auto", "break", "case", "char", "const", "continue", "default", "do", "double",
-            "else", "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict",
-            "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned",
-            "void", "volatile", "while", "exp", "log", "tanh", "pow"}
 SIZE = {"hidden": "H", "input": "D"}  # I is complex.h's imaginary unit (cblas.h includes it)
 
 
@@ -47,15 +39,15 @@ class Pass:
 
 
 class Rows:
-    """Row pointers of a step's arrays: ``name_r = name + row_ * stride`` is set once per batch row, so
-    the inner loop indexes every array by ``col_`` (plus a block offset) and vectorizes."""
+    """Row pointers of a step's arrays: ``name_r_ = name + row_ * stride`` (:func:`naming.row`) is set once per
+    batch row, so the inner loop indexes every array by ``col_`` (plus a block offset) and vectorizes."""
 
     def __init__(self):
         self.stride: dict[str, str] = {}
 
     def at(self, array: str, stride: str = "H", block: int = 0) -> str:
         self.stride[array] = stride
-        return f"{array}_r[{f'{block} * H + ' if block else ''}col_]"
+        return f"{naming.row(array)}[{f'{block} * H + ' if block else ''}col_]"
 
     def pointers(self, pz: Pass) -> list[str]:
         """Declarations of the row pointers a pass uses (writable where it stores through them)."""
@@ -63,21 +55,17 @@ class Rows:
         written = "\n".join([st.split(" = ")[0] for st in pz.stores] + [lhs for lhs, _ in pz.sums])
         out = []
         for array, stride in self.stride.items():
-            if f"{array}_r[" in text:
-                const = "" if f"{array}_r[" in written else "const "
-                out.append(f"{const}@R@ *{array}_r = {array} + (size_t)row_ * ({stride});")
+            if f"{naming.row(array)}[" in text:
+                const = "" if f"{naming.row(array)}[" in written else "const "
+                out.append(f"{const}@R@ *{naming.row(array)} = {array} + (size_t)row_ * ({stride});")
         return out
 
 
 def _check_names(kernel: Kernel) -> None:
     cell = kernel.cell
-    names = {q.name for q in cell.quantities} | {s.name for st in kernel.backward if isinstance(st, Assign)
-                                                 for s in [st.lhs]}
+    naming.check_cell(cell, [(w.name, g.name) for g in kernel.groups for w in g.weights])
     if len(cell.inputs) != 1:
         raise CEmitError(f"cell '{cell.name}': the C API takes one input sequence (xs), not {len(cell.inputs)}")
-    clash = sorted(names & RESERVED)
-    if clash:
-        raise CEmitError(f"cell '{cell.name}': name(s) {', '.join(clash)} clash with the generated C; rename them")
     blocks = {g.block(k) for g in kernel.groups for k in range(len(g.weights))}
     for q in kernel.saved:
         if q not in blocks and cell.shape(q.name) != ("hidden",):

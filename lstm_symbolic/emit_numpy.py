@@ -185,8 +185,14 @@ def _vector_sums(lay: Layout) -> dict[str, tuple[str, int]]:
     return {p: where[named.get(e, e)][0] for p, e in lay.kernel.vector_grads if named.get(e, e) in where}
 
 
+def _check(kernel: Kernel) -> None:
+    """The names the module uses (the spec's checks, again, for cells made in Python)."""
+    naming.check_cell(kernel.cell, [(w.name, g.name) for g in kernel.groups for w in g.weights])
+
+
 def numpy_module(kernel: Kernel) -> str:
     """The standalone NumPy module of DESIGN.md's API for ``kernel``'s cell."""
+    _check(kernel)
     lay = layout(kernel)
     kernel = lay.kernel
     cell = kernel.cell

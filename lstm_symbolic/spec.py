@@ -3,8 +3,8 @@
 A spec names the inputs, the states (the first is the output, the last the memory), the
 parameters with shapes in ``hidden`` and ``input``, and the equations in order, each in the
 formula language of :mod:`lstm_symbolic.formula`.  Everything is checked before a cell is
-made, and each refusal is one :class:`SpecError` line ``<file>:<line>:<column>: <what to fix>``.
-See ``docs/spec-format.md``.
+made, and each refusal is one :class:`SpecError` line ``<file>:<line>:<column>: <what to fix>``;
+the names follow :mod:`lstm_symbolic.naming`.  See the README's section on the spec.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from .formula_values import show
 from .functions import LINEAR_ATOMS, MatVec, MissingRuleError, check_primitives
 
 MAX_SPEC_BYTES = 256 * 1024
+MAX_DESCRIPTION = 200
 KEYS = ("name", "description", "states", "inputs", "params", "equations")
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 class SpecError(UserError, ValueError):
@@ -121,8 +121,8 @@ class _Reader:
         for key in self.data:
             if key not in KEYS:
                 raise self.error(f"unknown key '{key}'; a spec has {', '.join(KEYS)}", "", key)
-        name = self._string("name", required=True)
-        description = self._string("description") or name
+        name = self._cell_name()
+        description = self._description() or name
         states = self._states()
         inputs = self._shapes("inputs", vector=True)
         params = self._shapes("params", vector=False)
@@ -133,6 +133,7 @@ class _Reader:
             if key not in read:
                 raise self.error(f"parameter '{key}' is declared but no equation uses it: remove it or use it",
                                  "params", key)
+        self._check_clashes(name, equations, states, inputs, params)
         try:
             return make_cell(name, description, inputs=inputs, states=tuple(states),
                              params=params, equations=equations)
@@ -147,13 +148,28 @@ class _Reader:
             raise self.error(f"'{key}' must be a non-empty string", "", key)
         return value
 
+    def _cell_name(self) -> str:
+        name = self._string("name", required=True)
+        problem = naming.cell_name_problem(name)
+        if problem:
+            raise self.error(f"name {name!r}: {problem}; it names the generated files and functions", "", "name")
+        return name
+
+    def _description(self) -> str:
+        text = self._string("description")
+        if len(text) > MAX_DESCRIPTION or not text.isprintable():
+            raise self.error(f"'description' must be one line of at most {MAX_DESCRIPTION} printable characters "
+                             "(no line breaks, tabs or control characters)", "", "description")
+        return text
+
     def _states(self) -> list[str]:
         states = self.data.get("states")
-        if not isinstance(states, list) or not states or not all(
-            isinstance(s, str) and _NAME.fullmatch(s) for s in states
-        ):
+        if not isinstance(states, list) or not states or not all(isinstance(s, str) for s in states):
             raise self.error("'states' must be a list of names, the output first, "
                              'e.g. states = ["h", "c"]', "", "states")
+        for state in states:
+            if problem := naming.name_problem(state):
+                raise self.error(f"in 'states': {problem}", "", "states")
         return states
 
     def _shapes(self, table: str, vector: bool) -> dict[str, tuple[str, ...]]:
@@ -174,11 +190,8 @@ class _Reader:
         return shapes
 
     def _name(self, key: str, table: str) -> str:
-        if not _NAME.fullmatch(key):
-            raise self.error(f"'{key}' is not a name (letters, digits, _)", table, key)
-        if key.startswith("d_") or key.endswith(("_prev", "_next")):
-            raise self.error(f"'{key}': names d_*, *_prev and *_next are reserved for "
-                             "gradients and neighbouring steps; rename it", table, key)
+        if problem := naming.name_problem(key):
+            raise self.error(problem, table, key)
         return key
 
     def _distinct(self, states, inputs, params) -> None:
@@ -255,3 +268,20 @@ class _Reader:
         if key in states and shape != ("hidden",):
             raise self.error(f"state '{key}' must have the hidden size, not {shape[0]}",
                              "equations", key)
+
+    # -- names across the whole cell ----------------------------------------------------
+    def _check_clashes(self, name, equations, states, inputs, params) -> None:
+        """No two names give the generated code the same identifier (W_f @ x is W_f_x, h is h_seq ...)."""
+        kinds = {**dict.fromkeys(inputs, "input"), **dict.fromkeys(params, "param")}
+        kinds.update({key: "state" if key in states else "value" for key, _ in equations})
+        products = sorted({(a.args[0].name, a.args[1].name) for _, rhs in equations for a in rhs.atoms(MatVec)})
+        for culprit, why in naming.clashes(naming.module_name(name), kinds, products):
+            raise self.error(why, *self._declared(culprit, inputs, params, states))
+
+    def _declared(self, name, inputs, params, states) -> tuple[str, str]:
+        """(table, key) where the spec declares ``name``."""
+        if name in inputs or name in params:
+            return ("inputs" if name in inputs else "params"), name
+        if ("equations", name) in self.keys:
+            return "equations", name
+        return ("", "states") if name in states else ("", "name")
