@@ -17,7 +17,7 @@ import sympy as sp
 from . import naming
 from .emit import render
 from .errors import UserError
-from .kernel import BackProject, Group, Kernel, Project
+from .kernel import Assign, BackProject, Group, Kernel, Project
 from .printing.c import REAL_TYPES, c_code
 
 SIZE = {"hidden": "H", "input": "D"}  # I is complex.h's imaginary unit (cblas.h includes it)
@@ -64,6 +64,9 @@ class Rows:
 def _check_names(kernel: Kernel) -> None:
     cell = kernel.cell
     naming.check_cell(cell, [(w.name, g.name) for g in kernel.groups for w in g.weights])
+    if not any(p.shape[0] == "hidden" for p in cell.params):
+        raise CEmitError(f"cell '{cell.name}': the generated code reads the hidden size from a parameter "
+                         "with hidden rows, and the cell has none")
     if len(cell.inputs) != 1:
         raise CEmitError(f"cell '{cell.name}': the C API takes one input sequence (xs), not {len(cell.inputs)}")
     blocks = {g.block(k) for g in kernel.groups for k in range(len(g.weights))}
@@ -213,6 +216,7 @@ def _forward_plan(kernel: Kernel, cache: CacheLayout):
     prevs = {cell.prev(s): s for s in cell.states}
     inputs = {q.symbol for q in cell.inputs}
     vectors = {p.symbol for p in cell.params if p.shape == ("hidden",)}
+    homes = cache.state_homes(cell)
     tmps = []
     rows = Rows()
 
@@ -236,7 +240,7 @@ def _forward_plan(kernel: Kernel, cache: CacheLayout):
         elif last.get(sym, -1) > p or sym in operands:
             tmps.append(sym.name)
             out.append(f"{rows.at(f'tmp_{sym.name}')} = {sym.name};")
-        if sym in states and sym not in stored:  # (a stored state's row t + 1 is the next step's prev)
+        if sym in states and states[sym] not in homes:  # (a state's row t + 1 in its home is the next prev)
             out.append(f"{rows.at(f'next_{states[sym]}')} = {sym.name};")
         if sym in states and states[sym] == cell.output:
             out.append(f"{rows.at('hs_t')} = {sym.name};")
@@ -294,7 +298,8 @@ def _backward_plan(kernel: Kernel, buffers: dict[str, str], cache: CacheLayout):
             slots.setdefault(a, {})[buffers[g.name]] = (k, _nh(g))
     fixed = {s: 0 for s in list(seeds) + list(saved) + list(vectors)}
     rows = Rows()
-    passes, bps, phase = _schedule(kernel.backward, BackProject, lambda st: [st.group.back], fixed)
+    statements = _backward_statements(kernel, seeds, slots)
+    passes, bps, phase = _schedule(statements, BackProject, lambda st: [st.group.back], fixed)
 
     def when(e):
         return max([phase.get(s, 0) for s in sp.sympify(e).free_symbols], default=0)
@@ -338,6 +343,26 @@ def _backward_plan(kernel: Kernel, buffers: dict[str, str], cache: CacheLayout):
     prologue += [f"for (row_ = r0_; row_ < r1_; ++row_)\n    memset(dnext_{s} + (size_t)row_ * H + c0_, 0, "
                  f"(size_t)(c1_ - c0_) * sizeof(@R@));" for s, sym in kernel.state_grads if sym == 0]
     return _ops(printed, calls), _backward_decls(kernel, buffers, cache), prologue, tmps
+
+
+def _backward_statements(kernel: Kernel, seeds: dict, slots: dict) -> list:
+    """The backward statements to print: a gradient given to the step that is, as it is, the adjoint
+    of a product (h = U @ v + ...: d_h) is copied into the product's d_lin slot by a statement of its
+    own (``slots`` is updated); an adjoint that nothing reads (d_f of a gate that cancelled out, a
+    d_h_prev = 0) is left out, as C's -Wunused-variable wants."""
+    statements = list(kernel.backward)
+    for a in [a for a in slots if a in seeds]:
+        copy = sp.Symbol(f"{a.name}_lin_")
+        slots[copy] = slots.pop(a)
+        statements.insert(0, Assign(copy, a))
+    kept = {s for _, e in kernel.vector_grads + kernel.input_grads for s in sp.sympify(e).free_symbols}
+    kept |= {sym for _, sym in kernel.state_grads} | set(slots)
+    while True:
+        read = kept | {s for st in statements if isinstance(st, Assign) for s in st.rhs.free_symbols}
+        live = [st for st in statements if not isinstance(st, Assign) or st.lhs in read]
+        if len(live) == len(statements):
+            return live
+        statements = live
 
 
 def _back_project(kernel: Kernel, g: Group, buffer: str) -> str:
@@ -439,7 +464,7 @@ def _layouts(groups, projections_groups, back_groups, dl_buffers, states, homes,
     bwd += [(f"pkb_{g['name']}", f"PK_COLS_({g['op']}) * ({g['nh']})") for g in groups
             if not g["per_step"] or g in back_groups]
     bwd += [(f"dst_{s}", "(size_t)2 * B * H") for s in states] + [(f"tmp_{n}", "(size_t)B * H") for n in btmps]
-    n_max = max(g["n"] for g in groups)
+    n_max = max((g["n"] for g in groups), default=1)  # a cell without W @ v: none
     bwd += [("wpa_", f"(size_t)LSTM_KC * PK_ROWS_({n_max} * H)"), ("wpb_", "(size_t)LSTM_KC * PK_COLS_(D > H ? D : H)")]
     if n_vgrads:
         bwd.append(("gpart_", f"(size_t)(LSTM_MAX_THREADS - 1) * {n_vgrads} * H"))

@@ -3,8 +3,10 @@
 A spec names the inputs, the states (the first is the output, the last the memory), the
 parameters with shapes in ``hidden`` and ``input``, and the equations in order, each in the
 formula language of :mod:`lstm_symbolic.formula`.  Everything is checked before a cell is
-made, and each refusal is one :class:`SpecError` line ``<file>:<line>:<column>: <what to fix>``;
-the names follow :mod:`lstm_symbolic.naming`.  See the README's section on the spec.
+made, and each refusal is one :class:`SpecError` line ``<file>:<line>:<column>: <what to fix>``:
+the names (:mod:`lstm_symbolic.naming`), and what the generated code needs of the whole cell
+(every value reaches a state, no division by zero, every input and parameter read).  See the
+README's section on the spec.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from .functions import LINEAR_ATOMS, MatVec, MissingRuleError, check_primitives
 MAX_SPEC_BYTES = 256 * 1024
 MAX_DESCRIPTION = 200
 KEYS = ("name", "description", "states", "inputs", "params", "equations")
+# Values no generated code can compute: z/0 is zoo, log(0) is -oo, 0/0 is nan.
+NOT_FINITE = (sp.zoo, sp.oo, -sp.oo, sp.nan)
 
 
 class SpecError(UserError, ValueError):
@@ -128,11 +132,8 @@ class _Reader:
         params = self._shapes("params", vector=False)
         self._distinct(states, inputs, params)
         equations = self._equations(states, inputs, params)
-        read = {sym.name for _, rhs in equations for sym in rhs.free_symbols}
-        for key in params:
-            if key not in read:
-                raise self.error(f"parameter '{key}' is declared but no equation uses it: remove it or use it",
-                                 "params", key)
+        self._check_dead(equations, states)
+        self._check_params(equations, params, inputs)
         self._check_clashes(name, equations, states, inputs, params)
         try:
             return make_cell(name, description, inputs=inputs, states=tuple(states),
@@ -220,6 +221,10 @@ class _Reader:
                 raise self.error(f"equation '{key}' must be a formula in quotes", "equations", key)
             undefined.discard(key)
             expr, shape = self._parse(key, formula, shapes, undefined, states)
+            if expr.has(*NOT_FINITE):
+                value = sorted(map(str, expr.atoms(*[type(v) for v in NOT_FINITE])))[0]
+                raise self.error(f"equation '{key}' divides by zero or takes the log of zero (a term is {value}): "
+                                 "no code can compute it", "equations", key)
             self._check_atoms(key, expr)
             self._check_shape(key, shape, states)
             shapes[key] = shape
@@ -269,7 +274,48 @@ class _Reader:
             raise self.error(f"state '{key}' must have the hidden size, not {shape[0]}",
                              "equations", key)
 
-    # -- names across the whole cell ----------------------------------------------------
+    # -- what the generated code needs of the whole cell ----------------------------------
+    def _mentioned_in(self, name: str) -> str | None:
+        """The first equation whose formula text names ``name`` (although its value may not read it)."""
+        for key, formula in self.data["equations"].items():
+            if re.search(rf"\b{re.escape(name)}\b", str(formula)) and key != name:
+                return key
+        return None
+
+    def _cancelled(self, name: str) -> str:
+        where = self._mentioned_in(name)
+        return f" ('{where}' names it, but in terms that cancel, like z - z or 0*z)" if where else ""
+
+    def _check_dead(self, equations, states) -> None:
+        """Every equation's value reaches a state: one that nothing reads is a mistake, and its
+        products would have no gradient in the generated code."""
+        read = {sym.name for _, rhs in equations for sym in rhs.free_symbols}
+        for key, _ in equations:
+            if key not in read and key not in states:
+                raise self.error(f"equation '{key}' is not a state and nothing reads it{self._cancelled(key)}: "
+                                 "remove it, or use it", "equations", key)
+
+    def _check_params(self, equations, params, inputs) -> None:
+        """Every input and parameter is read, each weight by one vector (the generated code takes
+        a weight's gradient from the one product it is in)."""
+        read = {sym.name for _, rhs in equations for sym in rhs.free_symbols}
+        for table, names in (("inputs", inputs), ("params", params)):
+            for key in (k for k in names if k not in read):
+                fix = "remove it or use it" if table == "params" else "use it (the generated code reads xs)"
+                raise self.error(f"{table[:-1].replace('param', 'parameter')} '{key}' is declared but no equation "
+                                 f"uses it{self._cancelled(key)}: {fix}", table, key)
+        operands: dict[str, set[str]] = {}
+        for _, rhs in equations:
+            for w, v in (a.args for a in rhs.atoms(MatVec)):
+                operands.setdefault(w.name, set()).add(v.name)
+        for key, vs in operands.items():
+            if len(vs) > 1:
+                raise self.error(f"parameter '{key}' multiplies {' and '.join(sorted(vs))}; the generated code "
+                                 "gives each vector its own weights: use one parameter for each", "params", key)
+        if not any(shape[0] == "hidden" for shape in params.values()):
+            raise self.error("the generated code reads the hidden size from a parameter: declare one of shape "
+                             '"hidden" or ["hidden", ...]', "params")
+
     def _check_clashes(self, name, equations, states, inputs, params) -> None:
         """No two names give the generated code the same identifier (W_f @ x is W_f_x, h is h_seq ...)."""
         kinds = {**dict.fromkeys(inputs, "input"), **dict.fromkeys(params, "param")}

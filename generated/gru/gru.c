@@ -570,6 +570,7 @@ void gru_forward_f64(int T, int B, int D, int H, const double *const *params, co
     const double *stkw_rh = P_U_n;
     (void)stkw_rh;
     (void)off_;
+    (void)cache; /* a cell whose backward pass reads nothing of the forward has no cache */
     (void)D;
     if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
         memcpy(C_h_prev, state0[0], BH * sizeof(double));
@@ -768,6 +769,7 @@ void gru_backward_f64(int T, int B, int D, int H, const double *const *params, c
     const double *stkw_rh = P_U_n;
     (void)stkw_rh;
     (void)off_;
+    (void)cache;
     (void)P_W_r;
     (void)P_W_z;
     (void)P_W_n;
@@ -1303,6 +1305,7 @@ void gru_forward_f32(int T, int B, int D, int H, const float *const *params, con
     const float *stkw_rh = P_U_n;
     (void)stkw_rh;
     (void)off_;
+    (void)cache; /* a cell whose backward pass reads nothing of the forward has no cache */
     (void)D;
     if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
         memcpy(C_h_prev, state0[0], BH * sizeof(float));
@@ -1501,6 +1504,7 @@ void gru_backward_f32(int T, int B, int D, int H, const float *const *params, co
     const float *stkw_rh = P_U_n;
     (void)stkw_rh;
     (void)off_;
+    (void)cache;
     (void)P_W_r;
     (void)P_W_z;
     (void)P_W_n;

@@ -560,6 +560,7 @@ void gru_reset_after_forward_f64(int T, int B, int D, int H, const double *const
     }
     (void)stkw_h_prev;
     (void)off_;
+    (void)cache; /* a cell whose backward pass reads nothing of the forward has no cache */
     (void)D;
     if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
         memcpy(C_h_prev, state0[0], BH * sizeof(double));
@@ -730,6 +731,7 @@ void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *cons
     }
     (void)stkw_h_prev;
     (void)off_;
+    (void)cache;
     (void)P_W_r;
     (void)P_W_z;
     (void)P_W_n;
@@ -1244,6 +1246,7 @@ void gru_reset_after_forward_f32(int T, int B, int D, int H, const float *const 
     }
     (void)stkw_h_prev;
     (void)off_;
+    (void)cache; /* a cell whose backward pass reads nothing of the forward has no cache */
     (void)D;
     if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
         memcpy(C_h_prev, state0[0], BH * sizeof(float));
@@ -1414,6 +1417,7 @@ void gru_reset_after_backward_f32(int T, int B, int D, int H, const float *const
     }
     (void)stkw_h_prev;
     (void)off_;
+    (void)cache;
     (void)P_W_r;
     (void)P_W_z;
     (void)P_W_n;

@@ -565,6 +565,7 @@ void lstm_forward_f64(int T, int B, int D, int H, const double *const *params, c
     }
     (void)stkw_h_prev;
     (void)off_;
+    (void)cache; /* a cell whose backward pass reads nothing of the forward has no cache */
     (void)D;
     if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
         memcpy(C_h_prev, state0[0], BH * sizeof(double));
@@ -757,6 +758,7 @@ void lstm_backward_f64(int T, int B, int D, int H, const double *const *params, 
     }
     (void)stkw_h_prev;
     (void)off_;
+    (void)cache;
     (void)P_W_f;
     (void)P_W_i;
     (void)P_W_c;
@@ -1290,6 +1292,7 @@ void lstm_forward_f32(int T, int B, int D, int H, const float *const *params, co
     }
     (void)stkw_h_prev;
     (void)off_;
+    (void)cache; /* a cell whose backward pass reads nothing of the forward has no cache */
     (void)D;
     if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
         memcpy(C_h_prev, state0[0], BH * sizeof(float));
@@ -1482,6 +1485,7 @@ void lstm_backward_f32(int T, int B, int D, int H, const float *const *params, c
     }
     (void)stkw_h_prev;
     (void)off_;
+    (void)cache;
     (void)P_W_f;
     (void)P_W_i;
     (void)P_W_c;

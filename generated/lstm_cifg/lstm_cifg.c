@@ -560,6 +560,7 @@ void lstm_cifg_forward_f64(int T, int B, int D, int H, const double *const *para
     }
     (void)stkw_h_prev;
     (void)off_;
+    (void)cache; /* a cell whose backward pass reads nothing of the forward has no cache */
     (void)D;
     if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
         memcpy(C_h_prev, state0[0], BH * sizeof(double));
@@ -740,6 +741,7 @@ void lstm_cifg_backward_f64(int T, int B, int D, int H, const double *const *par
     }
     (void)stkw_h_prev;
     (void)off_;
+    (void)cache;
     (void)P_W_i;
     (void)P_W_c;
     (void)P_W_o;
@@ -1253,6 +1255,7 @@ void lstm_cifg_forward_f32(int T, int B, int D, int H, const float *const *param
     }
     (void)stkw_h_prev;
     (void)off_;
+    (void)cache; /* a cell whose backward pass reads nothing of the forward has no cache */
     (void)D;
     if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
         memcpy(C_h_prev, state0[0], BH * sizeof(float));
@@ -1433,6 +1436,7 @@ void lstm_cifg_backward_f32(int T, int B, int D, int H, const float *const *para
     }
     (void)stkw_h_prev;
     (void)off_;
+    (void)cache;
     (void)P_W_i;
     (void)P_W_c;
     (void)P_W_o;

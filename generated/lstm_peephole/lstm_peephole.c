@@ -568,6 +568,7 @@ void lstm_peephole_forward_f64(int T, int B, int D, int H, const double *const *
     }
     (void)stkw_h_prev;
     (void)off_;
+    (void)cache; /* a cell whose backward pass reads nothing of the forward has no cache */
     (void)D;
     if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
         memcpy(C_h_prev, state0[0], BH * sizeof(double));
@@ -769,6 +770,7 @@ void lstm_peephole_backward_f64(int T, int B, int D, int H, const double *const 
     }
     (void)stkw_h_prev;
     (void)off_;
+    (void)cache;
     (void)P_W_f;
     (void)P_W_i;
     (void)P_W_c;
@@ -1329,6 +1331,7 @@ void lstm_peephole_forward_f32(int T, int B, int D, int H, const float *const *p
     }
     (void)stkw_h_prev;
     (void)off_;
+    (void)cache; /* a cell whose backward pass reads nothing of the forward has no cache */
     (void)D;
     if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
         memcpy(C_h_prev, state0[0], BH * sizeof(float));
@@ -1530,6 +1533,7 @@ void lstm_peephole_backward_f32(int T, int B, int D, int H, const float *const *
     }
     (void)stkw_h_prev;
     (void)off_;
+    (void)cache;
     (void)P_W_f;
     (void)P_W_i;
     (void)P_W_c;
