@@ -15,7 +15,7 @@ from . import naming
 from . import notation as notations
 from .cells import Cell
 from .derive import Adjoint, Derivation, Step
-from .document import Block, Context, Document, Row, Section, wrap_sum
+from .document import Block, Context, Document, Plain, Row, Section, wrap_sum
 from .functions import MatVec
 from .jacobian import jacobian
 from .notation import Notation
@@ -259,7 +259,7 @@ def derivation_document(cell: Cell, notation: str | Notation = "default", *,
     ctx = Context(cell, profile, derivation)
     sections = (conventions_section(ctx), forward_section(ctx), backward_section(ctx, steps),
                 recursion_section(ctx, steps), params_section(ctx), jacobian_section(ctx))
-    title = f"Backpropagation through time for the {cell.name} cell"
+    title = ("Backpropagation through time for the ", Plain(cell.name), " cell")
     return Document(title, cell.name, profile.name, sections)
 
 
@@ -271,5 +271,5 @@ def jacobian_document(cell: Cell, notation: str | Notation = "default", *,
     section = jacobian_section(ctx)
     if not total:
         section = Section(section.title, "", section.blocks[:1], section.slug)
-    title = f"Step Jacobian of the {cell.name} cell"
+    title = ("Step Jacobian of the ", Plain(cell.name), " cell")
     return Document(title, cell.name, profile.name, (section,))

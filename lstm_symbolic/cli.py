@@ -1,11 +1,14 @@
-"""The command line: parses arguments and calls the pipeline; nothing else."""
+"""The command line: parses arguments and calls the pipeline; nothing else.
+
+Everything it writes passes :mod:`escape`: reports, errors and file names echo spec text,
+paths and arguments, and none of those may act on the terminal or break a line in two."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from . import notation, pipeline
+from . import escape, notation, pipeline
 from .errors import UserError
 from .manifest import MANIFEST
 
@@ -21,9 +24,24 @@ written all or nothing. --check writes nothing: it shows a diff where the folder
 (files generate would remove show as deleted) and refuses the same folders."""
 
 
+def _out(text: str) -> None:
+    sys.stdout.write(escape.terminal(text))
+
+
+def _lines(items) -> None:
+    """One item a line (a path holding a line break stays on its line)."""
+    sys.stdout.write("".join(f"{escape.visible(str(item))}\n" for item in items))
+
+
+def _error(message: str) -> None:
+    """One line on stderr, whatever the message holds (a line break in a file name stays visible)."""
+    sys.stderr.write(escape.visible(message) + "\n")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2 (argparse prints the whole usage)
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        _error(f"{self.prog}: error: {message} (see --help)")
+        self.exit(2)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,27 +90,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run(args) -> int:
     if args.command == "cells":
-        for name, description in pipeline.cell_summaries():
-            print(f"{name:18} {description}")
+        _out("".join(f"{name:18} {description}\n" for name, description in pipeline.cell_summaries()))
         return 0
     if args.command == "generate":
         if args.check:
             diffs = pipeline.stale(args.dir)
-            sys.stdout.write("".join(diffs))
+            _out("".join(diffs))
             if diffs:
-                print(f"{args.dir}/ is stale in {len(diffs)} file(s): run `lstm-symbolic generate`",
-                      file=sys.stderr)
+                _error(f"{args.dir}/ is stale in {len(diffs)} file(s): run `lstm-symbolic generate`")
             return 1 if diffs else 0
         written = pipeline.generate(args.dir)
-        print(f"wrote {len(written)} files under {args.dir}/")
+        _out(f"wrote {len(written)} files under {args.dir}/\n")
         return 0
     if args.command == "verify":
         report, code = pipeline.verify_report(args.file, args.format)
-        sys.stdout.write(report)
+        _out(report)
         return code
     if args.command == "verify-code":
         report, code = pipeline.verify_code_report(args.target, args.cell, args.notation, args.convention)
-        sys.stdout.write(report)
+        _out(report)
         return code
     cell = pipeline.load_cell(args.cell)
     if args.command == "derive":
@@ -100,13 +116,12 @@ def _run(args) -> int:
         body, written = pipeline.publish_derivation(
             cell, fmt=args.format, notation=args.notation, steps=args.steps,
             output=args.output, pdf=args.pdf, images=images)
-        sys.stdout.write(body or "".join(f"{line}\n" for line in written))
+        _out(body) if body else _lines(written)
         return 0
     if args.command == "jacobian":
-        sys.stdout.write(pipeline.jacobian_output(cell, args.total, args.format, args.notation))
+        _out(pipeline.jacobian_output(cell, args.total, args.format, args.notation))
         return 0
-    for path in pipeline.emit(cell, args.lang, args.output_dir):
-        print(path)
+    _lines(pipeline.emit(cell, args.lang, args.output_dir))
     return 0
 
 
@@ -115,10 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(args)
     except UserError as exc:
-        print(f"lstm-symbolic: error: {exc}", file=sys.stderr)
+        _error(f"lstm-symbolic: error: {exc}")
         return 2
     except RecursionError:
-        print("lstm-symbolic: error: input nested too deeply", file=sys.stderr)
+        _error("lstm-symbolic: error: input nested too deeply")
         return 2
     except OSError as exc:  # the last guard: the pipeline raises its own errors for files
         where = f" ({exc.filename})" if exc.filename else ""

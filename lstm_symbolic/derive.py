@@ -131,10 +131,11 @@ def local_derivative(cell: Cell, rhs: sp.Expr, wrt: sp.Expr) -> sp.Expr:
 
 
 def elementwise_operands(cell: Cell, rhs: sp.Expr) -> list[sp.Symbol]:
-    """Symbols read element-wise by ``rhs`` (not inside a MatVec), in declaration order."""
-    opaque = rhs.xreplace({a: sp.Integer(0) for a in rhs.atoms(MatVec)})
+    """Symbols read element-wise by ``rhs`` (not inside a MatVec), in declaration order.  (Each MatVec
+    stands in as a fresh symbol: as 0 it would take ``g`` out of ``g * (W @ x)``.)"""
+    stand_ins = {a: sp.Dummy() for a in rhs.atoms(MatVec)}
     rank = cell.order()
-    return sorted(opaque.free_symbols, key=lambda s: rank[s])
+    return sorted(rhs.xreplace(stand_ins).free_symbols - set(stand_ins.values()), key=lambda s: rank[s])
 
 
 @functools.cache

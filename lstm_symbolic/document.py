@@ -3,7 +3,8 @@
 A :class:`Document` holds only strings, decided and printed in Python (see ``article.py``,
 which builds one); the templates under ``templates/latex/`` only lay them out.  A document is
 notation-specific: the same derivation through another profile gives the same mathematics
-under other names.
+under other names.  Prose is ours, with inline ``$math$``; user text inside it (a cell's name)
+is kept apart as :class:`Plain`, which every renderer escapes for its language.
 """
 
 from __future__ import annotations
@@ -19,6 +20,17 @@ from .notation import Notation
 from .printing.latex import CellLatexPrinter, symbol_table
 
 WRAP = 62  # estimated visible characters per display line before a sum is broken
+
+
+@dataclass(frozen=True)
+class Plain:
+    """User text (a cell's name or description) inside prose: never markup, whatever it holds."""
+
+    text: str
+
+
+# Our prose with inline $math$ (str pieces) around user text (Plain pieces); a str alone is all ours.
+Prose = str | tuple[str | Plain, ...]
 
 
 @dataclass(frozen=True)
@@ -41,18 +53,18 @@ class Block:
 
 @dataclass(frozen=True)
 class Section:
-    title: str
-    intro: str
+    title: Prose
+    intro: Prose
     blocks: tuple[Block, ...]
     slug: str = ""
-    items: tuple[str, ...] = ()  # bullet points (text with inline $math$)
+    items: tuple[Prose, ...] = ()  # bullet points (text with inline $math$)
 
 
 @dataclass(frozen=True)
 class Document:
     """A titled list of sections in one notation."""
 
-    title: str
+    title: Prose
     cell: str
     notation: str
     sections: tuple[Section, ...]
@@ -101,6 +113,11 @@ class Context:
 
     def grad(self, of) -> str:
         return rf"\frac{{\partial E}}{{\partial {self._var(of)}}}"
+
+
+def pieces(text: Prose) -> tuple[str | Plain, ...]:
+    """The pieces of ``text``: ours (str) and the user's (Plain)."""
+    return (text,) if isinstance(text, str) else text
 
 
 def visible_width(latex: str) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import jinja2
 
+from . import escape
 from .files import OutputError, write_files
 
 __all__ = ["HEADER", "TEMPLATES", "OutputError", "environment", "render", "write_files"]
@@ -32,8 +33,9 @@ TEMPLATES = _find_templates()
 
 @functools.cache
 def environment() -> jinja2.Environment:
-    """The one Jinja2 environment of the process (it keeps each template compiled once)."""
-    return jinja2.Environment(
+    """The one Jinja2 environment of the process (it keeps each template compiled once), with the
+    escaping filters that the lines receiving user text apply (``escape.FILTERS``)."""
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -41,6 +43,8 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
+    env.filters.update(escape.FILTERS)
+    return env
 
 
 def render(template: str, **context) -> str:

@@ -20,14 +20,6 @@ from .errors import UserError
 from .kernel import Assign, BackProject, Group, Kernel, Project
 from .printing.c import REAL_TYPES, c_code
 
-# Names the generated C uses itself: a cell symbol with one of them would be shadowed.
-RESERVED = {"T", "B", "D", "H", "I", "t_", "row_", "col_", "r0_", "r1_", "Bs_", "c0_", "c1_", "cols_", "pk_", "g_",
-            "tid_", "nth_", "nt_", "team_", "solo_", "gpart_", "q0_", "q1_", "m0_", "m1_", "h0_", "h1_", "k_",
-            "work", "params", "cache", "xs", "hs", "grads", "d_xs", "d_hs", "state0", "state_T", "d_state_T",
-            "d_state0", "off_", "auto", "break", "case", "char", "const", "continue", "default", "do", "double",
-            "else", "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict",
-            "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned",
-            "void", "volatile", "while", "exp", "log", "tanh", "pow"}
 SIZE = {"hidden": "H", "input": "D"}  # I is complex.h's imaginary unit (cblas.h includes it)
 
 
@@ -47,15 +39,15 @@ class Pass:
 
 
 class Rows:
-    """Row pointers of a step's arrays: ``name_r = name + row_ * stride`` is set once per batch row, so
-    the inner loop indexes every array by ``col_`` (plus a block offset) and vectorizes."""
+    """Row pointers of a step's arrays: ``name_r_ = name + row_ * stride`` (:func:`naming.row`) is set once per
+    batch row, so the inner loop indexes every array by ``col_`` (plus a block offset) and vectorizes."""
 
     def __init__(self):
         self.stride: dict[str, str] = {}
 
     def at(self, array: str, stride: str = "H", block: int = 0) -> str:
         self.stride[array] = stride
-        return f"{array}_r[{f'{block} * H + ' if block else ''}col_]"
+        return f"{naming.row(array)}[{f'{block} * H + ' if block else ''}col_]"
 
     def pointers(self, pz: Pass) -> list[str]:
         """Declarations of the row pointers a pass uses (writable where it stores through them)."""
@@ -63,21 +55,20 @@ class Rows:
         written = "\n".join([st.split(" = ")[0] for st in pz.stores] + [lhs for lhs, _ in pz.sums])
         out = []
         for array, stride in self.stride.items():
-            if f"{array}_r[" in text:
-                const = "" if f"{array}_r[" in written else "const "
-                out.append(f"{const}@R@ *{array}_r = {array} + (size_t)row_ * ({stride});")
+            if f"{naming.row(array)}[" in text:
+                const = "" if f"{naming.row(array)}[" in written else "const "
+                out.append(f"{const}@R@ *{naming.row(array)} = {array} + (size_t)row_ * ({stride});")
         return out
 
 
 def _check_names(kernel: Kernel) -> None:
     cell = kernel.cell
-    names = {q.name for q in cell.quantities} | {s.name for st in kernel.backward if isinstance(st, Assign)
-                                                 for s in [st.lhs]}
+    naming.check_cell(cell, [(w.name, g.name) for g in kernel.groups for w in g.weights])
+    if not any(p.shape[0] == "hidden" for p in cell.params):
+        raise CEmitError(f"cell '{cell.name}': the generated code reads the hidden size from a parameter "
+                         "with hidden rows, and the cell has none")
     if len(cell.inputs) != 1:
         raise CEmitError(f"cell '{cell.name}': the C API takes one input sequence (xs), not {len(cell.inputs)}")
-    clash = sorted(names & RESERVED)
-    if clash:
-        raise CEmitError(f"cell '{cell.name}': name(s) {', '.join(clash)} clash with the generated C; rename them")
     blocks = {g.block(k) for g in kernel.groups for k in range(len(g.weights))}
     for q in kernel.saved:
         if q not in blocks and cell.shape(q.name) != ("hidden",):
@@ -225,6 +216,7 @@ def _forward_plan(kernel: Kernel, cache: CacheLayout):
     prevs = {cell.prev(s): s for s in cell.states}
     inputs = {q.symbol for q in cell.inputs}
     vectors = {p.symbol for p in cell.params if p.shape == ("hidden",)}
+    homes = cache.state_homes(cell)
     tmps = []
     rows = Rows()
 
@@ -248,7 +240,7 @@ def _forward_plan(kernel: Kernel, cache: CacheLayout):
         elif last.get(sym, -1) > p or sym in operands:
             tmps.append(sym.name)
             out.append(f"{rows.at(f'tmp_{sym.name}')} = {sym.name};")
-        if sym in states and sym not in stored:  # (a stored state's row t + 1 is the next step's prev)
+        if sym in states and states[sym] not in homes:  # (a state's row t + 1 in its home is the next prev)
             out.append(f"{rows.at(f'next_{states[sym]}')} = {sym.name};")
         if sym in states and states[sym] == cell.output:
             out.append(f"{rows.at('hs_t')} = {sym.name};")
@@ -306,7 +298,8 @@ def _backward_plan(kernel: Kernel, buffers: dict[str, str], cache: CacheLayout):
             slots.setdefault(a, {})[buffers[g.name]] = (k, _nh(g))
     fixed = {s: 0 for s in list(seeds) + list(saved) + list(vectors)}
     rows = Rows()
-    passes, bps, phase = _schedule(kernel.backward, BackProject, lambda st: [st.group.back], fixed)
+    statements = _backward_statements(kernel, seeds, slots)
+    passes, bps, phase = _schedule(statements, BackProject, lambda st: [st.group.back], fixed)
 
     def when(e):
         return max([phase.get(s, 0) for s in sp.sympify(e).free_symbols], default=0)
@@ -350,6 +343,26 @@ def _backward_plan(kernel: Kernel, buffers: dict[str, str], cache: CacheLayout):
     prologue += [f"for (row_ = r0_; row_ < r1_; ++row_)\n    memset(dnext_{s} + (size_t)row_ * H + c0_, 0, "
                  f"(size_t)(c1_ - c0_) * sizeof(@R@));" for s, sym in kernel.state_grads if sym == 0]
     return _ops(printed, calls), _backward_decls(kernel, buffers, cache), prologue, tmps
+
+
+def _backward_statements(kernel: Kernel, seeds: dict, slots: dict) -> list:
+    """The backward statements to print: a gradient given to the step that is, as it is, the adjoint
+    of a product (h = U @ v + ...: d_h) is copied into the product's d_lin slot by a statement of its
+    own (``slots`` is updated); an adjoint that nothing reads (d_f of a gate that cancelled out, a
+    d_h_prev = 0) is left out, as C's -Wunused-variable wants."""
+    statements = list(kernel.backward)
+    for a in [a for a in slots if a in seeds]:
+        copy = sp.Symbol(f"{a.name}_lin_")
+        slots[copy] = slots.pop(a)
+        statements.insert(0, Assign(copy, a))
+    kept = {s for _, e in kernel.vector_grads + kernel.input_grads for s in sp.sympify(e).free_symbols}
+    kept |= {sym for _, sym in kernel.state_grads} | set(slots)
+    while True:
+        read = kept | {s for st in statements if isinstance(st, Assign) for s in st.rhs.free_symbols}
+        live = [st for st in statements if not isinstance(st, Assign) or st.lhs in read]
+        if len(live) == len(statements):
+            return live
+        statements = live
 
 
 def _back_project(kernel: Kernel, g: Group, buffer: str) -> str:
@@ -451,7 +464,7 @@ def _layouts(groups, projections_groups, back_groups, dl_buffers, states, homes,
     bwd += [(f"pkb_{g['name']}", f"PK_COLS_({g['op']}) * ({g['nh']})") for g in groups
             if not g["per_step"] or g in back_groups]
     bwd += [(f"dst_{s}", "(size_t)2 * B * H") for s in states] + [(f"tmp_{n}", "(size_t)B * H") for n in btmps]
-    n_max = max(g["n"] for g in groups)
+    n_max = max((g["n"] for g in groups), default=1)  # a cell without W @ v: none
     bwd += [("wpa_", f"(size_t)LSTM_KC * PK_ROWS_({n_max} * H)"), ("wpb_", "(size_t)LSTM_KC * PK_COLS_(D > H ? D : H)")]
     if n_vgrads:
         bwd.append(("gpart_", f"(size_t)(LSTM_MAX_THREADS - 1) * {n_vgrads} * H"))

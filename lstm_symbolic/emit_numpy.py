@@ -13,6 +13,7 @@ from __future__ import annotations
 import sympy as sp
 
 from . import naming
+from .cells import CellError
 from .emit import render
 from .kernel import Assign, BackProject, Group, Kernel, Project
 from .layout import Layout, layout
@@ -55,6 +56,8 @@ class _Storage:
             return "xs"
         if sym in self.prevs:
             return f"{self.prevs[sym]}_seq[:-1]"
+        if sym in self.states:  # its value after each step: rows 1 .. T
+            return f"{sym.name}_seq[1:]"
         if sym in self.recomputed:
             rhs = self.recomputed[sym]
             return f"({numpy_code(rhs.xreplace({s: sp.Symbol(self.whole(s)) for s in rhs.free_symbols}))})"
@@ -105,8 +108,9 @@ def _forward_lines(lay: Layout, store: _Storage) -> list[str]:
     lines = [f"{p.name} = {store.at(p)}" for p in store.prevs if p in reads | operands]
     lines += [f"{x.name} = {store.at(x)}" for x in store.inputs if x in reads | operands]
     for g in kernel.deferred:
-        lines += [f"{g.block(k).name} = proj_{g.name}[t, :, {_cols(k)}]"
-                  for k in range(len(g.weights)) if g.block(k) in reads]
+        for k, b in enumerate(g.block(k) for k in range(len(g.weights))):
+            lines += [f"{b.name} = proj_{g.name}[t, :, {_cols(k)}]"] if b in reads or store.stored(b) else []
+            lines += [f"{store.at(b)} = {b.name}"] if store.stored(b) else []  # the backward pass reads it
     for st in kernel.forward:
         if isinstance(st, Project):
             lines += _project(lay, st.group, reads, store)
@@ -185,8 +189,18 @@ def _vector_sums(lay: Layout) -> dict[str, tuple[str, int]]:
     return {p: where[named.get(e, e)][0] for p, e in lay.kernel.vector_grads if named.get(e, e) in where}
 
 
+def _check(kernel: Kernel) -> None:
+    """The names and sizes the module needs (the spec's checks, again, for cells made in Python)."""
+    cell = kernel.cell
+    naming.check_cell(cell, [(w.name, g.name) for g in kernel.groups for w in g.weights])
+    if not any(p.shape[0] == "hidden" for p in cell.params):
+        raise CellError(f"cell '{cell.name}': the generated code reads the hidden size from a parameter "
+                        "with hidden rows, and the cell has none")
+
+
 def numpy_module(kernel: Kernel) -> str:
     """The standalone NumPy module of DESIGN.md's API for ``kernel``'s cell."""
+    _check(kernel)
     lay = layout(kernel)
     kernel = lay.kernel
     cell = kernel.cell

@@ -1,8 +1,41 @@
-"""Every naming rule of the project, in one place."""
+"""Every naming rule of the project, in one place.
+
+Three kinds of names meet in the generated code, and this module keeps them apart:
+
+* the names a spec gives (a cell ``lstm-peephole``; quantities ``x``, ``h``, ``W_f``, ``z_f``);
+* the names the derivation and the emitters derive from them: ``d_z_f``, ``h_prev``, the
+  product ``W_f_x`` of ``W_f @ x``, NumPy's ``h_seq`` and ``proj_x``, C's ``P_W_f``, ``S_ft``...
+  (:data:`CODE_FORMS`);
+* the identifiers the generated code uses for itself: ``t``, ``T``, ``np``, ``xs``, ``sigmoid``,
+  ``range``, C's keywords, ``NULL``, ``tanhf``, ``row_``... (:data:`RESERVED`, :data:`RESERVED_PATTERNS`).
+
+A spec is refused at load when one of its names is reserved, or when two of its names would
+give the generated code the same identifier (:func:`clashes`); the emitters check again.
+"""
 
 from __future__ import annotations
 
+import builtins
+import keyword
+import re
+import sys
+from dataclasses import dataclass
+
 import sympy as sp
+
+from .errors import UserError
+
+MAX_CELL_NAME = 64
+MAX_NAME = 32  # the identifiers derived from a name (S_<W>_<v>t_r_, d_lin_<v>_sum) run longer
+CELL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+# A cell's module of one of these names, next to the code that imports it, would be imported instead:
+# the modules the generated Python imports (and those import), and the rest of the standard library.
+IMPORTED_MODULES = frozenset({"numpy", *sys.stdlib_module_names})
+
+
+class NamingError(UserError, ValueError):
+    """A name cannot be used in generated code (a bad cell name, a reserved or clashing name)."""
 
 
 def adjoint(name: str) -> str:
@@ -25,11 +58,243 @@ def seed(state: str, used_inside: bool) -> str:
     return f"d_{state}_next" if used_inside else adjoint(state)
 
 
+def product(weight: str, operand: str) -> str:
+    """The name of the value ``weight @ operand`` in the generated code: ``W_f_x``."""
+    return f"{weight}_{operand}"
+
+
 def shift_back(expr: sp.Expr, names: list[str]) -> sp.Expr:
     """``expr`` one step earlier: each of ``names`` becomes ``<name>_prev``."""
     return expr.xreplace({sp.Symbol(n): sp.Symbol(prev(n)) for n in names})
 
 
+# -- cell names ----------------------------------------------------------------------------
+
+def cell_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a cell (it names files and identifiers), or None."""
+    if not isinstance(name, str) or not CELL_NAME.fullmatch(name):
+        return "a cell name is letters, digits, '-' and '_', starting with a letter"
+    if len(name) > MAX_CELL_NAME:
+        return f"a cell name has at most {MAX_CELL_NAME} characters, this one {len(name)}"
+    module = name.replace("-", "_")
+    if keyword.iskeyword(module):
+        return f"its module name '{module}' is a Python keyword, which cannot be imported"
+    if module in IMPORTED_MODULES:
+        return f"its module '{module}.py' would hide the module {module} (NumPy or Python's standard library)"
+    return None
+
+
 def module_name(cell_name: str) -> str:
-    """File and module name of a cell's generated code (``lstm-peephole`` → ``lstm_peephole``)."""
+    """File and module name of a cell's generated code (``lstm-peephole`` → ``lstm_peephole``);
+    a name that could not be a file name inside the output folder is refused."""
+    problem = cell_name_problem(cell_name)
+    if problem:
+        raise NamingError(f"cell name {cell_name!r}: {problem}")
     return cell_name.replace("-", "_")
+
+
+# -- identifiers the generated code keeps for itself -----------------------------------------
+
+def _each(reason: str, names: str) -> dict[str, str]:
+    return dict.fromkeys(names.split(), reason)
+
+
+_C_KEYWORDS = """auto break case char const continue default do double else enum extern float for goto if inline
+    int long register restrict return short signed sizeof static struct switch typedef union unsigned void volatile
+    while alignas alignof bool constexpr false nullptr static_assert thread_local true typeof typeof_unqual asm"""
+_LIBM = " ".join(f"{f} {f}f {f}l" for f in """acos acosh asin asinh atan atan2 atanh cbrt ceil copysign cos cosh erf
+    erfc exp exp2 expm1 fabs fdim floor fma fmax fmin fmod frexp hypot ilogb ldexp lgamma llrint llround log log10
+    log1p log2 logb lrint lround modf nan nearbyint nextafter nexttoward pow remainder remquo rint round scalbln
+    scalbn sin sinh sqrt tan tanh tgamma trunc""".split())
+_MATH_MACROS = "".join(f" M_{m} M_{m}l" for m in "E LOG2E LOG10E LN2 LN10 PI PI_2 PI_4 1_PI 2_PI 2_SQRTPI SQRT2 "
+                        "SQRT1_2".split())
+_C_LIBRARY = _LIBM + _MATH_MACROS + """ fpclassify isfinite isinf isnan isnormal signbit isgreater isgreaterequal
+    isless islessequal islessgreater isunordered math_errhandling float_t double_t complex imaginary I memcpy memmove
+    memset memcmp size_t ptrdiff_t wchar_t max_align_t offsetof errno NULL INFINITY NAN HUGE_VAL HUGE_VALF HUGE_VALL"""
+_NUMPY_MODULE = """np t T B H I xs stacked sigmoid zeros cache params grads dtype state0 d_state_T d_hs d_xs
+    d_state0 d_stacked forward backward step_forward step_backward init_params PARAMS STATES"""
+_C_SOURCE = "T B D H BH xs hs hs_t params grads cache work state0 state_T d_state_T d_state0 d_hs d_xs"
+# Python's built-in names, without those the site module adds (help, exit, ...: present or not by how Python runs).
+_PY_BUILTINS = " ".join(n for n in dir(builtins) if not n.startswith("_")
+                        and n not in {"copyright", "credits", "exit", "quit", "license", "help"})
+
+RESERVED: dict[str, str] = {
+    **_each("a Python built-in name", _PY_BUILTINS),
+    **_each("a Python keyword", " ".join(keyword.kwlist)),
+    **_each("a C keyword", _C_KEYWORDS),
+    **_each("a name of the C library the generated C includes (math.h, string.h, stddef.h, complex.h)",
+            _C_LIBRARY),
+    **_each("a name of the generated NumPy module", _NUMPY_MODULE),
+    **_each("a name of the generated C", _C_SOURCE),
+    "t": "the time index of the generated code",
+    "T": "the number of steps in the generated code",
+    "B": "the batch size in the generated code",
+    "H": "the hidden size in the generated code",
+    "D": "the input size in the generated C",
+    "I": "the input size in the generated NumPy module and the imaginary unit of C's complex.h",
+    "np": "the generated module's name for NumPy",
+    "xs": "the input sequence of the generated code",
+    "hs": "the output sequence of the generated code",
+    "sigmoid": "the logistic sigmoid of the generated NumPy module",
+}
+# Patterns of names the generated code derives itself: a spec cannot give them.
+DERIVED_PATTERNS: tuple[tuple[re.Pattern, str], ...] = (
+    (re.compile(r"d_.*"), "reserved for gradients (d_<name> is the gradient of <name>)"),
+    (re.compile(r".*_(prev|next)"), "reserved for the neighbouring steps (<name>_prev, <name>_next)"),
+)
+# Patterns of the generated C and the libraries it includes: no name of the generated code may match.
+RESERVED_PATTERNS: tuple[tuple[re.Pattern, str], ...] = (
+    (re.compile(r"_.*|.*__.*"),
+     "a name of the generated code (its private names and temporaries: _t0, tmp__t0 have '_' first or twice)"),
+    (re.compile(r".*_"), "a name of the generated C (its own names end in '_')"),
+    (re.compile(r".*_f(32|64)"), "a name of the generated C's functions (those end in _f32 and _f64)"),
+    (re.compile(r"(omp|pthread|sched|cblas|openblas|scipy)_.*|Cblas.*"),
+     "a name of a library the generated C includes (omp_, pthread_, sched_, cblas_, openblas_, scipy_)"),
+)
+# A name in capitals (two or more) is a C macro's in all likelihood (EOF, LSTM_MR): not one a spec gives.
+_CAPITALS = (re.compile(r"(?=(?:[^A-Z]*[A-Z]){2})[A-Z0-9_]+"),
+             "written in capitals, as the C macros of the generated code and its headers are")
+
+
+def reserved(name: str, given: bool = True) -> str | None:
+    """What ``name`` already is in the generated code or its languages, or None when it is free.
+    ``given``: a name a spec gives (else one the emitters derive, which may use their own patterns)."""
+    if name in RESERVED:
+        return RESERVED[name]
+    patterns = DERIVED_PATTERNS + RESERVED_PATTERNS + (_CAPITALS,) if given else RESERVED_PATTERNS
+    return next((why for pattern, why in patterns if pattern.fullmatch(name)), None)
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a quantity (input, state, parameter, equation), or None."""
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        return f"'{name}' is not a name (letters, digits and _, starting with a letter)"
+    if len(name) > MAX_NAME:
+        return f"'{name}' is longer than {MAX_NAME} characters"
+    why = reserved(name)
+    return f"'{name}' is {why}; rename it" if why else None
+
+
+# -- identifiers derived from a cell's names ------------------------------------------------
+
+@dataclass(frozen=True)
+class Form:
+    """An identifier the emitters derive from one name: ``pattern`` with ``{}`` for the name, for the
+    names of one ``kind``: ``param``, ``state``, ``input``, ``value`` (anything but a parameter) or
+    ``operand`` (the ``v`` of a ``W @ v``)."""
+
+    pattern: str
+    kind: str
+    what: str
+
+
+CODE_FORMS: tuple[Form, ...] = (
+    Form("{}_seq", "value", "the NumPy array of {} over the sequence"),
+    Form("proj_{}", "operand", "the projection of {}"),
+    Form("d_lin_{}", "operand", "the NumPy array of the adjoints of {}'s products"),
+    Form("d_lin_{}_sum", "operand", "the NumPy sum of the adjoints of {}'s products"),
+    Form("d_state_{}", "state", "the NumPy gradient carried to state {}"),
+    Form("P_{}", "param", "the C pointer to parameter {}"),
+    Form("G_{}", "param", "the C pointer to the gradient of {}"),
+    Form("GP_{}", "param", "the C partial sums of the gradient of {}"),
+    Form("C_{}", "value", "the C cache array of {}"),
+    Form("S_{}t", "value", "the C cache row of {} at step t"),
+    Form("tmp_{}", "value", "the C scratch array of {}"),
+    Form("prev_{}", "state", "the C pointer to the previous {}"),
+    Form("next_{}", "state", "the C pointer to the next {}"),
+    Form("st_{}", "state", "the C state buffer of {}"),
+    Form("dst_{}", "state", "the C gradient buffer of {}"),
+    Form("dcur_{}", "state", "the C gradient of {} at step t"),
+    Form("dnext_{}", "state", "the C gradient of {} passed to step t-1"),
+    Form("xt_{}", "input", "the C pointer to {} at step t"),
+    Form("dxt_{}", "input", "the C pointer to the gradient of {} at step t"),
+    Form("pj_{}", "operand", "the C projection of {} at step t"),
+    Form("stk_{}", "operand", "the C copy of the weights stacked on {}"),
+    Form("stkw_{}", "operand", "the C stacked weights on {}"),
+    Form("pkf_{}", "operand", "the C packed forward weights on {}"),
+    Form("pkb_{}", "operand", "the C packed backward weights on {}"),
+    Form("dl_{}", "operand", "the C adjoints of {}'s products"),
+    Form("dl_{}t", "operand", "the C adjoints of {}'s products at step t"),
+    Form("bk_{}", "operand", "the C back-projection of {}"),
+)
+MODULE_FORMS = ("{}_workspace_size", "{}_cache_size", "{}_uses_cblas", "{}_threads")
+
+
+def row(array: str) -> str:
+    """The generated C's pointer to the current batch row of ``array``: ``S_ft_r_``.  It ends in
+    '_', as no name of a spec or derived from one does, so it can only meet its own array's."""
+    return f"{array}_r_"
+
+
+def _own(name: str, kind: str) -> str:
+    return f"the {kind if kind != 'value' else 'equation'} {name}"
+
+
+def _math_names(kinds: dict[str, str], products) -> list[tuple[str, set[str], str, str]]:
+    """[(name, its kinds, the spec's name it comes from, what)]: the cell's names, the previous
+    states, the products W_v of ``W @ v``, and the adjoint of each (a name twice: a clash)."""
+    out = [(n, {k} | ({"value"} if k != "param" else set()), n, _own(n, k)) for n, k in kinds.items()]
+    for s in [n for n, k in kinds.items() if k == "state"]:
+        out += [(prev(s), {"value"}, s, f"the previous value of {s}"),
+                (f"d_{s}_next", {"value"}, s, f"the gradient reaching {s} from step t+1")]
+    for w, v in products:
+        out.append((product(w, v), {"value"}, w, f"the product {w} @ {v}"))
+    for v in dict.fromkeys(v for _, v in products):
+        out.append((f"back_{v}", {"value"}, v, f"the back-projection of {v}"))
+    out += [(adjoint(n), {"value"}, source, f"the gradient of {n}") for n, _, source, _ in list(out)
+            if not n.startswith(("back_", "d_"))]
+    operands = {v for _, v in products}
+    return [(n, kinds | ({"operand"} if n in operands else set()), source, what) for n, kinds, source, what in out]
+
+
+def identifiers(module: str, kinds: dict[str, str], products) -> dict[str, list[tuple[str, str]]]:
+    """Every identifier the generated code derives from a cell's names: {identifier: [(the spec's
+    name it comes from, what it stands for), ...]} (two entries: a clash).  ``kinds``: {name:
+    input | state | param | value}; ``products``: (weight, operand) of every ``W @ v``."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for name, categories, source, what in _math_names(kinds, products):
+        found.setdefault(name, []).append((source, what))
+        for form in (f for f in CODE_FORMS if f.kind in categories):
+            found.setdefault(form.pattern.format(name), []).append((source, form.what.format(name)))
+    for pattern in MODULE_FORMS:
+        ident = pattern.format(module)
+        found.setdefault(ident, []).append((module, f"the C function {ident}"))
+    return found
+
+
+def clashes(module: str, kinds: dict[str, str], products) -> list[tuple[str, str]]:
+    """(the spec's name to change, why) for each identifier of the generated code that two of the
+    cell's names would both give, or that the generated code or its languages already use."""
+    out = []
+    for ident, meanings in identifiers(module, kinds, products).items():
+        if ident in kinds and len(meanings) > 1:
+            other = next(what for _, what in meanings if what != _own(ident, kinds[ident]))
+            out.append((ident, f"'{ident}' is also {other} in the generated code; rename '{ident}'"))
+        elif len(meanings) > 1:
+            (_, first), (source, second) = meanings[:2]
+            out.append((source, f"'{ident}' would be both {first} and {second} in the generated code; "
+                                f"rename '{source}'"))
+        elif ident not in kinds and reserved(ident, given=False):
+            source, what = meanings[0]
+            out.append((source, f"'{source}' gives the generated code '{ident}' ({what}), which is "
+                                f"{reserved(ident, given=False)}; rename '{source}'"))
+    return out
+
+
+def kinds_of(cell) -> dict[str, str]:
+    """{name: input | state | param | value} of a :class:`~lstm_symbolic.cells.Cell`'s names."""
+    kinds = {q.name: "input" for q in cell.inputs}
+    kinds.update({q.name: "param" for q in cell.params})
+    kinds.update({eq.lhs.name: "state" if eq.lhs.name in cell.states else "value" for eq in cell.equations})
+    return kinds
+
+
+def check_cell(cell, products) -> str:
+    """The module name of ``cell``'s generated code; raises :class:`NamingError` on its first bad,
+    reserved or clashing name (the emitters' guard behind the spec's)."""
+    module = module_name(cell.name)
+    kinds = kinds_of(cell)
+    problems = [p for p in map(name_problem, kinds) if p] + [why for _, why in clashes(module, kinds, products)]
+    if problems:
+        raise NamingError(f"cell '{cell.name}': {problems[0]}")
+    return module

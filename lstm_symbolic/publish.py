@@ -15,7 +15,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .document import Block, Document, Section
+from . import escape
+from .document import Block, Document, Plain, Prose, Section, pieces
 from .emit import HEADER, render
 from .errors import UserError
 
@@ -27,12 +28,23 @@ class LatexError(UserError):
 
 
 def latex_text(text: str) -> str:
-    """Prose with inline ``$math$`` and ```code``` made safe for LaTeX text mode."""
-    pieces = text.split("$")
-    for k in range(0, len(pieces), 2):
-        plain = re.sub(r"([_&%#])", r"\\\1", pieces[k])
-        pieces[k] = re.sub(r"`([^`]*)`", r"\\texttt{\1}", plain)
-    return "$".join(pieces)
+    """Our prose with inline ``$math$`` and ```code``` made safe for LaTeX text mode.  Only for
+    our own text: ``$...$`` passes as math, so user text goes through :func:`latex_prose`."""
+    parts = text.split("$")
+    for k in range(0, len(parts), 2):
+        plain = re.sub(r"([_&%#])", r"\\\1", parts[k])
+        parts[k] = re.sub(r"`([^`]*)`", r"\\texttt{\1}", plain)
+    return "$".join(parts)
+
+
+def latex_prose(text: Prose) -> str:
+    """Prose in LaTeX: our pieces by :func:`latex_text`, the user's escaped as plain text."""
+    return "".join(escape.latex_text(p.text) if isinstance(p, Plain) else latex_text(p) for p in pieces(text))
+
+
+def markdown_prose(text: Prose) -> str:
+    """Prose in Markdown: our pieces as they are, the user's escaped as plain text."""
+    return "".join(escape.markdown_text(p.text) if isinstance(p, Plain) else p for p in pieces(text))
 
 
 def _rows(block: Block, last: bool, gap: str) -> list[dict]:
@@ -56,15 +68,15 @@ def _section_view(section: Section, prose) -> dict:
 
 def to_latex(doc: Document) -> str:
     """A standalone amsmath document."""
-    sections = [_section_view(s, latex_text) for s in doc.sections]
-    return render("latex/document.tex.j2", header=HEADER, title=latex_text(doc.title),
+    sections = [_section_view(s, latex_prose) for s in doc.sections]
+    return render("latex/document.tex.j2", header=HEADER, title=latex_prose(doc.title),
                   notation=doc.notation, sections=sections)
 
 
 def to_markdown(doc: Document) -> str:
     """The same content with one ``$$`` block per equation (GitHub, Jupyter, KaTeX)."""
-    sections = [_section_view(s, lambda t: t) for s in doc.sections]
-    return render("latex/markdown.md.j2", header=HEADER, title=doc.title,
+    sections = [_section_view(s, markdown_prose) for s in doc.sections]
+    return render("latex/markdown.md.j2", header=HEADER, title=markdown_prose(doc.title),
                   notation=doc.notation, sections=sections)
 
 

@@ -3,8 +3,10 @@
 A spec names the inputs, the states (the first is the output, the last the memory), the
 parameters with shapes in ``hidden`` and ``input``, and the equations in order, each in the
 formula language of :mod:`lstm_symbolic.formula`.  Everything is checked before a cell is
-made, and each refusal is one :class:`SpecError` line ``<file>:<line>:<column>: <what to fix>``.
-See ``docs/spec-format.md``.
+made, and each refusal is one :class:`SpecError` line ``<file>:<line>:<column>: <what to fix>``:
+the names (:mod:`lstm_symbolic.naming`), and what the generated code needs of the whole cell
+(every value reaches a state, no division by zero, every input and parameter read).  See the
+README's section on the spec.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from .formula_values import show
 from .functions import LINEAR_ATOMS, MatVec, MissingRuleError, check_primitives
 
 MAX_SPEC_BYTES = 256 * 1024
+MAX_DESCRIPTION = 200
 KEYS = ("name", "description", "states", "inputs", "params", "equations")
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+# Values no generated code can compute: z/0 is zoo, log(0) is -oo, 0/0 is nan.
+NOT_FINITE = (sp.zoo, sp.oo, -sp.oo, sp.nan)
 
 
 class SpecError(UserError, ValueError):
@@ -115,18 +119,16 @@ class _Reader:
         for key in self.data:
             if key not in KEYS:
                 raise self.error(f"unknown key '{key}'; a spec has {', '.join(KEYS)}", "", key)
-        name = self._string("name", required=True)
-        description = self._string("description") or name
+        name = self._cell_name()
+        description = self._description() or name
         states = self._states()
         inputs = self._shapes("inputs", vector=True)
         params = self._shapes("params", vector=False)
         self._distinct(states, inputs, params)
         equations = self._equations(states, inputs, params)
-        read = {sym.name for _, rhs in equations for sym in rhs.free_symbols}
-        for key in params:
-            if key not in read:
-                raise self.error(f"parameter '{key}' is declared but no equation uses it: remove it or use it",
-                                 "params", key)
+        self._check_dead(equations, states)
+        self._check_params(equations, params, inputs)
+        self._check_clashes(name, equations, states, inputs, params)
         try:
             return make_cell(name, description, inputs=inputs, states=tuple(states),
                              params=params, equations=equations)
@@ -141,13 +143,28 @@ class _Reader:
             raise self.error(f"'{key}' must be a non-empty string", "", key)
         return value
 
+    def _cell_name(self) -> str:
+        name = self._string("name", required=True)
+        problem = naming.cell_name_problem(name)
+        if problem:
+            raise self.error(f"name {name!r}: {problem}; it names the generated files and functions", "", "name")
+        return name
+
+    def _description(self) -> str:
+        text = self._string("description")
+        if len(text) > MAX_DESCRIPTION or not text.isprintable():
+            raise self.error(f"'description' must be one line of at most {MAX_DESCRIPTION} printable characters "
+                             "(no line breaks, tabs or control characters)", "", "description")
+        return text
+
     def _states(self) -> list[str]:
         states = self.data.get("states")
-        if not isinstance(states, list) or not states or not all(
-            isinstance(s, str) and _NAME.fullmatch(s) for s in states
-        ):
+        if not isinstance(states, list) or not states or not all(isinstance(s, str) for s in states):
             raise self.error("'states' must be a list of names, the output first, "
                              'e.g. states = ["h", "c"]', "", "states")
+        for state in states:
+            if problem := naming.name_problem(state):
+                raise self.error(f"in 'states': {problem}", "", "states")
         return states
 
     def _shapes(self, table: str, vector: bool) -> dict[str, tuple[str, ...]]:
@@ -168,11 +185,8 @@ class _Reader:
         return shapes
 
     def _name(self, key: str, table: str) -> str:
-        if not _NAME.fullmatch(key):
-            raise self.error(f"'{key}' is not a name (letters, digits, _)", table, key)
-        if key.startswith("d_") or key.endswith(("_prev", "_next")):
-            raise self.error(f"'{key}': names d_*, *_prev and *_next are reserved for "
-                             "gradients and neighbouring steps; rename it", table, key)
+        if problem := naming.name_problem(key):
+            raise self.error(problem, table, key)
         return key
 
     def _distinct(self, states, inputs, params) -> None:
@@ -201,6 +215,10 @@ class _Reader:
                 raise self.error(f"equation '{key}' must be a formula in quotes", "equations", key)
             undefined.discard(key)
             expr, shape = self._parse(key, formula, shapes, undefined, states)
+            if expr.has(*NOT_FINITE):
+                value = sorted(map(str, expr.atoms(*[type(v) for v in NOT_FINITE])))[0]
+                raise self.error(f"equation '{key}' divides by zero or takes the log of zero (a term is {value}): "
+                                 "no code can compute it", "equations", key)
             self._check_atoms(key, expr)
             self._check_shape(key, shape, states)
             shapes[key] = shape
@@ -249,3 +267,61 @@ class _Reader:
         if key in states and shape != ("hidden",):
             raise self.error(f"state '{key}' must have the hidden size, not {shape[0]}",
                              "equations", key)
+
+    # -- what the generated code needs of the whole cell ----------------------------------
+    def _mentioned_in(self, name: str) -> str | None:
+        """The first equation whose formula text names ``name`` (although its value may not read it)."""
+        for key, formula in self.data["equations"].items():
+            if re.search(rf"\b{re.escape(name)}\b", str(formula)) and key != name:
+                return key
+        return None
+
+    def _cancelled(self, name: str) -> str:
+        where = self._mentioned_in(name)
+        return f" ('{where}' names it, but in terms that cancel, like z - z or 0*z)" if where else ""
+
+    def _check_dead(self, equations, states) -> None:
+        """Every equation's value reaches a state: one that nothing reads is a mistake, and its
+        products would have no gradient in the generated code."""
+        read = {sym.name for _, rhs in equations for sym in rhs.free_symbols}
+        for key, _ in equations:
+            if key not in read and key not in states:
+                raise self.error(f"equation '{key}' is not a state and nothing reads it{self._cancelled(key)}: "
+                                 "remove it, or use it", "equations", key)
+
+    def _check_params(self, equations, params, inputs) -> None:
+        """Every input and parameter is read, each weight by one vector (the generated code takes
+        a weight's gradient from the one product it is in)."""
+        read = {sym.name for _, rhs in equations for sym in rhs.free_symbols}
+        for table, names in (("inputs", inputs), ("params", params)):
+            for key in (k for k in names if k not in read):
+                fix = "remove it or use it" if table == "params" else "use it (the generated code reads xs)"
+                raise self.error(f"{table[:-1].replace('param', 'parameter')} '{key}' is declared but no equation "
+                                 f"uses it{self._cancelled(key)}: {fix}", table, key)
+        operands: dict[str, set[str]] = {}
+        for _, rhs in equations:
+            for w, v in (a.args for a in rhs.atoms(MatVec)):
+                operands.setdefault(w.name, set()).add(v.name)
+        for key, vs in operands.items():
+            if len(vs) > 1:
+                raise self.error(f"parameter '{key}' multiplies {' and '.join(sorted(vs))}; the generated code "
+                                 "gives each vector its own weights: use one parameter for each", "params", key)
+        if not any(shape[0] == "hidden" for shape in params.values()):
+            raise self.error("the generated code reads the hidden size from a parameter: declare one of shape "
+                             '"hidden" or ["hidden", ...]', "params")
+
+    def _check_clashes(self, name, equations, states, inputs, params) -> None:
+        """No two names give the generated code the same identifier (W_f @ x is W_f_x, h is h_seq ...)."""
+        kinds = {**dict.fromkeys(inputs, "input"), **dict.fromkeys(params, "param")}
+        kinds.update({key: "state" if key in states else "value" for key, _ in equations})
+        products = sorted({(a.args[0].name, a.args[1].name) for _, rhs in equations for a in rhs.atoms(MatVec)})
+        for culprit, why in naming.clashes(naming.module_name(name), kinds, products):
+            raise self.error(why, *self._declared(culprit, inputs, params, states))
+
+    def _declared(self, name, inputs, params, states) -> tuple[str, str]:
+        """(table, key) where the spec declares ``name``."""
+        if name in inputs or name in params:
+            return ("inputs" if name in inputs else "params"), name
+        if ("equations", name) in self.keys:
+            return "equations", name
+        return ("", "states") if name in states else ("", "name")

@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "lstm_symbolic"
 
 # A module may import only from modules of a lower rank (its own rank for siblings in a package).
 RANK = {
-    "errors": 0, "naming": 0, "files": 0, "manifest": 7,
+    "errors": 0, "naming": 0, "escape": 0, "files": 0, "manifest": 7,
     "functions": 1, "cells": 2, "builtins": 3, "formula": 2, "spec": 3,
     "formula_values": 2, "formula_grammar": 2, "formula_transform": 2,
     "derive": 4, "jacobian": 4, "components": 5, "kernel": 5, "notation": 5, "profiles": 5,

@@ -570,6 +570,7 @@ void gru_forward_f64(int T, int B, int D, int H, const double *const *params, co
     const double *stkw_rh = P_U_n;
     (void)stkw_rh;
     (void)off_;
+    (void)cache; /* a cell whose backward pass reads nothing of the forward has no cache */
     (void)D;
     if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
         memcpy(C_h_prev, state0[0], BH * sizeof(double));
@@ -620,29 +621,29 @@ void gru_forward_f64(int T, int B, int D, int H, const double *const *params, co
             mm_nt_f64(Bs_, 2 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (double)0, proj_h_prev + (size_t)r0_ * (2 * H), 2 * H);
         }
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const double *proj_h_prev_r = proj_h_prev + (size_t)row_ * (2 * H);
-            const double *pj_x_r = pj_x + (size_t)row_ * (3 * H);
-            const double *prev_h_r = prev_h + (size_t)row_ * (H);
-            double *S_rt_r = S_rt + (size_t)row_ * (H);
-            double *S_zt_r = S_zt + (size_t)row_ * (H);
-            double *S_rht_r = S_rht + (size_t)row_ * (H);
+            const double *proj_h_prev_r_ = proj_h_prev + (size_t)row_ * (2 * H);
+            const double *pj_x_r_ = pj_x + (size_t)row_ * (3 * H);
+            const double *prev_h_r_ = prev_h + (size_t)row_ * (H);
+            double *S_rt_r_ = S_rt + (size_t)row_ * (H);
+            double *S_zt_r_ = S_zt + (size_t)row_ * (H);
+            double *S_rht_r_ = S_rht + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const double U_r_h_prev = proj_h_prev_r[col_];
-                const double W_r_x = pj_x_r[col_];
+                const double U_r_h_prev = proj_h_prev_r_[col_];
+                const double W_r_x = pj_x_r_[col_];
                 const double b_r = P_b_r[col_];
-                const double U_z_h_prev = proj_h_prev_r[1 * H + col_];
-                const double W_z_x = pj_x_r[1 * H + col_];
+                const double U_z_h_prev = proj_h_prev_r_[1 * H + col_];
+                const double W_z_x = pj_x_r_[1 * H + col_];
                 const double b_z = P_b_z[col_];
-                const double h_prev = prev_h_r[col_];
+                const double h_prev = prev_h_r_[col_];
                 const double z_r = U_r_h_prev + W_r_x + b_r;
                 const double r = sigmoid_f64(z_r);
                 const double z_z = U_z_h_prev + W_z_x + b_z;
                 const double z = sigmoid_f64(z_z);
                 const double rh = h_prev*r;
-                S_rt_r[col_] = r;
-                S_zt_r[col_] = z;
-                S_rht_r[col_] = rh;
+                S_rt_r_[col_] = r;
+                S_zt_r_[col_] = z;
+                S_rht_r_[col_] = rh;
             }
         }
         if (pk_) {
@@ -655,26 +656,26 @@ void gru_forward_f64(int T, int B, int D, int H, const double *const *params, co
             mm_nt_f64(Bs_, H, H, S_rht + (size_t)r0_ * H, H, stkw_rh, H, (double)0, proj_rh + (size_t)r0_ * (H), H);
         }
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const double *pj_x_r = pj_x + (size_t)row_ * (3 * H);
-            const double *prev_h_r = prev_h + (size_t)row_ * (H);
-            const double *S_zt_r = S_zt + (size_t)row_ * (H);
-            const double *proj_rh_r = proj_rh + (size_t)row_ * (H);
-            double *S_nt_r = S_nt + (size_t)row_ * (H);
-            double *S_ht_r = S_ht + (size_t)row_ * (H);
-            double *hs_t_r = hs_t + (size_t)row_ * (H);
+            const double *pj_x_r_ = pj_x + (size_t)row_ * (3 * H);
+            const double *prev_h_r_ = prev_h + (size_t)row_ * (H);
+            const double *S_zt_r_ = S_zt + (size_t)row_ * (H);
+            const double *proj_rh_r_ = proj_rh + (size_t)row_ * (H);
+            double *S_nt_r_ = S_nt + (size_t)row_ * (H);
+            double *S_ht_r_ = S_ht + (size_t)row_ * (H);
+            double *hs_t_r_ = hs_t + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const double U_n_rh = proj_rh_r[col_];
-                const double W_n_x = pj_x_r[2 * H + col_];
+                const double U_n_rh = proj_rh_r_[col_];
+                const double W_n_x = pj_x_r_[2 * H + col_];
                 const double b_n = P_b_n[col_];
-                const double h_prev = prev_h_r[col_];
-                const double z = S_zt_r[col_];
+                const double h_prev = prev_h_r_[col_];
+                const double z = S_zt_r_[col_];
                 const double z_n = U_n_rh + W_n_x + b_n;
                 const double n = tanh(z_n);
                 const double h = h_prev*z + n*(1 - z);
-                S_nt_r[col_] = n;
-                S_ht_r[col_] = h;
-                hs_t_r[col_] = h;
+                S_nt_r_[col_] = n;
+                S_ht_r_[col_] = h;
+                hs_t_r_[col_] = h;
             }
         }
     }
@@ -768,6 +769,7 @@ void gru_backward_f64(int T, int B, int D, int H, const double *const *params, c
     const double *stkw_rh = P_U_n;
     (void)stkw_rh;
     (void)off_;
+    (void)cache;
     (void)P_W_r;
     (void)P_W_z;
     (void)P_W_n;
@@ -841,28 +843,28 @@ void gru_backward_f64(int T, int B, int D, int H, const double *const *params, c
                 for (col_ = c0_; col_ < c1_; ++col_)
                     dcur_h[(size_t)row_ * H + col_] += d_hs[(size_t)t_ * BH + (size_t)row_ * H + col_];
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const double *S_zt_r = S_zt + (size_t)row_ * (H);
-            const double *dcur_h_r = dcur_h + (size_t)row_ * (H);
-            const double *S_nt_r = S_nt + (size_t)row_ * (H);
-            const double *S_h_prevt_r = S_h_prevt + (size_t)row_ * (H);
-            double *dl_xt_r = dl_xt + (size_t)row_ * (3 * H);
-            double *dl_rht_r = dl_rht + (size_t)row_ * (H);
-            double *dl_h_prevt_r = dl_h_prevt + (size_t)row_ * (2 * H);
+            const double *S_zt_r_ = S_zt + (size_t)row_ * (H);
+            const double *dcur_h_r_ = dcur_h + (size_t)row_ * (H);
+            const double *S_nt_r_ = S_nt + (size_t)row_ * (H);
+            const double *S_h_prevt_r_ = S_h_prevt + (size_t)row_ * (H);
+            double *dl_xt_r_ = dl_xt + (size_t)row_ * (3 * H);
+            double *dl_rht_r_ = dl_rht + (size_t)row_ * (H);
+            double *dl_h_prevt_r_ = dl_h_prevt + (size_t)row_ * (2 * H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const double z = S_zt_r[col_];
-                const double d_h = dcur_h_r[col_];
-                const double n = S_nt_r[col_];
-                const double h_prev = S_h_prevt_r[col_];
+                const double z = S_zt_r_[col_];
+                const double d_h = dcur_h_r_[col_];
+                const double n = S_nt_r_[col_];
+                const double h_prev = S_h_prevt_r_[col_];
                 const double _t0 = 1 - z;
                 const double d_n = _t0*d_h;
                 const double d_z_n = d_n*(1 - (n*n));
                 const double d_z = d_h*(h_prev - n);
                 const double d_z_z = _t0*d_z*z;
-                dl_xt_r[2 * H + col_] = d_z_n;
-                dl_rht_r[col_] = d_z_n;
-                dl_xt_r[1 * H + col_] = d_z_z;
-                dl_h_prevt_r[1 * H + col_] = d_z_z;
+                dl_xt_r_[2 * H + col_] = d_z_n;
+                dl_rht_r_[col_] = d_z_n;
+                dl_xt_r_[1 * H + col_] = d_z_z;
+                dl_h_prevt_r_[1 * H + col_] = d_z_z;
                 GP_b_z[col_] += d_z_z;
                 GP_b_n[col_] += d_z_n;
             }
@@ -876,23 +878,23 @@ void gru_backward_f64(int T, int B, int D, int H, const double *const *params, c
             mm_nn_f64(Bs_, H, H, dl_rht + (size_t)r0_ * (H), H, stkw_rh, H, (double)0, bk_rh + (size_t)r0_ * H, H);
         }
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const double *S_h_prevt_r = S_h_prevt + (size_t)row_ * (H);
-            double *dl_xt_r = dl_xt + (size_t)row_ * (3 * H);
-            double *dl_h_prevt_r = dl_h_prevt + (size_t)row_ * (2 * H);
-            const double *bk_rh_r = bk_rh + (size_t)row_ * (H);
-            const double *S_rt_r = S_rt + (size_t)row_ * (H);
-            double *tmp_d_rh_r = tmp_d_rh + (size_t)row_ * (H);
+            const double *S_h_prevt_r_ = S_h_prevt + (size_t)row_ * (H);
+            double *dl_xt_r_ = dl_xt + (size_t)row_ * (3 * H);
+            double *dl_h_prevt_r_ = dl_h_prevt + (size_t)row_ * (2 * H);
+            const double *bk_rh_r_ = bk_rh + (size_t)row_ * (H);
+            const double *S_rt_r_ = S_rt + (size_t)row_ * (H);
+            double *tmp_d_rh_r_ = tmp_d_rh + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const double back_rh = bk_rh_r[col_];
-                const double h_prev = S_h_prevt_r[col_];
-                const double r = S_rt_r[col_];
+                const double back_rh = bk_rh_r_[col_];
+                const double h_prev = S_h_prevt_r_[col_];
+                const double r = S_rt_r_[col_];
                 const double d_rh = back_rh;
                 const double d_r = d_rh*h_prev;
                 const double d_z_r = d_r*r*(1 - r);
-                tmp_d_rh_r[col_] = d_rh;
-                dl_xt_r[col_] = d_z_r;
-                dl_h_prevt_r[col_] = d_z_r;
+                tmp_d_rh_r_[col_] = d_rh;
+                dl_xt_r_[col_] = d_z_r;
+                dl_h_prevt_r_[col_] = d_z_r;
                 GP_b_r[col_] += d_z_r;
             }
         }
@@ -905,21 +907,21 @@ void gru_backward_f64(int T, int B, int D, int H, const double *const *params, c
             mm_nn_f64(Bs_, H, 2 * H, dl_h_prevt + (size_t)r0_ * (2 * H), 2 * H, stkw_h_prev, H, (double)0, bk_h_prev + (size_t)r0_ * H, H);
         }
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const double *S_zt_r = S_zt + (size_t)row_ * (H);
-            const double *dcur_h_r = dcur_h + (size_t)row_ * (H);
-            const double *S_rt_r = S_rt + (size_t)row_ * (H);
-            const double *tmp_d_rh_r = tmp_d_rh + (size_t)row_ * (H);
-            const double *bk_h_prev_r = bk_h_prev + (size_t)row_ * (H);
-            double *dnext_h_r = dnext_h + (size_t)row_ * (H);
+            const double *S_zt_r_ = S_zt + (size_t)row_ * (H);
+            const double *dcur_h_r_ = dcur_h + (size_t)row_ * (H);
+            const double *S_rt_r_ = S_rt + (size_t)row_ * (H);
+            const double *tmp_d_rh_r_ = tmp_d_rh + (size_t)row_ * (H);
+            const double *bk_h_prev_r_ = bk_h_prev + (size_t)row_ * (H);
+            double *dnext_h_r_ = dnext_h + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const double back_h_prev = bk_h_prev_r[col_];
-                const double d_h = dcur_h_r[col_];
-                const double d_rh = tmp_d_rh_r[col_];
-                const double r = S_rt_r[col_];
-                const double z = S_zt_r[col_];
+                const double back_h_prev = bk_h_prev_r_[col_];
+                const double d_h = dcur_h_r_[col_];
+                const double d_rh = tmp_d_rh_r_[col_];
+                const double r = S_rt_r_[col_];
+                const double z = S_zt_r_[col_];
                 const double d_h_prev = back_h_prev + d_h*z + d_rh*r;
-                dnext_h_r[col_] = d_h_prev;
+                dnext_h_r_[col_] = d_h_prev;
             }
         }
         if (pk_) /* this step's rows of d_xs */
@@ -1303,6 +1305,7 @@ void gru_forward_f32(int T, int B, int D, int H, const float *const *params, con
     const float *stkw_rh = P_U_n;
     (void)stkw_rh;
     (void)off_;
+    (void)cache; /* a cell whose backward pass reads nothing of the forward has no cache */
     (void)D;
     if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
         memcpy(C_h_prev, state0[0], BH * sizeof(float));
@@ -1353,29 +1356,29 @@ void gru_forward_f32(int T, int B, int D, int H, const float *const *params, con
             mm_nt_f32(Bs_, 2 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (float)0, proj_h_prev + (size_t)r0_ * (2 * H), 2 * H);
         }
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const float *proj_h_prev_r = proj_h_prev + (size_t)row_ * (2 * H);
-            const float *pj_x_r = pj_x + (size_t)row_ * (3 * H);
-            const float *prev_h_r = prev_h + (size_t)row_ * (H);
-            float *S_rt_r = S_rt + (size_t)row_ * (H);
-            float *S_zt_r = S_zt + (size_t)row_ * (H);
-            float *S_rht_r = S_rht + (size_t)row_ * (H);
+            const float *proj_h_prev_r_ = proj_h_prev + (size_t)row_ * (2 * H);
+            const float *pj_x_r_ = pj_x + (size_t)row_ * (3 * H);
+            const float *prev_h_r_ = prev_h + (size_t)row_ * (H);
+            float *S_rt_r_ = S_rt + (size_t)row_ * (H);
+            float *S_zt_r_ = S_zt + (size_t)row_ * (H);
+            float *S_rht_r_ = S_rht + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const float U_r_h_prev = proj_h_prev_r[col_];
-                const float W_r_x = pj_x_r[col_];
+                const float U_r_h_prev = proj_h_prev_r_[col_];
+                const float W_r_x = pj_x_r_[col_];
                 const float b_r = P_b_r[col_];
-                const float U_z_h_prev = proj_h_prev_r[1 * H + col_];
-                const float W_z_x = pj_x_r[1 * H + col_];
+                const float U_z_h_prev = proj_h_prev_r_[1 * H + col_];
+                const float W_z_x = pj_x_r_[1 * H + col_];
                 const float b_z = P_b_z[col_];
-                const float h_prev = prev_h_r[col_];
+                const float h_prev = prev_h_r_[col_];
                 const float z_r = U_r_h_prev + W_r_x + b_r;
                 const float r = sigmoid_f32(z_r);
                 const float z_z = U_z_h_prev + W_z_x + b_z;
                 const float z = sigmoid_f32(z_z);
                 const float rh = h_prev*r;
-                S_rt_r[col_] = r;
-                S_zt_r[col_] = z;
-                S_rht_r[col_] = rh;
+                S_rt_r_[col_] = r;
+                S_zt_r_[col_] = z;
+                S_rht_r_[col_] = rh;
             }
         }
         if (pk_) {
@@ -1388,26 +1391,26 @@ void gru_forward_f32(int T, int B, int D, int H, const float *const *params, con
             mm_nt_f32(Bs_, H, H, S_rht + (size_t)r0_ * H, H, stkw_rh, H, (float)0, proj_rh + (size_t)r0_ * (H), H);
         }
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const float *pj_x_r = pj_x + (size_t)row_ * (3 * H);
-            const float *prev_h_r = prev_h + (size_t)row_ * (H);
-            const float *S_zt_r = S_zt + (size_t)row_ * (H);
-            const float *proj_rh_r = proj_rh + (size_t)row_ * (H);
-            float *S_nt_r = S_nt + (size_t)row_ * (H);
-            float *S_ht_r = S_ht + (size_t)row_ * (H);
-            float *hs_t_r = hs_t + (size_t)row_ * (H);
+            const float *pj_x_r_ = pj_x + (size_t)row_ * (3 * H);
+            const float *prev_h_r_ = prev_h + (size_t)row_ * (H);
+            const float *S_zt_r_ = S_zt + (size_t)row_ * (H);
+            const float *proj_rh_r_ = proj_rh + (size_t)row_ * (H);
+            float *S_nt_r_ = S_nt + (size_t)row_ * (H);
+            float *S_ht_r_ = S_ht + (size_t)row_ * (H);
+            float *hs_t_r_ = hs_t + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const float U_n_rh = proj_rh_r[col_];
-                const float W_n_x = pj_x_r[2 * H + col_];
+                const float U_n_rh = proj_rh_r_[col_];
+                const float W_n_x = pj_x_r_[2 * H + col_];
                 const float b_n = P_b_n[col_];
-                const float h_prev = prev_h_r[col_];
-                const float z = S_zt_r[col_];
+                const float h_prev = prev_h_r_[col_];
+                const float z = S_zt_r_[col_];
                 const float z_n = U_n_rh + W_n_x + b_n;
                 const float n = tanhf(z_n);
                 const float h = h_prev*z + n*(1 - z);
-                S_nt_r[col_] = n;
-                S_ht_r[col_] = h;
-                hs_t_r[col_] = h;
+                S_nt_r_[col_] = n;
+                S_ht_r_[col_] = h;
+                hs_t_r_[col_] = h;
             }
         }
     }
@@ -1501,6 +1504,7 @@ void gru_backward_f32(int T, int B, int D, int H, const float *const *params, co
     const float *stkw_rh = P_U_n;
     (void)stkw_rh;
     (void)off_;
+    (void)cache;
     (void)P_W_r;
     (void)P_W_z;
     (void)P_W_n;
@@ -1574,28 +1578,28 @@ void gru_backward_f32(int T, int B, int D, int H, const float *const *params, co
                 for (col_ = c0_; col_ < c1_; ++col_)
                     dcur_h[(size_t)row_ * H + col_] += d_hs[(size_t)t_ * BH + (size_t)row_ * H + col_];
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const float *S_zt_r = S_zt + (size_t)row_ * (H);
-            const float *dcur_h_r = dcur_h + (size_t)row_ * (H);
-            const float *S_nt_r = S_nt + (size_t)row_ * (H);
-            const float *S_h_prevt_r = S_h_prevt + (size_t)row_ * (H);
-            float *dl_xt_r = dl_xt + (size_t)row_ * (3 * H);
-            float *dl_rht_r = dl_rht + (size_t)row_ * (H);
-            float *dl_h_prevt_r = dl_h_prevt + (size_t)row_ * (2 * H);
+            const float *S_zt_r_ = S_zt + (size_t)row_ * (H);
+            const float *dcur_h_r_ = dcur_h + (size_t)row_ * (H);
+            const float *S_nt_r_ = S_nt + (size_t)row_ * (H);
+            const float *S_h_prevt_r_ = S_h_prevt + (size_t)row_ * (H);
+            float *dl_xt_r_ = dl_xt + (size_t)row_ * (3 * H);
+            float *dl_rht_r_ = dl_rht + (size_t)row_ * (H);
+            float *dl_h_prevt_r_ = dl_h_prevt + (size_t)row_ * (2 * H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const float z = S_zt_r[col_];
-                const float d_h = dcur_h_r[col_];
-                const float n = S_nt_r[col_];
-                const float h_prev = S_h_prevt_r[col_];
+                const float z = S_zt_r_[col_];
+                const float d_h = dcur_h_r_[col_];
+                const float n = S_nt_r_[col_];
+                const float h_prev = S_h_prevt_r_[col_];
                 const float _t0 = 1 - z;
                 const float d_n = _t0*d_h;
                 const float d_z_n = d_n*(1 - (n*n));
                 const float d_z = d_h*(h_prev - n);
                 const float d_z_z = _t0*d_z*z;
-                dl_xt_r[2 * H + col_] = d_z_n;
-                dl_rht_r[col_] = d_z_n;
-                dl_xt_r[1 * H + col_] = d_z_z;
-                dl_h_prevt_r[1 * H + col_] = d_z_z;
+                dl_xt_r_[2 * H + col_] = d_z_n;
+                dl_rht_r_[col_] = d_z_n;
+                dl_xt_r_[1 * H + col_] = d_z_z;
+                dl_h_prevt_r_[1 * H + col_] = d_z_z;
                 GP_b_z[col_] += d_z_z;
                 GP_b_n[col_] += d_z_n;
             }
@@ -1609,23 +1613,23 @@ void gru_backward_f32(int T, int B, int D, int H, const float *const *params, co
             mm_nn_f32(Bs_, H, H, dl_rht + (size_t)r0_ * (H), H, stkw_rh, H, (float)0, bk_rh + (size_t)r0_ * H, H);
         }
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const float *S_h_prevt_r = S_h_prevt + (size_t)row_ * (H);
-            float *dl_xt_r = dl_xt + (size_t)row_ * (3 * H);
-            float *dl_h_prevt_r = dl_h_prevt + (size_t)row_ * (2 * H);
-            const float *bk_rh_r = bk_rh + (size_t)row_ * (H);
-            const float *S_rt_r = S_rt + (size_t)row_ * (H);
-            float *tmp_d_rh_r = tmp_d_rh + (size_t)row_ * (H);
+            const float *S_h_prevt_r_ = S_h_prevt + (size_t)row_ * (H);
+            float *dl_xt_r_ = dl_xt + (size_t)row_ * (3 * H);
+            float *dl_h_prevt_r_ = dl_h_prevt + (size_t)row_ * (2 * H);
+            const float *bk_rh_r_ = bk_rh + (size_t)row_ * (H);
+            const float *S_rt_r_ = S_rt + (size_t)row_ * (H);
+            float *tmp_d_rh_r_ = tmp_d_rh + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const float back_rh = bk_rh_r[col_];
-                const float h_prev = S_h_prevt_r[col_];
-                const float r = S_rt_r[col_];
+                const float back_rh = bk_rh_r_[col_];
+                const float h_prev = S_h_prevt_r_[col_];
+                const float r = S_rt_r_[col_];
                 const float d_rh = back_rh;
                 const float d_r = d_rh*h_prev;
                 const float d_z_r = d_r*r*(1 - r);
-                tmp_d_rh_r[col_] = d_rh;
-                dl_xt_r[col_] = d_z_r;
-                dl_h_prevt_r[col_] = d_z_r;
+                tmp_d_rh_r_[col_] = d_rh;
+                dl_xt_r_[col_] = d_z_r;
+                dl_h_prevt_r_[col_] = d_z_r;
                 GP_b_r[col_] += d_z_r;
             }
         }
@@ -1638,21 +1642,21 @@ void gru_backward_f32(int T, int B, int D, int H, const float *const *params, co
             mm_nn_f32(Bs_, H, 2 * H, dl_h_prevt + (size_t)r0_ * (2 * H), 2 * H, stkw_h_prev, H, (float)0, bk_h_prev + (size_t)r0_ * H, H);
         }
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const float *S_zt_r = S_zt + (size_t)row_ * (H);
-            const float *dcur_h_r = dcur_h + (size_t)row_ * (H);
-            const float *S_rt_r = S_rt + (size_t)row_ * (H);
-            const float *tmp_d_rh_r = tmp_d_rh + (size_t)row_ * (H);
-            const float *bk_h_prev_r = bk_h_prev + (size_t)row_ * (H);
-            float *dnext_h_r = dnext_h + (size_t)row_ * (H);
+            const float *S_zt_r_ = S_zt + (size_t)row_ * (H);
+            const float *dcur_h_r_ = dcur_h + (size_t)row_ * (H);
+            const float *S_rt_r_ = S_rt + (size_t)row_ * (H);
+            const float *tmp_d_rh_r_ = tmp_d_rh + (size_t)row_ * (H);
+            const float *bk_h_prev_r_ = bk_h_prev + (size_t)row_ * (H);
+            float *dnext_h_r_ = dnext_h + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const float back_h_prev = bk_h_prev_r[col_];
-                const float d_h = dcur_h_r[col_];
-                const float d_rh = tmp_d_rh_r[col_];
-                const float r = S_rt_r[col_];
-                const float z = S_zt_r[col_];
+                const float back_h_prev = bk_h_prev_r_[col_];
+                const float d_h = dcur_h_r_[col_];
+                const float d_rh = tmp_d_rh_r_[col_];
+                const float r = S_rt_r_[col_];
+                const float z = S_zt_r_[col_];
                 const float d_h_prev = back_h_prev + d_h*z + d_rh*r;
-                dnext_h_r[col_] = d_h_prev;
+                dnext_h_r_[col_] = d_h_prev;
             }
         }
         if (pk_) /* this step's rows of d_xs */

@@ -560,6 +560,7 @@ void gru_reset_after_forward_f64(int T, int B, int D, int H, const double *const
     }
     (void)stkw_h_prev;
     (void)off_;
+    (void)cache; /* a cell whose backward pass reads nothing of the forward has no cache */
     (void)D;
     if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
         memcpy(C_h_prev, state0[0], BH * sizeof(double));
@@ -609,28 +610,28 @@ void gru_reset_after_forward_f64(int T, int B, int D, int H, const double *const
             mm_nt_f64(Bs_, 3 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (double)0, proj_h_prev + (size_t)r0_ * (3 * H), 3 * H);
         }
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const double *proj_h_prev_r = proj_h_prev + (size_t)row_ * (3 * H);
-            const double *pj_x_r = pj_x + (size_t)row_ * (3 * H);
-            const double *prev_h_r = prev_h + (size_t)row_ * (H);
-            double *S_U_n_h_prevt_r = S_U_n_h_prevt + (size_t)row_ * (H);
-            double *S_rt_r = S_rt + (size_t)row_ * (H);
-            double *S_zt_r = S_zt + (size_t)row_ * (H);
-            double *S_nt_r = S_nt + (size_t)row_ * (H);
-            double *S_ht_r = S_ht + (size_t)row_ * (H);
-            double *hs_t_r = hs_t + (size_t)row_ * (H);
+            const double *proj_h_prev_r_ = proj_h_prev + (size_t)row_ * (3 * H);
+            const double *pj_x_r_ = pj_x + (size_t)row_ * (3 * H);
+            const double *prev_h_r_ = prev_h + (size_t)row_ * (H);
+            double *S_U_n_h_prevt_r_ = S_U_n_h_prevt + (size_t)row_ * (H);
+            double *S_rt_r_ = S_rt + (size_t)row_ * (H);
+            double *S_zt_r_ = S_zt + (size_t)row_ * (H);
+            double *S_nt_r_ = S_nt + (size_t)row_ * (H);
+            double *S_ht_r_ = S_ht + (size_t)row_ * (H);
+            double *hs_t_r_ = hs_t + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const double U_r_h_prev = proj_h_prev_r[col_];
-                const double W_r_x = pj_x_r[col_];
+                const double U_r_h_prev = proj_h_prev_r_[col_];
+                const double W_r_x = pj_x_r_[col_];
                 const double b_r = P_b_r[col_];
-                const double U_z_h_prev = proj_h_prev_r[1 * H + col_];
-                const double W_z_x = pj_x_r[1 * H + col_];
+                const double U_z_h_prev = proj_h_prev_r_[1 * H + col_];
+                const double W_z_x = pj_x_r_[1 * H + col_];
                 const double b_z = P_b_z[col_];
-                const double U_n_h_prev = proj_h_prev_r[2 * H + col_];
-                const double W_n_x = pj_x_r[2 * H + col_];
+                const double U_n_h_prev = proj_h_prev_r_[2 * H + col_];
+                const double W_n_x = pj_x_r_[2 * H + col_];
                 const double b_hn = P_b_hn[col_];
                 const double b_n = P_b_n[col_];
-                const double h_prev = prev_h_r[col_];
+                const double h_prev = prev_h_r_[col_];
                 const double z_r = U_r_h_prev + W_r_x + b_r;
                 const double r = sigmoid_f64(z_r);
                 const double z_z = U_z_h_prev + W_z_x + b_z;
@@ -638,12 +639,12 @@ void gru_reset_after_forward_f64(int T, int B, int D, int H, const double *const
                 const double z_n = W_n_x + b_n + r*(U_n_h_prev + b_hn);
                 const double n = tanh(z_n);
                 const double h = h_prev*z + n*(1 - z);
-                S_U_n_h_prevt_r[col_] = U_n_h_prev;
-                S_rt_r[col_] = r;
-                S_zt_r[col_] = z;
-                S_nt_r[col_] = n;
-                S_ht_r[col_] = h;
-                hs_t_r[col_] = h;
+                S_U_n_h_prevt_r_[col_] = U_n_h_prev;
+                S_rt_r_[col_] = r;
+                S_zt_r_[col_] = z;
+                S_nt_r_[col_] = n;
+                S_ht_r_[col_] = h;
+                hs_t_r_[col_] = h;
             }
         }
     }
@@ -730,6 +731,7 @@ void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *cons
     }
     (void)stkw_h_prev;
     (void)off_;
+    (void)cache;
     (void)P_W_r;
     (void)P_W_z;
     (void)P_W_n;
@@ -806,22 +808,22 @@ void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *cons
                 for (col_ = c0_; col_ < c1_; ++col_)
                     dcur_h[(size_t)row_ * H + col_] += d_hs[(size_t)t_ * BH + (size_t)row_ * H + col_];
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const double *S_zt_r = S_zt + (size_t)row_ * (H);
-            const double *dcur_h_r = dcur_h + (size_t)row_ * (H);
-            const double *S_nt_r = S_nt + (size_t)row_ * (H);
-            const double *S_rt_r = S_rt + (size_t)row_ * (H);
-            const double *S_h_prevt_r = S_h_prevt + (size_t)row_ * (H);
-            const double *S_U_n_h_prevt_r = S_U_n_h_prevt + (size_t)row_ * (H);
-            double *dl_xt_r = dl_xt + (size_t)row_ * (3 * H);
-            double *dl_h_prevt_r = dl_h_prevt + (size_t)row_ * (3 * H);
+            const double *S_zt_r_ = S_zt + (size_t)row_ * (H);
+            const double *dcur_h_r_ = dcur_h + (size_t)row_ * (H);
+            const double *S_nt_r_ = S_nt + (size_t)row_ * (H);
+            const double *S_rt_r_ = S_rt + (size_t)row_ * (H);
+            const double *S_h_prevt_r_ = S_h_prevt + (size_t)row_ * (H);
+            const double *S_U_n_h_prevt_r_ = S_U_n_h_prevt + (size_t)row_ * (H);
+            double *dl_xt_r_ = dl_xt + (size_t)row_ * (3 * H);
+            double *dl_h_prevt_r_ = dl_h_prevt + (size_t)row_ * (3 * H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const double z = S_zt_r[col_];
-                const double d_h = dcur_h_r[col_];
-                const double n = S_nt_r[col_];
-                const double r = S_rt_r[col_];
-                const double h_prev = S_h_prevt_r[col_];
-                const double U_n_h_prev = S_U_n_h_prevt_r[col_];
+                const double z = S_zt_r_[col_];
+                const double d_h = dcur_h_r_[col_];
+                const double n = S_nt_r_[col_];
+                const double r = S_rt_r_[col_];
+                const double h_prev = S_h_prevt_r_[col_];
+                const double U_n_h_prev = S_U_n_h_prevt_r_[col_];
                 const double b_hn = P_b_hn[col_];
                 const double _t0 = 1 - z;
                 const double d_n = _t0*d_h;
@@ -832,12 +834,12 @@ void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *cons
                 const double d_z_z = _t0*d_z*z;
                 const double d_r = d_z_n*(U_n_h_prev + b_hn);
                 const double d_z_r = d_r*r*(1 - r);
-                dl_xt_r[2 * H + col_] = d_z_n;
-                dl_h_prevt_r[2 * H + col_] = d_U_n_h_prev;
-                dl_xt_r[1 * H + col_] = d_z_z;
-                dl_h_prevt_r[1 * H + col_] = d_z_z;
-                dl_xt_r[col_] = d_z_r;
-                dl_h_prevt_r[col_] = d_z_r;
+                dl_xt_r_[2 * H + col_] = d_z_n;
+                dl_h_prevt_r_[2 * H + col_] = d_U_n_h_prev;
+                dl_xt_r_[1 * H + col_] = d_z_z;
+                dl_h_prevt_r_[1 * H + col_] = d_z_z;
+                dl_xt_r_[col_] = d_z_r;
+                dl_h_prevt_r_[col_] = d_z_r;
                 GP_b_r[col_] += d_z_r;
                 GP_b_z[col_] += d_z_z;
                 GP_b_n[col_] += d_z_n;
@@ -853,17 +855,17 @@ void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *cons
             mm_nn_f64(Bs_, H, 3 * H, dl_h_prevt + (size_t)r0_ * (3 * H), 3 * H, stkw_h_prev, H, (double)0, bk_h_prev + (size_t)r0_ * H, H);
         }
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const double *S_zt_r = S_zt + (size_t)row_ * (H);
-            const double *dcur_h_r = dcur_h + (size_t)row_ * (H);
-            const double *bk_h_prev_r = bk_h_prev + (size_t)row_ * (H);
-            double *dnext_h_r = dnext_h + (size_t)row_ * (H);
+            const double *S_zt_r_ = S_zt + (size_t)row_ * (H);
+            const double *dcur_h_r_ = dcur_h + (size_t)row_ * (H);
+            const double *bk_h_prev_r_ = bk_h_prev + (size_t)row_ * (H);
+            double *dnext_h_r_ = dnext_h + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const double back_h_prev = bk_h_prev_r[col_];
-                const double d_h = dcur_h_r[col_];
-                const double z = S_zt_r[col_];
+                const double back_h_prev = bk_h_prev_r_[col_];
+                const double d_h = dcur_h_r_[col_];
+                const double z = S_zt_r_[col_];
                 const double d_h_prev = back_h_prev + d_h*z;
-                dnext_h_r[col_] = d_h_prev;
+                dnext_h_r_[col_] = d_h_prev;
             }
         }
         if (pk_) /* this step's rows of d_xs */
@@ -1244,6 +1246,7 @@ void gru_reset_after_forward_f32(int T, int B, int D, int H, const float *const 
     }
     (void)stkw_h_prev;
     (void)off_;
+    (void)cache; /* a cell whose backward pass reads nothing of the forward has no cache */
     (void)D;
     if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
         memcpy(C_h_prev, state0[0], BH * sizeof(float));
@@ -1293,28 +1296,28 @@ void gru_reset_after_forward_f32(int T, int B, int D, int H, const float *const 
             mm_nt_f32(Bs_, 3 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (float)0, proj_h_prev + (size_t)r0_ * (3 * H), 3 * H);
         }
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const float *proj_h_prev_r = proj_h_prev + (size_t)row_ * (3 * H);
-            const float *pj_x_r = pj_x + (size_t)row_ * (3 * H);
-            const float *prev_h_r = prev_h + (size_t)row_ * (H);
-            float *S_U_n_h_prevt_r = S_U_n_h_prevt + (size_t)row_ * (H);
-            float *S_rt_r = S_rt + (size_t)row_ * (H);
-            float *S_zt_r = S_zt + (size_t)row_ * (H);
-            float *S_nt_r = S_nt + (size_t)row_ * (H);
-            float *S_ht_r = S_ht + (size_t)row_ * (H);
-            float *hs_t_r = hs_t + (size_t)row_ * (H);
+            const float *proj_h_prev_r_ = proj_h_prev + (size_t)row_ * (3 * H);
+            const float *pj_x_r_ = pj_x + (size_t)row_ * (3 * H);
+            const float *prev_h_r_ = prev_h + (size_t)row_ * (H);
+            float *S_U_n_h_prevt_r_ = S_U_n_h_prevt + (size_t)row_ * (H);
+            float *S_rt_r_ = S_rt + (size_t)row_ * (H);
+            float *S_zt_r_ = S_zt + (size_t)row_ * (H);
+            float *S_nt_r_ = S_nt + (size_t)row_ * (H);
+            float *S_ht_r_ = S_ht + (size_t)row_ * (H);
+            float *hs_t_r_ = hs_t + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const float U_r_h_prev = proj_h_prev_r[col_];
-                const float W_r_x = pj_x_r[col_];
+                const float U_r_h_prev = proj_h_prev_r_[col_];
+                const float W_r_x = pj_x_r_[col_];
                 const float b_r = P_b_r[col_];
-                const float U_z_h_prev = proj_h_prev_r[1 * H + col_];
-                const float W_z_x = pj_x_r[1 * H + col_];
+                const float U_z_h_prev = proj_h_prev_r_[1 * H + col_];
+                const float W_z_x = pj_x_r_[1 * H + col_];
                 const float b_z = P_b_z[col_];
-                const float U_n_h_prev = proj_h_prev_r[2 * H + col_];
-                const float W_n_x = pj_x_r[2 * H + col_];
+                const float U_n_h_prev = proj_h_prev_r_[2 * H + col_];
+                const float W_n_x = pj_x_r_[2 * H + col_];
                 const float b_hn = P_b_hn[col_];
                 const float b_n = P_b_n[col_];
-                const float h_prev = prev_h_r[col_];
+                const float h_prev = prev_h_r_[col_];
                 const float z_r = U_r_h_prev + W_r_x + b_r;
                 const float r = sigmoid_f32(z_r);
                 const float z_z = U_z_h_prev + W_z_x + b_z;
@@ -1322,12 +1325,12 @@ void gru_reset_after_forward_f32(int T, int B, int D, int H, const float *const 
                 const float z_n = W_n_x + b_n + r*(U_n_h_prev + b_hn);
                 const float n = tanhf(z_n);
                 const float h = h_prev*z + n*(1 - z);
-                S_U_n_h_prevt_r[col_] = U_n_h_prev;
-                S_rt_r[col_] = r;
-                S_zt_r[col_] = z;
-                S_nt_r[col_] = n;
-                S_ht_r[col_] = h;
-                hs_t_r[col_] = h;
+                S_U_n_h_prevt_r_[col_] = U_n_h_prev;
+                S_rt_r_[col_] = r;
+                S_zt_r_[col_] = z;
+                S_nt_r_[col_] = n;
+                S_ht_r_[col_] = h;
+                hs_t_r_[col_] = h;
             }
         }
     }
@@ -1414,6 +1417,7 @@ void gru_reset_after_backward_f32(int T, int B, int D, int H, const float *const
     }
     (void)stkw_h_prev;
     (void)off_;
+    (void)cache;
     (void)P_W_r;
     (void)P_W_z;
     (void)P_W_n;
@@ -1490,22 +1494,22 @@ void gru_reset_after_backward_f32(int T, int B, int D, int H, const float *const
                 for (col_ = c0_; col_ < c1_; ++col_)
                     dcur_h[(size_t)row_ * H + col_] += d_hs[(size_t)t_ * BH + (size_t)row_ * H + col_];
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const float *S_zt_r = S_zt + (size_t)row_ * (H);
-            const float *dcur_h_r = dcur_h + (size_t)row_ * (H);
-            const float *S_nt_r = S_nt + (size_t)row_ * (H);
-            const float *S_rt_r = S_rt + (size_t)row_ * (H);
-            const float *S_h_prevt_r = S_h_prevt + (size_t)row_ * (H);
-            const float *S_U_n_h_prevt_r = S_U_n_h_prevt + (size_t)row_ * (H);
-            float *dl_xt_r = dl_xt + (size_t)row_ * (3 * H);
-            float *dl_h_prevt_r = dl_h_prevt + (size_t)row_ * (3 * H);
+            const float *S_zt_r_ = S_zt + (size_t)row_ * (H);
+            const float *dcur_h_r_ = dcur_h + (size_t)row_ * (H);
+            const float *S_nt_r_ = S_nt + (size_t)row_ * (H);
+            const float *S_rt_r_ = S_rt + (size_t)row_ * (H);
+            const float *S_h_prevt_r_ = S_h_prevt + (size_t)row_ * (H);
+            const float *S_U_n_h_prevt_r_ = S_U_n_h_prevt + (size_t)row_ * (H);
+            float *dl_xt_r_ = dl_xt + (size_t)row_ * (3 * H);
+            float *dl_h_prevt_r_ = dl_h_prevt + (size_t)row_ * (3 * H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const float z = S_zt_r[col_];
-                const float d_h = dcur_h_r[col_];
-                const float n = S_nt_r[col_];
-                const float r = S_rt_r[col_];
-                const float h_prev = S_h_prevt_r[col_];
-                const float U_n_h_prev = S_U_n_h_prevt_r[col_];
+                const float z = S_zt_r_[col_];
+                const float d_h = dcur_h_r_[col_];
+                const float n = S_nt_r_[col_];
+                const float r = S_rt_r_[col_];
+                const float h_prev = S_h_prevt_r_[col_];
+                const float U_n_h_prev = S_U_n_h_prevt_r_[col_];
                 const float b_hn = P_b_hn[col_];
                 const float _t0 = 1 - z;
                 const float d_n = _t0*d_h;
@@ -1516,12 +1520,12 @@ void gru_reset_after_backward_f32(int T, int B, int D, int H, const float *const
                 const float d_z_z = _t0*d_z*z;
                 const float d_r = d_z_n*(U_n_h_prev + b_hn);
                 const float d_z_r = d_r*r*(1 - r);
-                dl_xt_r[2 * H + col_] = d_z_n;
-                dl_h_prevt_r[2 * H + col_] = d_U_n_h_prev;
-                dl_xt_r[1 * H + col_] = d_z_z;
-                dl_h_prevt_r[1 * H + col_] = d_z_z;
-                dl_xt_r[col_] = d_z_r;
-                dl_h_prevt_r[col_] = d_z_r;
+                dl_xt_r_[2 * H + col_] = d_z_n;
+                dl_h_prevt_r_[2 * H + col_] = d_U_n_h_prev;
+                dl_xt_r_[1 * H + col_] = d_z_z;
+                dl_h_prevt_r_[1 * H + col_] = d_z_z;
+                dl_xt_r_[col_] = d_z_r;
+                dl_h_prevt_r_[col_] = d_z_r;
                 GP_b_r[col_] += d_z_r;
                 GP_b_z[col_] += d_z_z;
                 GP_b_n[col_] += d_z_n;
@@ -1537,17 +1541,17 @@ void gru_reset_after_backward_f32(int T, int B, int D, int H, const float *const
             mm_nn_f32(Bs_, H, 3 * H, dl_h_prevt + (size_t)r0_ * (3 * H), 3 * H, stkw_h_prev, H, (float)0, bk_h_prev + (size_t)r0_ * H, H);
         }
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const float *S_zt_r = S_zt + (size_t)row_ * (H);
-            const float *dcur_h_r = dcur_h + (size_t)row_ * (H);
-            const float *bk_h_prev_r = bk_h_prev + (size_t)row_ * (H);
-            float *dnext_h_r = dnext_h + (size_t)row_ * (H);
+            const float *S_zt_r_ = S_zt + (size_t)row_ * (H);
+            const float *dcur_h_r_ = dcur_h + (size_t)row_ * (H);
+            const float *bk_h_prev_r_ = bk_h_prev + (size_t)row_ * (H);
+            float *dnext_h_r_ = dnext_h + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const float back_h_prev = bk_h_prev_r[col_];
-                const float d_h = dcur_h_r[col_];
-                const float z = S_zt_r[col_];
+                const float back_h_prev = bk_h_prev_r_[col_];
+                const float d_h = dcur_h_r_[col_];
+                const float z = S_zt_r_[col_];
                 const float d_h_prev = back_h_prev + d_h*z;
-                dnext_h_r[col_] = d_h_prev;
+                dnext_h_r_[col_] = d_h_prev;
             }
         }
         if (pk_) /* this step's rows of d_xs */

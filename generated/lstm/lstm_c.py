@@ -134,7 +134,8 @@ def _compile(cc, flags, lib):
     obj = tmp[:-3] + ".o"
     links = [f for f in flags if f.startswith(("-l", "-L", "-Wl,")) or f == "-fopenmp"]
     defines = [f for f in flags if f not in links or f == "-fopenmp"]
-    steps = [cc + _FLAGS + defines + ["-I", str(_HERE), "-c", str(_HERE / _SOURCES[0]), "-o", obj],
+    # -iquote: the cell's header is found by #include "...", and cannot hide a system header (a cell named math)
+    steps = [cc + _FLAGS + defines + ["-iquote", str(_HERE), "-c", str(_HERE / _SOURCES[0]), "-o", obj],
              cc + ["-shared", obj, "-o", tmp] + links + ["-lm"]]
     try:
         for cmd in steps:

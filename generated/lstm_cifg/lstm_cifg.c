@@ -560,6 +560,7 @@ void lstm_cifg_forward_f64(int T, int B, int D, int H, const double *const *para
     }
     (void)stkw_h_prev;
     (void)off_;
+    (void)cache; /* a cell whose backward pass reads nothing of the forward has no cache */
     (void)D;
     if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
         memcpy(C_h_prev, state0[0], BH * sizeof(double));
@@ -615,28 +616,28 @@ void lstm_cifg_forward_f64(int T, int B, int D, int H, const double *const *para
             mm_nt_f64(Bs_, 3 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (double)0, proj_h_prev + (size_t)r0_ * (3 * H), 3 * H);
         }
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const double *proj_h_prev_r = proj_h_prev + (size_t)row_ * (3 * H);
-            const double *pj_x_r = pj_x + (size_t)row_ * (3 * H);
-            const double *prev_c_r = prev_c + (size_t)row_ * (H);
-            double *S_it_r = S_it + (size_t)row_ * (H);
-            double *S_ft_r = S_ft + (size_t)row_ * (H);
-            double *S_c_tildet_r = S_c_tildet + (size_t)row_ * (H);
-            double *S_ot_r = S_ot + (size_t)row_ * (H);
-            double *S_ct_r = S_ct + (size_t)row_ * (H);
-            double *S_ht_r = S_ht + (size_t)row_ * (H);
-            double *hs_t_r = hs_t + (size_t)row_ * (H);
+            const double *proj_h_prev_r_ = proj_h_prev + (size_t)row_ * (3 * H);
+            const double *pj_x_r_ = pj_x + (size_t)row_ * (3 * H);
+            const double *prev_c_r_ = prev_c + (size_t)row_ * (H);
+            double *S_it_r_ = S_it + (size_t)row_ * (H);
+            double *S_ft_r_ = S_ft + (size_t)row_ * (H);
+            double *S_c_tildet_r_ = S_c_tildet + (size_t)row_ * (H);
+            double *S_ot_r_ = S_ot + (size_t)row_ * (H);
+            double *S_ct_r_ = S_ct + (size_t)row_ * (H);
+            double *S_ht_r_ = S_ht + (size_t)row_ * (H);
+            double *hs_t_r_ = hs_t + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const double U_i_h_prev = proj_h_prev_r[col_];
-                const double W_i_x = pj_x_r[col_];
+                const double U_i_h_prev = proj_h_prev_r_[col_];
+                const double W_i_x = pj_x_r_[col_];
                 const double b_i = P_b_i[col_];
-                const double U_c_h_prev = proj_h_prev_r[1 * H + col_];
-                const double W_c_x = pj_x_r[1 * H + col_];
+                const double U_c_h_prev = proj_h_prev_r_[1 * H + col_];
+                const double W_c_x = pj_x_r_[1 * H + col_];
                 const double b_c = P_b_c[col_];
-                const double U_o_h_prev = proj_h_prev_r[2 * H + col_];
-                const double W_o_x = pj_x_r[2 * H + col_];
+                const double U_o_h_prev = proj_h_prev_r_[2 * H + col_];
+                const double W_o_x = pj_x_r_[2 * H + col_];
                 const double b_o = P_b_o[col_];
-                const double c_prev = prev_c_r[col_];
+                const double c_prev = prev_c_r_[col_];
                 const double z_i = U_i_h_prev + W_i_x + b_i;
                 const double i = sigmoid_f64(z_i);
                 const double f = 1 - i;
@@ -646,13 +647,13 @@ void lstm_cifg_forward_f64(int T, int B, int D, int H, const double *const *para
                 const double o = sigmoid_f64(z_o);
                 const double c = c_prev*f + c_tilde*i;
                 const double h = o*tanh(c);
-                S_it_r[col_] = i;
-                S_ft_r[col_] = f;
-                S_c_tildet_r[col_] = c_tilde;
-                S_ot_r[col_] = o;
-                S_ct_r[col_] = c;
-                S_ht_r[col_] = h;
-                hs_t_r[col_] = h;
+                S_it_r_[col_] = i;
+                S_ft_r_[col_] = f;
+                S_c_tildet_r_[col_] = c_tilde;
+                S_ot_r_[col_] = o;
+                S_ct_r_[col_] = c;
+                S_ht_r_[col_] = h;
+                hs_t_r_[col_] = h;
             }
         }
     }
@@ -740,6 +741,7 @@ void lstm_cifg_backward_f64(int T, int B, int D, int H, const double *const *par
     }
     (void)stkw_h_prev;
     (void)off_;
+    (void)cache;
     (void)P_W_i;
     (void)P_W_c;
     (void)P_W_o;
@@ -817,26 +819,26 @@ void lstm_cifg_backward_f64(int T, int B, int D, int H, const double *const *par
                 for (col_ = c0_; col_ < c1_; ++col_)
                     dcur_h[(size_t)row_ * H + col_] += d_hs[(size_t)t_ * BH + (size_t)row_ * H + col_];
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const double *S_ct_r = S_ct + (size_t)row_ * (H);
-            const double *dcur_c_r = dcur_c + (size_t)row_ * (H);
-            const double *dcur_h_r = dcur_h + (size_t)row_ * (H);
-            const double *S_ot_r = S_ot + (size_t)row_ * (H);
-            const double *S_it_r = S_it + (size_t)row_ * (H);
-            const double *S_c_tildet_r = S_c_tildet + (size_t)row_ * (H);
-            const double *S_c_prevt_r = S_c_prevt + (size_t)row_ * (H);
-            const double *S_ft_r = S_ft + (size_t)row_ * (H);
-            double *dl_xt_r = dl_xt + (size_t)row_ * (3 * H);
-            double *dnext_c_r = dnext_c + (size_t)row_ * (H);
+            const double *S_ct_r_ = S_ct + (size_t)row_ * (H);
+            const double *dcur_c_r_ = dcur_c + (size_t)row_ * (H);
+            const double *dcur_h_r_ = dcur_h + (size_t)row_ * (H);
+            const double *S_ot_r_ = S_ot + (size_t)row_ * (H);
+            const double *S_it_r_ = S_it + (size_t)row_ * (H);
+            const double *S_c_tildet_r_ = S_c_tildet + (size_t)row_ * (H);
+            const double *S_c_prevt_r_ = S_c_prevt + (size_t)row_ * (H);
+            const double *S_ft_r_ = S_ft + (size_t)row_ * (H);
+            double *dl_xt_r_ = dl_xt + (size_t)row_ * (3 * H);
+            double *dnext_c_r_ = dnext_c + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const double c = S_ct_r[col_];
-                const double d_c_next = dcur_c_r[col_];
-                const double d_h = dcur_h_r[col_];
-                const double o = S_ot_r[col_];
-                const double i = S_it_r[col_];
-                const double c_tilde = S_c_tildet_r[col_];
-                const double c_prev = S_c_prevt_r[col_];
-                const double f = S_ft_r[col_];
+                const double c = S_ct_r_[col_];
+                const double d_c_next = dcur_c_r_[col_];
+                const double d_h = dcur_h_r_[col_];
+                const double o = S_ot_r_[col_];
+                const double i = S_it_r_[col_];
+                const double c_tilde = S_c_tildet_r_[col_];
+                const double c_prev = S_c_prevt_r_[col_];
+                const double f = S_ft_r_[col_];
                 const double _t0 = tanh(c);
                 const double d_c = d_c_next + d_h*o*(1 - (_t0*_t0));
                 const double d_o = _t0*d_h;
@@ -847,10 +849,10 @@ void lstm_cifg_backward_f64(int T, int B, int D, int H, const double *const *par
                 const double d_i = c_tilde*d_c - d_f;
                 const double d_z_i = d_i*i*(1 - i);
                 const double d_c_prev = d_c*f;
-                dl_xt_r[2 * H + col_] = d_z_o;
-                dl_xt_r[1 * H + col_] = d_z_c;
-                dl_xt_r[col_] = d_z_i;
-                dnext_c_r[col_] = d_c_prev;
+                dl_xt_r_[2 * H + col_] = d_z_o;
+                dl_xt_r_[1 * H + col_] = d_z_c;
+                dl_xt_r_[col_] = d_z_i;
+                dnext_c_r_[col_] = d_c_prev;
                 GP_b_i[col_] += d_z_i;
                 GP_b_c[col_] += d_z_c;
                 GP_b_o[col_] += d_z_o;
@@ -865,13 +867,13 @@ void lstm_cifg_backward_f64(int T, int B, int D, int H, const double *const *par
             mm_nn_f64(Bs_, H, 3 * H, dl_xt + (size_t)r0_ * (3 * H), 3 * H, stkw_h_prev, H, (double)0, bk_h_prev + (size_t)r0_ * H, H);
         }
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const double *bk_h_prev_r = bk_h_prev + (size_t)row_ * (H);
-            double *dnext_h_r = dnext_h + (size_t)row_ * (H);
+            const double *bk_h_prev_r_ = bk_h_prev + (size_t)row_ * (H);
+            double *dnext_h_r_ = dnext_h + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const double back_h_prev = bk_h_prev_r[col_];
+                const double back_h_prev = bk_h_prev_r_[col_];
                 const double d_h_prev = back_h_prev;
-                dnext_h_r[col_] = d_h_prev;
+                dnext_h_r_[col_] = d_h_prev;
             }
         }
         if (pk_) /* this step's rows of d_xs */
@@ -1253,6 +1255,7 @@ void lstm_cifg_forward_f32(int T, int B, int D, int H, const float *const *param
     }
     (void)stkw_h_prev;
     (void)off_;
+    (void)cache; /* a cell whose backward pass reads nothing of the forward has no cache */
     (void)D;
     if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
         memcpy(C_h_prev, state0[0], BH * sizeof(float));
@@ -1308,28 +1311,28 @@ void lstm_cifg_forward_f32(int T, int B, int D, int H, const float *const *param
             mm_nt_f32(Bs_, 3 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (float)0, proj_h_prev + (size_t)r0_ * (3 * H), 3 * H);
         }
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const float *proj_h_prev_r = proj_h_prev + (size_t)row_ * (3 * H);
-            const float *pj_x_r = pj_x + (size_t)row_ * (3 * H);
-            const float *prev_c_r = prev_c + (size_t)row_ * (H);
-            float *S_it_r = S_it + (size_t)row_ * (H);
-            float *S_ft_r = S_ft + (size_t)row_ * (H);
-            float *S_c_tildet_r = S_c_tildet + (size_t)row_ * (H);
-            float *S_ot_r = S_ot + (size_t)row_ * (H);
-            float *S_ct_r = S_ct + (size_t)row_ * (H);
-            float *S_ht_r = S_ht + (size_t)row_ * (H);
-            float *hs_t_r = hs_t + (size_t)row_ * (H);
+            const float *proj_h_prev_r_ = proj_h_prev + (size_t)row_ * (3 * H);
+            const float *pj_x_r_ = pj_x + (size_t)row_ * (3 * H);
+            const float *prev_c_r_ = prev_c + (size_t)row_ * (H);
+            float *S_it_r_ = S_it + (size_t)row_ * (H);
+            float *S_ft_r_ = S_ft + (size_t)row_ * (H);
+            float *S_c_tildet_r_ = S_c_tildet + (size_t)row_ * (H);
+            float *S_ot_r_ = S_ot + (size_t)row_ * (H);
+            float *S_ct_r_ = S_ct + (size_t)row_ * (H);
+            float *S_ht_r_ = S_ht + (size_t)row_ * (H);
+            float *hs_t_r_ = hs_t + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const float U_i_h_prev = proj_h_prev_r[col_];
-                const float W_i_x = pj_x_r[col_];
+                const float U_i_h_prev = proj_h_prev_r_[col_];
+                const float W_i_x = pj_x_r_[col_];
                 const float b_i = P_b_i[col_];
-                const float U_c_h_prev = proj_h_prev_r[1 * H + col_];
-                const float W_c_x = pj_x_r[1 * H + col_];
+                const float U_c_h_prev = proj_h_prev_r_[1 * H + col_];
+                const float W_c_x = pj_x_r_[1 * H + col_];
                 const float b_c = P_b_c[col_];
-                const float U_o_h_prev = proj_h_prev_r[2 * H + col_];
-                const float W_o_x = pj_x_r[2 * H + col_];
+                const float U_o_h_prev = proj_h_prev_r_[2 * H + col_];
+                const float W_o_x = pj_x_r_[2 * H + col_];
                 const float b_o = P_b_o[col_];
-                const float c_prev = prev_c_r[col_];
+                const float c_prev = prev_c_r_[col_];
                 const float z_i = U_i_h_prev + W_i_x + b_i;
                 const float i = sigmoid_f32(z_i);
                 const float f = 1 - i;
@@ -1339,13 +1342,13 @@ void lstm_cifg_forward_f32(int T, int B, int D, int H, const float *const *param
                 const float o = sigmoid_f32(z_o);
                 const float c = c_prev*f + c_tilde*i;
                 const float h = o*tanhf(c);
-                S_it_r[col_] = i;
-                S_ft_r[col_] = f;
-                S_c_tildet_r[col_] = c_tilde;
-                S_ot_r[col_] = o;
-                S_ct_r[col_] = c;
-                S_ht_r[col_] = h;
-                hs_t_r[col_] = h;
+                S_it_r_[col_] = i;
+                S_ft_r_[col_] = f;
+                S_c_tildet_r_[col_] = c_tilde;
+                S_ot_r_[col_] = o;
+                S_ct_r_[col_] = c;
+                S_ht_r_[col_] = h;
+                hs_t_r_[col_] = h;
             }
         }
     }
@@ -1433,6 +1436,7 @@ void lstm_cifg_backward_f32(int T, int B, int D, int H, const float *const *para
     }
     (void)stkw_h_prev;
     (void)off_;
+    (void)cache;
     (void)P_W_i;
     (void)P_W_c;
     (void)P_W_o;
@@ -1510,26 +1514,26 @@ void lstm_cifg_backward_f32(int T, int B, int D, int H, const float *const *para
                 for (col_ = c0_; col_ < c1_; ++col_)
                     dcur_h[(size_t)row_ * H + col_] += d_hs[(size_t)t_ * BH + (size_t)row_ * H + col_];
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const float *S_ct_r = S_ct + (size_t)row_ * (H);
-            const float *dcur_c_r = dcur_c + (size_t)row_ * (H);
-            const float *dcur_h_r = dcur_h + (size_t)row_ * (H);
-            const float *S_ot_r = S_ot + (size_t)row_ * (H);
-            const float *S_it_r = S_it + (size_t)row_ * (H);
-            const float *S_c_tildet_r = S_c_tildet + (size_t)row_ * (H);
-            const float *S_c_prevt_r = S_c_prevt + (size_t)row_ * (H);
-            const float *S_ft_r = S_ft + (size_t)row_ * (H);
-            float *dl_xt_r = dl_xt + (size_t)row_ * (3 * H);
-            float *dnext_c_r = dnext_c + (size_t)row_ * (H);
+            const float *S_ct_r_ = S_ct + (size_t)row_ * (H);
+            const float *dcur_c_r_ = dcur_c + (size_t)row_ * (H);
+            const float *dcur_h_r_ = dcur_h + (size_t)row_ * (H);
+            const float *S_ot_r_ = S_ot + (size_t)row_ * (H);
+            const float *S_it_r_ = S_it + (size_t)row_ * (H);
+            const float *S_c_tildet_r_ = S_c_tildet + (size_t)row_ * (H);
+            const float *S_c_prevt_r_ = S_c_prevt + (size_t)row_ * (H);
+            const float *S_ft_r_ = S_ft + (size_t)row_ * (H);
+            float *dl_xt_r_ = dl_xt + (size_t)row_ * (3 * H);
+            float *dnext_c_r_ = dnext_c + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const float c = S_ct_r[col_];
-                const float d_c_next = dcur_c_r[col_];
-                const float d_h = dcur_h_r[col_];
-                const float o = S_ot_r[col_];
-                const float i = S_it_r[col_];
-                const float c_tilde = S_c_tildet_r[col_];
-                const float c_prev = S_c_prevt_r[col_];
-                const float f = S_ft_r[col_];
+                const float c = S_ct_r_[col_];
+                const float d_c_next = dcur_c_r_[col_];
+                const float d_h = dcur_h_r_[col_];
+                const float o = S_ot_r_[col_];
+                const float i = S_it_r_[col_];
+                const float c_tilde = S_c_tildet_r_[col_];
+                const float c_prev = S_c_prevt_r_[col_];
+                const float f = S_ft_r_[col_];
                 const float _t0 = tanhf(c);
                 const float d_c = d_c_next + d_h*o*(1 - (_t0*_t0));
                 const float d_o = _t0*d_h;
@@ -1540,10 +1544,10 @@ void lstm_cifg_backward_f32(int T, int B, int D, int H, const float *const *para
                 const float d_i = c_tilde*d_c - d_f;
                 const float d_z_i = d_i*i*(1 - i);
                 const float d_c_prev = d_c*f;
-                dl_xt_r[2 * H + col_] = d_z_o;
-                dl_xt_r[1 * H + col_] = d_z_c;
-                dl_xt_r[col_] = d_z_i;
-                dnext_c_r[col_] = d_c_prev;
+                dl_xt_r_[2 * H + col_] = d_z_o;
+                dl_xt_r_[1 * H + col_] = d_z_c;
+                dl_xt_r_[col_] = d_z_i;
+                dnext_c_r_[col_] = d_c_prev;
                 GP_b_i[col_] += d_z_i;
                 GP_b_c[col_] += d_z_c;
                 GP_b_o[col_] += d_z_o;
@@ -1558,13 +1562,13 @@ void lstm_cifg_backward_f32(int T, int B, int D, int H, const float *const *para
             mm_nn_f32(Bs_, H, 3 * H, dl_xt + (size_t)r0_ * (3 * H), 3 * H, stkw_h_prev, H, (float)0, bk_h_prev + (size_t)r0_ * H, H);
         }
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const float *bk_h_prev_r = bk_h_prev + (size_t)row_ * (H);
-            float *dnext_h_r = dnext_h + (size_t)row_ * (H);
+            const float *bk_h_prev_r_ = bk_h_prev + (size_t)row_ * (H);
+            float *dnext_h_r_ = dnext_h + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const float back_h_prev = bk_h_prev_r[col_];
+                const float back_h_prev = bk_h_prev_r_[col_];
                 const float d_h_prev = back_h_prev;
-                dnext_h_r[col_] = d_h_prev;
+                dnext_h_r_[col_] = d_h_prev;
             }
         }
         if (pk_) /* this step's rows of d_xs */

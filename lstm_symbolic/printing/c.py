@@ -20,7 +20,11 @@ class CPrinter(C99CodePrinter):
 
     def __init__(self, ctype: str = "double", settings=None):
         sym_type, self.suffix = REAL_TYPES[ctype]
-        super().__init__({"type_aliases": {real: sym_type}, "strict": True, **(settings or {})})
+        # math_macros {}: no M_E, M_SQRT2, ... (POSIX, not C99): sqrt(2), and e below
+        super().__init__({"type_aliases": {real: sym_type}, "strict": True, "math_macros": {}, **(settings or {})})
+
+    def _print_Exp1(self, expr):
+        return self._print(sp.exp(sp.Integer(1), evaluate=False))
 
     def _print_sigmoid(self, expr):
         return f"sigmoid_{self.suffix}({self._print(expr.args[0])})"
