@@ -32,6 +32,11 @@ KEYS = ("name", "description", "states", "inputs", "params", "equations")
 NOT_FINITE = (sp.zoo, sp.oo, -sp.oo, sp.nan)
 
 
+def _complex_term(expr: sp.Expr) -> sp.Expr:
+    """The largest constant term of ``expr`` that holds the imaginary unit (for the error message)."""
+    return max((a for a in sp.preorder_traversal(expr) if a.has(sp.I) and not a.free_symbols), key=sp.count_ops)
+
+
 class SpecError(UserError, ValueError):
     """A cell spec cannot be used: ``str()`` is ``"<where>:<line>:<column>: <reason>"``."""
 
@@ -219,6 +224,9 @@ class _Reader:
                 value = sorted(map(str, expr.atoms(*[type(v) for v in NOT_FINITE])))[0]
                 raise self.error(f"equation '{key}' divides by zero or takes the log of zero (a term is {value}): "
                                  "no code can compute it", "equations", key)
+            if expr.has(sp.I):
+                raise self.error(f"equation '{key}' takes the log of a negative constant (a term is "
+                                 f"{_complex_term(expr)}): no real-valued code can compute it", "equations", key)
             self._check_atoms(key, expr)
             self._check_shape(key, shape, states)
             shapes[key] = shape
