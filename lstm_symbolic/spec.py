@@ -6,7 +6,7 @@ formula language of :mod:`lstm_symbolic.formula`.  Everything is checked before 
 made, and each refusal is one :class:`SpecError` line ``<file>:<line>:<column>: <what to fix>``:
 the names (:mod:`lstm_symbolic.naming`), and what the generated code needs of the whole cell
 (every value reaches a state, no division by zero, every input and parameter read).  See the
-README's section on the spec.
+reference page on the spec (docs/spec.md).
 """
 
 from __future__ import annotations
