@@ -500,6 +500,7 @@ def c_context(kernel: Kernel) -> dict:
         "states": list(cell.states),
         "states_repr": repr(cell.states),
         "hidden_param": next(p.name for p in cell.params if p.shape[0] == "hidden"),
+        "blocks": max((len(g.weights) for g in kernel.groups), default=1),
         "output": cell.output,
         "cache_arrays": [{"name": a, "offset": cache.offset(k), "rows": "T + 1" if extra else "T",
                           "note": f" (row t + 1: {state_rows[a]} after step t)" if extra else ""}

@@ -215,7 +215,7 @@ def numpy_module(kernel: Kernel) -> str:
         states=cell.states,
         stacks=[(g.name, tuple(w.name for w in g.weights)) for g in kernel.groups],
         biases=[(g.name, tuple(b.name for b in bs)) for g, bs in lay.biases],
-        hidden_param=next(p.name for p in cell.params if p.shape[0] == "hidden"),
+        blocks=max((len(g.weights) for g in kernel.groups), default=1),
         forward_params=sorted(p.name for p in _reads(kernel.forward) & params),
         backward_params=sorted(p.name for p in (_reads(kernel.backward) | {
             s for e in [e for _, e in kernel.vector_grads] + list(store.recomputed.values())

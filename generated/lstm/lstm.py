@@ -12,7 +12,16 @@ backward pass reads is written into one (T, B, n) array as it is computed; a sta
 T + 1 rows (row t: the state before step t). The backward pass writes the adjoints of the
 stacked products into one (T, B, k * H) array per operand and takes every weight gradient
 as one matrix product over all steps, after the loop.
+
+Arguments are checked before any work (the same checks, with the same messages, as the C binding's):
+an argument that does not fit raises ArgumentError (a ValueError) naming it, the shape or dtype
+found and the one expected.  Arrays are float32 or float64; the call runs in the dtype of xs (of the
+cache for backward), and the other arrays are converted to it.  A missing or None state, d_hs or
+d_state_T means zeros.
 """
+
+import operator
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -41,6 +50,222 @@ _STACKS = {
 _BIASES = {
     "x": ('b_f', 'b_i', 'b_c', 'b_o'),
 }
+
+
+# -- argument checks: the same code in the NumPy module and in the C binding -----------------------
+
+class ArgumentError(ValueError):
+    """An argument that does not fit the call.  The message, one line, names the function and the
+    argument and says what was found and what was expected."""
+
+
+class _Cache:
+    """What forward hands to backward: the sizes and dtype of the call that made it, and its arrays.
+    backward refuses a cache of another module, and parameters or gradients of other sizes."""
+
+    __slots__ = ("T", "B", "I", "H", "dtype", "arrays")
+
+    def __init__(self, sizes, dtype, arrays):
+        self.T, self.B, self.I, self.H = sizes
+        self.dtype, self.arrays = dtype, arrays
+
+    def __repr__(self):
+        return f"<cache of a forward call: T={self.T}, B={self.B}, input {self.I}, hidden {self.H}, {self.dtype}>"
+
+
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+_REAL = {_F32: _F32, _F64: _F64}  # the dtypes a call runs in
+_C_INT = 2**31 - 1  # the C counts the rows (T * B) and columns of its products in C ints
+_BLOCKS = 4  # the most weights stacked on one operand: products have up to _BLOCKS * hidden columns
+_ARRAY_TYPE = {np.ndarray}
+_PARAM_NAMES = tuple(PARAMS)
+_PARAM_ARRAYS = operator.itemgetter(*_PARAM_NAMES) if len(_PARAM_NAMES) > 1 else lambda d: (d[_PARAM_NAMES[0]],)
+_STATE_NAMES = frozenset(STATES)
+# The first parameter with a hidden (an input) axis, and that axis: it gives the call its size.
+_HIDDEN_AT = min((k, s.index("hidden")) for k, s in enumerate(PARAMS.values()) if "hidden" in s)
+_INPUT_AT = min(((k, s.index("input")) for k, s in enumerate(PARAMS.values()) if "input" in s), default=None)
+_SIZE_FROM = {"hidden": _PARAM_NAMES[_HIDDEN_AT[0]], "input": _INPUT_AT and _PARAM_NAMES[_INPUT_AT[0]]}
+_FROM_CACHE = "the forward call that made the cache"
+# The parameters last found right (float32 or float64 ndarrays), and the (hidden, input) they give: a training
+# loop passes the same arrays again and again.  Reading their shapes again would cost more than the rest of
+# the checks; an array cannot change its size in place (reassigning .shape or .dtype keeps its bytes).
+_LAST = [(None,) * len(_PARAM_NAMES), None]
+
+
+def _fail(where, what):
+    raise ArgumentError(f"{where}: {what}")
+
+
+def _shown(value):
+    """A key as a message shows it: its repr, at most 40 characters (escaped: one printable line)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _word(text):
+    """A name (of a type, of a dtype) as a message shows it: as it is when it is a word, else its repr."""
+    return text if text.isidentifier() and len(text) <= 40 else _shown(text)
+
+
+def _kind(value):
+    name = _word(type(value).__name__)
+    return f"{'an' if name[0] in 'aeiouAEIOU' else 'a'} {name}"
+
+
+def _both(words):
+    return " and ".join(words) if len(words) < 3 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _named(arg, key):
+    return arg if key is None else f"{arg}[{key!r}]"
+
+
+def _array(where, arg, a):
+    """``a`` as an array of real floating point (float32 or float64, either byte order); not converted."""
+    if type(a) is not np.ndarray:
+        try:
+            a = np.asarray(a)
+        except (TypeError, ValueError, OverflowError):
+            _fail(where, f"{arg} is {_kind(a)} that NumPy cannot read as an array; expected float32 or float64 numbers")
+    dtype = a.dtype
+    if dtype not in _REAL and not (dtype.kind == "f" and dtype.itemsize in (4, 8)):
+        _fail(where, f"{arg} has dtype {_word(str(dtype))}; expected float32 or float64 "
+                     "(convert with .astype(np.float64))")
+    return a
+
+
+def _want(labels, sizes, x_arg):
+    """The shape expected of an array with these axes, and where the sizes come from (x_arg: the forward
+    call's xs or x, else the cache): "(hidden, input) = (4, 3), hidden and input as in W_f"."""
+    axes = f"({', '.join(labels)}{',' if len(labels) == 1 else ''})"
+    known = [label for label in labels if label in sizes]
+    if not known:
+        return f"{axes}, every size at least 1"
+    values = ", ".join(str(sizes.get(label, label)) for label in labels)
+    sources = {}
+    for label in dict.fromkeys(known):
+        source = _SIZE_FROM.get(label) or x_arg if x_arg else _FROM_CACHE
+        sources.setdefault(source, []).append(label)
+    told = "; ".join(f"{_both(ls)} as in {source}" for source, ls in sources.items())
+    rest = ", every other size at least 1" if len(known) < len(labels) else ""
+    return f"{axes} = ({values}{',' if len(labels) == 1 else ''}), {told}{rest}"
+
+
+def _checked(where, arg, key, a, labels, sizes, x_arg):
+    """``a`` (the argument ``arg``, or its entry ``key``) as an array when its shape has these axes
+    (labels) with the sizes already known; the sizes not yet known are taken from it, into ``sizes``."""
+    if type(a) is not np.ndarray or a.dtype not in _REAL:
+        a = _array(where, _named(arg, key), a)
+    shape = a.shape
+    if len(shape) != len(labels) or 0 in shape or tuple(map(sizes.get, labels, shape)) != shape:
+        _fail(where, f"{_named(arg, key)} has shape {shape}; expected {_want(labels, sizes, x_arg)}")
+    sizes.update(zip(labels, shape))
+    return a
+
+
+def _keys(where, arg, given, allowed, all_needed):
+    """Fails on a key of ``given`` that is not one of ``allowed`` (or, all_needed, a missing one)."""
+    missing = [k for k in allowed if k not in given] if all_needed else []
+    if missing:
+        _fail(where, f"{arg} lacks {', '.join(missing)}; expected the keys {', '.join(allowed)}")
+    for key in given:
+        if key not in allowed:
+            _fail(where, f"{arg} has the key {_shown(key)}; expected {'the keys' if all_needed else 'keys among'} "
+                         f"{', '.join(allowed)}")
+
+
+def _checked_params(where, params, sizes, x_arg):
+    """The arrays of ``params`` in the order of PARAMS, each of the shape PARAMS gives it with the sizes
+    already in ``sizes``; hidden (and input) are taken, when not known, from the first parameter that has them."""
+    if type(params) is dict and len(params) == len(_PARAM_NAMES):  # the fast path: the last call's arrays
+        try:
+            arrays = _PARAM_ARRAYS(params)
+        except KeyError:
+            arrays = ()
+        if arrays and all(map(operator.is_, arrays, _LAST[0])):
+            hidden, input_size = _LAST[1]
+            if sizes.get("hidden", hidden) == hidden and (input_size is None or sizes.get("input") in (None, input_size)):
+                sizes["hidden"] = hidden
+                if input_size is not None:
+                    sizes["input"] = input_size
+                return arrays
+    if not isinstance(params, Mapping):
+        _fail(where, f"params is {_kind(params)}; expected a dict with the keys {', '.join(PARAMS)}")
+    _keys(where, "params", params, PARAMS, True)
+    arrays = tuple(_checked(where, "params", name, params[name], labels, sizes, x_arg)
+                   for name, labels in PARAMS.items())
+    if all(a.dtype is _F32 or a.dtype is _F64 for a in arrays):
+        _LAST[:] = arrays, (sizes["hidden"], sizes["input"] if _INPUT_AT else None)
+    return arrays
+
+
+def _checked_states(where, arg, states, sizes, x_arg):
+    """{name: array} of the states given (None, or a missing or None entry: zeros), each (B, hidden)."""
+    if states is None:
+        return {}
+    if type(states) is not dict and not isinstance(states, Mapping):
+        _fail(where, f"{arg} is {_kind(states)}; expected a dict of (B, hidden) arrays with keys among "
+                     f"{', '.join(STATES)}")
+    if not _STATE_NAMES.issuperset(states):
+        _keys(where, arg, states, STATES, False)
+    out, want = {}, (sizes["B"], sizes["hidden"])
+    for name in STATES:
+        a = states.get(name)
+        if a is None:
+            continue
+        if type(a) is not np.ndarray or a.shape != want or not (a.dtype is _F32 or a.dtype is _F64):
+            a = _checked(where, arg, name, a, ("B", "hidden"), sizes, x_arg)
+        out[name] = a
+    return out
+
+
+def _forward_args(where, params, xs, states, step=False):
+    """The checked arguments of a forward call (step: of step_forward, x (B, input)): (the arrays of params
+    in the order of PARAMS, xs (T, B, input) in the call's dtype, the states given {name: (B, hidden) array},
+    (T, B, input, hidden), the call's dtype: float32 or float64, as xs)."""
+    x_arg, s_arg = ("x", "state") if step else ("xs", "state0")
+    sizes = {"T": 1} if step else {}
+    arrays = _checked_params(where, params, sizes, x_arg)
+    shape = xs.shape if type(xs) is np.ndarray and not step else ()
+    if len(shape) == 3 and shape[0] and shape[1] and shape[2] == sizes.get("input", shape[2]) \
+            and (xs.dtype is _F32 or xs.dtype is _F64):  # the fast path
+        sizes["T"], sizes["B"], sizes["input"] = shape
+    else:
+        xs = _checked(where, x_arg, None, xs, ("B", "input") if step else ("T", "B", "input"), sizes, x_arg)
+    T, B, H, I = sizes["T"], sizes["B"], sizes["hidden"], sizes["input"]
+    if T * B * _BLOCKS * max(I, H) > _C_INT:
+        _fail(where, f"{x_arg} has shape {xs.shape} with hidden size {H}: too large; expected "
+                     f"T * B * {_BLOCKS} * max(input, hidden) at most {_C_INT} (the C's sizes are C ints)")
+    states = _checked_states(where, s_arg, states, sizes, x_arg)
+    dtype = _REAL.get(xs.dtype) or (_F32 if xs.dtype.itemsize == 4 else _F64)
+    if step:
+        xs = xs[None]
+    if xs.dtype is not dtype:
+        xs = xs.astype(dtype)
+    return arrays, xs, states, (T, B, I, H), dtype
+
+
+def _backward_args(where, params, cache, d_hs, d_states, step=False):
+    """The checked arguments of a backward call (step: of step_backward, without d_hs): (the arrays of
+    params in the order of PARAMS, d_hs (T, B, hidden) in the cache's dtype or None: zeros, the
+    gradients of the last states given {name: (B, hidden) array}, (T, B, input, hidden), dtype)."""
+    if type(cache) is not _Cache:
+        what = "the cache of another module" if type(cache).__name__ == "_Cache" else _kind(cache)
+        _fail(where, f"cache is {what}; expected the cache that this module's "
+                     f"{'step_forward' if step else 'forward'} returned")
+    if step and cache.T != 1:
+        _fail(where, f"cache was made by a forward call over {cache.T} steps; expected the cache of step_forward "
+                     "(one step)")
+    sizes = {"T": cache.T, "B": cache.B, "input": cache.I, "hidden": cache.H}
+    arrays = _checked_params(where, params, sizes, None)
+    if d_hs is not None:
+        if type(d_hs) is not np.ndarray or d_hs.shape != (cache.T, cache.B, cache.H) \
+                or not (d_hs.dtype is _F32 or d_hs.dtype is _F64):
+            d_hs = _checked(where, "d_hs", None, d_hs, ("T", "B", "hidden"), sizes, None)
+        if d_hs.dtype is not cache.dtype:
+            d_hs = d_hs.astype(cache.dtype)
+    d_states = _checked_states(where, "d_new_state" if step else "d_state_T", d_states, sizes, None)
+    return arrays, d_hs, d_states, (cache.T, cache.B, cache.I, cache.H), cache.dtype
 
 
 def sigmoid(z, out=None):
@@ -72,11 +297,9 @@ def _stack(params):
 
 def forward(params, xs, state0=None):
     """Run the cell over xs (T, B, input); returns hs (T, B, hidden), the last state and a cache."""
-    T, B, I = xs.shape
-    H = params["W_f"].shape[0]
-    dtype = xs.dtype
+    _arrays, xs, state0, (T, B, I, H), dtype = _forward_args("forward", params, xs, state0)
+    params = dict(zip(PARAMS, [np.asarray(_a, dtype=dtype) for _a in _arrays]))
     stacked = _stack(params)
-    state0 = state0 or {}
     h_seq = np.empty((T + 1, B, H), dtype=dtype)
     h_seq[0] = state0.get("h", 0)
     c_seq = np.empty((T + 1, B, H), dtype=dtype)
@@ -106,7 +329,7 @@ def forward(params, xs, state0=None):
         o = sigmoid(z_o, out=o_seq[t])
         c = np.add(c_prev*f, c_tilde*i, out=c_seq[t + 1])
         h = np.multiply(o, np.tanh(c), out=h_seq[t + 1])
-    cache = {
+    cache = _Cache((T, B, I, H), dtype, {
         "xs": xs,
         "stacked": stacked,
         "h_seq": h_seq,
@@ -115,7 +338,7 @@ def forward(params, xs, state0=None):
         "f_seq": f_seq,
         "i_seq": i_seq,
         "o_seq": o_seq,
-    }
+    })
     return h_seq[1:].copy(), {"h": h_seq[T].copy(), "c": c_seq[T].copy()}, cache
 
 
@@ -123,18 +346,19 @@ def backward(params, cache, d_hs, d_state_T=None):
     """BPTT: gradients of the loss given d_hs (T, B, hidden), the gradient reaching each h_t
     from outside the recurrence, and d_state_T, the gradient reaching the last state.
     Returns (grads with the keys of PARAMS, d_xs (T, B, input), d_state0)."""
-    xs, stacked = cache["xs"], cache["stacked"]
-    h_seq = cache["h_seq"]
-    c_seq = cache["c_seq"]
-    c_tilde_seq = cache["c_tilde_seq"]
-    f_seq = cache["f_seq"]
-    i_seq = cache["i_seq"]
-    o_seq = cache["o_seq"]
-    T, B, I = xs.shape
-    H = params["W_f"].shape[0]
-    dtype = d_hs.dtype
+    _arrays, d_hs, d_state_T, (T, B, I, H), dtype = _backward_args("backward", params, cache, d_hs, d_state_T)
+    params = dict(zip(PARAMS, [np.asarray(_a, dtype=dtype) for _a in _arrays]))
+    _kept = cache.arrays
+    xs, stacked = _kept["xs"], _kept["stacked"]
+    h_seq = _kept["h_seq"]
+    c_seq = _kept["c_seq"]
+    c_tilde_seq = _kept["c_tilde_seq"]
+    f_seq = _kept["f_seq"]
+    i_seq = _kept["i_seq"]
+    o_seq = _kept["o_seq"]
+    if d_hs is None:
+        d_hs = np.zeros((T, B, H), dtype=dtype)
     zeros = np.zeros((B, H), dtype=dtype)
-    d_state_T = d_state_T or {}
     d_state_h = np.asarray(d_state_T.get("h", zeros), dtype=dtype)
     d_state_c = np.asarray(d_state_T.get("c", zeros), dtype=dtype)
     d_lin_x = np.empty((T, B, 4 * H), dtype=dtype)
@@ -186,12 +410,13 @@ def backward(params, cache, d_hs, d_state_T=None):
 
 def step_forward(params, x, state):
     """One step: x (B, input), state {name: (B, hidden)} -> (new_state, cache)."""
-    _, new_state, cache = forward(params, x[None], state)
+    _, xs, _, _, _ = _forward_args("step_forward", params, x, state, step=True)
+    _, new_state, cache = forward(params, xs, state)
     return new_state, cache
 
 
 def step_backward(params, cache, d_new_state):
     """One step back: d_new_state {name: (B, hidden)} -> (grads, d_x, d_state)."""
-    d = next(iter(d_new_state.values()))
-    grads, d_xs, d_state = backward(params, cache, np.zeros((1,) + d.shape, dtype=d.dtype), d_new_state)
+    _backward_args("step_backward", params, cache, None, d_new_state, step=True)
+    grads, d_xs, d_state = backward(params, cache, None, d_new_state)
     return grads, d_xs[0], d_state

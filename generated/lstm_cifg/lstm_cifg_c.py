@@ -14,7 +14,13 @@ $LSTM_SYMBOLIC_CFLAGS adds compiler flags (e.g. -DLSTM_CBLAS_MIN=0: CBLAS for ev
 $LSTM_SYMBOLIC_OPENMP: "auto" (default: compile with -fopenmp where the compiler can, so that the time loop
 runs on several threads, each on its own rows of the batch; OMP_NUM_THREADS caps them) or "none".
 Not thread-safe: calls share one workspace per dtype.
-float32 arrays run the C `float` functions, everything else is converted to float64 (`double`).
+
+Arguments are checked before any address reaches C (the same checks, with the same messages, as the
+NumPy module's): an argument that does not fit raises ArgumentError (a ValueError) naming it, the shape
+or dtype found and the one expected.  Arrays are float32 or float64; the call runs in the dtype of xs
+(of the cache for backward): float32 in the C `float` functions, float64 in the `double` ones; the other
+arrays are converted to it, and copied where they are not C-contiguous.  A missing or None state, d_hs
+or d_state_T means zeros.
 """
 
 import ctypes
@@ -25,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +52,6 @@ STATES = ('h', 'c')
 _HERE = Path(__file__).resolve().parent
 _SOURCES = ("lstm_cifg.c", "lstm_cifg.h")
 _NAMES = tuple(PARAMS)
-_HIDDEN = "W_i"
 # -ffast-math lets GCC call glibc's vector tanh/exp (libmvec) in the element-wise loops; the object is
 # linked in a second step without it, so the library does not switch the process to flush-to-zero.
 # -march=native, then -fopenmp, are dropped where the compiler refuses them (see _variants).
@@ -53,7 +59,222 @@ _FLAGS = ["-O3", "-std=c99", "-fPIC", "-ffast-math"]
 _BLAS = [["-DLSTM_USE_CBLAS", "-DLSTM_OPENBLAS", "-lopenblas"], ["-DLSTM_USE_CBLAS", "-lcblas"],
          ["-DLSTM_USE_CBLAS", "-lblas"]]
 _P = ctypes.c_void_p
-_F64, _F32 = np.dtype(np.float64), np.dtype(np.float32)
+
+
+# -- argument checks: the same code in the NumPy module and in the C binding -----------------------
+
+class ArgumentError(ValueError):
+    """An argument that does not fit the call.  The message, one line, names the function and the
+    argument and says what was found and what was expected."""
+
+
+class _Cache:
+    """What forward hands to backward: the sizes and dtype of the call that made it, and its arrays.
+    backward refuses a cache of another module, and parameters or gradients of other sizes."""
+
+    __slots__ = ("T", "B", "I", "H", "dtype", "arrays")
+
+    def __init__(self, sizes, dtype, arrays):
+        self.T, self.B, self.I, self.H = sizes
+        self.dtype, self.arrays = dtype, arrays
+
+    def __repr__(self):
+        return f"<cache of a forward call: T={self.T}, B={self.B}, input {self.I}, hidden {self.H}, {self.dtype}>"
+
+
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+_REAL = {_F32: _F32, _F64: _F64}  # the dtypes a call runs in
+_C_INT = 2**31 - 1  # the C counts the rows (T * B) and columns of its products in C ints
+_BLOCKS = 3  # the most weights stacked on one operand: products have up to _BLOCKS * hidden columns
+_ARRAY_TYPE = {np.ndarray}
+_PARAM_NAMES = tuple(PARAMS)
+_PARAM_ARRAYS = operator.itemgetter(*_PARAM_NAMES) if len(_PARAM_NAMES) > 1 else lambda d: (d[_PARAM_NAMES[0]],)
+_STATE_NAMES = frozenset(STATES)
+# The first parameter with a hidden (an input) axis, and that axis: it gives the call its size.
+_HIDDEN_AT = min((k, s.index("hidden")) for k, s in enumerate(PARAMS.values()) if "hidden" in s)
+_INPUT_AT = min(((k, s.index("input")) for k, s in enumerate(PARAMS.values()) if "input" in s), default=None)
+_SIZE_FROM = {"hidden": _PARAM_NAMES[_HIDDEN_AT[0]], "input": _INPUT_AT and _PARAM_NAMES[_INPUT_AT[0]]}
+_FROM_CACHE = "the forward call that made the cache"
+# The parameters last found right (float32 or float64 ndarrays), and the (hidden, input) they give: a training
+# loop passes the same arrays again and again.  Reading their shapes again would cost more than the rest of
+# the checks; an array cannot change its size in place (reassigning .shape or .dtype keeps its bytes).
+_LAST = [(None,) * len(_PARAM_NAMES), None]
+
+
+def _fail(where, what):
+    raise ArgumentError(f"{where}: {what}")
+
+
+def _shown(value):
+    """A key as a message shows it: its repr, at most 40 characters (escaped: one printable line)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _word(text):
+    """A name (of a type, of a dtype) as a message shows it: as it is when it is a word, else its repr."""
+    return text if text.isidentifier() and len(text) <= 40 else _shown(text)
+
+
+def _kind(value):
+    name = _word(type(value).__name__)
+    return f"{'an' if name[0] in 'aeiouAEIOU' else 'a'} {name}"
+
+
+def _both(words):
+    return " and ".join(words) if len(words) < 3 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _named(arg, key):
+    return arg if key is None else f"{arg}[{key!r}]"
+
+
+def _array(where, arg, a):
+    """``a`` as an array of real floating point (float32 or float64, either byte order); not converted."""
+    if type(a) is not np.ndarray:
+        try:
+            a = np.asarray(a)
+        except (TypeError, ValueError, OverflowError):
+            _fail(where, f"{arg} is {_kind(a)} that NumPy cannot read as an array; expected float32 or float64 numbers")
+    dtype = a.dtype
+    if dtype not in _REAL and not (dtype.kind == "f" and dtype.itemsize in (4, 8)):
+        _fail(where, f"{arg} has dtype {_word(str(dtype))}; expected float32 or float64 "
+                     "(convert with .astype(np.float64))")
+    return a
+
+
+def _want(labels, sizes, x_arg):
+    """The shape expected of an array with these axes, and where the sizes come from (x_arg: the forward
+    call's xs or x, else the cache): "(hidden, input) = (4, 3), hidden and input as in W_f"."""
+    axes = f"({', '.join(labels)}{',' if len(labels) == 1 else ''})"
+    known = [label for label in labels if label in sizes]
+    if not known:
+        return f"{axes}, every size at least 1"
+    values = ", ".join(str(sizes.get(label, label)) for label in labels)
+    sources = {}
+    for label in dict.fromkeys(known):
+        source = _SIZE_FROM.get(label) or x_arg if x_arg else _FROM_CACHE
+        sources.setdefault(source, []).append(label)
+    told = "; ".join(f"{_both(ls)} as in {source}" for source, ls in sources.items())
+    rest = ", every other size at least 1" if len(known) < len(labels) else ""
+    return f"{axes} = ({values}{',' if len(labels) == 1 else ''}), {told}{rest}"
+
+
+def _checked(where, arg, key, a, labels, sizes, x_arg):
+    """``a`` (the argument ``arg``, or its entry ``key``) as an array when its shape has these axes
+    (labels) with the sizes already known; the sizes not yet known are taken from it, into ``sizes``."""
+    if type(a) is not np.ndarray or a.dtype not in _REAL:
+        a = _array(where, _named(arg, key), a)
+    shape = a.shape
+    if len(shape) != len(labels) or 0 in shape or tuple(map(sizes.get, labels, shape)) != shape:
+        _fail(where, f"{_named(arg, key)} has shape {shape}; expected {_want(labels, sizes, x_arg)}")
+    sizes.update(zip(labels, shape))
+    return a
+
+
+def _keys(where, arg, given, allowed, all_needed):
+    """Fails on a key of ``given`` that is not one of ``allowed`` (or, all_needed, a missing one)."""
+    missing = [k for k in allowed if k not in given] if all_needed else []
+    if missing:
+        _fail(where, f"{arg} lacks {', '.join(missing)}; expected the keys {', '.join(allowed)}")
+    for key in given:
+        if key not in allowed:
+            _fail(where, f"{arg} has the key {_shown(key)}; expected {'the keys' if all_needed else 'keys among'} "
+                         f"{', '.join(allowed)}")
+
+
+def _checked_params(where, params, sizes, x_arg):
+    """The arrays of ``params`` in the order of PARAMS, each of the shape PARAMS gives it with the sizes
+    already in ``sizes``; hidden (and input) are taken, when not known, from the first parameter that has them."""
+    if type(params) is dict and len(params) == len(_PARAM_NAMES):  # the fast path: the last call's arrays
+        try:
+            arrays = _PARAM_ARRAYS(params)
+        except KeyError:
+            arrays = ()
+        if arrays and all(map(operator.is_, arrays, _LAST[0])):
+            hidden, input_size = _LAST[1]
+            if sizes.get("hidden", hidden) == hidden and (input_size is None or sizes.get("input") in (None, input_size)):
+                sizes["hidden"] = hidden
+                if input_size is not None:
+                    sizes["input"] = input_size
+                return arrays
+    if not isinstance(params, Mapping):
+        _fail(where, f"params is {_kind(params)}; expected a dict with the keys {', '.join(PARAMS)}")
+    _keys(where, "params", params, PARAMS, True)
+    arrays = tuple(_checked(where, "params", name, params[name], labels, sizes, x_arg)
+                   for name, labels in PARAMS.items())
+    if all(a.dtype is _F32 or a.dtype is _F64 for a in arrays):
+        _LAST[:] = arrays, (sizes["hidden"], sizes["input"] if _INPUT_AT else None)
+    return arrays
+
+
+def _checked_states(where, arg, states, sizes, x_arg):
+    """{name: array} of the states given (None, or a missing or None entry: zeros), each (B, hidden)."""
+    if states is None:
+        return {}
+    if type(states) is not dict and not isinstance(states, Mapping):
+        _fail(where, f"{arg} is {_kind(states)}; expected a dict of (B, hidden) arrays with keys among "
+                     f"{', '.join(STATES)}")
+    if not _STATE_NAMES.issuperset(states):
+        _keys(where, arg, states, STATES, False)
+    out, want = {}, (sizes["B"], sizes["hidden"])
+    for name in STATES:
+        a = states.get(name)
+        if a is None:
+            continue
+        if type(a) is not np.ndarray or a.shape != want or not (a.dtype is _F32 or a.dtype is _F64):
+            a = _checked(where, arg, name, a, ("B", "hidden"), sizes, x_arg)
+        out[name] = a
+    return out
+
+
+def _forward_args(where, params, xs, states, step=False):
+    """The checked arguments of a forward call (step: of step_forward, x (B, input)): (the arrays of params
+    in the order of PARAMS, xs (T, B, input) in the call's dtype, the states given {name: (B, hidden) array},
+    (T, B, input, hidden), the call's dtype: float32 or float64, as xs)."""
+    x_arg, s_arg = ("x", "state") if step else ("xs", "state0")
+    sizes = {"T": 1} if step else {}
+    arrays = _checked_params(where, params, sizes, x_arg)
+    shape = xs.shape if type(xs) is np.ndarray and not step else ()
+    if len(shape) == 3 and shape[0] and shape[1] and shape[2] == sizes.get("input", shape[2]) \
+            and (xs.dtype is _F32 or xs.dtype is _F64):  # the fast path
+        sizes["T"], sizes["B"], sizes["input"] = shape
+    else:
+        xs = _checked(where, x_arg, None, xs, ("B", "input") if step else ("T", "B", "input"), sizes, x_arg)
+    T, B, H, I = sizes["T"], sizes["B"], sizes["hidden"], sizes["input"]
+    if T * B * _BLOCKS * max(I, H) > _C_INT:
+        _fail(where, f"{x_arg} has shape {xs.shape} with hidden size {H}: too large; expected "
+                     f"T * B * {_BLOCKS} * max(input, hidden) at most {_C_INT} (the C's sizes are C ints)")
+    states = _checked_states(where, s_arg, states, sizes, x_arg)
+    dtype = _REAL.get(xs.dtype) or (_F32 if xs.dtype.itemsize == 4 else _F64)
+    if step:
+        xs = xs[None]
+    if xs.dtype is not dtype:
+        xs = xs.astype(dtype)
+    return arrays, xs, states, (T, B, I, H), dtype
+
+
+def _backward_args(where, params, cache, d_hs, d_states, step=False):
+    """The checked arguments of a backward call (step: of step_backward, without d_hs): (the arrays of
+    params in the order of PARAMS, d_hs (T, B, hidden) in the cache's dtype or None: zeros, the
+    gradients of the last states given {name: (B, hidden) array}, (T, B, input, hidden), dtype)."""
+    if type(cache) is not _Cache:
+        what = "the cache of another module" if type(cache).__name__ == "_Cache" else _kind(cache)
+        _fail(where, f"cache is {what}; expected the cache that this module's "
+                     f"{'step_forward' if step else 'forward'} returned")
+    if step and cache.T != 1:
+        _fail(where, f"cache was made by a forward call over {cache.T} steps; expected the cache of step_forward "
+                     "(one step)")
+    sizes = {"T": cache.T, "B": cache.B, "input": cache.I, "hidden": cache.H}
+    arrays = _checked_params(where, params, sizes, None)
+    if d_hs is not None:
+        if type(d_hs) is not np.ndarray or d_hs.shape != (cache.T, cache.B, cache.H) \
+                or not (d_hs.dtype is _F32 or d_hs.dtype is _F64):
+            d_hs = _checked(where, "d_hs", None, d_hs, ("T", "B", "hidden"), sizes, None)
+        if d_hs.dtype is not cache.dtype:
+            d_hs = d_hs.astype(cache.dtype)
+    d_states = _checked_states(where, "d_new_state" if step else "d_state_T", d_states, sizes, None)
+    return arrays, d_hs, d_states, (cache.T, cache.B, cache.I, cache.H), cache.dtype
 
 
 class BuildError(RuntimeError):
@@ -332,10 +553,10 @@ def release_buffers():
     _OUT.clear()
 
 
-def _params(params, dtype):
-    """The address of the table of parameter addresses.  Reused while the same contiguous arrays of
-    the right dtype come back (a training loop updating them in place); converted copies never are."""
-    given = tuple(map(params.__getitem__, _NAMES))
+def _params(given, dtype):
+    """The address of the table of the addresses of ``given``, the checked parameters in the order of
+    PARAMS.  Reused while the same contiguous arrays of the right dtype come back (a training loop
+    updating them in place); converted copies never are."""
     hit = _PARAMS.get(dtype)
     if hit is not None and all(map(operator.is_, given, hit[0])):
         return hit[2], None
@@ -348,23 +569,20 @@ def _params(params, dtype):
     return _addr(table), (table, arrays)  # the caller keeps the copies alive for the call
 
 
-def _dtype(a):
-    return _F32 if a.dtype == _F32 else _F64
-
-
 def _states(states, lay, dtype):
     """(address of the state table, arrays kept alive for the call); missing entries are NULL = zeros.
-    A state is used as given when it is a C-contiguous (B, hidden) array of dtype, else converted."""
-    if states is None:
+    ``states``: the checked states given, {name: (B, hidden) array}, used as they are when C-contiguous
+    arrays of dtype, else converted."""
+    if not states:
         return None, None
-    table, keep, shape = lay.states_in, [], lay.state_shape
+    table, keep = lay.states_in, []
     for k, s in enumerate(STATES):
         a = states.get(s)
         if a is None:
             table[k] = None
             continue
-        if not (type(a) is np.ndarray and a.dtype is dtype and a.shape == shape and a.flags.c_contiguous):
-            a = np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=dtype), shape))
+        if not (a.dtype is dtype and a.flags.c_contiguous):
+            a = np.ascontiguousarray(a, dtype=dtype)
         keep.append(a)
         table[k] = _addr(a)
     return table, keep
@@ -372,20 +590,20 @@ def _states(states, lay, dtype):
 
 def forward(params, xs, state0=None):
     """Run the cell over xs (T, B, input); returns hs (T, B, hidden), the last state and a cache."""
-    xs = np.asarray(xs)
-    dtype = _dtype(xs)
-    xs = np.ascontiguousarray(xs, dtype=dtype)
-    T, B, D = xs.shape
-    H = params[_HIDDEN].shape[0]
-    lay = _layout(dtype, T, B, D, H)
-    table, copies = _params(params, dtype)
-    s0, keep = _states(state0, lay, dtype)
+    return _forward(*_forward_args("forward", params, xs, state0))
+
+
+def _forward(arrays, xs, states, sizes, dtype):
+    if not xs.flags.c_contiguous:
+        xs = np.ascontiguousarray(xs)
+    lay = _layout(dtype, *sizes)
+    table, copies = _params(arrays, dtype)
+    s0, keep = _states(states, lay, dtype)
     out = _outputs(lay, dtype, True)
     x_addr = _addr(xs)
-    _FUNCS[dtype][0](T, B, D, H, table, x_addr, s0, out.base, out.states_out, out.saved_addr,
-                     _work(dtype, lay.n_work))
+    _FUNCS[dtype][0](*sizes, table, x_addr, s0, out.base, out.states_out, out.saved_addr, _work(dtype, lay.n_work))
     del keep, copies
-    cache = {"xs": xs, "saved": out.saved, "addresses": (x_addr, out.saved_addr)}
+    cache = _Cache(sizes, dtype, (xs, out.saved, x_addr, out.saved_addr))
     return out.hs, dict(zip(STATES, out.states)), cache
 
 
@@ -393,18 +611,18 @@ def backward(params, cache, d_hs, d_state_T=None):
     """BPTT: gradients of the loss given d_hs (T, B, hidden), the gradient reaching each h_t
     from outside the recurrence, and d_state_T, the gradient reaching the last state.
     Returns (grads with the keys of PARAMS, d_xs (T, B, input), d_state0)."""
-    xs, saved = cache["xs"], cache["saved"]
-    dtype = xs.dtype
-    T, B, D = xs.shape
-    H = params[_HIDDEN].shape[0]
-    lay = _layout(dtype, T, B, D, H)
-    table, copies = _params(params, dtype)
-    x_addr, saved_addr = cache["addresses"] if "addresses" in cache else (_addr(xs), _addr(saved))
-    if d_hs is not None:
-        d_hs = np.ascontiguousarray(d_hs, dtype=dtype)
-    dT, keep = _states(d_state_T, lay, dtype)
+    return _backward(cache, *_backward_args("backward", params, cache, d_hs, d_state_T))
+
+
+def _backward(cache, arrays, d_hs, states, sizes, dtype):
+    _, _, x_addr, saved_addr = cache.arrays
+    lay = _layout(dtype, *sizes)
+    table, copies = _params(arrays, dtype)
+    if d_hs is not None and not d_hs.flags.c_contiguous:
+        d_hs = np.ascontiguousarray(d_hs)
+    dT, keep = _states(states, lay, dtype)
     out = _outputs(lay, dtype, False)
-    _FUNCS[dtype][1](T, B, D, H, table, x_addr, saved_addr, None if d_hs is None else _addr(d_hs), dT,
+    _FUNCS[dtype][1](*sizes, table, x_addr, saved_addr, None if d_hs is None else _addr(d_hs), dT,
                      out.grads_addr, out.dxs_addr, out.dstate_addr, _work(dtype, lay.n_work))
     del keep, copies
     return dict(zip(_NAMES, out.grads)), out.d_xs, dict(zip(STATES, out.d_state0))
@@ -412,11 +630,12 @@ def backward(params, cache, d_hs, d_state_T=None):
 
 def step_forward(params, x, state):
     """One step: x (B, input), state {name: (B, hidden)} -> (new_state, cache)."""
-    _, new_state, cache = forward(params, np.asarray(x)[None], state)
+    _, new_state, cache = _forward(*_forward_args("step_forward", params, x, state, step=True))
     return new_state, cache
 
 
 def step_backward(params, cache, d_new_state):
     """One step back: d_new_state {name: (B, hidden)} -> (grads, d_x, d_state)."""
-    grads, d_xs, d_state = backward(params, cache, None, d_new_state)
+    grads, d_xs, d_state = _backward(cache, *_backward_args("step_backward", params, cache, None, d_new_state,
+                                                            step=True))
     return grads, d_xs[0], d_state
