@@ -16,7 +16,7 @@ import sympy as sp
 from .cells import Cell
 from .derive import Derivation
 from .formula_values import BatchSum, ColumnSlice
-from .functions import MatTVec, MatVec, Outer, sigmoid
+from .functions import MatTVec, MatVec, Outer, sigmoid, tanh
 
 
 def symbols_for(name: str, shape: tuple[str, ...], sizes: dict[str, int]) -> sp.Matrix:
@@ -50,13 +50,15 @@ def _dims(shape) -> str:
 def _apply(fn, x):
     """``fn(x)`` on one component: evaluated when ``x`` holds Floats (the 60-digit draw; SymPy
     keeps ``sigmoid(0.3)`` unevaluated, so σ is written out), else left as an atom - asking SymPy
-    whether a large exact argument is zero costs seconds."""
+    whether a large exact argument is zero costs seconds.  The project's ``tanh`` becomes SymPy's
+    here, so that ``sympy.diff`` of a component-level loss owes nothing to its derivative rule."""
+    fn = sp.tanh if fn is tanh else fn
     if not x.atoms(sp.Float):
         return fn(x, evaluate=False)
     return 1 / (1 + sp.exp(-x)) if fn is sigmoid else fn(x)
 
 
-_SYMPY_FUNCS = (sigmoid, sp.tanh, sp.exp, sp.log)
+_SYMPY_FUNCS = (sigmoid, tanh, sp.tanh, sp.exp, sp.log)
 
 
 def _bound(expr, env, stop: bool, value) -> int | None:
