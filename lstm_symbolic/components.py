@@ -49,13 +49,16 @@ def _dims(shape) -> str:
     return "×".join(str(n) for n in shape)
 
 
-def _apply(fn, x, digits: int | None):
-    """``fn(x)`` on one component.  Exact: left as an atom (asking SymPy whether a large exact
+def _apply(fn, x, digits: int | None, opaque: bool):
+    """``fn(x)`` on one component.  Symbolic: left as an atom (asking SymPy whether a large exact
     argument is zero costs seconds), the project's ``tanh`` as SymPy's, so that ``sympy.diff`` of a
-    component-level loss owes nothing to its derivative rule.  With ``digits``: a number."""
+    component-level loss owes nothing to its derivative rule.  ``opaque``: a Symbol named after the
+    call (SymPy asks a number's sign by evalf, exponential in nested calls; equal calls are equal
+    names).  With ``digits``: a number."""
     if digits is not None:
         return _numeric(fn, x, digits)
-    return (sp.tanh if fn is tanh else fn)(x, evaluate=False)
+    fn = sp.tanh if fn is tanh else fn
+    return sp.Symbol(f"{fn.__name__}({x})") if opaque else fn(x, evaluate=False)
 
 
 # Beyond this magnitude exp(x) is taken as ±infinity or 0 (and tanh, σ as ±1, 0): past it no
@@ -115,26 +118,27 @@ def _bound(expr, env, stop: bool, value) -> int | None:
     return int(number)
 
 
-def evaluate(expr: sp.Expr, env: dict, digits: int | None = None):
+def evaluate(expr: sp.Expr, env: dict, digits: int | None = None, *, opaque: bool = False):
     """``expr`` on SymPy matrices (``env``: Symbol → Matrix or number), exactly: element-wise
     apart from MatVec, MatTVec and Outer; column slices; the batch sum (one example: itself).
     With ``digits`` (and ``env`` of Floats), numerically: every number and function value is a
-    Float of that precision, computed by mpmath (never SymPy's evalf of a symbolic tree)."""
+    Float of that precision, computed by mpmath (never SymPy's evalf of a symbolic tree).
+    ``opaque``: for values that are numbers, each function value a Symbol (see :func:`_apply`)."""
     if expr in env:
         return env[expr]
     if expr.is_Number or expr in (sp.zoo, sp.nan):
         if not expr.is_finite:
             raise ValueShapeError("the formula divides by zero (its value is not finite)")
         return expr if digits is None else sp.Float(expr, digits)
-    value = evaluate if digits is None else partial(evaluate, digits=digits)
+    value = evaluate if digits is None and not opaque else partial(evaluate, digits=digits, opaque=opaque)
     args = [value(a, env) for a in expr.args] if not isinstance(expr, ColumnSlice) else []
     try:
-        return _combine_sympy(expr, args, env, value, digits)
+        return _combine_sympy(expr, args, env, value, (digits, opaque))
     except sp.ShapeError as exc:
         raise ValueShapeError(f"shape mismatch: {exc}") from None
 
 
-def _combine_sympy(expr, args, env, value, digits):
+def _combine_sympy(expr, args, env, value, mode):
     if isinstance(expr, sp.Add):
         return fold_values(args, _ew_add)
     if isinstance(expr, sp.Mul):
@@ -145,8 +149,8 @@ def _combine_sympy(expr, args, env, value, digits):
     if type(expr) in _SYMPY_FUNCS:
         fn = type(expr)
         if isinstance(args[0], sp.MatrixBase):
-            return args[0].applyfunc(lambda x: _apply(fn, x, digits))
-        return _apply(fn, args[0], digits)
+            return args[0].applyfunc(lambda x: _apply(fn, x, *mode))
+        return _apply(fn, args[0], *mode)
     if isinstance(expr, (MatVec, MatTVec, Outer)):
         return linear_value(expr, *args, transpose=lambda m: m.T)
     if isinstance(expr, ColumnSlice):

@@ -166,7 +166,7 @@ def _exact(a, b, pair) -> tuple[bool, float | None]:
     """Compare ``a`` and ``b`` (expressions or the Symbol of a quantity) at one exact draw:
     ``expand`` of the rational difference when it cannot blow up, else the same draw at 60 digits."""
     exact, digits = pair
-    values = [evaluate(e, exact) for e in (a, b)]
+    values = [evaluate(e, exact, opaque=True) for e in (a, b)]
     like = next((v for v in values if isinstance(v, sp.MatrixBase)), sp.Matrix([[0]]))
     got, want = (_matrix(v, like) for v in values)
     if got.shape != want.shape:

@@ -101,9 +101,10 @@ def random_leaves(derivation: Derivation, sizes: dict[str, int], rng, *, exact: 
 
 def state_values(derivation: Derivation, leaves: dict, *, exact: bool, digits: int | None = None) -> dict:
     """Forward values, adjoints and parameter gradients (internal name → value) from ``leaves``;
-    a forward value already in ``leaves`` is kept (a cache given by the user).  ``digits``: exact
-    leaves (SymPy matrices of Floats) evaluated numerically at that precision."""
-    value = (partial(evaluate, digits=digits) if digits else evaluate) if exact else numpy_value
+    a forward value already in ``leaves`` is kept (a cache given by the user).  Exact: function
+    values are opaque Symbols; ``digits``: the leaves (SymPy matrices of Floats) evaluated
+    numerically at that precision (see :func:`~lstm_symbolic.components.evaluate`)."""
+    value = partial(evaluate, digits=digits, opaque=True) if exact else numpy_value
     env = {sp.Symbol(k): v for k, v in leaves.items()}
     zero = (lambda like: sp.zeros(*like.shape)) if exact else np.zeros_like
     for eq in derivation.cell.equations:
