@@ -102,7 +102,7 @@ def _sympy_number(v, digits: int) -> sp.Expr:
         return sp.nan
     if mpmath.isinf(v):
         return sp.oo if v > 0 else -sp.oo
-    return sp.Float._new(mpmath.mpf(v)._mpf_, mpmath.libmp.dps_to_prec(digits))
+    return sp.Float._new(v._mpf_, mpmath.libmp.dps_to_prec(digits))  # v as it is: mpf() would round it
 
 
 _SYMPY_FUNCS = (sigmoid, tanh, sp.tanh, sp.exp, sp.log)
