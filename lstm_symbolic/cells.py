@@ -94,6 +94,17 @@ class Cell:
     def _rank(self) -> dict[sp.Symbol, int]:
         return {q.symbol: k for k, q in enumerate(self.quantities)}
 
+    def in_order(self, symbols) -> list[sp.Symbol]:
+        """``symbols`` sorted in declaration order (without copying the ranks: called per equation)."""
+        return sorted(symbols, key=self._rank.__getitem__)
+
+    @cached_property
+    def stored(self) -> dict[sp.Expr, sp.Symbol]:
+        """``{σ(z_f): f, tanh(z_c): c_tilde, ...}``: function applications the forward pass keeps
+        (computed once per cell; read-only by convention)."""
+        return {eq.rhs: eq.lhs for eq in self.equations
+                if isinstance(eq.rhs, sp.Function) and not isinstance(eq.rhs, MatVec)}
+
     def equation(self, name: str) -> Equation:
         for eq in self.equations:
             if eq.lhs.name == name:

@@ -9,14 +9,16 @@ and the formulas ``verify`` reads (with column slices and batch sums).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
+import mpmath
 import numpy as np
 import sympy as sp
 
 from .cells import Cell
 from .derive import Derivation
 from .formula_values import BatchSum, ColumnSlice
-from .functions import MatTVec, MatVec, Outer, sigmoid
+from .functions import MatTVec, MatVec, Outer, sigmoid, tanh
 
 
 def symbols_for(name: str, shape: tuple[str, ...], sizes: dict[str, int]) -> sp.Matrix:
@@ -47,16 +49,63 @@ def _dims(shape) -> str:
     return "×".join(str(n) for n in shape)
 
 
-def _apply(fn, x):
-    """``fn(x)`` on one component: evaluated when ``x`` holds Floats (the 60-digit draw; SymPy
-    keeps ``sigmoid(0.3)`` unevaluated, so σ is written out), else left as an atom - asking SymPy
-    whether a large exact argument is zero costs seconds."""
-    if not x.atoms(sp.Float):
-        return fn(x, evaluate=False)
-    return 1 / (1 + sp.exp(-x)) if fn is sigmoid else fn(x)
+def _apply(fn, x, digits: int | None, opaque: bool):
+    """``fn(x)`` on one component.  Symbolic: left as an atom (asking SymPy whether a large exact
+    argument is zero costs seconds), the project's ``tanh`` as SymPy's, so that ``sympy.diff`` of a
+    component-level loss owes nothing to its derivative rule.  ``opaque``: a Symbol named after the
+    call (SymPy asks a number's sign by evalf, exponential in nested calls; equal calls are equal
+    names).  With ``digits``: a number."""
+    if digits is not None:
+        return _numeric(fn, x, digits)
+    fn = sp.tanh if fn is tanh else fn
+    return sp.Symbol(f"{fn.__name__}({x})") if opaque else fn(x, evaluate=False)
 
 
-_SYMPY_FUNCS = (sigmoid, sp.tanh, sp.exp, sp.log)
+# Beyond this magnitude exp(x) is taken as ±infinity or 0 (and tanh, σ as ±1, 0): past it no
+# formula's value can be compared, and SymPy's evalf of exp(exp(16)) runs for minutes.
+MAX_EXP_ARG = mpmath.mpf(10) ** 15
+
+
+def _exp(v):
+    if mpmath.re(v) > MAX_EXP_ARG:
+        return mpmath.inf
+    return mpmath.mpf(0) if mpmath.re(v) < -MAX_EXP_ARG else mpmath.exp(v)
+
+
+def _tanh(v):
+    return mpmath.sign(mpmath.re(v)) if abs(mpmath.re(v)) > MAX_EXP_ARG else mpmath.tanh(v)
+
+
+_MPMATH = {sigmoid: lambda v: 1 / (1 + _exp(-v)), tanh: _tanh, sp.tanh: _tanh, sp.exp: _exp, sp.log: mpmath.log}
+_NOT_FINITE = {sp.oo: mpmath.inf, -sp.oo: -mpmath.inf, sp.zoo: mpmath.nan, sp.nan: mpmath.nan}
+
+
+def _numeric(fn, x: sp.Expr, digits: int) -> sp.Expr:
+    """``fn(x)`` for a number ``x``, by mpmath at ``digits`` digits: bounded work whatever ``x`` is."""
+    with mpmath.workdps(digits):
+        if x in _NOT_FINITE:
+            v = _NOT_FINITE[x]
+        else:
+            re, im = (sp.Float(p, digits)._mpf_ for p in x.as_real_imag())
+            v = mpmath.mpc(re, im) if im != mpmath.mpf(0)._mpf_ else mpmath.mpf(re)
+        try:
+            got = _MPMATH[fn](v)
+        except (ValueError, ZeroDivisionError):  # log(0)
+            return sp.nan
+    return _sympy_number(got, digits)
+
+
+def _sympy_number(v, digits: int) -> sp.Expr:
+    if isinstance(v, mpmath.mpc):
+        return _sympy_number(v.real, digits) + sp.I * _sympy_number(v.imag, digits)
+    if mpmath.isnan(v):
+        return sp.nan
+    if mpmath.isinf(v):
+        return sp.oo if v > 0 else -sp.oo
+    return sp.Float._new(v._mpf_, mpmath.libmp.dps_to_prec(digits))  # v as it is: mpf() would round it
+
+
+_SYMPY_FUNCS = (sigmoid, tanh, sp.tanh, sp.exp, sp.log)
 
 
 def _bound(expr, env, stop: bool, value) -> int | None:
@@ -69,23 +118,27 @@ def _bound(expr, env, stop: bool, value) -> int | None:
     return int(number)
 
 
-def evaluate(expr: sp.Expr, env: dict):
+def evaluate(expr: sp.Expr, env: dict, digits: int | None = None, *, opaque: bool = False):
     """``expr`` on SymPy matrices (``env``: Symbol → Matrix or number), exactly: element-wise
-    apart from MatVec, MatTVec and Outer; column slices; the batch sum (one example: itself)."""
+    apart from MatVec, MatTVec and Outer; column slices; the batch sum (one example: itself).
+    With ``digits`` (and ``env`` of Floats), numerically: every number and function value is a
+    Float of that precision, computed by mpmath (never SymPy's evalf of a symbolic tree).
+    ``opaque``: for values that are numbers, each function value a Symbol (see :func:`_apply`)."""
     if expr in env:
         return env[expr]
     if expr.is_Number or expr in (sp.zoo, sp.nan):
         if not expr.is_finite:
             raise ValueShapeError("the formula divides by zero (its value is not finite)")
-        return expr
-    args = [evaluate(a, env) for a in expr.args] if not isinstance(expr, ColumnSlice) else []
+        return expr if digits is None else sp.Float(expr, digits)
+    value = evaluate if digits is None and not opaque else partial(evaluate, digits=digits, opaque=opaque)
+    args = [value(a, env) for a in expr.args] if not isinstance(expr, ColumnSlice) else []
     try:
-        return _combine_sympy(expr, args, env)
+        return _combine_sympy(expr, args, env, value, (digits, opaque))
     except sp.ShapeError as exc:
         raise ValueShapeError(f"shape mismatch: {exc}") from None
 
 
-def _combine_sympy(expr, args, env):
+def _combine_sympy(expr, args, env, value, mode):
     if isinstance(expr, sp.Add):
         return fold_values(args, _ew_add)
     if isinstance(expr, sp.Mul):
@@ -96,12 +149,12 @@ def _combine_sympy(expr, args, env):
     if type(expr) in _SYMPY_FUNCS:
         fn = type(expr)
         if isinstance(args[0], sp.MatrixBase):
-            return args[0].applyfunc(lambda x: _apply(fn, x))
-        return _apply(fn, args[0])
+            return args[0].applyfunc(lambda x: _apply(fn, x, *mode))
+        return _apply(fn, args[0], *mode)
     if isinstance(expr, (MatVec, MatTVec, Outer)):
         return linear_value(expr, *args, transpose=lambda m: m.T)
     if isinstance(expr, ColumnSlice):
-        return slice_value(expr, env, evaluate)
+        return slice_value(expr, env, value)
     if isinstance(expr, BatchSum):
         return args[0]
     raise ValueShapeError(f"cannot evaluate {type(expr).__name__}")

@@ -118,24 +118,19 @@ class Derivation:
 
 def stored_values(cell: Cell) -> dict[sp.Expr, sp.Symbol]:
     """``{σ(z_f): f, tanh(z_c): c_tilde, ...}``: function applications the forward pass keeps."""
-    return {
-        eq.rhs: eq.lhs
-        for eq in cell.equations
-        if isinstance(eq.rhs, sp.Function) and not isinstance(eq.rhs, MatVec)
-    }
+    return dict(cell.stored)
 
 
 def local_derivative(cell: Cell, rhs: sp.Expr, wrt: sp.Expr) -> sp.Expr:
     """∂rhs/∂wrt written in stored forward values (σ'(z_f) → f ⊙ (1 − f))."""
-    return elementwise_diff(rhs, wrt).xreplace(stored_values(cell))
+    return elementwise_diff(rhs, wrt).xreplace(cell.stored)
 
 
 def elementwise_operands(cell: Cell, rhs: sp.Expr) -> list[sp.Symbol]:
     """Symbols read element-wise by ``rhs`` (not inside a MatVec), in declaration order.  (Each MatVec
     stands in as a fresh symbol: as 0 it would take ``g`` out of ``g * (W @ x)``.)"""
     stand_ins = {a: sp.Dummy() for a in rhs.atoms(MatVec)}
-    rank = cell.order()
-    return sorted(rhs.xreplace(stand_ins).free_symbols - set(stand_ins.values()), key=lambda s: rank[s])
+    return cell.in_order(rhs.xreplace(stand_ins).free_symbols - set(stand_ins.values()))
 
 
 @functools.cache

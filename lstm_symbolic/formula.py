@@ -94,7 +94,7 @@ def parse_shaped(
             tree, guess = grammar.parser(True).parse(text), True
         except UnexpectedInput:
             raise _syntax_error(exc, text, where) from None
-    table = None if shapes is None else {k: _shape(v) for k, v in shapes.items()}
+    table = None if shapes is None else _Shapes(shapes)
     transformer = ToSympy(text, table, where, guess)
     try:
         value = transformer.transform(tree)
@@ -108,6 +108,23 @@ def parse_shaped(
 
 def _shape(shape) -> tuple[str, ...]:
     return (shape,) if isinstance(shape, str) else tuple(shape)
+
+
+class _Shapes(Mapping):
+    """``shapes`` with each shape as a tuple, converted when read: a spec parses each equation
+    against every name so far, and copying the table per equation would be quadratic."""
+
+    def __init__(self, shapes: Shapes):
+        self._shapes = shapes
+
+    def __getitem__(self, name: str) -> tuple[str, ...]:
+        return _shape(self._shapes[name])
+
+    def __iter__(self):
+        return iter(self._shapes)
+
+    def __len__(self) -> int:
+        return len(self._shapes)
 
 
 def _check_text(text: str, where: str, latex: bool) -> None:

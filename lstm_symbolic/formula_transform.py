@@ -30,6 +30,7 @@ from .functions import PRIMITIVES, MatTVec, MatVec, Outer
 MAX_EXPONENT = 16
 MAX_NUMBER_BITS = 4096
 MAX_LITERAL = 40
+MAX_CALLS = 100  # function calls nested in one another (LaTeX's \tanh \tanh x needs no brackets)
 _TOP = "T"  # a `^\top` superscript
 _FUNCTIONS = {**PRIMITIVES, "sigma": PRIMITIVES["sigmoid"], "σ": PRIMITIVES["sigmoid"]}
 _SUMS = ("sum", "np.sum")
@@ -41,6 +42,7 @@ class ToSympy(Transformer_NonRecursive):
     def __init__(self, text: str, shapes, where: str, latex: bool):
         super().__init__()
         self.text, self.shapes, self.where, self.latex = text, shapes, where, latex
+        self.calls: dict[sp.Expr, int] = {}  # sub-expression → function calls nested in it
 
     # -- errors -------------------------------------------------------------------------
     def error(self, at, reason: str) -> FormulaError:
@@ -229,7 +231,23 @@ class ToSympy(Transformer_NonRecursive):
 
     def _apply(self, fn, arg: Value, tok: Token) -> Value:
         self.plain(arg, f"the argument of {tok.value}")
+        if self._nesting(arg.expr) >= MAX_CALLS:
+            raise self.error(tok, f"functions nested deeper than {MAX_CALLS}")
         return Value(fn(arg.expr), arg.shape, tok.start_pos, arg.end)
+
+    def _nesting(self, expr: sp.Expr) -> int:
+        """Function calls nested in ``expr``; remembered, so a formula costs time linear in its size."""
+        stack = [expr]
+        while stack:
+            top = stack[-1]
+            todo = [a for a in top.args if a not in self.calls]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            inner = max((self.calls[a] for a in top.args), default=0)
+            self.calls[top] = inner + isinstance(top, sp.Function)
+        return self.calls[expr]
 
     # -- LaTeX only ---------------------------------------------------------------------
     def sup(self, items):

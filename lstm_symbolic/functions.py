@@ -41,16 +41,46 @@ class sigmoid(sp.Function):  # noqa: N801 - SymPy convention: functions are lowe
         return (1 / (1 + sp.exp(-self.args[0])))._eval_evalf(prec)
 
 
-# f'(x) in terms of y = f(x) (and x where the output does not suffice).
+class tanh(sp.Function):  # noqa: N801 - SymPy convention: functions are lower case
+    """The hyperbolic tangent, as an atom with a derivative rule and nothing else.
+
+    SymPy's own ``tanh`` asks the assumptions of its argument when it is built and when it
+    is multiplied; on nested calls those queries cost time exponential in the depth
+    (``tanh`` nested 10 deep: minutes).  This one, like :class:`sigmoid`, asks nothing.
+    """
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, x):
+        if x is sp.S.Zero:
+            return sp.S.Zero
+        return None
+
+    def fdiff(self, argindex=1):
+        if argindex != 1:
+            raise sp.ArgumentIndexError(self, argindex)
+        return DERIVATIVES[tanh](self, self.args[0])
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return (sp.exp(x) - sp.exp(-x)) / (sp.exp(x) + sp.exp(-x))
+
+    def _eval_evalf(self, prec):
+        return sp.tanh(self.args[0])._eval_evalf(prec)
+
+
+# f'(x) in terms of y = f(x) (and x where the output does not suffice).  SymPy's own tanh has
+# its rule too, for cells built in Python with it; specs and formulas give :class:`tanh`.
 DERIVATIVES = {
     sigmoid: lambda y, x: y * (1 - y),  # σ' = σ(1 − σ)
+    tanh: lambda y, x: 1 - y**2,  # tanh' = 1 − tanh²
     sp.tanh: lambda y, x: 1 - y**2,  # tanh' = 1 − tanh²
     sp.exp: lambda y, x: y,  # exp' = exp
     sp.log: lambda y, x: 1 / x,  # log' = 1/x
 }
 
 # The element-wise primitives a cell or a formula may call, by their written name.
-PRIMITIVES = {"sigmoid": sigmoid, "tanh": sp.tanh, "exp": sp.exp, "log": sp.log}
+PRIMITIVES = {"sigmoid": sigmoid, "tanh": tanh, "exp": sp.exp, "log": sp.log}
 
 
 class MissingRuleError(UserError, ValueError):
@@ -97,13 +127,46 @@ def check_primitives(expr: sp.Expr) -> None:
 
 
 def elementwise_diff(expr: sp.Expr, wrt: sp.Expr) -> sp.Expr:
-    """∂expr/∂wrt with every MatVec atom treated as an independent variable.
+    """∂expr/∂wrt by the chain rule, each function's derivative from :data:`DERIVATIVES`; every
+    linear atom is an independent variable (``wrt`` is a Symbol or one of them).
 
-    ``wrt`` is a Symbol or one of the MatVec atoms of ``expr``.
+    The same sums and products as ``sympy.diff`` gives, without its general machinery: work
+    linear in the size of ``expr`` (each shared sub-expression is differentiated once).
     """
-    atoms = linear_atoms(expr)
-    stand_ins = {a: sp.Dummy(f"lin{k}") for k, a in enumerate(atoms)}
-    opaque = expr.xreplace(stand_ins)
-    target = stand_ins.get(wrt, wrt)
-    back = {v: k for k, v in stand_ins.items()}
-    return sp.diff(opaque, target).xreplace(back)
+    found: dict[sp.Expr, bool] = {}
+    done: dict[sp.Expr, sp.Expr] = {}
+
+    def has(e: sp.Expr) -> bool:
+        if e not in found:
+            found[e] = e == wrt or (not isinstance(e, LINEAR_ATOMS) and any(has(a) for a in e.args))
+        return found[e]
+
+    def d(e: sp.Expr) -> sp.Expr:
+        if e == wrt:
+            return sp.S.One
+        if not has(e):
+            return sp.S.Zero
+        if e not in done:
+            done[e] = _chain_rule(e, d)
+        return done[e]
+
+    return d(expr)
+
+
+def _chain_rule(e: sp.Expr, d) -> sp.Expr:
+    """The derivative of ``e`` (a sum, product, power or registered function) given ``d``,
+    the derivative of its arguments."""
+    if e.is_Add:
+        return sp.Add(*[d(a) for a in e.args])
+    if e.is_Mul:
+        args, parts = list(e.args), [d(a) for a in e.args]
+        return sp.Add(*[sp.Mul(*args[:k], da, *args[k + 1 :]) for k, da in enumerate(parts) if da != 0])
+    if e.is_Pow:
+        base, n = e.args
+        if d(n) != 0:
+            raise MissingRuleError(f"no derivative rule for a power with a variable exponent: {e}")
+        return n * base ** (n - 1) * d(base)
+    if type(e) in DERIVATIVES:
+        return DERIVATIVES[type(e)](e, e.args[0]) * d(e.args[0])
+    raise MissingRuleError(f"no derivative rule for '{type(e).__name__}': add it to "
+                           "lstm_symbolic.functions.DERIVATIVES")

@@ -13,6 +13,7 @@ apart (DESIGN.md):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import sympy as sp
 
@@ -22,11 +23,26 @@ from .derive import elementwise_operands, local_derivative
 from .functions import linear_atoms
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Diag:
-    """``diag(expr)``: the Jacobian of an element-wise map."""
+    """``diag(expr)``: the Jacobian of an element-wise map.  A product of diagonals keeps its
+    factors (``parts``) and multiplies them once, when ``expr`` is read: multiplying as the
+    sweep goes would re-sort a growing product at every equation (quadratic in a long chain)."""
 
-    expr: sp.Expr
+    parts: tuple[sp.Expr, ...]
+
+    def __init__(self, *parts: sp.Expr):
+        object.__setattr__(self, "parts", tuple(p for p in parts if p != 1))
+
+    def times(self, other: Diag) -> Diag:
+        """``self · other``: their factors side by side (each side already without 1s)."""
+        product = Diag()
+        object.__setattr__(product, "parts", self.parts + other.parts)
+        return product
+
+    @cached_property
+    def expr(self) -> sp.Expr:
+        return sp.Mul(*self.parts)
 
 
 @dataclass(frozen=True)
@@ -37,11 +53,11 @@ class Term:
 
     def then(self, factor) -> Term:
         """``factor · self``, merging adjacent diagonals and dropping diag(1)."""
-        if isinstance(factor, Diag) and factor.expr == 1:
+        if isinstance(factor, Diag) and not factor.parts:
             return self
         if isinstance(factor, Diag) and self.factors and isinstance(self.factors[0], Diag):
-            merged = Diag(factor.expr * self.factors[0].expr)
-            return Term((merged,) + self.factors[1:]) if merged.expr != 1 else Term(self.factors[1:])
+            merged = factor.times(self.factors[0])
+            return Term((merged,) + self.factors[1:]) if merged.parts else Term(self.factors[1:])
         return Term((factor,) + self.factors)
 
     @property
@@ -80,6 +96,8 @@ def _split(term: Term) -> tuple[sp.Expr, tuple]:
 def _simplify(terms: list[Term]) -> list[Term]:
     """Sum the terms that share every factor after their leading diagonal (all purely diagonal
     terms become one); the sums keep the order of first appearance, purely diagonal first."""
+    if len(terms) == 1:  # nothing to sum (and zero factors were left out): keep the factors apart
+        return terms
     sums: dict[tuple, sp.Expr] = {}
     for t in sorted(terms, key=lambda t: not t.is_diagonal):
         lead, tail = _split(t)
@@ -94,13 +112,13 @@ def _forward_mode(cell: Cell, start: dict[sp.Symbol, list[Term]], stop: str) -> 
         if eq.lhs in start:
             continue
         terms: list[Term] = []
-        for a in elementwise_operands(cell, eq.rhs):
-            local = Diag(local_derivative(cell, eq.rhs, a))
-            terms += [t.then(local) for t in jac.get(a, [])]
+        for a in (a for a in elementwise_operands(cell, eq.rhs) if a in jac):
+            local = local_derivative(cell, eq.rhs, a)
+            terms += [t.then(Diag(local)) for t in jac[a]] if local != 0 else []
         for atom in linear_atoms(eq.rhs):
             w, v = atom.args
-            local = Diag(local_derivative(cell, eq.rhs, atom))
-            terms += [t.then(w).then(local) for t in jac.get(v, [])]
+            local = local_derivative(cell, eq.rhs, atom) if v in jac else 0
+            terms += [t.then(w).then(Diag(local)) for t in jac[v]] if local != 0 else []
         jac[eq.lhs] = _simplify(terms)
         if eq.lhs.name == stop:
             return jac[eq.lhs]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .formula_values import BatchSum, ColumnSlice
-from .functions import MatTVec, MatVec, Outer, sigmoid
+from .functions import MatTVec, MatVec, Outer, sigmoid, tanh
 
 _LINEAR = (MatVec, MatTVec, Outer)
 
@@ -93,18 +93,18 @@ def _edits(p: Problem, user: sp.Expr) -> list[tuple[sp.Expr, str]]:
     edits = transposed(user, p.show)
     for value, fn in p.activations.items():
         for app in sp.ordered(user.atoms(sp.Function)):
-            if app.args == (value,) and type(app) in (sp.tanh, sigmoid):
+            if app.args == (value,) and type(app) in (tanh, sp.tanh, sigmoid):
                 edits.append((user.xreplace({app: value}),
                               f"uses {p.show(app)} where {p.show(value)} is already {_fname(fn)}(·)"))
         if fn is sigmoid and user.has(1 - value**2):
             edits.append((user.xreplace({1 - value**2: value * (1 - value)}),
                           f"uses {p.show(1 - value**2)} (the derivative of tanh) where "
                           f"{p.show(value)} = sigmoid(·) needs {p.show(value * (1 - value))}"))
-        if fn is sp.tanh and _has_factor(user, value):
+        if fn in (tanh, sp.tanh) and _has_factor(user, value):
             fixed = user.xreplace({1 - value: (1 - value**2) / value})
             edits.append((fixed, f"uses {p.show(value * (1 - value))} (the derivative of sigmoid) "
                                      f"where {p.show(value)} = tanh(·) needs {p.show(1 - value**2)}"))
-    for app in sp.ordered(user.atoms(sigmoid, sp.tanh)):
+    for app in sp.ordered(user.atoms(sigmoid, tanh, sp.tanh)):
         fn = p.preactivations.get(app.args[0])
         if fn is not None and type(app) is not fn:
             edits.append((user.xreplace({app: fn(app.args[0])}),

@@ -8,16 +8,19 @@ weights, and the batch sum (the identity for one example).  Nothing here evaluat
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import sympy as sp
 
 from .components import ValueShapeError, evaluate, fold_values, linear_value, slice_value
 from .derive import Derivation
 from .formula_values import BatchSum, ColumnSlice
-from .functions import MatTVec, MatVec, Outer, sigmoid
+from .functions import MatTVec, MatVec, Outer, sigmoid, tanh
 from .verify_names import Names
 
-_NUMPY_FUNCS = {sigmoid: lambda a: 1 / (1 + np.exp(-a)), sp.tanh: np.tanh, sp.exp: np.exp, sp.log: np.log}
+_NUMPY_FUNCS = {sigmoid: lambda a: 1 / (1 + np.exp(-a)), tanh: np.tanh, sp.tanh: np.tanh, sp.exp: np.exp,
+                sp.log: np.log}
 
 
 def numpy_value(expr: sp.Expr, env: dict):
@@ -96,10 +99,12 @@ def random_leaves(derivation: Derivation, sizes: dict[str, int], rng, *, exact: 
     return leaves
 
 
-def state_values(derivation: Derivation, leaves: dict, *, exact: bool) -> dict:
+def state_values(derivation: Derivation, leaves: dict, *, exact: bool, digits: int | None = None) -> dict:
     """Forward values, adjoints and parameter gradients (internal name → value) from ``leaves``;
-    a forward value already in ``leaves`` is kept (a cache given by the user)."""
-    value = evaluate if exact else numpy_value
+    a forward value already in ``leaves`` is kept (a cache given by the user).  Exact: function
+    values are opaque Symbols; ``digits``: the leaves (SymPy matrices of Floats) evaluated
+    numerically at that precision (see :func:`~lstm_symbolic.components.evaluate`)."""
+    value = partial(evaluate, digits=digits, opaque=True) if exact else numpy_value
     env = {sp.Symbol(k): v for k, v in leaves.items()}
     zero = (lambda like: sp.zeros(*like.shape)) if exact else np.zeros_like
     for eq in derivation.cell.equations:

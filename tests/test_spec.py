@@ -13,7 +13,7 @@ from lstm_symbolic.cells import make_cell
 from lstm_symbolic.components import exact_mismatches
 from lstm_symbolic.derive import derive
 from lstm_symbolic.errors import UserError
-from lstm_symbolic.functions import MatVec, sigmoid
+from lstm_symbolic.functions import MatVec, sigmoid, tanh
 from lstm_symbolic.gradcheck import FD_RTOL, check_module, load_module
 from lstm_symbolic.spec import MAX_SPEC_BYTES, SpecError, load_spec, parse_spec
 
@@ -24,7 +24,7 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.toml"))
 def _seed_001_lstm():
     """Seed 001's LSTM built by hand in SymPy, independently of the spec parser."""
     x, h_prev, c_prev, f, i, c_tilde, o, c = sp.symbols("x h_prev c_prev f i c_tilde o c")
-    acts = {"f": sigmoid, "i": sigmoid, "c": sp.tanh, "o": sigmoid}
+    acts = {"f": sigmoid, "i": sigmoid, "c": tanh, "o": sigmoid}
     params = {f"{k}_{g}": shape for k, shape in (("W", ("hidden", "input")), ("U", ("hidden", "hidden")),
                                                   ("b", ("hidden",))) for g in acts}
     equations = []
@@ -32,7 +32,7 @@ def _seed_001_lstm():
         W, U, b = sp.symbols(f"W_{g} U_{g} b_{g}")
         equations += [(f"z_{g}", MatVec(W, x) + MatVec(U, h_prev) + b),
                       ("c_tilde" if g == "c" else g, act(sp.Symbol(f"z_{g}")))]
-    equations += [("c", f * c_prev + i * c_tilde), ("h", o * sp.tanh(c))]
+    equations += [("c", f * c_prev + i * c_tilde), ("h", o * tanh(c))]
     return make_cell("lstm", "LSTM with forget gate (seed 001): c = f*c_prev + i*c_tilde, h = o*tanh(c)",
                      inputs={"x": ("input",)}, states=("h", "c"), params=params, equations=equations)
 

@@ -18,7 +18,7 @@ from sympy.printing.latex import LatexPrinter as _SympyLatexPrinter
 from .. import naming
 from ..cells import Cell
 from ..derive import Adjoint, Derivation
-from ..functions import LINEAR_ATOMS, MatTVec, MatVec, sigmoid
+from ..functions import LINEAR_ATOMS, MatTVec, MatVec, sigmoid, tanh
 from ..jacobian import Diag, Jacobian, Term
 from ..notation import Notation, generic_latex, top_level
 
@@ -104,7 +104,7 @@ class CellLatexPrinter(_SympyLatexPrinter):
             return rf"\frac{{1}}{{{self._print(base ** -e)}}}"
         if e == sp.S.Half:
             return rf"\sqrt{{{self._print(base)}}}"
-        if isinstance(base, (sigmoid, sp.tanh)):
+        if isinstance(base, (sigmoid, tanh, sp.tanh)):
             return self._print(base, exp=self._print(e))
         text = self._print(base)
         if not isinstance(base, sp.Symbol) or "^" in top_level(text):
