@@ -11,6 +11,7 @@ import sys
 from . import escape, notation, pipeline
 from .errors import UserError
 from .manifest import MANIFEST
+from .verify_run import DEFAULT_TIMEOUT
 
 GENERATE_HELP = f"""\
 Rewrite a folder (default generated/) with the code, derivations and examples of every
@@ -22,6 +23,25 @@ refuses (exit 2, before writing anything) a folder holding any other file. It ne
 a file it did not write, and overwrites only files at the names it writes. The files are
 written all or nothing. --check writes nothing: it shows a diff where the folder is stale
 (files generate would remove show as deleted) and refuses the same folders."""
+
+VERIFY_CODE_HELP = """\
+Check a hand-written backward function against the derivation.
+
+This IMPORTS FILE.py, which RUNS its code (and the code of what it imports), with your
+permissions: use it on code you trust. It runs in a child process, in its own session, with a
+time limit (--timeout); its prints go to standard error. If the code raises, calls sys.exit,
+crashes or runs past the limit, nothing counts as checked: one line says what happened, exit 2.
+Exit 0 when every gradient agrees, 1 when one does not or is missing."""
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
 
 
 def _out(text: str) -> None:
@@ -74,11 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="check the hand-derived formulas of a formula file (TOML)")
     p.add_argument("file", help="the formula file: cell, notation, shape, [formulas]")
     p.add_argument("--format", choices=["text", "json"], default="text")
-    p = sub.add_parser("verify-code", help="check a hand-written backward function (imports, i.e. runs, FILE.py)")
-    p.add_argument("target", help="FILE.py:FUNCTION")
+    p = sub.add_parser("verify-code", help="check a hand-written backward function (imports, i.e. runs, FILE.py)",
+                       description=VERIFY_CODE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("target", help="FILE.py:FUNCTION (FILE.py is imported: its code runs)")
     p.add_argument("--cell", default="lstm", help="a built-in cell name or a .toml cell spec (default: lstm)")
     p.add_argument("--notation", default="ng", help="the names the function uses (default: ng)")
     p.add_argument("--convention", choices=["ng", "kwargs"], help="how it is called (default: ng for ng)")
+    p.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help=f"stop the user's code after SECONDS in all, exit 2 (default: {DEFAULT_TIMEOUT:g})")
     p = sub.add_parser("generate", help="rewrite generated/ from the built-in cells",
                        description=GENERATE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--check", action="store_true",
@@ -107,7 +130,8 @@ def _run(args) -> int:
         _out(report)
         return code
     if args.command == "verify-code":
-        report, code = pipeline.verify_code_report(args.target, args.cell, args.notation, args.convention)
+        report, code = pipeline.verify_code_report(args.target, args.cell, args.notation, args.convention,
+                                                   args.timeout)
         _out(report)
         return code
     cell = pipeline.load_cell(args.cell)

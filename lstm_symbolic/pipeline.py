@@ -51,12 +51,14 @@ def verify_report(path: str, fmt: str = "text") -> tuple[str, int]:
     return verify.report_text(verdicts, f"verify {path}"), verify.exit_code(verdicts)
 
 
-def verify_code_report(target: str, cell: str, notation: str, convention: str | None = None) -> tuple[str, int]:
-    """``lstm-symbolic verify-code FILE.py:FUNCTION``: imports (runs) that file, checks the function."""
+def verify_code_report(target: str, cell: str, notation: str, convention: str | None = None,
+                       timeout: float | None = None) -> tuple[str, int]:
+    """``lstm-symbolic verify-code FILE.py:FUNCTION``: runs that file in a child process (at most
+    ``timeout`` seconds of its code), checks the function."""
     from . import verify  # noqa: PLC0415
 
-    report = verify.check_backward(verify.load_function(target), load_cell(cell), notation,
-                                   convention=convention)
+    with verify.load_function(target, timeout or verify.DEFAULT_TIMEOUT) as function:
+        report = verify.check_backward(function, load_cell(cell), notation, convention=convention)
     return report.text(), 0 if report.ok else 1
 
 

@@ -14,12 +14,12 @@ disagree) or ``missing``.  Conventions:
 
 Arrays hold one example per column: vectors ``(n, batch)``, weights ``(rows, cols)``, biases
 ``(n, 1)``; weight and bias gradients are summed over the batch.  Unlike formula files, this
-runs the user's own code: :func:`load_function` imports the file it is given.
+runs the user's own code: :func:`load_function` imports the file it is given, in a child
+process with a time limit (:mod:`verify_run`).
 """
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from .errors import UserError
 from .functions import MatTVec
 from .verify_eval import random_leaves, state_values, user_env
 from .verify_names import GATES, SCALAR_NOTATIONS, Names, is_next_seed, names_for
+from .verify_run import DEFAULT_TIMEOUT, ChildFunction, ChildProcess, Opaque
 
 RTOL = 1e-7
 NG_CACHE = ("a_next", "c_next", "a_prev", "c_prev", "ft", "it", "cct", "ot", "xt")
@@ -72,22 +73,25 @@ class BackwardReport:
         return "\n".join(lines) + "\n"
 
 
-def load_function(target: str):
-    """``path/to/file.py:function`` → the function (this imports, i.e. runs, that file)."""
+def load_function(target: str, timeout: float = DEFAULT_TIMEOUT) -> ChildFunction:
+    """``path/to/file.py:function`` → that function, imported and run in a child process.
+
+    Importing the file runs its code: that happens in the child, which gets ``timeout`` seconds in
+    all.  An exception, ``sys.exit``, a crash or the time limit is a :class:`VerifyCodeError`; the
+    result is a :class:`ChildFunction` (close it, or use ``with``, to end the child)."""
     path, sep, name = target.rpartition(":")
     if not sep or not path.endswith(".py") or not name.isidentifier():
         raise VerifyCodeError(f"'{target}': write FILE.py:FUNCTION, e.g. my_lstm.py:lstm_cell_backward")
     if not Path(path).is_file():
         raise VerifyCodeError(f"no such file: {path}")
-    spec = importlib.util.spec_from_file_location(f"_lstm_symbolic_user_{Path(path).stem}", path)
-    module = importlib.util.module_from_spec(spec)
+    child = ChildProcess(path, timeout)
     try:
-        spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001 - the user's file: report whatever it raises
-        raise VerifyCodeError(f"importing {path} raised {type(exc).__name__}: {exc}") from None
-    if not callable(getattr(module, name, None)):
-        raise VerifyCodeError(f"{path} has no function '{name}'")
-    return getattr(module, name)
+        if name not in child.load([name]):
+            raise VerifyCodeError(f"{path} has no function '{name}'")
+    except BaseException:
+        child.close()
+        raise
+    return ChildFunction(child, name)
 
 
 def _internal_cell(cell: str | Cell) -> Cell:
@@ -147,10 +151,13 @@ class _Run:
                 got = self.fn(env["da_next"], env["dc_next"], self._ng_cache(env))
             else:
                 got = self.fn(**{k: v for k, v in env.items() if k not in self.names.quantities})
+        except UserError:
+            raise
         except Exception as exc:  # noqa: BLE001 - the user's code: report whatever it raises
             raise VerifyCodeError(f"calling the backward function raised {type(exc).__name__}: {exc}") from None
         if not isinstance(got, dict):
-            raise VerifyCodeError(f"the backward function returned {type(got).__name__}, not a dict of gradients")
+            kind = got.type_name if isinstance(got, Opaque) else type(got).__name__
+            raise VerifyCodeError(f"the backward function returned {kind}, not a dict of gradients")
         return got
 
     def _ng_cache(self, env: dict) -> tuple:
