@@ -59,7 +59,7 @@ def verify_code_report(target: str, cell: str, notation: str, convention: str | 
 
     with verify.load_function(target, timeout or verify.DEFAULT_TIMEOUT) as function:
         report = verify.check_backward(function, load_cell(cell), notation, convention=convention)
-    return report.text(), 0 if report.ok else 1
+    return report.text(), report.exit_code
 
 
 def cell_summaries() -> list[tuple[str, str]]:

@@ -128,12 +128,14 @@ def check_text(text: str, where: str = "formulas", load_cell: Callable[[str], Ce
     spec = read_file(text, where)
     cell = (load_cell or _builtin_cell)(spec.cell)
     checker = Checker(cell, spec.notation, spec.shape == "scalar")
-    unknown = [n for n, _ in spec.formulas if n not in checker.quantities]
-    if unknown:
-        known = ", ".join(checker.quantities)
-        raise VerifyFileError(f"{where}: '{unknown[0]}' is not a quantity of notation "
-                              f"'{spec.notation}' ({spec.shape}); known: {known}")
-    return [check_formula(checker, name, formula, where) for name, formula in spec.formulas]
+    return [check_formula(checker, name, formula, where) if name in checker.quantities
+            else _unknown(checker, name, spec) for name, formula in spec.formulas]
+
+
+def _unknown(checker: Checker, name: str, spec: FormulaFile) -> Verdict:
+    known = ", ".join(checker.quantities)
+    return Verdict(name, "error", None, "", "",
+                   f"'{name}' is not a quantity of notation '{spec.notation}' ({spec.shape}); known: {known}")
 
 
 def check_file(path: str | Path, load_cell: Callable[[str], Cell] | None = None) -> list[Verdict]:
@@ -199,9 +201,8 @@ def example_files() -> dict[str, str]:
 
 
 def exit_code(verdicts: list[Verdict]) -> int:
-    """0 every formula holds; 2 some formula cannot be read; 1 otherwise."""
-    if any(v.verdict == "error" for v in verdicts):
-        return 2
+    """0 every formula holds; 1 otherwise (a formula that cannot be read is an ``error`` verdict).
+    A file that cannot be used at all never gets here: it is a :class:`VerifyFileError` (exit 2)."""
     return 0 if all(v.verdict == "holds" for v in verdicts) else 1
 
 

@@ -19,6 +19,7 @@ Imports nothing from the package: the child starts fast and knows nothing of der
 
 from __future__ import annotations
 
+import inspect
 import os
 import pickle
 import struct
@@ -115,7 +116,19 @@ class Child:
         return value
 
     def call(self, function: str, args, kwargs, keep) -> dict:
-        result = getattr(self.module, function)(*self.resolve(args), **self.resolve(kwargs))
+        fn = getattr(self.module, function)
+        args, kwargs = self.resolve(args), self.resolve(kwargs)
+        try:
+            signature = inspect.signature(fn)
+        except (TypeError, ValueError):  # no signature to read (a builtin): just call it
+            signature = None
+        if signature is not None:
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                return {"ok": False, "kind": "signature", "where": "call", "type": "TypeError",
+                        "message": str(exc), "signature": f"{function}{signature}"}
+        result = fn(*args, **kwargs)
         if keep:
             self.kept[keep] = result
         return {"ok": True, "value": plain(result)}

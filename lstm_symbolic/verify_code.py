@@ -33,7 +33,7 @@ from .errors import UserError
 from .functions import MatTVec
 from .verify_eval import random_leaves, state_values, user_env
 from .verify_names import GATES, SCALAR_NOTATIONS, Names, is_next_seed, names_for
-from .verify_run import DEFAULT_TIMEOUT, ChildFunction, ChildProcess, Opaque
+from .verify_run import DEFAULT_TIMEOUT, ChildError, ChildFunction, ChildProcess, Opaque
 
 RTOL = 1e-7
 NG_CACHE = ("a_next", "c_next", "a_prev", "c_prev", "ft", "it", "cct", "ot", "xt")
@@ -57,7 +57,13 @@ class BackwardReport:
 
     @property
     def ok(self) -> bool:
+        """Every gradient is returned and agrees."""
         return all(c.status == "agrees" for c in self.checks)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every returned gradient agrees (missing ones are listed, not counted), else 1."""
+        return 1 if any(c.status == "wrong" for c in self.checks) else 0
 
     def __getitem__(self, name: str) -> QuantityCheck:
         return next(c for c in self.checks if c.name == name)
@@ -68,8 +74,10 @@ class BackwardReport:
         for c in self.checks:
             err = "-" if c.rel_error is None else f"{c.rel_error:.1e}"
             lines.append(f"{c.name:{width}}  {c.status:8}  {err:10}  {c.detail}".rstrip())
-        bad = sum(c.status != "agrees" for c in self.checks)
-        lines.append(f"{len(self.checks) - bad} of {len(self.checks)} gradients agree")
+        agree = sum(c.status == "agrees" for c in self.checks)
+        missing = sum(c.status == "missing" for c in self.checks)
+        lines.append(f"{agree} of {len(self.checks)} gradients agree"
+                     + (f", {missing} not returned" if missing else ""))
         return "\n".join(lines) + "\n"
 
 
@@ -146,19 +154,39 @@ class _Run:
         """The user's gradients; it gets copies, so that changing its arguments changes nothing here."""
         env = {str(k): np.array(v, copy=True) if isinstance(v, np.ndarray) else v
                for k, v in self.env(values).items()}
+        inputs = {k: v for k, v in env.items() if k not in self.names.quantities}
         try:
             if self.convention == "ng":
                 got = self.fn(env["da_next"], env["dc_next"], self._ng_cache(env))
             else:
-                got = self.fn(**{k: v for k, v in env.items() if k not in self.names.quantities})
+                got = self.fn(**inputs)
+        except ChildError as exc:
+            if exc.kind not in ("signature", "exception"):
+                raise
+            raise VerifyCodeError(f"{exc}; {self.expected(inputs)}") from None
         except UserError:
             raise
         except Exception as exc:  # noqa: BLE001 - the user's code: report whatever it raises
-            raise VerifyCodeError(f"calling the backward function raised {type(exc).__name__}: {exc}") from None
+            raise VerifyCodeError(f"calling the backward function raised {type(exc).__name__}: {exc}; "
+                                  f"{self.expected(inputs)}") from None
         if not isinstance(got, dict):
             kind = got.type_name if isinstance(got, Opaque) else type(got).__name__
-            raise VerifyCodeError(f"the backward function returned {kind}, not a dict of gradients")
+            raise VerifyCodeError(f"the backward function returned {kind}, not a dict of gradients; "
+                                  f"{self.expected(inputs)}")
+        if not set(got) & set(self.names.quantities):
+            keys = ", ".join(sorted(got)[:12]) or "nothing"
+            raise VerifyCodeError(f"the backward function returned none of the gradients this convention "
+                                  f"names (it returned {keys}); {self.expected(inputs)}")
         return got
+
+    def expected(self, inputs: dict) -> str:
+        """How the convention calls the function, for a message."""
+        outputs = ", ".join(self.outputs({}))
+        if self.convention == "ng":
+            return (f"convention ng calls fn(da_next, dc_next, cache) with cache = ({', '.join(NG_CACHE)}, "
+                    f"parameters) and expects a dict with {outputs}")
+        return (f"convention kwargs calls fn(**inputs) with the keywords {', '.join(inputs)} "
+                f"and expects a dict with {outputs}")
 
     def _ng_cache(self, env: dict) -> tuple:
         rng = np.random.default_rng(self.seed + 1)
@@ -179,7 +207,7 @@ class _Run:
 
     def check(self, name: str, got: dict, right: dict, rtol: float) -> QuantityCheck:
         if name not in got:
-            return QuantityCheck(name, "missing", None, "not in the returned dict")
+            return QuantityCheck(name, "missing", None, "not returned")
         err = _rel_error(got[name], right[name])
         if err is None:
             return QuantityCheck(name, "wrong", None, f"shape {np.shape(got[name])}, expected "

@@ -51,7 +51,12 @@ _ALLOWED = {
 
 
 class ChildError(UserError, ValueError):
-    """The user's code could not be loaded or run to the end: one line saying what happened."""
+    """The user's code could not be loaded or run to the end: one line saying what happened.
+    ``kind`` is the child's (``exception``, ``signature``, ``exit``, ``syntax``) or ``process``."""
+
+    def __init__(self, message: str, kind: str = "process"):
+        super().__init__(message)
+        self.kind = kind
 
 
 class _PlainUnpickler(pickle.Unpickler):
@@ -121,7 +126,7 @@ class ChildProcess:
     def answer(self, message: dict, doing: str) -> dict:
         reply = self.request(message, doing)
         if not reply.get("ok"):
-            raise ChildError(failure_message(self.path, reply, doing))
+            raise ChildError(failure_message(self.path, reply, doing), reply["kind"])
         return reply
 
     def request(self, message: dict, doing: str) -> dict:
@@ -208,6 +213,8 @@ def failure_message(path: str, reply: dict, doing: str) -> str:
     if reply["kind"] == "syntax" and any(reply["message"].startswith(m) for m in _PYTHON2):
         return (f"{path}{line} looks like Python 2 ({reply['message']}); verify-code runs Python 3: "
                 "port the file first (e.g. with 2to3)")
+    if reply["kind"] == "signature":
+        return f"{path}: {reply['signature']} cannot take the call ({reply['message']})"
     if reply["kind"] == "syntax":
         return f"{path}{line}: {reply['type']}: {reply['message']}"
     if reply["where"] == "import":

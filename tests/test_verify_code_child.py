@@ -183,3 +183,54 @@ def test_no_child_outlives_the_check(tmp_path):
     assert gone(pid)
     with pytest.raises(ProcessLookupError):
         os.killpg(pid, 0)
+
+
+# -- loading and exit statuses (issue 19 item 5) ---------------------------------------------
+def test_a_sibling_module_of_the_file_can_be_imported(tmp_path, capsys):
+    (tmp_path / "lstm_utils.py").write_text("import numpy as np\n\n\ndef dtanh(y):\n    return 1 - y ** 2\n")
+    body = "from lstm_utils import *\n" + RIGHT.replace("(1 - cct ** 2)", "dtanh(cct)")
+    code, out, _ = run(capsys, write(tmp_path, body) + ":lstm_cell_backward")
+    assert code == 0 and "11 of 11 gradients agree" in out
+
+
+@pytest.mark.parametrize("line, number", [
+    ('print "dWf", dWf', 2), ("try:\n    pass\nexcept ValueError, e:\n    pass", 4), ("mode = 0755", 2)])
+def test_a_python_2_file_gets_one_line_saying_so(tmp_path, capsys, line, number):
+    code, out, err = run(capsys, write(tmp_path, "import numpy as np\n" + line + "\n") + ":f")
+    assert code == 2 and not out
+    assert "looks like Python 2" in err and f"(line {number})" in err
+    assert err.count("\n") == 1
+
+
+def test_a_signature_that_does_not_fit_says_what_was_expected(tmp_path, capsys):
+    code, _, err = run(capsys, write(tmp_path, "def f(dh, cache):\n    return {}\n") + ":f")
+    assert code == 2 and err.count("\n") == 1
+    assert "f(dh, cache) cannot take the call (too many positional arguments)" in err
+    assert "convention ng calls fn(da_next, dc_next, cache) with cache = (a_next, c_next" in err
+
+
+def test_an_exception_from_a_misread_argument_says_what_was_expected(tmp_path, capsys):
+    """The function takes three arguments, but reads the cache as a dict (another convention)."""
+    body = "import numpy as np\n\n\ndef f(dh, dc, cache):\n    return {'dWf': np.tanh(cache['Wf'])}\n"
+    code, _, err = run(capsys, write(tmp_path, body) + ":f")
+    assert code == 2 and "raised TypeError (line 5)" in err and "convention ng calls fn(" in err
+
+
+def test_exit_0_when_what_is_returned_agrees_and_missing_ones_are_listed(tmp_path, capsys):
+    body = RIGHT.replace("    return out", "    del out['dxt'], out['dWo']\n    return out")
+    code, out, _ = run(capsys, write(tmp_path, body) + ":lstm_cell_backward")
+    assert code == 0 and "9 of 11 gradients agree, 2 not returned" in out
+    assert [line.split()[:2] for line in out.splitlines() if "not returned" in line][0] == ["dWo", "missing"]
+
+
+def test_exit_1_when_one_returned_gradient_is_wrong(tmp_path, capsys):
+    body = RIGHT.replace("    return out", "    out['dbf'] = 2 * out['dbf']\n    del out['dxt']\n    return out")
+    code, out, _ = run(capsys, write(tmp_path, body) + ":lstm_cell_backward")
+    assert code == 1 and "9 of 11 gradients agree, 1 not returned" in out
+
+
+def test_returning_none_of_the_names_is_a_convention_mismatch(tmp_path, capsys):
+    body = "def f(da_next, dc_next, cache):\n    return {'dW': 0, 'db': 0}\n"
+    code, out, err = run(capsys, write(tmp_path, body) + ":f")
+    assert code == 2 and not out
+    assert "returned none of the gradients this convention names (it returned dW, db)" in err
