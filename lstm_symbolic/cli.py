@@ -34,14 +34,17 @@ crashes or runs past the limit, nothing counts as checked: one line says what ha
 Exit 0 when every gradient agrees, 1 when one does not or is missing."""
 
 
-def _seconds(text: str) -> float:
+def _positive(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
     return value
+
+
+
 
 
 def _out(text: str) -> None:
@@ -100,8 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cell", default="lstm", help="a built-in cell name or a .toml cell spec (default: lstm)")
     p.add_argument("--notation", default="ng", help="the names the function uses (default: ng)")
     p.add_argument("--convention", choices=["ng", "kwargs"], help="how it is called (default: ng for ng)")
-    p.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+    p.add_argument("--timeout", type=_positive, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                    help=f"stop the user's code after SECONDS in all, exit 2 (default: {DEFAULT_TIMEOUT:g})")
+    p.add_argument("--seed", type=int, default=0, help="the random inputs' seed (default: 0)")
+    p.add_argument("--dtype", choices=["float64", "float32", "float16"], default="float64",
+                   help="the inputs' dtype (default: float64); the tolerance follows the least precise dtype "
+                        "given or returned")
+    p.add_argument("--rtol", type=_positive, metavar="RTOL",
+                   help="the largest relative error that agrees (default: 1e-7 float64, 1e-4 float32, 3e-2 float16)")
     p = sub.add_parser("generate", help="rewrite generated/ from the built-in cells",
                        description=GENERATE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--check", action="store_true",
@@ -131,7 +140,7 @@ def _run(args) -> int:
         return code
     if args.command == "verify-code":
         report, code = pipeline.verify_code_report(args.target, args.cell, args.notation, args.convention,
-                                                   args.timeout)
+                                                   args.timeout, seed=args.seed, rtol=args.rtol, dtype=args.dtype)
         _out(report)
         return code
     cell = pipeline.load_cell(args.cell)

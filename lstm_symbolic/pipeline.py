@@ -52,13 +52,13 @@ def verify_report(path: str, fmt: str = "text") -> tuple[str, int]:
 
 
 def verify_code_report(target: str, cell: str, notation: str, convention: str | None = None,
-                       timeout: float | None = None) -> tuple[str, int]:
+                       timeout: float | None = None, **options) -> tuple[str, int]:
     """``lstm-symbolic verify-code FILE.py:FUNCTION``: runs that file in a child process (at most
-    ``timeout`` seconds of its code), checks the function."""
+    ``timeout`` seconds of its code), checks the function; ``options``: ``seed``, ``rtol``, ``dtype``."""
     from . import verify  # noqa: PLC0415
 
     with verify.load_function(target, timeout or verify.DEFAULT_TIMEOUT) as function:
-        report = verify.check_backward(function, load_cell(cell), notation, convention=convention)
+        report = verify.check_backward(function, load_cell(cell), notation, convention=convention, **options)
     return report.text(), report.exit_code
 
 

@@ -35,7 +35,10 @@ from .verify_eval import random_leaves, state_values, user_env
 from .verify_names import GATES, SCALAR_NOTATIONS, Names, is_next_seed, names_for
 from .verify_run import DEFAULT_TIMEOUT, ChildError, ChildFunction, ChildProcess, Opaque
 
-RTOL = 1e-7
+RTOL = 1e-7  # float64, as strict as the exact derivation allows
+# The tolerance for the least precise floating dtype the code computes in (returns) or is given:
+# about 1e3 machine epsilons of that dtype; correct float32 code stays below 1.3e-6 on 300 draws.
+TOLERANCES = {"float64": RTOL, "float32": 1e-4, "float16": 3e-2}
 NG_CACHE = ("a_next", "c_next", "a_prev", "c_prev", "ft", "it", "cct", "ot", "xt")
 
 
@@ -54,6 +57,9 @@ class QuantityCheck:
 @dataclass(frozen=True)
 class BackwardReport:
     checks: tuple[QuantityCheck, ...]
+    dtype: str = "float64"  # the dtype the code computed in (the least precise it returned)
+    rtol: float = RTOL
+    seed: int = 0
 
     @property
     def ok(self) -> bool:
@@ -77,7 +83,8 @@ class BackwardReport:
         agree = sum(c.status == "agrees" for c in self.checks)
         missing = sum(c.status == "missing" for c in self.checks)
         lines.append(f"{agree} of {len(self.checks)} gradients agree"
-                     + (f", {missing} not returned" if missing else ""))
+                     + (f", {missing} not returned" if missing else "")
+                     + f" ({self.dtype}, rtol {self.rtol:.0e}, seed {self.seed})")
         return "\n".join(lines) + "\n"
 
 
@@ -112,11 +119,16 @@ def _internal_cell(cell: str | Cell) -> Cell:
 
 def check_backward(fn, cell: str | Cell = "lstm", notation: str = "ng", *, convention: str | None = None,
                    hidden: int | None = None, input_size: int | None = None, batch: int = 2,
-                   seed: int = 0, rtol: float = RTOL) -> BackwardReport:
+                   seed: int = 0, rtol: float | None = None, dtype: str = "float64") -> BackwardReport:
     """Compare every gradient ``fn`` returns with the derived one (see the module docstring).
 
-    Sizes default to hidden 3, input 4 (1 and 1 for a one-unit notation such as ``gfg``).
+    Sizes default to hidden 3, input 4 (1 and 1 for a one-unit notation such as ``gfg``).  The
+    inputs are random (``seed``) arrays of ``dtype``; the right values are computed in float64
+    from exactly those inputs.  ``rtol`` defaults to :data:`TOLERANCES` of the least precise
+    of ``dtype`` and the dtypes of the returned arrays.
     """
+    if dtype not in TOLERANCES:
+        raise VerifyCodeError(f"dtype '{dtype}': use one of {', '.join(TOLERANCES)}")
     cell = _internal_cell(cell)
     derivation = derive(cell)
     seeds = {s: str(v) for s, v in derivation.seeds.items()}
@@ -128,12 +140,22 @@ def check_backward(fn, cell: str | Cell = "lstm", notation: str = "ng", *, conve
     one = notation in SCALAR_NOTATIONS
     sizes = {"hidden": hidden or (1 if one else 3), "input": input_size or (1 if one else 4)}
     leaves = random_leaves(derivation, sizes, np.random.default_rng(seed), exact=False, batch=batch)
+    leaves = {k: v.astype(dtype).astype(np.float64) for k, v in leaves.items()}
     values = state_values(derivation, leaves, exact=False)
-    run = _Run(fn, names, convention, sizes, derivation, leaves, values, seed)
+    run = _Run(fn, names, convention, sizes, derivation, leaves, values, seed, dtype)
     got = run.call(values)
+    computed = computed_dtype(got.values(), dtype)
+    rtol = TOLERANCES[computed] if rtol is None else rtol
     right = run.right(values)
     checks = [run.check(q, got, right, rtol) for q in run.outputs(got)]
-    return BackwardReport(tuple(checks))
+    return BackwardReport(tuple(checks), computed, rtol, seed)
+
+
+def computed_dtype(arrays, given: str) -> str:
+    """The least precise of ``given`` and the floating dtypes among ``arrays``."""
+    found = {np.asarray(a).dtype.name for a in arrays if isinstance(a, np.ndarray) and a.dtype.kind in "fc"}
+    found = {{"complex128": "float64", "complex64": "float32"}.get(d, d) for d in found} | {given}
+    return max((d for d in found if d in TOLERANCES), key=TOLERANCES.get)
 
 
 @dataclass
@@ -146,13 +168,14 @@ class _Run:
     leaves: dict
     values: dict
     seed: int
+    dtype: str = "float64"
 
     def env(self, values: dict) -> dict:
         return user_env(self.names, values, self.sizes, exact=False)
 
     def call(self, values: dict) -> dict:
         """The user's gradients; it gets copies, so that changing its arguments changes nothing here."""
-        env = {str(k): np.array(v, copy=True) if isinstance(v, np.ndarray) else v
+        env = {str(k): np.array(v, dtype=self.dtype) if isinstance(v, np.ndarray) else v
                for k, v in self.env(values).items()}
         inputs = {k: v for k, v in env.items() if k not in self.names.quantities}
         try:
@@ -191,8 +214,8 @@ class _Run:
     def _ng_cache(self, env: dict) -> tuple:
         rng = np.random.default_rng(self.seed + 1)
         params = {k: env[k] for k in ("Wf", "bf", "Wi", "bi", "Wc", "bc", "Wo", "bo")}
-        params["Wy"] = rng.normal(size=(2, self.sizes["hidden"]))
-        params["by"] = rng.normal(size=(2, 1))
+        params["Wy"] = rng.normal(size=(2, self.sizes["hidden"])).astype(self.dtype)
+        params["by"] = rng.normal(size=(2, 1)).astype(self.dtype)
         return tuple(env[k] for k in NG_CACHE) + (params,)
 
     def right(self, values: dict) -> dict:
@@ -214,7 +237,13 @@ class _Run:
                                  f"{np.shape(right[name])}")
         if err <= rtol:
             return QuantityCheck(name, "agrees", err, "")
-        return QuantityCheck(name, "wrong", err, self._detail(name, got[name], rtol))
+        return QuantityCheck(name, "wrong", err, self._rounding(err) or self._detail(name, got[name], rtol))
+
+    def _rounding(self, err: float) -> str:
+        """A hint when the error is the size of float32 rounding, in a float64 check."""
+        if self.dtype == "float64" and err <= TOLERANCES["float32"]:
+            return "within float32 rounding: if the code computes in float32, pass --dtype float32"
+        return ""
 
     def _detail(self, name: str, value, rtol: float) -> str:
         """What the wrong gradient matches instead, or which gate's terms disagree."""
