@@ -31,7 +31,10 @@ This IMPORTS FILE.py, which RUNS its code (and the code of what it imports), wit
 permissions: use it on code you trust. It runs in a child process, in its own session, with a
 time limit (--timeout); its prints go to standard error. If the code raises, calls sys.exit,
 crashes or runs past the limit, nothing counts as checked: one line says what happened, exit 2.
-Exit 0 when every gradient agrees, 1 when one does not or is missing."""
+With a convention (--convention ng, cs231n or FILE.toml) it calls the file's own forward and
+backward functions, found by the convention's names, for one step and for a whole sequence.
+Exit 0 when every returned value agrees (values not returned are listed), 1 when one is
+wrong, 2 when the file, a function or the convention cannot be loaded or run."""
 
 
 def _positive(text: str) -> float:
@@ -99,10 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["text", "json"], default="text")
     p = sub.add_parser("verify-code", help="check a hand-written backward function (imports, i.e. runs, FILE.py)",
                        description=VERIFY_CODE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("target", help="FILE.py:FUNCTION (FILE.py is imported: its code runs)")
+    p.add_argument("target", help="FILE.py or FILE.py:FUNCTION (FILE.py is imported: its code runs)")
     p.add_argument("--cell", default="lstm", help="a built-in cell name or a .toml cell spec (default: lstm)")
     p.add_argument("--notation", default="ng", help="the names the function uses (default: ng)")
-    p.add_argument("--convention", choices=["ng", "kwargs"], help="how it is called (default: ng for ng)")
+    p.add_argument("--convention", metavar="NAME|FILE.toml",
+                   help="how the functions are called: ng, cs231n, kwargs or a convention file (default: one "
+                        "backward function, ng for notation ng, else kwargs)")
+    p.add_argument("--gate-order", metavar="ORDER",
+                   help="the order of the stacked gate blocks, in the cell's gate letters (e.g. ifoc, ifco)")
+    p.add_argument("--steps", type=int, default=4, choices=range(3, 17), metavar="T",
+                   help="the sequence length for a sequence convention (3 to 16, default: 4)")
     p.add_argument("--timeout", type=_positive, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                    help=f"stop the user's code after SECONDS in all, exit 2 (default: {DEFAULT_TIMEOUT:g})")
     p.add_argument("--seed", type=int, default=0, help="the random inputs' seed (default: 0)")
@@ -140,7 +149,8 @@ def _run(args) -> int:
         return code
     if args.command == "verify-code":
         report, code = pipeline.verify_code_report(args.target, args.cell, args.notation, args.convention,
-                                                   args.timeout, seed=args.seed, rtol=args.rtol, dtype=args.dtype)
+                                                   args.timeout, seed=args.seed, rtol=args.rtol, dtype=args.dtype,
+                                                   gate_order=args.gate_order, steps=args.steps)
         _out(report)
         return code
     cell = pipeline.load_cell(args.cell)

@@ -52,14 +52,30 @@ def verify_report(path: str, fmt: str = "text") -> tuple[str, int]:
 
 
 def verify_code_report(target: str, cell: str, notation: str, convention: str | None = None,
-                       timeout: float | None = None, **options) -> tuple[str, int]:
-    """``lstm-symbolic verify-code FILE.py:FUNCTION``: runs that file in a child process (at most
-    ``timeout`` seconds of its code), checks the function; ``options``: ``seed``, ``rtol``, ``dtype``."""
-    from . import verify  # noqa: PLC0415
+                       timeout: float | None = None, *, gate_order: str | None = None, steps: int = 4,
+                       **options) -> tuple[str, int]:
+    """``lstm-symbolic verify-code FILE.py[:FUNCTION]``: runs that file in a child process (at most
+    ``timeout`` seconds of its code) and checks it; ``options``: ``seed``, ``rtol``, ``dtype``.
 
-    with verify.load_function(target, timeout or verify.DEFAULT_TIMEOUT) as function:
-        report = verify.check_backward(function, load_cell(cell), notation, convention=convention, **options)
-    return report.text(), report.exit_code
+    ``kwargs``, or no convention with ``:FUNCTION``, checks one backward function called with the
+    notation's names (:func:`verify.check_backward`); any other convention calls the file's own
+    forward and backward functions, for one step and for a sequence (:mod:`verify_calls`)."""
+    from . import verify, verify_calls, verify_convention  # noqa: PLC0415
+
+    timeout = timeout or verify.DEFAULT_TIMEOUT
+    if convention in (None, "kwargs") or (convention == "ng" and notation != "ng"):
+        if gate_order:
+            raise verify.VerifyCodeError("--gate-order needs a convention with stacked gates (e.g. cs231n)")
+        with verify.load_function(target, timeout) as function:
+            report = verify.check_backward(function, load_cell(cell), notation, convention=convention, **options)
+        return report.text(), report.exit_code
+    conv = verify_convention.load(convention)
+    conv = conv.with_gate_order(gate_order) if gate_order else conv
+    path, function = verify.split_target(target)
+    with verify.open_child(path, timeout) as child:
+        reports = verify_calls.check_file(child, conv, derive(load_cell(cell)),
+                                          function, steps=steps, **options)
+    return verify_calls.report_text(reports)
 
 
 def cell_summaries() -> list[tuple[str, str]]:

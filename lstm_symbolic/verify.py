@@ -34,12 +34,21 @@ from .errors import UserError
 from .files import ReadError, read_text, size_text
 from .formula import FormulaError, parse_formula
 from .verify_check import Checker
-from .verify_code import BackwardReport, QuantityCheck, check_backward, load_function
+from .verify_code import (
+    BackwardReport,
+    QuantityCheck,
+    VerifyCodeError,
+    check_backward,
+    load_function,
+    open_child,
+    split_target,
+)
 from .verify_names import SCALAR_NOTATIONS
 from .verify_run import DEFAULT_TIMEOUT
 
 __all__ = [
-    "DEFAULT_TIMEOUT", "BackwardReport", "Checker", "FormulaFile", "QuantityCheck", "Verdict", "VerifyFileError",
+    "DEFAULT_TIMEOUT", "VerifyCodeError", "open_child", "split_target",
+    "BackwardReport", "Checker", "FormulaFile", "QuantityCheck", "Verdict", "VerifyFileError",
     "check_backward", "check_file", "check_formula", "check_text", "exit_code", "load_function",
     "report_json", "report_text",
 ]

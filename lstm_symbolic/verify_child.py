@@ -33,10 +33,10 @@ HEADER = struct.Struct(">Q")
 
 @dataclass(frozen=True)
 class Ref:
-    """An argument standing for a result the child kept: ``kept[key]``, then ``[index]`` if given."""
+    """An argument standing for a result the child kept: ``kept[key]``, then each index of ``path``."""
 
     key: str
-    index: object = None
+    path: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,9 @@ class Child:
     def resolve(self, value):
         if isinstance(value, Ref):
             kept = self.kept[value.key]
-            return kept if value.index is None else kept[value.index]
+            for index in value.path:
+                kept = kept[index]
+            return kept
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
         if isinstance(value, tuple):

@@ -82,10 +82,28 @@ class BackwardReport:
             lines.append(f"{c.name:{width}}  {c.status:8}  {err:10}  {c.detail}".rstrip())
         agree = sum(c.status == "agrees" for c in self.checks)
         missing = sum(c.status == "missing" for c in self.checks)
-        lines.append(f"{agree} of {len(self.checks)} gradients agree"
+        what = "values" if any(c.name.endswith("(forward)") for c in self.checks) else "gradients"
+        lines.append(f"{agree} of {len(self.checks)} {what} agree"
                      + (f", {missing} not returned" if missing else "")
                      + f" ({self.dtype}, rtol {self.rtol:.0e}, seed {self.seed})")
         return "\n".join(lines) + "\n"
+
+
+def split_target(target: str) -> tuple[str, str | None]:
+    """``FILE.py`` or ``FILE.py:FUNCTION`` → (path, function or None); the file must exist."""
+    path, sep, name = target.rpartition(":")
+    if not sep or not path.endswith(".py"):
+        path, name = target, None
+    if not path.endswith(".py") or (name is not None and not name.isidentifier()):
+        raise VerifyCodeError(f"'{target}': write FILE.py:FUNCTION, e.g. my_lstm.py:lstm_cell_backward")
+    if not Path(path).is_file():
+        raise VerifyCodeError(f"no such file: {path}")
+    return path, name
+
+
+def open_child(path: str, timeout: float = DEFAULT_TIMEOUT) -> ChildProcess:
+    """A child process that will import ``path`` (use with ``with``)."""
+    return ChildProcess(path, timeout)
 
 
 def load_function(target: str, timeout: float = DEFAULT_TIMEOUT) -> ChildFunction:
@@ -94,11 +112,10 @@ def load_function(target: str, timeout: float = DEFAULT_TIMEOUT) -> ChildFunctio
     Importing the file runs its code: that happens in the child, which gets ``timeout`` seconds in
     all.  An exception, ``sys.exit``, a crash or the time limit is a :class:`VerifyCodeError`; the
     result is a :class:`ChildFunction` (close it, or use ``with``, to end the child)."""
-    path, sep, name = target.rpartition(":")
-    if not sep or not path.endswith(".py") or not name.isidentifier():
-        raise VerifyCodeError(f"'{target}': write FILE.py:FUNCTION, e.g. my_lstm.py:lstm_cell_backward")
-    if not Path(path).is_file():
-        raise VerifyCodeError(f"no such file: {path}")
+    path, name = split_target(target)
+    if name is None:
+        raise VerifyCodeError(f"'{target}': write FILE.py:FUNCTION, e.g. my_lstm.py:lstm_cell_backward "
+                              "(or give a --convention that names the functions)")
     child = ChildProcess(path, timeout)
     try:
         if name not in child.load([name]):
@@ -231,7 +248,7 @@ class _Run:
     def check(self, name: str, got: dict, right: dict, rtol: float) -> QuantityCheck:
         if name not in got:
             return QuantityCheck(name, "missing", None, "not returned")
-        err = _rel_error(got[name], right[name])
+        err = rel_error(got[name], right[name])
         if err is None:
             return QuantityCheck(name, "wrong", None, f"shape {np.shape(got[name])}, expected "
                                  f"{np.shape(right[name])}")
@@ -271,7 +288,7 @@ class _Run:
         bad = []
         for g in _gates_of(self.derivation.cell):
             values = self._only_gate(g)
-            if (err := _rel_error(self.call(values).get(name), self.right(values)[name])) is None or err > rtol:
+            if (err := rel_error(self.call(values).get(name), self.right(values)[name])) is None or err > rtol:
                 bad.append(g)
         if not bad:
             return "no single gate: the error is in the part shared by every gate"
@@ -308,11 +325,11 @@ def _describe_gate(cell: Cell, names: Names, gate: str) -> str:
 
 
 def _close(got, want, rtol: float) -> bool:
-    err = _rel_error(got, want)
+    err = rel_error(got, want)
     return err is not None and err <= rtol
 
 
-def _rel_error(got, want) -> float | None:
+def rel_error(got, want) -> float | None:
     if got is None:
         return None
     try:

@@ -1,0 +1,177 @@
+"""verify-code with calling conventions: the user's own forward and backward, one step and a
+whole sequence, in the built-in conventions and in convention files (issue 19 items 1, 2, 4).
+
+The implementations under tests/impls/ are hand-written for these tests; each has a `SLIP`
+switch that plants one of the mistakes the diagnoses name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lstm_symbolic import cli
+from lstm_symbolic.verify_convention import BUILTIN, ConventionError, Param, from_user, load, to_user
+
+IMPLS = Path(__file__).parent / "impls"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "verify"
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = cli.main(["verify-code", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def planted(tmp_path, impl: str, slip: str | None = None, order: str | None = None) -> Path:
+    text = (IMPLS / impl).read_text()
+    if slip:
+        text = text.replace("SLIP = None", f"SLIP = {slip!r}")
+    if order:
+        text = text.replace('ORDER = "ifog"', f"ORDER = {order!r}")
+    path = tmp_path / impl
+    path.write_text(text)
+    return path
+
+
+def rows(out: str) -> dict[str, list[tuple[str, str]]]:
+    """{quantity: [(status, detail), ...]} (a name can appear under the step and the sequence)."""
+    found = {}
+    for line in out.splitlines():
+        parts = line.split(None, 3)
+        if len(parts) >= 3 and parts[1] in ("agrees", "wrong", "missing"):
+            found.setdefault(parts[0], []).append((parts[1], parts[3] if len(parts) > 3 else ""))
+    return found
+
+
+@pytest.mark.parametrize("impl, convention, counts", [
+    ("ng_lstm.py", "ng", ["13 of 13 values agree", "12 of 12 values agree"]),
+    ("cs231n_lstm.py", "cs231n", ["8 of 8 values agree", "6 of 6 values agree"]),
+    ("ifog_lstm.py", EXAMPLES / "ifog.toml", ["7 of 7 values agree"]),
+    ("per_gate_lstm.py", EXAMPLES / "per-gate.toml", ["17 of 17 values agree"]),
+])
+def test_right_implementations_check_with_no_adapter(capsys, impl, convention, counts):
+    code, out, err = run(capsys, IMPLS / impl, "--convention", convention)
+    assert code == 0 and not err, out + err
+    for count in counts:
+        assert count in out
+
+
+# (implementation, slip) -> {quantity: words its detail holds}; quantities not named must agree
+# where the slip cannot reach them (checked on the step report).
+SLIPS = [
+    ("cs231n_lstm.py", "swap_blocks", {"dWx": "gate blocks i, f are swapped (is the gate order ifoc?)"}),
+    ("cs231n_lstm.py", "sigma_for_tanh", {"dWx": "the block of gate c disagrees"}),
+    ("cs231n_lstm.py", "missing_derivative", {"dWh": "the block of gate f disagrees"}),
+    ("ng_lstm.py", "no_carry_c", {"dx": "d_c_next is not carried", "da0": "d_c_next is not carried"}),
+    ("ng_lstm.py", "no_carry_h", {"dx": "d_h_next is not carried", "dWf": "d_h_next is not carried"}),
+    ("ng_lstm.py", "last_step_weights", {"dWc": "= where += belongs"}),
+    ("cs231n_lstm.py", "last_step_weights", {"dWx": "= where += belongs"}),
+    ("cs231n_lstm.py", "no_carry_c", {"dh0": "d_c_next is not carried"}),
+    ("cs231n_lstm.py", "transposed", {"dWx": "shape (12, 4), expected (4, 12)"}),
+]
+
+
+@pytest.mark.parametrize("impl, slip, expected", SLIPS, ids=[f"{i[:-3]}-{s}" for i, s, _ in SLIPS])
+def test_planted_mistakes_are_named(tmp_path, capsys, impl, slip, expected):
+    convention = impl.split("_")[0]
+    code, out, err = run(capsys, planted(tmp_path, impl, slip), "--convention", convention)
+    assert code == 1 and not err
+    found = rows(out)
+    for name, words in expected.items():
+        assert any(status == "wrong" and words in detail for status, detail in found[name]), (name, out)
+
+
+def test_a_sequence_bug_is_invisible_to_one_step_and_placed_in_time(tmp_path, capsys):
+    code, out, _ = run(capsys, planted(tmp_path, "cs231n_lstm.py", "no_carry_h"), "--convention", "cs231n")
+    step, sequence = out.split("a sequence of 4 steps")
+    assert "8 of 8 values agree" in step and code == 1
+    assert "d_h_next is not carried" in sequence
+
+
+def test_a_wrong_step_term_is_placed_at_the_last_step(tmp_path, capsys):
+    code, out, _ = run(capsys, planted(tmp_path, "ng_lstm.py", "sigma_for_tanh"), "--convention", "ng")
+    sequence = out.split("a sequence of 4 steps")[1]
+    assert code == 1 and "wrong from the last step (T) on: the step's own term" in sequence
+
+
+def test_the_gate_order_option(tmp_path, capsys):
+    path = planted(tmp_path, "cs231n_lstm.py", order="ifgo")
+    code, out, _ = run(capsys, path, "--convention", "cs231n")
+    assert code == 1 and "(forward)  wrong" in out
+    assert "the code's gate order looks like ifco: pass --gate-order ifco" in out
+    code, out, _ = run(capsys, path, "--convention", "cs231n", "--gate-order", "ifco")
+    assert code == 0, out
+
+
+def test_func_picks_one_backward(tmp_path, capsys):
+    code, out, _ = run(capsys, f"{IMPLS / 'cs231n_lstm.py'}:lstm_backward", "--convention", "cs231n")
+    assert code == 0 and "one step" not in out and "a sequence of 4 steps" in out
+    code, out, _ = run(capsys, f"{IMPLS / 'cs231n_lstm.py'}:lstm_step_backward", "--convention", "cs231n")
+    assert code == 0 and "one step" in out and "sequence" not in out
+
+
+def test_steps_option(capsys):
+    code, out, _ = run(capsys, IMPLS / "cs231n_lstm.py", "--convention", "cs231n", "--steps", "7")
+    assert code == 0 and "a sequence of 7 steps" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--convention", "nope"], "unknown convention 'nope'"),
+    (["--convention", "cs231n", "--gate-order", "ifx"], "gate order 'ifx': use each of the gates"),
+    (["--convention", "ng", "--gate-order", "ifco"], "stacks no gates"),
+])
+def test_convention_mistakes_are_one_line(capsys, argv, message):
+    code, out, err = run(capsys, IMPLS / "cs231n_lstm.py", *argv)
+    assert code == 2 and message in err and err.count("\n") == 1 and not out
+
+
+def test_a_file_without_the_conventions_functions(tmp_path, capsys):
+    path = tmp_path / "other.py"
+    path.write_text("def f():\n    pass\n")
+    code, _, err = run(capsys, path, "--convention", "cs231n")
+    assert code == 2 and "defines none of the backward functions convention 'cs231n' calls" in err
+
+
+def test_a_signature_that_does_not_fit_the_convention(tmp_path, capsys):
+    path = tmp_path / "sig.py"
+    path.write_text("def lstm_step_forward(x, h, Wx, Wh, b):\n    pass\n\n\n"
+                    "def lstm_step_backward(dh, cache):\n    pass\n")
+    code, _, err = run(capsys, path, "--convention", "cs231n")
+    assert code == 2 and "lstm_step_forward(x, h, Wx, Wh, b) cannot take the call" in err
+    assert "the convention calls lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b)" in err
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name = 1\n", "'name' must be a string"),
+    ("bogus = 1\n", "unknown key 'bogus'"),
+    ('orientation = "diagonal"\n[params]\nW = { parts = ["W"], gates = "f" }\n[step]\n', "orientation is"),
+    ('[params]\nW = { parts = ["Q"], gates = "f" }\n', "parts are among W (input), U (recurrent), b (bias)"),
+    ('[params]\nW = { parts = ["W"], gates = "f" }\n', "add a [step] or a [sequence] table"),
+    ("x = [", "not valid TOML"),
+])
+def test_convention_file_mistakes(tmp_path, text, message):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConventionError, match=None) as error:
+        load(str(path))
+    assert message in str(error.value)
+
+
+def test_layouts_round_trip():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    sizes = {"hidden": 2, "input": 3}
+    blocks = {f"{p}_{g}": rng.normal(size=(2, {"W": 3, "U": 2, "b": 1}[p])) for p in "WUb" for g in "fico"}
+    for param in [Param("A", ("b", "W", "U"), "ifoc", transpose=True), Param("B", ("b",), "oicf", flat=True),
+                  Param("C", ("U", "W"), "f"), Param("D", ("b",), "ifco", transpose=True, flat=True)]:
+        back = from_user(param, to_user(param, blocks), sizes)
+        assert all(np.array_equal(back[k], blocks[k]) for k in back)
+    assert to_user(Param("D", ("b",), "ifco", transpose=True, flat=True), blocks).shape == (8,)
+
+
+def test_builtin_conventions_name_their_functions():
+    assert BUILTIN["ng"]().functions() == ["lstm_cell_forward", "lstm_cell_backward", "lstm_forward", "lstm_backward"]
+    assert BUILTIN["cs231n"]().functions() == ["lstm_step_forward", "lstm_step_backward", "lstm_forward",
+                                               "lstm_backward"]
