@@ -19,6 +19,7 @@ from .derive import Derivation
 from .verify_code import TOLERANCES, BackwardReport, QuantityCheck, VerifyCodeError, computed_dtype, rel_error
 from .verify_convention import Call, Convention, from_user, to_user
 from .verify_eval import random_leaves, state_values
+from .verify_mutants import activation_mutants, operand_mutants
 from .verify_run import ChildError, Ref
 
 EXTRA_SIZES = {"out": 2}
@@ -338,6 +339,7 @@ def _close(got, want, rtol) -> bool:
 
 class _StepDiagnosis:
     order: str | None = None  # a gate order under which the forward agrees
+    mutants: list | None = None
 
     def __init__(self, setup: Setup, leaves: dict, values: dict):
         self.setup, self.leaves, self.values = setup, leaves, values
@@ -346,8 +348,36 @@ class _StepDiagnosis:
         if self.order:
             return f"the code's gate order looks like {self.order}: pass --gate-order {self.order}"
         right = step_items(self.setup, self.values)[item]
-        return (_transposed(value, right, rtol) or _blocks(self.setup, item, value, right, rtol)
-                or self._forgets_next(item, value, rtol))
+        return (_transposed(value, right, rtol) or self._mutant(item, value, rtol)
+                or _blocks(self.setup, item, value, right, rtol) or self._forgets_next(item, value, rtol)
+                or self._before_update(item, value, rtol))
+
+    def _mutant(self, item: str, value, rtol: float) -> str:
+        """The sentence of the planted-mistake variant the value equals (σ′ for tanh′, ...)."""
+        if self.mutants is None:
+            d = self.setup.derivation
+            self.mutants = activation_mutants(d, self.leaves, self.values) + operand_mutants(d, self.values)
+        for mutant in self.mutants:
+            try:
+                wrong = step_items(self.setup, mutant.values)[item]
+            except (KeyError, ValueError):
+                continue
+            if _close(value, wrong, rtol):
+                return mutant.sentence
+        return ""
+
+    def _before_update(self, item: str, value, rtol: float) -> str:
+        """A carried gradient (d_c_prev) taken before the output's path was added to it."""
+        d = self.setup.derivation
+        out = self.setup.states[0]
+        if item not in [f"d_{s}_prev" for s in self.setup.states[1:]]:
+            return ""
+        seed = str(d.seeds[out])
+        without = state_values(d, {**self.leaves, seed: self.leaves[seed] * 0}, exact=False)
+        if _close(value, step_items(self.setup, without)[item], rtol):
+            return (f"right only when d_{out} = 0: computed from d_{item[2:-5]} before the {out} path is "
+                    f"added to it (take it after the +=)")
+        return ""
 
     def _forgets_next(self, item: str, value, rtol: float) -> str:
         d = self.setup.derivation

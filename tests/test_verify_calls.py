@@ -61,8 +61,14 @@ def test_right_implementations_check_with_no_adapter(capsys, impl, convention, c
 # where the slip cannot reach them (checked on the step report).
 SLIPS = [
     ("cs231n_lstm.py", "swap_blocks", {"dWx": "gate blocks i, f are swapped (is the gate order ifoc?)"}),
-    ("cs231n_lstm.py", "sigma_for_tanh", {"dWx": "the block of gate c disagrees"}),
-    ("cs231n_lstm.py", "missing_derivative", {"dWh": "the block of gate f disagrees"}),
+    ("cs231n_lstm.py", "sigma_for_tanh", {"dWx": "d_z_c multiplies by σ′ = y(1 − y) where tanh′ = 1 − y² belongs",
+                                          "dx": "d_z_c multiplies by σ′"}),
+    ("ng_lstm.py", "sigma_for_tanh", {"dWc": "d_z_c multiplies by σ′ = y(1 − y) where tanh′"}),
+    ("cs231n_lstm.py", "missing_derivative", {"dWh": "d_z_f multiplies by σ(z) itself where σ′ = y(1 − y)"}),
+    ("ng_lstm.py", "missing_derivative", {"da_prev": "d_z_f multiplies by σ(z) itself"}),
+    ("cs231n_lstm.py", "wrong_operand", {"dWh": "uses c_prev where h_prev belongs (d_W = d_z @ h_prev.T)"}),
+    ("cs231n_lstm.py", "dc_before_update", {"dprev_c": "right only when d_h = 0: computed from d_c before the h"}),
+    ("ng_lstm.py", "dc_before_update", {"dc_prev": "before the h path is added to it (take it after the +=)"}),
     ("ng_lstm.py", "no_carry_c", {"dx": "d_c_next is not carried", "da0": "d_c_next is not carried"}),
     ("ng_lstm.py", "no_carry_h", {"dx": "d_h_next is not carried", "dWf": "d_h_next is not carried"}),
     ("ng_lstm.py", "last_step_weights", {"dWc": "= where += belongs"}),
