@@ -187,9 +187,10 @@ def check_step(child, setup: Setup, found: set[str], rtol: float | None) -> Back
         items["cache"] = Ref("cache", path_of("cache", conv.step_forward.returns))
     elif conv.step_cache is not None:
         items["cache"] = build(conv.step_cache, items, "step cache")
-    else:
-        raise VerifyCodeError(f"the file has no {conv.step_forward.function}, which makes the cache "
-                              f"{conv.step_backward.function} takes")
+    elif "cache" in _names(conv.step_backward.args):
+        forward = conv.step_forward.function if conv.step_forward else "step forward"
+        raise VerifyCodeError(f"the file has no {forward}, which makes the cache {conv.step_backward.function} "
+                              "takes (and the convention gives no [step] cache to build instead)")
     back = conv.step_backward
     got = call_user(child, back, build(back.args, items, "step backward"))
     collect(back.returns, got, results, missing, back)

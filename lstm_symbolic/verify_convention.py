@@ -241,4 +241,20 @@ def _call(table: dict, key: str, where: str) -> Call | None:
         raise ConventionError(f"{where}: {key} needs function = \"name\", args = [...] and returns")
     if not isinstance(spec.get("args", []), list) or not spec["function"].isidentifier():
         raise ConventionError(f"{where}: {key}: function is a Python name and args a list")
+    for part in ("args", "returns"):
+        if not _structure(spec.get(part, [])):
+            raise ConventionError(f"{where}: {key}.{part}: a structure is item names (strings), lists and "
+                                  "tables, at most 8 deep")
     return Call(spec["function"], tuple(spec.get("args", [])), spec["returns"])
+
+
+def _structure(value, depth: int = 0) -> bool:
+    if depth > 8:
+        return False
+    if isinstance(value, str):
+        return True
+    if isinstance(value, list):
+        return all(_structure(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return all(_structure(v, depth + 1) for v in value.values())
+    return False

@@ -155,6 +155,10 @@ def test_a_signature_that_does_not_fit_the_convention(tmp_path, capsys):
     ('[params]\nW = { parts = ["Q"], gates = "f" }\n', "parts are among W (input), U (recurrent), b (bias)"),
     ('[params]\nW = { parts = ["W"], gates = "f" }\n', "add a [step] or a [sequence] table"),
     ("x = [", "not valid TOML"),
+    ('[params]\nW = { parts = ["W"], gates = "f" }\n[step]\nbackward = { function = "f", returns = 3 }\n',
+     "backward.returns: a structure is item names"),
+    ('[params]\nW = { parts = ["W"], gates = "f" }\n[step]\nbackward = { function = "os.system", returns = [] }\n',
+     "function is a Python name"),
 ])
 def test_convention_file_mistakes(tmp_path, text, message):
     path = tmp_path / "c.toml"
@@ -181,3 +185,31 @@ def test_builtin_conventions_name_their_functions():
     assert BUILTIN["ng"]().functions() == ["lstm_cell_forward", "lstm_cell_backward", "lstm_forward", "lstm_backward"]
     assert BUILTIN["cs231n"]().functions() == ["lstm_step_forward", "lstm_step_backward", "lstm_forward",
                                                "lstm_backward"]
+
+
+def test_correct_float32_code_is_never_wrong_with_a_convention(tmp_path):
+    """The cs231n implementation computing its steps in float32 (its own casts) while its sequence
+    functions store into float64 arrays: --dtype float32 says so; 50 seeds, step and sequence."""
+    from lstm_symbolic.builtins import BUILTIN_CELLS
+    from lstm_symbolic.derive import derive
+    from lstm_symbolic.verify_calls import check_file
+    from lstm_symbolic.verify_run import ChildProcess
+
+    cast = "    x, prev_h, prev_c, Wx, Wh, b = (np.float32(v) for v in (x, prev_h, prev_c, Wx, Wh, b))\n"
+    first = "    H = prev_h.shape[1]\n"
+    text = (IMPLS / "cs231n_lstm.py").read_text().replace(first, cast + first)
+    path = tmp_path / "f32.py"
+    path.write_text(text)
+    derivation = derive(BUILTIN_CELLS["lstm"]())
+    with ChildProcess(str(path)) as child:
+        for seed in range(50):
+            for title, report in check_file(child, load("cs231n"), derivation, seed=seed, dtype="float32"):
+                assert report.exit_code == 0 and report.dtype == "float32", (seed, title, report.text())
+
+
+def test_an_unknown_item_in_a_convention_file_is_one_line(tmp_path, capsys):
+    path = tmp_path / "c.toml"
+    path.write_text('[params]\nWx = { parts = ["W"], gates = "ifoc", transpose = true }\n[step]\n'
+                    'backward = { function = "lstm_step_backward", args = ["d_h", "nonsense"], returns = [] }\n')
+    code, _, err = run(capsys, IMPLS / "cs231n_lstm.py", "--convention", path)
+    assert code == 2 and "unknown item 'nonsense'" in err and err.count("\n") == 1
