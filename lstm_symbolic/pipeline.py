@@ -51,7 +51,7 @@ def verify_report(path: str, fmt: str = "text") -> tuple[str, int]:
     return verify.report_text(verdicts, f"verify {path}"), verify.exit_code(verdicts)
 
 
-def verify_code_report(target: str, cell: str, notation: str, convention: str | None = None,
+def verify_code_report(target: str, cell: str | None, notation: str, convention: str | None = None,
                        timeout: float | None = None, *, gate_order: str | None = None, steps: int = 4,
                        **options) -> tuple[str, int]:
     """``lstm-symbolic verify-code FILE.py[:FUNCTION]``: runs that file in a child process (at most
@@ -67,13 +67,14 @@ def verify_code_report(target: str, cell: str, notation: str, convention: str | 
         if gate_order:
             raise verify.VerifyCodeError("--gate-order needs a convention with stacked gates (e.g. cs231n)")
         with verify.load_function(target, timeout) as function:
-            report = verify.check_backward(function, load_cell(cell), notation, convention=convention, **options)
+            report = verify.check_backward(function, load_cell(cell or "lstm"), notation, convention=convention,
+                                           **options)
         return report.text(), report.exit_code
     conv = verify_convention.load(convention)
     conv = conv.with_gate_order(gate_order) if gate_order else conv
     path, function = verify.split_target(target)
     with verify.open_child(path, timeout) as child:
-        reports = verify_calls.check_file(child, conv, derive(load_cell(cell)),
+        reports = verify_calls.check_file(child, conv, derive(load_cell(cell or conv.cell)),
                                           function, steps=steps, **options)
     return verify_calls.report_text(reports)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -169,7 +170,10 @@ def load(name_or_path: str) -> Convention:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConventionError(f"{name_or_path}: not valid TOML: {exc}") from None
-    return from_table(data, name_or_path)
+    convention = from_table(data, name_or_path)
+    if convention.cell.endswith(".toml") and not Path(convention.cell).is_absolute():
+        convention = replace(convention, cell=str(Path(name_or_path).parent / convention.cell))
+    return convention
 
 
 KEYS = ("name", "cell", "orientation", "sequence_layout", "params", "extra", "step", "sequence")

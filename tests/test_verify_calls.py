@@ -213,3 +213,17 @@ def test_an_unknown_item_in_a_convention_file_is_one_line(tmp_path, capsys):
                     'backward = { function = "lstm_step_backward", args = ["d_h", "nonsense"], returns = [] }\n')
     code, _, err = run(capsys, IMPLS / "cs231n_lstm.py", "--convention", path)
     assert code == 2 and "unknown item 'nonsense'" in err and err.count("\n") == 1
+
+
+def test_a_gru_sequence_through_a_convention_file_and_a_cell_spec(tmp_path, capsys):
+    """The convention names its cell; a cell spec path in it is relative to the convention file."""
+    code, out, _ = run(capsys, IMPLS / "gru_seq.py", "--convention", IMPLS / "gru.toml")
+    assert code == 0 and "6 of 6 values agree" in out
+    spec = Path(__file__).resolve().parent.parent / "lstm_symbolic" / "specs" / "gru.toml"
+    (tmp_path / "my-gru.toml").write_text(spec.read_text())
+    conv = (IMPLS / "gru.toml").read_text().replace('cell = "gru"', 'cell = "my-gru.toml"')
+    (tmp_path / "conv.toml").write_text(conv)
+    code, out, _ = run(capsys, planted(tmp_path, "gru_seq.py", "no_carry_h"), "--convention", tmp_path / "conv.toml")
+    assert code == 1 and "the gradient d_h_next is not carried to the step before" in out
+    code, out, err = run(capsys, IMPLS / "gru_seq.py", "--convention", IMPLS / "gru.toml", "--cell", "lstm")
+    assert code == 2 and "has gates 'rzn', but cell 'lstm' has the gates cfio" in err
