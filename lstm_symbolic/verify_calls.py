@@ -15,7 +15,8 @@ from itertools import permutations
 
 import numpy as np
 
-from .derive import Derivation
+from .derive import Derivation, stored_values
+from .functions import sigmoid
 from .verify_code import TOLERANCES, BackwardReport, QuantityCheck, VerifyCodeError, computed_dtype, rel_error
 from .verify_convention import Call, Convention, from_user, to_user
 from .verify_eval import random_leaves, state_values
@@ -198,8 +199,31 @@ def check_step(child, setup: Setup, found: set[str], rtol: float | None) -> Back
     diagnosis = _StepDiagnosis(setup, leaves, values)
     out = setup.states[0]
     if out in results and conv.step_forward and not _close(results[out][1], right[out], rtol or 1e-4):
-        diagnosis.order = _gate_order(child, setup, values)
+        order = _gate_order(child, setup, values)
+        params = {q.name: leaves[q.name] for q in setup.derivation.cell.params}
+        diagnosis.note = (f"the code's gate order looks like {order}: pass --gate-order {order}" if order else
+                          _flipped_gate(child, setup, conv.step_forward, items, params, out, right[out]))
     return _report(setup, results, missing, right, rtol, diagnosis)
+
+
+def _flipped_gate(child, setup: Setup, fwd: Call, items: dict, params: dict, out: str, want) -> str | None:
+    """A sigmoid gate the user's forward reads as 1 − g (the z ↔ 1 − z conventions): the forward
+    agrees once that gate's parameters are negated, since 1 − σ(a) = σ(−a)."""
+    for call, stored in stored_values(setup.derivation.cell).items():
+        pre = str(call.args[0])
+        if call.func != sigmoid or not pre.startswith("z_"):
+            continue
+        gate = pre[2:]
+        flipped = {k: -v if k.partition("_")[2] == gate and k[:2] in ("W_", "U_", "b_") else v
+                   for k, v in params.items()}
+        trial = {**items, **{k: setup.cast(v) for k, v in setup.user_params(flipped).items()}}
+        got, results = call_user(child, fwd, build(fwd.args, trial, "forward")), {}
+        collect(fwd.returns, got, results, [], fwd)
+        if out in results and _close(results[out][1], want, 1e-4):
+            y = stored.name
+            return (f"the code reads gate {y} as 1 − {y} (the {y} ↔ 1 − {y} convention): it agrees with "
+                    f"W_{gate}, U_{gate}, b_{gate} negated; use a cell spec written that way (--cell)")
+    return None
 
 
 def _gate_order(child, setup: Setup, values: dict) -> str | None:
@@ -296,7 +320,11 @@ def check_sequence(child, setup: Setup, found: set[str], rtol: float | None) -> 
     got = call_user(child, back, build(back.args, items, "sequence backward"))
     collect(back.returns, got, results, missing, back)
     right = sequence_items(setup, params, ref, inputs)
-    return _report(setup, results, missing, right, rtol, _SequenceDiagnosis(setup, args, ref))
+    diagnosis = _SequenceDiagnosis(setup, args, ref)
+    out = f"{setup.states[0]}s"
+    if out in results and not _close(results[out][1], right[out], rtol or 1e-4):
+        diagnosis.note = _flipped_gate(child, setup, fwd, items, params, out, right[out])
+    return _report(setup, results, missing, right, rtol, diagnosis)
 
 
 def _names(structure) -> set[str]:
@@ -339,15 +367,15 @@ def _close(got, want, rtol) -> bool:
 
 
 class _StepDiagnosis:
-    order: str | None = None  # a gate order under which the forward agrees
+    note: str | None = None  # why the forward disagrees (a gate order, a flipped gate): says it all
     mutants: list | None = None
 
     def __init__(self, setup: Setup, leaves: dict, values: dict):
         self.setup, self.leaves, self.values = setup, leaves, values
 
     def explain(self, item: str, value, rtol: float) -> str:
-        if self.order:
-            return f"the code's gate order looks like {self.order}: pass --gate-order {self.order}"
+        if self.note:
+            return self.note
         right = step_items(self.setup, self.values)[item]
         return (_transposed(value, right, rtol) or self._mutant(item, value, rtol)
                 or _blocks(self.setup, item, value, right, rtol) or self._forgets_next(item, value, rtol)
@@ -393,10 +421,14 @@ class _StepDiagnosis:
 
 
 class _SequenceDiagnosis:
+    note: str | None = None
+
     def __init__(self, setup: Setup, args: tuple, ref: dict):
         self.setup, self.args, self.ref = setup, args, ref
 
     def explain(self, item: str, value, rtol: float) -> str:
+        if self.note:
+            return self.note
         setup = self.setup
         params, _, _, _, _ = self.args
         right = sequence_items(setup, params, self.ref, self._inputs())[item]

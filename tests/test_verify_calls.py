@@ -227,3 +227,18 @@ def test_a_gru_sequence_through_a_convention_file_and_a_cell_spec(tmp_path, caps
     assert code == 1 and "the gradient d_h_next is not carried to the step before" in out
     code, out, err = run(capsys, IMPLS / "gru_seq.py", "--convention", IMPLS / "gru.toml", "--cell", "lstm")
     assert code == 2 and "has gates 'rzn', but cell 'lstm' has the gates cfio" in err
+
+
+def test_a_gate_read_as_one_minus_itself_is_named(tmp_path, capsys):
+    """A GRU written h = z*n + (1 - z)*h_prev (the other z convention), forward and backward consistent."""
+    text = (IMPLS / "gru_seq.py").read_text()
+    for right, other in [("h = (1 - z) * n + z * h\n", "h = z * n + (1 - z) * h\n"),
+                         ("dn = dh * (1 - z) * (1 - n ** 2)", "dn = dh * z * (1 - n ** 2)"),
+                         ("dz = dh * (h - n) * z * (1 - z)", "dz = dh * (n - h) * z * (1 - z)"),
+                         ("dh_next = dh * z + ", "dh_next = dh * (1 - z) + ")]:
+        assert right in text
+        text = text.replace(right, other)
+    path = tmp_path / "gru_other_z.py"
+    path.write_text(text)
+    code, out, _ = run(capsys, path, "--convention", IMPLS / "gru.toml")
+    assert code == 1 and "the code reads gate z as 1 − z (the z ↔ 1 − z convention)" in out
