@@ -73,9 +73,10 @@ def verify_code_report(target: str, cell: str | None, notation: str, convention:
     conv = verify_convention.load(convention)
     conv = conv.with_gate_order(gate_order) if gate_order else conv
     path, function = verify.split_target(target)
+    pairs = [(conv, cell or conv.cell)] + [(c, c.cell) for c in verify_convention.companions(conv)]
     with verify.open_child(path, timeout) as child:
-        reports = verify_calls.check_file(child, conv, derive(load_cell(cell or conv.cell)),
-                                          function, steps=steps, **options)
+        reports = verify_calls.check_files(child, [(c, derive(load_cell(name))) for c, name in pairs],
+                                           function, steps=steps, **options)
     return verify_calls.report_text(reports)
 
 

@@ -529,9 +529,30 @@ def check_file(child, convention: Convention, derivation: Derivation, function: 
         reports.append((f"a sequence of {steps} steps: {', '.join(names)}", check_sequence(child, setup, found, rtol)))
     if not reports:
         wanted = [c.function for c in (conv.step_backward, conv.sequence_backward) if c]
-        raise VerifyCodeError(f"{child.path} defines none of the backward functions convention '{conv.name}' "
+        raise NoFunctions(f"{child.path} defines none of the backward functions convention '{conv.name}' "
                               f"calls ({', '.join(wanted)}); name one with FILE.py:FUNCTION")
     return reports
+
+
+def check_files(child, pairs: list[tuple[Convention, Derivation]], function: str | None = None,
+                **options) -> list[tuple[str, BackwardReport]]:
+    """:func:`check_file` for each (convention, derivation) whose functions the file has; the first
+    one's error when none has any."""
+    if function:  # the convention that names it, else the first one (FUNC as its step backward)
+        pairs = [p for p in pairs if function in p[0].functions()] or pairs[:1]
+    reports, first = [], None
+    for convention, derivation in pairs:
+        try:
+            reports += check_file(child, convention, derivation, function, **options)
+        except NoFunctions as exc:
+            first = first or exc
+    if not reports:
+        raise first
+    return reports
+
+
+class NoFunctions(VerifyCodeError):
+    """The file defines none of a convention's backward functions."""
 
 
 def _only(conv: Convention, *, sequence: bool, **names) -> Convention:

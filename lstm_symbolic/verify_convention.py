@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .builtins import SPECS
 from .errors import UserError
 from .files import ReadError, read_text
 
@@ -150,8 +151,45 @@ def _cs231n() -> Convention:
         sequence_backward=Call("lstm_backward", ("d_hs", "cache"), ["dx=d_xs", "dh0=d_h0", *grads]))
 
 
+RNN_SPEC = str(SPECS / "rnn.toml")
+
+
+def _ng_rnn() -> Convention:
+    params = (Param("Wax", ("W",), "a"), Param("Waa", ("U",), "a"), Param("ba", ("b",), "a"))
+    table = {"Wax": "Wax", "Waa": "Waa", "ba": "ba", "Wya": "Wya", "by": "by"}
+    grads = {"dWax": "d_Wax", "dWaa": "d_Waa", "dba": "d_ba"}
+    return Convention(
+        "ng", RNN_SPEC, "columns", params, extra=(("Wya", ("out", "hidden")), ("by", ("out", 1))),
+        step_forward=Call("rnn_cell_forward", ("x", "h_prev", table), ["h", "_", "cache"]),
+        step_backward=Call("rnn_cell_backward", ("d_h", "cache"), {"dxt": "d_x", "da_prev": "d_h_prev"} | grads),
+        sequence_layout="fbt",
+        sequence_forward=Call("rnn_forward", ("xs", "h0", table), ["hs", "_", "cache"]),
+        sequence_backward=Call("rnn_backward", ("d_hs", "cache"), {"dx": "d_xs", "da0": "d_h0"} | grads))
+
+
+def _cs231n_rnn() -> Convention:
+    params = (Param("Wx", ("W",), "a", transpose=True), Param("Wh", ("U",), "a", transpose=True),
+              Param("b", ("b",), "a", transpose=True, flat=True))
+    grads = ["dWx=d_Wx", "dWh=d_Wh", "db=d_b"]
+    return Convention(
+        "cs231n", RNN_SPEC, "rows", params,
+        step_forward=Call("rnn_step_forward", ("x", "h_prev", "Wx", "Wh", "b"), ["h", "cache"]),
+        step_backward=Call("rnn_step_backward", ("d_h", "cache"), ["dx=d_x", "dprev_h=d_h_prev", *grads]),
+        sequence_layout="btf",
+        sequence_forward=Call("rnn_forward", ("xs", "h0", "Wx", "Wh", "b"), ["hs", "cache"]),
+        sequence_backward=Call("rnn_backward", ("d_hs", "cache"), ["dx=d_xs", "dh0=d_h0", *grads]))
+
+
 BUILTIN = {"ng": _ng, "cs231n": _cs231n}
+# The plain-RNN functions of the same assignments, checked against the rnn spec beside the LSTM ones.
+COMPANIONS = {"ng": _ng_rnn, "cs231n": _cs231n_rnn}
 NAMES = ("kwargs", *BUILTIN)
+
+
+def companions(convention: Convention) -> list[Convention]:
+    """The conventions checked together with a built-in one (its ``rnn_*`` functions)."""
+    builder = COMPANIONS.get(convention.name)
+    return [builder()] if builder else []
 
 
 # -- a user's convention: TOML ---------------------------------------------------------------------

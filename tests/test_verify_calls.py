@@ -49,6 +49,8 @@ def rows(out: str) -> dict[str, list[tuple[str, str]]]:
     ("cs231n_lstm.py", "cs231n", ["8 of 8 values agree", "6 of 6 values agree"]),
     ("ifog_lstm.py", EXAMPLES / "ifog.toml", ["7 of 7 values agree"]),
     ("per_gate_lstm.py", EXAMPLES / "per-gate.toml", ["17 of 17 values agree"]),
+    ("ng_rnn.py", "ng", ["6 of 6 values agree", "a sequence of 4 steps: rnn_forward, rnn_backward"]),
+    ("cs231n_rnn.py", "cs231n", ["6 of 6 values agree", "one step: rnn_step_forward, rnn_step_backward"]),
 ])
 def test_right_implementations_check_with_no_adapter(capsys, impl, convention, counts):
     code, out, err = run(capsys, IMPLS / impl, "--convention", convention)
@@ -75,6 +77,8 @@ SLIPS = [
     ("cs231n_lstm.py", "last_step_weights", {"dWx": "= where += belongs"}),
     ("cs231n_lstm.py", "no_carry_c", {"dh0": "d_c_next is not carried"}),
     ("cs231n_lstm.py", "transposed", {"dWx": "shape (12, 4), expected (4, 12)"}),
+    ("ng_rnn.py", "sigma_for_tanh", {"dWaa": "h = tanh(z_a): d_z_a multiplies by σ′ = y(1 − y)"}),
+    ("ng_rnn.py", "no_carry_h", {"da0": "d_h_next is not carried"}),
 ]
 
 
@@ -242,3 +246,12 @@ def test_a_gate_read_as_one_minus_itself_is_named(tmp_path, capsys):
     path.write_text(text)
     code, out, _ = run(capsys, path, "--convention", IMPLS / "gru.toml")
     assert code == 1 and "the code reads gate z as 1 − z (the z ↔ 1 − z convention)" in out
+
+
+def test_lstm_and_rnn_functions_in_one_file(tmp_path, capsys):
+    path = tmp_path / "both.py"
+    path.write_text((IMPLS / "cs231n_lstm.py").read_text() + "\n\n" + (IMPLS / "cs231n_rnn.py").read_text())
+    code, out, _ = run(capsys, path, "--convention", "cs231n")
+    assert code == 0 and out.count("one step:") == 2 and out.count("a sequence of 4 steps:") == 2
+    code, out, _ = run(capsys, f"{path}:rnn_backward", "--convention", "cs231n")
+    assert code == 0 and out.count("a sequence") == 1 and "rnn_forward, rnn_backward" in out
