@@ -34,6 +34,7 @@ class Setup:
     dtype: str = "float64"
     seed: int = 0
     steps: int = 4
+    one_bias: bool = False  # give the whole bias to the first of two (a diagnosis)
     rng: np.random.Generator = field(init=False)
 
     def __post_init__(self):
@@ -59,12 +60,30 @@ class Setup:
         return np.transpose(stacked, ["tfb".index(a) for a in self.convention.sequence_layout])
 
     def user_params(self, values: dict, prefix: str = "") -> dict:
-        """``prefix=""``: the parameters; ``"d_"``: their gradients, in the user's layout."""
+        """``prefix=""``: the parameters; ``"d_"``: their gradients, in the user's layout.
+
+        Where the layout has a second bias (part ``bh``, as PyTorch's ``b_hh``), the cell's bias
+        b_g is split at random into ``b`` + ``bh``; both gradients are d_b_g."""
+        two = {g for p in self.convention.params if "bh" in p.parts for g in p.gates}
         out = {}
         for p in self.convention.params:
-            blocks = {f"{part}_{g}": values[f"{prefix}{part}_{g}"] for part in p.parts for g in p.gates}
+            blocks = {}
+            for part in p.parts:
+                for g in p.gates:
+                    value = values[f"{prefix}{'b' if part == 'bh' else part}_{g}"]
+                    if not prefix and part in ("b", "bh") and g in two:
+                        share = self.bias_share(g, value)
+                        value = share if part == "bh" else value - share
+                    blocks[f"{part}_{g}"] = value
             out[f"{prefix}{p.name}"] = to_user(p, blocks)
         return out
+
+    def bias_share(self, gate: str, like: np.ndarray) -> np.ndarray:
+        """The part of b_gate given as the second bias (the same for every call of one check)."""
+        if self.one_bias:
+            return np.zeros_like(like)
+        seed = self.seed * 1000 + 7 + sum(map(ord, gate))
+        return np.random.default_rng(seed).normal(0, 0.3, np.shape(like))
 
     def extra(self) -> dict:
         rng = np.random.default_rng(self.seed + 1)
@@ -202,8 +221,30 @@ def check_step(child, setup: Setup, found: set[str], rtol: float | None) -> Back
         order = _gate_order(child, setup, values)
         params = {q.name: leaves[q.name] for q in setup.derivation.cell.params}
         diagnosis.note = (f"the code's gate order looks like {order}: pass --gate-order {order}" if order else
-                          _flipped_gate(child, setup, conv.step_forward, items, params, out, right[out]))
+                          _forward_note(child, setup, conv.step_forward, items, params, out, right[out]))
     return _report(setup, results, missing, right, rtol, diagnosis)
+
+
+def _forward_note(child, setup: Setup, fwd: Call, items: dict, params: dict, out: str, want) -> str | None:
+    """Why the forward disagrees, when a whole convention mismatch explains it."""
+    return _flipped_gate(child, setup, fwd, items, params, out, want) or _one_bias(
+        child, setup, fwd, items, params, out, want)
+
+
+def _one_bias(child, setup: Setup, fwd: Call, items: dict, params: dict, out: str, want) -> str | None:
+    """The forward agrees when the second bias (``bh``) is zero: the code adds only one of the two."""
+    second = [p.name for p in setup.convention.params if "bh" in p.parts]
+    if not second:
+        return None
+    one = replace(setup, one_bias=True)
+    one.rng = setup.rng
+    trial = {**items, **{k: setup.cast(v) for k, v in one.user_params(params).items()}}
+    got, results = call_user(child, fwd, build(fwd.args, trial, "forward")), {}
+    collect(fwd.returns, got, results, [], fwd)
+    if out in results and _close(results[out][1], want, 1e-4):
+        return (f"the code ignores {', '.join(second)}: it agrees when the whole bias is in the first one "
+                "(the layout has two biases per gate; their sum is the cell's)")
+    return None
 
 
 def _flipped_gate(child, setup: Setup, fwd: Call, items: dict, params: dict, out: str, want) -> str | None:
@@ -323,7 +364,7 @@ def check_sequence(child, setup: Setup, found: set[str], rtol: float | None) -> 
     diagnosis = _SequenceDiagnosis(setup, args, ref)
     out = f"{setup.states[0]}s"
     if out in results and not _close(results[out][1], right[out], rtol or 1e-4):
-        diagnosis.note = _flipped_gate(child, setup, fwd, items, params, out, right[out])
+        diagnosis.note = _forward_note(child, setup, fwd, items, params, out, right[out])
     return _report(setup, results, missing, right, rtol, diagnosis)
 
 

@@ -28,7 +28,7 @@ from .errors import UserError
 from .files import ReadError, read_text
 
 MAX_BYTES = 64 * 1024
-FAMILIES = {"W": "input", "U": "hidden", "b": 1}  # a parameter family → the width of its block
+FAMILIES = {"W": "input", "U": "hidden", "b": 1, "bh": 1}  # a parameter family → the width of its block
 
 
 class ConventionError(UserError, ValueError):
@@ -38,7 +38,8 @@ class ConventionError(UserError, ValueError):
 @dataclass(frozen=True)
 class Param:
     """One user array: for each gate of ``gates`` (stacked along the output axis), the blocks of
-    ``parts`` side by side (``["U", "W"]`` acts on [h_prev; x]); ``transpose`` stores it as
+    ``parts`` side by side (``["U", "W"]`` acts on [h_prev; x]; ``bh`` is a second bias, added to
+    ``b``, as PyTorch's ``b_hh``); ``transpose`` stores it as
     (inputs, outputs) for ``x @ W``; ``flat`` stores a one-column result as a 1-D array."""
 
     name: str
@@ -267,7 +268,8 @@ def _param(name: str, spec, where: str) -> Param:
         raise ConventionError(f"{where}: params.{name} needs parts (e.g. [\"W\"]) and gates (e.g. \"ifco\")")
     bad = [p for p in spec["parts"] if p not in FAMILIES]
     if bad or not spec["parts"]:
-        raise ConventionError(f"{where}: params.{name}: parts are among W (input), U (recurrent), b (bias)")
+        raise ConventionError(f"{where}: params.{name}: parts are among W (input), U (recurrent), b (bias), "
+                              "bh (a second bias)")
     extra = sorted(set(spec) - {"parts", "gates", "transpose", "flat"})
     if extra:
         raise ConventionError(f"{where}: params.{name}: unknown key '{extra[0]}'")

@@ -49,6 +49,7 @@ def rows(out: str) -> dict[str, list[tuple[str, str]]]:
     ("cs231n_lstm.py", "cs231n", ["8 of 8 values agree", "6 of 6 values agree"]),
     ("ifog_lstm.py", EXAMPLES / "ifog.toml", ["7 of 7 values agree"]),
     ("per_gate_lstm.py", EXAMPLES / "per-gate.toml", ["17 of 17 values agree"]),
+    ("torch_layout_lstm.py", EXAMPLES / "torch-layout.toml", ["10 of 10 values agree"]),
     ("ng_rnn.py", "ng", ["6 of 6 values agree", "a sequence of 4 steps: rnn_forward, rnn_backward"]),
     ("cs231n_rnn.py", "cs231n", ["6 of 6 values agree", "one step: rnn_step_forward, rnn_step_backward"]),
 ])
@@ -156,7 +157,7 @@ def test_a_signature_that_does_not_fit_the_convention(tmp_path, capsys):
     ("name = 1\n", "'name' must be a string"),
     ("bogus = 1\n", "unknown key 'bogus'"),
     ('orientation = "diagonal"\n[params]\nW = { parts = ["W"], gates = "f" }\n[step]\n', "orientation is"),
-    ('[params]\nW = { parts = ["Q"], gates = "f" }\n', "parts are among W (input), U (recurrent), b (bias)"),
+    ('[params]\nW = { parts = ["Q"], gates = "f" }\n', "parts are among W (input), U (recurrent), b (bias), bh"),
     ('[params]\nW = { parts = ["W"], gates = "f" }\n', "add a [step] or a [sequence] table"),
     ("x = [", "not valid TOML"),
     ('[params]\nW = { parts = ["W"], gates = "f" }\n[step]\nbackward = { function = "f", returns = 3 }\n',
@@ -255,3 +256,9 @@ def test_lstm_and_rnn_functions_in_one_file(tmp_path, capsys):
     assert code == 0 and out.count("one step:") == 2 and out.count("a sequence of 4 steps:") == 2
     code, out, _ = run(capsys, f"{path}:rnn_backward", "--convention", "cs231n")
     assert code == 0 and out.count("a sequence") == 1 and "rnn_forward, rnn_backward" in out
+
+
+def test_two_biases_and_code_that_adds_only_one(tmp_path, capsys):
+    path = planted(tmp_path, "torch_layout_lstm.py", "one_bias")
+    code, out, _ = run(capsys, path, "--convention", EXAMPLES / "torch-layout.toml")
+    assert code == 1 and "the code ignores bias_hh: it agrees when the whole bias is in the first one" in out
