@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SOURCES := pyproject.toml $(shell find lstm_symbolic templates -type f -not -name '*.pyc' 2>/dev/null)
 
-.PHONY: demo test bench generate lint system-deps clean
+.PHONY: demo test bench generate lint docs system-deps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +40,12 @@ bench: $(VENV)/.installed-test
 generate: $(VENV)/.installed
 	$(PY) -m lstm_symbolic generate
 
+docs: $(VENV)/.installed-test
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+	@echo "open docs/_build/html/index.html"
+
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check .
 
 clean:
-	rm -rf $(VENV) out build dist *.egg-info
+	rm -rf $(VENV) out build dist *.egg-info docs/_build

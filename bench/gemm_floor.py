@@ -6,7 +6,7 @@ product per step forward and one per step backward, the two weight gradients and
 limit" of the performance issue: the products' FLOPs at the best rate measured here (a square
 product).  No element-wise work at all: code that does its products through this BLAS cannot be
 faster than this sum.  The generated C packs the weights once per call and runs its own tiles, so it
-can be (README, "Performance").
+can be (docs/benchmarks.md).
 
     python bench/gemm_floor.py [--sizes S1,S2,S3] [--repeats N]
 

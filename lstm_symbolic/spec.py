@@ -6,7 +6,7 @@ formula language of :mod:`lstm_symbolic.formula`.  Everything is checked before 
 made, and each refusal is one :class:`SpecError` line ``<file>:<line>:<column>: <what to fix>``:
 the names (:mod:`lstm_symbolic.naming`), and what the generated code needs of the whole cell
 (every value reaches a state, no division by zero, every input and parameter read).  See the
-README's section on the spec.
+reference page on the spec (docs/spec.md).
 """
 
 from __future__ import annotations
@@ -30,6 +30,11 @@ MAX_DESCRIPTION = 200
 KEYS = ("name", "description", "states", "inputs", "params", "equations")
 # Values no generated code can compute: z/0 is zoo, log(0) is -oo, 0/0 is nan.
 NOT_FINITE = (sp.zoo, sp.oo, -sp.oo, sp.nan)
+
+
+def _complex_term(expr: sp.Expr) -> sp.Expr:
+    """The largest constant term of ``expr`` that holds the imaginary unit (for the error message)."""
+    return max((a for a in sp.preorder_traversal(expr) if a.has(sp.I) and not a.free_symbols), key=sp.count_ops)
 
 
 class SpecError(UserError, ValueError):
@@ -219,6 +224,9 @@ class _Reader:
                 value = sorted(map(str, expr.atoms(*[type(v) for v in NOT_FINITE])))[0]
                 raise self.error(f"equation '{key}' divides by zero or takes the log of zero (a term is {value}): "
                                  "no code can compute it", "equations", key)
+            if expr.has(sp.I):
+                raise self.error(f"equation '{key}' takes the log of a negative constant (a term is "
+                                 f"{_complex_term(expr)}): no real-valued code can compute it", "equations", key)
             self._check_atoms(key, expr)
             self._check_shape(key, shape, states)
             shapes[key] = shape

@@ -276,6 +276,9 @@ REFUSED = [  # (params, equations, the message): specs no code can compute, refu
      "equation 'g' is not a state and nothing reads it: remove it, or use it"),
     ('W = ["hidden", "input"]', 'h = "tanh(W @ x / 0)"', "divides by zero or takes the log of zero (a term is zoo)"),
     ('W = ["hidden", "input"]', 'h = "tanh(W @ x) + log(0*h_prev)"', "divides by zero or takes the log of zero"),
+    ('W = ["hidden", "input"]', 'h = "log(log(0.5)) * h_prev + W @ x"',  # found by the slow fuzz in CI
+     "takes the log of a negative constant (a term is log(log(2)) + I*pi)"),
+    ('W = ["hidden", "input"]', 'h = "tanh(W @ x) * log(0.5 - 1)"', "takes the log of a negative constant"),
     ('W = ["hidden", "input"]\nU = ["hidden", "hidden"]', 'h = "tanh(W @ x - W @ x + U @ h_prev)"',
      "input 'x' is declared but no equation uses it ('h' names it, but in terms that cancel"),
     ('W = ["hidden", "input"]\nU = ["hidden", "hidden"]', 'h = "tanh(W @ x + 0*(U @ h_prev))"',

@@ -112,7 +112,7 @@ def test_stacked_layouts_hold_the_per_gate_weights(profile, rng):
         if stack.operands:  # W_f [a; x] = U_f a + W_f x
             a, x = rng.standard_normal(H), rng.standard_normal(n_in)
             np.testing.assert_allclose(value @ np.concatenate([a, x]),
-                                       parts[0] @ a + parts[1] @ x)
+                                       parts[0] @ a + parts[1] @ x, rtol=1e-12, atol=1e-14)
 
 
 def _evaluate(expr, values):

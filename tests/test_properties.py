@@ -30,9 +30,10 @@ def test_backward_is_linear_in_the_incoming_gradients(numpy_modules, name, shape
     r1 = m.backward(params, cache, g1, gT1)
     r2 = m.backward(params, cache, g2, gT2)
     scale = max(abs(a), abs(b), 1e-3)
-    for k in m.PARAMS:
-        assert np.allclose(grads[k], a * r1[0][k] + b * r2[0][k], atol=1e-12 * scale * (1 + np.abs(grads[k]).max()))
-    assert np.allclose(d_xs, a * r1[1] + b * r2[1], atol=1e-12 * scale * (1 + np.abs(d_xs).max()))
+    pairs = [(grads[k], r1[0][k], r2[0][k]) for k in m.PARAMS] + [(d_xs, r1[1], r2[1])]
+    pairs += [(d_s0[s], r1[2][s], r2[2][s]) for s in m.STATES]
+    for got, one, two in pairs:  # equal up to rounding: no relative slack beside it (rtol=0)
+        assert np.allclose(got, a * one + b * two, rtol=0, atol=1e-12 * scale * (1 + np.abs(got).max()))
 
 
 @pytest.mark.parametrize("name", CELLS)
