@@ -537,6 +537,8 @@ def _blocks(setup: Setup, item: str, value, right, rtol) -> str:
                       for g in bad for p in param.parts)
         if swapped:
             return f"the gate blocks {', '.join(bad)} are swapped (is the gate order {param.gates}?)"
+    if len(param.gates) == 1 and bad:
+        return f"gate {bad[0]}'s terms disagree"
     if len(param.gates) > 1 and bad and len(bad) < len(param.gates):
         return f"the block of gate{'s' if len(bad) > 1 else ''} {', '.join(bad)} disagree{'s' * (len(bad) == 1)}"
     return ""

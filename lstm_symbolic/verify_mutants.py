@@ -38,9 +38,12 @@ def activation_mutants(derivation: Derivation, leaves: dict, values: dict) -> li
             continue
         dy, yv = values[f"d_{y}"], values[y]
         if call.func == sigmoid:
-            right, slips = _SIGMOID, [(_TANH, 1 - yv**2), ("σ(z) itself", yv), ("nothing (1)", 1.0)]
+            twice = 1 / (1 + np.exp(-yv))
+            right, slips = _SIGMOID, [(_TANH, 1 - yv**2), ("σ(z) itself", yv), ("nothing (1)", 1.0),
+                                      (f"σ(y)(1 − σ(y)) (σ applied again to {y}, already σ)", twice * (1 - twice))]
         elif call.func == sp.tanh:
-            right, slips = _TANH, [(_SIGMOID, yv * (1 - yv)), ("tanh(z) itself", yv), ("nothing (1)", 1.0)]
+            right, slips = _TANH, [(_SIGMOID, yv * (1 - yv)), ("tanh(z) itself", yv), ("nothing (1)", 1.0),
+                                   (f"1 − tanh²(y) (tanh applied again to {y}, already tanh)", 1 - np.tanh(yv) ** 2)]
         else:
             continue
         for wrong, factor in slips:

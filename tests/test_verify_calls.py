@@ -262,3 +262,9 @@ def test_two_biases_and_code_that_adds_only_one(tmp_path, capsys):
     path = planted(tmp_path, "torch_layout_lstm.py", "one_bias")
     code, out, _ = run(capsys, path, "--convention", EXAMPLES / "torch-layout.toml")
     assert code == 1 and "the code ignores bias_hh: it agrees when the whole bias is in the first one" in out
+
+
+def test_an_activation_applied_twice_is_named(capsys):
+    """The example's planted mistake: 1 - tanh(cct)**2, where cct is already tanh(.)."""
+    code, out, _ = run(capsys, EXAMPLES / "ng_backward.py", "--convention", "ng")
+    assert code == 1 and "d_z_c multiplies by 1 − tanh²(y) (tanh applied again to c_tilde, already tanh)" in out
