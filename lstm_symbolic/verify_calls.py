@@ -473,8 +473,7 @@ class _SequenceDiagnosis:
         setup = self.setup
         params, _, _, _, _ = self.args
         right = sequence_items(setup, params, self.ref, self._inputs())[item]
-        found = _transposed(value, right, rtol) or _blocks(setup, item, value, right, rtol)
-        if found:
+        if found := _transposed(value, right, rtol):
             return found
         for drop in ({s} for s in setup.states):
             variant = bptt(setup, *self.args, drop=frozenset(drop))
@@ -486,7 +485,7 @@ class _SequenceDiagnosis:
             if item.startswith("d_") and item not in ("d_xs",) and not item.endswith("0") and _close(
                     value, sequence_items(setup, params, variant, self._inputs())[item], rtol):
                 return f"has {where} step's term only: = where += belongs (not summed over time)"
-        return self._first_step(item, value, rtol)
+        return _blocks(setup, item, value, right, rtol) or self._first_step(item, value, rtol)
 
     def _inputs(self) -> dict:
         _, xs, state0, d_outs, d_last = self.args
