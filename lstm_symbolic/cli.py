@@ -11,6 +11,7 @@ import sys
 from . import escape, notation, pipeline
 from .errors import UserError
 from .manifest import MANIFEST
+from .verify_run import DEFAULT_TIMEOUT
 
 GENERATE_HELP = f"""\
 Rewrite a folder (default generated/) with the code, derivations and examples of every
@@ -22,6 +23,31 @@ refuses (exit 2, before writing anything) a folder holding any other file. It ne
 a file it did not write, and overwrites only files at the names it writes. The files are
 written all or nothing. --check writes nothing: it shows a diff where the folder is stale
 (files generate would remove show as deleted) and refuses the same folders."""
+
+VERIFY_CODE_HELP = """\
+Check a hand-written backward function against the derivation.
+
+This IMPORTS FILE.py, which RUNS its code (and the code of what it imports), with your
+permissions: use it on code you trust. It runs in a child process, in its own session, with a
+time limit (--timeout); its prints go to standard error. If the code raises, calls sys.exit,
+crashes or runs past the limit, nothing counts as checked: one line says what happened, exit 2.
+With a convention (--convention ng, cs231n or FILE.toml) it calls the file's own forward and
+backward functions, found by the convention's names, for one step and for a whole sequence.
+Exit 0 when every returned value agrees (values not returned are listed), 1 when one is
+wrong, 2 when the file, a function or the convention cannot be loaded or run."""
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
+    return value
+
+
+
 
 
 def _out(text: str) -> None:
@@ -74,11 +100,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="check the hand-derived formulas of a formula file (TOML)")
     p.add_argument("file", help="the formula file: cell, notation, shape, [formulas]")
     p.add_argument("--format", choices=["text", "json"], default="text")
-    p = sub.add_parser("verify-code", help="check a hand-written backward function (imports, i.e. runs, FILE.py)")
-    p.add_argument("target", help="FILE.py:FUNCTION")
-    p.add_argument("--cell", default="lstm", help="a built-in cell name or a .toml cell spec (default: lstm)")
+    p = sub.add_parser("verify-code", help="check a hand-written backward function (imports, i.e. runs, FILE.py)",
+                       description=VERIFY_CODE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("target", help="FILE.py or FILE.py:FUNCTION (FILE.py is imported: its code runs)")
+    p.add_argument("--cell", help="a built-in cell name or a .toml cell spec (default: the convention's, or lstm)")
     p.add_argument("--notation", default="ng", help="the names the function uses (default: ng)")
-    p.add_argument("--convention", choices=["ng", "kwargs"], help="how it is called (default: ng for ng)")
+    p.add_argument("--convention", metavar="NAME|FILE.toml",
+                   help="how the functions are called: ng, cs231n, kwargs or a convention file (default: one "
+                        "backward function, ng for notation ng, else kwargs)")
+    p.add_argument("--gate-order", metavar="ORDER",
+                   help="the order of the stacked gate blocks, in the cell's gate letters (e.g. ifoc, ifco)")
+    p.add_argument("--steps", type=int, default=4, choices=range(3, 17), metavar="T",
+                   help="the sequence length for a sequence convention (3 to 16, default: 4)")
+    p.add_argument("--timeout", type=_positive, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help=f"stop the user's code after SECONDS in all, exit 2 (default: {DEFAULT_TIMEOUT:g})")
+    p.add_argument("--seed", type=int, default=0, help="the random inputs' seed (default: 0)")
+    p.add_argument("--dtype", choices=["float64", "float32", "float16"], default="float64",
+                   help="the inputs' dtype (default: float64); the tolerance follows the least precise dtype "
+                        "given or returned")
+    p.add_argument("--rtol", type=_positive, metavar="RTOL",
+                   help="the largest relative error that agrees (default: 1e-7 float64, 1e-4 float32, 3e-2 float16)")
     p = sub.add_parser("generate", help="rewrite generated/ from the built-in cells",
                        description=GENERATE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--check", action="store_true",
@@ -107,7 +148,9 @@ def _run(args) -> int:
         _out(report)
         return code
     if args.command == "verify-code":
-        report, code = pipeline.verify_code_report(args.target, args.cell, args.notation, args.convention)
+        report, code = pipeline.verify_code_report(args.target, args.cell, args.notation, args.convention,
+                                                   args.timeout, seed=args.seed, rtol=args.rtol, dtype=args.dtype,
+                                                   gate_order=args.gate_order, steps=args.steps)
         _out(report)
         return code
     cell = pipeline.load_cell(args.cell)

@@ -82,12 +82,18 @@ def parse_shaped(
     if not isinstance(text, str):
         raise FormulaError(f"a formula is text, not {type(text).__name__}", where=where)
     guess = is_latex(text) if latex is None else latex
+    if not guess:
+        text = _DICT_LOOKUP.sub(lambda m: m.group(3).ljust(len(m.group())), text)
     _check_text(text, where, guess)
     if guess:
         text = grammar.LATEX_BLANKS.sub(lambda m: " " * len(m.group()), text)
     try:
         tree = grammar.parser(guess).parse(text)
     except UnexpectedInput as exc:
+        if (row := _ROW_SLICE.search(text)) and not guess:
+            raise FormulaError(f"'{row.group()}' slices rows; formulas slice the columns of a stacked weight "
+                               "(Wf[:, :n_a]): write the row block as its own name or transpose it",
+                               *position(text, row.start()), where) from None
         if latex is not None or guess or "[" in text:  # x[0] is not x·[0]
             raise _syntax_error(exc, text, where) from None
         try:
@@ -104,6 +110,12 @@ def parse_shaped(
         raise
     transformer.plain(value, "the whole formula")
     return value.expr, value.shape
+
+
+# A notebook's dictionary lookup, `parameters['Wf']`: read as the name `Wf` (kept at its length,
+# so positions stay right) before the quotes could be refused.  Nothing is looked up.
+_DICT_LOOKUP = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\[\s*(['\"])([A-Za-z_][A-Za-z0-9_]*)\2\s*\]")
+_ROW_SLICE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\s*\[[^\[\],:]*:[^\[\],]*,\s*:?\s*\]")
 
 
 def _shape(shape) -> tuple[str, ...]:
@@ -179,7 +191,8 @@ _TERMINALS = {
     "LSQB": "'['", "RSQB": "']'", "LBRACE": "'{'", "RBRACE": "'}'", "COMMA": "','",
     "COLON": "':'", "EQUAL": "'='", "ADDOP": "'+' or '-'", "MULOP": "'*', '/' or '@'",
     "POW": "'**'", "CARET": "'^'", "FUNC": "a function", "TOP": "'\\top'",
-    "NPSUM": "np.sum", "FRAC": "\\frac", "EWISE": "\\odot", "CDOT": "\\cdot", "ATTR": "'.T'",
+    "NPSUM": "np.sum", "NPCALL": "a NumPy function",
+    "FRAC": "\\frac", "EWISE": "\\odot", "CDOT": "\\cdot", "ATTR": "'.T'",
 }
 
 

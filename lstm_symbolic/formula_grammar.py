@@ -33,11 +33,12 @@ product: unary (MULOP unary)*
 ?atom: NAME -> name
     | NUMBER -> number
     | "(" sum ")"
-    | (NAME | NPSUM) "(" arg ("," arg)* ")" -> call
+    | (NAME | NPSUM | NPCALL) "(" arg ("," arg)* ")" -> call
 ?arg: sum | NAME "=" (NAME | NUMBER) -> kwarg
 ADDOP: /[+-]/
 NAME: /[A-Za-z_][A-Za-z0-9_]*/
 NPSUM.2: /np\s*\.\s*sum(?![A-Za-z0-9_])/
+NPCALL.2: /np\s*\.\s*(tanh|exp|log|dot|matmul|multiply|square)(?![A-Za-z0-9_])/
 ATTR: /\.\s*[A-Za-z_][A-Za-z0-9_]*/
 """
     + _COMMON

@@ -211,6 +211,8 @@ class ToSympy(Transformer_NonRecursive):
         fname = "np.sum" if tok.type == "NPSUM" else tok.value
         positional = [a for a in args if isinstance(a, Value)]
         keywords = {k.value: v for k, v in (a for a in args if not isinstance(a, Value))}
+        if tok.type == "NPCALL":
+            return self._numpy_call(re.sub(r"\s", "", tok.value)[3:], tok, positional, keywords)
         if fname in _SUMS:
             self._sum_keywords(tok, keywords)
         elif fname not in _FUNCTIONS:
@@ -221,6 +223,21 @@ class ToSympy(Transformer_NonRecursive):
         if len(positional) != 1:
             raise self.error(tok, f"{fname} takes exactly one argument")
         return self._apply(BatchSum if fname in _SUMS else _FUNCTIONS[fname], positional[0], tok)
+
+    def _numpy_call(self, name: str, tok: Token, args: list[Value], keywords: dict) -> Value:
+        """A notebook's NumPy spelling: ``np.tanh(a)``, ``np.dot(A, b)``, ``np.multiply(a, b)``,
+        ``np.square(a)``; the same meaning as ``tanh(a)``, ``A @ b``, ``a * b``, ``a**2``."""
+        arity = 2 if name in ("dot", "matmul", "multiply") else 1
+        if keywords or len(args) != arity:
+            raise self.error(tok, f"np.{name} takes exactly {arity} argument{'s' * (arity > 1)}, no keywords")
+        if name in ("dot", "matmul"):
+            return self._matmul(args[0], args[1], tok)
+        if name == "multiply":
+            return self.product([args[0], Token("MULOP", "*", start_pos=tok.start_pos), args[1]])
+        if name == "square":
+            two = Value(sp.Integer(2), (), tok.start_pos, tok.end_pos)
+            return self.pow([args[0], Token("POW", "**", start_pos=tok.start_pos), two])
+        return self._apply(_FUNCTIONS[name], args[0], tok)
 
     def _sum_keywords(self, tok: Token, keywords: dict) -> None:
         if set(keywords) - {"axis", "keepdims"} or keywords.get("axis", Token("", "")).value != "1":

@@ -51,13 +51,33 @@ def verify_report(path: str, fmt: str = "text") -> tuple[str, int]:
     return verify.report_text(verdicts, f"verify {path}"), verify.exit_code(verdicts)
 
 
-def verify_code_report(target: str, cell: str, notation: str, convention: str | None = None) -> tuple[str, int]:
-    """``lstm-symbolic verify-code FILE.py:FUNCTION``: imports (runs) that file, checks the function."""
-    from . import verify  # noqa: PLC0415
+def verify_code_report(target: str, cell: str | None, notation: str, convention: str | None = None,
+                       timeout: float | None = None, *, gate_order: str | None = None, steps: int = 4,
+                       **options) -> tuple[str, int]:
+    """``lstm-symbolic verify-code FILE.py[:FUNCTION]``: runs that file in a child process (at most
+    ``timeout`` seconds of its code) and checks it; ``options``: ``seed``, ``rtol``, ``dtype``.
 
-    report = verify.check_backward(verify.load_function(target), load_cell(cell), notation,
-                                   convention=convention)
-    return report.text(), 0 if report.ok else 1
+    ``kwargs``, or no convention with ``:FUNCTION``, checks one backward function called with the
+    notation's names (:func:`verify.check_backward`); any other convention calls the file's own
+    forward and backward functions, for one step and for a sequence (:mod:`verify_calls`)."""
+    from . import verify, verify_calls, verify_convention  # noqa: PLC0415
+
+    timeout = timeout or verify.DEFAULT_TIMEOUT
+    if convention in (None, "kwargs") or (convention == "ng" and notation != "ng"):
+        if gate_order:
+            raise verify.VerifyCodeError("--gate-order needs a convention with stacked gates (e.g. cs231n)")
+        with verify.load_function(target, timeout) as function:
+            report = verify.check_backward(function, load_cell(cell or "lstm"), notation, convention=convention,
+                                           **options)
+        return report.text(), report.exit_code
+    conv = verify_convention.load(convention)
+    conv = conv.with_gate_order(gate_order) if gate_order else conv
+    path, function = verify.split_target(target)
+    pairs = [(conv, cell or conv.cell)] + [(c, c.cell) for c in verify_convention.companions(conv)]
+    with verify.open_child(path, timeout) as child:
+        reports = verify_calls.check_files(child, [(c, derive(load_cell(name))) for c, name in pairs],
+                                           function, steps=steps, **options)
+    return verify_calls.report_text(reports)
 
 
 def cell_summaries() -> list[tuple[str, str]]:

@@ -19,7 +19,8 @@ RANK = {
     "article": 8, "publish": 8,
     "verify": 8, "gradcheck": 8, "pipeline": 9, "cli": 10,
     "verify_names": 5, "verify_eval": 5, "verify_diagnose": 5, "verify_right": 7, "verify_check": 7,
-    "verify_code": 7,
+    "verify_code": 7, "verify_child": 0, "verify_run": 1, "verify_convention": 5, "verify_calls": 7,
+    "verify_mutants": 5, "verify_layout": 7, "verify_explain": 7,
     "__main__": 11, "__init__": 0,
 }
 

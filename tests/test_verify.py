@@ -179,7 +179,7 @@ def test_unreadable_formulas_are_errors_with_a_position(formula, reason):
     (v,) = verify.check_text(HEAD + f"dft = {json.dumps(formula)}\n")
     assert v.verdict == "error" and reason in v.diagnosis
     assert v.diagnosis.startswith("line 1, column ")
-    assert verify.exit_code([v]) == 2
+    assert verify.exit_code([v]) == 1
     assert not Path("/tmp/lstm_symbolic_pwned").exists()
 
 
@@ -196,7 +196,6 @@ def test_a_hostile_power_is_judged_without_expanding_it():
         ('cell = "lstm"\nnotation = "ng"\nimport = "os"\n[formulas]\ndft = "ft"\n', "unknown key 'import'"),
         ('cell = "lstm"\nnotation = "nope"\n[formulas]\ndft = "ft"\n', "unknown notation 'nope'"),
         ('cell = "gru9"\nnotation = "ng"\n[formulas]\ndft = "ft"\n', "unknown cell 'gru9'"),
-        (HEAD + 'dzz = "ft"\n', "'dzz' is not a quantity of notation 'ng'"),
         (HEAD + "dft = 3\n", "must be a string"),
         ('cell = "lstm"\nshape = "matrix"\n[formulas]\nd_c = "d_h"\n', 'shape is "vector" or "scalar"'),
         (HEAD + "".join(f'q{k} = "ft"\n' for k in range(300)), "the limit is 200"),
@@ -215,7 +214,19 @@ def test_exit_codes_of_the_command(capsys):
     assert run_cli(capsys, "verify", str(EXAMPLES / "ng-correct.toml"))[0] == 0
     code, out, _ = run_cli(capsys, "verify", str(EXAMPLES / "ng-mistakes.toml"))
     assert code == 1 and "misses the term Wo[:, n_a:].T @ dot" in out
-    assert run_cli(capsys, "verify", str(EXAMPLES / "gfg-seed003.toml"))[0] == 2
+    code, out, err = run_cli(capsys, "verify", str(EXAMPLES / "gfg-seed003.toml"))
+    assert code == 1 and "error" in out and not err
+
+
+def test_one_unreadable_formula_or_unknown_name_is_an_error_verdict_and_exit_1(tmp_path, capsys):
+    path = tmp_path / "f.toml"
+    path.write_text(HEAD + 'dzz = "ft"\ndft = "ft +"\ndot = "da_next * tanh(c_next) * ot * (1 - ot)"\n')
+    code, out, err = run_cli(capsys, "verify", str(path))
+    assert code == 1 and not err
+    verdicts = by_name(verify.check_file(path))
+    assert verdicts["dzz"].verdict == "error"
+    assert "'dzz' is not a quantity of notation 'ng'" in verdicts["dzz"].diagnosis
+    assert verdicts["dft"].verdict == "error" and verdicts["dot"].verdict == "holds"
 
 
 # -- the JSON schema is stable ---------------------------------------------------------------
