@@ -60,11 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compile the LaTeX with pdflatex (next to -o FILE, default <cell>.tex)")
     p.add_argument("--png", metavar="DIR", help="one PNG image per equation into DIR")
     p.add_argument("--svg", metavar="DIR", help="one SVG image per equation into DIR")
+    _heading_options(p)
     p = sub.add_parser("jacobian", help="dc_t/dc_{t-1}, partial or total")
     p.add_argument("cell")
     p.add_argument("--total", action="store_true", help="through h_{t-1} as well (default: partial)")
     p.add_argument("--format", choices=pipeline.FORMATS, default="text")
     p.add_argument("--notation", choices=notation.names(), default="default")
+    _heading_options(p)
     p = sub.add_parser("emit", help="backward-pass code")
     p.add_argument("cell")
     p.add_argument("--lang", required=True, choices=pipeline.LANGUAGES)
@@ -86,6 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", default="generated",
                    help="the folder: new, empty, or one generate wrote before (default: generated)")
     return parser
+
+
+def _heading_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--title", help="the document's title (default: Backpropagation through time "
+                   "of the <cell>); LaTeX and Markdown only")
+    p.add_argument("--author", default="", help="the document's author (default: none)")
+    p.add_argument("--date", default="", help="the document's date, as written (default: none)")
+
+
+def _heading(args) -> dict:
+    return {"title": args.title, "author": args.author, "date": args.date}
 
 
 def _run(args) -> int:
@@ -115,11 +128,11 @@ def _run(args) -> int:
         images = {k: d for k, d in (("png", args.png), ("svg", args.svg)) if d}
         body, written = pipeline.publish_derivation(
             cell, fmt=args.format, notation=args.notation, steps=args.steps,
-            output=args.output, pdf=args.pdf, images=images)
+            output=args.output, pdf=args.pdf, images=images, heading=_heading(args))
         _out(body) if body else _lines(written)
         return 0
     if args.command == "jacobian":
-        _out(pipeline.jacobian_output(cell, args.total, args.format, args.notation))
+        _out(pipeline.jacobian_output(cell, args.total, args.format, args.notation, _heading(args)))
         return 0
     _lines(pipeline.emit(cell, args.lang, args.output_dir))
     return 0

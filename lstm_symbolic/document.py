@@ -68,6 +68,8 @@ class Document:
     cell: str
     notation: str
     sections: tuple[Section, ...]
+    author: str = ""  # the user's, plain text (escaped by every renderer)
+    date: str = ""
 
     def equations(self) -> tuple[tuple[str, Block], ...]:
         """Every block with its ordered file stem, e.g. ``("001-forward-z_f", block)``."""

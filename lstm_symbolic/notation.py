@@ -54,8 +54,26 @@ class Stack:
 
 
 @dataclass(frozen=True)
+class Note:
+    """One sentence of a profile's conventions (our prose, inline ``$math$``), said only of a cell
+    that has every internal name in ``needs`` and none in ``unless``."""
+
+    text: str
+    needs: tuple[str, ...] = ()
+    unless: tuple[str, ...] = ()
+
+    def holds_for(self, names: Iterable[str]) -> bool:
+        have = set(names)
+        return set(self.needs) <= have and not set(self.unless) & have
+
+
+@dataclass(frozen=True)
 class Notation:
-    """A named profile: names, time style (``sub`` h_t, ``angle`` a^{⟨t⟩}, ``sup`` y^t)."""
+    """A named profile: names, time style (``sub`` h_t, ``angle`` a^{⟨t⟩}, ``sup`` y^t).
+
+    ``description`` cites the source as an author would and names no gate; what depends on
+    the cell (gate names, weight layouts, biases) is in ``notes``, each said only where it holds.
+    """
 
     name: str
     description: str
@@ -64,7 +82,12 @@ class Notation:
     adjoint_code: str = "d_"
     scalar: bool = False
     stacks: tuple[Stack, ...] = ()
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[Note, ...] = field(default=())
+
+    def notes_for(self, names: Iterable[str]) -> tuple[str, ...]:
+        """The notes that hold for a cell with these internal names."""
+        have = set(names)
+        return tuple(n.text for n in self.notes if n.holds_for(have))
 
     def latex(self, name: str, time: str | None = "t") -> str:
         """LaTeX of internal ``name`` at ``time`` ("t", "t-1" or None for parameters)."""

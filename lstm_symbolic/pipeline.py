@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path, PurePosixPath
 
-from . import manifest, naming
+from . import builtins, manifest, naming
 from . import notation as notations
 from .article import derivation_document
 from .article import jacobian_document as jacobian_latex_document
@@ -21,7 +21,6 @@ from .jacobian import jacobian
 from .kernel import build_kernel
 from .printing.text import jacobian_text, text
 from .publish import compile_pdf, equation_images, to_latex, to_markdown
-from .spec import load_spec
 
 LANGUAGES = ("numpy", "c")
 _EMITTERS = {"numpy": numpy_files, "c": c_files}
@@ -33,12 +32,7 @@ MAX_GENERATED_BYTES = 16 * 1024 * 1024  # what generate --check reads of one fil
 
 def load_cell(name: str) -> Cell:
     """A built-in cell by name, or a cell spec file (``.toml``)."""
-    if name in BUILTIN_CELLS:
-        return BUILTIN_CELLS[name]()
-    if name.endswith(".toml"):
-        return load_spec(name)
-    known = ", ".join(BUILTIN_CELLS)
-    raise UserError(f"unknown cell '{name}': use one of {known}, or the path of a .toml cell spec")
+    return builtins.load_cell(name)
 
 
 def verify_report(path: str, fmt: str = "text") -> tuple[str, int]:
@@ -88,7 +82,7 @@ def derivation_text(derivation: Derivation) -> str:
     backward = [(a.name.name, text(a.rhs, rank)) for a in derivation.adjoints
                 if a.name not in inputs and a.name != a.seed]
     recursion = [(a.name.name, text(a.rhs, rank)) for a in derivation.input_adjoints]
-    seeds = "; ".join(
+    incoming = "; ".join(
         f"{s.name} = gradient reaching {n} from step t+1" if s.name.endswith("_next")
         else f"{s.name} = everything reaching {n} (loss at t and step t+1)"
         for n, s in derivation.seeds.items()
@@ -99,7 +93,7 @@ def derivation_text(derivation: Derivation) -> str:
         "text/derivation.txt.j2",
         cell=cell.name,
         description=cell.description,
-        seeds_note=seeds,
+        incoming=incoming,
         forward=[(eq.lhs.name, text(eq.rhs, rank)) for eq in cell.equations],
         backward=backward,
         grads=[(g.name.name, text(g.rhs, rank)) for g in derivation.param_grads],
@@ -162,47 +156,53 @@ def generate(root: str | Path) -> list[Path]:
     return manifest.sync(root, generated_files())
 
 
-def _check_format(fmt: str, notation: str, steps: bool) -> None:
+def _check_format(fmt: str, notation: str, steps: bool, heading: dict | None = None) -> None:
     if fmt not in FORMATS:
         raise UserError(f"unknown format '{fmt}': use one of {', '.join(FORMATS)}")
     notations.get(notation)
     if fmt == "text" and (notation != "default" or steps):
         raise UserError("--format text prints the internal names without steps: "
                         "use --format latex or markdown with --notation or --steps")
+    if fmt == "text" and any((heading or {}).values()):
+        raise UserError("--title, --author and --date head a document: "
+                        "use --format latex or markdown")
 
 
 def derivation_output(cell: Cell, fmt: str = "text", notation: str = "default",
-                      steps: bool = False) -> str:
-    """The derivation of ``cell`` as text, a standalone LaTeX document, or Markdown."""
-    _check_format(fmt, notation, steps)
+                      steps: bool = False, heading: dict | None = None) -> str:
+    """The derivation of ``cell`` as text, a standalone LaTeX document, or Markdown;
+    ``heading`` holds the document's ``title``, ``author`` and ``date`` (each optional)."""
+    _check_format(fmt, notation, steps, heading)
     if fmt == "text":
         return derivation_text(derive(cell))
-    doc = derivation_document(cell, notation, steps=steps)
+    doc = derivation_document(cell, notation, steps=steps, **(heading or {}))
     return to_latex(doc) if fmt == "latex" else to_markdown(doc)
 
 
-def jacobian_output(cell: Cell, total: bool, fmt: str = "text", notation: str = "default") -> str:
+def jacobian_output(cell: Cell, total: bool, fmt: str = "text", notation: str = "default",
+                    heading: dict | None = None) -> str:
     """dc_t/dc_{t-1} (partial, or with ``total`` both, labelled) in ``fmt``."""
-    _check_format(fmt, notation, False)
+    _check_format(fmt, notation, False, heading)
     if fmt == "text":
         return jacobian_document(cell, total)
-    doc = jacobian_latex_document(cell, notation, total=total)
+    doc = jacobian_latex_document(cell, notation, total=total, **(heading or {}))
     return to_latex(doc) if fmt == "latex" else to_markdown(doc)
 
 
 def publish_derivation(cell: Cell, *, fmt: str | None = None, notation: str = "default",
                        steps: bool = False, output: str | None = None, pdf: bool = False,
-                       images: dict[str, str] | None = None) -> tuple[str | None, list[str]]:
+                       images: dict[str, str] | None = None,
+                       heading: dict | None = None) -> tuple[str | None, list[str]]:
     """The ``derive`` command: (text for standard output or None, lines naming what was written).
 
     ``--pdf`` implies LaTeX and writes ``<cell>.tex`` when no ``-o`` is given; ``images`` maps
     ``"png"``/``"svg"`` to a directory that receives one image per equation.
     """
     images = images or {}
-    fmt = fmt or ("latex" if pdf else "text")
+    fmt = fmt or ("latex" if pdf or any((heading or {}).values()) else "text")
     if pdf and fmt != "latex":
         raise UserError("--pdf compiles the LaTeX document: use --format latex (or omit --format)")
-    body = derivation_output(cell, fmt, notation, steps)
+    body = derivation_output(cell, fmt, notation, steps, heading)
     groups, lines = [], []
     if pdf or output:
         folder, files = _document_files(cell, body, output, pdf)

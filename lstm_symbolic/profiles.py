@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from .notation import Name, Notation, Stack
+from .notation import Name, Notation, Note, Stack
 
 LSTM_GATES = ("f", "i", "c", "o")  # internal gate letters; c's output is c_tilde
 GRU_GATES = ("r", "z", "n")
@@ -16,6 +16,20 @@ GRU_GATES = ("r", "z", "n")
 
 def _table(rows: dict[str, tuple[str, str]]) -> MappingProxyType:
     return MappingProxyType({k: Name(latex, code) for k, (latex, code) in rows.items()})
+
+
+LSTM_NOTES = (
+    Note(r"$f_t$, $i_t$, $o_t$ are the forget, input and output gates and $\tilde{c}_t$ the "
+         r"candidate memory.", needs=("z_f", "i", "o", "c_tilde")),
+    Note(r"$i_t$ and $o_t$ are the input and output gates, the forget gate is coupled to the input "
+         r"gate, and $\tilde{c}_t$ is the candidate memory.", needs=("i", "o", "c_tilde"),
+         unless=("z_f",)),
+)
+GRU_NOTES = (
+    Note(r"$r_t$ and $z_t$ are the reset and update gates and $n_t$ the candidate state, with "
+         r"$h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}$ as in Cho et al. (2014).",
+         needs=("r", "z", "n")),
+)
 
 
 def _default() -> Notation:
@@ -30,8 +44,10 @@ def _default() -> Notation:
     for g in ("i", "f", "o"):
         rows[f"p_{g}"] = (f"p_{g}", f"p_{g}")
     rows["b_hn"] = (r"b_{hn}", "b_hn")
-    return Notation("default", "seed 001 and ROOT TMVA (seed 002): W on the input, U on the "
-                    "previous hidden state", _table(rows))
+    return Notation("default", "the usual notation of the literature since Hochreiter & "
+                    "Schmidhuber (1997) and Gers, Schmidhuber & Cummins (2000): $W$ acts on the "
+                    "input $x_t$, $U$ on the previous hidden state $h_{t-1}$", _table(rows),
+                    notes=LSTM_NOTES + GRU_NOTES)
 
 
 def _ng() -> Notation:
@@ -61,11 +77,22 @@ def _ng() -> Notation:
               r"\begin{bmatrix} a^{\langle t-1 \rangle} \\ x^{\langle t \rangle} \end{bmatrix}",
               "concat")
         for g in LSTM_GATES)
-    return Notation("ng", "Andrew Ng's Sequence Models assignment (seed 000): gates Gamma, "
-                    "weights act on the stacked [a(t-1); x(t)]",
+    notes = (
+        Note(r"The gates are $\Gamma_f$ (forget), $\Gamma_u$ (update, the input gate) and "
+             r"$\Gamma_o$ (output); $\tilde{c}^{\langle t \rangle}$ is the candidate memory.",
+             needs=("f", "i", "o")),
+        Note(r"Each gate's weights act on the stacked $[a^{\langle t-1 \rangle}; "
+             r"x^{\langle t \rangle}]$.", needs=tuple(f"W_{g}" for g in LSTM_GATES)),
+        Note(r"In the course's code, `dft`, `dit`, `dcct`, `dot` are "
+             r"the gradients of the gate pre-activations $z$.", needs=("z_f", "z_i", "z_o")),
+        Note(r"$z$ is the update gate as PyTorch defines it, $h = (1 - z) \odot n + z \odot "
+             r"h_{\mathrm{prev}}$: the course's $\Gamma_u$ is $1 - z$.", needs=("z", "n")),
+    )
+    return Notation("ng", "the notation of the Sequence Models course (Andrew Ng, "
+                    "DeepLearning.AI): time as a superscript $\\langle t \\rangle$, the hidden "
+                    "state $a^{\\langle t \\rangle}$",
                     _table(rows), time_style="angle", adjoint_code="d", stacks=stacks,
-                    notes=("the code's dft, dit, dcct, dot are the gradients of the gate "
-                           "pre-activations z",))
+                    notes=notes)
 
 
 def _gfg() -> Notation:
@@ -79,8 +106,11 @@ def _gfg() -> Notation:
         rows[f"W_{g}"] = (rf"w_{{x{u}}}", f"wx{u}")
         rows[f"U_{g}"] = (rf"w_{{h{u}}}", f"wh{u}")
         rows[f"b_{g}"] = (rf"b_{{{u}}}", f"b{u}")
-    return Notation("gfg", "GeeksforGeeks (seed 003): one unit, scalar weights", _table(rows),
-                    adjoint_code="dE_d", scalar=True)
+    notes = (Note(r"The weights $w_{x\cdot}$ act on the input, $w_{h\cdot}$ on the previous "
+                  r"hidden state; $g_t$ is the candidate memory.", needs=("W_f", "U_f", "c_tilde")),)
+    return Notation("gfg", "the one-unit notation of the GeeksforGeeks tutorial on the derivation of "
+                    "backpropagation through time in an LSTM: every quantity a scalar",
+                    _table(rows), adjoint_code="dE_d", scalar=True, notes=notes)
 
 
 def _greff() -> Notation:
@@ -94,9 +124,14 @@ def _greff() -> Notation:
         u = "z" if g == "c" else g
         rows[f"W_{g}"], rows[f"U_{g}"], rows[f"b_{g}"] = (
             (f"W_{u}", f"W_{u}"), (f"R_{u}", f"R_{u}"), (f"b_{u}", f"b_{u}"))
-    return Notation("greff", "Greff et al., LSTM: A Search Space Odyssey: block input z, "
-                    "recurrent weights R, pre-activations barred",
-                    _table(rows), time_style="sup")
+    notes = (Note(r"$z^t$ is the block input, $R$ the recurrent weights, and a bar marks a "
+                  r"pre-activation ($\bar{f}^t$ before the sigmoid).", needs=("c_tilde", "U_f")),
+             Note(r"$R$ is the recurrent weights and a bar marks a pre-activation.",
+                  needs=("U_i",), unless=("U_f",)),
+             Note(r"$p_f$, $p_i$, $p_o$ are the peephole weights.", needs=("p_f", "p_i", "p_o")))
+    return Notation("greff", "the notation of Greff et al. (2017), LSTM: A Search Space Odyssey: time as a "
+                    "superscript, the output $y^t$",
+                    _table(rows), time_style="sup", notes=notes)
 
 
 def _pytorch() -> Notation:
@@ -118,10 +153,26 @@ def _pytorch() -> Notation:
         Stack(r"W_{ih}", "weight_ih_l0", tuple(f"W_{g}" for g in order), "rows"),
         Stack(r"W_{hh}", "weight_hh_l0", tuple(f"U_{g}" for g in order), "rows"),
     )
-    return Notation("pytorch", "torch.nn.LSTM: gate order i, f, g, o, stacked weights W_ih, W_hh "
-                    "and two biases", _table(rows), stacks=stacks,
-                    notes=(r"PyTorch keeps two biases, $b_{ih}$ and $b_{hh}$; each gate's $b$ "
-                           r"here is their sum, and each receives the same gradient $\delta b$",))
+    stacks += (
+        Stack(r"W_{ih}", "weight_ih_l0", tuple(f"W_{g}" for g in ("r", "z", "n")), "rows"),
+        Stack(r"W_{hh}", "weight_hh_l0", tuple(f"U_{g}" for g in ("r", "z", "n")), "rows"),
+    )
+    lstm = tuple(f"W_{g}" for g in LSTM_GATES)
+    notes = (
+        Note(r"As `torch.nn.LSTM` stores them, the weights of the gates $i, f, g, o$ (in "
+             r"this order) are stacked in $W_{ih}$ and $W_{hh}$.", needs=lstm),
+        Note(r"PyTorch keeps two biases, $b_{ih}$ and $b_{hh}$; each gate's $b$ here is their "
+             r"sum, and each receives the same gradient $\delta b$.", needs=lstm),
+        Note(r"As `torch.nn.GRU` stores them, the weights of the gates $r, z, n$ (in this "
+             r"order) are stacked in $W_{ih}$ and $W_{hh}$.", needs=("W_r", "W_z", "W_n")),
+        Note(r"PyTorch keeps two biases; $b_r$ and $b_z$ here are the sums $b_{ir} + b_{hr}$ and "
+             r"$b_{iz} + b_{hz}$, $b_n$ is $b_{in}$, and $b_{hn}$ stays apart because $r_t$ "
+             r"multiplies it.", needs=("b_r", "b_z", "b_hn")),
+        Note(r"PyTorch's GRU applies $r_t$ after the product with $W_{hn}$; this cell applies it "
+             r"before, as Cho et al. (2014) do.", needs=("W_r", "W_n"), unless=("b_hn",)),
+    )
+    return Notation("pytorch", "the notation of the PyTorch documentation", _table(rows),
+                    stacks=stacks, notes=notes)
 
 
 PROFILES = MappingProxyType(

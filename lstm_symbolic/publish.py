@@ -70,14 +70,16 @@ def to_latex(doc: Document) -> str:
     """A standalone amsmath document."""
     sections = [_section_view(s, latex_prose) for s in doc.sections]
     return render("latex/document.tex.j2", header=HEADER, title=latex_prose(doc.title),
-                  notation=doc.notation, sections=sections)
+                  author=escape.latex_text(doc.author), date=escape.latex_text(doc.date),
+                  sections=sections)
 
 
 def to_markdown(doc: Document) -> str:
     """The same content with one ``$$`` block per equation (GitHub, Jupyter, KaTeX)."""
     sections = [_section_view(s, markdown_prose) for s in doc.sections]
+    byline = ", ".join(escape.markdown_text(t) for t in (doc.author, doc.date) if t)
     return render("latex/markdown.md.j2", header=HEADER, title=markdown_prose(doc.title),
-                  notation=doc.notation, sections=sections)
+                  byline=byline, sections=sections)
 
 
 def compile_pdf(tex: str, name: str = "document") -> bytes:

@@ -180,7 +180,10 @@ def user_cell():
 def test_a_user_cell_renders_in_every_notation(profile):
     doc = derivation_document(user_cell(), profile, steps=True)
     tex = to_latex(doc)
-    assert "begin{bmatrix}" not in tex  # no stacked layout for weights the cell lacks
+    if profile == "pytorch":  # the cell has a GRU's weights: PyTorch stacks them as r, z, n
+        assert r"W_{ih} &= \begin{bmatrix} W_{ir} \\ W_{iz} \\ W_{in} \end{bmatrix}" in tex
+    else:
+        assert "begin{bmatrix}" not in tex  # no stacked layout for weights the cell lacks
     assert r"\delta \left(U_n h_{t-1}\right)" in tex or profile != "default"
     assert "partial and the total Jacobian coincide" in tex
     if shutil.which("pdflatex"):

@@ -80,16 +80,19 @@ class CellLatexPrinter(_SympyLatexPrinter):
         ranks = [self.rank.get(s.name, len(self.rank)) for s in expr.free_symbols]
         return min(ranks, default=-1)
 
-    def _print_Add(self, expr, order=None):
-        """Numbers first, then matrix products, then the rest, simplest first, each in
-        declaration order."""
+    def add_terms(self, expr) -> list:
+        """The terms of a sum in printed order: numbers first, then matrix products, then the
+        rest, simplest first, each in declaration order."""
         def key(term):
             kind = 0 if term.is_number else 1 if isinstance(term, LINEAR_ATOMS) else 2
             size = 0 if kind < 2 else sp.count_ops(term)
             return (kind, size, self._lead_rank(term), sp.default_sort_key(term))
 
+        return sorted(sp.Add.make_args(expr), key=key)
+
+    def _print_Add(self, expr, order=None):
         tex = ""
-        for k, term in enumerate(sorted(expr.args, key=key)):
+        for k, term in enumerate(self.add_terms(expr)):
             if k and term.could_extract_minus_sign():
                 tex, term = tex + " - ", -term
             elif k:
@@ -167,8 +170,13 @@ def latex_of(expr: sp.Expr, symbols: Mapping[str, str] | None = None, *, scalar=
 
 def term_latex(term: Term, printer: CellLatexPrinter) -> str:
     """One Jacobian term: ``\\operatorname{diag}(·) U_f \\operatorname{diag}(·)``."""
+    return " ".join(term_factors(term, printer))
+
+
+def term_factors(term: Term, printer: CellLatexPrinter) -> list[str]:
+    """The printed factors of one Jacobian term, left to right (where a long one may break)."""
     if not term.factors:
-        return "1" if printer.scalar else "I"
+        return ["1" if printer.scalar else "I"]
     parts = []
     for factor in term.factors:
         if isinstance(factor, Diag):
@@ -180,7 +188,7 @@ def term_latex(term: Term, printer: CellLatexPrinter) -> str:
             )
         else:
             parts.append(printer.doprint(factor))
-    return " ".join(parts)
+    return parts
 
 
 def jacobian_terms(jac: Jacobian, printer: CellLatexPrinter) -> tuple[str, ...]:
