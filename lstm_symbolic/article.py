@@ -252,7 +252,10 @@ def _total_block(ctx: Context, total: Jacobian, partial: Jacobian, mem, mem_prev
     d = r"\mathrm{d}"
     lhs = rf"\frac{{{d} {ctx.tex(mem)}}}{{{d} {ctx.tex(mem_prev)}}}"
     rows = [Row(lhs, " + ".join(letters))]
-    said = []
+    said, through = [], []
+    products = [term_factors(t, ctx.printer) for t in terms if not t.is_diagonal]
+    # One too wide for a line: every product then breaks after its weight, all alike.
+    split = any(visible_width(" ".join(f)) > WRAP_PRODUCT for f in products)
     for letter, term in zip(letters, terms, strict=True):
         if term.is_diagonal:
             rows += wrap_sum(_jacobian_sum(ctx, [term]), letter)
@@ -261,11 +264,20 @@ def _total_block(ctx: Context, total: Jacobian, partial: Jacobian, mem, mem_prev
             said.append(f"${letter}$ is the partial Jacobian" if same
                         else f"${letter}$ is the diagonal part")
         else:
-            rows += wrap_product(term_factors(term, ctx.printer), letter)
+            factors = term_factors(term, ctx.printer)
+            if split and len(factors) > 2:
+                factors = [" ".join(factors[:2]), " ".join(factors[2:])]
+                rows += [Row(letter, factors[0]), Row("", r"\quad " + factors[1], "")]
+            else:
+                rows += wrap_product(factors, letter)
             gate = _gate_of(ctx.cell, term)
             if gate is not None:
-                said.append(f"${letter}$ runs through ${ctx.tex(sp.Symbol(gate))}$")
+                through.append((f"${letter}$", f"${ctx.tex(sp.Symbol(gate))}$"))
     text = ""
+    if through:
+        letters_, gates = zip(*through, strict=True)
+        verb = "runs" if len(through) == 1 else "run"
+        said.append(f"{_and(letters_)} {verb} through {_and(gates)}")
     if said:
         text = " " + "; ".join(said) + "."
         gates = [g for g in (_gate_of(ctx.cell, t) for t in terms) if g is not None]
@@ -273,6 +285,11 @@ def _total_block(ctx: Context, total: Jacobian, partial: Jacobian, mem, mem_prev
             text += (" These are the terms $p + q + r + s$ of the usual product-rule expansion "
                      f"of $\\partial {ctx.tex(mem)} / \\partial {ctx.tex(mem_prev)}$, in its order.")
     return Block("total", tuple(rows)), text
+
+
+def _and(items) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _term_key(ctx: Context, term: Term) -> tuple:

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import escape
@@ -21,6 +22,10 @@ from .emit import HEADER, render
 from .errors import UserError
 
 PDFLATEX = ("pdflatex", "-halt-on-error", "-interaction=nonstopmode", "-no-shell-escape")
+# The page layouts a PDF may take, tried in order until its last page is not nearly empty:
+# (font size, top and bottom margin).  The LaTeX source without --pdf has the first.
+LAYOUTS = (("11pt", "2cm"), ("11pt", "1.5cm"), ("10pt", "2cm"), ("10pt", "1.5cm"))
+MIN_LAST_PAGE = 0.2  # the least share of the text height a last page (of several) may fill
 
 
 class LatexError(UserError):
@@ -66,12 +71,13 @@ def _section_view(section: Section, prose) -> dict:
             "bullets": [prose(i) for i in section.items], "rows": rows, "blocks": blocks}
 
 
-def to_latex(doc: Document) -> str:
-    """A standalone amsmath document."""
+def to_latex(doc: Document, layout: tuple[str, str] = LAYOUTS[0]) -> str:
+    """A standalone amsmath document in ``layout`` (font size, top and bottom margin)."""
     sections = [_section_view(s, latex_prose) for s in doc.sections]
+    size, margin = layout
     return render("latex/document.tex.j2", header=HEADER, title=latex_prose(doc.title),
                   author=escape.latex_text(doc.author), date=escape.latex_text(doc.date),
-                  sections=sections)
+                  size=size, margin=margin, sections=sections)
 
 
 def to_markdown(doc: Document) -> str:
@@ -82,9 +88,50 @@ def to_markdown(doc: Document) -> str:
                   byline=byline, sections=sections)
 
 
+@dataclass(frozen=True)
+class Compiled:
+    """A LaTeX source, its PDF and pdflatex's log."""
+
+    tex: str
+    pdf: bytes
+    log: str
+
+    @property
+    def pages(self) -> int:
+        found = re.search(r"Output written on .*?\((\d+) pages?", self.log, re.S)
+        return int(found.group(1)) if found else 0
+
+    @property
+    def last_page_fill(self) -> float:
+        """The share of the text height the last page fills (1.0 when the template's mark is
+        absent)."""
+        found = re.search(r"Last page: ([\d.]+)pt of ([\d.]+)pt", self.log)
+        return float(found.group(1)) / float(found.group(2)) if found else 1.0
+
+    def overfull(self, tolerance: float = 1.0) -> list[str]:
+        """Every ``Overfull \\hbox`` wider than ``tolerance`` points, as logged."""
+        return [m.group(0) for m in re.finditer(r"Overfull \\hbox \(([\d.]+)pt too wide\)[^\n]*",
+                                                 self.log) if float(m.group(1)) > tolerance]
+
+
+def fitted_pdf(doc: Document, name: str = "document") -> Compiled:
+    """The document compiled in the first of :data:`LAYOUTS` whose last page is not nearly
+    empty (or the last layout): a page holding four lines is tightened onto the others."""
+    for layout in LAYOUTS:
+        done = compile_latex(to_latex(doc, layout), name)
+        if done.pages <= 1 or done.last_page_fill >= MIN_LAST_PAGE:
+            return done
+    return done
+
+
 def compile_pdf(tex: str, name: str = "document") -> bytes:
     """The PDF of the LaTeX source ``tex``, compiled by pdflatex in a scratch folder that is
     always removed; ``name`` names the document in errors.  Writing it is the caller's."""
+    return compile_latex(tex, name).pdf
+
+
+def compile_latex(tex: str, name: str = "document") -> Compiled:
+    """``tex`` compiled, with its PDF and log (see :func:`compile_pdf`)."""
     if shutil.which(PDFLATEX[0]) is None:
         raise LatexError("pdflatex not found: install texlive-latex-base and "
                          "texlive-latex-recommended (Debian) or drop --pdf")
@@ -96,7 +143,8 @@ def compile_pdf(tex: str, name: str = "document") -> bytes:
             pdf = Path(tmp) / "doc.pdf"
             if done.returncode != 0 or not pdf.is_file():
                 raise LatexError(f"pdflatex failed on {name}: {first_error(Path(tmp) / 'doc.log')}")
-            return pdf.read_bytes()
+            log = (Path(tmp) / "doc.log").read_text(encoding="utf-8", errors="replace")
+            return Compiled(tex, pdf.read_bytes(), log)
     except subprocess.TimeoutExpired:
         raise LatexError(f"pdflatex timed out on {name}") from None
     except OSError as exc:

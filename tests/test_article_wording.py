@@ -103,7 +103,7 @@ def test_p_q_r_s_are_labelled_as_the_usual_expansion(documents, profile, weights
         assert weight in labelled[letter], (letter, labelled[letter])
     assert r"\operatorname{diag}" in labelled["p"] and "W" not in labelled["p"]
     intro = next(s.intro for s in documents["lstm", profile].sections if s.slug == "jacobian")
-    assert "$q$ runs through" in intro and "usual product-rule expansion" in intro
+    assert "$q$, $r$ and $s$ run through" in intro and "usual product-rule expansion" in intro
 
 
 # A word or symbol of the notation prose, and the internal name a cell must have to be told it.
