@@ -207,10 +207,14 @@ def publish_derivation(cell: Cell | str, *, fmt: str | None = None, notation: st
     """
     cell = load_cell(cell)
     images = images or {}
-    fmt = fmt or ("latex" if pdf or any((heading or {}).values()) else "text")
+    fmt = fmt or ("latex" if pdf or images or any((heading or {}).values()) else "text")
     if pdf and fmt != "latex":
         raise UserError("--pdf compiles the LaTeX document: use --format latex (or omit --format)")
-    body = derivation_output(cell, fmt, notation, steps, heading)
+    if images and not (output or pdf):  # only images: --format has no document to shape
+        _check_format(fmt if fmt != "text" else "latex", notation, steps)
+        body = ""
+    else:
+        body = derivation_output(cell, fmt, notation, steps, heading)
     doc = derivation_document(cell, notation, steps=steps, **(heading or {})) \
         if images or pdf else None
     groups, lines = [], []

@@ -179,16 +179,74 @@ def mathtext_form(latex: str) -> str:
     return text.replace(r"\textstyle", "").replace(r"\operatorname{diag}", r"\,\mathrm{diag}")
 
 
+# The programs that turn one PDF page into an image of each format.
+RASTER = {"png": "pdftoppm", "svg": "pdftocairo"}
+IMAGES_EXTRA = 'pip install "lstm-symbolic[images]"'
+EQUATION_PAGES = r"""\documentclass{{article}}
+\usepackage[T1]{{fontenc}}
+\IfFileExists{{lmodern.sty}}{{\usepackage{{lmodern}}}}{{}}
+\usepackage{{amsmath,amssymb}}
+\hoffset=-1in \voffset=-1in
+\newcommand{{\equationpage}}[1]{{\setbox0=\hbox{{$\displaystyle #1$}}%
+  \pdfpagewidth=\dimexpr\wd0+8pt\relax \pdfpageheight=\dimexpr\ht0+\dp0+8pt\relax
+  \shipout\vbox{{\kern4pt\hbox{{\kern4pt\box0}}}}}}
+\begin{{document}}
+{pages}
+\end{{document}}
+"""
+
+
 def equation_images(doc: Document, fmt: str = "png") -> dict[str, bytes]:
-    """One image per equation (``{"001-forward-z_f.png": bytes, ...}``) drawn with matplotlib
-    mathtext, in memory: writing them (all or nothing) is the caller's."""
+    """One image per equation (``{"001-forward-z_f.png": bytes, ...}``), in memory: writing
+    them (all or nothing) is the caller's.  Through TeX where pdflatex and the converter are
+    installed (aligned at "=" as in the PDF), else with matplotlib's mathtext."""
+    if shutil.which(PDFLATEX[0]) and shutil.which(RASTER[fmt]):
+        return tex_images(doc, fmt)
+    return mathtext_images(doc, fmt)
+
+
+def equation_latex(block: Block) -> str:
+    """One equation as an ``aligned`` block, its rows aligned at the relation."""
+    rows = [rf"{r.lhs} &{r.rel} {r.rhs}" for r in block.rows]
+    return r"\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}"
+
+
+def tex_images(doc: Document, fmt: str = "png") -> dict[str, bytes]:
+    """Every equation typeset by pdflatex, one page each cropped to it, then converted by
+    pdftoppm (PNG, 150 dpi) or pdftocairo (SVG)."""
+    stems = [stem for stem, _ in doc.equations()]
+    pages = "\n".join(rf"\equationpage{{{equation_latex(b)}}}" for _, b in doc.equations())
+    pdf = compile_pdf(EQUATION_PAGES.format(pages=pages), "the equation images")
+    try:
+        with tempfile.TemporaryDirectory(prefix="lstm-symbolic-img-") as tmp:
+            (Path(tmp) / "eq.pdf").write_bytes(pdf)
+            images = {}
+            for k, stem in enumerate(stems, start=1):
+                out = Path(tmp) / f"{k}.{fmt}"
+                command = (["pdftoppm", "-png", "-r", "150", "-singlefile", "-f", str(k), "-l", str(k),
+                            "eq.pdf", str(k)] if fmt == "png" else
+                           ["pdftocairo", "-svg", "-f", str(k), "-l", str(k), "eq.pdf", out.name])
+                done = subprocess.run(command, cwd=tmp, capture_output=True, text=True,
+                                      errors="replace", timeout=120)
+                if done.returncode != 0 or not out.is_file():
+                    raise LatexError(f"{command[0]} failed on equation {stem}: "
+                                     f"{(done.stderr.strip().splitlines() or ['no message'])[0]}")
+                images[f"{stem}.{fmt}"] = out.read_bytes()
+            return images
+    except subprocess.TimeoutExpired:
+        raise LatexError(f"{RASTER[fmt]} timed out on the equation images") from None
+
+
+def mathtext_images(doc: Document, fmt: str = "png") -> dict[str, bytes]:
+    """One image per equation drawn with matplotlib's mathtext (no TeX needed)."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         from matplotlib import pyplot as plt
     except ImportError:
-        raise LatexError("equation images need matplotlib: pip install matplotlib") from None
+        raise LatexError(f"equation images need pdflatex and {RASTER.get(fmt, 'pdftoppm')} "
+                         f"(poppler-utils), or matplotlib: {IMAGES_EXTRA}") from None
     images = {}
     style = {"svg.hashsalt": "lstm-symbolic", "mathtext.fontset": "cm", "font.family": "serif"}
     with matplotlib.rc_context(style):
