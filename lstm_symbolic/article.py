@@ -93,7 +93,8 @@ def adjoint_block(ctx: Context, adj: Adjoint, steps: bool) -> Block:
     if not steps:
         return Block(_slug(adj), tuple(wrap_sum(values, lhs)))
     chain = seed + [chain_term(ctx, s) for s in ordered]
-    rows = wrap_sum(chain, lhs + " = " + ctx.grad(adj.of))
+    grad = ctx.grad(adj.of)
+    rows = wrap_sum(chain, lhs if lhs == grad else lhs + " = " + grad)  # ∂E/∂x = ∂E/∂x: once
     rows += wrap_sum(values, "")
     return Block(_slug(adj), tuple(rows))
 
@@ -138,7 +139,7 @@ def recursion_section(ctx: Context, steps: bool) -> Section:
         elif state == ctx.cell.output:
             s_prev = ctx.tex(sp.Symbol(naming.prev(state)))
             loss = rf"\frac{{\partial E_{{t-1}}}}{{\partial {s_prev}}}"
-            rows.append(Row(rf"\delta {s_prev}", f"{prev} + {loss}", r"\leftarrow"))
+            rows.append(Row(ctx.notation.adjoint_of(s_prev), f"{prev} + {loss}", r"\leftarrow"))
     blocks.append(Block("recursion", tuple(rows)))
     intro = ("The gradients this step passes back, to the input and to step $t-1$; "
              "step $t-1$ then starts from the gradients in the last lines "
@@ -178,8 +179,8 @@ def layout_blocks(ctx: Context) -> list[Block]:
         sep = r" & " if stack.axis == "columns" else r" \\ "
         parts = [ctx.tex(sp.Symbol(p)) for p in stack.parts]
         grads = [ctx.tex(sp.Symbol(naming.adjoint(p))) for p in stack.parts]
-        rhs = (rf"\begin{{bmatrix}} {sep.join(parts)} \end{{bmatrix}}, \qquad \delta {stack.latex} "
-               rf"= \begin{{bmatrix}} {sep.join(grads)} \end{{bmatrix}}")
+        rhs = (rf"\begin{{bmatrix}} {sep.join(parts)} \end{{bmatrix}}, \qquad "
+               rf"{ctx.notation.adjoint_of(stack.latex)} = \begin{{bmatrix}} {sep.join(grads)} \end{{bmatrix}}")
         d_lin = _stack_adjoint(ctx, stack.parts[0])
         if stack.operands and d_lin is not None:
             rhs += rf" = \textstyle\sum_{{t=1}}^{{T}} {ctx.tex(d_lin)}\, {stack.operand_latex}^{{\top}}"
@@ -337,18 +338,21 @@ def _jacobian_intro(ctx: Context, held: list[str], carousel: bool) -> str:
 
 
 def conventions_section(ctx: Context) -> Section:
-    n = ctx.notation
+    n, d = ctx.notation, ctx.notation.adjoint_of
+    times, wx = n.times, f"W {n.matmul} x".replace("  ", " ")
     if n.scalar:
-        items = ["One unit: every quantity is a scalar and $\\cdot$ is an ordinary product."]
+        items = [f"One unit: every quantity is a scalar and ${times}$ is an ordinary product."]
     else:
-        items = ["Vectors are column vectors; $W x$ is a matrix-vector product and "
+        items = [f"Vectors are column vectors; ${wx}$ is a matrix-vector product and "
                  "$^{\\top}$ a transpose.",
-                 "$\\odot$ is the element-wise (Hadamard) product; it binds weaker than the "
-                 "matrix product, so $a \\odot W x$ means $a \\odot (W x)$.",
-                 "A weight gradient has the weight's shape: $\\delta W = \\sum_t \\delta z_t\\, "
+                 f"${times}$ is the element-wise (Hadamard) product; it binds weaker than the "
+                 f"matrix product, so $a {times} {wx}$ means $a {times} ({wx})$.",
+                 f"A weight gradient has the weight's shape: ${d('W')} = \\sum_t {d('z_t')}\\, "
                  "v_t^{\\top}$ for $z_t = W v_t + \\dots$ (rows: outputs, columns: inputs)."]
-    items.append("$\\delta v \\equiv \\partial E / \\partial v$ is the gradient of the loss $E$ "
-                 "summed over all steps with respect to $v$; $\\sigma$ is the logistic sigmoid.")
+    sigma = "$\\sigma$ is the logistic sigmoid."
+    items.append(f"$E$ is the loss summed over all steps; {sigma}" if n.adjoint == "partial" else
+                 f"${d('v')} \\equiv \\partial E / \\partial v$ is the gradient of the loss $E$ "
+                 f"summed over all steps with respect to $v$; {sigma}")
     items += list(n.notes_for(q.name for q in ctx.cell.quantities))
     intro = f"The notation is {n.description}."
     return Section("Conventions", intro, (), "conventions", tuple(items))

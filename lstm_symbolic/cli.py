@@ -24,6 +24,10 @@ written all or nothing. --check writes nothing: it shows a diff where the folder
 (files generate would remove show as deleted) and refuses the same folders."""
 
 
+NOTATION_HELP = (f"whose names the LaTeX uses: {', '.join(notation.names())} or a notation file "
+                 "FILE.toml (default: default)")
+
+
 def _out(text: str) -> None:
     sys.stdout.write(escape.terminal(text))
 
@@ -52,8 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("cell", help="a built-in cell name or the path of a .toml cell spec")
     p.add_argument("--format", choices=pipeline.FORMATS,
                    help="text (default), a standalone LaTeX document, or Markdown with $$ blocks")
-    p.add_argument("--notation", choices=notation.names(), default="default",
-                   help="whose names the LaTeX uses (default: default)")
+    p.add_argument("--notation", default="default", help=NOTATION_HELP)
     p.add_argument("--steps", action="store_true", help="the chain-rule derivation, step by step")
     p.add_argument("-o", "--output", help="write to this file instead of standard output")
     p.add_argument("--pdf", action="store_true",
@@ -65,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("cell")
     p.add_argument("--total", action="store_true", help="through h_{t-1} as well (default: partial)")
     p.add_argument("--format", choices=pipeline.FORMATS, default="text")
-    p.add_argument("--notation", choices=notation.names(), default="default")
+    p.add_argument("--notation", default="default", help=NOTATION_HELP)
     _heading_options(p)
     p = sub.add_parser("emit", help="backward-pass code")
     p.add_argument("cell")

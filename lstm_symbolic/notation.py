@@ -16,6 +16,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from . import naming
+from .errors import UserError
+
+TIME_STYLES = ("sub", "angle", "sup")  # h_t, a^{⟨t⟩}, y^t
+ADJOINT_STYLES = ("delta", "d", "partial")  # δx, dx, ∂E/∂x
 
 GREEK = {
     "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "kappa", "lambda",
@@ -24,7 +28,7 @@ GREEK = {
 }  # fmt: skip
 
 
-class NotationError(ValueError):
+class NotationError(UserError, ValueError):
     """An unknown notation profile was requested."""
 
 
@@ -83,6 +87,24 @@ class Notation:
     scalar: bool = False
     stacks: tuple[Stack, ...] = ()
     notes: tuple[Note, ...] = field(default=())
+    adjoint: str = "delta"  # how ∂E/∂x is written: delta δx, d dx, partial ∂E/∂x
+    hadamard: str = ""  # the element-wise product ('' = \odot, or \cdot for one unit)
+    matmul: str = ""  # between a matrix and what it multiplies ('' = juxtaposition)
+    where: str = ""  # the file of a user's profile (checked against each cell it is used with)
+    positions: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def times(self) -> str:
+        """The element-wise product symbol."""
+        return self.hadamard or (r"\cdot" if self.scalar else r"\odot")
+
+    def adjoint_of(self, latex: str) -> str:
+        """∂E/∂(the quantity written ``latex``) in this profile's style."""
+        if self.adjoint == "partial":
+            return rf"\frac{{\partial E}}{{\partial {latex}}}"
+        if self.adjoint == "d":
+            return rf"\mathrm{{d}}{latex}"
+        return rf"\delta {latex}"
 
     def notes_for(self, names: Iterable[str]) -> tuple[str, ...]:
         """The notes that hold for a cell with these internal names."""
@@ -96,18 +118,20 @@ class Notation:
             return entry.latex.replace("@", time or "t")
         if name.endswith("_prev"):
             return self.latex(name[: -len("_prev")], "t-1")
+        if name.startswith("d_") and len(name) > 2:
+            return self.adjoint_of(self.latex(name[2:], time))
         return generic_latex(name, time, self.time_style)
 
     def adjoint_latex(self, name: str, time: str | None = "t") -> str:
         """``\\delta`` before the quantity: the house style for ∂E/∂(name)."""
-        return rf"\delta {self.latex(name, time)}"
+        return self.adjoint_of(self.latex(name, time))
 
     def seed_latex(self, state: str, time: str = "t") -> str:
         """The gradient reaching ``state`` from step t+1 (``d_c_next``)."""
         mark = r"\mathrm{next}"
         base = self.latex(state, time)
         attached = attach(base, sub=mark) if self.time_style != "sub" else attach(base, sup=mark)
-        return rf"\delta {attached}"
+        return self.adjoint_of(attached)
 
     def code(self, name: str) -> str:
         """Code name of internal ``name`` (adjoints ``d_<name>`` included)."""
@@ -115,8 +139,10 @@ class Notation:
             return self.names[name].code
         if name.startswith("d_"):
             return self.adjoint_code + self.code(name[2:])
-        if name.endswith("_prev") and name[: -len("_prev")] in self.names:
-            return self.names[name[: -len("_prev")]].code + "_prev"
+        for mark in ("_prev", "_next"):
+            if name.endswith(mark) and name[: -len(mark)] in self.names:
+                base = self.names[name[: -len(mark)]].code  # ng's c is c_next already
+                return base if base.endswith(mark) else base + mark
         return name
 
     def internal(self, code: str, candidates: Iterable[str] | None = None) -> str:
@@ -184,14 +210,20 @@ def _sub_word(word: str) -> str:
 
 
 def get(name: str) -> Notation:
-    """The profile called ``name``; NotationError lists the known ones otherwise."""
+    """The profile called ``name``, or read from ``name`` when it ends in ``.toml``;
+    NotationError lists the known ones otherwise."""
     from .profiles import PROFILES
 
+    if name.endswith(".toml"):
+        from .profile_file import load_profile
+
+        return load_profile(name)
     try:
         return PROFILES[name]
     except KeyError:
         known = ", ".join(PROFILES)
-        raise NotationError(f"unknown notation '{name}': choose one of {known}") from None
+        raise NotationError(f"unknown notation '{name}': choose one of {known}, "
+                            "or the path of a .toml notation file") from None
 
 
 def names() -> tuple[str, ...]:

@@ -14,7 +14,7 @@ RANK = {
     "errors": 0, "naming": 0, "escape": 0, "files": 0, "manifest": 7,
     "functions": 1, "cells": 2, "builtins": 3, "formula": 2, "spec": 3,
     "formula_values": 2, "formula_grammar": 2, "formula_transform": 2,
-    "derive": 4, "jacobian": 4, "components": 5, "kernel": 5, "notation": 5, "profiles": 5,
+    "derive": 4, "jacobian": 4, "components": 5, "kernel": 5, "notation": 5, "profile_file": 5, "profiles": 5,
     "conventions": 5, "printing": 6, "layout": 6, "emit": 7, "emit_numpy": 8, "emit_c": 8, "document": 8,
     "article": 8, "publish": 8,
     "verify": 8, "gradcheck": 8, "pipeline": 9, "cli": 10,

@@ -32,12 +32,15 @@ class CellLatexPrinter(_SympyLatexPrinter):
         *,
         scalar: bool = False,
         order: Mapping[str, int] | None = None,
+        times: str = "",
+        matmul: str = "",
     ):
         super().__init__()
         self.symbols = dict(symbols or {})
         self.scalar = scalar
         self.rank = dict(order or {})
-        self.times = r"\cdot" if scalar else r"\odot"
+        self.times = times or (r"\cdot" if scalar else r"\odot")
+        self.matmul = f" {matmul} " if matmul else " "
 
     def _print_Symbol(self, expr, style="plain"):
         return self.symbols.get(expr.name) or generic_latex(expr.name)
@@ -148,11 +151,11 @@ class CellLatexPrinter(_SympyLatexPrinter):
 
     def _print_MatVec(self, expr):
         w, v = expr.args
-        return f"{self._operand(w)} {self._operand(v)}"
+        return f"{self._operand(w)}{self.matmul}{self._operand(v)}"
 
     def _print_MatTVec(self, expr):
         w, d = expr.args
-        return f"{self._transpose(w)} {self._operand(d)}"
+        return f"{self._transpose(w)}{self.matmul}{self._operand(d)}"
 
     def _print_Outer(self, expr):
         d, v = expr.args
@@ -206,7 +209,7 @@ def symbol_table(cell: Cell, notation: Notation, derivation: Derivation | None =
     for q in cell.quantities:
         table[q.name] = notation.latex(q.name, None if q.kind == "param" else "t")
         if q.kind == "param":
-            table[naming.adjoint(q.name)] = rf"\delta {table[q.name]}"
+            table[naming.adjoint(q.name)] = notation.adjoint_of(table[q.name])
         if q.kind == "intermediate":
             table[naming.prev(q.name)] = notation.latex(naming.prev(q.name))
     if derivation is None:
@@ -222,5 +225,5 @@ def symbol_table(cell: Cell, notation: Notation, derivation: Derivation | None =
 def _adjoint_latex(adj: Adjoint, notation: Notation, table: dict) -> str:
     if isinstance(adj.of, sp.Symbol):
         return notation.adjoint_latex(adj.of.name)
-    return rf"\delta \left({latex_of(adj.of, table)}\right)"
+    return notation.adjoint_of(rf"\left({latex_of(adj.of, table)}\right)")
 
