@@ -70,6 +70,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=pipeline.FORMATS, default="text")
     p.add_argument("--notation", default="default", help=NOTATION_HELP)
     _heading_options(p)
+    p = sub.add_parser("plot", help="how the gradient flows back in time (--flow)")
+    p.add_argument("cells", nargs="+", metavar="CELL", help="built-in names or .toml specs, one curve each")
+    p.add_argument("--flow", action="store_true", required=True,
+                   help="||ds_T/ds_{T-k}|| against k from the derived Jacobians, partial and total")
+    p.add_argument("-o", "--output", default="flow.png", help="the figure: .png, .svg or .pdf (default: flow.png)")
+    p.add_argument("--csv", help="the numbers as CSV too (median, 10th and 90th percentile, each sequence)")
+    p.add_argument("--weights", help="the cell's weights: .npz (parameter names) or a PyTorch state dict "
+                   "(default: random, as PyTorch initialises them)")
+    p.add_argument("--steps", type=int, default=50, help="sequence length T (default: 50)")
+    p.add_argument("--sequences", type=int, default=20, help="how many sequences (default: 20)")
+    p.add_argument("--hidden", type=int, default=16, help="hidden size with random weights (default: 16)")
+    p.add_argument("--input", type=int, default=8, help="input size with random weights (default: 8)")
+    p.add_argument("--seed", type=int, default=0, help="random weights and inputs (default: 0)")
     p = sub.add_parser("emit", help="backward-pass code")
     p.add_argument("cell")
     p.add_argument("--lang", required=True, choices=pipeline.LANGUAGES)
@@ -126,6 +139,11 @@ def _run(args) -> int:
         report, code = pipeline.verify_code_report(args.target, args.cell, args.notation, args.convention)
         _out(report)
         return code
+    if args.command == "plot":
+        _lines(pipeline.plot_flow(args.cells, args.output, args.csv, args.weights, steps=args.steps,
+                                  sequences=args.sequences, hidden=args.hidden,
+                                  input_size=args.input, seed=args.seed))
+        return 0
     cell = pipeline.load_cell(args.cell)
     if args.command == "derive":
         images = {k: d for k, d in (("png", args.png), ("svg", args.svg)) if d}

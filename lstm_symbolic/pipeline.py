@@ -6,6 +6,7 @@ import difflib
 from pathlib import Path, PurePosixPath
 
 from . import builtins, manifest, naming
+from . import flow as flows
 from . import notation as notations
 from .article import derivation_document
 from .article import jacobian_document as jacobian_latex_document
@@ -228,6 +229,27 @@ def publish_derivation(cell: Cell | str, *, fmt: str | None = None, notation: st
         lines.append(f"{len(pictures)} {kind.upper()} images under {directory}/")
     write_groups(groups)
     return (None if groups else body), lines
+
+
+FIGURES = ("png", "svg", "pdf")
+
+
+def plot_flow(cells: list[str], output: str, csv: str | None = None, weights: str | None = None,
+              **sizes) -> list[str]:
+    """``plot --flow``: the figure (its format from ``output``'s suffix) and the numbers as CSV."""
+    fmt = PurePosixPath(output).suffix.lstrip(".").lower()
+    if fmt not in FIGURES:
+        raise UserError(f"{output}: the figure is a .png, .svg or .pdf file")
+    loaded = [load_cell(c) for c in cells]
+    if weights is not None and len(loaded) != 1:
+        raise UserError("--weights are the weights of one cell: name one cell")
+    params = flows.load_weights(weights, loaded[0]) if weights else None
+    results = [flows.flow(c, params=params, **sizes) for c in loaded]
+    figure = Path(output)
+    groups = [(figure.parent, {figure.name: flows.draw(results, fmt)})]
+    if csv:
+        groups.append((Path(csv).parent, {Path(csv).name: flows.csv_text(results)}))
+    return [str(p) for p in write_groups(groups)]
 
 
 def _document_files(cell: Cell, body: str, output: str | None, pdf: Document | None

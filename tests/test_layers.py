@@ -16,7 +16,7 @@ RANK = {
     "formula_values": 2, "formula_grammar": 2, "formula_transform": 2,
     "derive": 4, "jacobian": 4, "components": 5, "kernel": 5, "notation": 5, "profile_file": 5, "profiles": 5,
     "conventions": 5, "printing": 6, "layout": 6, "emit": 7, "emit_numpy": 8, "emit_c": 8, "document": 8,
-    "article": 8, "publish": 8,
+    "article": 8, "publish": 8, "flow": 6,
     "verify": 8, "gradcheck": 8, "pipeline": 9, "cli": 10,
     "verify_names": 5, "verify_eval": 5, "verify_diagnose": 5, "verify_right": 7, "verify_check": 7,
     "verify_code": 7,
