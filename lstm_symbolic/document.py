@@ -100,7 +100,10 @@ class Context:
         self.cell, self.notation = cell, profile
         self.derivation = derivation or derive(cell)
         self.table = symbol_table(cell, profile, self.derivation)
-        order = [q.name for q in cell.quantities] + [s.name for s in self.derivation.seeds.values()]
+        quantities = list(cell.quantities)
+        if profile.order == "gates-first":  # values computed in the step before what it reads
+            quantities.sort(key=lambda q: q.kind != "intermediate")
+        order = [q.name for q in quantities] + [s.name for s in self.derivation.seeds.values()]
         order += [a.name.name for a in self.derivation.adjoints]
         self.rank = {name: k for k, name in enumerate(dict.fromkeys(order))}
         self.printer = CellLatexPrinter(self.table, scalar=profile.scalar, order=self.rank,

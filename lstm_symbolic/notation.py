@@ -20,6 +20,7 @@ from .errors import UserError
 
 TIME_STYLES = ("sub", "angle", "sup")  # h_t, a^{⟨t⟩}, y^t
 ADJOINT_STYLES = ("delta", "d", "partial")  # δx, dx, ∂E/∂x
+ORDERS = ("declaration", "gates-first")  # how the factors of a product are ordered
 
 GREEK = {
     "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "kappa", "lambda",
@@ -90,6 +91,7 @@ class Notation:
     adjoint: str = "delta"  # how ∂E/∂x is written: delta δx, d dx, partial ∂E/∂x
     hadamard: str = ""  # the element-wise product ('' = \odot, or \cdot for one unit)
     matmul: str = ""  # between a matrix and what it multiplies ('' = juxtaposition)
+    order: str = "declaration"  # factors: declaration order, or gates-first (Γ_f ⊙ c^{⟨t−1⟩})
     where: str = ""  # the file of a user's profile (checked against each cell it is used with)
     positions: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
 
@@ -103,7 +105,7 @@ class Notation:
         if self.adjoint == "partial":
             return rf"\frac{{\partial E}}{{\partial {latex}}}"
         if self.adjoint == "d":
-            return rf"\mathrm{{d}}{latex}"
+            return f"d{latex}"
         return rf"\delta {latex}"
 
     def notes_for(self, names: Iterable[str]) -> tuple[str, ...]:
@@ -124,10 +126,16 @@ class Notation:
 
     def adjoint_latex(self, name: str, time: str | None = "t") -> str:
         """``\\delta`` before the quantity: the house style for ∂E/∂(name)."""
+        explicit = self.names.get(naming.adjoint(name))  # a source's own name (ng: da_{next})
+        if explicit is not None:
+            return explicit.latex.replace("@", time or "t")
         return self.adjoint_of(self.latex(name, time))
 
     def seed_latex(self, state: str, time: str = "t") -> str:
         """The gradient reaching ``state`` from step t+1 (``d_c_next``)."""
+        explicit = self.names.get(naming.adjoint(f"{state}_next"))
+        if explicit is not None:
+            return explicit.latex.replace("@", time)
         mark = r"\mathrm{next}"
         base = self.latex(state, time)
         attached = attach(base, sub=mark) if self.time_style != "sub" else attach(base, sup=mark)

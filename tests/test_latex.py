@@ -59,7 +59,7 @@ def test_transposes():
 
 
 def test_transpose_of_a_superscripted_vector_is_parenthesised():
-    expected = r"\delta z_{f}^{\langle t \rangle}\, \left(a^{\langle t-1 \rangle}\right)^{\top}"
+    expected = r"d\Gamma_f^{\langle t \rangle}\, \left(a^{\langle t-1 \rangle}\right)^{\top}"
     assert tex(Outer(S["d_z_f"], S["h_prev"]), "ng") == expected
 
 
@@ -89,7 +89,8 @@ def test_scalar_profile_uses_products_and_no_transposes():
 
 def test_seed_from_the_next_step():
     assert tex(S["d_c_next"]) == r"\delta c_{t}^{\mathrm{next}}"
-    assert tex(S["d_c_next"], "ng") == r"\delta c^{\langle t \rangle}_{\mathrm{next}}"
+    assert tex(S["d_c_next"], "ng") == r"dc_{next}"  # the course's own name
+    assert tex(S["d_c_next"], "greff") == r"\delta c^{t}_{\mathrm{next}}"
 
 
 def test_total_jacobian_terms():

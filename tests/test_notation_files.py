@@ -105,7 +105,7 @@ def test_unknown_notation_and_missing_file_are_one_line(tmp_path, capsys):
                                             str(tmp_path / "no.toml")])
 
 
-@pytest.mark.parametrize("style, expected", [("d", r"\mathrm{d}O_{t}"), ("delta", r"\delta O_{t}"),
+@pytest.mark.parametrize("style, expected", [("d", r"dO_{t}"), ("delta", r"\delta O_{t}"),
                                              ("partial", r"\frac{\partial E}{\partial O_{t}}")])
 def test_adjoint_styles(tmp_path, style, expected):
     path = _profile(tmp_path, D2L.read_text().replace('adjoint = "partial"', f'adjoint = "{style}"'))
@@ -120,3 +120,21 @@ def test_product_symbols(tmp_path):
     equations = tex[tex.index(r"\section*{Forward pass}"):]
     assert r"\odot" not in equations and r"\circ" in equations
     assert r"W_{xf} \cdot X_{t}" in equations
+
+
+def test_ng_writes_the_courses_own_symbols_and_factor_order():
+    tex = to_latex(derivation_document("lstm", "ng", steps=True))
+    for name in ("da_{next}", "dc_{next}", r"d\Gamma_o^{\langle t \rangle}", r"d\Gamma_u^{\langle t \rangle}",
+                 r"dp\widetilde{c}^{\langle t \rangle}", "da_{prev}", "dc_{prev}", r"dW_{f}"):
+        assert name in tex, name
+    assert r"\delta" not in tex  # the course writes d, never δ
+    gate_first = r"c^{\langle t \rangle} &= \Gamma_f^{\langle t \rangle} \odot c^{\langle t-1 \rangle} + "
+    assert gate_first in tex
+    assert r"\operatorname{diag}\left(\Gamma_f^{\langle t \rangle} \odot c^{\langle t-1 \rangle}" in tex
+    assert "The course has no name for the gradient of a gate's value" in tex  # what it invents
+
+
+@pytest.mark.parametrize("profile, line", [("pytorch", r"c_{t} &= f_{t} \odot c_{t-1} + i_{t} \odot g_{t}"),
+                                           ("default", r"c_{t} &= c_{t-1} \odot f_{t} + i_{t} \odot \tilde{c}_{t}")])
+def test_factor_order_is_the_profiles_habit(profile, line):
+    assert line in to_latex(derivation_document("lstm", profile))

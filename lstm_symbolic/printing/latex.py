@@ -209,7 +209,7 @@ def symbol_table(cell: Cell, notation: Notation, derivation: Derivation | None =
     for q in cell.quantities:
         table[q.name] = notation.latex(q.name, None if q.kind == "param" else "t")
         if q.kind == "param":
-            table[naming.adjoint(q.name)] = notation.adjoint_of(table[q.name])
+            table[naming.adjoint(q.name)] = notation.adjoint_latex(q.name, None)
         if q.kind == "intermediate":
             table[naming.prev(q.name)] = notation.latex(naming.prev(q.name))
     if derivation is None:
