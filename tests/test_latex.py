@@ -83,8 +83,8 @@ def test_negation_and_division():
 
 
 def test_scalar_profile_uses_products_and_no_transposes():
-    assert tex(S["d_h"] * S["o"], "gfg") == r"\delta h_{t} \cdot o_{t}"
-    assert tex(MatTVec(S["U_f"], S["d_z_f"]), "gfg") == r"w_{hf} \delta z_{f,t}"
+    assert tex(S["d_h"] * S["o"], "gfg") == r"E_{\delta} \cdot o_{t}"  # the tutorial's E_delta
+    assert tex(MatTVec(S["U_f"], S["d_z_f"]), "gfg") == r"w_{hf} \frac{\partial E}{\partial z_{f,t}}"
 
 
 def test_seed_from_the_next_step():

@@ -138,3 +138,9 @@ def test_ng_writes_the_courses_own_symbols_and_factor_order():
                                            ("default", r"c_{t} &= c_{t-1} \odot f_{t} + i_{t} \odot \tilde{c}_{t}")])
 def test_factor_order_is_the_profiles_habit(profile, line):
     assert line in to_latex(derivation_document("lstm", profile))
+
+
+def test_gfg_writes_the_tutorials_gradients():
+    tex = to_latex(derivation_document("lstm", "gfg", steps=True))
+    assert r"E_{\delta}" in tex and r"&= E_{\delta} \cdot \tanh(c_{t})" in tex
+    assert r"\delta" not in tex.replace(r"E_{\delta}", "")
