@@ -61,8 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="write to this file instead of standard output")
     p.add_argument("--pdf", action="store_true",
                    help="compile the LaTeX with pdflatex (next to -o FILE, default <cell>.tex)")
-    p.add_argument("--png", metavar="DIR", help="one PNG image per equation into DIR")
-    p.add_argument("--svg", metavar="DIR", help="one SVG image per equation into DIR")
+    p.add_argument("--png", metavar="DIR", help="one PNG image per equation into DIR (typeset by TeX "
+                   "with pdflatex and pdftoppm, else matplotlib: the images extra); any --format")
+    p.add_argument("--svg", metavar="DIR", help="one SVG image per equation into DIR (TeX and pdftocairo, "
+                   "else matplotlib)")
     _heading_options(p)
     p = sub.add_parser("jacobian", help="dc_t/dc_{t-1}, partial or total")
     p.add_argument("cell")

@@ -21,6 +21,7 @@ from .errors import UserError
 TIME_STYLES = ("sub", "angle", "sup")  # h_t, a^{⟨t⟩}, y^t
 ADJOINT_STYLES = ("delta", "d", "partial")  # δx, dx, ∂E/∂x
 ORDERS = ("declaration", "gates-first")  # how the factors of a product are ordered
+VECTOR_STYLES = ("plain", "bold")  # h_t or \boldsymbol{h}_t for the quantities indexed by time
 
 GREEK = {
     "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "kappa", "lambda",
@@ -91,6 +92,7 @@ class Notation:
     adjoint: str = "delta"  # how ∂E/∂x is written: delta δx, d dx, partial ∂E/∂x
     hadamard: str = ""  # the element-wise product ('' = \odot, or \cdot for one unit)
     matmul: str = ""  # between a matrix and what it multiplies ('' = juxtaposition)
+    vector: str = "plain"  # plain h_t, or bold \boldsymbol{h}_t (time-indexed quantities)
     order: str = "declaration"  # factors: declaration order, or gates-first (Γ_f ⊙ c^{⟨t−1⟩})
     where: str = ""  # the file of a user's profile (checked against each cell it is used with)
     positions: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
@@ -117,12 +119,14 @@ class Notation:
         """LaTeX of internal ``name`` at ``time`` ("t", "t-1" or None for parameters)."""
         entry = self.names.get(name)
         if entry is not None:
-            return entry.latex.replace("@", time or "t")
+            text = entry.latex.replace("@", time or "t")
+            return bold(text) if self.vector == "bold" and time and not self.scalar else text
         if name.endswith("_prev"):
             return self.latex(name[: -len("_prev")], "t-1")
         if name.startswith("d_") and len(name) > 2:
             return self.adjoint_of(self.latex(name[2:], time))
-        return generic_latex(name, time, self.time_style)
+        text = generic_latex(name, time, self.time_style)
+        return bold(text) if self.vector == "bold" and time and not self.scalar else text
 
     def adjoint_latex(self, name: str, time: str | None = "t") -> str:
         """``\\delta`` before the quantity: the house style for ∂E/∂(name)."""
@@ -176,6 +180,17 @@ def attach(base: str, sup: str | None = None, sub: str | None = None) -> str:
     if sup is not None:
         base += f"^{{{sup}}}"
     return base + (f"_{{{sub}}}" if sub is not None else "")
+
+
+def bold(latex: str) -> str:
+    """``latex`` with its head (what the scripts attach to) in bold: ``\\boldsymbol{h}_{t}``."""
+    depth = 0
+    for k, ch in enumerate(latex):
+        depth += ch == "{"
+        depth -= ch == "}"
+        if depth == 0 and ch in "_^" and k:
+            return rf"\boldsymbol{{{latex[:k]}}}{latex[k:]}"
+    return rf"\boldsymbol{{{latex}}}"
 
 
 def top_level(latex: str) -> str:

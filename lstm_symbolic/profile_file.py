@@ -14,6 +14,7 @@ its line.
     hadamard = '\\odot'                      # the element-wise product ('' = the default)
     matmul = ''                              # between a matrix and a vector ('' = a space)
     order = "declaration"                    # or "gates-first": Γ_f ⊙ c^{⟨t−1⟩}, not c^{⟨t−1⟩} ⊙ Γ_f
+    vector = "plain"                         # or "bold": \boldsymbol{h}_t for what time indexes
     notes = [{text = "...", needs = ["f"]}]  # said only of a cell with every name in needs
     stacks = [{latex = "W_{ih}", code = "weight_ih", parts = ["W_i", "W_f"], axis = "rows"}]
 
@@ -29,12 +30,12 @@ from types import MappingProxyType
 
 from .cells import Cell
 from .files import ReadError, read_text
-from .notation import ADJOINT_STYLES, ORDERS, TIME_STYLES, Name, Notation, Note, Stack
+from .notation import ADJOINT_STYLES, ORDERS, TIME_STYLES, VECTOR_STYLES, Name, Notation, Note, Stack
 from .spec import SpecError, _Reader
 
 MAX_PROFILE_BYTES = 256 * 1024
 KEYS = ("name", "description", "time", "adjoint", "adjoint_code", "scalar", "hadamard", "matmul",
-        "order", "notes", "stacks", "names")
+        "order", "vector", "notes", "stacks", "names")
 STACK_KEYS = ("latex", "code", "parts", "axis", "operands", "operand_latex", "operand_code")
 
 
@@ -92,7 +93,8 @@ def parse_profile(text: str, where: str = "notation") -> Notation:
         stacks=tuple(_stack(s, fail) for s in _list(data, "stacks", fail)),
         notes=tuple(_note(n, fail) for n in _list(data, "notes", fail)),
         adjoint=string("adjoint", "delta", ADJOINT_STYLES), hadamard=string("hadamard", ""),
-        matmul=string("matmul", ""), order=string("order", "declaration", ORDERS), where=where,
+        matmul=string("matmul", ""), order=string("order", "declaration", ORDERS),
+        vector=string("vector", "plain", VECTOR_STYLES), where=where,
         positions=MappingProxyType(positions))
 
 
@@ -154,7 +156,7 @@ def dump_profile(profile: Notation) -> str:
              f"time = {q(profile.time_style)}", f"adjoint = {q(profile.adjoint)}",
              f"adjoint_code = {q(profile.adjoint_code)}", f"scalar = {str(profile.scalar).lower()}",
              f"hadamard = {q(profile.hadamard)}", f"matmul = {q(profile.matmul)}",
-             f"order = {q(profile.order)}", "notes = ["]
+             f"order = {q(profile.order)}", f"vector = {q(profile.vector)}", "notes = ["]
     for note in profile.notes:
         lines.append(f"    {{text = {q(note.text)}, needs = {json.dumps(list(note.needs))}, "
                      f"unless = {json.dumps(list(note.unless))}}},")

@@ -144,3 +144,11 @@ def test_gfg_writes_the_tutorials_gradients():
     tex = to_latex(derivation_document("lstm", "gfg", steps=True))
     assert r"E_{\delta}" in tex and r"&= E_{\delta} \cdot \tanh(c_{t})" in tex
     assert r"\delta" not in tex.replace(r"E_{\delta}", "")
+
+
+def test_vector_style_bold(tmp_path):
+    text = D2L.read_text().replace("matmul = ''", "matmul = ''\nvector = \"bold\"")
+    tex = pipeline.derivation_output("lstm", "latex", _profile(tmp_path, text), steps=True)
+    assert r"\boldsymbol{F}_{t} &= \sigma(\boldsymbol{Z}_{F,t})" in tex
+    assert r"W_{xf} \boldsymbol{X}_{t}" in tex and r"\boldsymbol{W" not in tex  # matrices stay
+    assert r"\frac{\partial E}{\partial \boldsymbol{O}_{t}}" in tex
