@@ -54,6 +54,7 @@ def test_default_title_and_no_author(documents):
     tex = to_latex(documents["lstm", "ng"])
     assert r"\title{Backpropagation through time of the LSTM cell}" in tex
     assert r"\author{}" in tex and r"\date{}" in tex
+    assert r"\maketitle" not in tex  # no room kept for an author there is none of
     assert to_markdown(documents["gru", "default"]).splitlines()[1] == \
         "# Backpropagation through time of the GRU cell"
 
@@ -65,6 +66,7 @@ def test_title_author_and_date_are_the_users_text(tmp_path, capsys):
     tex = capsys.readouterr().out
     assert r"\title{Why LSTMs remember}" in tex
     assert r"\author{A. Author \& B. \$Writer}" in tex and r"\date{3 May 2026}" in tex
+    assert r"\maketitle" in tex
     assert cli.main(["derive", "lstm", "--format", "markdown", "--author", "Ann", "--date", "May"]) == 0
     md = capsys.readouterr().out.splitlines()
     assert md[1] == "# Backpropagation through time of the LSTM cell" and md[3] == "Ann, May"
