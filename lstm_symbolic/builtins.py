@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 
 from .cells import Cell
+from .errors import UserError
 from .spec import load_spec
 
 SPECS = Path(__file__).resolve().parent / "specs"
@@ -19,3 +20,13 @@ BUILTIN_CELLS: dict[str, Callable[[], Cell]] = {
     name: partial(load_spec, SPECS / f"{name}.toml")
     for name in ("lstm", "lstm-peephole", "lstm-cifg", "gru", "gru-reset-after")
 }
+
+
+def load_cell(name: str) -> Cell:
+    """A built-in cell by name, or a cell spec file (``.toml``)."""
+    if name in BUILTIN_CELLS:
+        return BUILTIN_CELLS[name]()
+    if name.endswith(".toml"):
+        return load_spec(name)
+    known = ", ".join(BUILTIN_CELLS)
+    raise UserError(f"unknown cell '{name}': use one of {known}, or the path of a .toml cell spec")

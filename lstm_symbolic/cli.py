@@ -50,6 +50,10 @@ def _positive(text: str) -> float:
 
 
 
+NOTATION_HELP = (f"whose names the LaTeX uses: {', '.join(notation.names())} or a notation file "
+                 "FILE.toml (default: default)")
+
+
 def _out(text: str) -> None:
     sys.stdout.write(escape.terminal(text))
 
@@ -78,19 +82,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("cell", help="a built-in cell name or the path of a .toml cell spec")
     p.add_argument("--format", choices=pipeline.FORMATS,
                    help="text (default), a standalone LaTeX document, or Markdown with $$ blocks")
-    p.add_argument("--notation", choices=notation.names(), default="default",
-                   help="whose names the LaTeX uses (default: default)")
+    p.add_argument("--notation", default="default", help=NOTATION_HELP)
     p.add_argument("--steps", action="store_true", help="the chain-rule derivation, step by step")
     p.add_argument("-o", "--output", help="write to this file instead of standard output")
     p.add_argument("--pdf", action="store_true",
                    help="compile the LaTeX with pdflatex (next to -o FILE, default <cell>.tex)")
-    p.add_argument("--png", metavar="DIR", help="one PNG image per equation into DIR")
-    p.add_argument("--svg", metavar="DIR", help="one SVG image per equation into DIR")
+    p.add_argument("--png", metavar="DIR", help="one PNG image per equation into DIR (typeset by TeX "
+                   "with pdflatex and pdftoppm, else matplotlib: the images extra); any --format")
+    p.add_argument("--svg", metavar="DIR", help="one SVG image per equation into DIR (TeX and pdftocairo, "
+                   "else matplotlib)")
+    _heading_options(p)
     p = sub.add_parser("jacobian", help="dc_t/dc_{t-1}, partial or total")
     p.add_argument("cell")
     p.add_argument("--total", action="store_true", help="through h_{t-1} as well (default: partial)")
     p.add_argument("--format", choices=pipeline.FORMATS, default="text")
-    p.add_argument("--notation", choices=notation.names(), default="default")
+    p.add_argument("--notation", default="default", help=NOTATION_HELP)
+    _heading_options(p)
+    p = sub.add_parser("plot", help="how the gradient flows back in time (--flow)")
+    p.add_argument("cells", nargs="+", metavar="CELL", help="built-in names or .toml specs, one curve each")
+    p.add_argument("--flow", action="store_true", required=True,
+                   help="||ds_T/ds_{T-k}|| against k from the derived Jacobians, partial and total")
+    p.add_argument("-o", "--output", default="flow.png", help="the figure: .png, .svg or .pdf (default: flow.png)")
+    p.add_argument("--csv", help="the numbers as CSV too (median, 10th and 90th percentile, each sequence)")
+    p.add_argument("--weights", help="the cell's weights: .npz (parameter names) or a PyTorch state dict "
+                   "(default: random, as PyTorch initialises them)")
+    p.add_argument("--steps", type=int, default=50, help="sequence length T (default: 50)")
+    p.add_argument("--sequences", type=int, default=20, help="how many sequences (default: 20)")
+    p.add_argument("--hidden", type=int, default=16, help="hidden size with random weights (default: 16)")
+    p.add_argument("--input", type=int, default=8, help="input size with random weights (default: 8)")
+    p.add_argument("--seed", type=int, default=0, help="random weights and inputs (default: 0)")
     p = sub.add_parser("emit", help="backward-pass code")
     p.add_argument("cell")
     p.add_argument("--lang", required=True, choices=pipeline.LANGUAGES)
@@ -129,6 +149,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _heading_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--title", help="the document's title (default: Backpropagation through time "
+                   "of the <cell>); LaTeX and Markdown only")
+    p.add_argument("--author", default="", help="the document's author (default: none)")
+    p.add_argument("--date", default="", help="the document's date, as written (default: none)")
+
+
+def _heading(args) -> dict:
+    return {"title": args.title, "author": args.author, "date": args.date}
+
+
 def _run(args) -> int:
     if args.command == "cells":
         _out("".join(f"{name:18} {description}\n" for name, description in pipeline.cell_summaries()))
@@ -153,16 +184,21 @@ def _run(args) -> int:
                                                    gate_order=args.gate_order, steps=args.steps)
         _out(report)
         return code
+    if args.command == "plot":
+        _lines(pipeline.plot_flow(args.cells, args.output, args.csv, args.weights, steps=args.steps,
+                                  sequences=args.sequences, hidden=args.hidden,
+                                  input_size=args.input, seed=args.seed))
+        return 0
     cell = pipeline.load_cell(args.cell)
     if args.command == "derive":
         images = {k: d for k, d in (("png", args.png), ("svg", args.svg)) if d}
         body, written = pipeline.publish_derivation(
             cell, fmt=args.format, notation=args.notation, steps=args.steps,
-            output=args.output, pdf=args.pdf, images=images)
+            output=args.output, pdf=args.pdf, images=images, heading=_heading(args))
         _out(body) if body else _lines(written)
         return 0
     if args.command == "jacobian":
-        _out(pipeline.jacobian_output(cell, args.total, args.format, args.notation))
+        _out(pipeline.jacobian_output(cell, args.total, args.format, args.notation, _heading(args)))
         return 0
     _lines(pipeline.emit(cell, args.lang, args.output_dir))
     return 0

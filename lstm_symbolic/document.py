@@ -18,6 +18,7 @@ from .cells import Cell
 from .derive import Derivation, derive
 from .notation import Notation
 from .printing.latex import CellLatexPrinter, symbol_table
+from .profile_file import check_profile
 
 WRAP = 62  # estimated visible characters per display line before a sum is broken
 
@@ -68,6 +69,8 @@ class Document:
     cell: str
     notation: str
     sections: tuple[Section, ...]
+    author: str = ""  # the user's, plain text (escaped by every renderer)
+    date: str = ""
 
     def equations(self) -> tuple[tuple[str, Block], ...]:
         """Every block with its ordered file stem, e.g. ``("001-forward-z_f", block)``."""
@@ -93,13 +96,18 @@ class Context:
     """A cell, its derivation and a profile, with the printer they share."""
 
     def __init__(self, cell: Cell, profile: Notation, derivation: Derivation | None = None):
+        check_profile(profile, cell)
         self.cell, self.notation = cell, profile
         self.derivation = derivation or derive(cell)
         self.table = symbol_table(cell, profile, self.derivation)
-        order = [q.name for q in cell.quantities] + [s.name for s in self.derivation.seeds.values()]
+        quantities = list(cell.quantities)
+        if profile.order == "gates-first":  # values computed in the step before what it reads
+            quantities.sort(key=lambda q: q.kind != "intermediate")
+        order = [q.name for q in quantities] + [s.name for s in self.derivation.seeds.values()]
         order += [a.name.name for a in self.derivation.adjoints]
         self.rank = {name: k for k, name in enumerate(dict.fromkeys(order))}
-        self.printer = CellLatexPrinter(self.table, scalar=profile.scalar, order=self.rank)
+        self.printer = CellLatexPrinter(self.table, scalar=profile.scalar, order=self.rank,
+                                        times=profile.times, matmul=profile.matmul)
 
     def tex(self, expr) -> str:
         return self.printer.doprint(expr)

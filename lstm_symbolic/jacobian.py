@@ -7,7 +7,7 @@ apart (DESIGN.md):
 * **partial** - every other previous state (h_{t-1}) held fixed: diag(f_t) for the LSTM;
 * **total** - h_{t-1} moves with c_{t-1} through the output equation of step t-1, which adds
   one ``diag(∂c_t/∂z) U diag(∂h_{t-1}/∂c_{t-1})`` term per gate that reads h_{t-1}
-  (seed 001's p + q + r + s).
+  (the p + q + r + s of the usual product-rule expansion).
 """
 
 from __future__ import annotations

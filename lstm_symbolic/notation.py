@@ -16,6 +16,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from . import naming
+from .errors import UserError
+
+TIME_STYLES = ("sub", "angle", "sup")  # h_t, a^{⟨t⟩}, y^t
+ADJOINT_STYLES = ("delta", "d", "partial")  # δx, dx, ∂E/∂x
+ORDERS = ("declaration", "gates-first")  # how the factors of a product are ordered
+VECTOR_STYLES = ("plain", "bold")  # h_t or \boldsymbol{h}_t for the quantities indexed by time
 
 GREEK = {
     "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "kappa", "lambda",
@@ -24,7 +30,7 @@ GREEK = {
 }  # fmt: skip
 
 
-class NotationError(ValueError):
+class NotationError(UserError, ValueError):
     """An unknown notation profile was requested."""
 
 
@@ -54,8 +60,26 @@ class Stack:
 
 
 @dataclass(frozen=True)
+class Note:
+    """One sentence of a profile's conventions (our prose, inline ``$math$``), said only of a cell
+    that has every internal name in ``needs`` and none in ``unless``."""
+
+    text: str
+    needs: tuple[str, ...] = ()
+    unless: tuple[str, ...] = ()
+
+    def holds_for(self, names: Iterable[str]) -> bool:
+        have = set(names)
+        return set(self.needs) <= have and not set(self.unless) & have
+
+
+@dataclass(frozen=True)
 class Notation:
-    """A named profile: names, time style (``sub`` h_t, ``angle`` a^{⟨t⟩}, ``sup`` y^t)."""
+    """A named profile: names, time style (``sub`` h_t, ``angle`` a^{⟨t⟩}, ``sup`` y^t).
+
+    ``description`` cites the source as an author would and names no gate; what depends on
+    the cell (gate names, weight layouts, biases) is in ``notes``, each said only where it holds.
+    """
 
     name: str
     description: str
@@ -64,27 +88,62 @@ class Notation:
     adjoint_code: str = "d_"
     scalar: bool = False
     stacks: tuple[Stack, ...] = ()
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[Note, ...] = field(default=())
+    adjoint: str = "delta"  # how ∂E/∂x is written: delta δx, d dx, partial ∂E/∂x
+    hadamard: str = ""  # the element-wise product ('' = \odot, or \cdot for one unit)
+    matmul: str = ""  # between a matrix and what it multiplies ('' = juxtaposition)
+    vector: str = "plain"  # plain h_t, or bold \boldsymbol{h}_t (time-indexed quantities)
+    order: str = "declaration"  # factors: declaration order, or gates-first (Γ_f ⊙ c^{⟨t−1⟩})
+    where: str = ""  # the file of a user's profile (checked against each cell it is used with)
+    positions: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def times(self) -> str:
+        """The element-wise product symbol."""
+        return self.hadamard or (r"\cdot" if self.scalar else r"\odot")
+
+    def adjoint_of(self, latex: str) -> str:
+        """∂E/∂(the quantity written ``latex``) in this profile's style."""
+        if self.adjoint == "partial":
+            return rf"\frac{{\partial E}}{{\partial {latex}}}"
+        if self.adjoint == "d":
+            return f"d{latex}"
+        return rf"\delta {latex}"
+
+    def notes_for(self, names: Iterable[str]) -> tuple[str, ...]:
+        """The notes that hold for a cell with these internal names."""
+        have = set(names)
+        return tuple(n.text for n in self.notes if n.holds_for(have))
 
     def latex(self, name: str, time: str | None = "t") -> str:
         """LaTeX of internal ``name`` at ``time`` ("t", "t-1" or None for parameters)."""
         entry = self.names.get(name)
         if entry is not None:
-            return entry.latex.replace("@", time or "t")
+            text = entry.latex.replace("@", time or "t")
+            return bold(text) if self.vector == "bold" and time and not self.scalar else text
         if name.endswith("_prev"):
             return self.latex(name[: -len("_prev")], "t-1")
-        return generic_latex(name, time, self.time_style)
+        if name.startswith("d_") and len(name) > 2:
+            return self.adjoint_of(self.latex(name[2:], time))
+        text = generic_latex(name, time, self.time_style)
+        return bold(text) if self.vector == "bold" and time and not self.scalar else text
 
     def adjoint_latex(self, name: str, time: str | None = "t") -> str:
         """``\\delta`` before the quantity: the house style for ∂E/∂(name)."""
-        return rf"\delta {self.latex(name, time)}"
+        explicit = self.names.get(naming.adjoint(name))  # a source's own name (ng: da_{next})
+        if explicit is not None:
+            return explicit.latex.replace("@", time or "t")
+        return self.adjoint_of(self.latex(name, time))
 
     def seed_latex(self, state: str, time: str = "t") -> str:
         """The gradient reaching ``state`` from step t+1 (``d_c_next``)."""
+        explicit = self.names.get(naming.adjoint(f"{state}_next"))
+        if explicit is not None:
+            return explicit.latex.replace("@", time)
         mark = r"\mathrm{next}"
         base = self.latex(state, time)
         attached = attach(base, sub=mark) if self.time_style != "sub" else attach(base, sup=mark)
-        return rf"\delta {attached}"
+        return self.adjoint_of(attached)
 
     def code(self, name: str) -> str:
         """Code name of internal ``name`` (adjoints ``d_<name>`` included)."""
@@ -92,8 +151,10 @@ class Notation:
             return self.names[name].code
         if name.startswith("d_"):
             return self.adjoint_code + self.code(name[2:])
-        if name.endswith("_prev") and name[: -len("_prev")] in self.names:
-            return self.names[name[: -len("_prev")]].code + "_prev"
+        for mark in ("_prev", "_next"):
+            if name.endswith(mark) and name[: -len(mark)] in self.names:
+                base = self.names[name[: -len(mark)]].code  # ng's c is c_next already
+                return base if base.endswith(mark) else base + mark
         return name
 
     def internal(self, code: str, candidates: Iterable[str] | None = None) -> str:
@@ -119,6 +180,17 @@ def attach(base: str, sup: str | None = None, sub: str | None = None) -> str:
     if sup is not None:
         base += f"^{{{sup}}}"
     return base + (f"_{{{sub}}}" if sub is not None else "")
+
+
+def bold(latex: str) -> str:
+    """``latex`` with its head (what the scripts attach to) in bold: ``\\boldsymbol{h}_{t}``."""
+    depth = 0
+    for k, ch in enumerate(latex):
+        depth += ch == "{"
+        depth -= ch == "}"
+        if depth == 0 and ch in "_^" and k:
+            return rf"\boldsymbol{{{latex[:k]}}}{latex[k:]}"
+    return rf"\boldsymbol{{{latex}}}"
 
 
 def top_level(latex: str) -> str:
@@ -161,14 +233,20 @@ def _sub_word(word: str) -> str:
 
 
 def get(name: str) -> Notation:
-    """The profile called ``name``; NotationError lists the known ones otherwise."""
+    """The profile called ``name``, or read from ``name`` when it ends in ``.toml``;
+    NotationError lists the known ones otherwise."""
     from .profiles import PROFILES
 
+    if name.endswith(".toml"):
+        from .profile_file import load_profile
+
+        return load_profile(name)
     try:
         return PROFILES[name]
     except KeyError:
         known = ", ".join(PROFILES)
-        raise NotationError(f"unknown notation '{name}': choose one of {known}") from None
+        raise NotationError(f"unknown notation '{name}': choose one of {known}, "
+                            "or the path of a .toml notation file") from None
 
 
 def names() -> tuple[str, ...]:

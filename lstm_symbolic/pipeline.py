@@ -5,13 +5,15 @@ from __future__ import annotations
 import difflib
 from pathlib import Path, PurePosixPath
 
-from . import manifest, naming
+from . import builtins, manifest, naming
+from . import flow as flows
 from . import notation as notations
 from .article import derivation_document
 from .article import jacobian_document as jacobian_latex_document
 from .builtins import BUILTIN_CELLS
 from .cells import Cell
 from .derive import Derivation, derive
+from .document import Document
 from .emit import render
 from .emit_c import c_files
 from .emit_numpy import numpy_files
@@ -20,8 +22,7 @@ from .files import OutputError, read_bytes, write_files, write_groups
 from .jacobian import jacobian
 from .kernel import build_kernel
 from .printing.text import jacobian_text, text
-from .publish import compile_pdf, equation_images, to_latex, to_markdown
-from .spec import load_spec
+from .publish import equation_images, fitted_pdf, to_latex, to_markdown
 
 LANGUAGES = ("numpy", "c")
 _EMITTERS = {"numpy": numpy_files, "c": c_files}
@@ -31,14 +32,10 @@ DOCUMENTED = {"lstm": ("default", "ng")}
 MAX_GENERATED_BYTES = 16 * 1024 * 1024  # what generate --check reads of one file
 
 
-def load_cell(name: str) -> Cell:
-    """A built-in cell by name, or a cell spec file (``.toml``)."""
-    if name in BUILTIN_CELLS:
-        return BUILTIN_CELLS[name]()
-    if name.endswith(".toml"):
-        return load_spec(name)
-    known = ", ".join(BUILTIN_CELLS)
-    raise UserError(f"unknown cell '{name}': use one of {known}, or the path of a .toml cell spec")
+def load_cell(name: str | Cell) -> Cell:
+    """A built-in cell by name, or a cell spec file (``.toml``); a Cell as it is.  Every
+    public function here takes any of the three where it takes a cell."""
+    return name if isinstance(name, Cell) else builtins.load_cell(name)
 
 
 def verify_report(path: str, fmt: str = "text") -> tuple[str, int]:
@@ -94,7 +91,8 @@ def jacobian_label(cell: Cell, total: bool) -> str:
     return f"d{mem}_t/d{mem}_t-1 (the output is the state: partial and total coincide)"
 
 
-def jacobian_document(cell: Cell, total: bool) -> str:
+def jacobian_document(cell: Cell | str, total: bool) -> str:
+    cell = load_cell(cell)
     jac = jacobian(cell, total)
     return render("text/jacobian.txt.j2", label=jacobian_label(cell, total),
                   of=f"d{jac.of}", wrt=f"d{jac.wrt}", text=jacobian_text(jac))
@@ -108,7 +106,7 @@ def derivation_text(derivation: Derivation) -> str:
     backward = [(a.name.name, text(a.rhs, rank)) for a in derivation.adjoints
                 if a.name not in inputs and a.name != a.seed]
     recursion = [(a.name.name, text(a.rhs, rank)) for a in derivation.input_adjoints]
-    seeds = "; ".join(
+    incoming = "; ".join(
         f"{s.name} = gradient reaching {n} from step t+1" if s.name.endswith("_next")
         else f"{s.name} = everything reaching {n} (loss at t and step t+1)"
         for n, s in derivation.seeds.items()
@@ -119,7 +117,7 @@ def derivation_text(derivation: Derivation) -> str:
         "text/derivation.txt.j2",
         cell=cell.name,
         description=cell.description,
-        seeds_note=seeds,
+        incoming=incoming,
         forward=[(eq.lhs.name, text(eq.rhs, rank)) for eq in cell.equations],
         backward=backward,
         grads=[(g.name.name, text(g.rhs, rank)) for g in derivation.param_grads],
@@ -128,14 +126,16 @@ def derivation_text(derivation: Derivation) -> str:
     )
 
 
-def code_files(cell: Cell, lang: str) -> dict[str, str]:
+def code_files(cell: Cell | str, lang: str) -> dict[str, str]:
     """The generated code of ``cell`` in ``lang``: {file name: text}."""
+    cell = load_cell(cell)
     if lang not in LANGUAGES:
         raise UserError(f"unknown language '{lang}': use one of {', '.join(LANGUAGES)}")
     return _EMITTERS[lang](build_kernel(derive(cell)))
 
 
-def emit(cell: Cell, lang: str, out_dir: str | Path) -> list[Path]:
+def emit(cell: Cell | str, lang: str, out_dir: str | Path) -> list[Path]:
+    cell = load_cell(cell)
     return write_files(code_files(cell, lang), out_dir)
 
 
@@ -182,53 +182,67 @@ def generate(root: str | Path) -> list[Path]:
     return manifest.sync(root, generated_files())
 
 
-def _check_format(fmt: str, notation: str, steps: bool) -> None:
+def _check_format(fmt: str, notation: str, steps: bool, heading: dict | None = None) -> None:
     if fmt not in FORMATS:
         raise UserError(f"unknown format '{fmt}': use one of {', '.join(FORMATS)}")
     notations.get(notation)
     if fmt == "text" and (notation != "default" or steps):
         raise UserError("--format text prints the internal names without steps: "
                         "use --format latex or markdown with --notation or --steps")
+    if fmt == "text" and any((heading or {}).values()):
+        raise UserError("--title, --author and --date head a document: "
+                        "use --format latex or markdown")
 
 
-def derivation_output(cell: Cell, fmt: str = "text", notation: str = "default",
-                      steps: bool = False) -> str:
-    """The derivation of ``cell`` as text, a standalone LaTeX document, or Markdown."""
-    _check_format(fmt, notation, steps)
+def derivation_output(cell: Cell | str, fmt: str = "text", notation: str = "default",
+                      steps: bool = False, heading: dict | None = None) -> str:
+    """The derivation of ``cell`` as text, a standalone LaTeX document, or Markdown;
+    ``heading`` holds the document's ``title``, ``author`` and ``date`` (each optional)."""
+    cell = load_cell(cell)
+    _check_format(fmt, notation, steps, heading)
     if fmt == "text":
         return derivation_text(derive(cell))
-    doc = derivation_document(cell, notation, steps=steps)
+    doc = derivation_document(cell, notation, steps=steps, **(heading or {}))
     return to_latex(doc) if fmt == "latex" else to_markdown(doc)
 
 
-def jacobian_output(cell: Cell, total: bool, fmt: str = "text", notation: str = "default") -> str:
+def jacobian_output(cell: Cell | str, total: bool, fmt: str = "text", notation: str = "default",
+                    heading: dict | None = None) -> str:
     """dc_t/dc_{t-1} (partial, or with ``total`` both, labelled) in ``fmt``."""
-    _check_format(fmt, notation, False)
+    cell = load_cell(cell)
+    _check_format(fmt, notation, False, heading)
     if fmt == "text":
         return jacobian_document(cell, total)
-    doc = jacobian_latex_document(cell, notation, total=total)
+    doc = jacobian_latex_document(cell, notation, total=total, **(heading or {}))
     return to_latex(doc) if fmt == "latex" else to_markdown(doc)
 
 
-def publish_derivation(cell: Cell, *, fmt: str | None = None, notation: str = "default",
+def publish_derivation(cell: Cell | str, *, fmt: str | None = None, notation: str = "default",
                        steps: bool = False, output: str | None = None, pdf: bool = False,
-                       images: dict[str, str] | None = None) -> tuple[str | None, list[str]]:
+                       images: dict[str, str] | None = None,
+                       heading: dict | None = None) -> tuple[str | None, list[str]]:
     """The ``derive`` command: (text for standard output or None, lines naming what was written).
 
     ``--pdf`` implies LaTeX and writes ``<cell>.tex`` when no ``-o`` is given; ``images`` maps
     ``"png"``/``"svg"`` to a directory that receives one image per equation.
     """
+    cell = load_cell(cell)
     images = images or {}
-    fmt = fmt or ("latex" if pdf else "text")
+    fmt = fmt or ("latex" if pdf or images or any((heading or {}).values()) else "text")
     if pdf and fmt != "latex":
         raise UserError("--pdf compiles the LaTeX document: use --format latex (or omit --format)")
-    body = derivation_output(cell, fmt, notation, steps)
+    if images and not (output or pdf):  # only images: --format has no document to shape
+        _check_format(fmt if fmt != "text" else "latex", notation, steps)
+        body = ""
+    else:
+        body = derivation_output(cell, fmt, notation, steps, heading)
+    doc = derivation_document(cell, notation, steps=steps, **(heading or {})) \
+        if images or pdf else None
     groups, lines = [], []
     if pdf or output:
-        folder, files = _document_files(cell, body, output, pdf)
+        folder, files = _document_files(cell, body, output, doc if pdf else None)
         groups.append((folder, files))
         lines += [str(folder / name) for name in files]
-    doc = derivation_document(cell, notation, steps=steps) if images else None
     for kind, directory in images.items():
         pictures = equation_images(doc, kind)
         groups.append((Path(directory), pictures))
@@ -237,15 +251,39 @@ def publish_derivation(cell: Cell, *, fmt: str | None = None, notation: str = "d
     return (None if groups else body), lines
 
 
-def _document_files(cell: Cell, body: str, output: str | None, pdf: bool) -> tuple[Path, dict]:
-    """(folder, {name: text or bytes}) of ``-o FILE`` (default ``<cell>.tex`` here) and its PDF."""
+FIGURES = ("png", "svg", "pdf")
+
+
+def plot_flow(cells: list[str], output: str, csv: str | None = None, weights: str | None = None,
+              **sizes) -> list[str]:
+    """``plot --flow``: the figure (its format from ``output``'s suffix) and the numbers as CSV."""
+    fmt = PurePosixPath(output).suffix.lstrip(".").lower()
+    if fmt not in FIGURES:
+        raise UserError(f"{output}: the figure is a .png, .svg or .pdf file")
+    loaded = [load_cell(c) for c in cells]
+    if weights is not None and len(loaded) != 1:
+        raise UserError("--weights are the weights of one cell: name one cell")
+    params = flows.load_weights(weights, loaded[0]) if weights else None
+    results = [flows.flow(c, params=params, **sizes) for c in loaded]
+    figure = Path(output)
+    groups = [(figure.parent, {figure.name: flows.draw(results, fmt)})]
+    if csv:
+        groups.append((Path(csv).parent, {Path(csv).name: flows.csv_text(results)}))
+    return [str(p) for p in write_groups(groups)]
+
+
+def _document_files(cell: Cell, body: str, output: str | None, pdf: Document | None
+                    ) -> tuple[Path, dict]:
+    """(folder, {name: text or bytes}) of ``-o FILE`` (default ``<cell>.tex`` here) and, given
+    the document ``pdf``, its PDF (the LaTeX then in the layout that fitted the pages)."""
     folder, name = (Path(output).parent, Path(output).name) if output else \
         (Path("."), f"{naming.module_name(cell.name)}.tex")
     files: dict[str, str | bytes] = {name: body}
-    if pdf:
+    if pdf is not None:
         pdf_name = str(PurePosixPath(name).with_suffix(".pdf"))
         if pdf_name == name:
             raise OutputError(f"{folder / name} would be written twice (the LaTeX and its PDF): "
                               "give -o the name of the .tex file")
-        files[pdf_name] = compile_pdf(body, name)
+        compiled = fitted_pdf(pdf, name)
+        files[name], files[pdf_name] = compiled.tex, compiled.pdf
     return folder, files

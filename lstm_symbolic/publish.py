@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import escape
@@ -21,6 +22,10 @@ from .emit import HEADER, render
 from .errors import UserError
 
 PDFLATEX = ("pdflatex", "-halt-on-error", "-interaction=nonstopmode", "-no-shell-escape")
+# The page layouts a PDF may take, tried in order until its last page is not nearly empty:
+# (font size, top and bottom margin).  The LaTeX source without --pdf has the first.
+LAYOUTS = (("11pt", "2cm"), ("11pt", "1.5cm"), ("10pt", "2cm"), ("10pt", "1.5cm"))
+MIN_LAST_PAGE = 0.2  # the least share of the text height a last page (of several) may fill
 
 
 class LatexError(UserError):
@@ -66,23 +71,67 @@ def _section_view(section: Section, prose) -> dict:
             "bullets": [prose(i) for i in section.items], "rows": rows, "blocks": blocks}
 
 
-def to_latex(doc: Document) -> str:
-    """A standalone amsmath document."""
+def to_latex(doc: Document, layout: tuple[str, str] = LAYOUTS[0]) -> str:
+    """A standalone amsmath document in ``layout`` (font size, top and bottom margin)."""
     sections = [_section_view(s, latex_prose) for s in doc.sections]
+    size, margin = layout
     return render("latex/document.tex.j2", header=HEADER, title=latex_prose(doc.title),
-                  notation=doc.notation, sections=sections)
+                  author=escape.latex_text(doc.author), date=escape.latex_text(doc.date),
+                  size=size, margin=margin, sections=sections)
 
 
 def to_markdown(doc: Document) -> str:
     """The same content with one ``$$`` block per equation (GitHub, Jupyter, KaTeX)."""
     sections = [_section_view(s, markdown_prose) for s in doc.sections]
+    byline = ", ".join(escape.markdown_text(t) for t in (doc.author, doc.date) if t)
     return render("latex/markdown.md.j2", header=HEADER, title=markdown_prose(doc.title),
-                  notation=doc.notation, sections=sections)
+                  byline=byline, sections=sections)
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A LaTeX source, its PDF and pdflatex's log."""
+
+    tex: str
+    pdf: bytes
+    log: str
+
+    @property
+    def pages(self) -> int:
+        found = re.search(r"Output written on .*?\((\d+) pages?", self.log, re.S)
+        return int(found.group(1)) if found else 0
+
+    @property
+    def last_page_fill(self) -> float:
+        """The share of the text height the last page fills (1.0 when the template's mark is
+        absent)."""
+        found = re.search(r"Last page: ([\d.]+)pt of ([\d.]+)pt", self.log)
+        return float(found.group(1)) / float(found.group(2)) if found else 1.0
+
+    def overfull(self, tolerance: float = 1.0) -> list[str]:
+        """Every ``Overfull \\hbox`` wider than ``tolerance`` points, as logged."""
+        return [m.group(0) for m in re.finditer(r"Overfull \\hbox \(([\d.]+)pt too wide\)[^\n]*",
+                                                 self.log) if float(m.group(1)) > tolerance]
+
+
+def fitted_pdf(doc: Document, name: str = "document") -> Compiled:
+    """The document compiled in the first of :data:`LAYOUTS` whose last page is not nearly
+    empty (or the last layout): a page holding four lines is tightened onto the others."""
+    for layout in LAYOUTS:
+        done = compile_latex(to_latex(doc, layout), name)
+        if done.pages <= 1 or done.last_page_fill >= MIN_LAST_PAGE:
+            return done
+    return done
 
 
 def compile_pdf(tex: str, name: str = "document") -> bytes:
     """The PDF of the LaTeX source ``tex``, compiled by pdflatex in a scratch folder that is
     always removed; ``name`` names the document in errors.  Writing it is the caller's."""
+    return compile_latex(tex, name).pdf
+
+
+def compile_latex(tex: str, name: str = "document") -> Compiled:
+    """``tex`` compiled, with its PDF and log (see :func:`compile_pdf`)."""
     if shutil.which(PDFLATEX[0]) is None:
         raise LatexError("pdflatex not found: install texlive-latex-base and "
                          "texlive-latex-recommended (Debian) or drop --pdf")
@@ -94,7 +143,8 @@ def compile_pdf(tex: str, name: str = "document") -> bytes:
             pdf = Path(tmp) / "doc.pdf"
             if done.returncode != 0 or not pdf.is_file():
                 raise LatexError(f"pdflatex failed on {name}: {first_error(Path(tmp) / 'doc.log')}")
-            return pdf.read_bytes()
+            log = (Path(tmp) / "doc.log").read_text(encoding="utf-8", errors="replace")
+            return Compiled(tex, pdf.read_bytes(), log)
     except subprocess.TimeoutExpired:
         raise LatexError(f"pdflatex timed out on {name}") from None
     except OSError as exc:
@@ -129,16 +179,74 @@ def mathtext_form(latex: str) -> str:
     return text.replace(r"\textstyle", "").replace(r"\operatorname{diag}", r"\,\mathrm{diag}")
 
 
+# The programs that turn one PDF page into an image of each format.
+RASTER = {"png": "pdftoppm", "svg": "pdftocairo"}
+IMAGES_EXTRA = 'pip install "lstm-symbolic[images]"'
+EQUATION_PAGES = r"""\documentclass{{article}}
+\usepackage[T1]{{fontenc}}
+\IfFileExists{{lmodern.sty}}{{\usepackage{{lmodern}}}}{{}}
+\usepackage{{amsmath,amssymb}}
+\hoffset=-1in \voffset=-1in
+\newcommand{{\equationpage}}[1]{{\setbox0=\hbox{{$\displaystyle #1$}}%
+  \pdfpagewidth=\dimexpr\wd0+8pt\relax \pdfpageheight=\dimexpr\ht0+\dp0+8pt\relax
+  \shipout\vbox{{\kern4pt\hbox{{\kern4pt\box0}}}}}}
+\begin{{document}}
+{pages}
+\end{{document}}
+"""
+
+
 def equation_images(doc: Document, fmt: str = "png") -> dict[str, bytes]:
-    """One image per equation (``{"001-forward-z_f.png": bytes, ...}``) drawn with matplotlib
-    mathtext, in memory: writing them (all or nothing) is the caller's."""
+    """One image per equation (``{"001-forward-z_f.png": bytes, ...}``), in memory: writing
+    them (all or nothing) is the caller's.  Through TeX where pdflatex and the converter are
+    installed (aligned at "=" as in the PDF), else with matplotlib's mathtext."""
+    if shutil.which(PDFLATEX[0]) and shutil.which(RASTER[fmt]):
+        return tex_images(doc, fmt)
+    return mathtext_images(doc, fmt)
+
+
+def equation_latex(block: Block) -> str:
+    """One equation as an ``aligned`` block, its rows aligned at the relation."""
+    rows = [rf"{r.lhs} &{r.rel} {r.rhs}" for r in block.rows]
+    return r"\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}"
+
+
+def tex_images(doc: Document, fmt: str = "png") -> dict[str, bytes]:
+    """Every equation typeset by pdflatex, one page each cropped to it, then converted by
+    pdftoppm (PNG, 150 dpi) or pdftocairo (SVG)."""
+    stems = [stem for stem, _ in doc.equations()]
+    pages = "\n".join(rf"\equationpage{{{equation_latex(b)}}}" for _, b in doc.equations())
+    pdf = compile_pdf(EQUATION_PAGES.format(pages=pages), "the equation images")
+    try:
+        with tempfile.TemporaryDirectory(prefix="lstm-symbolic-img-") as tmp:
+            (Path(tmp) / "eq.pdf").write_bytes(pdf)
+            images = {}
+            for k, stem in enumerate(stems, start=1):
+                out = Path(tmp) / f"{k}.{fmt}"
+                command = (["pdftoppm", "-png", "-r", "150", "-singlefile", "-f", str(k), "-l", str(k),
+                            "eq.pdf", str(k)] if fmt == "png" else
+                           ["pdftocairo", "-svg", "-f", str(k), "-l", str(k), "eq.pdf", out.name])
+                done = subprocess.run(command, cwd=tmp, capture_output=True, text=True,
+                                      errors="replace", timeout=120)
+                if done.returncode != 0 or not out.is_file():
+                    raise LatexError(f"{command[0]} failed on equation {stem}: "
+                                     f"{(done.stderr.strip().splitlines() or ['no message'])[0]}")
+                images[f"{stem}.{fmt}"] = out.read_bytes()
+            return images
+    except subprocess.TimeoutExpired:
+        raise LatexError(f"{RASTER[fmt]} timed out on the equation images") from None
+
+
+def mathtext_images(doc: Document, fmt: str = "png") -> dict[str, bytes]:
+    """One image per equation drawn with matplotlib's mathtext (no TeX needed)."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         from matplotlib import pyplot as plt
     except ImportError:
-        raise LatexError("equation images need matplotlib: pip install matplotlib") from None
+        raise LatexError(f"equation images need pdflatex and {RASTER.get(fmt, 'pdftoppm')} "
+                         f"(poppler-utils), or matplotlib: {IMAGES_EXTRA}") from None
     images = {}
     style = {"svg.hashsalt": "lstm-symbolic", "mathtext.fontset": "cm", "font.family": "serif"}
     with matplotlib.rc_context(style):

@@ -105,6 +105,8 @@ def read_file(text: str, where: str = "formulas") -> FormulaFile:
     notation = data.get("notation", "default")
     shape = "scalar" if notation in SCALAR_NOTATIONS else "vector"
     fields = {k: data.get(k, d) for k, d in (("cell", None), ("notation", "default"), ("shape", shape))}
+    if isinstance(notation, str) and notation.endswith(".toml") and not Path(notation).is_absolute():
+        fields["notation"] = str(Path(where).parent / notation)  # next to the formula file
     for key, value in fields.items():
         if not isinstance(value, str):
             raise VerifyFileError(f"{where}: '{key}' must be a string, e.g. cell = \"lstm\"")

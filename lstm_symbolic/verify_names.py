@@ -120,6 +120,8 @@ def names_for(notation: str, cell: Cell, seeds: dict[str, str], adjoints: tuple[
     """The notation's names for ``cell`` (``adjoints``: every d_* the derivation defines)."""
     if notation == "default":
         return _default(cell, seeds, adjoints)
+    if notation.endswith(".toml"):
+        return _from_profile(notation, cell, seeds, adjoints)
     if notation not in NOTATIONS:
         known = ", ".join(["default", *NOTATIONS])
         raise NotationError(f"unknown notation '{notation}': use one of {known}")
@@ -131,6 +133,28 @@ def names_for(notation: str, cell: Cell, seeds: dict[str, str], adjoints: tuple[
     renames = {u: i for u, i in names.renames.items() if i in known}  # p_f only with peepholes
     return replace(names, renames=renames, quantities=tuple(q for q in names.quantities if q not in
                                                             names.renames or q in renames))
+
+
+def _from_profile(path: str, cell: Cell, seeds: dict[str, str], adjoints: tuple[str, ...]) -> Names:
+    """The code names of a notation file (``--notation FILE.toml``), checked against ``cell``."""
+    from .notation import get  # noqa: PLC0415 - a file only here
+    from .profile_file import check_profile  # noqa: PLC0415
+
+    profile = get(path)
+    check_profile(profile, cell)
+    internal = [q.name for q in cell.quantities] + list(seeds.values()) + list(adjoints)
+    renames = {profile.code(name): name for name in reversed(internal)}
+    stacked: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for stack in profile.stacks:
+        if not set(stack.parts) <= set(internal):
+            continue
+        axis = "cols" if stack.axis == "columns" else "rows"
+        stacked[stack.code] = (axis, stack.parts)
+        stacked[profile.adjoint_code + stack.code] = (axis, tuple(naming.adjoint(p) for p in stack.parts))
+        if stack.operand_code:
+            stacked[stack.operand_code] = ("rows", stack.operands)
+    quantities = tuple(profile.code(a) for a in adjoints if a not in seeds.values())
+    return Names(path, (cell.name,), renames, quantities, stacked)
 
 
 def seed_names(seeds: dict) -> dict[str, str]:

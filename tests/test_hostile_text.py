@@ -151,7 +151,7 @@ def test_a_name_cannot_include_a_file_into_the_pdf(tmp_path):
     doc = derivation_document(cell_with(name="x$\\input{/etc/passwd}$&#%_^~\\"), "default")
     tex = to_latex(doc)
     title = re.search(r"\\title\{(.*)\}", tex).group(1)
-    assert title == (r"Backpropagation through time for the x\$\textbackslash{}input\{/etc/passwd\}\$\&\#\%\_"
+    assert title == (r"Backpropagation through time of the x\$\textbackslash{}input\{/etc/passwd\}\$\&\#\%\_"
                      r"\textasciicircum{}\textasciitilde{}\textbackslash{} cell")
     (tmp_path / "d.tex").write_text(tex)
     done = subprocess.run(["pdflatex", "-halt-on-error", "-interaction=nonstopmode", "-no-shell-escape", "d.tex"],
@@ -167,7 +167,7 @@ def test_markdown_shows_html_and_math_as_text():
     name = "<script>alert(1)</script>[a](javascript:x)*$x$&amp;"
     md = to_markdown(derivation_document(cell_with(name=name), "default"))
     title = md.splitlines()[1]
-    assert title == (r"# Backpropagation through time for the \<script\>alert\(1\)\<\/script\>\[a\]\(javascript\:x\)"
+    assert title == (r"# Backpropagation through time of the \<script\>alert\(1\)\<\/script\>\[a\]\(javascript\:x\)"
                      r"\*\$x\$\&amp\; cell")
 
 

@@ -59,7 +59,7 @@ def test_transposes():
 
 
 def test_transpose_of_a_superscripted_vector_is_parenthesised():
-    expected = r"\delta z_{f}^{\langle t \rangle}\, \left(a^{\langle t-1 \rangle}\right)^{\top}"
+    expected = r"d\Gamma_f^{\langle t \rangle}\, \left(a^{\langle t-1 \rangle}\right)^{\top}"
     assert tex(Outer(S["d_z_f"], S["h_prev"]), "ng") == expected
 
 
@@ -83,13 +83,14 @@ def test_negation_and_division():
 
 
 def test_scalar_profile_uses_products_and_no_transposes():
-    assert tex(S["d_h"] * S["o"], "gfg") == r"\delta h_{t} \cdot o_{t}"
-    assert tex(MatTVec(S["U_f"], S["d_z_f"]), "gfg") == r"w_{hf} \delta z_{f,t}"
+    assert tex(S["d_h"] * S["o"], "gfg") == r"E_{\delta} \cdot o_{t}"  # the tutorial's E_delta
+    assert tex(MatTVec(S["U_f"], S["d_z_f"]), "gfg") == r"w_{hf} \frac{\partial E}{\partial z_{f,t}}"
 
 
 def test_seed_from_the_next_step():
     assert tex(S["d_c_next"]) == r"\delta c_{t}^{\mathrm{next}}"
-    assert tex(S["d_c_next"], "ng") == r"\delta c^{\langle t \rangle}_{\mathrm{next}}"
+    assert tex(S["d_c_next"], "ng") == r"dc_{next}"  # the course's own name
+    assert tex(S["d_c_next"], "greff") == r"\delta c^{t}_{\mathrm{next}}"
 
 
 def test_total_jacobian_terms():

@@ -33,7 +33,8 @@ def _seed_001_lstm():
         equations += [(f"z_{g}", MatVec(W, x) + MatVec(U, h_prev) + b),
                       ("c_tilde" if g == "c" else g, act(sp.Symbol(f"z_{g}")))]
     equations += [("c", f * c_prev + i * c_tilde), ("h", o * tanh(c))]
-    return make_cell("lstm", "LSTM with forget gate (seed 001): c = f*c_prev + i*c_tilde, h = o*tanh(c)",
+    return make_cell("lstm", "LSTM with forget gate (Hochreiter & Schmidhuber 1997; Gers et al. 2000): "
+                     "c = f*c_prev + i*c_tilde, h = o*tanh(c)",
                      inputs={"x": ("input",)}, states=("h", "c"), params=params, equations=equations)
 
 

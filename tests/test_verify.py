@@ -97,7 +97,7 @@ def test_a_wrong_formula_comes_with_the_right_one_in_the_users_notation(mistakes
     assert mistakes["dxt"].expected == ("Wc[:, n_a:].T @ dcct + Wf[:, n_a:].T @ dft + "
                                         "Wi[:, n_a:].T @ dit + Wo[:, n_a:].T @ dot")
     # LaTeX in the notation's article names (the ng profile: W_f = [W_fa W_fx], Γ gates)
-    assert r"W_{ox}^{\top} \delta z_{o}^{\langle t \rangle}" in mistakes["dxt"].expected_latex
+    assert r"W_{ox}^{\top} d\Gamma_o^{\langle t \rangle}" in mistakes["dxt"].expected_latex
     assert mistakes["dc_prev"].expected_latex.startswith(r"\Gamma_f^{\langle t \rangle} \odot \left(")
     assert mistakes["dWf"].expected_latex.endswith(r"\end{bmatrix}^{\top}")
     assert mistakes["dot"].max_rel_error > 1e-3

@@ -1,5 +1,5 @@
 """A hand-written LSTM step backward in the convention of Andrew Ng's Sequence Models
-assignment (seed 000), with one planted mistake: the candidate's derivative applies tanh to
+assignment, with one planted mistake: the candidate's derivative applies tanh to
 cct, which is already tanh(.).  `lstm-symbolic verify-code` finds it and names the gate."""
 
 import numpy as np

@@ -32,12 +32,15 @@ class CellLatexPrinter(_SympyLatexPrinter):
         *,
         scalar: bool = False,
         order: Mapping[str, int] | None = None,
+        times: str = "",
+        matmul: str = "",
     ):
         super().__init__()
         self.symbols = dict(symbols or {})
         self.scalar = scalar
         self.rank = dict(order or {})
-        self.times = r"\cdot" if scalar else r"\odot"
+        self.times = times or (r"\cdot" if scalar else r"\odot")
+        self.matmul = f" {matmul} " if matmul else " "
 
     def _print_Symbol(self, expr, style="plain"):
         return self.symbols.get(expr.name) or generic_latex(expr.name)
@@ -80,16 +83,19 @@ class CellLatexPrinter(_SympyLatexPrinter):
         ranks = [self.rank.get(s.name, len(self.rank)) for s in expr.free_symbols]
         return min(ranks, default=-1)
 
-    def _print_Add(self, expr, order=None):
-        """Numbers first, then matrix products, then the rest, simplest first, each in
-        declaration order."""
+    def add_terms(self, expr) -> list:
+        """The terms of a sum in printed order: numbers first, then matrix products, then the
+        rest, simplest first, each in declaration order."""
         def key(term):
             kind = 0 if term.is_number else 1 if isinstance(term, LINEAR_ATOMS) else 2
             size = 0 if kind < 2 else sp.count_ops(term)
             return (kind, size, self._lead_rank(term), sp.default_sort_key(term))
 
+        return sorted(sp.Add.make_args(expr), key=key)
+
+    def _print_Add(self, expr, order=None):
         tex = ""
-        for k, term in enumerate(sorted(expr.args, key=key)):
+        for k, term in enumerate(self.add_terms(expr)):
             if k and term.could_extract_minus_sign():
                 tex, term = tex + " - ", -term
             elif k:
@@ -145,11 +151,11 @@ class CellLatexPrinter(_SympyLatexPrinter):
 
     def _print_MatVec(self, expr):
         w, v = expr.args
-        return f"{self._operand(w)} {self._operand(v)}"
+        return f"{self._operand(w)}{self.matmul}{self._operand(v)}"
 
     def _print_MatTVec(self, expr):
         w, d = expr.args
-        return f"{self._transpose(w)} {self._operand(d)}"
+        return f"{self._transpose(w)}{self.matmul}{self._operand(d)}"
 
     def _print_Outer(self, expr):
         d, v = expr.args
@@ -167,8 +173,13 @@ def latex_of(expr: sp.Expr, symbols: Mapping[str, str] | None = None, *, scalar=
 
 def term_latex(term: Term, printer: CellLatexPrinter) -> str:
     """One Jacobian term: ``\\operatorname{diag}(·) U_f \\operatorname{diag}(·)``."""
+    return " ".join(term_factors(term, printer))
+
+
+def term_factors(term: Term, printer: CellLatexPrinter) -> list[str]:
+    """The printed factors of one Jacobian term, left to right (where a long one may break)."""
     if not term.factors:
-        return "1" if printer.scalar else "I"
+        return ["1" if printer.scalar else "I"]
     parts = []
     for factor in term.factors:
         if isinstance(factor, Diag):
@@ -180,7 +191,7 @@ def term_latex(term: Term, printer: CellLatexPrinter) -> str:
             )
         else:
             parts.append(printer.doprint(factor))
-    return " ".join(parts)
+    return parts
 
 
 def jacobian_terms(jac: Jacobian, printer: CellLatexPrinter) -> tuple[str, ...]:
@@ -198,7 +209,7 @@ def symbol_table(cell: Cell, notation: Notation, derivation: Derivation | None =
     for q in cell.quantities:
         table[q.name] = notation.latex(q.name, None if q.kind == "param" else "t")
         if q.kind == "param":
-            table[naming.adjoint(q.name)] = rf"\delta {table[q.name]}"
+            table[naming.adjoint(q.name)] = notation.adjoint_latex(q.name, None)
         if q.kind == "intermediate":
             table[naming.prev(q.name)] = notation.latex(naming.prev(q.name))
     if derivation is None:
@@ -214,5 +225,5 @@ def symbol_table(cell: Cell, notation: Notation, derivation: Derivation | None =
 def _adjoint_latex(adj: Adjoint, notation: Notation, table: dict) -> str:
     if isinstance(adj.of, sp.Symbol):
         return notation.adjoint_latex(adj.of.name)
-    return rf"\delta \left({latex_of(adj.of, table)}\right)"
+    return notation.adjoint_of(rf"\left({latex_of(adj.of, table)}\right)")
 
