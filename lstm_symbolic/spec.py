@@ -210,6 +210,7 @@ class _Reader:
         declared = {**{k: "an input" for k in inputs}, **{k: "a parameter" for k in params}}
         shapes = {**inputs, **{naming.prev(s): ("hidden",) for s in states}, **params}
         undefined = set(table) | set(states)
+        varying = set(inputs) | {naming.prev(s) for s in states}  # values that differ between examples
         equations = []
         for key, formula in table.items():
             if key in declared or key in shapes:
@@ -227,6 +228,10 @@ class _Reader:
             if expr.has(sp.I):
                 raise self.error(f"equation '{key}' takes the log of a negative constant (a term is "
                                  f"{_complex_term(expr)}): no real-valued code can compute it", "equations", key)
+            if not {sym.name for sym in expr.free_symbols} & varying:
+                raise self.error(f"equation '{key}' reads no input and no state, only parameters and constants: "
+                                 "write its formula where it is used", "equations", key)
+            varying.add(key)
             self._check_atoms(key, expr)
             self._check_shape(key, shape, states)
             shapes[key] = shape
