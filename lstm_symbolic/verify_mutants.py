@@ -15,7 +15,7 @@ import numpy as np
 import sympy as sp
 
 from .derive import Derivation, stored_values
-from .functions import sigmoid
+from .functions import sigmoid, tanh
 from .verify_eval import state_values
 
 _SIGMOID = "σ′ = y(1 − y)"
@@ -41,7 +41,7 @@ def activation_mutants(derivation: Derivation, leaves: dict, values: dict) -> li
             twice = 1 / (1 + np.exp(-yv))
             right, slips = _SIGMOID, [(_TANH, 1 - yv**2), ("σ(z) itself", yv), ("nothing (1)", 1.0),
                                       (f"σ(y)(1 − σ(y)) (σ applied again to {y}, already σ)", twice * (1 - twice))]
-        elif call.func == sp.tanh:
+        elif call.func in (tanh, sp.tanh):
             right, slips = _TANH, [(_SIGMOID, yv * (1 - yv)), ("tanh(z) itself", yv), ("nothing (1)", 1.0),
                                    (f"1 − tanh²(y) (tanh applied again to {y}, already tanh)", 1 - np.tanh(yv) ** 2)]
         else:
