@@ -211,6 +211,7 @@ class _Reader:
         shapes = {**inputs, **{naming.prev(s): ("hidden",) for s in states}, **params}
         undefined = set(table) | set(states)
         varying = set(inputs) | {naming.prev(s) for s in states}  # values that differ between examples
+        constant = {}  # equations of parameters and constants alone: their formulas
         equations = []
         for key, formula in table.items():
             if key in declared or key in shapes:
@@ -228,11 +229,15 @@ class _Reader:
             if expr.has(sp.I):
                 raise self.error(f"equation '{key}' takes the log of a negative constant (a term is "
                                  f"{_complex_term(expr)}): no real-valued code can compute it", "equations", key)
-            if not {sym.name for sym in expr.free_symbols} & varying:
-                raise self.error(f"equation '{key}' reads no input and no state, only parameters and constants: "
-                                 "write its formula where it is used", "equations", key)
-            varying.add(key)
             self._check_atoms(key, expr)
+            for weight, vector in (a.args for a in expr.atoms(MatVec)):
+                if vector.name in constant:
+                    raise self.error(f"'{weight} @ {vector}' multiplies a value that reads no input and no state "
+                                     f"({vector} = {constant[vector.name]}): the generated code gives a product "
+                                     "one vector per example", "equations", key)
+            if not {sym.name for sym in expr.free_symbols} & varying:
+                constant[key] = formula.strip()
+            varying.add(key)
             self._check_shape(key, shape, states)
             shapes[key] = shape
             equations.append((key, expr))

@@ -280,7 +280,7 @@ REFUSED = [  # (params, equations, the message): specs no code can compute, refu
      "takes the log of a negative constant (a term is log(log(2)) + I*pi)"),
     ('W = ["hidden", "input"]', 'h = "tanh(W @ x) * log(0.5 - 1)"', "takes the log of a negative constant"),
     ('W = ["hidden", "input"]\nb = "hidden"\nU = ["hidden", "hidden"]',  # found by the slow fuzz
-     'n = "b"\nh = "W @ x + U @ n + h_prev"', "equation 'n' reads no input and no state"),
+     'n = "b"\nh = "W @ x + U @ n + h_prev"', "'U @ n' multiplies a value that reads no input and no state (n = b)"),
     ('W = ["hidden", "input"]\nU = ["hidden", "hidden"]', 'h = "tanh(W @ x - W @ x + U @ h_prev)"',
      "input 'x' is declared but no equation uses it ('h' names it, but in terms that cancel"),
     ('W = ["hidden", "input"]\nU = ["hidden", "hidden"]', 'h = "tanh(W @ x + 0*(U @ h_prev))"',
