@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from lstm_symbolic.core.functions import PRIMITIVES, MatTVec, MatVec, Outer, sigmoid
+from lstm_symbolic.core.functions import PRIMITIVES, MatTVec, MatVec, Outer, arities, sigmoid
 from lstm_symbolic.formula.parse import parse_formula
 from lstm_symbolic.printing.c import c_code
 from lstm_symbolic.printing.latex import CellLatexPrinter, latex_of
@@ -43,39 +43,51 @@ def test_numpy_golden():
 POINT = 0.3  # where each printed primitive is evaluated
 
 
+ARGS = sp.symbols("a b c")  # a primitive of n arguments is printed on the first n
+VALUES = (sp.Rational(3, 10), sp.Rational(-1, 5), sp.Rational(7, 10))  # and evaluated there
+
+
+def _call(fn, args=ARGS):
+    return fn(*args[: arities(fn)[0]])
+
+
 def _exact(fn) -> float:
-    return float(fn(sp.Rational(3, 10)).evalf(30))
+    return float(_call(fn, VALUES).evalf(30))
 
 
 @pytest.mark.parametrize("name", PRIMITIVES)
 def test_text_prints_every_primitive_as_the_formula_language_reads_it(name):
-    expr = PRIMITIVES[name](a)
+    expr = _call(PRIMITIVES[name])
     assert parse_formula(text(expr)) == expr
 
 
 @pytest.mark.parametrize("name", PRIMITIVES)
 def test_numpy_prints_every_primitive_as_code_that_computes_it(name, numpy_modules):
     fn = PRIMITIVES[name]
-    code = numpy_code(fn(a))  # strict: a primitive without a rule raises here
-    namespace = {"np": np, "sigmoid": numpy_modules["lstm"].sigmoid, "a": np.float64(POINT)}
+    code = numpy_code(_call(fn))  # strict: a primitive without a rule raises here
+    namespace = {"np": np, "sigmoid": numpy_modules["lstm"].sigmoid,
+                 **{s.name: np.float64(v) for s, v in zip(ARGS, VALUES, strict=True)}}
     assert abs(eval(code, namespace) - _exact(fn)) <= 1e-15 * abs(_exact(fn))  # noqa: S307 - our own printout
 
 
 @pytest.mark.parametrize("name", PRIMITIVES)
 def test_latex_has_its_own_rule_for_every_primitive(name):
     fn = PRIMITIVES[name]
-    assert f"_print_{fn.__name__}" in vars(CellLatexPrinter), name  # not SymPy's \operatorname fallback
-    assert "operatorname" not in latex_of(fn(a))
+    assert f"_print_{fn.__name__}" in vars(CellLatexPrinter), name  # not SymPy's fallback
+    assert latex_of(_call(fn)) != sp.latex(_call(fn))  # not what SymPy's own printer falls back to
 
 
 def test_c_prints_every_primitive_as_code_that_computes_it(tmp_path):
     """Every primitive printed for both real types, compiled beside the generated C's own helpers and run."""
     if not shutil.which("gcc"):
         pytest.skip("gcc missing")
-    lines = [f'#include "{ROOT / "generated" / "lstm" / "lstm.c"}"', "#include <stdio.h>", "int main(void) {",
-             f"    const double a = {POINT}; const float af = {POINT}F;"]
+    lines = [f'#include "{ROOT / "generated" / "lstm" / "lstm.c"}"', "#include <stdio.h>", "int main(void) {"]
+    lines += [f"    const double {s} = {float(v)!r}; const float {s}f = {float(v)!r}F;"
+              for s, v in zip(ARGS, VALUES, strict=True)]
+    floats = [sp.Symbol(f"{s}f") for s in ARGS]
     for fn in PRIMITIVES.values():  # strict: a primitive without a rule raises here
-        lines.append(f'    printf("%.17g %.9g\\n", {c_code(fn(a))}, (double)({c_code(fn(sp.Symbol("af")), "float")}));')
+        f32 = c_code(_call(fn, floats), "float")
+        lines.append(f'    printf("%.17g %.9g\\n", {c_code(_call(fn))}, (double)({f32}));')
     (tmp_path / "primitives.c").write_text("\n".join([*lines, "    return 0;", "}", ""]))
     subprocess.run(["gcc", "-std=c99", "-O0", "-o", str(tmp_path / "primitives"), str(tmp_path / "primitives.c"),
                     "-lm"], check=True, capture_output=True, timeout=120)

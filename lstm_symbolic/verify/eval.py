@@ -15,7 +15,7 @@ import sympy as sp
 
 from ..core.components import ValueShapeError, evaluate, fold_values, linear_value, slice_value
 from ..core.derive import Derivation
-from ..core.functions import BatchSum, ColumnSlice, MatTVec, MatVec, Outer, sigmoid, tanh
+from ..core.functions import BatchSum, ColumnSlice, MatTVec, MatVec, Outer, Primitive, sigmoid, tanh
 from .names import Names
 
 _NUMPY_FUNCS = {sigmoid: lambda a: 1 / (1 + np.exp(-a)), tanh: np.tanh, sp.tanh: np.tanh, sp.exp: np.exp,
@@ -42,6 +42,8 @@ def numpy_value(expr: sp.Expr, env: dict):
             return np.power(args[0], args[1])
         if type(expr) in _NUMPY_FUNCS:
             return _NUMPY_FUNCS[type(expr)](args[0])
+        if isinstance(expr, Primitive):
+            return type(expr).value(np, *args)
         if isinstance(expr, (MatVec, MatTVec, Outer)):
             return linear_value(expr, *args, transpose=np.transpose)
         if isinstance(expr, BatchSum):
