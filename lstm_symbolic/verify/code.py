@@ -32,7 +32,7 @@ from ..core.functions import MatTVec
 from ..errors import UserError
 from ..spec.builtins import BUILTIN_CELLS
 from .eval import random_leaves, state_values, user_env
-from .names import GATES, SCALAR_NOTATIONS, Names, is_next_seed, names_for
+from .names import GATES, Names, is_next_seed, names_for, scalar_by_default
 from .run import DEFAULT_TIMEOUT, ChildError, ChildFunction, ChildProcess, Opaque
 
 RTOL = 1e-7  # float64, as strict as the exact derivation allows
@@ -154,7 +154,7 @@ def check_backward(fn, cell: str | Cell = "lstm", notation: str = "ng", *, conve
     convention = convention or ("ng" if notation == "ng" else "kwargs")
     if convention not in ("ng", "kwargs") or (convention == "ng" and notation != "ng"):
         raise VerifyCodeError(f"convention '{convention}': use 'ng' (notation ng) or 'kwargs'")
-    one = notation in SCALAR_NOTATIONS
+    one = scalar_by_default(notation)
     sizes = {"hidden": hidden or (1 if one else 3), "input": input_size or (1 if one else 4)}
     leaves = random_leaves(derivation, sizes, np.random.default_rng(seed), exact=False, batch=batch)
     leaves = {k: v.astype(dtype).astype(np.float64) for k, v in leaves.items()}

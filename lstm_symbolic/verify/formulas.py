@@ -43,7 +43,7 @@ from .code import (
     open_child,
     split_target,
 )
-from .names import SCALAR_NOTATIONS
+from .names import scalar_by_default
 from .run import DEFAULT_TIMEOUT
 
 __all__ = [
@@ -103,7 +103,7 @@ def read_file(text: str, where: str = "formulas") -> FormulaFile:
     if unknown:
         raise VerifyFileError(f"{where}: unknown key '{unknown[0]}'; a formula file has {', '.join(KEYS)}")
     notation = data.get("notation", "default")
-    shape = "scalar" if notation in SCALAR_NOTATIONS else "vector"
+    shape = "scalar" if scalar_by_default(notation) else "vector"
     fields = {k: data.get(k, d) for k, d in (("cell", None), ("notation", "default"), ("shape", shape))}
     if isinstance(notation, str) and notation.endswith(".toml") and not Path(notation).is_absolute():
         fields["notation"] = str(Path(where).parent / notation)  # next to the formula file
