@@ -29,6 +29,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from ..core.cells import Cell
+from ..errors import LocatedError
 from ..files import ReadError, read_text
 from ..spec.load import SpecError, _Reader
 from .model import ADJOINT_STYLES, ORDERS, TIME_STYLES, VECTOR_STYLES, Name, Notation, Note, Stack
@@ -39,8 +40,10 @@ KEYS = ("name", "description", "time", "adjoint", "adjoint_code", "scalar", "had
 STACK_KEYS = ("latex", "code", "parts", "axis", "operands", "operand_latex", "operand_code")
 
 
-class ProfileError(SpecError):
+class ProfileError(LocatedError):
     """A notation file cannot be used: ``"<file>:<line>:<column>: <reason>"``."""
+
+    WHERE = "notation"
 
 
 def load_profile(path: str | Path) -> Notation:
