@@ -59,3 +59,16 @@ def test_errors_in_a_text_share_the_located_variant(cls, where):
     assert str(err) == f"{where}:3:7: a reason split"
     assert (err.line, err.column, err.reason) == (3, 7, "a reason split")
     assert str(cls("r", where="f.toml")) == "f.toml:1:1: r"
+
+
+def test_an_unknown_cell_is_said_in_one_place():
+    from lstm_symbolic import pipeline  # noqa: PLC0415
+    from lstm_symbolic.spec.builtins import UnknownCellError  # noqa: PLC0415
+    from lstm_symbolic.verify import formulas  # noqa: PLC0415
+
+    calls = [lambda: pipeline.load_cell("lsmt"),
+             lambda: formulas.check_text('cell = "lsmt"\n[formulas]\nd_c = "d_h"\n'),
+             lambda: formulas.check_backward(lambda **v: {}, "lsmt", "default")]
+    for call in calls:
+        with pytest.raises(UnknownCellError, match=r"^unknown cell 'lsmt': use one of lstm, lstm-peephole"):
+            call()

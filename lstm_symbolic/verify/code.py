@@ -30,7 +30,7 @@ from ..core.cells import Cell
 from ..core.derive import Derivation, derive, stored_values
 from ..core.functions import MatTVec
 from ..errors import UserError
-from ..spec.builtins import BUILTIN_CELLS
+from ..spec.builtins import load_cell
 from .eval import random_leaves, state_values, user_env
 from .names import GATES, Names, is_next_seed, names_for, scalar_by_default
 from .run import DEFAULT_TIMEOUT, ChildError, ChildFunction, ChildProcess, Opaque
@@ -126,14 +126,6 @@ def load_function(target: str, timeout: float = DEFAULT_TIMEOUT) -> ChildFunctio
     return ChildFunction(child, name)
 
 
-def _internal_cell(cell: str | Cell) -> Cell:
-    if isinstance(cell, Cell):
-        return cell
-    if cell not in BUILTIN_CELLS:
-        raise VerifyCodeError(f"unknown cell '{cell}': use one of {', '.join(BUILTIN_CELLS)}")
-    return BUILTIN_CELLS[cell]()
-
-
 def check_backward(fn, cell: str | Cell = "lstm", notation: str = "ng", *, convention: str | None = None,
                    hidden: int | None = None, input_size: int | None = None, batch: int = 2,
                    seed: int = 0, rtol: float | None = None, dtype: str = "float64") -> BackwardReport:
@@ -146,7 +138,7 @@ def check_backward(fn, cell: str | Cell = "lstm", notation: str = "ng", *, conve
     """
     if dtype not in TOLERANCES:
         raise VerifyCodeError(f"dtype '{dtype}': use one of {', '.join(TOLERANCES)}")
-    cell = _internal_cell(cell)
+    cell = cell if isinstance(cell, Cell) else load_cell(cell, specs=False)
     derivation = derive(cell)
     seeds = {s: str(v) for s, v in derivation.seeds.items()}
     grads = tuple(str(a.name) for a in derivation.adjoints) + tuple(str(g.name) for g in derivation.param_grads)
