@@ -28,6 +28,7 @@ import json
 from pathlib import Path
 from types import MappingProxyType
 
+from .. import naming
 from ..core.cells import Cell
 from ..errors import LocatedError
 from ..files import ReadError, read_text
@@ -138,7 +139,7 @@ def check_profile(profile: Notation, cell: Cell) -> None:
         return
     have = [q.name for q in cell.quantities if q.kind != "state"]
     known = set(have) | {f"{n}_prev" for n in have} | set(cell.states) | {f"{s}_prev" for s in cell.states}
-    known |= {f"d_{n}" for n in known} | {f"d_{s}_next" for s in cell.states}
+    known |= {naming.adjoint(n) for n in known} | {naming.seed(s, True) for s in cell.states}
     for name, (line, column) in profile.positions.items():
         if name not in known:
             raise ProfileError(f"'{name}' is not a quantity of the cell '{cell.name}' (it has "

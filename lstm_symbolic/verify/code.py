@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import sympy as sp
 
+from .. import naming
 from ..core.cells import Cell
 from ..core.derive import Derivation, derive, stored_values
 from ..core.functions import MatTVec
@@ -300,7 +301,7 @@ class _Run:
 
 def _gate(name: str) -> str | None:
     """``W_f``, ``d_U_f``, ``d_z_f``, ``d_b_f`` → ``f``."""
-    base = name[2:] if name.startswith("d_") else name
+    base = naming.primal(name)
     head, _, gate = base.partition("_")
     return gate if head in ("W", "U", "b", "z") and gate else None
 

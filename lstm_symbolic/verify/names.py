@@ -147,7 +147,8 @@ def _from_profile(notation: str, profile: Notation, cell: Cell, seeds: dict[str,
     if profile.where:
         check_profile(profile, cell)
     internal = [q.name for q in cell.quantities] + list(seeds.values()) + list(adjoints)
-    code = {name: profile.code(name) if profile.code(name).isidentifier() else name for name in internal}
+    readable = {name: profile.code(name) for name in internal}
+    code = {name: c if naming.FORMULA_NAME.fullmatch(c) else name for name, c in readable.items()}
     renames = {code[name]: name for name in reversed(internal)}
     shapes = {q.name: q.shape for q in cell.quantities}
     stacked: dict[str, tuple[str, tuple[str, ...]]] = {}
@@ -165,11 +166,6 @@ def _from_profile(notation: str, profile: Notation, cell: Cell, seeds: dict[str,
     return Names(notation, (cell.name,), renames, quantities, stacked)
 
 
-def seed_names(seeds: dict) -> dict[str, str]:
-    """{state: seed name} as plain strings."""
-    return {state: str(sym) for state, sym in seeds.items()}
-
-
 def is_next_seed(name: str) -> bool:
     """A seed that comes from step t+1 only (d_c_next): zero at the last step."""
-    return name.endswith("_next") and name.startswith(naming.adjoint(""))
+    return name.endswith("_next") and naming.is_adjoint(name)

@@ -14,6 +14,7 @@ from functools import cached_property
 
 import sympy as sp
 
+from .. import naming
 from .. import notation as notation_profiles
 from ..core.derive import Derivation, stored_values
 from ..core.functions import LINEAR_ATOMS, ColumnSlice, MatTVec, MatVec, Outer
@@ -43,8 +44,8 @@ class RightFormulas:
     # -- shapes of the user's names, for the parser ------------------------------------------
     def internal_shape(self, name: str) -> tuple[str, ...]:
         known = {q.name: q.shape for q in self.cell.quantities}
-        while name not in known and name.startswith("d_"):
-            name = name[2:]
+        while name not in known and naming.is_adjoint(name):
+            name = naming.primal(name)
         return known.get(name, ("hidden",))
 
     @cached_property
