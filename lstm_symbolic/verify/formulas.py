@@ -6,8 +6,8 @@ The last stage of the pipeline: a formula file (TOML: ``cell``, ``notation``, ``
 on the component level at small sizes:
 
 * exactly - random rational leaves (inputs, previous states, weights, seeds), forward and
-  backward values computed component by component (:mod:`verify_eval`, the same expansion as
-  :mod:`components`, extended to slices, batch sums and nested products); the difference must
+  backward values computed component by component (:mod:`.eval`, by the one evaluator of
+  :mod:`~lstm_symbolic.core.components`, with slices, batch sums and nested products); the difference must
   expand to zero, or vanish at 60 digits where expanding could blow up; several draws;
 * in floats - NumPy at other sizes (so that a size written as a number is caught).
 
