@@ -68,7 +68,7 @@ class CellLatexPrinter(_SympyLatexPrinter):
     def _factor_key(self, factor):
         """Adjoints first, then symbols, functions and powers, sums, matrix products."""
         if isinstance(factor, sp.Symbol):
-            kind = 0 if factor.name.startswith("d_") else 1
+            kind = 0 if naming.is_adjoint(factor.name) else 1
         elif isinstance(factor, sp.Add):
             kind = 3
         elif isinstance(factor, LINEAR_ATOMS):
