@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from lstm_symbolic.core.functions import DERIVATIVES, PRIMITIVES, MatTVec, MatVec, Outer, sigmoid
+from lstm_symbolic.core.functions import DERIVATIVES, PRIMITIVES, MatTVec, MatVec, Outer, arities, sigmoid
 from lstm_symbolic.formula.parse import parse_formula
 from lstm_symbolic.printing.c import c_code
 from lstm_symbolic.printing.latex import CellLatexPrinter, latex_of
@@ -43,7 +43,8 @@ def test_numpy_golden():
 # SymPy's tanh, which a cell built in Python may hold.  Each check is a function, so that
 # test_a_printer_without_a_rule_fails_its_check can show it failing for a primitive nobody printed.
 
-POINT = sp.Rational(3, 10)  # where each printed primitive is evaluated
+ARGS = sp.symbols("a b c")  # a primitive of n arguments is printed on the first n
+VALUES = (sp.Rational(3, 10), sp.Rational(-1, 5), sp.Rational(7, 10))  # and evaluated there
 FUNCTIONS = list(DERIVATIVES)
 
 
@@ -51,34 +52,43 @@ def _id(fn) -> str:
     return f"{fn.__module__.split('.')[0]}.{fn.__name__}"
 
 
+def _call(fn, args=ARGS):
+    return fn(*args[: arities(fn)[0]])
+
+
 def _exact(fn) -> float:
-    return float(fn(POINT).evalf(30))
+    return float(_call(fn, VALUES).evalf(30))
 
 
 def check_text(fn) -> None:
-    """The formula language reads the printout back as the same function (same value at POINT)."""
-    back = parse_formula(text(fn(a)))
-    assert isinstance(back, sp.Function) and back.args == (a,), (fn, text(fn(a)))
-    assert abs(back.subs(a, POINT).evalf(30) - fn(POINT).evalf(30)) < sp.Float(10) ** -28, fn
+    """The formula language reads the printout back as the same function (same value at VALUES)."""
+    back = parse_formula(text(_call(fn)))
+    assert isinstance(back, sp.Function) and back.args == _call(fn).args, (fn, text(_call(fn)))
+    at = dict(zip(ARGS, VALUES, strict=True))
+    assert abs(back.subs(at).evalf(30) - _call(fn, VALUES).evalf(30)) < sp.Float(10) ** -28, fn
 
 
 def check_numpy(fn, sigmoid_impl) -> None:
-    code = numpy_code(fn(a))  # strict: a primitive without a rule raises here
-    namespace = {"np": np, "sigmoid": sigmoid_impl, "a": np.float64(float(POINT))}
+    code = numpy_code(_call(fn))  # strict: a primitive without a rule raises here
+    values = {s.name: np.float64(float(v)) for s, v in zip(ARGS, VALUES, strict=True)}
+    namespace = {"np": np, "sigmoid": sigmoid_impl, **values}
     assert abs(eval(code, namespace) - _exact(fn)) <= 1e-15 * abs(_exact(fn))  # noqa: S307 - our own printout
 
 
 def check_latex(fn) -> None:
-    assert f"_print_{fn.__name__}" in vars(CellLatexPrinter), fn  # not SymPy's \operatorname fallback
-    assert "operatorname" not in latex_of(fn(a))
+    assert f"_print_{fn.__name__}" in vars(CellLatexPrinter), fn  # its own rule,
+    assert latex_of(_call(fn)) != sp.latex(_call(fn))  # not what SymPy's printer falls back to
 
 
 def check_c(functions: list, tmp_path: Path) -> None:
     """Every primitive printed for both real types, compiled beside the generated C's own helpers and run."""
-    lines = [f'#include "{ROOT / "generated" / "lstm" / "lstm.c"}"', "#include <stdio.h>", "int main(void) {",
-             f"    const double a = {float(POINT)}; const float af = {float(POINT)}F;"]
+    lines = [f'#include "{ROOT / "generated" / "lstm" / "lstm.c"}"', "#include <stdio.h>", "int main(void) {"]
+    lines += [f"    const double {s} = {float(v)!r}; const float {s}f = {float(v)!r}F;"
+              for s, v in zip(ARGS, VALUES, strict=True)]
+    floats = [sp.Symbol(f"{s}f") for s in ARGS]
     for fn in functions:  # strict: a primitive without a rule raises here
-        lines.append(f'    printf("%.17g %.9g\\n", {c_code(fn(a))}, (double)({c_code(fn(sp.Symbol("af")), "float")}));')
+        f32 = c_code(_call(fn, floats), "float")
+        lines.append(f'    printf("%.17g %.9g\\n", {c_code(_call(fn))}, (double)({f32}));')
     (tmp_path / "primitives.c").write_text("\n".join([*lines, "    return 0;", "}", ""]))
     subprocess.run(["gcc", "-std=c99", "-O0", "-o", str(tmp_path / "primitives"), str(tmp_path / "primitives.c"),
                     "-lm"], check=True, capture_output=True, timeout=120)

@@ -27,7 +27,10 @@ x, h_prev, W = sp.symbols("x h_prev W")
 def one_step(fn) -> object:
     """h = fn(W @ x + h_prev): the smallest cell that calls ``fn`` (``exp`` of a square for ``log``)."""
     z = functions.MatVec(W, x) + h_prev
-    rhs = fn(z**2 + 1) if fn is sp.log else fn(z)
+    constants = [sp.Rational(k, 3) for k in range(-1, 2)]  # the other arguments of max, clip, ...
+    rhs = fn(z**2 + 1) if fn is sp.log else fn(z, *constants[: functions.arities(fn)[0] - 1])
+    if fn is functions.step:  # its derivative is 0: h = z * step(z, 0) (relu) still reaches W
+        rhs = z * rhs
     return make_cell(f"one-{fn.__name__}", "one primitive", inputs={"x": ("input",)}, states=("h",),
                      params={"W": ("hidden", "input")}, equations=[("h", rhs)])
 
@@ -37,6 +40,11 @@ def backward(cell) -> tuple:
     d = derive.__wrapped__(cell)  # not the cache: every call derives again
     return (tuple((a.name, a.rhs) for a in d.adjoints) + tuple((g.name, g.rhs) for g in d.param_grads),
             str(jacobian(cell).terms))
+
+
+def _wrong(y, *args):
+    """A wrong rule of any number of arguments."""
+    return 7 * y + 3 if len(args) == 1 else tuple(7 * y + 3 + k for k in range(len(args)))
 
 
 def test_every_primitive_has_a_rule():
@@ -49,7 +57,7 @@ def test_a_wrong_rule_changes_the_derivation(monkeypatch, fn):
     right = backward(cell)
     assert exact_mismatches(derive.__wrapped__(cell)) == []
     with monkeypatch.context() as patch:
-        patch.setitem(functions.DERIVATIVES, fn, lambda y, arg: 7 * y + 3)
+        patch.setitem(functions.DERIVATIVES, fn, _wrong)
         wrong = backward(cell)
         assert wrong[0] != right[0], f"the rule of {fn.__name__} is not the one the derivation uses"
         assert wrong[1] != right[1], f"the rule of {fn.__name__} is not the one the Jacobian uses"

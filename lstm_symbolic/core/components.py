@@ -18,7 +18,7 @@ import sympy as sp
 from .. import naming
 from .cells import Cell
 from .derive import Derivation
-from .functions import BatchSum, ColumnSlice, MatTVec, MatVec, Outer, sigmoid, tanh
+from .functions import BatchSum, ColumnSlice, MatTVec, MatVec, Outer, Primitive, sigmoid, tanh
 
 
 def symbols_for(name: str, shape: tuple[str, ...], sizes: dict[str, int]) -> sp.Matrix:
@@ -49,16 +49,21 @@ def _dims(shape) -> str:
     return "×".join(str(n) for n in shape)
 
 
-def _apply(fn, x, digits: int | None, opaque: bool):
-    """``fn(x)`` on one component.  Symbolic: left as an atom (asking SymPy whether a large exact
+def _apply(fn, args: list, digits: int | None, opaque: bool):
+    """``fn(*args)`` on one component.  Symbolic: left as an atom (asking SymPy whether a large exact
     argument is zero costs seconds), the project's ``tanh`` as SymPy's, so that ``sympy.diff`` of a
-    component-level loss owes nothing to its derivative rule.  ``opaque``: a Symbol named after the
-    call (SymPy asks a number's sign by evalf, exponential in nested calls; equal calls are equal
-    names).  With ``digits``: a number."""
+    component-level loss owes nothing to its derivative rule.  The primitives beyond σ and tanh stay
+    our atoms, differentiated by their rules as σ is (each rule is checked on its own against
+    SymPy's derivative of :meth:`Primitive.oracle` and against PyTorch: tests/test_primitives.py;
+    SymPy's ``Max`` and ``Heaviside`` ask the sign of their arguments, which costs minutes on a
+    whole cell).  ``opaque``: a Symbol named after the call (SymPy asks a number's sign by evalf,
+    exponential in nested calls; equal calls are equal names).  With ``digits``: a number."""
     if digits is not None:
-        return _numeric(fn, x, digits)
+        return _numeric(fn, args, digits)
+    if opaque:
+        return sp.Symbol(f"{fn.__name__}({', '.join(map(str, args))})")
     fn = sp.tanh if fn is tanh else fn
-    return sp.Symbol(f"{fn.__name__}({x})") if opaque else fn(x, evaluate=False)
+    return fn(*args, evaluate=False)
 
 
 # Beyond this magnitude exp(x) is taken as ±infinity or 0 (and tanh, σ as ±1, 0): past it no
@@ -80,19 +85,22 @@ _MPMATH = {sigmoid: lambda v: 1 / (1 + _exp(-v)), tanh: _tanh, sp.tanh: _tanh, s
 _NOT_FINITE = {sp.oo: mpmath.inf, -sp.oo: -mpmath.inf, sp.zoo: mpmath.nan, sp.nan: mpmath.nan}
 
 
-def _numeric(fn, x: sp.Expr, digits: int) -> sp.Expr:
-    """``fn(x)`` for a number ``x``, by mpmath at ``digits`` digits: bounded work whatever ``x`` is."""
+def _numeric(fn, args: list, digits: int) -> sp.Expr:
+    """``fn(*args)`` for numbers, by mpmath at ``digits`` digits: bounded work whatever they are."""
     with mpmath.workdps(digits):
-        if x in _NOT_FINITE:
-            v = _NOT_FINITE[x]
-        else:
-            re, im = (sp.Float(p, digits)._mpf_ for p in x.as_real_imag())
-            v = mpmath.mpc(re, im) if im != mpmath.mpf(0)._mpf_ else mpmath.mpf(re)
+        values = [_mp(x, digits) for x in args]
         try:
-            got = _MPMATH[fn](v)
+            got = fn.value(mpmath, *values) if issubclass(fn, Primitive) else _MPMATH[fn](*values)
         except (ValueError, ZeroDivisionError):  # log(0)
             return sp.nan
-    return _sympy_number(got, digits)
+        return _sympy_number(mpmath.mpmathify(got), digits)
+
+
+def _mp(x: sp.Expr, digits: int):
+    if x in _NOT_FINITE:
+        return _NOT_FINITE[x]
+    re, im = (sp.Float(p, digits)._mpf_ for p in x.as_real_imag())
+    return mpmath.mpc(re, im) if im != mpmath.mpf(0)._mpf_ else mpmath.mpf(re)
 
 
 def _sympy_number(v, digits: int) -> sp.Expr:
@@ -140,10 +148,15 @@ class SymPyArrays:
     def power(base, e):
         return base.applyfunc(lambda v: v**e) if isinstance(base, sp.MatrixBase) else base**e
 
-    def apply(self, fn, x):
-        if isinstance(x, sp.MatrixBase):
-            return x.applyfunc(lambda c: _apply(fn, c, self.digits, self.opaque))
-        return _apply(fn, x, self.digits, self.opaque)
+    def apply(self, fn, *args):
+        """``fn`` element-wise on its arguments (a number goes with any shape)."""
+        shape = next((a.shape for a in args if isinstance(a, sp.MatrixBase)), None)
+        if shape is None:
+            return _apply(fn, list(args), self.digits, self.opaque)
+        if any(isinstance(a, sp.MatrixBase) and a.shape != shape for a in args):
+            raise ValueShapeError(f"shape mismatch: {fn.__name__} of different shapes")
+        return sp.Matrix(*shape, lambda i, j: _apply(
+            fn, [a[i, j] if isinstance(a, sp.MatrixBase) else a for a in args], self.digits, self.opaque))
 
     @staticmethod
     def zeros(shape: tuple[int, int]):
@@ -159,7 +172,9 @@ class NumPyArrays:
     add, mul, power = np.add, np.multiply, np.power  # ufuncs: not bound as methods
     transpose = staticmethod(np.transpose)
     batch_sum = staticmethod(lambda x: np.sum(x, axis=1, keepdims=True))
-    apply = staticmethod(lambda fn, x: _NUMPY_FUNCS[fn](x))
+    @staticmethod
+    def apply(fn, *args):
+        return _NUMPY_FUNCS[fn](*args) if fn in _NUMPY_FUNCS else fn.value(np, *args)
     zeros = staticmethod(np.zeros)
 
 
@@ -208,8 +223,8 @@ def _combine(expr, args, arrays):
         return fold_values(args, arrays.mul)
     if isinstance(expr, sp.Pow):
         return arrays.power(*args)
-    if type(expr) in _NUMPY_FUNCS:
-        return arrays.apply(type(expr), args[0])
+    if type(expr) in _NUMPY_FUNCS or isinstance(expr, Primitive):
+        return arrays.apply(type(expr), *args)
     if isinstance(expr, (MatVec, MatTVec, Outer)):
         return linear_value(expr, *args, transpose=arrays.transpose)
     if isinstance(expr, BatchSum):
