@@ -66,12 +66,15 @@ LSYM_STATIC void LSYM_FN(mm_nn)(int M, int N, int K, const LSYM_REAL *A, int lda
     }
 }
 
-/* A register of the tiles: LSYM_VL reals (one real without vectors). */
+/* A register of the tiles: LSYM_VL reals (one real without vectors), loaded from and stored to any real's
+ * address by LSYM_AT.  (Not by memcpy: GCC 12 tuned for some CPUs, e.g. -march=native on a Rocket Lake, copies
+ * 64 bytes as two halves and then keeps the tile's accumulators in memory, 4-5 times slower.) */
 #ifdef LSTM_VECTORS
-typedef LSYM_REAL LSYM_FN(pkv) __attribute__((vector_size(LSTM_VB), aligned(sizeof(LSYM_REAL))));
+typedef LSYM_REAL LSYM_FN(pkv) __attribute__((vector_size(LSTM_VB), aligned(sizeof(LSYM_REAL)), may_alias));
 #else
 typedef LSYM_REAL LSYM_FN(pkv);
 #endif
+#define LSYM_AT(p) (*(LSYM_FN(pkv) *)(p))
 
 /* Packs op(W) (K x N; W itself when trans is 0, else W^T with W N x K) into panels of PK_NR columns,
  * each K x PK_NR, zero-padded: panels p0 .. p1 - 1. */
@@ -124,9 +127,8 @@ LSTM_TILE void LSYM_FN(pk_tile)(const int mr, int K, const LSYM_REAL *A, int ars
     for (k = 0; k + ku <= K; k += ku) {
         LSTM_UNROLL
         for (u = 0; u < ku; ++u) {
-            LSYM_FN(pkv) b0, b1;
-            memcpy(&b0, Bp + (size_t)(k + u) * LSYM_NR, sizeof b0);
-            memcpy(&b1, Bp + (size_t)(k + u) * LSYM_NR + LSYM_VL, sizeof b1);
+            const LSYM_REAL *b = Bp + (size_t)(k + u) * LSYM_NR;
+            const LSYM_FN(pkv) b0 = LSYM_AT(b), b1 = LSYM_AT(b + LSYM_VL);
             LSTM_UNROLL
             for (i = 0; i < mr; ++i) {
                 const LSYM_REAL a = A[(size_t)i * ars + (size_t)(k + u) * acs];
@@ -136,9 +138,8 @@ LSTM_TILE void LSYM_FN(pk_tile)(const int mr, int K, const LSYM_REAL *A, int ars
         }
     }
     for (; k < K; ++k) {
-        LSYM_FN(pkv) b0, b1;
-        memcpy(&b0, Bp + (size_t)k * LSYM_NR, sizeof b0);
-        memcpy(&b1, Bp + (size_t)k * LSYM_NR + LSYM_VL, sizeof b1);
+        const LSYM_REAL *b = Bp + (size_t)k * LSYM_NR;
+        const LSYM_FN(pkv) b0 = LSYM_AT(b), b1 = LSYM_AT(b + LSYM_VL);
         LSTM_UNROLL
         for (i = 0; i < mr; ++i) {
             acc0[0][i] += A[(size_t)i * ars + (size_t)k * acs] * b0;
@@ -158,21 +159,19 @@ LSTM_TILE void LSYM_FN(pk_tile)(const int mr, int K, const LSYM_REAL *A, int ars
         for (i = 0; i < mr; ++i) {
             LSYM_REAL *c = C + (size_t)i * ldc;
             if (add) {
-                LSYM_FN(pkv) c0, c1;
-                memcpy(&c0, c, sizeof c0);
-                memcpy(&c1, c + LSYM_VL, sizeof c1);
+                const LSYM_FN(pkv) c0 = LSYM_AT(c), c1 = LSYM_AT(c + LSYM_VL);
                 acc0[0][i] += c0;
                 acc1[0][i] += c1;
             }
-            memcpy(c, &acc0[0][i], sizeof(LSYM_FN(pkv)));
-            memcpy(c + LSYM_VL, &acc1[0][i], sizeof(LSYM_FN(pkv)));
+            LSYM_AT(c) = acc0[0][i];
+            LSYM_AT(c + LSYM_VL) = acc1[0][i];
         }
     } else {
         LSYM_REAL t[LSTM_MR][LSYM_NR];
         LSTM_UNROLL
         for (i = 0; i < mr; ++i) {
-            memcpy(t[i], &acc0[0][i], sizeof(LSYM_FN(pkv)));
-            memcpy(t[i] + LSYM_VL, &acc1[0][i], sizeof(LSYM_FN(pkv)));
+            LSYM_AT(t[i]) = acc0[0][i];
+            LSYM_AT(t[i] + LSYM_VL) = acc1[0][i];
         }
         for (i = 0; i < mc; ++i)
             for (j = 0; j < nc; ++j)
@@ -277,6 +276,7 @@ LSYM_STATIC void LSYM_FN(wg)(int pk, int M, int N, int K, const LSYM_REAL *A, in
 }
 
 #undef LSYM_NR
+#undef LSYM_AT
 #undef LSYM_REAL
 #undef LSYM_SFX
 #undef LSYM_VL
