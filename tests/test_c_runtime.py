@@ -62,7 +62,7 @@ class Harness:
 
     def call(self, name: str, dtype, *args):
         fn = getattr(self.lib, f"{name}_{SFX[dtype]}")
-        fn.restype = ctypes.c_int if name in ("h_mm_pk", "h_wg", "h_nr") else None
+        fn.restype = ctypes.c_int if name in ("h_mm_pk", "h_wg", "h_wg_pair", "h_nr") else None
         out = []
         for a in args:
             if isinstance(a, np.ndarray):
@@ -176,6 +176,21 @@ def test_wg_adds_a_transposed_product(harness, shape, pk, dtype, rng):
         team = harness.call("h_wg", dtype, pk, M, N, K, A, M + PAD, B, N + PAD, C, N + PAD, nt)
         assert team == (nt if harness.openmp else 1)
         _check(C, want, dtype, f"wg {shape} pk={pk} threads={nt}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(64, 40, 100, 600), (13, 100, 33, 300), (1024, 128, 256, 520)])
+def test_wg_twice_in_one_team_sharing_the_workspace(harness, shape, dtype, rng):
+    M, N1, N2, K = shape  # a thread that finishes the first product early must not repack what another reads
+    A = rng.standard_normal((K, M)).astype(dtype)
+    B1, B2 = rng.standard_normal((K, N1)).astype(dtype), rng.standard_normal((K, N2)).astype(dtype)
+    for nt in (2, 3):
+        C1, C2 = np.zeros((M, N1), dtype), np.zeros((M, N2), dtype)
+        harness.call("h_wg_pair", dtype, 1, M, N1, N2, K, A, B1, C1, B2, C2, nt)
+        for C, B in ((C1, B1), (C2, B2)):
+            want = A.astype(np.float64).T @ B.astype(np.float64)
+            err = float(np.max(np.abs(C - want)) / np.max(np.abs(want)))
+            assert err <= RTOL[dtype], f"wg pair {shape} threads={nt}: relative error {err:.2e}"
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -76,6 +76,31 @@ int LSYM_FN(h_wg)(int pk, int M, int N, int K, const LSYM_REAL *A, int lda, cons
     return Ap && Bp ? team : 0;
 }
 
+/* The same for two products one after the other in one team, sharing Ap and Bp, as a kernel's weight gradients
+ * run: C1 (M x N1) += A^T B1, then C2 (M x N2) += A^T B2 (leading dimensions N1, N2). */
+int LSYM_FN(h_wg_pair)(int pk, int M, int N1, int N2, int K, const LSYM_REAL *A, const LSYM_REAL *B1, LSYM_REAL *C1,
+    const LSYM_REAL *B2, LSYM_REAL *C2, int nt_)
+{
+    const int N = N1 > N2 ? N1 : N2;
+    LSYM_REAL *Ap = malloc(sizeof(LSYM_REAL) * LSTM_KC * PK_ROWS_(M));
+    LSYM_REAL *Bp = malloc(sizeof(LSYM_REAL) * LSTM_KC * PK_COLS_(N));
+    int team = 1;
+    (void)nt_; /* unused without OpenMP */
+    if (Ap && Bp) {
+        LSTM_PARALLEL
+        {
+            const int tid = LSTM_THREAD_NUM, nth = LSTM_NUM_THREADS;
+            if (tid == 0)
+                team = nth;
+            LSYM_FN(wg)(pk, M, N1, K, A, M, B1, N1, C1, N1, Ap, Bp, tid, nth);
+            LSYM_FN(wg)(pk, M, N2, K, A, M, B2, N2, C2, N2, Ap, Bp, tid, nth);
+        }
+    }
+    free(Ap);
+    free(Bp);
+    return Ap && Bp ? team : 0;
+}
+
 #undef LSYM_REAL
 #undef LSYM_SFX
 #undef H_NR

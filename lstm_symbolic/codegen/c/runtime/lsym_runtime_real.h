@@ -218,42 +218,41 @@ LSYM_STATIC void LSYM_FN(mm_pk)(int M, int N, int K, const LSYM_REAL *A, int lda
         LSYM_FN(pk_rows)(M, N, K, A, lda, Bp, C, ldc, 0);
 }
 
-/* C (M x N) += A^T B, with A (K x M) and B (K x N), by the team of threads (every thread calls it): in
- * blocks of LSTM_KC rows of A and B, the block of B packed into panels by the team (Bp, shared) and
- * each thread's panels of LSTM_MR columns of A packed by that thread (Ap), then each thread's tiles of
- * C.  A BLAS packs A^T from rows lda apart; here each row of A is read whole. */
+/* C (M x N) += A^T B, with A (K x M) and B (K x N), by the team of threads (every thread calls it), with one
+ * barrier, at the end (the next call may share out Bp differently): each thread takes its panels p0 .. p1 - 1
+ * of PK_NR columns of C and, in blocks of LSTM_KC rows of A and B, packs them from the block of B into its own
+ * part of Bp (from p0 x LSTM_KC x PK_NR on), then for each strip of LSTM_MR rows of C packs the strip's
+ * columns of the block of A onto its stack (a BLAS packs A^T from rows lda apart; here each row of A is read
+ * in runs of LSTM_MR) and runs the strip's tiles.  Ap is not used. */
 LSYM_STATIC void LSYM_FN(mm_tnp)(int M, int N, int K, const LSYM_REAL *A, int lda, const LSYM_REAL *Bm, int ldb,
     LSYM_REAL *C, int ldc, LSYM_REAL *Ap, LSYM_REAL *Bp, int tid, int nth)
 {
-    const int nq = (M + LSTM_MR - 1) / LSTM_MR, q0 = SPLIT_(nq, tid, nth), q1 = SPLIT_(nq, tid + 1, nth);
-    int k0, k, q, p, ii;
-    for (k0 = 0; k0 < K; k0 += LSTM_KC) {
+    const int np = (N + LSYM_NR - 1) / LSYM_NR, p0 = SPLIT_(np, tid, nth), p1 = SPLIT_(np, tid + 1, nth);
+    LSYM_REAL strip[LSTM_KC * LSTM_MR], *const bp = Bp + (size_t)p0 * LSTM_KC * LSYM_NR;
+    int k0, k, i, ii, p;
+    (void)Ap;
+    for (k0 = 0; k0 < K && p0 < p1; k0 += LSTM_KC) {
         const int kc = K - k0 < LSTM_KC ? K - k0 : LSTM_KC;
-        LSYM_FN(pk_pack)(0, N, kc, Bm + (size_t)k0 * ldb, ldb, Bp, tid, nth);
-        for (k = 0; k < kc; ++k) {
-            const LSYM_REAL *a = A + (size_t)(k0 + k) * lda;
-            for (q = q0; q < q1; ++q) {
-                LSYM_REAL *d = Ap + ((size_t)q * kc + k) * LSTM_MR;
-                const int mc = M - q * LSTM_MR < LSTM_MR ? M - q * LSTM_MR : LSTM_MR;
+        LSYM_FN(pk_panels)(0, N - p0 * LSYM_NR, kc, Bm + (size_t)k0 * ldb + (size_t)p0 * LSYM_NR, ldb, bp, 0, p1 - p0);
+        for (i = 0; i < M; i += LSTM_MR) {
+            const int mc = M - i < LSTM_MR ? M - i : LSTM_MR;
+            for (k = 0; k < kc; ++k) {
+                const LSYM_REAL *a = A + (size_t)(k0 + k) * lda + i;
                 if (mc == LSTM_MR) {
-                    memcpy(d, a + (size_t)q * LSTM_MR, sizeof(LSYM_REAL) * LSTM_MR);
+                    memcpy(strip + (size_t)k * LSTM_MR, a, sizeof(LSYM_REAL) * LSTM_MR);
                 } else {
                     for (ii = 0; ii < LSTM_MR; ++ii)
-                        d[ii] = ii < mc ? a[q * LSTM_MR + ii] : (LSYM_REAL)0;
+                        strip[(size_t)k * LSTM_MR + ii] = ii < mc ? a[ii] : (LSYM_REAL)0;
                 }
             }
-        }
-        LSTM_BARRIER
-        for (q = q0; q < q1; ++q) {
-            const int mc = M - q * LSTM_MR < LSTM_MR ? M - q * LSTM_MR : LSTM_MR;
-            for (p = 0; p * LSYM_NR < N; ++p) {
+            for (p = p0; p < p1; ++p) {
                 const int nc = N - p * LSYM_NR < LSYM_NR ? N - p * LSYM_NR : LSYM_NR;
-                LSYM_FN(pk_tile)(LSTM_MR, kc, Ap + (size_t)q * kc * LSTM_MR, 1, LSTM_MR, Bp + (size_t)p * kc * LSYM_NR,
-                    C + (size_t)q * LSTM_MR * ldc + (size_t)p * LSYM_NR, ldc, mc, nc, 1);
+                LSYM_FN(pk_tile)(LSTM_MR, kc, strip, 1, LSTM_MR, bp + (size_t)(p - p0) * kc * LSYM_NR,
+                    C + (size_t)i * ldc + (size_t)p * LSYM_NR, ldc, mc, nc, 1);
             }
         }
-        LSTM_BARRIER
     }
+    LSTM_BARRIER
 }
 
 /* The weight gradients, C (M x N) += A^T B, by the team: on the tiles (mm_tnp); a call too small to
