@@ -72,7 +72,7 @@ def test_c_prints_every_primitive_as_code_that_computes_it(tmp_path):
     """Every primitive printed for both real types, compiled beside the generated C's own helpers and run."""
     if not shutil.which("gcc"):
         pytest.skip("gcc missing")
-    lines = [f'#include "{ROOT / "generated" / "lstm" / "lstm.c"}"', "#include <stdio.h>", "int main(void) {",
+    lines = [f'#include "{ROOT / "generated" / "c" / "lstm.c"}"', "#include <stdio.h>", "int main(void) {",
              f"    const double a = {POINT}; const float af = {POINT}F;"]
     for fn in PRIMITIVES.values():  # strict: a primitive without a rule raises here
         lines.append(f'    printf("%.17g %.9g\\n", {c_code(fn(a))}, (double)({c_code(fn(sp.Symbol("af")), "float")}));')
