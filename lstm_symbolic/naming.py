@@ -32,6 +32,8 @@ NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 # A cell's module of one of these names, next to the code that imports it, would be imported instead:
 # the modules the generated Python imports (and those import), and the rest of the standard library.
 IMPORTED_MODULES = frozenset({"numpy", *sys.stdlib_module_names})
+# The files of the C runtime written beside every C kernel (lstm_symbolic/codegen/c/runtime/) start with this.
+RUNTIME_PREFIX = "lsym_"
 
 
 class NamingError(UserError, ValueError):
@@ -96,6 +98,9 @@ def cell_name_problem(name: str) -> str | None:
         return f"its module name '{module}' is a Python keyword, which cannot be imported"
     if module in IMPORTED_MODULES:
         return f"its module '{module}.py' would hide the module {module} (NumPy or Python's standard library)"
+    if module.lower().startswith(RUNTIME_PREFIX):  # lower: a file system that ignores case
+        return (f"its files would be named like the C runtime's ({RUNTIME_PREFIX}*), which are written beside "
+                "them: choose a name that does not start with 'lsym_' (or 'lsym-')")
     return None
 
 
@@ -165,6 +170,7 @@ RESERVED_PATTERNS: tuple[tuple[re.Pattern, str], ...] = (
     (re.compile(r".*_f(32|64)"), "a name of the generated C's functions (those end in _f32 and _f64)"),
     (re.compile(r"(omp|pthread|sched|cblas|openblas|scipy)_.*|Cblas.*"),
      "a name of a library the generated C includes (omp_, pthread_, sched_, cblas_, openblas_, scipy_)"),
+    (re.compile(r"(?i)lsym_.*"), "a name of the C runtime the generated C includes (lsym_runtime.h: lsym_, LSYM_)"),
 )
 # A name in capitals (two or more) is a C macro's in all likelihood (EOF, LSTM_MR): not one a spec gives.
 _CAPITALS = (re.compile(r"(?=(?:[^A-Z]*[A-Z]){2})[A-Z0-9_]+"),

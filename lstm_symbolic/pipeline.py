@@ -143,14 +143,15 @@ def emit(cell: Cell | str, lang: str, out_dir: str | Path) -> list[Path]:
 
 
 def generated_files() -> dict[str, str]:
-    """Everything under ``generated/``: {relative path: text}, for every built-in cell."""
+    """Everything under ``generated/``: {relative path: text}, for every built-in cell: the C of every cell in
+    ``c/`` beside one copy of the C runtime, the rest in ``<cell>/``."""
     files = {}
     for name, build in BUILTIN_CELLS.items():
         cell = build()
         folder = naming.module_name(name)
         for lang in LANGUAGES:
             for rel, body in code_files(cell, lang).items():
-                files[f"{folder}/{rel}"] = body
+                files[f"{'c' if lang == 'c' else folder}/{rel}"] = body
         files[f"{folder}/derivation.txt"] = derivation_text(derive(cell))
         for profile in DOCUMENTED.get(name, ()):
             doc = derivation_document(cell, profile, steps=True)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from oracles import assert_lstm_matches_torch, assert_saturated_cell_stays_finite
 
 from lstm_symbolic import pipeline
+from lstm_symbolic.codegen.c import runtime_files
 from lstm_symbolic.core.functions import PRIMITIVES, MatTVec, MatVec, Outer, arities, sigmoid
 from lstm_symbolic.gradcheck import check_module, load_module, random_problem
 from lstm_symbolic.printing.c import CPrinter, c_code
@@ -370,11 +371,16 @@ def test_stacked_and_separate_weights_agree(c_modules, cell):
     assert max(rel_err(gr1[k], gr0[k]) for k in m.PARAMS) < RTOL_F64
 
 
-def test_cli_emits_the_three_c_files(tmp_path):
+def test_cli_emits_the_three_c_files_and_the_runtime(tmp_path):
     from lstm_symbolic.cli import main  # noqa: PLC0415
 
     assert main(["emit", "lstm-peephole", "--lang", "c", "--dtype", "float32", "-o", str(tmp_path)]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["lstm_peephole.c", "lstm_peephole.h", "lstm_peephole_c.py"]
+    runtime = sorted(runtime_files())
+    assert "lsym_runtime.h" in runtime
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["lstm_peephole.c", "lstm_peephole.h", "lstm_peephole_c.py", *runtime])
+    for name, text in runtime_files().items():  # verbatim
+        assert (tmp_path / name).read_text() == text
     header = (tmp_path / "lstm_peephole.h").read_text()
     assert "lstm_peephole_forward_f32" in header and "lstm_peephole_backward_f64" in header
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from lstm_symbolic import cli, files, pipeline
+from lstm_symbolic.codegen.c import runtime_files
 from lstm_symbolic.files import OutputError, ReadError, manifest, read_text, write_files, write_groups
 from lstm_symbolic.files.manifest import MANIFEST
 
@@ -139,7 +140,7 @@ def test_outputs_get_the_users_umask(tmp_path, mask, mode):
             f"sys.exit(main(['emit', 'lstm', '--lang', 'c', '-o', {str(tmp_path)!r}]))")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=120).returncode == 0
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
-    assert modes == {"lstm.c": mode, "lstm.h": mode, "lstm_c.py": mode}
+    assert modes == dict.fromkeys(["lstm.c", "lstm.h", "lstm_c.py", *runtime_files()], mode)
 
 
 def test_a_symlink_at_the_target_is_refused_and_its_file_untouched(tmp_path):

@@ -135,6 +135,12 @@ def test_cell_names_that_are_not_file_names_are_refused_at_load(name):
     assert err.line == 1 and "name" in err.reason
 
 
+@pytest.mark.parametrize("name", ["lsym_runtime", "lsym_runtime_real", "lsym-binding", "LSYM_x", "Lsym_runtime"])
+def test_cell_names_like_the_c_runtime_files_are_refused(name):
+    err = refused(spec(name=name))  # its <module>.h would overwrite (or sit among) lsym_runtime.h and the rest
+    assert err.line == 1 and "C runtime" in err.reason
+
+
 def test_a_cell_name_never_leaves_the_output_folder(tmp_path, monkeypatch):
     out = tmp_path / "out" / "deep"
     out.mkdir(parents=True)
@@ -295,6 +301,7 @@ def test_names_that_only_look_derived_are_accepted(extra):
 
 
 @pytest.mark.parametrize("name, reason", [("range", "'range' is a Python built-in name"),
+                                          ("lsym_threads", "'lsym_threads' is a name of the C runtime"),
                                           ("proj_x", "'proj_x' is also the projection of x in the generated code")])
 def test_the_emitters_check_names_again_for_cells_made_in_python(name, reason):
     W, U, x, h_prev, q = sp.symbols(f"W U x h_prev {name}")

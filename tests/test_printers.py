@@ -82,7 +82,7 @@ def check_latex(fn) -> None:
 
 def check_c(functions: list, tmp_path: Path) -> None:
     """Every primitive printed for both real types, compiled beside the generated C's own helpers and run."""
-    lines = [f'#include "{ROOT / "generated" / "lstm" / "lstm.c"}"', "#include <stdio.h>", "int main(void) {"]
+    lines = [f'#include "{ROOT / "generated" / "c" / "lstm.c"}"', "#include <stdio.h>", "int main(void) {"]
     lines += [f"    const double {s} = {float(v)!r}; const float {s}f = {float(v)!r}F;"
               for s, v in zip(ARGS, VALUES, strict=True)]
     floats = [sp.Symbol(f"{s}f") for s in ARGS]

@@ -19,6 +19,7 @@ from ...errors import UserError
 from ...printing.c import REAL_TYPES, c_code
 from ..kernel import Assign, BackProject, Group, Kernel, Project
 from ..render import render
+from . import runtime_files
 
 SIZE = {"hidden": "H", "input": "D"}  # I is complex.h's imaginary unit (cblas.h includes it)
 
@@ -520,17 +521,19 @@ def c_context(kernel: Kernel) -> dict:
         "backward_prologue": bpro,
         "buffers": buffers,
         "vgrads": [p for p, _ in kernel.vector_grads],
-        "reals": [{"ctype": ct, "sfx": sfx, "tanh": "tanh" if ct == "double" else "tanhf",
-                   "blas": "d" if ct == "double" else "s"} for ct, (_, sfx) in REAL_TYPES.items()],
+        "reals": [{"ctype": ct, "sfx": sfx} for ct, (_, sfx) in REAL_TYPES.items()],
+        "runtime_sources": [name for name in runtime_files() if name.endswith((".h", ".c"))],
     }
 
 
 def c_files(kernel: Kernel) -> dict[str, str]:
-    """``<m>.h``, ``<m>.c`` and the ctypes binding ``<m>_c.py`` of ``kernel``'s cell."""
+    """``<m>.h``, ``<m>.c`` and the ctypes binding ``<m>_c.py`` of ``kernel``'s cell, and the C runtime they
+    include (the same files for every cell)."""
     ctx = c_context(kernel)
     m = ctx["prefix"]
     return {
         f"{m}.h": render("codegen/c/header.h.j2", **ctx),
         f"{m}.c": render("codegen/c/source.c.j2", **ctx),
         f"{m}_c.py": render("codegen/c/binding.py.j2", **ctx),
+        **runtime_files(),
     }

@@ -4,7 +4,8 @@
  * `lstm-symbolic emit lstm --lang c` to regenerate.
  *
  * Plain C99 and libm (GNU C vectors where the compiler has them).  The matrix products run on the
- * file's own register tiles over weights packed once per call; a call too small to repay the packing
+ * register tiles of the C runtime (lsym_runtime.h and lsym_runtime_real.h, written beside this file and
+ * included by lstm.c) over weights packed once per call; a call too small to repay the packing
  * (T x rows per thread < LSTM_PACK_MIN) calls cblas_dgemm / cblas_sgemm with -DLSTM_USE_CBLAS (and a
  * CBLAS such as OpenBLAS linked), else portable loops.  No allocation: the caller owns every array,
  * including the workspace and the forward cache.
