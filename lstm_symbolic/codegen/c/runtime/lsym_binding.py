@@ -297,6 +297,11 @@ def release_buffers():
     _THREAD.ws = None
 
 
+def _refuse_workspace(where, ws):
+    what = "the Workspace of another folder's binding" if type(ws).__name__ == "Workspace" else _checks._kind(ws)
+    raise ArgumentError(f"{where}: workspace is {what}; expected a Workspace of this module, or None")
+
+
 class Binding:
     """One cell's C, built and loaded, and the calls of its Python API (see the cell's `<cell>_c.py`)."""
 
@@ -380,7 +385,7 @@ class Binding:
 
     def _forward(self, where, arrays, xs, states, sizes, dtype, ws):
         if ws is not None and type(ws) is not Workspace:
-            raise ArgumentError(f"{where}: workspace is {_checks._kind(ws)}; expected a Workspace or None")
+            _refuse_workspace(where, ws)
         if not xs.flags.c_contiguous:
             xs = np.ascontiguousarray(xs)
         lay = self._layouts.get((dtype, *sizes)) or self._layout(dtype, sizes)
@@ -412,7 +417,7 @@ class Binding:
             raise ArgumentError(f"{where}: cache holds arrays that a later forward call with the same workspace "
                                 "overwrote; expected the cache of that workspace's last forward call")
         if ws is not None and type(ws) is not Workspace:
-            raise ArgumentError(f"{where}: workspace is {_checks._kind(ws)}; expected a Workspace or None")
+            _refuse_workspace(where, ws)
         lay = self._layouts.get((dtype, *sizes)) or self._layout(dtype, sizes)
         out = self._outputs(lay, ws, False)
         mine = _own() if ws is None else ws
