@@ -181,7 +181,8 @@ def test_a_workspace_holds_the_outputs_of_its_last_forward_and_backward(binding,
     binding.backward(p, cache2, g, workspace=ws)  # the buffer of cache2 was let go of, not overwritten
     ws.clear()
     assert ws.nbytes == 0
-    with pytest.raises(here.ArgumentError, match="^forward: workspace is a dict; expected a Workspace of this module, or None$"):
+    with pytest.raises(here.ArgumentError, match="^forward: workspace is a dict; expected a Workspace of this module, "
+                                                   "or None$"):
         binding.forward(p, xs, workspace={})
     with pytest.raises(here.ArgumentError, match="^backward: workspace is the Workspace of another folder's binding"):
         binding.backward(p, cache3, bigger[3], workspace=lsym.Workspace())
