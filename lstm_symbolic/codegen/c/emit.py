@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import sympy as sp
 
@@ -20,6 +21,7 @@ from ...printing.c import REAL_TYPES, c_code
 from ..kernel import Assign, BackProject, Group, Kernel, Project
 from ..render import render
 
+RUNTIME = Path(__file__).resolve().parent / "runtime"  # hand-written, shipped beside every kernel
 SIZE = {"hidden": "H", "input": "D"}  # I is complex.h's imaginary unit (cblas.h includes it)
 
 
@@ -525,12 +527,19 @@ def c_context(kernel: Kernel) -> dict:
     }
 
 
+def runtime_files() -> dict[str, str]:
+    """The hand-written files every kernel ships with (codegen/c/runtime/: the binding's lsym_binding.py and
+    lsym_checks.py, ...): {name: text}, written as they are next to the kernel."""
+    return {p.name: p.read_text() for p in sorted(RUNTIME.iterdir()) if p.is_file() and p.suffix in (".c", ".h", ".py")}
+
+
 def c_files(kernel: Kernel) -> dict[str, str]:
-    """``<m>.h``, ``<m>.c`` and the ctypes binding ``<m>_c.py`` of ``kernel``'s cell."""
+    """``<m>.h``, ``<m>.c`` and the ctypes binding ``<m>_c.py`` of ``kernel``'s cell, and the runtime beside them."""
     ctx = c_context(kernel)
     m = ctx["prefix"]
     return {
         f"{m}.h": render("codegen/c/header.h.j2", **ctx),
         f"{m}.c": render("codegen/c/source.c.j2", **ctx),
         f"{m}_c.py": render("codegen/c/binding.py.j2", **ctx),
+        **runtime_files(),
     }

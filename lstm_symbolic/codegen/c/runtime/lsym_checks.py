@@ -2,8 +2,8 @@
 that both check the same things, in the same order, with the same messages.
 
 Cell-independent: a cell's checks are a ``_Checks(PARAMS, STATES, blocks)``.  The NumPy emitter copies this
-file into every NumPy module from its line "# -- argument checks" on (the module imports what the lines
-above it import); the C binding's lsym_binding.py, shipped in the same folder, loads it by path.
+file into every NumPy module from the comment line that opens the checks on (the module imports what the
+lines above it import); the C binding's lsym_binding.py, shipped in the same folder, loads it by path.
 Standalone: NumPy and the standard library.
 """
 
