@@ -355,11 +355,14 @@ def test_stacked_and_separate_weights_agree(c_modules, cell):
     assert max(rel_err(gr1[k], gr0[k]) for k in m.PARAMS) < RTOL_F64
 
 
-def test_cli_emits_the_three_c_files(tmp_path):
+def test_cli_emits_the_three_c_files_and_the_runtime_beside_them(tmp_path):
     from lstm_symbolic.cli import main  # noqa: PLC0415
+    from lstm_symbolic.codegen.c.emit import runtime_files  # noqa: PLC0415
 
     assert main(["emit", "lstm-peephole", "--lang", "c", "--dtype", "float32", "-o", str(tmp_path)]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["lstm_peephole.c", "lstm_peephole.h", "lstm_peephole_c.py"]
+    cell_files = ["lstm_peephole.c", "lstm_peephole.h", "lstm_peephole_c.py"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(cell_files + list(runtime_files()))
+    assert {"lsym_binding.py", "lsym_checks.py"} <= set(runtime_files())
     header = (tmp_path / "lstm_peephole.h").read_text()
     assert "lstm_peephole_forward_f32" in header and "lstm_peephole_backward_f64" in header
 
