@@ -112,7 +112,7 @@ def test_a_cache_is_refused_by_the_checks_of_another_cell(lsym):
 def test_two_folders_with_different_copies_do_not_meet_in_sys_modules(tmp_path, lsym):
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
-        for f in ("lsym_binding.py", "lsym_checks.py"):
+        for f in ("lsym_binding.py", "lsym_build.py", "lsym_checks.py"):
             shutil.copy(RUNTIME / f, tmp_path / name / f)
     (tmp_path / "b" / "lsym_checks.py").write_text((RUNTIME / "lsym_checks.py").read_text() + "\nMARK = 1\n")
     path_before = list(sys.path)
@@ -133,18 +133,18 @@ def test_the_build_key_covers_the_kernel_and_the_runtime_beside_it_only(tmp_path
         lib.write_text("")
         compiled.append(lib)
 
-    monkeypatch.setattr(lsym, "_compile", fake)
+    monkeypatch.setattr(lsym._build, "_compile", fake)
     monkeypatch.setenv("LSTM_SYMBOLIC_CACHE", str(tmp_path / "cache"))
     for name, text in (("cell.c", "int x;"), ("cell.h", ""), ("lsym_runtime.h", "/* 1 */"), ("other.c", "")):
         (tmp_path / name).write_text(text)
-    first = lsym.build(tmp_path, "cell", ("cell.c",))
-    assert lsym.build(tmp_path, "cell", ("cell.c",)) == first and len(compiled) == 1
+    first = lsym._build.build(tmp_path, "cell", ("cell.c",))
+    assert lsym._build.build(tmp_path, "cell", ("cell.c",)) == first and len(compiled) == 1
     (tmp_path / "other.c").write_text("int y;")
-    assert lsym.build(tmp_path, "cell", ("cell.c",)) == first
+    assert lsym._build.build(tmp_path, "cell", ("cell.c",)) == first
     (tmp_path / "lsym_runtime.h").write_text("/* 2 */")
-    second = lsym.build(tmp_path, "cell", ("cell.c",))
+    second = lsym._build.build(tmp_path, "cell", ("cell.c",))
     (tmp_path / "cell.h").write_text("/* changed */")
-    third = lsym.build(tmp_path, "cell", ("cell.c",))
+    third = lsym._build.build(tmp_path, "cell", ("cell.c",))
     assert len({first, second, third}) == 3 and len(compiled) == 3
 
 

@@ -2,31 +2,16 @@
 
 Written once, for every cell: a cell's binding is a ``Binding(its file, its C prefix, PARAMS, STATES, blocks)``
 (see the cell's `<cell>_c.py`, which loads this file by path from its own folder).  Standalone: NumPy,
-ctypes, the standard library, the system C compiler, and lsym_checks.py (the argument checks, the same text
-as the NumPy module's) from this folder.
-
-Building: a cell's C (its kernel and the runtime beside it) is compiled into a cache folder keyed by the
-hash of the sources and the flags: $LSTM_SYMBOLIC_CACHE, else $XDG_CACHE_HOME/lstm_symbolic, else
-~/.cache/lstm_symbolic.  The compiler is $CC, else cc, gcc or clang.  $LSTM_SYMBOLIC_BLAS chooses the matrix
-products of calls too small to pack the weights: "auto" (default: the system's OpenBLAS, else the
-scipy-openblas32 wheel's when it is installed, else another CBLAS, else the portable loops), "none",
-"scipy-openblas32", or linker flags for a CBLAS (e.g. "-lmkl_rt"); $LSTM_SYMBOLIC_CFLAGS adds compiler flags;
-$LSTM_SYMBOLIC_OPENMP: "auto" (default: -fopenmp where the compiler has it) or "none".
-
-Memory: a call given ``workspace=Workspace()`` writes its outputs into that workspace's buffers (reused by
-its next call of the same pass and sizes, which overwrites them) and its scratch there; a call without one
-returns fresh arrays and uses a scratch buffer of the calling thread.  See docs/generated.md.
+ctypes, the standard library, the system C compiler, and two files of this folder, loaded by path:
+lsym_build.py (the build, and the variables that choose its compiler, BLAS and threads) and lsym_checks.py
+(the argument checks, the same text as the NumPy module's).  The memory the caller sees: Workspace.
 """
 
 import ctypes
 import hashlib
 import importlib.util
 import operator
-import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
@@ -49,119 +34,9 @@ def load_sibling(path):
 
 
 _checks = load_sibling(Path(__file__).with_name("lsym_checks.py"))
-ArgumentError = _checks.ArgumentError
-
-# -ffast-math lets GCC call glibc's vector tanh/exp (libmvec) in the element-wise loops; the object is
-# linked in a second step without it, so the library does not switch the process to flush-to-zero.
-# -march=native, then -fopenmp, are dropped where the compiler refuses them (see _variants).
-_FLAGS = ["-O3", "-std=c99", "-fPIC", "-ffast-math"]
-_BLAS = [["-DLSTM_USE_CBLAS", "-DLSTM_OPENBLAS", "-lopenblas"], ["-DLSTM_USE_CBLAS", "-lcblas"],
-         ["-DLSTM_USE_CBLAS", "-lblas"]]
+_build = load_sibling(Path(__file__).with_name("lsym_build.py"))
+ArgumentError, BuildError = _checks.ArgumentError, _build.BuildError
 _P = ctypes.c_void_p
-
-
-class BuildError(RuntimeError):
-    """The C sources do not compile here, or there is no C compiler."""
-
-
-def _cache_root():
-    root = os.environ.get("LSTM_SYMBOLIC_CACHE")
-    if root:
-        return Path(root)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "lstm_symbolic"
-
-
-def _compiler():
-    for cc in (os.environ.get("CC"), "cc", "gcc", "clang"):
-        if cc and shutil.which(cc.split()[0]):
-            return cc.split()
-    raise BuildError("no C compiler found: install gcc (apt-get install gcc) or set CC")
-
-
-def _scipy_openblas():
-    """Flags for the OpenBLAS of the scipy-openblas32 wheel (its symbols are prefixed scipy_), or []."""
-    try:
-        import scipy_openblas32 as wheel  # noqa: PLC0415 - optional
-    except ImportError:
-        return []
-    lib_dir = wheel.get_lib_dir()
-    return [["-DLSTM_USE_CBLAS", "-DLSTM_OPENBLAS", "-DLSTM_SCIPY_OPENBLAS", f"-I{wheel.get_include_dir()}",
-             f"-L{lib_dir}", f"-l{wheel.get_library()}", f"-Wl,-rpath,{lib_dir}"]]
-
-
-def _variants():
-    extra = os.environ.get("LSTM_SYMBOLIC_CFLAGS", "").split()
-    choice = os.environ.get("LSTM_SYMBOLIC_BLAS", "auto").strip()
-    if choice == "none":
-        blas = [[]]
-    elif choice == "scipy-openblas32":
-        blas = _scipy_openblas()
-        if not blas:
-            raise BuildError("LSTM_SYMBOLIC_BLAS=scipy-openblas32, but that wheel is not installed "
-                             "(pip install scipy-openblas32)")
-    elif choice != "auto":
-        blas = [["-DLSTM_USE_CBLAS"] + (["-DLSTM_OPENBLAS"] if "-lopenblas" in choice.split() else []) + choice.split()]
-    else:
-        blas = _BLAS[:1] + _scipy_openblas() + _BLAS[1:] + [[]]
-    omp = [[]] if os.environ.get("LSTM_SYMBOLIC_OPENMP", "auto").strip() == "none" else [["-fopenmp"], []]
-    return [native + threads + flags + extra for flags in blas for threads in omp
-            for native in (["-march=native"], [])]
-
-
-def _compile(cc, flags, folder, sources, lib):
-    """Compile ``sources`` (in ``folder``) into ``lib``; return None, or the compiler's last line of complaint."""
-    lib.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=lib.parent, suffix=".so")
-    os.close(fd)
-    objs = [f"{tmp[:-3]}.{k}.o" for k in range(len(sources))]
-    links = [f for f in flags if f.startswith(("-l", "-L", "-Wl,")) or f == "-fopenmp"]
-    defines = [f for f in flags if f not in links or f == "-fopenmp"]
-    # -iquote: the cell's headers are found by #include "...", and cannot hide a system header (a cell named math)
-    steps = [cc + _FLAGS + defines + ["-iquote", str(folder), "-c", str(folder / src), "-o", obj]
-             for src, obj in zip(sources, objs, strict=True)]
-    steps.append(cc + ["-shared", *objs, "-o", tmp] + links + ["-lm"])
-    try:
-        for cmd in steps:
-            done = subprocess.run(cmd, capture_output=True, text=True)
-            if done.returncode != 0:
-                lines = (done.stderr or done.stdout).strip().splitlines()
-                errors = [line for line in lines if "error" in line] or lines
-                return errors[0].strip() if errors else f"{cc[0]} exited with {done.returncode}"
-        os.replace(tmp, lib)
-        return None
-    finally:
-        for leftover in (*objs, tmp):
-            if os.path.exists(leftover):
-                os.unlink(leftover)
-
-
-def build(folder, prefix, sources):
-    """The shared library of the C files ``sources`` in ``folder``: from the cache, or compiled now (the first
-    variant that builds).  The key hashes them, the cell's header and every runtime file (lsym_*) beside them."""
-    folder = Path(folder)
-    cc = _compiler()
-    runtime = sorted(p.name for p in folder.glob("lsym_*") if p.suffix in (".c", ".h", ".inc"))
-    names = list(dict.fromkeys([*sources, f"{prefix}.h", *runtime]))
-    text = b"".join(name.encode() + b"\0" + (folder / name).read_bytes() for name in names if (folder / name).exists())
-    error = None
-    for flags in _variants():
-        key = hashlib.sha256(text + repr((cc, _FLAGS, flags, sources)).encode()).hexdigest()[:20]
-        lib = _cache_root() / key / f"lib{prefix}.so"
-        if lib.exists():
-            return lib
-        if (lib.parent / "failed").exists():
-            error = (lib.parent / "failed").read_text().strip()
-            continue
-        try:
-            error = _compile(cc, flags, folder, sources, lib)
-            if error is None:
-                return lib
-            (lib.parent / "failed").write_text(error + "\n")
-        except OSError as exc:
-            raise BuildError(f"cannot write the build cache {lib.parent}: {exc.strerror or exc}; "
-                             "set LSTM_SYMBOLIC_CACHE to a writable folder") from None
-    raise BuildError(f"cannot build {sources[0]} with {' '.join(cc)}: {error}")
 
 
 def _addr(a):
@@ -171,6 +46,18 @@ def _addr(a):
         return ctypes.addressof(ctypes.c_char.from_buffer(a))
     except (TypeError, ValueError, BufferError):
         return a.__array_interface__["data"][0]
+
+
+def _readable(a, dtype, out):
+    """``a`` as the C reads it in a call that writes ``out``: C-contiguous, of dtype, and copied when it lies in
+    the buffer the call writes (the last state of a forward as the next one's state0): (array, address)."""
+    if not (a.dtype is dtype and a.flags.c_contiguous):
+        a = np.ascontiguousarray(a, dtype=dtype)
+    addr = _addr(a)
+    if out.lo <= addr < out.hi:
+        a = a.copy()
+        addr = _addr(a)
+    return a, addr
 
 
 class _Layout:
@@ -226,24 +113,23 @@ class _Outputs:
 
 class Workspace:
     """Memory reused by the calls it is passed to (``forward(..., workspace=ws)``): the C's scratch, and the
-    outputs of the last forward and of the last backward.  A call given a workspace returns views of its
-    buffers: the next forward (backward) with it, of the same sizes, overwrites what the last one returned;
-    backward refuses a cache whose arrays a later forward has overwritten.  Inputs that lie in the buffer a
-    call writes (a state or d_state from the last call) are copied first.  One workspace serves one call
-    at a time: give each thread its own.  clear() lets go of everything it holds."""
+    outputs of its last forward and of its last backward, which its next call of the same pass and sizes
+    overwrites (backward refuses a cache so overwritten; inputs lying in the buffer a call writes are copied
+    first).  One call at a time: give each thread its own.  See docs/generated.md.
+    """
 
-    __slots__ = ("_scratch", "_fwd", "_bwd", "_tables")
+    __slots__ = ("_scratch", "_tables", "_last")
 
     def __init__(self):
         self.clear()
 
     def clear(self):
-        self._scratch, self._tables, self._fwd, self._bwd = {}, {}, None, None
+        self._scratch, self._tables, self._last = {}, {}, [None, None]  # _last: the outputs of (backward, forward)
 
     @property
     def nbytes(self):
         """The bytes it holds (scratch and outputs)."""
-        held = [w for w, _ in self._scratch.values()] + [o.buf for o in (self._fwd, self._bwd) if o is not None]
+        held = [w for w, _ in self._scratch.values()] + [out.buf for out in self._last if out is not None]
         return sum(a.nbytes for a in held)
 
     def _work(self, dtype, n):
@@ -255,15 +141,11 @@ class Workspace:
         return entry[1]
 
     def _outputs(self, lay, n_params, n_states, forward):
-        out = self._fwd if forward else self._bwd
+        out = self._last[forward]
         if out is not None and out.lay is lay:
             out.stamp += 1
-            return out
-        out = _Outputs(lay, n_params, n_states, forward)
-        if forward:
-            self._fwd = out
         else:
-            self._bwd = out
+            out = self._last[forward] = _Outputs(lay, n_params, n_states, forward)
         return out
 
     def _table(self, given, dtype):
@@ -297,11 +179,6 @@ def release_buffers():
     _THREAD.ws = None
 
 
-def _refuse_workspace(where, ws):
-    what = "the Workspace of another folder's binding" if type(ws).__name__ == "Workspace" else _checks._kind(ws)
-    raise ArgumentError(f"{where}: workspace is {what}; expected a Workspace of this module, or None")
-
-
 class Binding:
     """One cell's C, built and loaded, and the calls of its Python API (see the cell's `<cell>_c.py`)."""
 
@@ -310,7 +187,7 @@ class Binding:
         self.checks = checks = _checks._Checks(params, states, blocks)
         self._forward_args, self._backward_args, self._cache = checks.forward_args, checks.backward_args, checks.cache
         folder = Path(file).resolve().parent
-        self.lib = lib = ctypes.CDLL(str(build(folder, prefix, tuple(sources or (f"{prefix}.c",)))))
+        self.lib = lib = ctypes.CDLL(str(_build.build(folder, prefix, tuple(sources or (f"{prefix}.c",)))))
         fn = lambda name: getattr(lib, f"{prefix}_{name}")  # noqa: E731
         ints = [ctypes.c_int] * 4
         self._work_size, self._cache_size = fn("workspace_size"), fn("cache_size")
@@ -328,22 +205,23 @@ class Binding:
             self._funcs[dtype] = fns
         self._layouts, self._np, self._ns = {}, len(self.names), len(self.states)
 
-    def _layout(self, dtype, sizes):
+    def _setup(self, where, ws, dtype, sizes, forward):
+        """(the outputs the call writes, the workspace whose scratch and parameter table it uses, its layout)."""
         lay = self._layouts.get((dtype, *sizes))
         if lay is None:
-            lay = _Layout(dtype, self.params.values(), self._ns, self._work_size(*sizes), self._cache_size(*sizes),
-                          *sizes)
-            self._layouts[(dtype, *sizes)] = lay
-        return lay
-
-    def _outputs(self, lay, ws, forward):
+            n_work, n_cache = self._work_size(*sizes), self._cache_size(*sizes)
+            lay = self._layouts[(dtype, *sizes)] = _Layout(dtype, self.params.values(), self._ns, n_work, n_cache,
+                                                           *sizes)
         if ws is None:
-            return _Outputs(lay, self._np, self._ns, forward)
-        return ws._outputs(lay, self._np, self._ns, forward)
+            return _Outputs(lay, self._np, self._ns, forward), _own(), lay
+        if type(ws) is not Workspace:
+            other = type(ws).__name__ == "Workspace"
+            what = "the Workspace of another folder's binding" if other else _checks._kind(ws)
+            raise ArgumentError(f"{where}: workspace is {what}; expected a Workspace of this module, or None")
+        return ws._outputs(lay, self._np, self._ns, forward), ws, lay
 
     def _states(self, states, out, dtype):
-        """(address of the state table, arrays kept alive for the call); missing entries are NULL = zeros.
-        Used as they are when C-contiguous arrays of dtype outside the buffer the call writes, else copied."""
+        """(address of the state table, arrays kept alive for the call); missing entries are NULL = zeros."""
         if not states:
             return None, None
         table, keep = out.states_in, []
@@ -351,15 +229,9 @@ class Binding:
             a = states.get(s)
             if a is None:
                 table[k] = None
-                continue
-            if not (a.dtype is dtype and a.flags.c_contiguous):
-                a = np.ascontiguousarray(a, dtype=dtype)
-            addr = _addr(a)
-            if out.lo <= addr < out.hi:
-                a = a.copy()
-                addr = _addr(a)
-            keep.append(a)
-            table[k] = addr
+            else:
+                a, table[k] = _readable(a, dtype, out)
+                keep.append(a)
         return table, keep
 
     def init_params(self, input_size, hidden_size, *, rng=None, dtype=np.float64):
@@ -367,16 +239,14 @@ class Binding:
         draws as the NumPy module's).  The arrays are views of one buffer, in the order of PARAMS, so the
         weights applied to one operand lie one after the other: the C then runs one product per operand."""
         rng = np.random.default_rng() if rng is None else rng
-        sizes = {"hidden": hidden_size, "input": input_size}
-        bound = 1.0 / np.sqrt(hidden_size)
-        shapes = {name: tuple(sizes[s] for s in shape) for name, shape in self.params.items()}
-        flat = np.empty(sum(int(np.prod(shape)) for shape in shapes.values()), dtype=dtype)
+        bound, sizes = 1.0 / np.sqrt(hidden_size), {"hidden": hidden_size, "input": input_size}
+        shapes = [tuple(sizes[s] for s in axes) for axes in self.params.values()]
+        flat = np.empty(sum(int(np.prod(shape)) for shape in shapes), dtype=dtype)
         params, start = {}, 0
-        for name, shape in shapes.items():
-            stop = start + int(np.prod(shape))
-            params[name] = flat[start:stop].reshape(shape)
-            params[name][...] = rng.uniform(-bound, bound, size=shape).astype(dtype)
-            start = stop
+        for name, shape in zip(self.names, shapes, strict=True):
+            view = params[name] = flat[start:start + int(np.prod(shape))].reshape(shape)
+            view[...] = rng.uniform(-bound, bound, size=shape).astype(dtype)
+            start += view.size
         return params
 
     def forward(self, params, xs, state0=None, *, workspace=None):
@@ -384,18 +254,9 @@ class Binding:
         return self._forward("forward", *self._forward_args("forward", params, xs, state0), workspace)
 
     def _forward(self, where, arrays, xs, states, sizes, dtype, ws):
-        if ws is not None and type(ws) is not Workspace:
-            _refuse_workspace(where, ws)
-        if not xs.flags.c_contiguous:
-            xs = np.ascontiguousarray(xs)
-        lay = self._layouts.get((dtype, *sizes)) or self._layout(dtype, sizes)
-        out = self._outputs(lay, ws, True)
-        mine = _own() if ws is None else ws
+        out, mine, lay = self._setup(where, ws, dtype, sizes, True)
         table, copies = mine._table(arrays, dtype)
-        x_addr = _addr(xs)
-        if out.lo <= x_addr < out.hi:
-            xs = xs.copy()
-            x_addr = _addr(xs)
+        xs, x_addr = _readable(xs, dtype, out)
         s0, keep = self._states(states, out, dtype)
         self._funcs[dtype][0](*sizes, table, x_addr, s0, out.lo, out.states_out, out.saved_addr,
                               mine._work(dtype, lay.n_work))
@@ -416,20 +277,9 @@ class Binding:
         if made_in is not None and made_in.stamp != stamp:
             raise ArgumentError(f"{where}: cache holds arrays that a later forward call with the same workspace "
                                 "overwrote; expected the cache of that workspace's last forward call")
-        if ws is not None and type(ws) is not Workspace:
-            _refuse_workspace(where, ws)
-        lay = self._layouts.get((dtype, *sizes)) or self._layout(dtype, sizes)
-        out = self._outputs(lay, ws, False)
-        mine = _own() if ws is None else ws
+        out, mine, lay = self._setup(where, ws, dtype, sizes, False)
         table, copies = mine._table(arrays, dtype)
-        d_addr = None
-        if d_hs is not None:
-            if not d_hs.flags.c_contiguous:
-                d_hs = np.ascontiguousarray(d_hs)
-            d_addr = _addr(d_hs)
-            if out.lo <= d_addr < out.hi:
-                d_hs = d_hs.copy()
-                d_addr = _addr(d_hs)
+        d_hs, d_addr = (None, None) if d_hs is None else _readable(d_hs, dtype, out)
         dT, keep = self._states(states, out, dtype)
         self._funcs[dtype][1](*sizes, table, x_addr, saved_addr, d_addr, dT, out.grads_addr, out.dxs_addr,
                               out.dstate_addr, mine._work(dtype, lay.n_work))
@@ -440,8 +290,7 @@ class Binding:
     def step_forward(self, params, x, state, *, workspace=None):
         """One step: x (B, input), state {name: (B, hidden)} -> (new_state, cache)."""
         args = self._forward_args("step_forward", params, x, state, step=True)
-        _, new_state, cache = self._forward("step_forward", *args, workspace)
-        return new_state, cache
+        return self._forward("step_forward", *args, workspace)[1:]
 
     def step_backward(self, params, cache, d_new_state, *, workspace=None):
         """One step back: d_new_state {name: (B, hidden)} -> (grads, d_x, d_state)."""
