@@ -84,10 +84,14 @@ class Problem:
 
 
 def generated(module):
+    """The generated module's forward and backward; a C binding's with one Workspace, as a training loop
+    passes it (its calls then write into the same buffers again instead of allocating their outputs)."""
     def prepare(p: Problem):
+        reuse = {"workspace": module.Workspace()} if hasattr(module, "Workspace") else {}
+
         def run():
-            _, _, cache = module.forward(p.params, p.xs, p.state0)
-            _, d_xs, _ = module.backward(p.params, cache, p.d_hs)
+            _, _, cache = module.forward(p.params, p.xs, p.state0, **reuse)
+            _, d_xs, _ = module.backward(p.params, cache, p.d_hs, **reuse)
             return d_xs
         return run
     return prepare

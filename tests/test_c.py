@@ -191,48 +191,33 @@ def test_binding_accepts_what_numpy_accepts(numpy_modules, c_modules):
         assert max(rel_err(grads1[k], grads0[k]) for k in npm.PARAMS) < RTOL_F64
 
 
-def test_binding_reuses_an_output_buffer_only_once_nothing_refers_to_it(numpy_modules, c_modules):
-    """Outputs of one call stay intact while any of them (even a slice of the cache, or one gradient
-    held apart from its dict) is alive; once none is, the next call writes into the same memory;
-    release_buffers() lets go of the pool."""
+def test_binding_reuses_only_the_memory_of_the_workspace_it_is_given(numpy_modules, c_modules):
+    """Without a workspace the outputs of a call stay intact whatever later calls do; with one, the next
+    call of the same sizes writes into the same memory and agrees with the NumPy module; release_buffers()
+    lets go of the calling thread's scratch (tests/test_binding.py: the workspace's rules)."""
     npm, cm = numpy_modules["lstm"], c_modules["lstm", "blas"]
-    cm.release_buffers()
-    p, xs, _, g, _ = random_problem(npm, T=3, B=4, seed=9)
+    p, xs, s0, g, gT = random_problem(npm, T=3, B=4, seed=9)
     addr = lambda a: a.__array_interface__["data"][0]  # noqa: E731
-    hs1, _, cache1 = cm.forward(p, xs)
-    kept, first = hs1.copy(), addr(hs1)
-    saved_slice = cache1.arrays[1][:5]  # the saved values
-    del hs1
-    hs2, _, cache2 = cm.forward(p, 2 * xs)  # the first call's cache is still referred to (a slice of it)
-    assert addr(hs2) != first
-    grads, _, _ = cm.backward(p, cache1, g)
-    hs0, _, cache0 = npm.forward(p, xs)
-    want = npm.backward(p, cache0, g)[0]
-    assert max(rel_err(grads[k], v) for k, v in want.items()) < RTOL_F64
-    del cache1, saved_slice
-    hs3 = cm.forward(p, xs)[0]
-    assert addr(hs3) == first and np.array_equal(hs3, kept)
-    part = hs3[1:]  # a view of a returned array: it refers to the buffer, not to hs3
-    del hs3
+    hs1, _, cache1 = cm.forward(p, xs, s0)
+    kept = hs1.copy()
+    grads1 = cm.backward(p, cache1, g, gT)[0]
+    held = {k: v.copy() for k, v in grads1.items()}
     for scale in (2, 3):
-        assert addr(cm.forward(p, scale * xs)[0]) != first
-    assert np.array_equal(part, kept[1:])
-    del part
-    # one gradient held on its own keeps the whole buffer from the next calls
-    held, held_addr, held_copy = grads["U_c"], addr(grads["U_c"]), grads["U_c"].copy()
-    del grads
-    for scale in (2, 3):
-        other, _, _ = cm.backward(p, cache2, scale * g)
-        assert addr(other["U_c"]) != held_addr
-    assert np.array_equal(held, held_copy)
-    del held, other
-    again, _, _ = cm.backward(p, cache2, g)
-    assert addr(again["U_c"]) == held_addr  # the first buffer kept, idle again
-    grads_again, _, _ = cm.backward(p, cache2, g)  # the second cache, untouched by the third call
-    hs_twice, _, cache_twice = npm.forward(p, 2 * xs)
-    assert max(rel_err(grads_again[k], v) for k, v in npm.backward(p, cache_twice, g)[0].items()) < RTOL_F64
+        cm.backward(p, cm.forward(p, scale * xs, s0)[2], scale * g, gT)
+    assert np.array_equal(hs1, kept) and all(np.array_equal(grads1[k], v) for k, v in held.items())
+    ws = cm.Workspace()
+    hs0, _, cache0 = npm.forward(p, xs, s0)
+    want, dxs0, _ = npm.backward(p, cache0, g, gT)
+    seen = set()
+    for _ in range(3):
+        hs, _, cache = cm.forward(p, xs, s0, workspace=ws)
+        grads, dxs, _ = cm.backward(p, cache, g, gT, workspace=ws)
+        seen.add((addr(hs), addr(dxs), addr(grads["U_c"])))
+        assert rel_err(hs, hs0) < RTOL_F64 and rel_err(dxs, dxs0) < RTOL_F64
+        assert max(rel_err(grads[k], v) for k, v in want.items()) < RTOL_F64
+    assert len(seen) == 1
     cm.release_buffers()
-    assert not cm._OUT
+    assert max(rel_err(cm.forward(p, xs, s0)[0], hs0), rel_err(cm.forward(p, xs, s0, workspace=ws)[0], hs0)) < RTOL_F64
 
 
 def test_binding_accepts_read_only_arrays_and_partial_states(numpy_modules, c_modules):
@@ -371,7 +356,7 @@ def test_stacked_and_separate_weights_agree(c_modules, cell):
     assert max(rel_err(gr1[k], gr0[k]) for k in m.PARAMS) < RTOL_F64
 
 
-def test_cli_emits_the_three_c_files_and_the_runtime(tmp_path):
+def test_cli_emits_the_three_c_files_and_the_runtime_beside_them(tmp_path):
     from lstm_symbolic.cli import main  # noqa: PLC0415
 
     assert main(["emit", "lstm-peephole", "--lang", "c", "--dtype", "float32", "-o", str(tmp_path)]) == 0
@@ -381,6 +366,7 @@ def test_cli_emits_the_three_c_files_and_the_runtime(tmp_path):
         ["lstm_peephole.c", "lstm_peephole.h", "lstm_peephole_c.py", *runtime])
     for name, text in runtime_files().items():  # verbatim
         assert (tmp_path / name).read_text() == text
+    assert {"lsym_binding.py", "lsym_checks.py"} <= set(runtime)
     header = (tmp_path / "lstm_peephole.h").read_text()
     assert "lstm_peephole_forward_f32" in header and "lstm_peephole_backward_f64" in header
 
@@ -456,9 +442,10 @@ def test_a_smaller_team_than_asked_for_sums_only_its_own_partial_gradients(c_dir
         f"c = load_module({str(folder / 'lstm_c.py')!r}, 'lstm_c')\n"
         f"n = load_module({numpy_modules['lstm'].__file__!r}, 'lstm_np')\n"
         "p, xs, s0, g, gT = random_problem(n, T=3, B=16, input_size=3, hidden_size=5, seed=4)\n"
-        "c.forward(p, xs, s0)\n"
-        "c._WORK[np.dtype(np.float64)][0][:] = 1e3\n"
-        "grads = c.backward(p, c.forward(p, xs, s0)[2], g, gT)[0]\n"
+        "ws = c.Workspace()\n"
+        "c.forward(p, xs, s0, workspace=ws)\n"
+        "ws._scratch[np.dtype(np.float64)][0][:] = 1e3\n"
+        "grads = c.backward(p, c.forward(p, xs, s0, workspace=ws)[2], g, gT, workspace=ws)[0]\n"
         "ref = n.backward(p, n.forward(p, xs, s0)[2], g, gT)[0]\n"
         "print(c.THREADS(16, 4), max(float(np.abs(grads[k] - ref[k]).max()) for k in ref))\n")
     env = {**os.environ, "LSTM_SYMBOLIC_CACHE": str(tmp_path / "cache"), "LSTM_SYMBOLIC_BLAS": "auto",
@@ -490,8 +477,8 @@ def test_small_batches_of_several_rows_share_out_the_hidden_units(c_dirs, numpy_
         assert cm.THREADS(5, 96) == 2 and cm.THREADS(5, 95) == 1 and cm.THREADS(16, 96) == 2
         for dtype, rtol in ((np.float64, RTOL_F64), (np.float32, RTOL_F32)):
             _run_both(numpy_modules[cell], cm, dtype, T=2, B=5, input_size=3, hidden_size=96)
-            for work in cm._WORK.values():
-                work[0][:] = 1e3
+            for work, _ in cm._lsym._own()._scratch.values():  # the scratch of calls without a workspace
+                work[:] = 1e3
             for sizes in (dict(T=6, B=5, input_size=7, hidden_size=96), dict(T=1, B=3, input_size=2, hidden_size=64)):
                 errors = _run_both(numpy_modules[cell], cm, dtype, seed=k + 3, **sizes)
                 assert max(errors.values()) < rtol, (cflags, dtype, sizes, errors)

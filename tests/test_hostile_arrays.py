@@ -293,8 +293,8 @@ def test_a_refused_call_does_not_reach_c(lstm_modules, monkeypatch):
 
     def counted(k, fn):
         return lambda *args: (calls.append(k), fn(*args))[1]
-    counting = {d: tuple(counted(k, fn) for k, fn in enumerate(fs)) for d, fs in cm._FUNCS.items()}
-    monkeypatch.setattr(cm, "_FUNCS", counting)
+    counting = {d: tuple(counted(k, fn) for k, fn in enumerate(fs)) for d, fs in cm._BINDING._funcs.items()}
+    monkeypatch.setattr(cm._BINDING, "_funcs", counting)
     for case in (c for c in CASES if c.want is not None):
         calls.clear()
         kind, got = outcome(case, cm, npm)
@@ -407,8 +407,8 @@ def _child(mode: str, numpy_path: str, c_path: str) -> int:
     npm, cm = load_module(numpy_path, "_asan_numpy"), load_module(c_path, "_asan_c")
     if mode == "canary":
         p = problem(npm)
-        arrays, xs, states, sizes, dtype = cm._forward_args("forward", p.params, p.xs, p.s0)
-        cm._forward(arrays, xs[:1].copy(), states, sizes, dtype)  # claims 5 steps, holds 1
+        arrays, xs, states, sizes, dtype = cm._BINDING._forward_args("forward", p.params, p.xs, p.s0)
+        cm._BINDING._forward("forward", arrays, xs[:1].copy(), states, sizes, dtype, None)  # claims 5 steps, holds 1
         return 0
     for case in CASES:
         kind, got = outcome(case, cm, npm)

@@ -51,6 +51,7 @@ _BIASES = {
 
 # -- argument checks: the same code in the NumPy module and in the C binding -----------------------
 
+
 class ArgumentError(ValueError):
     """An argument that does not fit the call.  The message, one line, names the function and the
     argument and says what was found and what was expected."""
@@ -60,11 +61,11 @@ class _Cache:
     """What forward hands to backward: the sizes and dtype of the call that made it, and its arrays.
     backward refuses a cache of another module, and parameters or gradients of other sizes."""
 
-    __slots__ = ("T", "B", "I", "H", "dtype", "arrays")
+    __slots__ = ("T", "B", "I", "H", "dtype", "arrays", "owner")
 
-    def __init__(self, sizes, dtype, arrays):
+    def __init__(self, sizes, dtype, arrays, owner):
         self.T, self.B, self.I, self.H = sizes
-        self.dtype, self.arrays = dtype, arrays
+        self.dtype, self.arrays, self.owner = dtype, arrays, owner
 
     def __repr__(self):
         return f"<cache of a forward call: T={self.T}, B={self.B}, input {self.I}, hidden {self.H}, {self.dtype}>"
@@ -73,20 +74,7 @@ class _Cache:
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 _REAL = {_F32: _F32, _F64: _F64}  # the dtypes a call runs in
 _C_INT = 2**31 - 1  # the C counts the rows (T * B) and columns of its products in C ints
-_BLOCKS = 3  # the most weights stacked on one operand: products have up to _BLOCKS * hidden columns
-_ARRAY_TYPE = {np.ndarray}
-_PARAM_NAMES = tuple(PARAMS)
-_PARAM_ARRAYS = operator.itemgetter(*_PARAM_NAMES) if len(_PARAM_NAMES) > 1 else lambda d: (d[_PARAM_NAMES[0]],)
-_STATE_NAMES = frozenset(STATES)
-# The first parameter with a hidden (an input) axis, and that axis: it gives the call its size.
-_HIDDEN_AT = min((k, s.index("hidden")) for k, s in enumerate(PARAMS.values()) if "hidden" in s)
-_INPUT_AT = min(((k, s.index("input")) for k, s in enumerate(PARAMS.values()) if "input" in s), default=None)
-_SIZE_FROM = {"hidden": _PARAM_NAMES[_HIDDEN_AT[0]], "input": _INPUT_AT and _PARAM_NAMES[_INPUT_AT[0]]}
 _FROM_CACHE = "the forward call that made the cache"
-# The parameters last found right (float32 or float64 ndarrays), and the (hidden, input) they give: a training
-# loop passes the same arrays again and again.  Reading their shapes again would cost more than the rest of
-# the checks; an array cannot change its size in place (reassigning .shape or .dtype keeps its bytes).
-_LAST = [(None,) * len(_PARAM_NAMES), None]
 
 
 def _fail(where, what):
@@ -131,35 +119,6 @@ def _array(where, arg, a):
     return a
 
 
-def _want(labels, sizes, x_arg):
-    """The shape expected of an array with these axes, and where the sizes come from (x_arg: the forward
-    call's xs or x, else the cache): "(hidden, input) = (4, 3), hidden and input as in W_f"."""
-    axes = f"({', '.join(labels)}{',' if len(labels) == 1 else ''})"
-    known = [label for label in labels if label in sizes]
-    if not known:
-        return f"{axes}, every size at least 1"
-    values = ", ".join(str(sizes.get(label, label)) for label in labels)
-    sources = {}
-    for label in dict.fromkeys(known):
-        source = _SIZE_FROM.get(label) or x_arg if x_arg else _FROM_CACHE
-        sources.setdefault(source, []).append(label)
-    told = "; ".join(f"{_both(ls)} as in {source}" for source, ls in sources.items())
-    rest = ", every other size at least 1" if len(known) < len(labels) else ""
-    return f"{axes} = ({values}{',' if len(labels) == 1 else ''}), {told}{rest}"
-
-
-def _checked(where, arg, key, a, labels, sizes, x_arg):
-    """``a`` (the argument ``arg``, or its entry ``key``) as an array when its shape has these axes
-    (labels) with the sizes already known; the sizes not yet known are taken from it, into ``sizes``."""
-    if type(a) is not np.ndarray or a.dtype not in _REAL:
-        a = _array(where, _named(arg, key), a)
-    shape = a.shape
-    if len(shape) != len(labels) or 0 in shape or tuple(map(sizes.get, labels, shape)) != shape:
-        _fail(where, f"{_named(arg, key)} has shape {shape}; expected {_want(labels, sizes, x_arg)}")
-    sizes.update(zip(labels, shape))
-    return a
-
-
 def _keys(where, arg, given, allowed, all_needed):
     """Fails on a key of ``given`` that is not one of ``allowed`` (or, all_needed, a missing one)."""
     missing = [k for k in allowed if k not in given] if all_needed else []
@@ -171,98 +130,156 @@ def _keys(where, arg, given, allowed, all_needed):
                          f"{', '.join(allowed)}")
 
 
-def _checked_params(where, params, sizes, x_arg):
-    """The arrays of ``params`` in the order of PARAMS, each of the shape PARAMS gives it with the sizes
-    already in ``sizes``; hidden (and input) are taken, when not known, from the first parameter that has them."""
-    if type(params) is dict and len(params) == len(_PARAM_NAMES):  # the fast path: the last call's arrays
-        try:
-            arrays = _PARAM_ARRAYS(params)
-        except KeyError:
-            arrays = ()
-        if arrays and all(map(operator.is_, arrays, _LAST[0])):
-            hidden, input_size = _LAST[1]
-            if sizes.get("hidden", hidden) == hidden and (input_size is None or sizes.get("input") in (None, input_size)):
-                sizes["hidden"] = hidden
-                if input_size is not None:
-                    sizes["input"] = input_size
-                return arrays
-    if not isinstance(params, Mapping):
-        _fail(where, f"params is {_kind(params)}; expected a dict with the keys {', '.join(PARAMS)}")
-    _keys(where, "params", params, PARAMS, True)
-    arrays = tuple(_checked(where, "params", name, params[name], labels, sizes, x_arg)
-                   for name, labels in PARAMS.items())
-    if all(a.dtype is _F32 or a.dtype is _F64 for a in arrays):
-        _LAST[:] = arrays, (sizes["hidden"], sizes["input"] if _INPUT_AT else None)
-    return arrays
+class _Checks:
+    """The checks of one cell's calls: its parameters {name: axes}, its states, and ``blocks``, the most
+    weights stacked on one operand (the C's products have up to blocks * hidden columns).  forward_args
+    and backward_args check a call's arguments; cache(...) makes the cache that backward_args accepts."""
 
+    def __init__(self, params, states, blocks):
+        self.params, self.states, self.blocks = dict(params), tuple(states), blocks
+        names = self.names = tuple(self.params)
+        self.state_names = frozenset(self.states)
+        self.param_arrays = operator.itemgetter(*names) if len(names) > 1 else lambda d: (d[names[0]],)
+        # The first parameter with a hidden (an input) axis: it gives the call its size.
+        axes = list(self.params.values())
+        hidden_at = min(k for k, s in enumerate(axes) if "hidden" in s)
+        input_at = min((k for k, s in enumerate(axes) if "input" in s), default=None)
+        self.has_input = input_at is not None
+        self.size_from = {"hidden": names[hidden_at], "input": names[input_at] if self.has_input else None}
+        # The parameters last found right (float32 or float64 ndarrays) and the (hidden, input) they give, as one
+        # tuple (read at once, also by another thread): a training loop passes the same arrays again and again.
+        # Reading their shapes again would cost more than the rest of the checks; an array cannot change its
+        # size in place (reassigning .shape or .dtype keeps its bytes).
+        self.last = ((None,) * len(names), None)
 
-def _checked_states(where, arg, states, sizes, x_arg):
-    """{name: array} of the states given (None, or a missing or None entry: zeros), each (B, hidden)."""
-    if states is None:
-        return {}
-    if type(states) is not dict and not isinstance(states, Mapping):
-        _fail(where, f"{arg} is {_kind(states)}; expected a dict of (B, hidden) arrays with keys among "
-                     f"{', '.join(STATES)}")
-    if not _STATE_NAMES.issuperset(states):
-        _keys(where, arg, states, STATES, False)
-    out, want = {}, (sizes["B"], sizes["hidden"])
-    for name in STATES:
-        a = states.get(name)
-        if a is None:
-            continue
-        if type(a) is not np.ndarray or a.shape != want or not (a.dtype is _F32 or a.dtype is _F64):
-            a = _checked(where, arg, name, a, ("B", "hidden"), sizes, x_arg)
-        out[name] = a
-    return out
+    def cache(self, sizes, dtype, arrays):
+        """The cache of a forward call: (T, B, input, hidden), its dtype, and what its backward reads."""
+        return _Cache(sizes, dtype, arrays, self)
 
+    def _want(self, labels, sizes, x_arg):
+        """The shape expected of an array with these axes, and where the sizes come from (x_arg: the forward
+        call's xs or x, else the cache): "(hidden, input) = (4, 3), hidden and input as in W_f"."""
+        axes = f"({', '.join(labels)}{',' if len(labels) == 1 else ''})"
+        known = [label for label in labels if label in sizes]
+        if not known:
+            return f"{axes}, every size at least 1"
+        values = ", ".join(str(sizes.get(label, label)) for label in labels)
+        sources = {}
+        for label in dict.fromkeys(known):
+            source = self.size_from.get(label) or x_arg if x_arg else _FROM_CACHE
+            sources.setdefault(source, []).append(label)
+        told = "; ".join(f"{_both(ls)} as in {source}" for source, ls in sources.items())
+        rest = ", every other size at least 1" if len(known) < len(labels) else ""
+        return f"{axes} = ({values}{',' if len(labels) == 1 else ''}), {told}{rest}"
 
-def _forward_args(where, params, xs, states, step=False):
-    """The checked arguments of a forward call (step: of step_forward, x (B, input)): (the arrays of params
-    in the order of PARAMS, xs (T, B, input) in the call's dtype, the states given {name: (B, hidden) array},
-    (T, B, input, hidden), the call's dtype: float32 or float64, as xs)."""
-    x_arg, s_arg = ("x", "state") if step else ("xs", "state0")
-    sizes = {"T": 1} if step else {}
-    arrays = _checked_params(where, params, sizes, x_arg)
-    shape = xs.shape if type(xs) is np.ndarray and not step else ()
-    if len(shape) == 3 and shape[0] and shape[1] and shape[2] == sizes.get("input", shape[2]) \
-            and (xs.dtype is _F32 or xs.dtype is _F64):  # the fast path
-        sizes["T"], sizes["B"], sizes["input"] = shape
-    else:
-        xs = _checked(where, x_arg, None, xs, ("B", "input") if step else ("T", "B", "input"), sizes, x_arg)
-    T, B, H, I = sizes["T"], sizes["B"], sizes["hidden"], sizes["input"]
-    if T * B * _BLOCKS * max(I, H) > _C_INT:
-        _fail(where, f"{x_arg} has shape {xs.shape} with hidden size {H}: too large; expected "
-                     f"T * B * {_BLOCKS} * max(input, hidden) at most {_C_INT} (the C's sizes are C ints)")
-    states = _checked_states(where, s_arg, states, sizes, x_arg)
-    dtype = _REAL.get(xs.dtype) or (_F32 if xs.dtype.itemsize == 4 else _F64)
-    if step:
-        xs = xs[None]
-    if xs.dtype is not dtype:
-        xs = xs.astype(dtype)
-    return arrays, xs, states, (T, B, I, H), dtype
+    def _checked(self, where, arg, key, a, labels, sizes, x_arg):
+        """``a`` (the argument ``arg``, or its entry ``key``) as an array when its shape has these axes
+        (labels) with the sizes already known; the sizes not yet known are taken from it, into ``sizes``."""
+        if type(a) is not np.ndarray or a.dtype not in _REAL:
+            a = _array(where, _named(arg, key), a)
+        shape = a.shape
+        if len(shape) != len(labels) or 0 in shape or tuple(map(sizes.get, labels, shape)) != shape:
+            _fail(where, f"{_named(arg, key)} has shape {shape}; expected {self._want(labels, sizes, x_arg)}")
+        sizes.update(zip(labels, shape, strict=True))
+        return a
 
+    def _params(self, where, params, sizes, x_arg):
+        """The arrays of ``params`` in the order of the cell's parameters, each of the shape they give it with
+        the sizes already in ``sizes``; hidden (and input) are taken, when not known, from the first
+        parameter that has them."""
+        if type(params) is dict and len(params) == len(self.names):  # the fast path: the last call's arrays
+            try:
+                arrays = self.param_arrays(params)
+            except KeyError:
+                arrays = ()
+            last, last_sizes = self.last
+            if arrays and all(map(operator.is_, arrays, last)):
+                hidden, input_size = last_sizes
+                if sizes.get("hidden", hidden) == hidden and (input_size is None
+                                                             or sizes.get("input") in (None, input_size)):
+                    sizes["hidden"] = hidden
+                    if input_size is not None:
+                        sizes["input"] = input_size
+                    return arrays
+        if not isinstance(params, Mapping):
+            _fail(where, f"params is {_kind(params)}; expected a dict with the keys {', '.join(self.names)}")
+        _keys(where, "params", params, self.names, True)
+        arrays = tuple(self._checked(where, "params", name, params[name], labels, sizes, x_arg)
+                       for name, labels in self.params.items())
+        if all(a.dtype is _F32 or a.dtype is _F64 for a in arrays):
+            self.last = arrays, (sizes["hidden"], sizes["input"] if self.has_input else None)
+        return arrays
 
-def _backward_args(where, params, cache, d_hs, d_states, step=False):
-    """The checked arguments of a backward call (step: of step_backward, without d_hs): (the arrays of
-    params in the order of PARAMS, d_hs (T, B, hidden) in the cache's dtype or None: zeros, the
-    gradients of the last states given {name: (B, hidden) array}, (T, B, input, hidden), dtype)."""
-    if type(cache) is not _Cache:
-        what = "the cache of another module" if type(cache).__name__ == "_Cache" else _kind(cache)
-        _fail(where, f"cache is {what}; expected the cache that this module's "
-                     f"{'step_forward' if step else 'forward'} returned")
-    if step and cache.T != 1:
-        _fail(where, f"cache was made by a forward call over {cache.T} steps; expected the cache of step_forward "
-                     "(one step)")
-    sizes = {"T": cache.T, "B": cache.B, "input": cache.I, "hidden": cache.H}
-    arrays = _checked_params(where, params, sizes, None)
-    if d_hs is not None:
-        if type(d_hs) is not np.ndarray or d_hs.shape != (cache.T, cache.B, cache.H) \
-                or not (d_hs.dtype is _F32 or d_hs.dtype is _F64):
-            d_hs = _checked(where, "d_hs", None, d_hs, ("T", "B", "hidden"), sizes, None)
-        if d_hs.dtype is not cache.dtype:
-            d_hs = d_hs.astype(cache.dtype)
-    d_states = _checked_states(where, "d_new_state" if step else "d_state_T", d_states, sizes, None)
-    return arrays, d_hs, d_states, (cache.T, cache.B, cache.I, cache.H), cache.dtype
+    def _states(self, where, arg, states, sizes, x_arg):
+        """{name: array} of the states given (None, or a missing or None entry: zeros), each (B, hidden)."""
+        if states is None:
+            return {}
+        if type(states) is not dict and not isinstance(states, Mapping):
+            _fail(where, f"{arg} is {_kind(states)}; expected a dict of (B, hidden) arrays with keys among "
+                         f"{', '.join(self.states)}")
+        if not self.state_names.issuperset(states):
+            _keys(where, arg, states, self.states, False)
+        out, want = {}, (sizes["B"], sizes["hidden"])
+        for name in self.states:
+            a = states.get(name)
+            if a is None:
+                continue
+            if type(a) is not np.ndarray or a.shape != want or not (a.dtype is _F32 or a.dtype is _F64):
+                a = self._checked(where, arg, name, a, ("B", "hidden"), sizes, x_arg)
+            out[name] = a
+        return out
+
+    def forward_args(self, where, params, xs, states, step=False):
+        """The checked arguments of a forward call (step: of step_forward, x (B, input)): (the arrays of
+        params in the order of the cell's parameters, xs (T, B, input) in the call's dtype, the states given
+        {name: (B, hidden) array}, (T, B, input, hidden), the call's dtype: float32 or float64, as xs)."""
+        x_arg, s_arg = ("x", "state") if step else ("xs", "state0")
+        sizes = {"T": 1} if step else {}
+        arrays = self._params(where, params, sizes, x_arg)
+        shape = xs.shape if type(xs) is np.ndarray and not step else ()
+        if len(shape) == 3 and shape[0] and shape[1] and shape[2] == sizes.get("input", shape[2]) \
+                and (xs.dtype is _F32 or xs.dtype is _F64):  # the fast path
+            sizes["T"], sizes["B"], sizes["input"] = shape
+        else:
+            xs = self._checked(where, x_arg, None, xs, ("B", "input") if step else ("T", "B", "input"), sizes,
+                               x_arg)
+        T, B, H, I = sizes["T"], sizes["B"], sizes["hidden"], sizes["input"]
+        if T * B * self.blocks * max(I, H) > _C_INT:
+            _fail(where, f"{x_arg} has shape {xs.shape} with hidden size {H}: too large; expected "
+                         f"T * B * {self.blocks} * max(input, hidden) at most {_C_INT} (the C's sizes are C ints)")
+        states = self._states(where, s_arg, states, sizes, x_arg)
+        dtype = _REAL.get(xs.dtype) or (_F32 if xs.dtype.itemsize == 4 else _F64)
+        if step:
+            xs = xs[None]
+        if xs.dtype is not dtype:
+            xs = xs.astype(dtype)
+        return arrays, xs, states, (T, B, I, H), dtype
+
+    def backward_args(self, where, params, cache, d_hs, d_states, step=False):
+        """The checked arguments of a backward call (step: of step_backward, without d_hs): (the arrays of
+        params in the order of the cell's parameters, d_hs (T, B, hidden) in the cache's dtype or None:
+        zeros, the gradients of the last states given {name: (B, hidden) array}, (T, B, input, hidden),
+        dtype)."""
+        if type(cache) is not _Cache or cache.owner is not self:
+            what = "the cache of another module" if type(cache).__name__ == "_Cache" else _kind(cache)
+            _fail(where, f"cache is {what}; expected the cache that this module's "
+                         f"{'step_forward' if step else 'forward'} returned")
+        if step and cache.T != 1:
+            _fail(where, f"cache was made by a forward call over {cache.T} steps; expected the cache of "
+                         "step_forward (one step)")
+        sizes = {"T": cache.T, "B": cache.B, "input": cache.I, "hidden": cache.H}
+        arrays = self._params(where, params, sizes, None)
+        if d_hs is not None:
+            if type(d_hs) is not np.ndarray or d_hs.shape != (cache.T, cache.B, cache.H) \
+                    or not (d_hs.dtype is _F32 or d_hs.dtype is _F64):
+                d_hs = self._checked(where, "d_hs", None, d_hs, ("T", "B", "hidden"), sizes, None)
+            if d_hs.dtype is not cache.dtype:
+                d_hs = d_hs.astype(cache.dtype)
+        d_states = self._states(where, "d_new_state" if step else "d_state_T", d_states, sizes, None)
+        return arrays, d_hs, d_states, (cache.T, cache.B, cache.I, cache.H), cache.dtype
+
+_CHECKS = _Checks(PARAMS, STATES, 3)
+_forward_args, _backward_args = _CHECKS.forward_args, _CHECKS.backward_args
 
 
 def sigmoid(z, out=None):
@@ -323,7 +340,7 @@ def forward(params, xs, state0=None):
         o = sigmoid(z_o, out=o_seq[t])
         c = np.add(c_prev*f, c_tilde*i, out=c_seq[t + 1])
         h = np.multiply(o, np.tanh(c), out=h_seq[t + 1])
-    cache = _Cache((T, B, I, H), dtype, {
+    cache = _CHECKS.cache((T, B, I, H), dtype, {
         "xs": xs,
         "stacked": stacked,
         "h_seq": h_seq,

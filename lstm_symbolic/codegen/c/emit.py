@@ -522,7 +522,6 @@ def c_context(kernel: Kernel) -> dict:
         "buffers": buffers,
         "vgrads": [p for p, _ in kernel.vector_grads],
         "reals": [{"ctype": ct, "sfx": sfx} for ct, (_, sfx) in REAL_TYPES.items()],
-        "runtime_sources": [name for name in runtime_files() if name.endswith((".h", ".c"))],
     }
 
 

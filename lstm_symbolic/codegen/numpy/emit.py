@@ -10,6 +10,8 @@ line; the template only lays them out.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sympy as sp
 
 from ... import naming
@@ -198,6 +200,17 @@ def _check(kernel: Kernel) -> None:
                         "with hidden rows, and the cell has none")
 
 
+# The argument checks, written once: the C binding loads this file from beside its C, and every NumPy module
+# carries a copy of it from the line that opens the checks on (the module imports what the lines above import).
+CHECKS = Path(__file__).resolve().parent.parent / "c" / "runtime" / "lsym_checks.py"
+CHECKS_FROM = "# -- argument checks"
+
+
+def _checks_source() -> str:
+    text = CHECKS.read_text()
+    return text[text.index("\n" + CHECKS_FROM) + 1:].rstrip("\n")
+
+
 def numpy_module(kernel: Kernel) -> str:
     """The standalone NumPy module of DESIGN.md's API for ``kernel``'s cell."""
     _check(kernel)
@@ -216,6 +229,7 @@ def numpy_module(kernel: Kernel) -> str:
         stacks=[(g.name, tuple(w.name for w in g.weights)) for g in kernel.groups],
         biases=[(g.name, tuple(b.name for b in bs)) for g, bs in lay.biases],
         blocks=max((len(g.weights) for g in kernel.groups), default=1),
+        checks=_checks_source(),
         forward_params=sorted(p.name for p in _reads(kernel.forward) & params),
         backward_params=sorted(p.name for p in (_reads(kernel.backward) | {
             s for e in [e for _, e in kernel.vector_grads] + list(store.recomputed.values())
