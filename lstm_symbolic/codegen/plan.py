@@ -1,19 +1,15 @@
-"""Where each value of a step lives, and in which pass it is computed (Kernel → Plan).
+"""Where each value of a step lives, and in which pass it is computed (Kernel → Plan): one plan per
+cell, printed by every emitter; data only (sympy symbols and expressions, records naming arrays).
 
-One plan per cell, built once, printed by every emitter.  It is data only: sympy symbols and
-expressions, and small records naming arrays and their blocks (:class:`Slot`); no code text.
-
-* **Storage.**  A value the backward pass reads is kept per step in one cache array of T rows;
-  a state whose value (before or after a step) is read keeps T + 1 rows (row t: the state before
-  step t, row t + 1: after it), a state that is not read two rows (before and after the step).
-  Arithmetic on kept values without function calls (``1 - i``) is recomputed, not kept.
-* **Schedule.**  A step is a list of element-wise passes and matrix products: each assignment
-  runs in the earliest pass its reads allow, and a product ends a pass.  A pass loads what it
-  reads and does not compute, and stores what a later pass, the backward pass, the next step or
-  the caller reads; a value that crosses passes within the step and is kept nowhere else goes to
-  a scratch array (``temp``).
-* **Adjoints.**  The adjoints of a product's blocks are written straight into the packed arrays of
-  :mod:`layout` (a group whose adjoints are a run of another group's reads a view of its array).
+* **Storage.**  A value the backward pass reads is kept in a cache array of T rows; a state whose value
+  is read keeps T + 1 (row t: before step t, row t + 1: after it), another state two rows (before and
+  after the step).  Arithmetic on kept values without function calls (``1 - i``) is recomputed.
+* **Schedule.**  A step is element-wise passes and matrix products: an assignment runs in the earliest
+  pass its reads allow, a product ends a pass.  A pass loads what it reads and does not compute and
+  stores what a later pass, step, the backward pass or the caller reads (a value crossing passes and
+  kept nowhere else: in a scratch array, ``temp``).
+* **Adjoints.**  A product's adjoints are written straight into the packed arrays of :mod:`layout`
+  (a group whose adjoints are a run of another group's reads a view of its array).
 """
 
 from __future__ import annotations
@@ -31,16 +27,13 @@ SIZES = {"hidden": H, "input": D}
 
 @dataclass(frozen=True)
 class Slot:
-    """A place a value is loaded from or stored to at step t.
-
-    ``kind``: ``input`` (the sequence ``name`` at step t), ``param`` (a vector parameter), ``cache``
-    (cache array ``name``, row t + ``shift``), ``state`` (the two-row buffer of state ``name``: 0 the
-    state before the step, 1 after it), ``proj`` (block ``block`` of the ``width``-block projection of
-    group ``name`` at step t), ``temp`` (a scratch (B, H) array), ``carry`` (the gradient of state
-    ``name`` reaching step t: shift 0; passed to step t - 1: shift 1), ``dlin`` (block ``block`` of
-    packed adjoint array ``name`` at step t), ``back`` (the back-projection of group ``name``),
-    ``output`` (hs at step t), ``grad`` (the gradient of vector parameter ``name``, summed), ``dx``
-    (the gradient of input ``name`` at step t)."""
+    """A place a value is loaded from or stored to at step t, by ``kind``: ``input`` (sequence ``name``),
+    ``param`` (a vector parameter), ``cache`` (cache array ``name``, row t + ``shift``), ``state`` (state
+    ``name``'s two rows: before the step, ``shift`` 1 after it), ``proj`` (block ``block`` of the
+    ``width``-block projection of group ``name``), ``temp`` (a (B, H) scratch array), ``carry`` (the
+    gradient of state ``name`` reaching step t; ``shift`` 1: passed to step t - 1), ``dlin`` (block
+    ``block`` of packed adjoint array ``name``), ``back`` (group ``name``'s back-projection), ``output``
+    (hs), ``grad`` (the summed gradient of vector parameter ``name``), ``dx`` (input ``name``'s gradient)."""
 
     kind: str
     name: str
@@ -61,8 +54,7 @@ class Pass:
 
 @dataclass(frozen=True)
 class Product:
-    """A per-step matrix product: ``target = source @ stacked(group)^T`` (forward) or
-    ``target = source @ stacked(group)`` (``back``: source is the group's adjoint view)."""
+    """``target = source @ stacked(group)^T`` in a step, or ``@ stacked(group)`` (``back``: of its adjoints)."""
 
     group: Group
     back: bool
@@ -72,6 +64,8 @@ class Product:
 
 @dataclass(frozen=True)
 class CacheArray:
+    """One array of the forward cache, (rows, B, H)."""
+
     name: str
     rows: sp.Expr  # T or T + 1
     values: tuple[tuple[sp.Symbol, int], ...]  # (symbol, row shift) it holds
@@ -111,15 +105,11 @@ class Plan:
         p, start = next((p, s) for g, p, s in self.views if g == group)
         return Slot("dlin", p.name, start, len(p.adjoints))
 
-    def state_home(self, state: str) -> Slot:
-        return self.home(sp.Symbol(state))
-
     @property
     def folded(self) -> frozenset[sp.Symbol]:
-        """The block and bias terms a whole-array emitter adds into the products' buffers instead."""
-        gone = {b for _, bs in self.biases for b in bs}
-        gone |= {f.source.block(f.source_start + n) for f in self.folds for n in range(f.count)}
-        return frozenset(gone)
+        """The bias and block terms a whole-array emitter adds into the products' buffers instead."""
+        return frozenset({b for _, bs in self.biases for b in bs}
+                         | {f.source.block(f.source_start + n) for f in self.folds for n in range(f.count)})
 
 
 def _recomputed(kernel: Kernel) -> dict[sp.Symbol, sp.Expr]:
@@ -136,22 +126,16 @@ def _recomputed(kernel: Kernel) -> dict[sp.Symbol, sp.Expr]:
 
 
 def _storage(kernel: Kernel, recomputed) -> tuple[tuple[CacheArray, ...], dict[sp.Symbol, Slot]]:
-    cell = kernel.cell
+    cell, cache, homes = kernel.cell, [], {q.symbol: Slot("input", q.name) for q in kernel.cell.inputs}
     saved = [s for s in kernel.saved if s not in recomputed]
-    cache, homes = [], {}
     for s in cell.states:
         now, prev = sp.Symbol(s), cell.prev(s)
-        if now in saved or prev in saved:
-            cache.append(CacheArray(s, T + 1, ((prev, 0), (now, 1))))
-            homes.update({prev: Slot("cache", s), now: Slot("cache", s, shift=1)})
-        else:
-            homes.update({prev: Slot("state", s), now: Slot("state", s, shift=1)})
-    for q in cell.inputs:
-        homes[q.symbol] = Slot("input", q.name)
-    for q in saved:
-        if q not in homes:
-            cache.append(CacheArray(q.name, T, ((q, 0),)))
-            homes[q] = Slot("cache", q.name)
+        kind = "cache" if now in saved or prev in saved else "state"
+        cache += [CacheArray(s, T + 1, ((prev, 0), (now, 1)))] if kind == "cache" else []
+        homes.update({prev: Slot(kind, s), now: Slot(kind, s, shift=1)})
+    for q in (q for q in saved if q not in homes):
+        cache.append(CacheArray(q.name, T, ((q, 0),)))
+        homes[q] = Slot("cache", q.name)
     return tuple(cache), homes
 
 
@@ -163,17 +147,16 @@ def _schedule(statements, boundary, produced, fixed):
             bounds.append(st)
             passes.append([])
             phase.update({s: len(bounds) for s in produced(st)})
-            continue
-        p = max([phase.get(s, 0) for s in st.rhs.free_symbols], default=0)
-        passes[p].append(st)
-        phase[st.lhs] = p
+        else:
+            phase[st.lhs] = max([phase.get(s, 0) for s in st.rhs.free_symbols], default=0)
+            passes[phase[st.lhs]].append(st)
     return passes, bounds, phase
 
 
 def _passes(passes, sums, load, stores_of, extra=()) -> list[Pass]:
-    """Passes with their loads (what they read and do not compute) and stores; a loaded value
-    with somewhere to go (a kept projection block, a gradient given as a product's adjoint) is
-    stored by the first pass that loads it, or pass 0."""
+    """Passes with their loads (what they read and do not compute) and stores; a loaded value with
+    somewhere to go (a kept projection block, a gradient given as an adjoint) is stored by the first
+    pass that loads it (pass 0 loads ``extra``)."""
     last: dict = {}
     for p, sts in enumerate(passes):
         for s in {s for st in sts for s in st.rhs.free_symbols} | {s for q, _, e in sums if q == p
@@ -196,19 +179,15 @@ def _passes(passes, sums, load, stores_of, extra=()) -> list[Pass]:
 
 
 def _interleave(passes: list[Pass], products: list[Product]) -> tuple:
-    ops = []
-    for k, pz in enumerate(passes):
-        if pz.assigns or pz.sums or pz.stores:
-            ops.append(pz)
-        if k < len(products):
-            ops.append(products[k])
-    return tuple(ops)
+    """Pass 0, product 0, pass 1, ...: the empty passes left out."""
+    ops = [op for pz, pr in zip(passes, products + [None], strict=True) for op in (pz, pr) if op is not None]
+    return tuple(op for op in ops if not isinstance(op, Pass) or op.assigns or op.sums or op.stores)
 
 
-def _forward(kernel: Kernel, homes: dict, temps: dict) -> tuple:
-    cell = kernel.cell
+def _forward(kernel: Kernel, homes: dict) -> tuple:
+    cell, temps = kernel.cell, {}
     blocks = {g.block(k): Slot("proj", g.name, k, len(g.weights)) for g in kernel.groups for k in range(len(g.weights))}
-    fixed = {b: 0 for b, s in blocks.items() if not next(g for g in kernel.groups if g.name == s.name).per_step}
+    fixed = {g.block(k): 0 for g in kernel.deferred for k in range(len(g.weights))}
     passes, projects, _ = _schedule(kernel.forward, Project,
                                     lambda st: [st.group.block(k) for k in range(len(st.group.weights))], fixed)
     operands = {st.group.operand for st in projects}
@@ -230,6 +209,7 @@ def _forward(kernel: Kernel, homes: dict, temps: dict) -> tuple:
     printed = _passes(passes, [], load, stores_of)
     products = [Product(st.group, False, load(st.group.operand), Slot("proj", st.group.name, 0, len(st.group.weights)))
                 for st in projects]
+    homes.update(temps)
     return _interleave(printed, products)
 
 
@@ -246,37 +226,29 @@ def _backward_statements(kernel: Kernel, recomputed: dict, adjoints: set) -> lis
         statements = live
 
 
-def _backward(kernel: Kernel, plan_views, packed, homes: dict, recomputed: dict, temps: dict) -> tuple:
-    cell = kernel.cell
+def _backward(kernel: Kernel, packed, views, homes: dict, recomputed: dict) -> tuple:
+    cell, temps = kernel.cell, {}
     backs = {g.back: g for g in kernel.groups}
     seeds = {sym: s for s, sym in kernel.seeds}
     vectors = {p.symbol for p in cell.params if p.shape == ("hidden",)}
-    slots: dict = {}
-    for p in packed:
-        for k, a in enumerate(p.adjoints):
-            slots.setdefault(a, []).append(Slot("dlin", p.name, k, len(p.adjoints)))
+    slots = {a: [Slot("dlin", p.name, k, len(p.adjoints)) for p in packed for k, b in enumerate(p.adjoints) if b == a]
+             for p in packed for a in p.adjoints}
     kept = {q for q in kernel.saved if q not in recomputed}
     fixed = {s: 0 for s in list(seeds) + list(kept) + list(vectors)}
     statements = _backward_statements(kernel, recomputed, set(slots))
     passes, bps, phase = _schedule(statements, BackProject, lambda st: [st.group.back], fixed)
 
-    def when(e):
-        return max([phase.get(s, 0) for s in sp.sympify(e).free_symbols], default=0)
-
-    sums = [(when(e), Slot("grad", p), sp.sympify(e)) for p, e in kernel.vector_grads]
-    sums += [(when(e), Slot("dx", n), sp.sympify(e)) for n, e in kernel.input_grads if e != 0]
+    sums = [(Slot("grad", p), sp.sympify(e)) for p, e in kernel.vector_grads]
+    sums = [(max([phase.get(s, 0) for s in e.free_symbols], default=0), slot, e) for slot, e in sums + [
+        (Slot("dx", n), sp.sympify(e)) for n, e in kernel.input_grads if e != 0]]
     state_of = {sym: s for s, sym in kernel.state_grads if sym != 0}
 
+    known = {**{a: s[0] for a, s in slots.items()}, **{s: homes[s] for s in kept},
+             **{v: Slot("param", v.name) for v in vectors}, **{b: Slot("back", g.name) for b, g in backs.items()},
+             **{sym: Slot("carry", s) for sym, s in seeds.items()}}
+
     def load(sym):
-        if sym in seeds:
-            return Slot("carry", seeds[sym])
-        if sym in backs:
-            return Slot("back", backs[sym].name)
-        if sym in vectors:
-            return Slot("param", sym.name)
-        if sym in kept:
-            return homes[sym]
-        return slots[sym][0] if sym in slots else temps.setdefault(sym, Slot("temp", sym.name))
+        return known.get(sym) or temps.setdefault(sym, Slot("temp", sym.name))
 
     def stores_of(sym, p, last, loaded):
         if loaded:  # a gradient given to the step that is, as it is, a product's adjoint
@@ -287,7 +259,8 @@ def _backward(kernel: Kernel, plan_views, packed, homes: dict, recomputed: dict,
         return out + ([Slot("carry", state_of[sym], shift=1)] if sym in state_of else [])
 
     printed = _passes(passes, sums, load, stores_of, [s for s in seeds if s in slots])
-    products = [Product(st.group, True, plan_views(st.group), Slot("back", st.group.name)) for st in bps]
+    view = {g: Slot("dlin", p.name, s, len(p.adjoints)) for g, p, s in views}
+    products = [Product(st.group, True, view[st.group], Slot("back", st.group.name)) for st in bps]
     return _interleave(printed, products)
 
 
@@ -299,24 +272,17 @@ def _vector_sums(kernel: Kernel, packed) -> tuple:
 
 
 def _workspace(kernel: Kernel, forward, backward, packed, homes) -> tuple[Buffer, ...]:
-    out = []
-    for g in kernel.groups:
-        n = len(g.weights)
-        if not g.per_step:
-            out.append(Buffer(g.name, "proj", T * B * n * H, "forward"))
-        elif any(isinstance(op, Product) and op.group == g for op in forward):
-            out.append(Buffer(g.name, "proj", B * n * H, "forward"))
-    out += [Buffer(s, "state", 2 * B * H, "forward") for s in kernel.cell.states
-            if homes[sp.Symbol(s)].kind == "state"]
+    fwd, bwd = ({op.group for op in ops if isinstance(op, Product)} for ops in (forward, backward))
+    out = [Buffer(g.name, "proj", (B if g.per_step else T * B) * len(g.weights) * H, "forward")
+           for g in kernel.groups if not g.per_step or g in fwd]
+    out += [Buffer(s, "state", 2 * B * H, "forward") for s in kernel.cell.states if homes[sp.Symbol(s)].kind == "state"]
     for phase, ops in (("forward", forward), ("backward", backward)):
         temps = {slot.name for op in ops if isinstance(op, Pass) for _, slot in op.stores if slot.kind == "temp"}
         out += [Buffer(name, "temp", B * H, phase) for name in sorted(temps)]
     out += [Buffer(p.name, "dlin", T * B * len(p.adjoints) * H, "backward") for p in packed]
-    for g in kernel.groups:
-        if any(isinstance(op, Product) and op.group == g for op in backward):
-            out.append(Buffer(g.name, "back", B * SIZES[kernel.cell.shape(g.name)[0]], "backward"))
-    out += [Buffer(s, "carry", 2 * B * H, "backward") for s in kernel.cell.states]
-    return tuple(out)
+    out += [Buffer(g.name, "back", B * SIZES[kernel.cell.shape(g.name)[0]], "backward")
+            for g in kernel.groups if g in bwd]
+    return tuple(out + [Buffer(s, "carry", 2 * B * H, "backward") for s in kernel.cell.states])
 
 
 def build_plan(kernel: Kernel) -> Plan:
@@ -327,15 +293,8 @@ def build_plan(kernel: Kernel) -> Plan:
     packed, views = tuple(renamed.values()), tuple((g, renamed[p], s) for g, p, s in lay.views)
     recomputed = _recomputed(kernel)
     cache, homes = _storage(kernel, recomputed)
-    temps: dict = {}
-    forward = _forward(kernel, homes, temps)
-    homes.update(temps)
-    view = {g: Slot("dlin", p.name, s, len(p.adjoints)) for g, p, s in views}
-    backward = _backward(kernel, view.__getitem__, packed, homes, recomputed, {})
-    zero = tuple(s for s, sym in kernel.state_grads if sym == 0)
-    return Plan(
-        kernel=kernel, cache=cache, homes=tuple(homes.items()), recomputed=tuple(recomputed.items()),
-        biases=lay.biases, folds=lay.folds, packed=packed, views=views,
-        forward=forward, backward=backward, vector_sums=_vector_sums(kernel, packed), zero_carries=zero,
-        workspace=_workspace(kernel, forward, backward, packed, homes),
-    )
+    forward = _forward(kernel, homes)  # (it adds the scratch arrays of the values crossing its passes)
+    backward = _backward(kernel, packed, views, homes, recomputed)
+    return Plan(kernel, cache, tuple(homes.items()), tuple(recomputed.items()), lay.biases, lay.folds, packed, views,
+                forward, backward, _vector_sums(kernel, packed), tuple(s for s, sym in kernel.state_grads if sym == 0),
+                _workspace(kernel, forward, backward, packed, homes))
