@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-SOURCES := pyproject.toml $(shell find lstm_symbolic templates -type f -not -name '*.pyc' 2>/dev/null)
+SOURCES := pyproject.toml $(shell find lstm_symbolic -type f -not -name '*.pyc' 2>/dev/null)
 
 .PHONY: demo test bench generate lint docs system-deps clean
 

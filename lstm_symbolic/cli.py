@@ -8,10 +8,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import escape, notation, pipeline
+from . import notation, pipeline
 from .errors import UserError
-from .manifest import MANIFEST
-from .verify_run import DEFAULT_TIMEOUT
+from .files.manifest import MANIFEST
+from .printing import escape
+from .verify.run import DEFAULT_TIMEOUT
 
 GENERATE_HELP = f"""\
 Rewrite a folder (default generated/) with the code, derivations and examples of every

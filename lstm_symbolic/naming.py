@@ -282,7 +282,7 @@ def clashes(module: str, kinds: dict[str, str], products) -> list[tuple[str, str
 
 
 def kinds_of(cell) -> dict[str, str]:
-    """{name: input | state | param | value} of a :class:`~lstm_symbolic.cells.Cell`'s names."""
+    """{name: input | state | param | value} of a :class:`~lstm_symbolic.core.cells.Cell`'s names."""
     kinds = {q.name: "input" for q in cell.inputs}
     kinds.update({q.name: "param" for q in cell.params})
     kinds.update({eq.lhs.name: "state" if eq.lhs.name in cell.states else "value" for eq in cell.equations})

@@ -5,24 +5,25 @@ from __future__ import annotations
 import difflib
 from pathlib import Path, PurePosixPath
 
-from . import builtins, manifest, naming
-from . import flow as flows
+from . import naming
 from . import notation as notations
-from .article import derivation_document
-from .article import jacobian_document as jacobian_latex_document
-from .builtins import BUILTIN_CELLS
-from .cells import Cell
-from .derive import Derivation, derive
-from .document import Document
-from .emit import render
-from .emit_c import c_files
-from .emit_numpy import numpy_files
+from .article import flow as flows
+from .article.document import Document
+from .article.documents import derivation_document
+from .article.documents import jacobian_document as jacobian_latex_document
+from .article.publish import equation_images, fitted_pdf, to_latex, to_markdown
+from .codegen.c.emit import c_files
+from .codegen.kernel import build_kernel
+from .codegen.numpy.emit import numpy_files
+from .codegen.render import render
+from .core.cells import Cell
+from .core.derive import Derivation, derive
+from .core.jacobian import jacobian
 from .errors import UserError
-from .files import OutputError, read_bytes, write_files, write_groups
-from .jacobian import jacobian
-from .kernel import build_kernel
+from .files import OutputError, manifest, read_bytes, write_files, write_groups
 from .printing.text import jacobian_text, text
-from .publish import equation_images, fitted_pdf, to_latex, to_markdown
+from .spec import builtins
+from .spec.builtins import BUILTIN_CELLS
 
 LANGUAGES = ("numpy", "c")
 _EMITTERS = {"numpy": numpy_files, "c": c_files}
@@ -40,7 +41,7 @@ def load_cell(name: str | Cell) -> Cell:
 
 def verify_report(path: str, fmt: str = "text") -> tuple[str, int]:
     """``lstm-symbolic verify FILE``: the report and the exit code."""
-    from . import verify  # noqa: PLC0415 - verify is only needed here
+    from .verify import formulas as verify  # noqa: PLC0415 - verify is only needed here
 
     verdicts = verify.check_file(path, load_cell)
     if fmt == "json":
@@ -57,7 +58,9 @@ def verify_code_report(target: str, cell: str | None, notation: str, convention:
     ``kwargs``, or no convention with ``:FUNCTION``, checks one backward function called with the
     notation's names (:func:`verify.check_backward`); any other convention calls the file's own
     forward and backward functions, for one step and for a sequence (:mod:`verify_calls`)."""
-    from . import verify, verify_calls, verify_convention  # noqa: PLC0415
+    from .verify import calls as verify_calls
+    from .verify import convention as verify_convention  # noqa: PLC0415
+    from .verify import formulas as verify
 
     timeout = timeout or verify.DEFAULT_TIMEOUT
     if convention in (None, "kwargs") or (convention == "ng" and notation != "ng"):
@@ -94,7 +97,7 @@ def jacobian_label(cell: Cell, total: bool) -> str:
 def jacobian_document(cell: Cell | str, total: bool) -> str:
     cell = load_cell(cell)
     jac = jacobian(cell, total)
-    return render("text/jacobian.txt.j2", label=jacobian_label(cell, total),
+    return render("article/templates/jacobian.txt.j2", label=jacobian_label(cell, total),
                   of=f"d{jac.of}", wrt=f"d{jac.wrt}", text=jacobian_text(jac))
 
 
@@ -114,7 +117,7 @@ def derivation_text(derivation: Derivation) -> str:
     jacobians = [{"label": jacobian_label(cell, t), "text": jacobian_text(jacobian(cell, t))}
                  for t in ((False, True) if cell.memory != cell.output else (False,))]
     return render(
-        "text/derivation.txt.j2",
+        "article/templates/derivation.txt.j2",
         cell=cell.name,
         description=cell.description,
         incoming=incoming,
@@ -154,7 +157,7 @@ def generated_files() -> dict[str, str]:
             stem = "derivation" if profile == "default" else f"derivation-{profile}"
             files[f"{folder}/{stem}.tex"] = to_latex(doc)
             files[f"{folder}/{stem}.md"] = to_markdown(doc)
-    from . import verify  # noqa: PLC0415
+    from .verify import formulas as verify  # noqa: PLC0415
 
     files.update({f"lstm/{rel}": body for rel, body in verify.example_files().items()})
     return files
@@ -177,7 +180,7 @@ def stale(root: str | Path) -> list[str]:
 
 
 def generate(root: str | Path) -> list[Path]:
-    """Rewrite ``root`` with what the code generates now; see :mod:`lstm_symbolic.manifest`
+    """Rewrite ``root`` with what the code generates now; see :mod:`lstm_symbolic.files.manifest`
     for the folders it accepts and the only files it removes."""
     return manifest.sync(root, generated_files())
 

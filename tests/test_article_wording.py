@@ -8,9 +8,9 @@ import re
 import pytest
 
 from lstm_symbolic import cli, notation, pipeline
-from lstm_symbolic.article import derivation_document, jacobian_document
-from lstm_symbolic.builtins import BUILTIN_CELLS, SPECS
-from lstm_symbolic.publish import to_latex, to_markdown
+from lstm_symbolic.article.documents import derivation_document, jacobian_document
+from lstm_symbolic.article.publish import to_latex, to_markdown
+from lstm_symbolic.spec.builtins import BUILTIN_CELLS, SPECS
 
 # Words of this project, not of an article: the sources we read ("seed 001"), our files, our notes.
 OURS = re.compile(r"\bseeds?\b|\bDESIGN\b|\bHELPERS\b|\bissue \d|\binternal name|\bNotation `",

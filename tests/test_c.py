@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from oracles import assert_lstm_matches_torch, assert_saturated_cell_stays_finite
 
 from lstm_symbolic import pipeline
-from lstm_symbolic.functions import PRIMITIVES, MatTVec, MatVec, Outer, sigmoid
+from lstm_symbolic.core.functions import PRIMITIVES, MatTVec, MatVec, Outer, sigmoid
 from lstm_symbolic.gradcheck import check_module, load_module, random_problem
 from lstm_symbolic.printing.c import CPrinter, c_code
 

@@ -10,9 +10,9 @@ from conftest import RTOL_FD, RTOL_TORCH_F64, rel_err
 
 from lstm_symbolic import pipeline
 from lstm_symbolic.cli import main
-from lstm_symbolic.components import evaluate, forward_env
+from lstm_symbolic.core.components import evaluate, forward_env
+from lstm_symbolic.core.jacobian import Diag, jacobian
 from lstm_symbolic.gradcheck import check_module, random_problem
-from lstm_symbolic.jacobian import Diag, jacobian
 
 CELLS = [name for name, _ in pipeline.cell_summaries()]
 VARIANTS = ("lstm-peephole", "lstm-cifg", "gru", "gru-reset-after")

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from conftest import RTOL_TORCH_F64, rel_err
 
-from lstm_symbolic import conventions
-from lstm_symbolic.conventions import GATE_ORDERS, ConventionError, from_params, to_params
 from lstm_symbolic.errors import UserError
 from lstm_symbolic.gradcheck import random_problem
+from lstm_symbolic.interop import conventions
+from lstm_symbolic.interop.conventions import GATE_ORDERS, ConventionError, from_params, to_params
 
 RTOL_DOCS = 1e-12
 T, B, I, H = 5, 3, 4, 6

@@ -7,10 +7,10 @@ import pytest
 import sympy as sp
 
 from lstm_symbolic import pipeline
-from lstm_symbolic.components import evaluate, exact_mismatches, forward_env
-from lstm_symbolic.derive import Adjoint, Derivation, derive
-from lstm_symbolic.functions import tanh
-from lstm_symbolic.jacobian import Diag, jacobian
+from lstm_symbolic.core.components import evaluate, exact_mismatches, forward_env
+from lstm_symbolic.core.derive import Adjoint, Derivation, derive
+from lstm_symbolic.core.functions import tanh
+from lstm_symbolic.core.jacobian import Diag, jacobian
 
 CELLS = [name for name, _ in pipeline.cell_summaries()]
 
@@ -107,8 +107,8 @@ def test_lstm_partial_jacobian_is_diag_f_and_total_has_one_term_per_gate_reading
 
 
 def test_a_product_of_an_expression_is_refused_with_a_cell_error():
-    from lstm_symbolic.cells import CellError, make_cell
-    from lstm_symbolic.functions import MatVec
+    from lstm_symbolic.core.cells import CellError, make_cell
+    from lstm_symbolic.core.functions import MatVec
 
     x, h_prev, r, U = sp.symbols("x h_prev r U")
     with pytest.raises(CellError, match="operands of @ must be names"):

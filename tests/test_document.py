@@ -7,10 +7,10 @@ import tempfile
 import pytest
 
 from lstm_symbolic import notation, pipeline
-from lstm_symbolic.article import derivation_document, jacobian_document
-from lstm_symbolic.builtins import BUILTIN_CELLS
+from lstm_symbolic.article.documents import derivation_document, jacobian_document
+from lstm_symbolic.article.publish import LatexError, compile_pdf, mathtext_form, to_latex, to_markdown
 from lstm_symbolic.cli import main
-from lstm_symbolic.publish import LatexError, compile_pdf, mathtext_form, to_latex, to_markdown
+from lstm_symbolic.spec.builtins import BUILTIN_CELLS
 
 CELLS = sorted(BUILTIN_CELLS)
 PROFILES = notation.names()
@@ -157,8 +157,8 @@ def user_cell():
     """A GRU with reset-after, a peephole-like p_q and names no profile lists."""
     import sympy as sp
 
-    from lstm_symbolic.cells import make_cell
-    from lstm_symbolic.functions import MatVec, sigmoid
+    from lstm_symbolic.core.cells import make_cell
+    from lstm_symbolic.core.functions import MatVec, sigmoid
 
     S, x, h_prev = sp.Symbol, sp.Symbol("x"), sp.Symbol("h_prev")
     params, eqs = {}, []

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from lstm_symbolic import cli, flow, naming
-from lstm_symbolic.builtins import load_cell
+from lstm_symbolic import cli, naming
+from lstm_symbolic.article import flow
+from lstm_symbolic.spec.builtins import load_cell
 
 ROOT = Path(__file__).resolve().parent.parent
 RNN = str(ROOT / "examples" / "rnn-tanh.toml")

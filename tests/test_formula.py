@@ -7,7 +7,8 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lstm_symbolic.formula import (
+from lstm_symbolic.core.functions import MatTVec, MatVec, Outer, sigmoid, tanh
+from lstm_symbolic.formula.parse import (
     BatchSum,
     ColumnSlice,
     FormulaError,
@@ -16,7 +17,6 @@ from lstm_symbolic.formula import (
     parse_latex_formula,
     parse_shaped,
 )
-from lstm_symbolic.functions import MatTVec, MatVec, Outer, sigmoid, tanh
 
 H, I = ("hidden",), ("input",)
 HI, HH = ("hidden", "input"), ("hidden", "hidden")

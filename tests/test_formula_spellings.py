@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import sympy as sp
 
-from lstm_symbolic import verify
-from lstm_symbolic.formula import FormulaError, parse_formula
-from lstm_symbolic.functions import tanh
+from lstm_symbolic.core.functions import tanh
+from lstm_symbolic.formula.parse import FormulaError, parse_formula
+from lstm_symbolic.verify import formulas as verify
 
 HEAD = 'cell = "lstm"\nnotation = "ng"\nshape = "vector"\n[formulas]\n'
 

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from lstm_symbolic import pipeline
 from lstm_symbolic.errors import UserError
 from lstm_symbolic.gradcheck import check_module, load_module, random_problem
-from lstm_symbolic.spec import SpecError, parse_spec
+from lstm_symbolic.spec.load import SpecError, parse_spec
 
 COMPILED_AT_MOST = 3  # C builds per session (about 2 s each at -O0)
 RTOL_C = 1e-9  # the C (double) against the NumPy module, on the fuzzed cells' small values

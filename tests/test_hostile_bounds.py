@@ -19,17 +19,17 @@ import pytest
 import sympy as sp
 
 from lstm_symbolic import notation, pipeline
-from lstm_symbolic.components import evaluate
-from lstm_symbolic.derive import derive
-from lstm_symbolic.formula import FormulaError, parse_formula
-from lstm_symbolic.functions import DERIVATIVES, MatVec, MissingRuleError, elementwise_diff, sigmoid, tanh
-from lstm_symbolic.jacobian import jacobian
+from lstm_symbolic.core.components import evaluate
+from lstm_symbolic.core.derive import derive
+from lstm_symbolic.core.functions import DERIVATIVES, MatVec, MissingRuleError, elementwise_diff, sigmoid, tanh
+from lstm_symbolic.core.jacobian import jacobian
+from lstm_symbolic.formula.parse import FormulaError, parse_formula
 from lstm_symbolic.printing.c import c_code
 from lstm_symbolic.printing.latex import latex_of, symbol_table
 from lstm_symbolic.printing.numpy import numpy_code
-from lstm_symbolic.spec import SpecError, parse_spec
+from lstm_symbolic.spec.load import SpecError, parse_spec
 from lstm_symbolic.verify import check_formula, check_text
-from lstm_symbolic.verify_check import Checker
+from lstm_symbolic.verify.check import Checker
 
 c, x, z, W = sp.symbols("c x z W")
 

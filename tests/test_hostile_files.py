@@ -5,7 +5,7 @@ link, a device or a FIFO, mode 0600 outputs, tracebacks and partial sets on unwr
 concurrent runs, images written straight to their names, pdflatex's scratch folder, and a spec
 or formula file that is a device, a FIFO or too large.  The command line runs in a subprocess
 (as a user runs it); the functions of :mod:`lstm_symbolic.files` and
-:mod:`lstm_symbolic.manifest` are tested on their own.
+:mod:`lstm_symbolic.files.manifest` are tested on their own.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from lstm_symbolic import cli, files, manifest, pipeline
-from lstm_symbolic.files import OutputError, ReadError, read_text, write_files, write_groups
-from lstm_symbolic.manifest import MANIFEST
+from lstm_symbolic import cli, files, pipeline
+from lstm_symbolic.files import OutputError, ReadError, manifest, read_text, write_files, write_groups
+from lstm_symbolic.files.manifest import MANIFEST
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_SPEC = (ROOT / "examples" / "lstm-scaled.toml").read_text()

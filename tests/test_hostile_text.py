@@ -23,14 +23,15 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lstm_symbolic import escape, naming, pipeline
-from lstm_symbolic.article import derivation_document
-from lstm_symbolic.cells import make_cell
-from lstm_symbolic.derive import derive
-from lstm_symbolic.functions import MatVec
+from lstm_symbolic import naming, pipeline
+from lstm_symbolic.article.documents import derivation_document
+from lstm_symbolic.article.publish import to_latex, to_markdown
+from lstm_symbolic.core.cells import make_cell
+from lstm_symbolic.core.derive import derive
+from lstm_symbolic.core.functions import MatVec
 from lstm_symbolic.gradcheck import load_module
-from lstm_symbolic.publish import to_latex, to_markdown
-from lstm_symbolic.spec import SpecError, parse_spec
+from lstm_symbolic.printing import escape
+from lstm_symbolic.spec.load import SpecError, parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.toml"))

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from lstm_symbolic import cli, pipeline, publish
-from lstm_symbolic.article import derivation_document
+from lstm_symbolic import cli, pipeline
+from lstm_symbolic.article import publish
+from lstm_symbolic.article.documents import derivation_document
 
 ROOT = Path(__file__).resolve().parent.parent
 HAVE_TEX = shutil.which("pdflatex") is not None

@@ -4,11 +4,11 @@ import pytest
 import sympy as sp
 
 from lstm_symbolic import notation
-from lstm_symbolic.builtins import BUILTIN_CELLS
-from lstm_symbolic.derive import derive
-from lstm_symbolic.functions import LINEAR_ATOMS, PRIMITIVES, MatTVec, MatVec, Outer, sigmoid
-from lstm_symbolic.jacobian import jacobian
+from lstm_symbolic.core.derive import derive
+from lstm_symbolic.core.functions import LINEAR_ATOMS, PRIMITIVES, MatTVec, MatVec, Outer, sigmoid
+from lstm_symbolic.core.jacobian import jacobian
 from lstm_symbolic.printing.latex import CellLatexPrinter, jacobian_terms, latex_of, symbol_table
+from lstm_symbolic.spec.builtins import BUILTIN_CELLS
 
 CELL = BUILTIN_CELLS["lstm"]()
 S = {n: sp.Symbol(n) for n in (

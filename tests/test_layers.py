@@ -1,4 +1,9 @@
-"""Imports go one way: functions → cells → derive → printing → emit → pipeline → cli."""
+"""The package is laid out as its pipeline, and imports go one way.
+
+Each top-level module and each subpackage has a rank; a module may import from units of a lower rank,
+and from modules of its own subpackage.  No two units share a rank, so no import runs sideways, and no
+module imports another that imports it back (directly or through others), function-level imports included.
+"""
 
 from __future__ import annotations
 
@@ -9,45 +14,87 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "lstm_symbolic"
 
-# A module may import only from modules of a lower rank (its own rank for siblings in a package).
-RANK = {
-    "errors": 0, "naming": 0, "escape": 0, "files": 0, "manifest": 7,
-    "functions": 1, "cells": 2, "builtins": 3, "formula": 2, "spec": 3,
-    "formula_values": 2, "formula_grammar": 2, "formula_transform": 2,
-    "derive": 4, "jacobian": 4, "components": 5, "kernel": 5, "notation": 5, "profile_file": 5, "profiles": 5,
-    "conventions": 5, "printing": 6, "layout": 6, "emit": 7, "emit_numpy": 8, "emit_c": 8, "document": 8,
-    "article": 8, "publish": 8, "flow": 6,
-    "verify": 8, "gradcheck": 8, "pipeline": 9, "cli": 10,
-    "verify_names": 5, "verify_eval": 5, "verify_diagnose": 5, "verify_right": 7, "verify_check": 7,
-    "verify_code": 7, "verify_child": 0, "verify_run": 1, "verify_convention": 5, "verify_calls": 7,
-    "verify_mutants": 5, "verify_layout": 7, "verify_explain": 7,
-    "__main__": 11, "__init__": 0,
-}
+# The pipeline, bottom to top (DESIGN.md): every top-level module and subpackage, in order.
+ORDER = (
+    "errors", "naming", "files", "core", "formula", "spec", "interop", "notation", "printing",
+    "verify", "codegen", "article", "gradcheck", "pipeline", "cli", "__main__",
+)
+RANK = {unit: rank for rank, unit in enumerate(ORDER)}
+TOP_LEVEL_MODULES = 8
+
+
+def _module(path: Path) -> str:
+    """``core/derive.py`` → ``core.derive``; ``files/__init__.py`` → ``files``."""
+    parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
+    """The package modules ``path`` imports (relative imports, at any depth of the file)."""
+    here = _module(path).split(".")
+    package = here if path.name == "__init__.py" else here[:-1]
     found = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.level >= 1:
-            base = (node.module or "").split(".")[0]
-            if node.level == 2 or path.parent.name == "printing" and node.level == 1 and not base:
-                found.add(base or "printing")
-            elif node.level == 1:
-                found.add(base or "__init__")
+            base = package[: len(package) - (node.level - 1)]
+            module = base + (node.module.split(".") if node.module else [])
+            targets = [module + [a.name] for a in node.names] if not node.module else [module]
+            for target in targets:
+                name = ".".join(target)
+                if (PACKAGE / Path(*target)).with_suffix(".py").exists() or (PACKAGE / Path(*target)).is_dir():
+                    found.add(name)
+                elif target[:-1]:
+                    found.add(".".join(target[:-1]))
+    found.discard("")
     return found
 
 
-def _rank(path: Path) -> int:
-    return RANK["printing"] if path.parent.name == "printing" else RANK[path.stem]
+MODULES = sorted(p for p in PACKAGE.rglob("*.py"))
+GRAPH = {_module(p): _imports(p) for p in MODULES}
 
 
-@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: p.name)
+def _unit(module: str) -> str:
+    return module.split(".")[0]
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_imports_point_down(path):
-    if path.parent.name == "templates":
-        return
-    mine = _rank(path)
-    for name in _imports(path):
-        if path.parent.name == "printing" and name in ("", "printing", "__init__"):
-            continue
-        assert RANK[name] <= mine, f"{path.name} (rank {mine}) imports {name} (rank {RANK[name]})"
+    mine = _module(path)
+    unit = _unit(mine) if mine else "__init__"
+    assert unit in RANK or mine == "", f"{mine}: not in the pipeline order of tests/test_layers.py"
+    for name in GRAPH[mine]:
+        other = _unit(name)
+        if other == unit:
+            continue  # a sibling in the same subpackage
+        assert RANK[other] < RANK[unit], f"{mine} ({unit}, rank {RANK[unit]}) imports {name} (rank {RANK[other]})"
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    seen: dict[str, int] = {}
+
+    def visit(module: str, trail: list[str]):
+        if seen.get(module) == 1:
+            raise AssertionError("import cycle: " + " -> ".join(trail[trail.index(module):] + [module]))
+        if seen.get(module) == 2:
+            return
+        seen[module] = 1
+        for name in sorted(GRAPH.get(module, ())):
+            visit(name, trail + [module])
+        seen[module] = 2
+
+    for module in GRAPH:
+        visit(module, [])
+
+
+def test_the_top_folder_is_the_pipeline():
+    modules = sorted(p.name for p in PACKAGE.glob("*.py"))
+    packages = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists())
+    assert len(modules) <= TOP_LEVEL_MODULES, modules
+    assert set(packages) | {m.removesuffix(".py") for m in modules} == set(ORDER) | {"__init__"}
+
+
+def test_the_layer_test_sees_imports():
+    """Guard: the graph is not empty, and a known import is found (derive reads the function registry)."""
+    assert "core.functions" in GRAPH["core.derive"]
+    assert "files" in GRAPH["files.manifest"]
+    assert {"core.cells", "spec.builtins"} <= {m for deps in GRAPH.values() for m in deps}

@@ -12,15 +12,15 @@ import pytest
 import sympy as sp
 from conftest import RTOL_FD
 
-from lstm_symbolic.builtins import BUILTIN_CELLS
-from lstm_symbolic.cells import make_cell
-from lstm_symbolic.derive import derive
-from lstm_symbolic.emit_numpy import numpy_files
+from lstm_symbolic.codegen.kernel import build_kernel
+from lstm_symbolic.codegen.layout import layout
+from lstm_symbolic.codegen.numpy.emit import numpy_files
+from lstm_symbolic.core.cells import make_cell
+from lstm_symbolic.core.derive import derive
+from lstm_symbolic.core.functions import MatVec, sigmoid
 from lstm_symbolic.files import write_files
-from lstm_symbolic.functions import MatVec, sigmoid
 from lstm_symbolic.gradcheck import check_module, load_module
-from lstm_symbolic.kernel import build_kernel
-from lstm_symbolic.layout import layout
+from lstm_symbolic.spec.builtins import BUILTIN_CELLS
 
 H, I, HH, HI = ("hidden",), ("input",), ("hidden", "hidden"), ("hidden", "input")
 

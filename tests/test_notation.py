@@ -7,9 +7,9 @@ import pytest
 import sympy as sp
 
 from lstm_symbolic import notation
-from lstm_symbolic.builtins import BUILTIN_CELLS
-from lstm_symbolic.derive import derive
+from lstm_symbolic.core.derive import derive
 from lstm_symbolic.notation import NotationError
+from lstm_symbolic.spec.builtins import BUILTIN_CELLS
 
 PROFILES = notation.names()
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from lstm_symbolic import cli, notation, pipeline
-from lstm_symbolic.article import derivation_document
-from lstm_symbolic.profile_file import dump_profile, load_profile, parse_profile
-from lstm_symbolic.profiles import NOTATIONS
-from lstm_symbolic.publish import fitted_pdf, to_latex
+from lstm_symbolic.article.documents import derivation_document
+from lstm_symbolic.article.publish import fitted_pdf, to_latex
+from lstm_symbolic.notation.profile_file import dump_profile, load_profile, parse_profile
+from lstm_symbolic.notation.profiles import NOTATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 D2L = ROOT / "examples" / "notations" / "d2l.toml"

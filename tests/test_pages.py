@@ -10,9 +10,9 @@ import shutil
 import pytest
 
 from lstm_symbolic import cli, notation
-from lstm_symbolic.article import derivation_document
-from lstm_symbolic.builtins import BUILTIN_CELLS
-from lstm_symbolic.publish import MIN_LAST_PAGE, Compiled, compile_latex, fitted_pdf, to_latex
+from lstm_symbolic.article.documents import derivation_document
+from lstm_symbolic.article.publish import MIN_LAST_PAGE, Compiled, compile_latex, fitted_pdf, to_latex
+from lstm_symbolic.spec.builtins import BUILTIN_CELLS
 
 pytestmark = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
 

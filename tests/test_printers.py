@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from lstm_symbolic.formula import parse_formula
-from lstm_symbolic.functions import PRIMITIVES, MatTVec, MatVec, Outer, sigmoid
+from lstm_symbolic.core.functions import PRIMITIVES, MatTVec, MatVec, Outer, sigmoid
+from lstm_symbolic.formula.parse import parse_formula
 from lstm_symbolic.printing.c import c_code
 from lstm_symbolic.printing.latex import CellLatexPrinter, latex_of
 from lstm_symbolic.printing.numpy import numpy_code

@@ -7,8 +7,8 @@ import pytest
 
 
 def test_derivation_document_takes_a_name_a_path_or_a_cell():
-    from lstm_symbolic.article import derivation_document
-    from lstm_symbolic.builtins import SPECS, load_cell
+    from lstm_symbolic.article.documents import derivation_document
+    from lstm_symbolic.spec.builtins import SPECS, load_cell
 
     by_name = derivation_document("gru", "ng")
     by_path = derivation_document(str(SPECS / "gru.toml"), "ng")
@@ -19,7 +19,7 @@ def test_derivation_document_takes_a_name_a_path_or_a_cell():
 
 def test_the_public_functions_take_a_cell_name():
     from lstm_symbolic import pipeline
-    from lstm_symbolic.article import jacobian_document
+    from lstm_symbolic.article.documents import jacobian_document
     from lstm_symbolic.errors import UserError
 
     assert "lstm" in pipeline.code_files("lstm", "numpy")["lstm.py"]

@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 import sympy as sp
 
-from lstm_symbolic import formula_transform, pipeline
-from lstm_symbolic.cells import make_cell
-from lstm_symbolic.components import exact_mismatches
-from lstm_symbolic.derive import derive
+from lstm_symbolic import pipeline
+from lstm_symbolic.core.cells import make_cell
+from lstm_symbolic.core.components import exact_mismatches
+from lstm_symbolic.core.derive import derive
+from lstm_symbolic.core.functions import MatVec, sigmoid, tanh
 from lstm_symbolic.errors import UserError
-from lstm_symbolic.functions import MatVec, sigmoid, tanh
+from lstm_symbolic.formula import transform as formula_transform
 from lstm_symbolic.gradcheck import FD_RTOL, check_module, load_module
-from lstm_symbolic.spec import MAX_SPEC_BYTES, SpecError, load_spec, parse_spec
+from lstm_symbolic.spec.load import MAX_SPEC_BYTES, SpecError, load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.toml"))

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lstm_symbolic import cli, pipeline, verify
-from lstm_symbolic.derive import derive
+from lstm_symbolic import cli, pipeline
+from lstm_symbolic.core.derive import derive
 from lstm_symbolic.printing.text import text
+from lstm_symbolic.verify import formulas as verify
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "verify"
 HEAD = 'cell = "lstm"\nnotation = "ng"\nshape = "vector"\n[formulas]\n'

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lstm_symbolic import cli
-from lstm_symbolic.verify_convention import BUILTIN, ConventionError, Param, from_user, load, to_user
+from lstm_symbolic.verify.convention import BUILTIN, ConventionError, Param, from_user, load, to_user
 
 IMPLS = Path(__file__).parent / "impls"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "verify"
@@ -195,10 +195,10 @@ def test_builtin_conventions_name_their_functions():
 def test_correct_float32_code_is_never_wrong_with_a_convention(tmp_path):
     """The cs231n implementation computing its steps in float32 (its own casts) while its sequence
     functions store into float64 arrays: --dtype float32 says so; 50 seeds, step and sequence."""
-    from lstm_symbolic.builtins import BUILTIN_CELLS
-    from lstm_symbolic.derive import derive
-    from lstm_symbolic.verify_calls import check_file
-    from lstm_symbolic.verify_run import ChildProcess
+    from lstm_symbolic.core.derive import derive
+    from lstm_symbolic.spec.builtins import BUILTIN_CELLS
+    from lstm_symbolic.verify.calls import check_file
+    from lstm_symbolic.verify.run import ChildProcess
 
     cast = "    x, prev_h, prev_c, Wx, Wh, b = (np.float32(v) for v in (x, prev_h, prev_c, Wx, Wh, b))\n"
     first = "    H = prev_h.shape[1]\n"
@@ -224,7 +224,7 @@ def test_a_gru_sequence_through_a_convention_file_and_a_cell_spec(tmp_path, caps
     """The convention names its cell; a cell spec path in it is relative to the convention file."""
     code, out, _ = run(capsys, IMPLS / "gru_seq.py", "--convention", IMPLS / "gru.toml")
     assert code == 0 and "6 of 6 values agree" in out
-    spec = Path(__file__).resolve().parent.parent / "lstm_symbolic" / "specs" / "gru.toml"
+    spec = Path(__file__).resolve().parent.parent / "lstm_symbolic" / "spec" / "builtin" / "gru.toml"
     (tmp_path / "my-gru.toml").write_text(spec.read_text())
     conv = (IMPLS / "gru.toml").read_text().replace('cell = "gru"', 'cell = "my-gru.toml"')
     (tmp_path / "conv.toml").write_text(conv)

@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from lstm_symbolic import cli, verify_run
-from lstm_symbolic.verify_child import Opaque
+from lstm_symbolic import cli
+from lstm_symbolic.verify import run as verify_run
+from lstm_symbolic.verify.child import Opaque
 
 RIGHT = """\
 import numpy as np

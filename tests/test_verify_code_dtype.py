@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from test_verify import EXAMPLES, ng_backward
 
-from lstm_symbolic import cli, verify
-from lstm_symbolic.verify_code import TOLERANCES, computed_dtype
+from lstm_symbolic import cli
+from lstm_symbolic.verify import formulas as verify
+from lstm_symbolic.verify.code import TOLERANCES, computed_dtype
 
 
 def cast(value, dtype):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..functions import LINEAR_ATOMS
+from ..core.functions import LINEAR_ATOMS
 
 
 def _is_adjoint(expr: sp.Expr) -> bool:

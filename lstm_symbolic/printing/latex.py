@@ -16,10 +16,10 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter as _SympyLatexPrinter
 
 from .. import naming
-from ..cells import Cell
-from ..derive import Adjoint, Derivation
-from ..functions import LINEAR_ATOMS, MatTVec, MatVec, sigmoid, tanh
-from ..jacobian import Diag, Jacobian, Term
+from ..core.cells import Cell
+from ..core.derive import Adjoint, Derivation
+from ..core.functions import LINEAR_ATOMS, MatTVec, MatVec, sigmoid, tanh
+from ..core.jacobian import Diag, Jacobian, Term
 from ..notation import Notation, generic_latex, top_level
 
 

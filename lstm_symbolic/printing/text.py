@@ -9,7 +9,7 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
-from ..jacobian import Diag, Jacobian
+from ..core.jacobian import Diag, Jacobian
 from . import presentation_order
 
 

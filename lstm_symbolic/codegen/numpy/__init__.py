@@ -1,0 +1,1 @@
+"""The NumPy module emitter and its template."""

@@ -1,0 +1,2 @@
+"""The maths: elementwise functions and their derivative registry, cells, the reverse sweep, Jacobians
+and the exact component-level evaluator."""

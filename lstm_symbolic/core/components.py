@@ -1,0 +1,250 @@
+"""Component-level expansion of a cell at small sizes: the exact oracle (Cell → SymPy scalars).
+
+Every vector becomes an explicit column of scalars and every ``W @ v`` an explicit sum, so
+that ``sympy.diff`` of a scalar loss gives gradients that owe nothing to the vector rules of
+:mod:`derive`.  The same evaluation instantiates the derived vector formulas, for comparison,
+and the formulas ``verify`` reads (with column slices and batch sums).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+import mpmath
+import numpy as np
+import sympy as sp
+
+from .cells import Cell
+from .derive import Derivation
+from .functions import BatchSum, ColumnSlice, MatTVec, MatVec, Outer, sigmoid, tanh
+
+
+def symbols_for(name: str, shape: tuple[str, ...], sizes: dict[str, int]) -> sp.Matrix:
+    """A matrix of fresh component symbols ``name[k]`` / ``name[r,c]`` for a quantity."""
+    rows = sizes[shape[0]]
+    cols = sizes[shape[1]] if len(shape) == 2 else 1
+    if len(shape) == 1:
+        return sp.Matrix(rows, 1, lambda r, _: sp.Symbol(f"{name}[{r}]"))
+    return sp.Matrix(rows, cols, lambda r, c: sp.Symbol(f"{name}[{r},{c}]"))
+
+
+def leaf_env(cell: Cell, sizes: dict[str, int], seeds: dict[str, sp.Symbol] | None = None) -> dict:
+    """Component symbols for the inputs, previous states, parameters and (optionally) seeds."""
+    env = {}
+    for q in cell.quantities:
+        if q.kind in ("input", "state", "param"):
+            env[q.symbol] = symbols_for(q.name, q.shape, sizes)
+    for seed in (seeds or {}).values():
+        env[seed] = symbols_for(seed.name, ("hidden",), sizes)
+    return env
+
+
+class ValueShapeError(ValueError):
+    """A formula cannot be evaluated: operands of different shapes, a bad slice, 1/0."""
+
+
+def _dims(shape) -> str:
+    return "×".join(str(n) for n in shape)
+
+
+def _apply(fn, x, digits: int | None, opaque: bool):
+    """``fn(x)`` on one component.  Symbolic: left as an atom (asking SymPy whether a large exact
+    argument is zero costs seconds), the project's ``tanh`` as SymPy's, so that ``sympy.diff`` of a
+    component-level loss owes nothing to its derivative rule.  ``opaque``: a Symbol named after the
+    call (SymPy asks a number's sign by evalf, exponential in nested calls; equal calls are equal
+    names).  With ``digits``: a number."""
+    if digits is not None:
+        return _numeric(fn, x, digits)
+    fn = sp.tanh if fn is tanh else fn
+    return sp.Symbol(f"{fn.__name__}({x})") if opaque else fn(x, evaluate=False)
+
+
+# Beyond this magnitude exp(x) is taken as ±infinity or 0 (and tanh, σ as ±1, 0): past it no
+# formula's value can be compared, and SymPy's evalf of exp(exp(16)) runs for minutes.
+MAX_EXP_ARG = mpmath.mpf(10) ** 15
+
+
+def _exp(v):
+    if mpmath.re(v) > MAX_EXP_ARG:
+        return mpmath.inf
+    return mpmath.mpf(0) if mpmath.re(v) < -MAX_EXP_ARG else mpmath.exp(v)
+
+
+def _tanh(v):
+    return mpmath.sign(mpmath.re(v)) if abs(mpmath.re(v)) > MAX_EXP_ARG else mpmath.tanh(v)
+
+
+_MPMATH = {sigmoid: lambda v: 1 / (1 + _exp(-v)), tanh: _tanh, sp.tanh: _tanh, sp.exp: _exp, sp.log: mpmath.log}
+_NOT_FINITE = {sp.oo: mpmath.inf, -sp.oo: -mpmath.inf, sp.zoo: mpmath.nan, sp.nan: mpmath.nan}
+
+
+def _numeric(fn, x: sp.Expr, digits: int) -> sp.Expr:
+    """``fn(x)`` for a number ``x``, by mpmath at ``digits`` digits: bounded work whatever ``x`` is."""
+    with mpmath.workdps(digits):
+        if x in _NOT_FINITE:
+            v = _NOT_FINITE[x]
+        else:
+            re, im = (sp.Float(p, digits)._mpf_ for p in x.as_real_imag())
+            v = mpmath.mpc(re, im) if im != mpmath.mpf(0)._mpf_ else mpmath.mpf(re)
+        try:
+            got = _MPMATH[fn](v)
+        except (ValueError, ZeroDivisionError):  # log(0)
+            return sp.nan
+    return _sympy_number(got, digits)
+
+
+def _sympy_number(v, digits: int) -> sp.Expr:
+    if isinstance(v, mpmath.mpc):
+        return _sympy_number(v.real, digits) + sp.I * _sympy_number(v.imag, digits)
+    if mpmath.isnan(v):
+        return sp.nan
+    if mpmath.isinf(v):
+        return sp.oo if v > 0 else -sp.oo
+    return sp.Float._new(v._mpf_, mpmath.libmp.dps_to_prec(digits))  # v as it is: mpf() would round it
+
+
+_SYMPY_FUNCS = (sigmoid, tanh, sp.tanh, sp.exp, sp.log)
+
+
+def _bound(expr, env, stop: bool, value) -> int | None:
+    if (stop and expr == sp.oo) or (not stop and expr == 0):
+        return None
+    got = value(expr, env)
+    number = float(got) if np.ndim(got) == 0 and not isinstance(got, sp.MatrixBase) else None
+    if number is None or not number.is_integer():
+        raise ValueShapeError(f"a slice bound must be a whole number, not {expr}")
+    return int(number)
+
+
+def evaluate(expr: sp.Expr, env: dict, digits: int | None = None, *, opaque: bool = False):
+    """``expr`` on SymPy matrices (``env``: Symbol → Matrix or number), exactly: element-wise
+    apart from MatVec, MatTVec and Outer; column slices; the batch sum (one example: itself).
+    With ``digits`` (and ``env`` of Floats), numerically: every number and function value is a
+    Float of that precision, computed by mpmath (never SymPy's evalf of a symbolic tree).
+    ``opaque``: for values that are numbers, each function value a Symbol (see :func:`_apply`)."""
+    if expr in env:
+        return env[expr]
+    if expr.is_Number or expr in (sp.zoo, sp.nan):
+        if not expr.is_finite:
+            raise ValueShapeError("the formula divides by zero (its value is not finite)")
+        return expr if digits is None else sp.Float(expr, digits)
+    value = evaluate if digits is None and not opaque else partial(evaluate, digits=digits, opaque=opaque)
+    args = [value(a, env) for a in expr.args] if not isinstance(expr, ColumnSlice) else []
+    try:
+        return _combine_sympy(expr, args, env, value, (digits, opaque))
+    except sp.ShapeError as exc:
+        raise ValueShapeError(f"shape mismatch: {exc}") from None
+
+
+def _combine_sympy(expr, args, env, value, mode):
+    if isinstance(expr, sp.Add):
+        return fold_values(args, _ew_add)
+    if isinstance(expr, sp.Mul):
+        return fold_values(args, _ew_mul)
+    if isinstance(expr, sp.Pow):
+        base, e = args
+        return base.applyfunc(lambda v: v**e) if isinstance(base, sp.MatrixBase) else base**e
+    if type(expr) in _SYMPY_FUNCS:
+        fn = type(expr)
+        if isinstance(args[0], sp.MatrixBase):
+            return args[0].applyfunc(lambda x: _apply(fn, x, *mode))
+        return _apply(fn, args[0], *mode)
+    if isinstance(expr, (MatVec, MatTVec, Outer)):
+        return linear_value(expr, *args, transpose=lambda m: m.T)
+    if isinstance(expr, ColumnSlice):
+        return slice_value(expr, env, value)
+    if isinstance(expr, BatchSum):
+        return args[0]
+    raise ValueShapeError(f"cannot evaluate {type(expr).__name__}")
+
+
+def fold_values(values, op: Callable):
+    out = values[0]
+    for v in values[1:]:
+        out = op(out, v)
+    return out
+
+
+def _ew_add(a, b):
+    if isinstance(a, sp.MatrixBase) != isinstance(b, sp.MatrixBase):
+        m, s = (a, b) if isinstance(a, sp.MatrixBase) else (b, a)
+        return m.applyfunc(lambda v: v + s)
+    if isinstance(a, sp.MatrixBase) and a.shape != b.shape:
+        raise ValueShapeError(f"shape mismatch: sum of {_dims(a.shape)} and {_dims(b.shape)}")
+    return a + b
+
+
+def _ew_mul(a, b):
+    if isinstance(a, sp.MatrixBase) and isinstance(b, sp.MatrixBase):
+        if a.shape != b.shape:
+            raise ValueShapeError(f"shape mismatch: element-wise product of {_dims(a.shape)} and {_dims(b.shape)}")
+        return a.multiply_elementwise(b)
+    return a * b
+
+
+def _is_array(value) -> bool:
+    return isinstance(value, (sp.MatrixBase, np.ndarray)) and np.ndim(value) == 2
+
+
+def linear_value(expr, w, v, transpose: Callable):
+    """``W @ v``, ``W.T @ v``, ``d @ v.T``; a number as the vector of a product is a constant
+    vector (what ``sigmoid(0)`` becomes when a diagnosis sets a gradient to zero)."""
+    if isinstance(expr, Outer):
+        if not (_is_array(w) and _is_array(v)):
+            raise ValueShapeError("shape mismatch: an outer product of a number")
+        return w @ transpose(v)
+    if not _is_array(w):
+        raise ValueShapeError("shape mismatch: a number in place of a matrix")
+    m = w if isinstance(expr, MatVec) else transpose(w)
+    if not _is_array(v):
+        n = m.shape[1]
+        v = sp.ones(n, 1) * v if isinstance(m, sp.MatrixBase) else np.full((n, 1), float(v))
+    return m @ v
+
+
+def slice_value(expr: ColumnSlice, env, value):
+    w = value(expr.args[0], env)
+    start = _bound(expr.args[1], env, False, value)
+    stop = _bound(expr.args[2], env, True, value)
+    return w[:, start:stop]
+
+
+def forward_env(cell: Cell, env: dict) -> dict:
+    """``env`` extended with every assigned quantity of one step."""
+    env = dict(env)
+    for eq in cell.equations:
+        env[eq.lhs] = evaluate(eq.rhs, env)
+    return env
+
+
+def backward_env(derivation: Derivation, env: dict) -> dict:
+    """``env`` (forward values and seeds) extended with every adjoint and parameter gradient."""
+    env = dict(env)
+    for adj in derivation.adjoints:
+        if adj.name not in env:
+            env[adj.name] = evaluate(adj.rhs, env) if adj.rhs != 0 else _zeros_like(env, adj.of)
+    for grad in derivation.param_grads:
+        env[grad.name] = evaluate(grad.rhs, env) if grad.rhs != 0 else sp.zeros(*env[grad.param].shape)
+    return env
+
+
+def _zeros_like(env: dict, of: sp.Expr) -> sp.Matrix:
+    return sp.zeros(*env[of].shape) if of in env else sp.zeros(1, 1)
+
+
+def exact_mismatches(derivation: Derivation, sizes: dict[str, int] | None = None) -> list[str]:
+    """Leaves (inputs, previous states, parameters) whose derived gradient differs from
+    ``sympy.diff`` of the component-level loss Σ_s ⟨seed_s, s⟩ of one step - exactly."""
+    cell = derivation.cell
+    env = forward_env(cell, leaf_env(cell, sizes or {"hidden": 2, "input": 3}, derivation.seeds))
+    loss = sum((env[seed].T * env[sp.Symbol(s)])[0] for s, seed in derivation.seeds.items())
+    derived = backward_env(derivation, env)
+    bad = []
+    for q in cell.quantities:
+        if q.kind in ("input", "state", "param"):
+            want = env[q.symbol].applyfunc(lambda s: sp.diff(loss, s))
+            got = derived[sp.Symbol(f"d_{q.name}")]
+            if (got - want).applyfunc(sp.expand) != sp.zeros(*want.shape):
+                bad.append(q.name)
+    return bad

@@ -1,0 +1,141 @@
+"""Step Jacobians ds_t/ds_{t-1} of the memory state as matrix expressions (Cell → Jacobian).
+
+Forward mode over the ordered equations: each quantity's Jacobian w.r.t. the previous
+memory is a sum of products of ``diag(·)`` and weight matrices.  Two meanings, always kept
+apart (DESIGN.md):
+
+* **partial** - every other previous state (h_{t-1}) held fixed: diag(f_t) for the LSTM;
+* **total** - h_{t-1} moves with c_{t-1} through the output equation of step t-1, which adds
+  one ``diag(∂c_t/∂z) U diag(∂h_{t-1}/∂c_{t-1})`` term per gate that reads h_{t-1}
+  (the p + q + r + s of the usual product-rule expansion).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import sympy as sp
+
+from .. import naming
+from .cells import Cell
+from .derive import elementwise_operands, local_derivative
+from .functions import linear_atoms
+
+
+@dataclass(frozen=True, init=False)
+class Diag:
+    """``diag(expr)``: the Jacobian of an element-wise map.  A product of diagonals keeps its
+    factors (``parts``) and multiplies them once, when ``expr`` is read: multiplying as the
+    sweep goes would re-sort a growing product at every equation (quadratic in a long chain)."""
+
+    parts: tuple[sp.Expr, ...]
+
+    def __init__(self, *parts: sp.Expr):
+        object.__setattr__(self, "parts", tuple(p for p in parts if p != 1))
+
+    def times(self, other: Diag) -> Diag:
+        """``self · other``: their factors side by side (each side already without 1s)."""
+        product = Diag()
+        object.__setattr__(product, "parts", self.parts + other.parts)
+        return product
+
+    @cached_property
+    def expr(self) -> sp.Expr:
+        return sp.Mul(*self.parts)
+
+
+@dataclass(frozen=True)
+class Term:
+    """A product of factors (Diag or a weight Symbol), left to right; () is the identity."""
+
+    factors: tuple
+
+    def then(self, factor) -> Term:
+        """``factor · self``, merging adjacent diagonals and dropping diag(1)."""
+        if isinstance(factor, Diag) and not factor.parts:
+            return self
+        if isinstance(factor, Diag) and self.factors and isinstance(self.factors[0], Diag):
+            merged = factor.times(self.factors[0])
+            return Term((merged,) + self.factors[1:]) if merged.parts else Term(self.factors[1:])
+        return Term((factor,) + self.factors)
+
+    @property
+    def is_diagonal(self) -> bool:
+        return all(isinstance(f, Diag) for f in self.factors)
+
+
+@dataclass(frozen=True)
+class Jacobian:
+    """``of`` w.r.t. ``wrt`` as a sum of terms; ``total`` says which meaning."""
+
+    of: str
+    wrt: str
+    terms: tuple[Term, ...]
+    total: bool
+
+    @property
+    def diagonal(self) -> sp.Expr | None:
+        """The diagonal's expression when the Jacobian is diagonal, else None."""
+        if not all(t.is_diagonal for t in self.terms):
+            return None
+        return sp.Add(*[_diag_value(t) for t in self.terms])
+
+
+def _diag_value(term: Term) -> sp.Expr:
+    return sp.Mul(*[f.expr for f in term.factors]) if term.factors else sp.Integer(1)
+
+
+def _split(term: Term) -> tuple[sp.Expr, tuple]:
+    """(leading diagonal value, the factors after it)."""
+    if term.factors and isinstance(term.factors[0], Diag):
+        return term.factors[0].expr, term.factors[1:]
+    return sp.Integer(1), term.factors
+
+
+def _simplify(terms: list[Term]) -> list[Term]:
+    """Sum the terms that share every factor after their leading diagonal (all purely diagonal
+    terms become one); the sums keep the order of first appearance, purely diagonal first."""
+    if len(terms) == 1:  # nothing to sum (and zero factors were left out): keep the factors apart
+        return terms
+    sums: dict[tuple, sp.Expr] = {}
+    for t in sorted(terms, key=lambda t: not t.is_diagonal):
+        lead, tail = _split(t)
+        sums[tail] = sums.get(tail, sp.Integer(0)) + lead
+    return [Term(tail).then(Diag(lead)) for tail, lead in sums.items() if lead != 0]
+
+
+def _forward_mode(cell: Cell, start: dict[sp.Symbol, list[Term]], stop: str) -> list[Term]:
+    """Propagate Jacobians from ``start`` through the equations up to ``stop``."""
+    jac = dict(start)
+    for eq in cell.equations:
+        if eq.lhs in start:
+            continue
+        terms: list[Term] = []
+        for a in (a for a in elementwise_operands(cell, eq.rhs) if a in jac):
+            local = local_derivative(cell, eq.rhs, a)
+            terms += [t.then(Diag(local)) for t in jac[a]] if local != 0 else []
+        for atom in linear_atoms(eq.rhs):
+            w, v = atom.args
+            local = local_derivative(cell, eq.rhs, atom) if v in jac else 0
+            terms += [t.then(w).then(Diag(local)) for t in jac[v]] if local != 0 else []
+        jac[eq.lhs] = _simplify(terms)
+        if eq.lhs.name == stop:
+            return jac[eq.lhs]
+    raise KeyError(stop)
+
+
+def jacobian(cell: Cell, total: bool = False) -> Jacobian:
+    """d memory_t / d memory_{t-1}, partial or total."""
+    mem, out = cell.memory, cell.output
+    start = {sp.Symbol(naming.prev(mem)): [Term(())]}
+    if total and out != mem:
+        within = _forward_mode(cell, {sp.Symbol(mem): [Term(())]}, out)
+        names = [q.name for q in cell.quantities if q.kind == "intermediate"]
+        start[sp.Symbol(naming.prev(out))] = [
+            Term(tuple(Diag(naming.shift_back(f.expr, names)) if isinstance(f, Diag) else f
+                       for f in t.factors))
+            for t in within
+        ]
+    terms = _forward_mode(cell, start, mem)
+    return Jacobian(mem, naming.prev(mem), tuple(terms), total and out != mem)

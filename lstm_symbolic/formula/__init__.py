@@ -1,0 +1,1 @@
+"""Formulas as people write them (text, NumPy, LaTeX): grammar, parser, transform to SymPy."""

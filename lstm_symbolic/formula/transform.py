@@ -1,0 +1,285 @@
+"""The lark tree of a formula → SymPy (with shapes), one rule per grammar rule.
+
+Part of the formula front end (:mod:`lstm_symbolic.formula.parse`).  Every value carries its
+shape and its place in the text, so that each refusal names the line and column.
+Non-recursive, so a long chain (``-----x``) cannot exhaust the Python stack.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sympy as sp
+from lark import Token
+from lark.visitors import Transformer_NonRecursive
+
+from ..core.functions import PRIMITIVES, BatchSum, ColumnSlice, MatTVec, MatVec, Outer
+from .grammar import latex_name
+from .values import FormulaError, Shape, Value, position, show, suggest, unify
+
+MAX_EXPONENT = 16
+MAX_NUMBER_BITS = 4096
+MAX_LITERAL = 40
+MAX_CALLS = 100  # function calls nested in one another (LaTeX's \tanh \tanh x needs no brackets)
+_TOP = "T"  # a `^\top` superscript
+_FUNCTIONS = {**PRIMITIVES, "sigma": PRIMITIVES["sigmoid"], "σ": PRIMITIVES["sigmoid"]}
+_SUMS = ("sum", "np.sum")
+
+
+class ToSympy(Transformer_NonRecursive):
+    """Transforms one parse tree; ``shapes`` None accepts any name and leaves shapes unknown."""
+
+    def __init__(self, text: str, shapes, where: str, latex: bool):
+        super().__init__()
+        self.text, self.shapes, self.where, self.latex = text, shapes, where, latex
+        self.calls: dict[sp.Expr, int] = {}  # sub-expression → function calls nested in it
+
+    # -- errors -------------------------------------------------------------------------
+    def error(self, at, reason: str) -> FormulaError:
+        start = at.start_pos if isinstance(at, Token) else at.start
+        return FormulaError(reason, *position(self.text, start), self.where)
+
+    def src(self, v: Value) -> str:
+        return " ".join(self.text[v.start : v.end].split()) or "?"
+
+    def plain(self, v: Value, what: str = "here") -> Value:
+        if v.transposed:
+            raise self.error(v, f"a transpose (.T, ^\\top) may only be an operand of @, not {what}")
+        return v
+
+    # -- leaves -------------------------------------------------------------------------
+    def name(self, items) -> Value:
+        return self._name(items[0].value, items[0])
+
+    def lname(self, items) -> Value:
+        name = latex_name(items[0].value)
+        if name is None:
+            raise self.error(items[0], f"cannot read the subscript of '{items[0].value}'")
+        return self._name(name, items[0])
+
+    def _name(self, name: str, tok: Token) -> Value:
+        if name in ("True", "False", "None"):
+            raise self.error(tok, f"'{name}' is not a quantity")
+        shape = None
+        if self.shapes is not None:
+            if name not in self.shapes:
+                raise self.error(tok, f"unknown name '{name}'{suggest(name, self.shapes)}")
+            shape = self.shapes[name]
+        hint = bool(re.match(r"[A-Z]", name)) and not name.startswith("Gamma")
+        return Value(sp.Symbol(name), shape, tok.start_pos, tok.end_pos, matrix_hint=hint)
+
+    def number(self, items) -> Value:
+        tok = items[0]
+        mantissa, _, exponent = tok.value.lower().partition("e")
+        if len(mantissa) > MAX_LITERAL or (exponent and abs(int(exponent)) > MAX_LITERAL):
+            raise self.error(tok, f"number '{tok.value[:20]}...' is too long")
+        return Value(sp.Rational(tok.value), (), tok.start_pos, tok.end_pos)
+
+    # -- element-wise -------------------------------------------------------------------
+    def _join(self, values: list[Value], at, op: str) -> Shape:
+        shape = self.plain(values[0], f"an operand of {op}").shape
+        for v in values[1:]:
+            try:
+                shape = unify(shape, self.plain(v, f"an operand of {op}").shape)
+            except ValueError as exc:
+                raise self.error(at, f"element-wise '{op}' of different shapes ({exc}): "
+                                 f"{self.src(values[0])} and {self.src(v)}") from None
+        return shape
+
+    def _span(self, values, **kw) -> dict:
+        return dict(start=values[0].start, end=values[-1].end, **kw)
+
+    def sum(self, items) -> Value:
+        if len(items) == 1:
+            return items[0]
+        values, signs = items[::2], [+1] + [-1 if t.value == "-" else 1 for t in items[1::2]]
+        shape = self._join(values, items[1] if len(items) > 1 else values[0], "+")
+        expr = sp.Add(*[s * v.expr for s, v in zip(signs, values, strict=True)])
+        return Value(expr, shape, **self._span(values))
+
+    def signed(self, items) -> Value:
+        tok, v = items
+        self.plain(v, f"the operand of unary {tok.value}")
+        return v.but(expr=-v.expr if tok.value == "-" else v.expr, start=tok.start_pos)
+
+    def pow(self, items) -> Value:
+        base, tok, exponent = items
+        self.plain(base, "the base of a power")
+        e = self.plain(exponent, "an exponent").expr
+        if not (e.is_Rational and abs(e) <= MAX_EXPONENT and e.q <= MAX_EXPONENT):
+            raise self.error(exponent, f"the exponent must be a number between -{MAX_EXPONENT} "
+                             f"and {MAX_EXPONENT}, not {self.src(exponent)}")
+        b = base.expr
+        bits = (abs(b.p).bit_length() + b.q.bit_length()) * abs(e.p) if b.is_Rational else 0
+        if bits > MAX_NUMBER_BITS:
+            raise self.error(base, "this power is too large a number")
+        if base.shape not in (None, ()) and len(base.shape) != 1:
+            raise self.error(tok, f"power of the matrix {self.src(base)}")
+        return base.but(expr=b**e, end=exponent.end, matrix_hint=False)
+
+    # -- products -----------------------------------------------------------------------
+    def product(self, items) -> Value:
+        """Left to right; element-wise runs are collected and multiplied at once."""
+        if len(items) == 1:
+            return items[0]
+        run, k = [items[0]], 1
+        while k < len(items):
+            op = items[k] if isinstance(items[k], Token) else None
+            rhs = items[k + 1] if op is not None else items[k]
+            k += 2 if op is not None else 1
+            kind = op.value if op is not None and op.type == "MULOP" else "ew"
+            if op is None or op.type == "CDOT":
+                left = run[-1]
+                kind = "@" if left.is_matrix or left.transposed or rhs.transposed else "ew"
+            if kind == "@":
+                run = [self._matmul(self._collapse(run, op or rhs), rhs, op or rhs)]
+            else:
+                run.append(rhs.but(expr=1 / rhs.expr) if kind == "/" else rhs)
+        return self._collapse(run, items[1] if len(items) > 1 else items[0])
+
+    jprod = product
+
+    def _collapse(self, run: list[Value], at) -> Value:
+        if len(run) == 1:
+            return run[0]
+        shape = self._join(run, at, "*")
+        return Value(sp.Mul(*[v.expr for v in run]), shape, **self._span(run))
+
+    def _matmul(self, a: Value, b: Value, at) -> Value:
+        if a.transposed and b.transposed:
+            raise self.error(at, "both operands of @ are transposed")
+        span = self._span([a, b])
+        if self.shapes is None:
+            atom = MatTVec if a.transposed else Outer if b.transposed else MatVec
+            return Value(atom(a.expr, b.expr), None, **span, matrix_hint=atom is Outer)
+        sa, sb = a.shape, b.shape
+        if len(sa) == 2 and len(sb) == 1 and not b.transposed:
+            rows, cols = (sa[1], sa[0]) if a.transposed else sa
+            if cols and sb[0] and cols != sb[0]:
+                raise self._mismatch(a, b, at)
+            return Value((MatTVec if a.transposed else MatVec)(a.expr, b.expr), (rows,), **span)
+        if len(sa) == 1 and len(sb) == 1 and b.transposed and not a.transposed:
+            return Value(Outer(a.expr, b.expr), (sa[0], sb[0]), **span)
+        raise self._mismatch(a, b, at, "the language has W @ v, W.T @ d and d @ v.T")
+
+    def _mismatch(self, a: Value, b: Value, at, hint: str = "") -> FormulaError:
+        t = [".T" if v.transposed else "" for v in (a, b)]
+        return self.error(at, f"shape mismatch in {self.src(a)} @ {self.src(b)}: "
+                          f"{self.src(a)} is {show(a.shape)}{t[0]}, {self.src(b)} is "
+                          f"{show(b.shape)}{t[1]}" + (f"; {hint}" if hint else ""))
+
+    # -- postfix ------------------------------------------------------------------------
+    def attr(self, items) -> Value:
+        v, tok = items
+        attr = tok.value.lstrip(". \t\r\n")
+        if attr != "T":
+            raise self.error(tok, f"attribute access '.{attr}' is not allowed (only .T)")
+        return self._transpose(v, tok)
+
+    def _transpose(self, v: Value, tok: Token) -> Value:
+        if v.transposed:
+            raise self.error(tok, "a transpose of a transpose")
+        return v.but(transposed=True, end=tok.end_pos)
+
+    def slice(self, items) -> Value:
+        w, start, stop = items
+        if not isinstance(w.expr, sp.Symbol) or w.transposed or (w.shape and len(w.shape) != 2):
+            raise self.error(w, f"only a named matrix can be sliced, not {self.src(w)}")
+        for bound in (b for b in (start, stop) if b is not None):
+            if self.plain(bound, "a slice bound").shape not in (None, ()):
+                reason = f"a slice bound is a number or a size, not {self.src(bound)}"
+                raise self.error(bound, reason)
+        ends = [None if b is None else b.expr for b in (start, stop)]
+        shape = None if w.shape is None else (w.shape[0], None)
+        return Value(ColumnSlice.of(w.expr, *ends), shape, w.start, w.end, matrix_hint=True)
+
+    def kwarg(self, items):
+        return tuple(items)
+
+    def call(self, items) -> Value:
+        tok, args = items[0], items[1:]
+        fname = "np.sum" if tok.type == "NPSUM" else tok.value
+        positional = [a for a in args if isinstance(a, Value)]
+        keywords = {k.value: v for k, v in (a for a in args if not isinstance(a, Value))}
+        if tok.type == "NPCALL":
+            return self._numpy_call(re.sub(r"\s", "", tok.value)[3:], tok, positional, keywords)
+        if fname in _SUMS:
+            self._sum_keywords(tok, keywords)
+        elif fname not in _FUNCTIONS:
+            raise self.error(tok, f"unknown function '{fname}'; known: exp, log, sigmoid, tanh, "
+                             "np.sum(X, axis=1, keepdims=True)")
+        elif keywords:
+            raise self.error(tok, f"{fname} takes no keyword arguments")
+        if len(positional) != 1:
+            raise self.error(tok, f"{fname} takes exactly one argument")
+        return self._apply(BatchSum if fname in _SUMS else _FUNCTIONS[fname], positional[0], tok)
+
+    def _numpy_call(self, name: str, tok: Token, args: list[Value], keywords: dict) -> Value:
+        """A notebook's NumPy spelling: ``np.tanh(a)``, ``np.dot(A, b)``, ``np.multiply(a, b)``,
+        ``np.square(a)``; the same meaning as ``tanh(a)``, ``A @ b``, ``a * b``, ``a**2``."""
+        arity = 2 if name in ("dot", "matmul", "multiply") else 1
+        if keywords or len(args) != arity:
+            raise self.error(tok, f"np.{name} takes exactly {arity} argument{'s' * (arity > 1)}, no keywords")
+        if name in ("dot", "matmul"):
+            return self._matmul(args[0], args[1], tok)
+        if name == "multiply":
+            return self.product([args[0], Token("MULOP", "*", start_pos=tok.start_pos), args[1]])
+        if name == "square":
+            two = Value(sp.Integer(2), (), tok.start_pos, tok.end_pos)
+            return self.pow([args[0], Token("POW", "**", start_pos=tok.start_pos), two])
+        return self._apply(_FUNCTIONS[name], args[0], tok)
+
+    def _sum_keywords(self, tok: Token, keywords: dict) -> None:
+        if set(keywords) - {"axis", "keepdims"} or keywords.get("axis", Token("", "")).value != "1":
+            reason = "a batch sum is np.sum(X, axis=1, keepdims=True) or sum(X, axis=1)"
+            raise self.error(tok, reason)
+        if "keepdims" in keywords and keywords["keepdims"].value not in ("True", "False"):
+            raise self.error(keywords["keepdims"], "keepdims is True or False")
+
+    def _apply(self, fn, arg: Value, tok: Token) -> Value:
+        self.plain(arg, f"the argument of {tok.value}")
+        if self._nesting(arg.expr) >= MAX_CALLS:
+            raise self.error(tok, f"functions nested deeper than {MAX_CALLS}")
+        return Value(fn(arg.expr), arg.shape, tok.start_pos, arg.end)
+
+    def _nesting(self, expr: sp.Expr) -> int:
+        """Function calls nested in ``expr``; remembered, so a formula costs time linear in its size."""
+        stack = [expr]
+        while stack:
+            top = stack[-1]
+            todo = [a for a in top.args if a not in self.calls]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            inner = max((self.calls[a] for a in top.args), default=0)
+            self.calls[top] = inner + isinstance(top, sp.Function)
+        return self.calls[expr]
+
+    # -- LaTeX only ---------------------------------------------------------------------
+    def sup(self, items):
+        item = items[0]
+        if isinstance(item, Token) and item.type == "TOP":
+            return item
+        return self.number([item]) if isinstance(item, Token) else item
+
+    def lpow(self, items) -> Value:
+        base, caret, sup = items
+        if isinstance(sup, Token):
+            return self._transpose(base, sup)
+        return self.pow([base, caret, sup])
+
+    def frac(self, items) -> Value:
+        _, a, b = items
+        return self.product([a, Token("MULOP", "/", start_pos=b.start), b])
+
+    def lcall(self, items) -> Value:
+        tok, caret, sup, arg = items
+        name = tok.value.lstrip("\\")
+        value = self._apply(_FUNCTIONS[name], arg, tok)
+        if sup is None:
+            return value
+        if isinstance(sup, Token):
+            raise self.error(sup, f"a transpose of {tok.value}(...)")
+        return self.pow([value, caret, sup])
+

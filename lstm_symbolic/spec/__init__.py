@@ -1,0 +1,1 @@
+"""Cell specs: the TOML loader and the built-in cells (``builtin/*.toml``)."""

@@ -1,0 +1,120 @@
+"""Values of formulas for ``verify``: exact on components (SymPy) and fast in NumPy.
+
+Part of ``verify``.  A formula in a notation's names is evaluated in an environment of the
+notation's names: every vector a column (NumPy: one column per example), ``*`` element-wise,
+``W @ v``, ``W.T @ d``, ``d @ v.T`` (summed over the batch's columns), column slices of stacked
+weights, and the batch sum (the identity for one example).  Nothing here evaluates Python.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import sympy as sp
+
+from ..core.components import ValueShapeError, evaluate, fold_values, linear_value, slice_value
+from ..core.derive import Derivation
+from ..core.functions import BatchSum, ColumnSlice, MatTVec, MatVec, Outer, sigmoid, tanh
+from .names import Names
+
+_NUMPY_FUNCS = {sigmoid: lambda a: 1 / (1 + np.exp(-a)), tanh: np.tanh, sp.tanh: np.tanh, sp.exp: np.exp,
+                sp.log: np.log}
+
+
+def numpy_value(expr: sp.Expr, env: dict):
+    """``expr`` on NumPy arrays (columns are examples); ``d @ v.T`` sums over the batch."""
+    if expr in env:
+        return env[expr]
+    if expr.is_Number or expr in (sp.zoo, sp.nan):
+        if not expr.is_finite:
+            raise ValueShapeError("the formula divides by zero (its value is not finite)")
+        return float(expr)
+    if isinstance(expr, ColumnSlice):
+        return slice_value(expr, env, numpy_value)
+    args = [numpy_value(a, env) for a in expr.args]
+    try:
+        if isinstance(expr, sp.Add):
+            return fold_values(args, np.add)
+        if isinstance(expr, sp.Mul):
+            return fold_values(args, np.multiply)
+        if isinstance(expr, sp.Pow):
+            return np.power(args[0], args[1])
+        if type(expr) in _NUMPY_FUNCS:
+            return _NUMPY_FUNCS[type(expr)](args[0])
+        if isinstance(expr, (MatVec, MatTVec, Outer)):
+            return linear_value(expr, *args, transpose=np.transpose)
+        if isinstance(expr, BatchSum):
+            return np.sum(args[0], axis=1, keepdims=True)
+    except ValueError as exc:
+        raise ValueShapeError(f"shape mismatch: {exc}") from None
+    raise ValueShapeError(f"cannot evaluate {type(expr).__name__}")
+
+
+def user_env(names: Names, internal: dict[str, object], sizes: dict[str, int], *, exact: bool) -> dict:
+    """The notation's names (Symbols) → values, from ``internal`` (internal name → value):
+    stacks joined (``concat`` = [h_prev; x], ``Wf`` = [U_f W_f]), sizes as whole numbers."""
+    if exact:
+        rows, cols = (lambda ps: sp.Matrix.vstack(*ps)), (lambda ps: sp.Matrix.hstack(*ps))
+    else:
+        rows, cols = np.vstack, np.hstack
+    env = {}
+    for user, name in names.renames.items():
+        if name in internal:
+            env[sp.Symbol(user)] = internal[name]
+    for user, (how, parts) in names.stacked.items():
+        if all(p in internal for p in parts):
+            env[sp.Symbol(user)] = (rows if how == "rows" else cols)([internal[p] for p in parts])
+    for user, size in names.sizes.items():
+        env[sp.Symbol(user)] = sp.Integer(sizes[size]) if exact else sizes[size]
+    return env
+
+
+def as_floats(leaves: dict, digits: int) -> dict:
+    """Exact leaves as ``digits``-digit SymPy Floats (the same draw, evaluated numerically)."""
+    return {k: v.applyfunc(lambda r: sp.Float(r, digits)) for k, v in leaves.items()}
+
+
+def random_leaves(derivation: Derivation, sizes: dict[str, int], rng, *, exact: bool, batch: int = 1) -> dict:
+    """Random values of the inputs, previous states, parameters and seeds (internal names).
+
+    Exact: SymPy matrices of small non-zero rationals (one example); otherwise NumPy arrays,
+    vectors with one column per example.
+    """
+    cell = derivation.cell
+    shapes = {q.name: q.shape for q in cell.quantities if q.kind in ("input", "state", "param")}
+    shapes.update({str(s): ("hidden",) for s in derivation.seeds.values()})
+    leaves = {}
+    for name, shape in shapes.items():
+        rows = sizes[shape[0]]
+        cols = sizes[shape[1]] if len(shape) == 2 else (1 if exact or name.startswith("b_") else batch)
+        if exact:
+            num = rng.integers(1, 7, size=(rows, cols)) * rng.choice([-1, 1], size=(rows, cols))
+            den = rng.integers(2, 7, size=(rows, cols))
+            leaves[name] = sp.Matrix([[sp.Rational(int(p), int(q)) for p, q in zip(nr, dr, strict=True)]
+                                      for nr, dr in zip(num, den, strict=True)])
+        else:
+            leaves[name] = rng.normal(0.0, 0.6, size=(rows, cols))
+    return leaves
+
+
+def state_values(derivation: Derivation, leaves: dict, *, exact: bool, digits: int | None = None) -> dict:
+    """Forward values, adjoints and parameter gradients (internal name → value) from ``leaves``;
+    a forward value already in ``leaves`` is kept (a cache given by the user).  Exact: function
+    values are opaque Symbols; ``digits``: the leaves (SymPy matrices of Floats) evaluated
+    numerically at that precision (see :func:`~lstm_symbolic.core.components.evaluate`)."""
+    value = partial(evaluate, digits=digits, opaque=True) if exact else numpy_value
+    env = {sp.Symbol(k): v for k, v in leaves.items()}
+    zero = (lambda like: sp.zeros(*like.shape)) if exact else np.zeros_like
+    for eq in derivation.cell.equations:
+        if eq.lhs not in env:
+            env[eq.lhs] = value(eq.rhs, env)
+    for adj in derivation.adjoints:
+        if adj.name not in env:
+            env[adj.name] = value(adj.rhs, env) if adj.rhs != 0 else zero(env[adj.of])
+    for grad in derivation.param_grads:
+        got = value(grad.rhs, env) if grad.rhs != 0 else zero(env[grad.param])
+        if grad.kind == "vector" and not exact:
+            got = np.sum(got, axis=1, keepdims=True)
+        env[grad.name] = got
+    return {str(k): v for k, v in env.items()}
