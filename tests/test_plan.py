@@ -7,9 +7,9 @@ import pytest
 import sympy as sp
 
 from lstm_symbolic import pipeline
+from lstm_symbolic.codegen.kernel import build_kernel
 from lstm_symbolic.codegen.plan import B, H, Pass, Product, Slot, T, build_plan
-from lstm_symbolic.derive import derive
-from lstm_symbolic.kernel import build_kernel
+from lstm_symbolic.core.derive import derive
 
 S = sp.Symbol
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from ..kernel import Assign, BackProject, Group, Kernel, Project
-from ..layout import Packed, ProjectionFold, layout
+from .kernel import Assign, BackProject, Group, Kernel, Project
+from .layout import Packed, ProjectionFold, layout
 
 T, B, D, H = sp.symbols("T B D H", positive=True, integer=True)
 SIZES = {"hidden": H, "input": D}
