@@ -133,7 +133,8 @@ _C_LIBRARY = _LIBM + _MATH_MACROS + """ fpclassify isfinite isinf isnan isnormal
     memset memcmp size_t ptrdiff_t wchar_t max_align_t offsetof errno NULL INFINITY NAN HUGE_VAL HUGE_VALF HUGE_VALL"""
 _NUMPY_MODULE = """np t T B H I xs stacked sigmoid zeros cache params grads dtype state0 d_state_T d_hs d_xs
     d_state0 d_stacked forward backward step_forward step_backward init_params PARAMS STATES"""
-_C_SOURCE = "T B D H BH xs hs hs_t params grads cache work state0 state_T d_state_T d_state0 d_hs d_xs"
+_C_SOURCE = """T B D H BH xs hs hs_t params grads cache work state0 state_T d_state_T d_state0 d_hs d_xs
+    mm_pk mm_nt mm_nn pk_pack pk_panels wg"""  # (the runtime's mm_pk_f64, ...: the kernel writes LSYM_K(mm_pk))
 # Python's built-in names, without those the site module adds (help, exit, ...: present or not by how Python runs).
 _PY_BUILTINS = " ".join(n for n in dir(builtins) if not n.startswith("_")
                         and n not in {"copyright", "credits", "exit", "quit", "license", "help"})
@@ -238,7 +239,8 @@ CODE_FORMS: tuple[Form, ...] = (
     Form("dl_{}t", "operand", "the C adjoints of {}'s products at step t"),
     Form("bk_{}", "operand", "the C back-projection of {}"),
 )
-MODULE_FORMS = ("{}_workspace_size", "{}_cache_size", "{}_uses_cblas", "{}_threads")
+MODULE_FORMS = ("{}_workspace_size", "{}_cache_size", "{}_uses_cblas", "{}_threads", "{}_forward", "{}_backward",
+                "{}_step_forward", "{}_step_backward")  # (the last four: LSYM_K(<module>_forward) in the kernel)
 
 
 def row(array: str) -> str:

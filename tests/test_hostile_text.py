@@ -335,7 +335,9 @@ def _c_identifiers(text: str, module: str) -> set[str]:
     locals, and every macro the file defines (a macro knows no scope)."""
     text = re.sub(r'/\*.*?\*/|"(\\.|[^"\\])*"', " ", text, flags=re.S)
     found = set(re.findall(r"^\s*#\s*define\s+(\w+)", text, flags=re.M))
-    for m in re.finditer(rf"^void {module}_(forward|backward)_f(32|64)\(", text, flags=re.M):
+    # (the kernel is written once for both real types: void LSYM_K(<module>_forward)(...))
+    for m in re.finditer(rf"^void (LSYM_K\({module}_(forward|backward)\)|{module}_(forward|backward)_f(32|64))\(",
+                         text, flags=re.M):
         depth, k = 0, text.index("{", m.end())
         start = k
         while depth or k == start:

@@ -22,6 +22,7 @@
  * number of threads can change the last bits of the results: the order of the batch sums of vector
  * gradients (biases, peepholes) and the shapes of the products differ.
  */
+#ifndef LSYM_K_REAL /* the file's first pass: all but its kernel (which it compiles at the end) */
 #include "gru_reset_after.h"
 #include "lsym_runtime.h" /* the products, packing, threads and BLAS choice, the same for every cell */
 
@@ -31,18 +32,18 @@ size_t gru_reset_after_workspace_size(int T, int B, int D, int H)
     (void)D;
     fwd += ALIGN_((size_t)3 * H * D); /* stk_x */
     fwd += ALIGN_((size_t)3 * H * H); /* stk_h_prev */
-    fwd += ALIGN_((size_t)T * B * 3 * H); /* proj_x */
-    fwd += ALIGN_((size_t)B * 3 * H); /* proj_h_prev */
+    fwd += ALIGN_((size_t)3 * T * B * H); /* proj_x */
+    fwd += ALIGN_((size_t)3 * B * H); /* proj_h_prev */
     fwd += ALIGN_(PK_COLS_(3 * H) * D); /* pkf_x */
     fwd += ALIGN_(PK_COLS_(3 * H) * H); /* pkf_h_prev */
     bwd += ALIGN_((size_t)3 * H * D); /* stk_x */
     bwd += ALIGN_((size_t)3 * H * H); /* stk_h_prev */
-    bwd += ALIGN_((size_t)T * B * 3 * H); /* dl_x */
-    bwd += ALIGN_((size_t)T * B * 3 * H); /* dl_h_prev */
+    bwd += ALIGN_((size_t)3 * T * B * H); /* dl_x */
+    bwd += ALIGN_((size_t)3 * T * B * H); /* dl_h_prev */
     bwd += ALIGN_((size_t)B * H); /* bk_h_prev */
+    bwd += ALIGN_((size_t)2 * B * H); /* dst_h */
     bwd += ALIGN_(PK_COLS_(D) * (3 * H)); /* pkb_x */
     bwd += ALIGN_(PK_COLS_(H) * (3 * H)); /* pkb_h_prev */
-    bwd += ALIGN_((size_t)2 * B * H); /* dst_h */
     bwd += ALIGN_((size_t)LSTM_KC * PK_ROWS_(3 * H)); /* wpa_ */
     bwd += ALIGN_((size_t)LSTM_KC * PK_COLS_(D > H ? D : H)); /* wpb_ */
     bwd += ALIGN_((size_t)(LSTM_MAX_THREADS - 1) * 4 * H); /* gpart_ */
@@ -65,70 +66,55 @@ int gru_reset_after_threads(int B, int H)
     return lsym_threads(B, H);
 }
 
+static const int ix_x_[] = {0, 1, 2}; /* W_r, W_z, W_n in params */
+static const int ix_h_prev_[] = {3, 4, 5}; /* U_r, U_z, U_n in params */
 
-/* ======================== double ======================== */
-
-void gru_reset_after_forward_f64(int T, int B, int D, int H, const double *const *params, const double *xs,
-    const double *const *state0, double *hs, double *const *state_T, double *cache, double *work)
+/* The cell's kernel, written once: the file includes itself for each real type, with LSYM_K_REAL the
+ * type, LSYM_K(f) the name f of that type's functions (f_f64, f_f32), LSYM_K_FN(f) its math.h function
+ * (tanh, tanhf) and LSYM_K_C(x) a literal of the type (1.0, 1.0F); the second pass reads what follows #else. */
+#define LSYM_K_REAL double
+#define LSYM_K(name) name##_f64
+#define LSYM_K_FN(name) name
+#define LSYM_K_C(x) x
+#include "gru_reset_after.c"
+#undef LSYM_K_REAL
+#undef LSYM_K
+#undef LSYM_K_FN
+#undef LSYM_K_C
+#define LSYM_K_REAL float
+#define LSYM_K(name) name##_f32
+#define LSYM_K_FN(name) name##f
+#define LSYM_K_C(x) x##F
+#include "gru_reset_after.c"
+#else
+void LSYM_K(gru_reset_after_forward)(int T, int B, int D, int H, const LSYM_K_REAL *const *params, const LSYM_K_REAL *xs,
+    const LSYM_K_REAL *const *state0, LSYM_K_REAL *hs, LSYM_K_REAL *const *state_T, LSYM_K_REAL *cache, LSYM_K_REAL *work)
 {
     const size_t BH = (size_t)B * H;
     const int nt_ = gru_reset_after_threads(B, H);
     size_t off_ = 0;
     int solo_;
-    const double *P_W_r = params[0];
-    const double *P_W_z = params[1];
-    const double *P_W_n = params[2];
-    const double *P_U_r = params[3];
-    const double *P_U_z = params[4];
-    const double *P_U_n = params[5];
-    const double *P_b_r = params[6];
-    const double *P_b_z = params[7];
-    const double *P_b_n = params[8];
-    const double *P_b_hn = params[9];
-    double *C_h_prev = cache + (size_t)0 * T * BH;
-    double *C_r = cache + (size_t)(1 * T + 1) * BH;
-    double *C_z = cache + (size_t)(2 * T + 1) * BH;
-    double *C_n = cache + (size_t)(3 * T + 1) * BH;
-    double *C_U_n_h_prev = cache + (size_t)(4 * T + 1) * BH;
-    double *stk_x = work + off_;
-    off_ += ALIGN_((size_t)3 * H * D);
-    double *stk_h_prev = work + off_;
-    off_ += ALIGN_((size_t)3 * H * H);
-    double *proj_x = work + off_;
-    off_ += ALIGN_((size_t)T * B * 3 * H);
-    double *proj_h_prev = work + off_;
-    off_ += ALIGN_((size_t)B * 3 * H);
-    double *pkf_x = work + off_;
-    off_ += ALIGN_(PK_COLS_(3 * H) * D);
-    double *pkf_h_prev = work + off_;
-    off_ += ALIGN_(PK_COLS_(3 * H) * H);
-    /* [W_r; W_z; W_n]: the caller's arrays when adjacent, else a copy */
-    const double *stkw_x = stk_x;
-    if (P_W_z == P_W_r + (size_t)H * D && P_W_n == P_W_z + (size_t)H * D) {
-        stkw_x = P_W_r;
-    } else {
-        memcpy(stk_x + (size_t)0 * H * D, P_W_r, sizeof(double) * H * D);
-        memcpy(stk_x + (size_t)1 * H * D, P_W_z, sizeof(double) * H * D);
-        memcpy(stk_x + (size_t)2 * H * D, P_W_n, sizeof(double) * H * D);
-    }
-    (void)stkw_x;
-    /* [U_r; U_z; U_n]: the caller's arrays when adjacent, else a copy */
-    const double *stkw_h_prev = stk_h_prev;
-    if (P_U_z == P_U_r + (size_t)H * H && P_U_n == P_U_z + (size_t)H * H) {
-        stkw_h_prev = P_U_r;
-    } else {
-        memcpy(stk_h_prev + (size_t)0 * H * H, P_U_r, sizeof(double) * H * H);
-        memcpy(stk_h_prev + (size_t)1 * H * H, P_U_z, sizeof(double) * H * H);
-        memcpy(stk_h_prev + (size_t)2 * H * H, P_U_n, sizeof(double) * H * H);
-    }
-    (void)stkw_h_prev;
+    const LSYM_K_REAL *P_b_r = params[6];
+    const LSYM_K_REAL *P_b_z = params[7];
+    const LSYM_K_REAL *P_b_n = params[8];
+    const LSYM_K_REAL *P_b_hn = params[9];
+    LSYM_K_REAL *C_h = cache + (size_t)0 * T * BH;
+    LSYM_K_REAL *C_r = cache + (size_t)(1 * T + 1) * BH;
+    LSYM_K_REAL *C_z = cache + (size_t)(2 * T + 1) * BH;
+    LSYM_K_REAL *C_n = cache + (size_t)(3 * T + 1) * BH;
+    LSYM_K_REAL *C_U_n_h_prev = cache + (size_t)(4 * T + 1) * BH;
+    LSYM_K_REAL *stk_x = LSYM_K(lsym_take)(work, &off_, (size_t)3 * H * D);
+    LSYM_K_REAL *stk_h_prev = LSYM_K(lsym_take)(work, &off_, (size_t)3 * H * H);
+    LSYM_K_REAL *proj_x = LSYM_K(lsym_take)(work, &off_, (size_t)3 * T * B * H);
+    LSYM_K_REAL *proj_h_prev = LSYM_K(lsym_take)(work, &off_, (size_t)3 * B * H);
+    LSYM_K_REAL *pkf_x = LSYM_K(lsym_take)(work, &off_, PK_COLS_(3 * H) * D);
+    LSYM_K_REAL *pkf_h_prev = LSYM_K(lsym_take)(work, &off_, PK_COLS_(3 * H) * H);
+    const LSYM_K_REAL *stkw_x = LSYM_K(lsym_stacked)(3, ix_x_, params, (size_t)H * D, stk_x);
+    const LSYM_K_REAL *stkw_h_prev = LSYM_K(lsym_stacked)(3, ix_h_prev_, params, (size_t)H * H, stk_h_prev);
     (void)off_;
     (void)cache; /* a cell whose backward pass reads nothing of the forward has no cache */
     (void)D;
-    if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
-        memcpy(C_h_prev, state0[0], BH * sizeof(double));
-    else
-        memset(C_h_prev, 0, BH * sizeof(double));
+    LSYM_K(lsym_copy)(C_h, state0 ? state0[0] : NULL, BH); /* row 0: h before step 0 */
     solo_ = blas_solo_(nt_);
     LSTM_PARALLEL
     {
@@ -136,13 +122,13 @@ void gru_reset_after_forward_f64(int T, int B, int D, int H, const double *const
     const int cols_ = nth_ > 1 && B < 2 * LSTM_MIN_ROWS; /* the same in every thread */
     const int pk_ = !cols_ && T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
     if (pk_) {
-        pk_pack_f64(1, 3 * H, D, stkw_x, D, pkf_x, tid_, nth_);
-        pk_pack_f64(1, 3 * H, H, stkw_h_prev, H, pkf_h_prev, tid_, nth_);
+        LSYM_K(pk_pack)(1, 3 * H, D, stkw_x, D, pkf_x, tid_, nth_);
+        LSYM_K(pk_pack)(1, 3 * H, H, stkw_h_prev, H, pkf_h_prev, tid_, nth_);
     }
     if (!pk_) {
         /* the input projection of all steps: this thread's rows of it (packed: step by step, below) */
         const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
-        mm_nt_f64(q1_ - q0_, 3 * H, D, xs + (size_t)q0_ * D, D, stkw_x, D, (double)0, proj_x + (size_t)q0_ * (3 * H), 3 * H);
+        LSYM_K(mm_nt)(q1_ - q0_, 3 * H, D, xs + (size_t)q0_ * D, D, stkw_x, D, (LSYM_K_REAL)0, proj_x + (size_t)q0_ * (3 * H), 3 * H);
     }
     LSTM_BARRIER
     /* the time loop on this thread's rows r0_ .. r1_ - 1 of the batch, or (cols_) on its hidden units
@@ -153,55 +139,48 @@ void gru_reset_after_forward_f64(int T, int B, int D, int H, const double *const
     (void)g_;
     (void)Bs_;
     for (t_ = 0; t_ < T; ++t_) {
-        const double *prev_h = C_h_prev + (size_t)t_ * BH;
-        double *hs_t = hs + (size_t)t_ * BH;
-        const double *pj_x = proj_x + (size_t)t_ * B * 3 * H;
-        double *S_U_n_h_prevt = C_U_n_h_prev + (size_t)t_ * BH;
-        double *S_ht = C_h_prev + (size_t)(t_ + 1) * BH;
-        double *S_nt = C_n + (size_t)t_ * BH;
-        double *S_rt = C_r + (size_t)t_ * BH;
-        double *S_zt = C_z + (size_t)t_ * BH;
         if (pk_) /* this step's rows of the input projection */
-            mm_pk_f64(Bs_, 3 * H, D, xs + ((size_t)t_ * B + r0_) * D, D, pkf_x, proj_x + ((size_t)t_ * B + r0_) * (3 * H), 3 * H, 0);
+            LSYM_K(mm_pk)(Bs_, 3 * H, D, xs + ((size_t)t_ * B + r0_) * D, D, pkf_x, proj_x + ((size_t)t_ * B + r0_) * (3 * H), 3 * H, 0);
+        /* proj_h_prev = h_prev @ [its weights]^T: this thread's rows (cols_: its columns of each block) */
         if (pk_) {
-            mm_pk_f64(Bs_, 3 * H, H, prev_h + (size_t)r0_ * H, H, pkf_h_prev, proj_h_prev + (size_t)r0_ * (3 * H), 3 * H, 0);
+            LSYM_K(mm_pk)(Bs_, 3 * H, H, C_h + (size_t)t_ * BH + (size_t)r0_ * H, H, pkf_h_prev, proj_h_prev + (size_t)r0_ * (3 * H), 3 * H, 0);
         } else if (cols_) {
             LSTM_BARRIER
             for (g_ = 0; g_ < 3; ++g_)
-                mm_nt_f64(Bs_, c1_ - c0_, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev + ((size_t)g_ * H + c0_) * H, H, (double)0, proj_h_prev + (size_t)r0_ * (3 * H) + (size_t)g_ * H + c0_, 3 * H);
+                LSYM_K(mm_nt)(Bs_, c1_ - c0_, H, C_h + (size_t)t_ * BH + (size_t)r0_ * H, H, stkw_h_prev + ((size_t)g_ * H + c0_) * H, H, (LSYM_K_REAL)0, proj_h_prev + (size_t)r0_ * (3 * H) + (size_t)g_ * H + c0_, 3 * H);
         } else {
-            mm_nt_f64(Bs_, 3 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (double)0, proj_h_prev + (size_t)r0_ * (3 * H), 3 * H);
+            LSYM_K(mm_nt)(Bs_, 3 * H, H, C_h + (size_t)t_ * BH + (size_t)r0_ * H, H, stkw_h_prev, H, (LSYM_K_REAL)0, proj_h_prev + (size_t)r0_ * (3 * H), 3 * H);
         }
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const double *proj_h_prev_r_ = proj_h_prev + (size_t)row_ * (3 * H);
-            const double *pj_x_r_ = pj_x + (size_t)row_ * (3 * H);
-            const double *prev_h_r_ = prev_h + (size_t)row_ * (H);
-            double *S_U_n_h_prevt_r_ = S_U_n_h_prevt + (size_t)row_ * (H);
-            double *S_rt_r_ = S_rt + (size_t)row_ * (H);
-            double *S_zt_r_ = S_zt + (size_t)row_ * (H);
-            double *S_nt_r_ = S_nt + (size_t)row_ * (H);
-            double *S_ht_r_ = S_ht + (size_t)row_ * (H);
-            double *hs_t_r_ = hs_t + (size_t)row_ * (H);
+            const LSYM_K_REAL *proj_h_prev_r_ = proj_h_prev + (size_t)row_ * (3 * H);
+            const LSYM_K_REAL *pj_x_r_ = proj_x + (size_t)t_ * B * 3 * H + (size_t)row_ * (3 * H);
+            const LSYM_K_REAL *prev_h_r_ = C_h + (size_t)t_ * BH + (size_t)row_ * (H);
+            LSYM_K_REAL *S_U_n_h_prevt_r_ = C_U_n_h_prev + (size_t)t_ * BH + (size_t)row_ * (H);
+            LSYM_K_REAL *S_rt_r_ = C_r + (size_t)t_ * BH + (size_t)row_ * (H);
+            LSYM_K_REAL *S_zt_r_ = C_z + (size_t)t_ * BH + (size_t)row_ * (H);
+            LSYM_K_REAL *S_nt_r_ = C_n + (size_t)t_ * BH + (size_t)row_ * (H);
+            LSYM_K_REAL *S_ht_r_ = C_h + (size_t)(t_ + 1) * BH + (size_t)row_ * (H);
+            LSYM_K_REAL *hs_t_r_ = hs + (size_t)t_ * BH + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const double U_r_h_prev = proj_h_prev_r_[col_];
-                const double W_r_x = pj_x_r_[col_];
-                const double b_r = P_b_r[col_];
-                const double U_z_h_prev = proj_h_prev_r_[1 * H + col_];
-                const double W_z_x = pj_x_r_[1 * H + col_];
-                const double b_z = P_b_z[col_];
-                const double U_n_h_prev = proj_h_prev_r_[2 * H + col_];
-                const double W_n_x = pj_x_r_[2 * H + col_];
-                const double b_hn = P_b_hn[col_];
-                const double b_n = P_b_n[col_];
-                const double h_prev = prev_h_r_[col_];
-                const double z_r = U_r_h_prev + W_r_x + b_r;
-                const double r = sigmoid_f64(z_r);
-                const double z_z = U_z_h_prev + W_z_x + b_z;
-                const double z = sigmoid_f64(z_z);
-                const double z_n = W_n_x + b_n + r*(U_n_h_prev + b_hn);
-                const double n = tanh(z_n);
-                const double h = h_prev*z + n*(1 - z);
+                const LSYM_K_REAL U_r_h_prev = proj_h_prev_r_[col_];
+                const LSYM_K_REAL W_r_x = pj_x_r_[col_];
+                const LSYM_K_REAL b_r = P_b_r[col_];
+                const LSYM_K_REAL U_z_h_prev = proj_h_prev_r_[1 * H + col_];
+                const LSYM_K_REAL W_z_x = pj_x_r_[1 * H + col_];
+                const LSYM_K_REAL b_z = P_b_z[col_];
+                const LSYM_K_REAL U_n_h_prev = proj_h_prev_r_[2 * H + col_];
+                const LSYM_K_REAL W_n_x = pj_x_r_[2 * H + col_];
+                const LSYM_K_REAL b_hn = P_b_hn[col_];
+                const LSYM_K_REAL b_n = P_b_n[col_];
+                const LSYM_K_REAL h_prev = prev_h_r_[col_];
+                const LSYM_K_REAL z_r = U_r_h_prev + W_r_x + b_r;
+                const LSYM_K_REAL r = LSYM_K(sigmoid)(z_r);
+                const LSYM_K_REAL z_z = U_z_h_prev + W_z_x + b_z;
+                const LSYM_K_REAL z = LSYM_K(sigmoid)(z_z);
+                const LSYM_K_REAL z_n = W_n_x + b_n + r*(U_n_h_prev + b_hn);
+                const LSYM_K_REAL n = LSYM_K_FN(tanh)(z_n);
+                const LSYM_K_REAL h = h_prev*z + n*(1 - z);
                 S_U_n_h_prevt_r_[col_] = U_n_h_prev;
                 S_rt_r_[col_] = r;
                 S_zt_r_[col_] = z;
@@ -214,112 +193,48 @@ void gru_reset_after_forward_f64(int T, int B, int D, int H, const double *const
     }
     blas_restore_(solo_);
     if (state_T && state_T[0])
-        memcpy(state_T[0], C_h_prev + (size_t)T * BH, BH * sizeof(double));
+        memcpy(state_T[0], C_h + (size_t)T * BH, BH * sizeof(LSYM_K_REAL));
 }
 
-void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *const *params, const double *xs,
-    const double *cache, const double *d_hs, const double *const *d_state_T, double *const *grads,
-    double *d_xs, double *const *d_state0, double *work)
+void LSYM_K(gru_reset_after_backward)(int T, int B, int D, int H, const LSYM_K_REAL *const *params, const LSYM_K_REAL *xs,
+    const LSYM_K_REAL *cache, const LSYM_K_REAL *d_hs, const LSYM_K_REAL *const *d_state_T, LSYM_K_REAL *const *grads,
+    LSYM_K_REAL *d_xs, LSYM_K_REAL *const *d_state0, LSYM_K_REAL *work)
 {
     const size_t BH = (size_t)B * H;
     const int nt_ = gru_reset_after_threads(B, H);
     int team_ = 1; /* the threads the runtime gave: fewer than nt_ under OMP_THREAD_LIMIT or OMP_DYNAMIC */
     size_t off_ = 0;
     int solo_;
-    const double *P_W_r = params[0];
-    double *G_W_r = grads[0];
-    const double *P_W_z = params[1];
-    double *G_W_z = grads[1];
-    const double *P_W_n = params[2];
-    double *G_W_n = grads[2];
-    const double *P_U_r = params[3];
-    double *G_U_r = grads[3];
-    const double *P_U_z = params[4];
-    double *G_U_z = grads[4];
-    const double *P_U_n = params[5];
-    double *G_U_n = grads[5];
-    const double *P_b_r = params[6];
-    double *G_b_r = grads[6];
-    const double *P_b_z = params[7];
-    double *G_b_z = grads[7];
-    const double *P_b_n = params[8];
-    double *G_b_n = grads[8];
-    const double *P_b_hn = params[9];
-    double *G_b_hn = grads[9];
-    const double *C_h_prev = cache + (size_t)0 * T * BH;
-    const double *C_r = cache + (size_t)(1 * T + 1) * BH;
-    const double *C_z = cache + (size_t)(2 * T + 1) * BH;
-    const double *C_n = cache + (size_t)(3 * T + 1) * BH;
-    const double *C_U_n_h_prev = cache + (size_t)(4 * T + 1) * BH;
-    double *stk_x = work + off_;
-    off_ += ALIGN_((size_t)3 * H * D);
-    double *stk_h_prev = work + off_;
-    off_ += ALIGN_((size_t)3 * H * H);
-    double *dl_x = work + off_;
-    off_ += ALIGN_((size_t)T * B * 3 * H);
-    double *dl_h_prev = work + off_;
-    off_ += ALIGN_((size_t)T * B * 3 * H);
-    double *bk_h_prev = work + off_;
-    off_ += ALIGN_((size_t)B * H);
-    double *pkb_x = work + off_;
-    off_ += ALIGN_(PK_COLS_(D) * (3 * H));
-    double *pkb_h_prev = work + off_;
-    off_ += ALIGN_(PK_COLS_(H) * (3 * H));
-    double *dst_h = work + off_;
-    off_ += ALIGN_((size_t)2 * B * H);
-    double *wpa_ = work + off_;
-    off_ += ALIGN_((size_t)LSTM_KC * PK_ROWS_(3 * H));
-    double *wpb_ = work + off_;
-    off_ += ALIGN_((size_t)LSTM_KC * PK_COLS_(D > H ? D : H));
-    double *gpart_ = work + off_;
-    off_ += ALIGN_((size_t)(LSTM_MAX_THREADS - 1) * 4 * H);
-    /* [W_r; W_z; W_n]: the caller's arrays when adjacent, else a copy */
-    const double *stkw_x = stk_x;
-    if (P_W_z == P_W_r + (size_t)H * D && P_W_n == P_W_z + (size_t)H * D) {
-        stkw_x = P_W_r;
-    } else {
-        memcpy(stk_x + (size_t)0 * H * D, P_W_r, sizeof(double) * H * D);
-        memcpy(stk_x + (size_t)1 * H * D, P_W_z, sizeof(double) * H * D);
-        memcpy(stk_x + (size_t)2 * H * D, P_W_n, sizeof(double) * H * D);
-    }
-    (void)stkw_x;
-    /* [U_r; U_z; U_n]: the caller's arrays when adjacent, else a copy */
-    const double *stkw_h_prev = stk_h_prev;
-    if (P_U_z == P_U_r + (size_t)H * H && P_U_n == P_U_z + (size_t)H * H) {
-        stkw_h_prev = P_U_r;
-    } else {
-        memcpy(stk_h_prev + (size_t)0 * H * H, P_U_r, sizeof(double) * H * H);
-        memcpy(stk_h_prev + (size_t)1 * H * H, P_U_z, sizeof(double) * H * H);
-        memcpy(stk_h_prev + (size_t)2 * H * H, P_U_n, sizeof(double) * H * H);
-    }
-    (void)stkw_h_prev;
+    const LSYM_K_REAL *P_b_hn = params[9];
+    const LSYM_K_REAL *C_h = cache + (size_t)0 * T * BH;
+    const LSYM_K_REAL *C_r = cache + (size_t)(1 * T + 1) * BH;
+    const LSYM_K_REAL *C_z = cache + (size_t)(2 * T + 1) * BH;
+    const LSYM_K_REAL *C_n = cache + (size_t)(3 * T + 1) * BH;
+    const LSYM_K_REAL *C_U_n_h_prev = cache + (size_t)(4 * T + 1) * BH;
+    LSYM_K_REAL *stk_x = LSYM_K(lsym_take)(work, &off_, (size_t)3 * H * D);
+    LSYM_K_REAL *stk_h_prev = LSYM_K(lsym_take)(work, &off_, (size_t)3 * H * H);
+    LSYM_K_REAL *dl_x = LSYM_K(lsym_take)(work, &off_, (size_t)3 * T * B * H);
+    LSYM_K_REAL *dl_h_prev = LSYM_K(lsym_take)(work, &off_, (size_t)3 * T * B * H);
+    LSYM_K_REAL *bk_h_prev = LSYM_K(lsym_take)(work, &off_, (size_t)B * H);
+    LSYM_K_REAL *dst_h = LSYM_K(lsym_take)(work, &off_, (size_t)2 * B * H);
+    LSYM_K_REAL *pkb_x = LSYM_K(lsym_take)(work, &off_, PK_COLS_(D) * (3 * H));
+    LSYM_K_REAL *pkb_h_prev = LSYM_K(lsym_take)(work, &off_, PK_COLS_(H) * (3 * H));
+    LSYM_K_REAL *wpa_ = LSYM_K(lsym_take)(work, &off_, (size_t)LSTM_KC * PK_ROWS_(3 * H));
+    LSYM_K_REAL *wpb_ = LSYM_K(lsym_take)(work, &off_, (size_t)LSTM_KC * PK_COLS_(D > H ? D : H));
+    LSYM_K_REAL *gpart_ = LSYM_K(lsym_take)(work, &off_, (size_t)(LSTM_MAX_THREADS - 1) * 4 * H);
+    const LSYM_K_REAL *stkw_x = LSYM_K(lsym_stacked)(3, ix_x_, params, (size_t)H * D, stk_x);
+    const LSYM_K_REAL *stkw_h_prev = LSYM_K(lsym_stacked)(3, ix_h_prev_, params, (size_t)H * H, stk_h_prev);
     (void)off_;
     (void)cache;
-    (void)P_W_r;
-    (void)P_W_z;
-    (void)P_W_n;
-    (void)P_U_r;
-    (void)P_U_z;
-    (void)P_U_n;
-    (void)P_b_r;
-    (void)P_b_z;
-    (void)P_b_n;
-    (void)P_b_hn;
-    memset(G_W_r, 0, sizeof(double) * H * D);
-    memset(G_W_z, 0, sizeof(double) * H * D);
-    memset(G_W_n, 0, sizeof(double) * H * D);
-    memset(G_U_r, 0, sizeof(double) * H * H);
-    memset(G_U_z, 0, sizeof(double) * H * H);
-    memset(G_U_n, 0, sizeof(double) * H * H);
-    memset(G_b_r, 0, sizeof(double) * H);
-    memset(G_b_z, 0, sizeof(double) * H);
-    memset(G_b_n, 0, sizeof(double) * H);
-    memset(G_b_hn, 0, sizeof(double) * H);
-    memset(d_xs, 0, sizeof(double) * T * B * D);
-    if (d_state_T && d_state_T[0])
-        memcpy(dst_h + (size_t)((T - 1) & 1) * BH, d_state_T[0], BH * sizeof(double));
-    else
-        memset(dst_h + (size_t)((T - 1) & 1) * BH, 0, BH * sizeof(double));
+    (void)xs;
+    {
+        const size_t n_[] = {(size_t)H * D, (size_t)H * D, (size_t)H * D, (size_t)H * H, (size_t)H * H, (size_t)H * H, (size_t)H, (size_t)H, (size_t)H, (size_t)H}; /* each parameter's elements */
+        size_t k_;
+        for (k_ = 0; k_ < 10; ++k_)
+            memset(grads[k_], 0, sizeof(LSYM_K_REAL) * n_[k_]);
+    }
+    memset(d_xs, 0, sizeof(LSYM_K_REAL) * T * B * D);
+    LSYM_K(lsym_copy)(dst_h + (size_t)((T - 1) & 1) * BH, d_state_T ? d_state_T[0] : NULL, BH);
     solo_ = blas_solo_(nt_);
     LSTM_PARALLEL
     {
@@ -330,73 +245,57 @@ void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *cons
     const int cols_ = nth_ > 1 && B < 2 * LSTM_MIN_ROWS; /* the same in every thread */
     const int r0_ = cols_ ? 0 : SPLIT_(B, tid_, nth_), r1_ = cols_ ? B : SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
     const int c0_ = cols_ ? SPLIT32_(H, tid_, nth_) : 0, c1_ = cols_ ? SPLIT32_(H, tid_ + 1, nth_) : H;
+    const int pk_ = !cols_ && T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
+    int t_, row_, col_, k_;
     if (tid_ == 0)
         team_ = nth_;
-    const int pk_ = !cols_ && T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
     if (pk_) {
-        pk_pack_f64(0, D, 3 * H, stkw_x, D, pkb_x, tid_, nth_);
-        pk_pack_f64(0, H, 3 * H, stkw_h_prev, H, pkb_h_prev, tid_, nth_);
+        LSYM_K(pk_pack)(0, D, 3 * H, stkw_x, D, pkb_x, tid_, nth_);
+        LSYM_K(pk_pack)(0, H, 3 * H, stkw_h_prev, H, pkb_h_prev, tid_, nth_);
     }
-    if (cols_) { /* the panels of this thread's hidden units */
-        pk_panels_f64(0, H, 3 * H, stkw_h_prev, H, pkb_h_prev, c0_ / PK_NR_f64, c1_ / PK_NR_f64);
-    }
+    if (cols_) /* the panels of this thread's hidden units */
+        LSYM_K(pk_panels)(0, H, 3 * H, stkw_h_prev, H, pkb_h_prev, c0_ / LSYM_K(PK_NR), c1_ / LSYM_K(PK_NR));
     LSTM_BARRIER
-    int t_, row_, col_, g_;
-    (void)g_;
-    double *GP_b_r = tid_ == 0 ? G_b_r : gpart_ + ((size_t)(tid_ - 1) * 4 + 0) * H;
+    LSYM_K_REAL *GP_b_r = tid_ == 0 ? grads[6] : gpart_ + ((size_t)(tid_ - 1) * 4 + 0) * H;
+    LSYM_K_REAL *GP_b_z = tid_ == 0 ? grads[7] : gpart_ + ((size_t)(tid_ - 1) * 4 + 1) * H;
+    LSYM_K_REAL *GP_b_n = tid_ == 0 ? grads[8] : gpart_ + ((size_t)(tid_ - 1) * 4 + 2) * H;
+    LSYM_K_REAL *GP_b_hn = tid_ == 0 ? grads[9] : gpart_ + ((size_t)(tid_ - 1) * 4 + 3) * H;
     if (tid_ > 0)
-        memset(GP_b_r, 0, H * sizeof(double));
-    double *GP_b_z = tid_ == 0 ? G_b_z : gpart_ + ((size_t)(tid_ - 1) * 4 + 1) * H;
-    if (tid_ > 0)
-        memset(GP_b_z, 0, H * sizeof(double));
-    double *GP_b_n = tid_ == 0 ? G_b_n : gpart_ + ((size_t)(tid_ - 1) * 4 + 2) * H;
-    if (tid_ > 0)
-        memset(GP_b_n, 0, H * sizeof(double));
-    double *GP_b_hn = tid_ == 0 ? G_b_hn : gpart_ + ((size_t)(tid_ - 1) * 4 + 3) * H;
-    if (tid_ > 0)
-        memset(GP_b_hn, 0, H * sizeof(double));
+        memset(gpart_ + (size_t)(tid_ - 1) * 4 * H, 0, (size_t)4 * H * sizeof(LSYM_K_REAL));
     (void)Bs_;
+    (void)k_;
     for (t_ = T - 1; t_ >= 0; --t_) {
-        double *dcur_h = dst_h + (size_t)(t_ & 1) * BH;
-        double *dnext_h = dst_h + (size_t)((t_ + 1) & 1) * BH;
-        const double *S_h_prevt = C_h_prev + (size_t)t_ * BH;
-        const double *S_rt = C_r + (size_t)t_ * BH;
-        const double *S_zt = C_z + (size_t)t_ * BH;
-        const double *S_nt = C_n + (size_t)t_ * BH;
-        const double *S_U_n_h_prevt = C_U_n_h_prev + (size_t)t_ * BH;
-        double *dl_xt = dl_x + (size_t)t_ * B * 3 * H;
-        double *dl_h_prevt = dl_h_prev + (size_t)t_ * B * 3 * H;
-        if (d_hs)
+        if (d_hs) /* the gradient reaching h from outside the recurrence */
             for (row_ = r0_; row_ < r1_; ++row_)
                 for (col_ = c0_; col_ < c1_; ++col_)
-                    dcur_h[(size_t)row_ * H + col_] += d_hs[(size_t)t_ * BH + (size_t)row_ * H + col_];
+                    dst_h[(size_t)(t_ & 1) * BH + (size_t)row_ * H + col_] += d_hs[(size_t)t_ * BH + (size_t)row_ * H + col_];
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const double *S_zt_r_ = S_zt + (size_t)row_ * (H);
-            const double *dcur_h_r_ = dcur_h + (size_t)row_ * (H);
-            const double *S_nt_r_ = S_nt + (size_t)row_ * (H);
-            const double *S_rt_r_ = S_rt + (size_t)row_ * (H);
-            const double *S_h_prevt_r_ = S_h_prevt + (size_t)row_ * (H);
-            const double *S_U_n_h_prevt_r_ = S_U_n_h_prevt + (size_t)row_ * (H);
-            double *dl_xt_r_ = dl_xt + (size_t)row_ * (3 * H);
-            double *dl_h_prevt_r_ = dl_h_prevt + (size_t)row_ * (3 * H);
+            const LSYM_K_REAL *S_zt_r_ = C_z + (size_t)t_ * BH + (size_t)row_ * (H);
+            const LSYM_K_REAL *dcur_h_r_ = dst_h + (size_t)(t_ & 1) * BH + (size_t)row_ * (H);
+            const LSYM_K_REAL *S_nt_r_ = C_n + (size_t)t_ * BH + (size_t)row_ * (H);
+            const LSYM_K_REAL *S_rt_r_ = C_r + (size_t)t_ * BH + (size_t)row_ * (H);
+            const LSYM_K_REAL *prev_h_r_ = C_h + (size_t)t_ * BH + (size_t)row_ * (H);
+            const LSYM_K_REAL *S_U_n_h_prevt_r_ = C_U_n_h_prev + (size_t)t_ * BH + (size_t)row_ * (H);
+            LSYM_K_REAL *dl_xt_r_ = dl_x + (size_t)t_ * B * 3 * H + (size_t)row_ * (3 * H);
+            LSYM_K_REAL *dl_h_prevt_r_ = dl_h_prev + (size_t)t_ * B * 3 * H + (size_t)row_ * (3 * H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const double z = S_zt_r_[col_];
-                const double d_h = dcur_h_r_[col_];
-                const double n = S_nt_r_[col_];
-                const double r = S_rt_r_[col_];
-                const double h_prev = S_h_prevt_r_[col_];
-                const double U_n_h_prev = S_U_n_h_prevt_r_[col_];
-                const double b_hn = P_b_hn[col_];
-                const double _t0 = 1 - z;
-                const double d_n = _t0*d_h;
-                const double d_z_n = d_n*(1 - (n*n));
-                const double _t1 = d_z_n*r;
-                const double d_U_n_h_prev = _t1;
-                const double d_z = d_h*(h_prev - n);
-                const double d_z_z = _t0*d_z*z;
-                const double d_r = d_z_n*(U_n_h_prev + b_hn);
-                const double d_z_r = d_r*r*(1 - r);
+                const LSYM_K_REAL z = S_zt_r_[col_];
+                const LSYM_K_REAL d_h = dcur_h_r_[col_];
+                const LSYM_K_REAL n = S_nt_r_[col_];
+                const LSYM_K_REAL r = S_rt_r_[col_];
+                const LSYM_K_REAL h_prev = prev_h_r_[col_];
+                const LSYM_K_REAL U_n_h_prev = S_U_n_h_prevt_r_[col_];
+                const LSYM_K_REAL b_hn = P_b_hn[col_];
+                const LSYM_K_REAL _t0 = 1 - z;
+                const LSYM_K_REAL d_n = _t0*d_h;
+                const LSYM_K_REAL d_z_n = d_n*(1 - (n*n));
+                const LSYM_K_REAL _t1 = d_z_n*r;
+                const LSYM_K_REAL d_U_n_h_prev = _t1;
+                const LSYM_K_REAL d_z = d_h*(h_prev - n);
+                const LSYM_K_REAL d_z_z = _t0*d_z*z;
+                const LSYM_K_REAL d_r = d_z_n*(U_n_h_prev + b_hn);
+                const LSYM_K_REAL d_z_r = d_r*r*(1 - r);
                 dl_xt_r_[2 * H + col_] = d_z_n;
                 dl_h_prevt_r_[2 * H + col_] = d_U_n_h_prev;
                 dl_xt_r_[1 * H + col_] = d_z_z;
@@ -409,50 +308,48 @@ void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *cons
                 GP_b_hn[col_] += _t1;
             }
         }
+        /* bk_h_prev = d_lin @ [its weights]: this thread's rows (cols_: its columns, after every thread's d_lin) */
         if (pk_) {
-            mm_pk_f64(Bs_, H, 3 * H, dl_h_prevt + (size_t)r0_ * (3 * H), 3 * H, pkb_h_prev, bk_h_prev + (size_t)r0_ * H, H, 0);
+            LSYM_K(mm_pk)(Bs_, H, 3 * H, dl_h_prev + (size_t)t_ * B * 3 * H + (size_t)r0_ * (3 * H), 3 * H, pkb_h_prev, bk_h_prev + (size_t)r0_ * H, H, 0);
         } else if (cols_) {
             LSTM_BARRIER
-            mm_pk_f64(Bs_, c1_ - c0_, 3 * H, dl_h_prevt + (size_t)r0_ * (3 * H), 3 * H, pkb_h_prev + (size_t)(c0_ / PK_NR_f64) * (3 * H) * PK_NR_f64, bk_h_prev + (size_t)r0_ * H + c0_, H, 0);
+            LSYM_K(mm_pk)(Bs_, c1_ - c0_, 3 * H, dl_h_prev + (size_t)t_ * B * 3 * H + (size_t)r0_ * (3 * H), 3 * H, pkb_h_prev + (size_t)(c0_ / LSYM_K(PK_NR)) * (3 * H) * LSYM_K(PK_NR), bk_h_prev + (size_t)r0_ * H + c0_, H, 0);
         } else {
-            mm_nn_f64(Bs_, H, 3 * H, dl_h_prevt + (size_t)r0_ * (3 * H), 3 * H, stkw_h_prev, H, (double)0, bk_h_prev + (size_t)r0_ * H, H);
+            LSYM_K(mm_nn)(Bs_, H, 3 * H, dl_h_prev + (size_t)t_ * B * 3 * H + (size_t)r0_ * (3 * H), 3 * H, stkw_h_prev, H, (LSYM_K_REAL)0, bk_h_prev + (size_t)r0_ * H, H);
         }
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const double *S_zt_r_ = S_zt + (size_t)row_ * (H);
-            const double *dcur_h_r_ = dcur_h + (size_t)row_ * (H);
-            const double *bk_h_prev_r_ = bk_h_prev + (size_t)row_ * (H);
-            double *dnext_h_r_ = dnext_h + (size_t)row_ * (H);
+            const LSYM_K_REAL *bk_h_prev_r_ = bk_h_prev + (size_t)row_ * (H);
+            const LSYM_K_REAL *dcur_h_r_ = dst_h + (size_t)(t_ & 1) * BH + (size_t)row_ * (H);
+            const LSYM_K_REAL *S_zt_r_ = C_z + (size_t)t_ * BH + (size_t)row_ * (H);
+            LSYM_K_REAL *dnext_h_r_ = dst_h + (size_t)((t_ + 1) & 1) * BH + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const double back_h_prev = bk_h_prev_r_[col_];
-                const double d_h = dcur_h_r_[col_];
-                const double z = S_zt_r_[col_];
-                const double d_h_prev = back_h_prev + d_h*z;
+                const LSYM_K_REAL back_h_prev = bk_h_prev_r_[col_];
+                const LSYM_K_REAL d_h = dcur_h_r_[col_];
+                const LSYM_K_REAL z = S_zt_r_[col_];
+                const LSYM_K_REAL d_h_prev = back_h_prev + d_h*z;
                 dnext_h_r_[col_] = d_h_prev;
             }
         }
         if (pk_) /* this step's rows of d_xs */
-            mm_pk_f64(Bs_, D, 3 * H, dl_x + ((size_t)t_ * B + r0_) * (3 * H), 3 * H, pkb_x, d_xs + ((size_t)t_ * B + r0_) * D, D, 1);
+            LSYM_K(mm_pk)(Bs_, D, 3 * H, dl_x + ((size_t)t_ * B + r0_) * (3 * H), 3 * H, pkb_x, d_xs + ((size_t)t_ * B + r0_) * D, D, 1);
     }
-    /* the products over all steps: the weight gradients; unpacked, this thread's rows of d_xs */
+    /* the products over all steps: the weight gradients (a block's run of d_lin times the operand, the
+     * caller's arrays adjacent or not); unpacked, this thread's rows of d_xs */
     LSTM_BARRIER
-    if (G_W_z == G_W_r + (size_t)H * D && G_W_n == G_W_z + (size_t)H * D) {
-        wg_f64(pk_, 3 * H, D, T * B, dl_x, 3 * H, xs, D, G_W_r, D, wpa_, wpb_, tid_, nth_);
-    } else {
-        wg_f64(pk_, H, D, T * B, dl_x + (size_t)0 * H, 3 * H, xs, D, G_W_r, D, wpa_, wpb_, tid_, nth_);
-        wg_f64(pk_, H, D, T * B, dl_x + (size_t)1 * H, 3 * H, xs, D, G_W_z, D, wpa_, wpb_, tid_, nth_);
-        wg_f64(pk_, H, D, T * B, dl_x + (size_t)2 * H, 3 * H, xs, D, G_W_n, D, wpa_, wpb_, tid_, nth_);
-    }
-    if (G_U_z == G_U_r + (size_t)H * H && G_U_n == G_U_z + (size_t)H * H) {
-        wg_f64(pk_, 3 * H, H, T * B, dl_h_prev, 3 * H, C_h_prev, H, G_U_r, H, wpa_, wpb_, tid_, nth_);
-    } else {
-        wg_f64(pk_, H, H, T * B, dl_h_prev + (size_t)0 * H, 3 * H, C_h_prev, H, G_U_r, H, wpa_, wpb_, tid_, nth_);
-        wg_f64(pk_, H, H, T * B, dl_h_prev + (size_t)1 * H, 3 * H, C_h_prev, H, G_U_z, H, wpa_, wpb_, tid_, nth_);
-        wg_f64(pk_, H, H, T * B, dl_h_prev + (size_t)2 * H, 3 * H, C_h_prev, H, G_U_n, H, wpa_, wpb_, tid_, nth_);
-    }
+    if (LSYM_K(lsym_adjacent)(3, ix_x_, (const LSYM_K_REAL *const *)grads, (size_t)H * D))
+        LSYM_K(wg)(pk_, 3 * H, D, T * B, dl_x, 3 * H, xs, D, grads[0], D, wpa_, wpb_, tid_, nth_);
+    else
+        for (k_ = 0; k_ < 3; ++k_)
+            LSYM_K(wg)(pk_, H, D, T * B, dl_x + (size_t)k_ * H, 3 * H, xs, D, grads[ix_x_[k_]], D, wpa_, wpb_, tid_, nth_);
+    if (LSYM_K(lsym_adjacent)(3, ix_h_prev_, (const LSYM_K_REAL *const *)grads, (size_t)H * H))
+        LSYM_K(wg)(pk_, 3 * H, H, T * B, dl_h_prev, 3 * H, C_h, H, grads[3], H, wpa_, wpb_, tid_, nth_);
+    else
+        for (k_ = 0; k_ < 3; ++k_)
+            LSYM_K(wg)(pk_, H, H, T * B, dl_h_prev + (size_t)k_ * H, 3 * H, C_h, H, grads[ix_h_prev_[k_]], H, wpa_, wpb_, tid_, nth_);
     if (!pk_) {
         const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
-        mm_nn_f64(q1_ - q0_, D, 3 * H, dl_x + (size_t)q0_ * (3 * H), 3 * H, stkw_x, D, (double)1, d_xs + (size_t)q0_ * D, D);
+        LSYM_K(mm_nn)(q1_ - q0_, D, 3 * H, dl_x + (size_t)q0_ * (3 * H), 3 * H, stkw_x, D, (LSYM_K_REAL)1, d_xs + (size_t)q0_ * D, D);
     }
     }
     blas_restore_(solo_);
@@ -461,443 +358,26 @@ void gru_reset_after_backward_f64(int T, int B, int D, int H, const double *cons
     int k_, col_;
     for (k_ = 1; k_ < team_; ++k_)
         for (col_ = 0; col_ < H; ++col_) {
-            G_b_r[col_] += gpart_[((size_t)(k_ - 1) * 4 + 0) * H + col_];
-            G_b_z[col_] += gpart_[((size_t)(k_ - 1) * 4 + 1) * H + col_];
-            G_b_n[col_] += gpart_[((size_t)(k_ - 1) * 4 + 2) * H + col_];
-            G_b_hn[col_] += gpart_[((size_t)(k_ - 1) * 4 + 3) * H + col_];
+            grads[6][col_] += gpart_[((size_t)(k_ - 1) * 4 + 0) * H + col_];
+            grads[7][col_] += gpart_[((size_t)(k_ - 1) * 4 + 1) * H + col_];
+            grads[8][col_] += gpart_[((size_t)(k_ - 1) * 4 + 2) * H + col_];
+            grads[9][col_] += gpart_[((size_t)(k_ - 1) * 4 + 3) * H + col_];
         }
     }
     if (d_state0 && d_state0[0])
-        memcpy(d_state0[0], dst_h + BH, BH * sizeof(double));
+        memcpy(d_state0[0], dst_h + BH, BH * sizeof(LSYM_K_REAL));
 }
 
-void gru_reset_after_step_forward_f64(int B, int D, int H, const double *const *params, const double *x,
-    const double *const *state, double *const *new_state, double *cache, double *work)
+void LSYM_K(gru_reset_after_step_forward)(int B, int D, int H, const LSYM_K_REAL *const *params, const LSYM_K_REAL *x,
+    const LSYM_K_REAL *const *state, LSYM_K_REAL *const *new_state, LSYM_K_REAL *cache, LSYM_K_REAL *work)
 {
-    gru_reset_after_forward_f64(1, B, D, H, params, x, state, new_state[0], new_state, cache, work);
+    LSYM_K(gru_reset_after_forward)(1, B, D, H, params, x, state, new_state[0], new_state, cache, work);
 }
 
-void gru_reset_after_step_backward_f64(int B, int D, int H, const double *const *params, const double *x,
-    const double *cache, const double *const *d_new_state, double *const *grads, double *d_x,
-    double *const *d_state, double *work)
+void LSYM_K(gru_reset_after_step_backward)(int B, int D, int H, const LSYM_K_REAL *const *params, const LSYM_K_REAL *x,
+    const LSYM_K_REAL *cache, const LSYM_K_REAL *const *d_new_state, LSYM_K_REAL *const *grads, LSYM_K_REAL *d_x,
+    LSYM_K_REAL *const *d_state, LSYM_K_REAL *work)
 {
-    gru_reset_after_backward_f64(1, B, D, H, params, x, cache, NULL, d_new_state, grads, d_x, d_state, work);
+    LSYM_K(gru_reset_after_backward)(1, B, D, H, params, x, cache, NULL, d_new_state, grads, d_x, d_state, work);
 }
-
-/* ======================== float ======================== */
-
-void gru_reset_after_forward_f32(int T, int B, int D, int H, const float *const *params, const float *xs,
-    const float *const *state0, float *hs, float *const *state_T, float *cache, float *work)
-{
-    const size_t BH = (size_t)B * H;
-    const int nt_ = gru_reset_after_threads(B, H);
-    size_t off_ = 0;
-    int solo_;
-    const float *P_W_r = params[0];
-    const float *P_W_z = params[1];
-    const float *P_W_n = params[2];
-    const float *P_U_r = params[3];
-    const float *P_U_z = params[4];
-    const float *P_U_n = params[5];
-    const float *P_b_r = params[6];
-    const float *P_b_z = params[7];
-    const float *P_b_n = params[8];
-    const float *P_b_hn = params[9];
-    float *C_h_prev = cache + (size_t)0 * T * BH;
-    float *C_r = cache + (size_t)(1 * T + 1) * BH;
-    float *C_z = cache + (size_t)(2 * T + 1) * BH;
-    float *C_n = cache + (size_t)(3 * T + 1) * BH;
-    float *C_U_n_h_prev = cache + (size_t)(4 * T + 1) * BH;
-    float *stk_x = work + off_;
-    off_ += ALIGN_((size_t)3 * H * D);
-    float *stk_h_prev = work + off_;
-    off_ += ALIGN_((size_t)3 * H * H);
-    float *proj_x = work + off_;
-    off_ += ALIGN_((size_t)T * B * 3 * H);
-    float *proj_h_prev = work + off_;
-    off_ += ALIGN_((size_t)B * 3 * H);
-    float *pkf_x = work + off_;
-    off_ += ALIGN_(PK_COLS_(3 * H) * D);
-    float *pkf_h_prev = work + off_;
-    off_ += ALIGN_(PK_COLS_(3 * H) * H);
-    /* [W_r; W_z; W_n]: the caller's arrays when adjacent, else a copy */
-    const float *stkw_x = stk_x;
-    if (P_W_z == P_W_r + (size_t)H * D && P_W_n == P_W_z + (size_t)H * D) {
-        stkw_x = P_W_r;
-    } else {
-        memcpy(stk_x + (size_t)0 * H * D, P_W_r, sizeof(float) * H * D);
-        memcpy(stk_x + (size_t)1 * H * D, P_W_z, sizeof(float) * H * D);
-        memcpy(stk_x + (size_t)2 * H * D, P_W_n, sizeof(float) * H * D);
-    }
-    (void)stkw_x;
-    /* [U_r; U_z; U_n]: the caller's arrays when adjacent, else a copy */
-    const float *stkw_h_prev = stk_h_prev;
-    if (P_U_z == P_U_r + (size_t)H * H && P_U_n == P_U_z + (size_t)H * H) {
-        stkw_h_prev = P_U_r;
-    } else {
-        memcpy(stk_h_prev + (size_t)0 * H * H, P_U_r, sizeof(float) * H * H);
-        memcpy(stk_h_prev + (size_t)1 * H * H, P_U_z, sizeof(float) * H * H);
-        memcpy(stk_h_prev + (size_t)2 * H * H, P_U_n, sizeof(float) * H * H);
-    }
-    (void)stkw_h_prev;
-    (void)off_;
-    (void)cache; /* a cell whose backward pass reads nothing of the forward has no cache */
-    (void)D;
-    if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
-        memcpy(C_h_prev, state0[0], BH * sizeof(float));
-    else
-        memset(C_h_prev, 0, BH * sizeof(float));
-    solo_ = blas_solo_(nt_);
-    LSTM_PARALLEL
-    {
-    const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
-    const int cols_ = nth_ > 1 && B < 2 * LSTM_MIN_ROWS; /* the same in every thread */
-    const int pk_ = !cols_ && T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
-    if (pk_) {
-        pk_pack_f32(1, 3 * H, D, stkw_x, D, pkf_x, tid_, nth_);
-        pk_pack_f32(1, 3 * H, H, stkw_h_prev, H, pkf_h_prev, tid_, nth_);
-    }
-    if (!pk_) {
-        /* the input projection of all steps: this thread's rows of it (packed: step by step, below) */
-        const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
-        mm_nt_f32(q1_ - q0_, 3 * H, D, xs + (size_t)q0_ * D, D, stkw_x, D, (float)0, proj_x + (size_t)q0_ * (3 * H), 3 * H);
-    }
-    LSTM_BARRIER
-    /* the time loop on this thread's rows r0_ .. r1_ - 1 of the batch, or (cols_) on its hidden units
-     * c0_ .. c1_ - 1 of every row, with a barrier before each product of a step */
-    const int r0_ = cols_ ? 0 : SPLIT_(B, tid_, nth_), r1_ = cols_ ? B : SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
-    const int c0_ = cols_ ? SPLIT32_(H, tid_, nth_) : 0, c1_ = cols_ ? SPLIT32_(H, tid_ + 1, nth_) : H;
-    int t_, row_, col_, g_;
-    (void)g_;
-    (void)Bs_;
-    for (t_ = 0; t_ < T; ++t_) {
-        const float *prev_h = C_h_prev + (size_t)t_ * BH;
-        float *hs_t = hs + (size_t)t_ * BH;
-        const float *pj_x = proj_x + (size_t)t_ * B * 3 * H;
-        float *S_U_n_h_prevt = C_U_n_h_prev + (size_t)t_ * BH;
-        float *S_ht = C_h_prev + (size_t)(t_ + 1) * BH;
-        float *S_nt = C_n + (size_t)t_ * BH;
-        float *S_rt = C_r + (size_t)t_ * BH;
-        float *S_zt = C_z + (size_t)t_ * BH;
-        if (pk_) /* this step's rows of the input projection */
-            mm_pk_f32(Bs_, 3 * H, D, xs + ((size_t)t_ * B + r0_) * D, D, pkf_x, proj_x + ((size_t)t_ * B + r0_) * (3 * H), 3 * H, 0);
-        if (pk_) {
-            mm_pk_f32(Bs_, 3 * H, H, prev_h + (size_t)r0_ * H, H, pkf_h_prev, proj_h_prev + (size_t)r0_ * (3 * H), 3 * H, 0);
-        } else if (cols_) {
-            LSTM_BARRIER
-            for (g_ = 0; g_ < 3; ++g_)
-                mm_nt_f32(Bs_, c1_ - c0_, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev + ((size_t)g_ * H + c0_) * H, H, (float)0, proj_h_prev + (size_t)r0_ * (3 * H) + (size_t)g_ * H + c0_, 3 * H);
-        } else {
-            mm_nt_f32(Bs_, 3 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (float)0, proj_h_prev + (size_t)r0_ * (3 * H), 3 * H);
-        }
-        for (row_ = r0_; row_ < r1_; ++row_) {
-            const float *proj_h_prev_r_ = proj_h_prev + (size_t)row_ * (3 * H);
-            const float *pj_x_r_ = pj_x + (size_t)row_ * (3 * H);
-            const float *prev_h_r_ = prev_h + (size_t)row_ * (H);
-            float *S_U_n_h_prevt_r_ = S_U_n_h_prevt + (size_t)row_ * (H);
-            float *S_rt_r_ = S_rt + (size_t)row_ * (H);
-            float *S_zt_r_ = S_zt + (size_t)row_ * (H);
-            float *S_nt_r_ = S_nt + (size_t)row_ * (H);
-            float *S_ht_r_ = S_ht + (size_t)row_ * (H);
-            float *hs_t_r_ = hs_t + (size_t)row_ * (H);
-            LSTM_IVDEP
-            for (col_ = c0_; col_ < c1_; ++col_) {
-                const float U_r_h_prev = proj_h_prev_r_[col_];
-                const float W_r_x = pj_x_r_[col_];
-                const float b_r = P_b_r[col_];
-                const float U_z_h_prev = proj_h_prev_r_[1 * H + col_];
-                const float W_z_x = pj_x_r_[1 * H + col_];
-                const float b_z = P_b_z[col_];
-                const float U_n_h_prev = proj_h_prev_r_[2 * H + col_];
-                const float W_n_x = pj_x_r_[2 * H + col_];
-                const float b_hn = P_b_hn[col_];
-                const float b_n = P_b_n[col_];
-                const float h_prev = prev_h_r_[col_];
-                const float z_r = U_r_h_prev + W_r_x + b_r;
-                const float r = sigmoid_f32(z_r);
-                const float z_z = U_z_h_prev + W_z_x + b_z;
-                const float z = sigmoid_f32(z_z);
-                const float z_n = W_n_x + b_n + r*(U_n_h_prev + b_hn);
-                const float n = tanhf(z_n);
-                const float h = h_prev*z + n*(1 - z);
-                S_U_n_h_prevt_r_[col_] = U_n_h_prev;
-                S_rt_r_[col_] = r;
-                S_zt_r_[col_] = z;
-                S_nt_r_[col_] = n;
-                S_ht_r_[col_] = h;
-                hs_t_r_[col_] = h;
-            }
-        }
-    }
-    }
-    blas_restore_(solo_);
-    if (state_T && state_T[0])
-        memcpy(state_T[0], C_h_prev + (size_t)T * BH, BH * sizeof(float));
-}
-
-void gru_reset_after_backward_f32(int T, int B, int D, int H, const float *const *params, const float *xs,
-    const float *cache, const float *d_hs, const float *const *d_state_T, float *const *grads,
-    float *d_xs, float *const *d_state0, float *work)
-{
-    const size_t BH = (size_t)B * H;
-    const int nt_ = gru_reset_after_threads(B, H);
-    int team_ = 1; /* the threads the runtime gave: fewer than nt_ under OMP_THREAD_LIMIT or OMP_DYNAMIC */
-    size_t off_ = 0;
-    int solo_;
-    const float *P_W_r = params[0];
-    float *G_W_r = grads[0];
-    const float *P_W_z = params[1];
-    float *G_W_z = grads[1];
-    const float *P_W_n = params[2];
-    float *G_W_n = grads[2];
-    const float *P_U_r = params[3];
-    float *G_U_r = grads[3];
-    const float *P_U_z = params[4];
-    float *G_U_z = grads[4];
-    const float *P_U_n = params[5];
-    float *G_U_n = grads[5];
-    const float *P_b_r = params[6];
-    float *G_b_r = grads[6];
-    const float *P_b_z = params[7];
-    float *G_b_z = grads[7];
-    const float *P_b_n = params[8];
-    float *G_b_n = grads[8];
-    const float *P_b_hn = params[9];
-    float *G_b_hn = grads[9];
-    const float *C_h_prev = cache + (size_t)0 * T * BH;
-    const float *C_r = cache + (size_t)(1 * T + 1) * BH;
-    const float *C_z = cache + (size_t)(2 * T + 1) * BH;
-    const float *C_n = cache + (size_t)(3 * T + 1) * BH;
-    const float *C_U_n_h_prev = cache + (size_t)(4 * T + 1) * BH;
-    float *stk_x = work + off_;
-    off_ += ALIGN_((size_t)3 * H * D);
-    float *stk_h_prev = work + off_;
-    off_ += ALIGN_((size_t)3 * H * H);
-    float *dl_x = work + off_;
-    off_ += ALIGN_((size_t)T * B * 3 * H);
-    float *dl_h_prev = work + off_;
-    off_ += ALIGN_((size_t)T * B * 3 * H);
-    float *bk_h_prev = work + off_;
-    off_ += ALIGN_((size_t)B * H);
-    float *pkb_x = work + off_;
-    off_ += ALIGN_(PK_COLS_(D) * (3 * H));
-    float *pkb_h_prev = work + off_;
-    off_ += ALIGN_(PK_COLS_(H) * (3 * H));
-    float *dst_h = work + off_;
-    off_ += ALIGN_((size_t)2 * B * H);
-    float *wpa_ = work + off_;
-    off_ += ALIGN_((size_t)LSTM_KC * PK_ROWS_(3 * H));
-    float *wpb_ = work + off_;
-    off_ += ALIGN_((size_t)LSTM_KC * PK_COLS_(D > H ? D : H));
-    float *gpart_ = work + off_;
-    off_ += ALIGN_((size_t)(LSTM_MAX_THREADS - 1) * 4 * H);
-    /* [W_r; W_z; W_n]: the caller's arrays when adjacent, else a copy */
-    const float *stkw_x = stk_x;
-    if (P_W_z == P_W_r + (size_t)H * D && P_W_n == P_W_z + (size_t)H * D) {
-        stkw_x = P_W_r;
-    } else {
-        memcpy(stk_x + (size_t)0 * H * D, P_W_r, sizeof(float) * H * D);
-        memcpy(stk_x + (size_t)1 * H * D, P_W_z, sizeof(float) * H * D);
-        memcpy(stk_x + (size_t)2 * H * D, P_W_n, sizeof(float) * H * D);
-    }
-    (void)stkw_x;
-    /* [U_r; U_z; U_n]: the caller's arrays when adjacent, else a copy */
-    const float *stkw_h_prev = stk_h_prev;
-    if (P_U_z == P_U_r + (size_t)H * H && P_U_n == P_U_z + (size_t)H * H) {
-        stkw_h_prev = P_U_r;
-    } else {
-        memcpy(stk_h_prev + (size_t)0 * H * H, P_U_r, sizeof(float) * H * H);
-        memcpy(stk_h_prev + (size_t)1 * H * H, P_U_z, sizeof(float) * H * H);
-        memcpy(stk_h_prev + (size_t)2 * H * H, P_U_n, sizeof(float) * H * H);
-    }
-    (void)stkw_h_prev;
-    (void)off_;
-    (void)cache;
-    (void)P_W_r;
-    (void)P_W_z;
-    (void)P_W_n;
-    (void)P_U_r;
-    (void)P_U_z;
-    (void)P_U_n;
-    (void)P_b_r;
-    (void)P_b_z;
-    (void)P_b_n;
-    (void)P_b_hn;
-    memset(G_W_r, 0, sizeof(float) * H * D);
-    memset(G_W_z, 0, sizeof(float) * H * D);
-    memset(G_W_n, 0, sizeof(float) * H * D);
-    memset(G_U_r, 0, sizeof(float) * H * H);
-    memset(G_U_z, 0, sizeof(float) * H * H);
-    memset(G_U_n, 0, sizeof(float) * H * H);
-    memset(G_b_r, 0, sizeof(float) * H);
-    memset(G_b_z, 0, sizeof(float) * H);
-    memset(G_b_n, 0, sizeof(float) * H);
-    memset(G_b_hn, 0, sizeof(float) * H);
-    memset(d_xs, 0, sizeof(float) * T * B * D);
-    if (d_state_T && d_state_T[0])
-        memcpy(dst_h + (size_t)((T - 1) & 1) * BH, d_state_T[0], BH * sizeof(float));
-    else
-        memset(dst_h + (size_t)((T - 1) & 1) * BH, 0, BH * sizeof(float));
-    solo_ = blas_solo_(nt_);
-    LSTM_PARALLEL
-    {
-    /* the time loop on this thread's rows r0_ .. r1_ - 1 of the batch, or (cols_) on its hidden units
-     * c0_ .. c1_ - 1 of every row, with a barrier before each product of a step; thread 0 sums the
-     * vector gradients in place, the others in their part of gpart_ */
-    const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
-    const int cols_ = nth_ > 1 && B < 2 * LSTM_MIN_ROWS; /* the same in every thread */
-    const int r0_ = cols_ ? 0 : SPLIT_(B, tid_, nth_), r1_ = cols_ ? B : SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
-    const int c0_ = cols_ ? SPLIT32_(H, tid_, nth_) : 0, c1_ = cols_ ? SPLIT32_(H, tid_ + 1, nth_) : H;
-    if (tid_ == 0)
-        team_ = nth_;
-    const int pk_ = !cols_ && T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
-    if (pk_) {
-        pk_pack_f32(0, D, 3 * H, stkw_x, D, pkb_x, tid_, nth_);
-        pk_pack_f32(0, H, 3 * H, stkw_h_prev, H, pkb_h_prev, tid_, nth_);
-    }
-    if (cols_) { /* the panels of this thread's hidden units */
-        pk_panels_f32(0, H, 3 * H, stkw_h_prev, H, pkb_h_prev, c0_ / PK_NR_f32, c1_ / PK_NR_f32);
-    }
-    LSTM_BARRIER
-    int t_, row_, col_, g_;
-    (void)g_;
-    float *GP_b_r = tid_ == 0 ? G_b_r : gpart_ + ((size_t)(tid_ - 1) * 4 + 0) * H;
-    if (tid_ > 0)
-        memset(GP_b_r, 0, H * sizeof(float));
-    float *GP_b_z = tid_ == 0 ? G_b_z : gpart_ + ((size_t)(tid_ - 1) * 4 + 1) * H;
-    if (tid_ > 0)
-        memset(GP_b_z, 0, H * sizeof(float));
-    float *GP_b_n = tid_ == 0 ? G_b_n : gpart_ + ((size_t)(tid_ - 1) * 4 + 2) * H;
-    if (tid_ > 0)
-        memset(GP_b_n, 0, H * sizeof(float));
-    float *GP_b_hn = tid_ == 0 ? G_b_hn : gpart_ + ((size_t)(tid_ - 1) * 4 + 3) * H;
-    if (tid_ > 0)
-        memset(GP_b_hn, 0, H * sizeof(float));
-    (void)Bs_;
-    for (t_ = T - 1; t_ >= 0; --t_) {
-        float *dcur_h = dst_h + (size_t)(t_ & 1) * BH;
-        float *dnext_h = dst_h + (size_t)((t_ + 1) & 1) * BH;
-        const float *S_h_prevt = C_h_prev + (size_t)t_ * BH;
-        const float *S_rt = C_r + (size_t)t_ * BH;
-        const float *S_zt = C_z + (size_t)t_ * BH;
-        const float *S_nt = C_n + (size_t)t_ * BH;
-        const float *S_U_n_h_prevt = C_U_n_h_prev + (size_t)t_ * BH;
-        float *dl_xt = dl_x + (size_t)t_ * B * 3 * H;
-        float *dl_h_prevt = dl_h_prev + (size_t)t_ * B * 3 * H;
-        if (d_hs)
-            for (row_ = r0_; row_ < r1_; ++row_)
-                for (col_ = c0_; col_ < c1_; ++col_)
-                    dcur_h[(size_t)row_ * H + col_] += d_hs[(size_t)t_ * BH + (size_t)row_ * H + col_];
-        for (row_ = r0_; row_ < r1_; ++row_) {
-            const float *S_zt_r_ = S_zt + (size_t)row_ * (H);
-            const float *dcur_h_r_ = dcur_h + (size_t)row_ * (H);
-            const float *S_nt_r_ = S_nt + (size_t)row_ * (H);
-            const float *S_rt_r_ = S_rt + (size_t)row_ * (H);
-            const float *S_h_prevt_r_ = S_h_prevt + (size_t)row_ * (H);
-            const float *S_U_n_h_prevt_r_ = S_U_n_h_prevt + (size_t)row_ * (H);
-            float *dl_xt_r_ = dl_xt + (size_t)row_ * (3 * H);
-            float *dl_h_prevt_r_ = dl_h_prevt + (size_t)row_ * (3 * H);
-            LSTM_IVDEP
-            for (col_ = c0_; col_ < c1_; ++col_) {
-                const float z = S_zt_r_[col_];
-                const float d_h = dcur_h_r_[col_];
-                const float n = S_nt_r_[col_];
-                const float r = S_rt_r_[col_];
-                const float h_prev = S_h_prevt_r_[col_];
-                const float U_n_h_prev = S_U_n_h_prevt_r_[col_];
-                const float b_hn = P_b_hn[col_];
-                const float _t0 = 1 - z;
-                const float d_n = _t0*d_h;
-                const float d_z_n = d_n*(1 - (n*n));
-                const float _t1 = d_z_n*r;
-                const float d_U_n_h_prev = _t1;
-                const float d_z = d_h*(h_prev - n);
-                const float d_z_z = _t0*d_z*z;
-                const float d_r = d_z_n*(U_n_h_prev + b_hn);
-                const float d_z_r = d_r*r*(1 - r);
-                dl_xt_r_[2 * H + col_] = d_z_n;
-                dl_h_prevt_r_[2 * H + col_] = d_U_n_h_prev;
-                dl_xt_r_[1 * H + col_] = d_z_z;
-                dl_h_prevt_r_[1 * H + col_] = d_z_z;
-                dl_xt_r_[col_] = d_z_r;
-                dl_h_prevt_r_[col_] = d_z_r;
-                GP_b_r[col_] += d_z_r;
-                GP_b_z[col_] += d_z_z;
-                GP_b_n[col_] += d_z_n;
-                GP_b_hn[col_] += _t1;
-            }
-        }
-        if (pk_) {
-            mm_pk_f32(Bs_, H, 3 * H, dl_h_prevt + (size_t)r0_ * (3 * H), 3 * H, pkb_h_prev, bk_h_prev + (size_t)r0_ * H, H, 0);
-        } else if (cols_) {
-            LSTM_BARRIER
-            mm_pk_f32(Bs_, c1_ - c0_, 3 * H, dl_h_prevt + (size_t)r0_ * (3 * H), 3 * H, pkb_h_prev + (size_t)(c0_ / PK_NR_f32) * (3 * H) * PK_NR_f32, bk_h_prev + (size_t)r0_ * H + c0_, H, 0);
-        } else {
-            mm_nn_f32(Bs_, H, 3 * H, dl_h_prevt + (size_t)r0_ * (3 * H), 3 * H, stkw_h_prev, H, (float)0, bk_h_prev + (size_t)r0_ * H, H);
-        }
-        for (row_ = r0_; row_ < r1_; ++row_) {
-            const float *S_zt_r_ = S_zt + (size_t)row_ * (H);
-            const float *dcur_h_r_ = dcur_h + (size_t)row_ * (H);
-            const float *bk_h_prev_r_ = bk_h_prev + (size_t)row_ * (H);
-            float *dnext_h_r_ = dnext_h + (size_t)row_ * (H);
-            LSTM_IVDEP
-            for (col_ = c0_; col_ < c1_; ++col_) {
-                const float back_h_prev = bk_h_prev_r_[col_];
-                const float d_h = dcur_h_r_[col_];
-                const float z = S_zt_r_[col_];
-                const float d_h_prev = back_h_prev + d_h*z;
-                dnext_h_r_[col_] = d_h_prev;
-            }
-        }
-        if (pk_) /* this step's rows of d_xs */
-            mm_pk_f32(Bs_, D, 3 * H, dl_x + ((size_t)t_ * B + r0_) * (3 * H), 3 * H, pkb_x, d_xs + ((size_t)t_ * B + r0_) * D, D, 1);
-    }
-    /* the products over all steps: the weight gradients; unpacked, this thread's rows of d_xs */
-    LSTM_BARRIER
-    if (G_W_z == G_W_r + (size_t)H * D && G_W_n == G_W_z + (size_t)H * D) {
-        wg_f32(pk_, 3 * H, D, T * B, dl_x, 3 * H, xs, D, G_W_r, D, wpa_, wpb_, tid_, nth_);
-    } else {
-        wg_f32(pk_, H, D, T * B, dl_x + (size_t)0 * H, 3 * H, xs, D, G_W_r, D, wpa_, wpb_, tid_, nth_);
-        wg_f32(pk_, H, D, T * B, dl_x + (size_t)1 * H, 3 * H, xs, D, G_W_z, D, wpa_, wpb_, tid_, nth_);
-        wg_f32(pk_, H, D, T * B, dl_x + (size_t)2 * H, 3 * H, xs, D, G_W_n, D, wpa_, wpb_, tid_, nth_);
-    }
-    if (G_U_z == G_U_r + (size_t)H * H && G_U_n == G_U_z + (size_t)H * H) {
-        wg_f32(pk_, 3 * H, H, T * B, dl_h_prev, 3 * H, C_h_prev, H, G_U_r, H, wpa_, wpb_, tid_, nth_);
-    } else {
-        wg_f32(pk_, H, H, T * B, dl_h_prev + (size_t)0 * H, 3 * H, C_h_prev, H, G_U_r, H, wpa_, wpb_, tid_, nth_);
-        wg_f32(pk_, H, H, T * B, dl_h_prev + (size_t)1 * H, 3 * H, C_h_prev, H, G_U_z, H, wpa_, wpb_, tid_, nth_);
-        wg_f32(pk_, H, H, T * B, dl_h_prev + (size_t)2 * H, 3 * H, C_h_prev, H, G_U_n, H, wpa_, wpb_, tid_, nth_);
-    }
-    if (!pk_) {
-        const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
-        mm_nn_f32(q1_ - q0_, D, 3 * H, dl_x + (size_t)q0_ * (3 * H), 3 * H, stkw_x, D, (float)1, d_xs + (size_t)q0_ * D, D);
-    }
-    }
-    blas_restore_(solo_);
-    (void)team_;
-    {
-    int k_, col_;
-    for (k_ = 1; k_ < team_; ++k_)
-        for (col_ = 0; col_ < H; ++col_) {
-            G_b_r[col_] += gpart_[((size_t)(k_ - 1) * 4 + 0) * H + col_];
-            G_b_z[col_] += gpart_[((size_t)(k_ - 1) * 4 + 1) * H + col_];
-            G_b_n[col_] += gpart_[((size_t)(k_ - 1) * 4 + 2) * H + col_];
-            G_b_hn[col_] += gpart_[((size_t)(k_ - 1) * 4 + 3) * H + col_];
-        }
-    }
-    if (d_state0 && d_state0[0])
-        memcpy(d_state0[0], dst_h + BH, BH * sizeof(float));
-}
-
-void gru_reset_after_step_forward_f32(int B, int D, int H, const float *const *params, const float *x,
-    const float *const *state, float *const *new_state, float *cache, float *work)
-{
-    gru_reset_after_forward_f32(1, B, D, H, params, x, state, new_state[0], new_state, cache, work);
-}
-
-void gru_reset_after_step_backward_f32(int B, int D, int H, const float *const *params, const float *x,
-    const float *cache, const float *const *d_new_state, float *const *grads, float *d_x,
-    float *const *d_state, float *work)
-{
-    gru_reset_after_backward_f32(1, B, D, H, params, x, cache, NULL, d_new_state, grads, d_x, d_state, work);
-}
+#endif

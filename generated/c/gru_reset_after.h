@@ -49,7 +49,7 @@ extern "C" {
 size_t gru_reset_after_workspace_size(int T, int B, int D, int H);
 
 /* Elements of the forward cache, the values the backward pass reads, one array after the other:
- *   h_prev (T + 1, B, H) (row t + 1: h after step t)
+ *   h (T + 1, B, H) (row t: h before step t)
  *   r (T, B, H)
  *   z (T, B, H)
  *   n (T, B, H)

@@ -51,8 +51,8 @@ extern "C" {
 size_t lstm_workspace_size(int T, int B, int D, int H);
 
 /* Elements of the forward cache, the values the backward pass reads, one array after the other:
- *   h_prev (T + 1, B, H) (row t + 1: h after step t)
- *   c_prev (T + 1, B, H) (row t + 1: c after step t)
+ *   h (T + 1, B, H) (row t: h before step t)
+ *   c (T + 1, B, H) (row t: c before step t)
  *   f (T, B, H)
  *   i (T, B, H)
  *   c_tilde (T, B, H)

@@ -22,6 +22,7 @@
  * number of threads can change the last bits of the results: the order of the batch sums of vector
  * gradients (biases, peepholes) and the shapes of the products differ.
  */
+#ifndef LSYM_K_REAL /* the file's first pass: all but its kernel (which it compiles at the end) */
 #include "lstm_peephole.h"
 #include "lsym_runtime.h" /* the products, packing, threads and BLAS choice, the same for every cell */
 
@@ -31,18 +32,18 @@ size_t lstm_peephole_workspace_size(int T, int B, int D, int H)
     (void)D;
     fwd += ALIGN_((size_t)4 * H * D); /* stk_x */
     fwd += ALIGN_((size_t)4 * H * H); /* stk_h_prev */
-    fwd += ALIGN_((size_t)T * B * 4 * H); /* proj_x */
-    fwd += ALIGN_((size_t)B * 4 * H); /* proj_h_prev */
+    fwd += ALIGN_((size_t)4 * T * B * H); /* proj_x */
+    fwd += ALIGN_((size_t)4 * B * H); /* proj_h_prev */
     fwd += ALIGN_(PK_COLS_(4 * H) * D); /* pkf_x */
     fwd += ALIGN_(PK_COLS_(4 * H) * H); /* pkf_h_prev */
     bwd += ALIGN_((size_t)4 * H * D); /* stk_x */
     bwd += ALIGN_((size_t)4 * H * H); /* stk_h_prev */
-    bwd += ALIGN_((size_t)T * B * 4 * H); /* dl_x */
+    bwd += ALIGN_((size_t)4 * T * B * H); /* dl_x */
     bwd += ALIGN_((size_t)B * H); /* bk_h_prev */
-    bwd += ALIGN_(PK_COLS_(D) * (4 * H)); /* pkb_x */
-    bwd += ALIGN_(PK_COLS_(H) * (4 * H)); /* pkb_h_prev */
     bwd += ALIGN_((size_t)2 * B * H); /* dst_h */
     bwd += ALIGN_((size_t)2 * B * H); /* dst_c */
+    bwd += ALIGN_(PK_COLS_(D) * (4 * H)); /* pkb_x */
+    bwd += ALIGN_(PK_COLS_(H) * (4 * H)); /* pkb_h_prev */
     bwd += ALIGN_((size_t)LSTM_KC * PK_ROWS_(4 * H)); /* wpa_ */
     bwd += ALIGN_((size_t)LSTM_KC * PK_COLS_(D > H ? D : H)); /* wpb_ */
     bwd += ALIGN_((size_t)(LSTM_MAX_THREADS - 1) * 7 * H); /* gpart_ */
@@ -65,82 +66,60 @@ int lstm_peephole_threads(int B, int H)
     return lsym_threads(B, H);
 }
 
+static const int ix_x_[] = {0, 1, 2, 3}; /* W_f, W_i, W_c, W_o in params */
+static const int ix_h_prev_[] = {4, 5, 6, 7}; /* U_f, U_i, U_c, U_o in params */
 
-/* ======================== double ======================== */
-
-void lstm_peephole_forward_f64(int T, int B, int D, int H, const double *const *params, const double *xs,
-    const double *const *state0, double *hs, double *const *state_T, double *cache, double *work)
+/* The cell's kernel, written once: the file includes itself for each real type, with LSYM_K_REAL the
+ * type, LSYM_K(f) the name f of that type's functions (f_f64, f_f32), LSYM_K_FN(f) its math.h function
+ * (tanh, tanhf) and LSYM_K_C(x) a literal of the type (1.0, 1.0F); the second pass reads what follows #else. */
+#define LSYM_K_REAL double
+#define LSYM_K(name) name##_f64
+#define LSYM_K_FN(name) name
+#define LSYM_K_C(x) x
+#include "lstm_peephole.c"
+#undef LSYM_K_REAL
+#undef LSYM_K
+#undef LSYM_K_FN
+#undef LSYM_K_C
+#define LSYM_K_REAL float
+#define LSYM_K(name) name##_f32
+#define LSYM_K_FN(name) name##f
+#define LSYM_K_C(x) x##F
+#include "lstm_peephole.c"
+#else
+void LSYM_K(lstm_peephole_forward)(int T, int B, int D, int H, const LSYM_K_REAL *const *params, const LSYM_K_REAL *xs,
+    const LSYM_K_REAL *const *state0, LSYM_K_REAL *hs, LSYM_K_REAL *const *state_T, LSYM_K_REAL *cache, LSYM_K_REAL *work)
 {
     const size_t BH = (size_t)B * H;
     const int nt_ = lstm_peephole_threads(B, H);
     size_t off_ = 0;
     int solo_;
-    const double *P_W_f = params[0];
-    const double *P_W_i = params[1];
-    const double *P_W_c = params[2];
-    const double *P_W_o = params[3];
-    const double *P_U_f = params[4];
-    const double *P_U_i = params[5];
-    const double *P_U_c = params[6];
-    const double *P_U_o = params[7];
-    const double *P_b_f = params[8];
-    const double *P_b_i = params[9];
-    const double *P_b_c = params[10];
-    const double *P_b_o = params[11];
-    const double *P_p_i = params[12];
-    const double *P_p_f = params[13];
-    const double *P_p_o = params[14];
-    double *C_h_prev = cache + (size_t)0 * T * BH;
-    double *C_c_prev = cache + (size_t)(1 * T + 1) * BH;
-    double *C_f = cache + (size_t)(2 * T + 2) * BH;
-    double *C_i = cache + (size_t)(3 * T + 2) * BH;
-    double *C_c_tilde = cache + (size_t)(4 * T + 2) * BH;
-    double *C_o = cache + (size_t)(5 * T + 2) * BH;
-    double *stk_x = work + off_;
-    off_ += ALIGN_((size_t)4 * H * D);
-    double *stk_h_prev = work + off_;
-    off_ += ALIGN_((size_t)4 * H * H);
-    double *proj_x = work + off_;
-    off_ += ALIGN_((size_t)T * B * 4 * H);
-    double *proj_h_prev = work + off_;
-    off_ += ALIGN_((size_t)B * 4 * H);
-    double *pkf_x = work + off_;
-    off_ += ALIGN_(PK_COLS_(4 * H) * D);
-    double *pkf_h_prev = work + off_;
-    off_ += ALIGN_(PK_COLS_(4 * H) * H);
-    /* [W_f; W_i; W_c; W_o]: the caller's arrays when adjacent, else a copy */
-    const double *stkw_x = stk_x;
-    if (P_W_i == P_W_f + (size_t)H * D && P_W_c == P_W_i + (size_t)H * D && P_W_o == P_W_c + (size_t)H * D) {
-        stkw_x = P_W_f;
-    } else {
-        memcpy(stk_x + (size_t)0 * H * D, P_W_f, sizeof(double) * H * D);
-        memcpy(stk_x + (size_t)1 * H * D, P_W_i, sizeof(double) * H * D);
-        memcpy(stk_x + (size_t)2 * H * D, P_W_c, sizeof(double) * H * D);
-        memcpy(stk_x + (size_t)3 * H * D, P_W_o, sizeof(double) * H * D);
-    }
-    (void)stkw_x;
-    /* [U_f; U_i; U_c; U_o]: the caller's arrays when adjacent, else a copy */
-    const double *stkw_h_prev = stk_h_prev;
-    if (P_U_i == P_U_f + (size_t)H * H && P_U_c == P_U_i + (size_t)H * H && P_U_o == P_U_c + (size_t)H * H) {
-        stkw_h_prev = P_U_f;
-    } else {
-        memcpy(stk_h_prev + (size_t)0 * H * H, P_U_f, sizeof(double) * H * H);
-        memcpy(stk_h_prev + (size_t)1 * H * H, P_U_i, sizeof(double) * H * H);
-        memcpy(stk_h_prev + (size_t)2 * H * H, P_U_c, sizeof(double) * H * H);
-        memcpy(stk_h_prev + (size_t)3 * H * H, P_U_o, sizeof(double) * H * H);
-    }
-    (void)stkw_h_prev;
+    const LSYM_K_REAL *P_b_f = params[8];
+    const LSYM_K_REAL *P_b_i = params[9];
+    const LSYM_K_REAL *P_b_c = params[10];
+    const LSYM_K_REAL *P_b_o = params[11];
+    const LSYM_K_REAL *P_p_i = params[12];
+    const LSYM_K_REAL *P_p_f = params[13];
+    const LSYM_K_REAL *P_p_o = params[14];
+    LSYM_K_REAL *C_h = cache + (size_t)0 * T * BH;
+    LSYM_K_REAL *C_c = cache + (size_t)(1 * T + 1) * BH;
+    LSYM_K_REAL *C_f = cache + (size_t)(2 * T + 2) * BH;
+    LSYM_K_REAL *C_i = cache + (size_t)(3 * T + 2) * BH;
+    LSYM_K_REAL *C_c_tilde = cache + (size_t)(4 * T + 2) * BH;
+    LSYM_K_REAL *C_o = cache + (size_t)(5 * T + 2) * BH;
+    LSYM_K_REAL *stk_x = LSYM_K(lsym_take)(work, &off_, (size_t)4 * H * D);
+    LSYM_K_REAL *stk_h_prev = LSYM_K(lsym_take)(work, &off_, (size_t)4 * H * H);
+    LSYM_K_REAL *proj_x = LSYM_K(lsym_take)(work, &off_, (size_t)4 * T * B * H);
+    LSYM_K_REAL *proj_h_prev = LSYM_K(lsym_take)(work, &off_, (size_t)4 * B * H);
+    LSYM_K_REAL *pkf_x = LSYM_K(lsym_take)(work, &off_, PK_COLS_(4 * H) * D);
+    LSYM_K_REAL *pkf_h_prev = LSYM_K(lsym_take)(work, &off_, PK_COLS_(4 * H) * H);
+    const LSYM_K_REAL *stkw_x = LSYM_K(lsym_stacked)(4, ix_x_, params, (size_t)H * D, stk_x);
+    const LSYM_K_REAL *stkw_h_prev = LSYM_K(lsym_stacked)(4, ix_h_prev_, params, (size_t)H * H, stk_h_prev);
     (void)off_;
     (void)cache; /* a cell whose backward pass reads nothing of the forward has no cache */
     (void)D;
-    if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
-        memcpy(C_h_prev, state0[0], BH * sizeof(double));
-    else
-        memset(C_h_prev, 0, BH * sizeof(double));
-    if (state0 && state0[1]) /* C_c_prev, row 0: the state before step 0 */
-        memcpy(C_c_prev, state0[1], BH * sizeof(double));
-    else
-        memset(C_c_prev, 0, BH * sizeof(double));
+    LSYM_K(lsym_copy)(C_h, state0 ? state0[0] : NULL, BH); /* row 0: h before step 0 */
+    LSYM_K(lsym_copy)(C_c, state0 ? state0[1] : NULL, BH); /* row 0: c before step 0 */
     solo_ = blas_solo_(nt_);
     LSTM_PARALLEL
     {
@@ -148,13 +127,13 @@ void lstm_peephole_forward_f64(int T, int B, int D, int H, const double *const *
     const int cols_ = nth_ > 1 && B < 2 * LSTM_MIN_ROWS; /* the same in every thread */
     const int pk_ = !cols_ && T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
     if (pk_) {
-        pk_pack_f64(1, 4 * H, D, stkw_x, D, pkf_x, tid_, nth_);
-        pk_pack_f64(1, 4 * H, H, stkw_h_prev, H, pkf_h_prev, tid_, nth_);
+        LSYM_K(pk_pack)(1, 4 * H, D, stkw_x, D, pkf_x, tid_, nth_);
+        LSYM_K(pk_pack)(1, 4 * H, H, stkw_h_prev, H, pkf_h_prev, tid_, nth_);
     }
     if (!pk_) {
         /* the input projection of all steps: this thread's rows of it (packed: step by step, below) */
         const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
-        mm_nt_f64(q1_ - q0_, 4 * H, D, xs + (size_t)q0_ * D, D, stkw_x, D, (double)0, proj_x + (size_t)q0_ * (4 * H), 4 * H);
+        LSYM_K(mm_nt)(q1_ - q0_, 4 * H, D, xs + (size_t)q0_ * D, D, stkw_x, D, (LSYM_K_REAL)0, proj_x + (size_t)q0_ * (4 * H), 4 * H);
     }
     LSTM_BARRIER
     /* the time loop on this thread's rows r0_ .. r1_ - 1 of the batch, or (cols_) on its hidden units
@@ -165,66 +144,57 @@ void lstm_peephole_forward_f64(int T, int B, int D, int H, const double *const *
     (void)g_;
     (void)Bs_;
     for (t_ = 0; t_ < T; ++t_) {
-        const double *prev_h = C_h_prev + (size_t)t_ * BH;
-        const double *prev_c = C_c_prev + (size_t)t_ * BH;
-        double *hs_t = hs + (size_t)t_ * BH;
-        const double *pj_x = proj_x + (size_t)t_ * B * 4 * H;
-        double *S_ct = C_c_prev + (size_t)(t_ + 1) * BH;
-        double *S_c_tildet = C_c_tilde + (size_t)t_ * BH;
-        double *S_ft = C_f + (size_t)t_ * BH;
-        double *S_ht = C_h_prev + (size_t)(t_ + 1) * BH;
-        double *S_it = C_i + (size_t)t_ * BH;
-        double *S_ot = C_o + (size_t)t_ * BH;
         if (pk_) /* this step's rows of the input projection */
-            mm_pk_f64(Bs_, 4 * H, D, xs + ((size_t)t_ * B + r0_) * D, D, pkf_x, proj_x + ((size_t)t_ * B + r0_) * (4 * H), 4 * H, 0);
+            LSYM_K(mm_pk)(Bs_, 4 * H, D, xs + ((size_t)t_ * B + r0_) * D, D, pkf_x, proj_x + ((size_t)t_ * B + r0_) * (4 * H), 4 * H, 0);
+        /* proj_h_prev = h_prev @ [its weights]^T: this thread's rows (cols_: its columns of each block) */
         if (pk_) {
-            mm_pk_f64(Bs_, 4 * H, H, prev_h + (size_t)r0_ * H, H, pkf_h_prev, proj_h_prev + (size_t)r0_ * (4 * H), 4 * H, 0);
+            LSYM_K(mm_pk)(Bs_, 4 * H, H, C_h + (size_t)t_ * BH + (size_t)r0_ * H, H, pkf_h_prev, proj_h_prev + (size_t)r0_ * (4 * H), 4 * H, 0);
         } else if (cols_) {
             LSTM_BARRIER
             for (g_ = 0; g_ < 4; ++g_)
-                mm_nt_f64(Bs_, c1_ - c0_, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev + ((size_t)g_ * H + c0_) * H, H, (double)0, proj_h_prev + (size_t)r0_ * (4 * H) + (size_t)g_ * H + c0_, 4 * H);
+                LSYM_K(mm_nt)(Bs_, c1_ - c0_, H, C_h + (size_t)t_ * BH + (size_t)r0_ * H, H, stkw_h_prev + ((size_t)g_ * H + c0_) * H, H, (LSYM_K_REAL)0, proj_h_prev + (size_t)r0_ * (4 * H) + (size_t)g_ * H + c0_, 4 * H);
         } else {
-            mm_nt_f64(Bs_, 4 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (double)0, proj_h_prev + (size_t)r0_ * (4 * H), 4 * H);
+            LSYM_K(mm_nt)(Bs_, 4 * H, H, C_h + (size_t)t_ * BH + (size_t)r0_ * H, H, stkw_h_prev, H, (LSYM_K_REAL)0, proj_h_prev + (size_t)r0_ * (4 * H), 4 * H);
         }
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const double *proj_h_prev_r_ = proj_h_prev + (size_t)row_ * (4 * H);
-            const double *pj_x_r_ = pj_x + (size_t)row_ * (4 * H);
-            const double *prev_c_r_ = prev_c + (size_t)row_ * (H);
-            double *S_ft_r_ = S_ft + (size_t)row_ * (H);
-            double *S_it_r_ = S_it + (size_t)row_ * (H);
-            double *S_c_tildet_r_ = S_c_tildet + (size_t)row_ * (H);
-            double *S_ct_r_ = S_ct + (size_t)row_ * (H);
-            double *S_ot_r_ = S_ot + (size_t)row_ * (H);
-            double *S_ht_r_ = S_ht + (size_t)row_ * (H);
-            double *hs_t_r_ = hs_t + (size_t)row_ * (H);
+            const LSYM_K_REAL *proj_h_prev_r_ = proj_h_prev + (size_t)row_ * (4 * H);
+            const LSYM_K_REAL *pj_x_r_ = proj_x + (size_t)t_ * B * 4 * H + (size_t)row_ * (4 * H);
+            const LSYM_K_REAL *prev_c_r_ = C_c + (size_t)t_ * BH + (size_t)row_ * (H);
+            LSYM_K_REAL *S_ft_r_ = C_f + (size_t)t_ * BH + (size_t)row_ * (H);
+            LSYM_K_REAL *S_it_r_ = C_i + (size_t)t_ * BH + (size_t)row_ * (H);
+            LSYM_K_REAL *S_c_tildet_r_ = C_c_tilde + (size_t)t_ * BH + (size_t)row_ * (H);
+            LSYM_K_REAL *S_ct_r_ = C_c + (size_t)(t_ + 1) * BH + (size_t)row_ * (H);
+            LSYM_K_REAL *S_ot_r_ = C_o + (size_t)t_ * BH + (size_t)row_ * (H);
+            LSYM_K_REAL *S_ht_r_ = C_h + (size_t)(t_ + 1) * BH + (size_t)row_ * (H);
+            LSYM_K_REAL *hs_t_r_ = hs + (size_t)t_ * BH + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const double U_f_h_prev = proj_h_prev_r_[col_];
-                const double W_f_x = pj_x_r_[col_];
-                const double b_f = P_b_f[col_];
-                const double c_prev = prev_c_r_[col_];
-                const double p_f = P_p_f[col_];
-                const double U_i_h_prev = proj_h_prev_r_[1 * H + col_];
-                const double W_i_x = pj_x_r_[1 * H + col_];
-                const double b_i = P_b_i[col_];
-                const double p_i = P_p_i[col_];
-                const double U_c_h_prev = proj_h_prev_r_[2 * H + col_];
-                const double W_c_x = pj_x_r_[2 * H + col_];
-                const double b_c = P_b_c[col_];
-                const double U_o_h_prev = proj_h_prev_r_[3 * H + col_];
-                const double W_o_x = pj_x_r_[3 * H + col_];
-                const double b_o = P_b_o[col_];
-                const double p_o = P_p_o[col_];
-                const double z_f = U_f_h_prev + W_f_x + b_f + c_prev*p_f;
-                const double f = sigmoid_f64(z_f);
-                const double z_i = U_i_h_prev + W_i_x + b_i + c_prev*p_i;
-                const double i = sigmoid_f64(z_i);
-                const double z_c = U_c_h_prev + W_c_x + b_c;
-                const double c_tilde = tanh(z_c);
-                const double c = c_prev*f + c_tilde*i;
-                const double z_o = U_o_h_prev + W_o_x + b_o + c*p_o;
-                const double o = sigmoid_f64(z_o);
-                const double h = o*tanh(c);
+                const LSYM_K_REAL U_f_h_prev = proj_h_prev_r_[col_];
+                const LSYM_K_REAL W_f_x = pj_x_r_[col_];
+                const LSYM_K_REAL b_f = P_b_f[col_];
+                const LSYM_K_REAL c_prev = prev_c_r_[col_];
+                const LSYM_K_REAL p_f = P_p_f[col_];
+                const LSYM_K_REAL U_i_h_prev = proj_h_prev_r_[1 * H + col_];
+                const LSYM_K_REAL W_i_x = pj_x_r_[1 * H + col_];
+                const LSYM_K_REAL b_i = P_b_i[col_];
+                const LSYM_K_REAL p_i = P_p_i[col_];
+                const LSYM_K_REAL U_c_h_prev = proj_h_prev_r_[2 * H + col_];
+                const LSYM_K_REAL W_c_x = pj_x_r_[2 * H + col_];
+                const LSYM_K_REAL b_c = P_b_c[col_];
+                const LSYM_K_REAL U_o_h_prev = proj_h_prev_r_[3 * H + col_];
+                const LSYM_K_REAL W_o_x = pj_x_r_[3 * H + col_];
+                const LSYM_K_REAL b_o = P_b_o[col_];
+                const LSYM_K_REAL p_o = P_p_o[col_];
+                const LSYM_K_REAL z_f = U_f_h_prev + W_f_x + b_f + c_prev*p_f;
+                const LSYM_K_REAL f = LSYM_K(sigmoid)(z_f);
+                const LSYM_K_REAL z_i = U_i_h_prev + W_i_x + b_i + c_prev*p_i;
+                const LSYM_K_REAL i = LSYM_K(sigmoid)(z_i);
+                const LSYM_K_REAL z_c = U_c_h_prev + W_c_x + b_c;
+                const LSYM_K_REAL c_tilde = LSYM_K_FN(tanh)(z_c);
+                const LSYM_K_REAL c = c_prev*f + c_tilde*i;
+                const LSYM_K_REAL z_o = U_o_h_prev + W_o_x + b_o + c*p_o;
+                const LSYM_K_REAL o = LSYM_K(sigmoid)(z_o);
+                const LSYM_K_REAL h = o*LSYM_K_FN(tanh)(c);
                 S_ft_r_[col_] = f;
                 S_it_r_[col_] = i;
                 S_c_tildet_r_[col_] = c_tilde;
@@ -238,141 +208,54 @@ void lstm_peephole_forward_f64(int T, int B, int D, int H, const double *const *
     }
     blas_restore_(solo_);
     if (state_T && state_T[0])
-        memcpy(state_T[0], C_h_prev + (size_t)T * BH, BH * sizeof(double));
+        memcpy(state_T[0], C_h + (size_t)T * BH, BH * sizeof(LSYM_K_REAL));
     if (state_T && state_T[1])
-        memcpy(state_T[1], C_c_prev + (size_t)T * BH, BH * sizeof(double));
+        memcpy(state_T[1], C_c + (size_t)T * BH, BH * sizeof(LSYM_K_REAL));
 }
 
-void lstm_peephole_backward_f64(int T, int B, int D, int H, const double *const *params, const double *xs,
-    const double *cache, const double *d_hs, const double *const *d_state_T, double *const *grads,
-    double *d_xs, double *const *d_state0, double *work)
+void LSYM_K(lstm_peephole_backward)(int T, int B, int D, int H, const LSYM_K_REAL *const *params, const LSYM_K_REAL *xs,
+    const LSYM_K_REAL *cache, const LSYM_K_REAL *d_hs, const LSYM_K_REAL *const *d_state_T, LSYM_K_REAL *const *grads,
+    LSYM_K_REAL *d_xs, LSYM_K_REAL *const *d_state0, LSYM_K_REAL *work)
 {
     const size_t BH = (size_t)B * H;
     const int nt_ = lstm_peephole_threads(B, H);
     int team_ = 1; /* the threads the runtime gave: fewer than nt_ under OMP_THREAD_LIMIT or OMP_DYNAMIC */
     size_t off_ = 0;
     int solo_;
-    const double *P_W_f = params[0];
-    double *G_W_f = grads[0];
-    const double *P_W_i = params[1];
-    double *G_W_i = grads[1];
-    const double *P_W_c = params[2];
-    double *G_W_c = grads[2];
-    const double *P_W_o = params[3];
-    double *G_W_o = grads[3];
-    const double *P_U_f = params[4];
-    double *G_U_f = grads[4];
-    const double *P_U_i = params[5];
-    double *G_U_i = grads[5];
-    const double *P_U_c = params[6];
-    double *G_U_c = grads[6];
-    const double *P_U_o = params[7];
-    double *G_U_o = grads[7];
-    const double *P_b_f = params[8];
-    double *G_b_f = grads[8];
-    const double *P_b_i = params[9];
-    double *G_b_i = grads[9];
-    const double *P_b_c = params[10];
-    double *G_b_c = grads[10];
-    const double *P_b_o = params[11];
-    double *G_b_o = grads[11];
-    const double *P_p_i = params[12];
-    double *G_p_i = grads[12];
-    const double *P_p_f = params[13];
-    double *G_p_f = grads[13];
-    const double *P_p_o = params[14];
-    double *G_p_o = grads[14];
-    const double *C_h_prev = cache + (size_t)0 * T * BH;
-    const double *C_c_prev = cache + (size_t)(1 * T + 1) * BH;
-    const double *C_f = cache + (size_t)(2 * T + 2) * BH;
-    const double *C_i = cache + (size_t)(3 * T + 2) * BH;
-    const double *C_c_tilde = cache + (size_t)(4 * T + 2) * BH;
-    const double *C_o = cache + (size_t)(5 * T + 2) * BH;
-    double *stk_x = work + off_;
-    off_ += ALIGN_((size_t)4 * H * D);
-    double *stk_h_prev = work + off_;
-    off_ += ALIGN_((size_t)4 * H * H);
-    double *dl_x = work + off_;
-    off_ += ALIGN_((size_t)T * B * 4 * H);
-    double *bk_h_prev = work + off_;
-    off_ += ALIGN_((size_t)B * H);
-    double *pkb_x = work + off_;
-    off_ += ALIGN_(PK_COLS_(D) * (4 * H));
-    double *pkb_h_prev = work + off_;
-    off_ += ALIGN_(PK_COLS_(H) * (4 * H));
-    double *dst_h = work + off_;
-    off_ += ALIGN_((size_t)2 * B * H);
-    double *dst_c = work + off_;
-    off_ += ALIGN_((size_t)2 * B * H);
-    double *wpa_ = work + off_;
-    off_ += ALIGN_((size_t)LSTM_KC * PK_ROWS_(4 * H));
-    double *wpb_ = work + off_;
-    off_ += ALIGN_((size_t)LSTM_KC * PK_COLS_(D > H ? D : H));
-    double *gpart_ = work + off_;
-    off_ += ALIGN_((size_t)(LSTM_MAX_THREADS - 1) * 7 * H);
-    /* [W_f; W_i; W_c; W_o]: the caller's arrays when adjacent, else a copy */
-    const double *stkw_x = stk_x;
-    if (P_W_i == P_W_f + (size_t)H * D && P_W_c == P_W_i + (size_t)H * D && P_W_o == P_W_c + (size_t)H * D) {
-        stkw_x = P_W_f;
-    } else {
-        memcpy(stk_x + (size_t)0 * H * D, P_W_f, sizeof(double) * H * D);
-        memcpy(stk_x + (size_t)1 * H * D, P_W_i, sizeof(double) * H * D);
-        memcpy(stk_x + (size_t)2 * H * D, P_W_c, sizeof(double) * H * D);
-        memcpy(stk_x + (size_t)3 * H * D, P_W_o, sizeof(double) * H * D);
-    }
-    (void)stkw_x;
-    /* [U_f; U_i; U_c; U_o]: the caller's arrays when adjacent, else a copy */
-    const double *stkw_h_prev = stk_h_prev;
-    if (P_U_i == P_U_f + (size_t)H * H && P_U_c == P_U_i + (size_t)H * H && P_U_o == P_U_c + (size_t)H * H) {
-        stkw_h_prev = P_U_f;
-    } else {
-        memcpy(stk_h_prev + (size_t)0 * H * H, P_U_f, sizeof(double) * H * H);
-        memcpy(stk_h_prev + (size_t)1 * H * H, P_U_i, sizeof(double) * H * H);
-        memcpy(stk_h_prev + (size_t)2 * H * H, P_U_c, sizeof(double) * H * H);
-        memcpy(stk_h_prev + (size_t)3 * H * H, P_U_o, sizeof(double) * H * H);
-    }
-    (void)stkw_h_prev;
+    const LSYM_K_REAL *P_p_i = params[12];
+    const LSYM_K_REAL *P_p_f = params[13];
+    const LSYM_K_REAL *P_p_o = params[14];
+    const LSYM_K_REAL *C_h = cache + (size_t)0 * T * BH;
+    const LSYM_K_REAL *C_c = cache + (size_t)(1 * T + 1) * BH;
+    const LSYM_K_REAL *C_f = cache + (size_t)(2 * T + 2) * BH;
+    const LSYM_K_REAL *C_i = cache + (size_t)(3 * T + 2) * BH;
+    const LSYM_K_REAL *C_c_tilde = cache + (size_t)(4 * T + 2) * BH;
+    const LSYM_K_REAL *C_o = cache + (size_t)(5 * T + 2) * BH;
+    LSYM_K_REAL *stk_x = LSYM_K(lsym_take)(work, &off_, (size_t)4 * H * D);
+    LSYM_K_REAL *stk_h_prev = LSYM_K(lsym_take)(work, &off_, (size_t)4 * H * H);
+    LSYM_K_REAL *dl_x = LSYM_K(lsym_take)(work, &off_, (size_t)4 * T * B * H);
+    LSYM_K_REAL *bk_h_prev = LSYM_K(lsym_take)(work, &off_, (size_t)B * H);
+    LSYM_K_REAL *dst_h = LSYM_K(lsym_take)(work, &off_, (size_t)2 * B * H);
+    LSYM_K_REAL *dst_c = LSYM_K(lsym_take)(work, &off_, (size_t)2 * B * H);
+    LSYM_K_REAL *pkb_x = LSYM_K(lsym_take)(work, &off_, PK_COLS_(D) * (4 * H));
+    LSYM_K_REAL *pkb_h_prev = LSYM_K(lsym_take)(work, &off_, PK_COLS_(H) * (4 * H));
+    LSYM_K_REAL *wpa_ = LSYM_K(lsym_take)(work, &off_, (size_t)LSTM_KC * PK_ROWS_(4 * H));
+    LSYM_K_REAL *wpb_ = LSYM_K(lsym_take)(work, &off_, (size_t)LSTM_KC * PK_COLS_(D > H ? D : H));
+    LSYM_K_REAL *gpart_ = LSYM_K(lsym_take)(work, &off_, (size_t)(LSTM_MAX_THREADS - 1) * 7 * H);
+    const LSYM_K_REAL *stkw_x = LSYM_K(lsym_stacked)(4, ix_x_, params, (size_t)H * D, stk_x);
+    const LSYM_K_REAL *stkw_h_prev = LSYM_K(lsym_stacked)(4, ix_h_prev_, params, (size_t)H * H, stk_h_prev);
     (void)off_;
     (void)cache;
-    (void)P_W_f;
-    (void)P_W_i;
-    (void)P_W_c;
-    (void)P_W_o;
-    (void)P_U_f;
-    (void)P_U_i;
-    (void)P_U_c;
-    (void)P_U_o;
-    (void)P_b_f;
-    (void)P_b_i;
-    (void)P_b_c;
-    (void)P_b_o;
-    (void)P_p_i;
-    (void)P_p_f;
-    (void)P_p_o;
-    memset(G_W_f, 0, sizeof(double) * H * D);
-    memset(G_W_i, 0, sizeof(double) * H * D);
-    memset(G_W_c, 0, sizeof(double) * H * D);
-    memset(G_W_o, 0, sizeof(double) * H * D);
-    memset(G_U_f, 0, sizeof(double) * H * H);
-    memset(G_U_i, 0, sizeof(double) * H * H);
-    memset(G_U_c, 0, sizeof(double) * H * H);
-    memset(G_U_o, 0, sizeof(double) * H * H);
-    memset(G_b_f, 0, sizeof(double) * H);
-    memset(G_b_i, 0, sizeof(double) * H);
-    memset(G_b_c, 0, sizeof(double) * H);
-    memset(G_b_o, 0, sizeof(double) * H);
-    memset(G_p_i, 0, sizeof(double) * H);
-    memset(G_p_f, 0, sizeof(double) * H);
-    memset(G_p_o, 0, sizeof(double) * H);
-    memset(d_xs, 0, sizeof(double) * T * B * D);
-    if (d_state_T && d_state_T[0])
-        memcpy(dst_h + (size_t)((T - 1) & 1) * BH, d_state_T[0], BH * sizeof(double));
-    else
-        memset(dst_h + (size_t)((T - 1) & 1) * BH, 0, BH * sizeof(double));
-    if (d_state_T && d_state_T[1])
-        memcpy(dst_c + (size_t)((T - 1) & 1) * BH, d_state_T[1], BH * sizeof(double));
-    else
-        memset(dst_c + (size_t)((T - 1) & 1) * BH, 0, BH * sizeof(double));
+    (void)xs;
+    {
+        const size_t n_[] = {(size_t)H * D, (size_t)H * D, (size_t)H * D, (size_t)H * D, (size_t)H * H, (size_t)H * H, (size_t)H * H, (size_t)H * H, (size_t)H, (size_t)H, (size_t)H, (size_t)H, (size_t)H, (size_t)H, (size_t)H}; /* each parameter's elements */
+        size_t k_;
+        for (k_ = 0; k_ < 15; ++k_)
+            memset(grads[k_], 0, sizeof(LSYM_K_REAL) * n_[k_]);
+    }
+    memset(d_xs, 0, sizeof(LSYM_K_REAL) * T * B * D);
+    LSYM_K(lsym_copy)(dst_h + (size_t)((T - 1) & 1) * BH, d_state_T ? d_state_T[0] : NULL, BH);
+    LSYM_K(lsym_copy)(dst_c + (size_t)((T - 1) & 1) * BH, d_state_T ? d_state_T[1] : NULL, BH);
     solo_ = blas_solo_(nt_);
     LSTM_PARALLEL
     {
@@ -383,92 +266,68 @@ void lstm_peephole_backward_f64(int T, int B, int D, int H, const double *const 
     const int cols_ = nth_ > 1 && B < 2 * LSTM_MIN_ROWS; /* the same in every thread */
     const int r0_ = cols_ ? 0 : SPLIT_(B, tid_, nth_), r1_ = cols_ ? B : SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
     const int c0_ = cols_ ? SPLIT32_(H, tid_, nth_) : 0, c1_ = cols_ ? SPLIT32_(H, tid_ + 1, nth_) : H;
+    const int pk_ = !cols_ && T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
+    int t_, row_, col_, k_;
     if (tid_ == 0)
         team_ = nth_;
-    const int pk_ = !cols_ && T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
     if (pk_) {
-        pk_pack_f64(0, D, 4 * H, stkw_x, D, pkb_x, tid_, nth_);
-        pk_pack_f64(0, H, 4 * H, stkw_h_prev, H, pkb_h_prev, tid_, nth_);
+        LSYM_K(pk_pack)(0, D, 4 * H, stkw_x, D, pkb_x, tid_, nth_);
+        LSYM_K(pk_pack)(0, H, 4 * H, stkw_h_prev, H, pkb_h_prev, tid_, nth_);
     }
-    if (cols_) { /* the panels of this thread's hidden units */
-        pk_panels_f64(0, H, 4 * H, stkw_h_prev, H, pkb_h_prev, c0_ / PK_NR_f64, c1_ / PK_NR_f64);
-    }
+    if (cols_) /* the panels of this thread's hidden units */
+        LSYM_K(pk_panels)(0, H, 4 * H, stkw_h_prev, H, pkb_h_prev, c0_ / LSYM_K(PK_NR), c1_ / LSYM_K(PK_NR));
     LSTM_BARRIER
-    int t_, row_, col_, g_;
-    (void)g_;
-    double *GP_b_f = tid_ == 0 ? G_b_f : gpart_ + ((size_t)(tid_ - 1) * 7 + 0) * H;
+    LSYM_K_REAL *GP_b_f = tid_ == 0 ? grads[8] : gpart_ + ((size_t)(tid_ - 1) * 7 + 0) * H;
+    LSYM_K_REAL *GP_b_i = tid_ == 0 ? grads[9] : gpart_ + ((size_t)(tid_ - 1) * 7 + 1) * H;
+    LSYM_K_REAL *GP_b_c = tid_ == 0 ? grads[10] : gpart_ + ((size_t)(tid_ - 1) * 7 + 2) * H;
+    LSYM_K_REAL *GP_b_o = tid_ == 0 ? grads[11] : gpart_ + ((size_t)(tid_ - 1) * 7 + 3) * H;
+    LSYM_K_REAL *GP_p_i = tid_ == 0 ? grads[12] : gpart_ + ((size_t)(tid_ - 1) * 7 + 4) * H;
+    LSYM_K_REAL *GP_p_f = tid_ == 0 ? grads[13] : gpart_ + ((size_t)(tid_ - 1) * 7 + 5) * H;
+    LSYM_K_REAL *GP_p_o = tid_ == 0 ? grads[14] : gpart_ + ((size_t)(tid_ - 1) * 7 + 6) * H;
     if (tid_ > 0)
-        memset(GP_b_f, 0, H * sizeof(double));
-    double *GP_b_i = tid_ == 0 ? G_b_i : gpart_ + ((size_t)(tid_ - 1) * 7 + 1) * H;
-    if (tid_ > 0)
-        memset(GP_b_i, 0, H * sizeof(double));
-    double *GP_b_c = tid_ == 0 ? G_b_c : gpart_ + ((size_t)(tid_ - 1) * 7 + 2) * H;
-    if (tid_ > 0)
-        memset(GP_b_c, 0, H * sizeof(double));
-    double *GP_b_o = tid_ == 0 ? G_b_o : gpart_ + ((size_t)(tid_ - 1) * 7 + 3) * H;
-    if (tid_ > 0)
-        memset(GP_b_o, 0, H * sizeof(double));
-    double *GP_p_i = tid_ == 0 ? G_p_i : gpart_ + ((size_t)(tid_ - 1) * 7 + 4) * H;
-    if (tid_ > 0)
-        memset(GP_p_i, 0, H * sizeof(double));
-    double *GP_p_f = tid_ == 0 ? G_p_f : gpart_ + ((size_t)(tid_ - 1) * 7 + 5) * H;
-    if (tid_ > 0)
-        memset(GP_p_f, 0, H * sizeof(double));
-    double *GP_p_o = tid_ == 0 ? G_p_o : gpart_ + ((size_t)(tid_ - 1) * 7 + 6) * H;
-    if (tid_ > 0)
-        memset(GP_p_o, 0, H * sizeof(double));
+        memset(gpart_ + (size_t)(tid_ - 1) * 7 * H, 0, (size_t)7 * H * sizeof(LSYM_K_REAL));
     (void)Bs_;
+    (void)k_;
     for (t_ = T - 1; t_ >= 0; --t_) {
-        double *dcur_h = dst_h + (size_t)(t_ & 1) * BH;
-        double *dcur_c = dst_c + (size_t)(t_ & 1) * BH;
-        double *dnext_h = dst_h + (size_t)((t_ + 1) & 1) * BH;
-        double *dnext_c = dst_c + (size_t)((t_ + 1) & 1) * BH;
-        const double *S_c_prevt = C_c_prev + (size_t)t_ * BH;
-        const double *S_ft = C_f + (size_t)t_ * BH;
-        const double *S_it = C_i + (size_t)t_ * BH;
-        const double *S_c_tildet = C_c_tilde + (size_t)t_ * BH;
-        const double *S_ct = C_c_prev + (size_t)(t_ + 1) * BH;
-        const double *S_ot = C_o + (size_t)t_ * BH;
-        double *dl_xt = dl_x + (size_t)t_ * B * 4 * H;
-        if (d_hs)
+        if (d_hs) /* the gradient reaching h from outside the recurrence */
             for (row_ = r0_; row_ < r1_; ++row_)
                 for (col_ = c0_; col_ < c1_; ++col_)
-                    dcur_h[(size_t)row_ * H + col_] += d_hs[(size_t)t_ * BH + (size_t)row_ * H + col_];
+                    dst_h[(size_t)(t_ & 1) * BH + (size_t)row_ * H + col_] += d_hs[(size_t)t_ * BH + (size_t)row_ * H + col_];
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const double *S_ct_r_ = S_ct + (size_t)row_ * (H);
-            const double *dcur_h_r_ = dcur_h + (size_t)row_ * (H);
-            const double *S_ot_r_ = S_ot + (size_t)row_ * (H);
-            const double *dcur_c_r_ = dcur_c + (size_t)row_ * (H);
-            const double *S_it_r_ = S_it + (size_t)row_ * (H);
-            const double *S_c_tildet_r_ = S_c_tildet + (size_t)row_ * (H);
-            const double *S_c_prevt_r_ = S_c_prevt + (size_t)row_ * (H);
-            const double *S_ft_r_ = S_ft + (size_t)row_ * (H);
-            double *dl_xt_r_ = dl_xt + (size_t)row_ * (4 * H);
-            double *dnext_c_r_ = dnext_c + (size_t)row_ * (H);
+            const LSYM_K_REAL *S_ct_r_ = C_c + (size_t)(t_ + 1) * BH + (size_t)row_ * (H);
+            const LSYM_K_REAL *dcur_h_r_ = dst_h + (size_t)(t_ & 1) * BH + (size_t)row_ * (H);
+            const LSYM_K_REAL *S_ot_r_ = C_o + (size_t)t_ * BH + (size_t)row_ * (H);
+            const LSYM_K_REAL *dcur_c_r_ = dst_c + (size_t)(t_ & 1) * BH + (size_t)row_ * (H);
+            const LSYM_K_REAL *S_it_r_ = C_i + (size_t)t_ * BH + (size_t)row_ * (H);
+            const LSYM_K_REAL *S_c_tildet_r_ = C_c_tilde + (size_t)t_ * BH + (size_t)row_ * (H);
+            const LSYM_K_REAL *prev_c_r_ = C_c + (size_t)t_ * BH + (size_t)row_ * (H);
+            const LSYM_K_REAL *S_ft_r_ = C_f + (size_t)t_ * BH + (size_t)row_ * (H);
+            LSYM_K_REAL *dl_xt_r_ = dl_x + (size_t)t_ * B * 4 * H + (size_t)row_ * (4 * H);
+            LSYM_K_REAL *dnext_c_r_ = dst_c + (size_t)((t_ + 1) & 1) * BH + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const double c = S_ct_r_[col_];
-                const double d_h = dcur_h_r_[col_];
-                const double o = S_ot_r_[col_];
-                const double d_c_next = dcur_c_r_[col_];
-                const double p_o = P_p_o[col_];
-                const double i = S_it_r_[col_];
-                const double c_tilde = S_c_tildet_r_[col_];
-                const double c_prev = S_c_prevt_r_[col_];
-                const double f = S_ft_r_[col_];
-                const double p_f = P_p_f[col_];
-                const double p_i = P_p_i[col_];
-                const double _t0 = tanh(c);
-                const double d_o = _t0*d_h;
-                const double d_z_o = d_o*o*(1 - o);
-                const double d_c = d_c_next + d_h*o*(1 - (_t0*_t0)) + d_z_o*p_o;
-                const double d_c_tilde = d_c*i;
-                const double d_z_c = d_c_tilde*(1 - (c_tilde*c_tilde));
-                const double d_i = c_tilde*d_c;
-                const double d_z_i = d_i*i*(1 - i);
-                const double d_f = c_prev*d_c;
-                const double d_z_f = d_f*f*(1 - f);
-                const double d_c_prev = d_c*f + d_z_f*p_f + d_z_i*p_i;
+                const LSYM_K_REAL c = S_ct_r_[col_];
+                const LSYM_K_REAL d_h = dcur_h_r_[col_];
+                const LSYM_K_REAL o = S_ot_r_[col_];
+                const LSYM_K_REAL d_c_next = dcur_c_r_[col_];
+                const LSYM_K_REAL p_o = P_p_o[col_];
+                const LSYM_K_REAL i = S_it_r_[col_];
+                const LSYM_K_REAL c_tilde = S_c_tildet_r_[col_];
+                const LSYM_K_REAL c_prev = prev_c_r_[col_];
+                const LSYM_K_REAL f = S_ft_r_[col_];
+                const LSYM_K_REAL p_f = P_p_f[col_];
+                const LSYM_K_REAL p_i = P_p_i[col_];
+                const LSYM_K_REAL _t0 = LSYM_K_FN(tanh)(c);
+                const LSYM_K_REAL d_o = _t0*d_h;
+                const LSYM_K_REAL d_z_o = d_o*o*(1 - o);
+                const LSYM_K_REAL d_c = d_c_next + d_h*o*(1 - (_t0*_t0)) + d_z_o*p_o;
+                const LSYM_K_REAL d_c_tilde = d_c*i;
+                const LSYM_K_REAL d_z_c = d_c_tilde*(1 - (c_tilde*c_tilde));
+                const LSYM_K_REAL d_i = c_tilde*d_c;
+                const LSYM_K_REAL d_z_i = d_i*i*(1 - i);
+                const LSYM_K_REAL d_f = c_prev*d_c;
+                const LSYM_K_REAL d_z_f = d_f*f*(1 - f);
+                const LSYM_K_REAL d_c_prev = d_c*f + d_z_f*p_f + d_z_i*p_i;
                 dl_xt_r_[3 * H + col_] = d_z_o;
                 dl_xt_r_[2 * H + col_] = d_z_c;
                 dl_xt_r_[1 * H + col_] = d_z_i;
@@ -483,48 +342,44 @@ void lstm_peephole_backward_f64(int T, int B, int D, int H, const double *const 
                 GP_p_o[col_] += c*d_z_o;
             }
         }
+        /* bk_h_prev = d_lin @ [its weights]: this thread's rows (cols_: its columns, after every thread's d_lin) */
         if (pk_) {
-            mm_pk_f64(Bs_, H, 4 * H, dl_xt + (size_t)r0_ * (4 * H), 4 * H, pkb_h_prev, bk_h_prev + (size_t)r0_ * H, H, 0);
+            LSYM_K(mm_pk)(Bs_, H, 4 * H, dl_x + (size_t)t_ * B * 4 * H + (size_t)r0_ * (4 * H), 4 * H, pkb_h_prev, bk_h_prev + (size_t)r0_ * H, H, 0);
         } else if (cols_) {
             LSTM_BARRIER
-            mm_pk_f64(Bs_, c1_ - c0_, 4 * H, dl_xt + (size_t)r0_ * (4 * H), 4 * H, pkb_h_prev + (size_t)(c0_ / PK_NR_f64) * (4 * H) * PK_NR_f64, bk_h_prev + (size_t)r0_ * H + c0_, H, 0);
+            LSYM_K(mm_pk)(Bs_, c1_ - c0_, 4 * H, dl_x + (size_t)t_ * B * 4 * H + (size_t)r0_ * (4 * H), 4 * H, pkb_h_prev + (size_t)(c0_ / LSYM_K(PK_NR)) * (4 * H) * LSYM_K(PK_NR), bk_h_prev + (size_t)r0_ * H + c0_, H, 0);
         } else {
-            mm_nn_f64(Bs_, H, 4 * H, dl_xt + (size_t)r0_ * (4 * H), 4 * H, stkw_h_prev, H, (double)0, bk_h_prev + (size_t)r0_ * H, H);
+            LSYM_K(mm_nn)(Bs_, H, 4 * H, dl_x + (size_t)t_ * B * 4 * H + (size_t)r0_ * (4 * H), 4 * H, stkw_h_prev, H, (LSYM_K_REAL)0, bk_h_prev + (size_t)r0_ * H, H);
         }
         for (row_ = r0_; row_ < r1_; ++row_) {
-            const double *bk_h_prev_r_ = bk_h_prev + (size_t)row_ * (H);
-            double *dnext_h_r_ = dnext_h + (size_t)row_ * (H);
+            const LSYM_K_REAL *bk_h_prev_r_ = bk_h_prev + (size_t)row_ * (H);
+            LSYM_K_REAL *dnext_h_r_ = dst_h + (size_t)((t_ + 1) & 1) * BH + (size_t)row_ * (H);
             LSTM_IVDEP
             for (col_ = c0_; col_ < c1_; ++col_) {
-                const double back_h_prev = bk_h_prev_r_[col_];
-                const double d_h_prev = back_h_prev;
+                const LSYM_K_REAL back_h_prev = bk_h_prev_r_[col_];
+                const LSYM_K_REAL d_h_prev = back_h_prev;
                 dnext_h_r_[col_] = d_h_prev;
             }
         }
         if (pk_) /* this step's rows of d_xs */
-            mm_pk_f64(Bs_, D, 4 * H, dl_x + ((size_t)t_ * B + r0_) * (4 * H), 4 * H, pkb_x, d_xs + ((size_t)t_ * B + r0_) * D, D, 1);
+            LSYM_K(mm_pk)(Bs_, D, 4 * H, dl_x + ((size_t)t_ * B + r0_) * (4 * H), 4 * H, pkb_x, d_xs + ((size_t)t_ * B + r0_) * D, D, 1);
     }
-    /* the products over all steps: the weight gradients; unpacked, this thread's rows of d_xs */
+    /* the products over all steps: the weight gradients (a block's run of d_lin times the operand, the
+     * caller's arrays adjacent or not); unpacked, this thread's rows of d_xs */
     LSTM_BARRIER
-    if (G_W_i == G_W_f + (size_t)H * D && G_W_c == G_W_i + (size_t)H * D && G_W_o == G_W_c + (size_t)H * D) {
-        wg_f64(pk_, 4 * H, D, T * B, dl_x, 4 * H, xs, D, G_W_f, D, wpa_, wpb_, tid_, nth_);
-    } else {
-        wg_f64(pk_, H, D, T * B, dl_x + (size_t)0 * H, 4 * H, xs, D, G_W_f, D, wpa_, wpb_, tid_, nth_);
-        wg_f64(pk_, H, D, T * B, dl_x + (size_t)1 * H, 4 * H, xs, D, G_W_i, D, wpa_, wpb_, tid_, nth_);
-        wg_f64(pk_, H, D, T * B, dl_x + (size_t)2 * H, 4 * H, xs, D, G_W_c, D, wpa_, wpb_, tid_, nth_);
-        wg_f64(pk_, H, D, T * B, dl_x + (size_t)3 * H, 4 * H, xs, D, G_W_o, D, wpa_, wpb_, tid_, nth_);
-    }
-    if (G_U_i == G_U_f + (size_t)H * H && G_U_c == G_U_i + (size_t)H * H && G_U_o == G_U_c + (size_t)H * H) {
-        wg_f64(pk_, 4 * H, H, T * B, dl_x, 4 * H, C_h_prev, H, G_U_f, H, wpa_, wpb_, tid_, nth_);
-    } else {
-        wg_f64(pk_, H, H, T * B, dl_x + (size_t)0 * H, 4 * H, C_h_prev, H, G_U_f, H, wpa_, wpb_, tid_, nth_);
-        wg_f64(pk_, H, H, T * B, dl_x + (size_t)1 * H, 4 * H, C_h_prev, H, G_U_i, H, wpa_, wpb_, tid_, nth_);
-        wg_f64(pk_, H, H, T * B, dl_x + (size_t)2 * H, 4 * H, C_h_prev, H, G_U_c, H, wpa_, wpb_, tid_, nth_);
-        wg_f64(pk_, H, H, T * B, dl_x + (size_t)3 * H, 4 * H, C_h_prev, H, G_U_o, H, wpa_, wpb_, tid_, nth_);
-    }
+    if (LSYM_K(lsym_adjacent)(4, ix_x_, (const LSYM_K_REAL *const *)grads, (size_t)H * D))
+        LSYM_K(wg)(pk_, 4 * H, D, T * B, dl_x, 4 * H, xs, D, grads[0], D, wpa_, wpb_, tid_, nth_);
+    else
+        for (k_ = 0; k_ < 4; ++k_)
+            LSYM_K(wg)(pk_, H, D, T * B, dl_x + (size_t)k_ * H, 4 * H, xs, D, grads[ix_x_[k_]], D, wpa_, wpb_, tid_, nth_);
+    if (LSYM_K(lsym_adjacent)(4, ix_h_prev_, (const LSYM_K_REAL *const *)grads, (size_t)H * H))
+        LSYM_K(wg)(pk_, 4 * H, H, T * B, dl_x, 4 * H, C_h, H, grads[4], H, wpa_, wpb_, tid_, nth_);
+    else
+        for (k_ = 0; k_ < 4; ++k_)
+            LSYM_K(wg)(pk_, H, H, T * B, dl_x + (size_t)k_ * H, 4 * H, C_h, H, grads[ix_h_prev_[k_]], H, wpa_, wpb_, tid_, nth_);
     if (!pk_) {
         const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
-        mm_nn_f64(q1_ - q0_, D, 4 * H, dl_x + (size_t)q0_ * (4 * H), 4 * H, stkw_x, D, (double)1, d_xs + (size_t)q0_ * D, D);
+        LSYM_K(mm_nn)(q1_ - q0_, D, 4 * H, dl_x + (size_t)q0_ * (4 * H), 4 * H, stkw_x, D, (LSYM_K_REAL)1, d_xs + (size_t)q0_ * D, D);
     }
     }
     blas_restore_(solo_);
@@ -533,525 +388,31 @@ void lstm_peephole_backward_f64(int T, int B, int D, int H, const double *const 
     int k_, col_;
     for (k_ = 1; k_ < team_; ++k_)
         for (col_ = 0; col_ < H; ++col_) {
-            G_b_f[col_] += gpart_[((size_t)(k_ - 1) * 7 + 0) * H + col_];
-            G_b_i[col_] += gpart_[((size_t)(k_ - 1) * 7 + 1) * H + col_];
-            G_b_c[col_] += gpart_[((size_t)(k_ - 1) * 7 + 2) * H + col_];
-            G_b_o[col_] += gpart_[((size_t)(k_ - 1) * 7 + 3) * H + col_];
-            G_p_i[col_] += gpart_[((size_t)(k_ - 1) * 7 + 4) * H + col_];
-            G_p_f[col_] += gpart_[((size_t)(k_ - 1) * 7 + 5) * H + col_];
-            G_p_o[col_] += gpart_[((size_t)(k_ - 1) * 7 + 6) * H + col_];
+            grads[8][col_] += gpart_[((size_t)(k_ - 1) * 7 + 0) * H + col_];
+            grads[9][col_] += gpart_[((size_t)(k_ - 1) * 7 + 1) * H + col_];
+            grads[10][col_] += gpart_[((size_t)(k_ - 1) * 7 + 2) * H + col_];
+            grads[11][col_] += gpart_[((size_t)(k_ - 1) * 7 + 3) * H + col_];
+            grads[12][col_] += gpart_[((size_t)(k_ - 1) * 7 + 4) * H + col_];
+            grads[13][col_] += gpart_[((size_t)(k_ - 1) * 7 + 5) * H + col_];
+            grads[14][col_] += gpart_[((size_t)(k_ - 1) * 7 + 6) * H + col_];
         }
     }
     if (d_state0 && d_state0[0])
-        memcpy(d_state0[0], dst_h + BH, BH * sizeof(double));
+        memcpy(d_state0[0], dst_h + BH, BH * sizeof(LSYM_K_REAL));
     if (d_state0 && d_state0[1])
-        memcpy(d_state0[1], dst_c + BH, BH * sizeof(double));
+        memcpy(d_state0[1], dst_c + BH, BH * sizeof(LSYM_K_REAL));
 }
 
-void lstm_peephole_step_forward_f64(int B, int D, int H, const double *const *params, const double *x,
-    const double *const *state, double *const *new_state, double *cache, double *work)
+void LSYM_K(lstm_peephole_step_forward)(int B, int D, int H, const LSYM_K_REAL *const *params, const LSYM_K_REAL *x,
+    const LSYM_K_REAL *const *state, LSYM_K_REAL *const *new_state, LSYM_K_REAL *cache, LSYM_K_REAL *work)
 {
-    lstm_peephole_forward_f64(1, B, D, H, params, x, state, new_state[0], new_state, cache, work);
+    LSYM_K(lstm_peephole_forward)(1, B, D, H, params, x, state, new_state[0], new_state, cache, work);
 }
 
-void lstm_peephole_step_backward_f64(int B, int D, int H, const double *const *params, const double *x,
-    const double *cache, const double *const *d_new_state, double *const *grads, double *d_x,
-    double *const *d_state, double *work)
+void LSYM_K(lstm_peephole_step_backward)(int B, int D, int H, const LSYM_K_REAL *const *params, const LSYM_K_REAL *x,
+    const LSYM_K_REAL *cache, const LSYM_K_REAL *const *d_new_state, LSYM_K_REAL *const *grads, LSYM_K_REAL *d_x,
+    LSYM_K_REAL *const *d_state, LSYM_K_REAL *work)
 {
-    lstm_peephole_backward_f64(1, B, D, H, params, x, cache, NULL, d_new_state, grads, d_x, d_state, work);
+    LSYM_K(lstm_peephole_backward)(1, B, D, H, params, x, cache, NULL, d_new_state, grads, d_x, d_state, work);
 }
-
-/* ======================== float ======================== */
-
-void lstm_peephole_forward_f32(int T, int B, int D, int H, const float *const *params, const float *xs,
-    const float *const *state0, float *hs, float *const *state_T, float *cache, float *work)
-{
-    const size_t BH = (size_t)B * H;
-    const int nt_ = lstm_peephole_threads(B, H);
-    size_t off_ = 0;
-    int solo_;
-    const float *P_W_f = params[0];
-    const float *P_W_i = params[1];
-    const float *P_W_c = params[2];
-    const float *P_W_o = params[3];
-    const float *P_U_f = params[4];
-    const float *P_U_i = params[5];
-    const float *P_U_c = params[6];
-    const float *P_U_o = params[7];
-    const float *P_b_f = params[8];
-    const float *P_b_i = params[9];
-    const float *P_b_c = params[10];
-    const float *P_b_o = params[11];
-    const float *P_p_i = params[12];
-    const float *P_p_f = params[13];
-    const float *P_p_o = params[14];
-    float *C_h_prev = cache + (size_t)0 * T * BH;
-    float *C_c_prev = cache + (size_t)(1 * T + 1) * BH;
-    float *C_f = cache + (size_t)(2 * T + 2) * BH;
-    float *C_i = cache + (size_t)(3 * T + 2) * BH;
-    float *C_c_tilde = cache + (size_t)(4 * T + 2) * BH;
-    float *C_o = cache + (size_t)(5 * T + 2) * BH;
-    float *stk_x = work + off_;
-    off_ += ALIGN_((size_t)4 * H * D);
-    float *stk_h_prev = work + off_;
-    off_ += ALIGN_((size_t)4 * H * H);
-    float *proj_x = work + off_;
-    off_ += ALIGN_((size_t)T * B * 4 * H);
-    float *proj_h_prev = work + off_;
-    off_ += ALIGN_((size_t)B * 4 * H);
-    float *pkf_x = work + off_;
-    off_ += ALIGN_(PK_COLS_(4 * H) * D);
-    float *pkf_h_prev = work + off_;
-    off_ += ALIGN_(PK_COLS_(4 * H) * H);
-    /* [W_f; W_i; W_c; W_o]: the caller's arrays when adjacent, else a copy */
-    const float *stkw_x = stk_x;
-    if (P_W_i == P_W_f + (size_t)H * D && P_W_c == P_W_i + (size_t)H * D && P_W_o == P_W_c + (size_t)H * D) {
-        stkw_x = P_W_f;
-    } else {
-        memcpy(stk_x + (size_t)0 * H * D, P_W_f, sizeof(float) * H * D);
-        memcpy(stk_x + (size_t)1 * H * D, P_W_i, sizeof(float) * H * D);
-        memcpy(stk_x + (size_t)2 * H * D, P_W_c, sizeof(float) * H * D);
-        memcpy(stk_x + (size_t)3 * H * D, P_W_o, sizeof(float) * H * D);
-    }
-    (void)stkw_x;
-    /* [U_f; U_i; U_c; U_o]: the caller's arrays when adjacent, else a copy */
-    const float *stkw_h_prev = stk_h_prev;
-    if (P_U_i == P_U_f + (size_t)H * H && P_U_c == P_U_i + (size_t)H * H && P_U_o == P_U_c + (size_t)H * H) {
-        stkw_h_prev = P_U_f;
-    } else {
-        memcpy(stk_h_prev + (size_t)0 * H * H, P_U_f, sizeof(float) * H * H);
-        memcpy(stk_h_prev + (size_t)1 * H * H, P_U_i, sizeof(float) * H * H);
-        memcpy(stk_h_prev + (size_t)2 * H * H, P_U_c, sizeof(float) * H * H);
-        memcpy(stk_h_prev + (size_t)3 * H * H, P_U_o, sizeof(float) * H * H);
-    }
-    (void)stkw_h_prev;
-    (void)off_;
-    (void)cache; /* a cell whose backward pass reads nothing of the forward has no cache */
-    (void)D;
-    if (state0 && state0[0]) /* C_h_prev, row 0: the state before step 0 */
-        memcpy(C_h_prev, state0[0], BH * sizeof(float));
-    else
-        memset(C_h_prev, 0, BH * sizeof(float));
-    if (state0 && state0[1]) /* C_c_prev, row 0: the state before step 0 */
-        memcpy(C_c_prev, state0[1], BH * sizeof(float));
-    else
-        memset(C_c_prev, 0, BH * sizeof(float));
-    solo_ = blas_solo_(nt_);
-    LSTM_PARALLEL
-    {
-    const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
-    const int cols_ = nth_ > 1 && B < 2 * LSTM_MIN_ROWS; /* the same in every thread */
-    const int pk_ = !cols_ && T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
-    if (pk_) {
-        pk_pack_f32(1, 4 * H, D, stkw_x, D, pkf_x, tid_, nth_);
-        pk_pack_f32(1, 4 * H, H, stkw_h_prev, H, pkf_h_prev, tid_, nth_);
-    }
-    if (!pk_) {
-        /* the input projection of all steps: this thread's rows of it (packed: step by step, below) */
-        const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
-        mm_nt_f32(q1_ - q0_, 4 * H, D, xs + (size_t)q0_ * D, D, stkw_x, D, (float)0, proj_x + (size_t)q0_ * (4 * H), 4 * H);
-    }
-    LSTM_BARRIER
-    /* the time loop on this thread's rows r0_ .. r1_ - 1 of the batch, or (cols_) on its hidden units
-     * c0_ .. c1_ - 1 of every row, with a barrier before each product of a step */
-    const int r0_ = cols_ ? 0 : SPLIT_(B, tid_, nth_), r1_ = cols_ ? B : SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
-    const int c0_ = cols_ ? SPLIT32_(H, tid_, nth_) : 0, c1_ = cols_ ? SPLIT32_(H, tid_ + 1, nth_) : H;
-    int t_, row_, col_, g_;
-    (void)g_;
-    (void)Bs_;
-    for (t_ = 0; t_ < T; ++t_) {
-        const float *prev_h = C_h_prev + (size_t)t_ * BH;
-        const float *prev_c = C_c_prev + (size_t)t_ * BH;
-        float *hs_t = hs + (size_t)t_ * BH;
-        const float *pj_x = proj_x + (size_t)t_ * B * 4 * H;
-        float *S_ct = C_c_prev + (size_t)(t_ + 1) * BH;
-        float *S_c_tildet = C_c_tilde + (size_t)t_ * BH;
-        float *S_ft = C_f + (size_t)t_ * BH;
-        float *S_ht = C_h_prev + (size_t)(t_ + 1) * BH;
-        float *S_it = C_i + (size_t)t_ * BH;
-        float *S_ot = C_o + (size_t)t_ * BH;
-        if (pk_) /* this step's rows of the input projection */
-            mm_pk_f32(Bs_, 4 * H, D, xs + ((size_t)t_ * B + r0_) * D, D, pkf_x, proj_x + ((size_t)t_ * B + r0_) * (4 * H), 4 * H, 0);
-        if (pk_) {
-            mm_pk_f32(Bs_, 4 * H, H, prev_h + (size_t)r0_ * H, H, pkf_h_prev, proj_h_prev + (size_t)r0_ * (4 * H), 4 * H, 0);
-        } else if (cols_) {
-            LSTM_BARRIER
-            for (g_ = 0; g_ < 4; ++g_)
-                mm_nt_f32(Bs_, c1_ - c0_, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev + ((size_t)g_ * H + c0_) * H, H, (float)0, proj_h_prev + (size_t)r0_ * (4 * H) + (size_t)g_ * H + c0_, 4 * H);
-        } else {
-            mm_nt_f32(Bs_, 4 * H, H, prev_h + (size_t)r0_ * H, H, stkw_h_prev, H, (float)0, proj_h_prev + (size_t)r0_ * (4 * H), 4 * H);
-        }
-        for (row_ = r0_; row_ < r1_; ++row_) {
-            const float *proj_h_prev_r_ = proj_h_prev + (size_t)row_ * (4 * H);
-            const float *pj_x_r_ = pj_x + (size_t)row_ * (4 * H);
-            const float *prev_c_r_ = prev_c + (size_t)row_ * (H);
-            float *S_ft_r_ = S_ft + (size_t)row_ * (H);
-            float *S_it_r_ = S_it + (size_t)row_ * (H);
-            float *S_c_tildet_r_ = S_c_tildet + (size_t)row_ * (H);
-            float *S_ct_r_ = S_ct + (size_t)row_ * (H);
-            float *S_ot_r_ = S_ot + (size_t)row_ * (H);
-            float *S_ht_r_ = S_ht + (size_t)row_ * (H);
-            float *hs_t_r_ = hs_t + (size_t)row_ * (H);
-            LSTM_IVDEP
-            for (col_ = c0_; col_ < c1_; ++col_) {
-                const float U_f_h_prev = proj_h_prev_r_[col_];
-                const float W_f_x = pj_x_r_[col_];
-                const float b_f = P_b_f[col_];
-                const float c_prev = prev_c_r_[col_];
-                const float p_f = P_p_f[col_];
-                const float U_i_h_prev = proj_h_prev_r_[1 * H + col_];
-                const float W_i_x = pj_x_r_[1 * H + col_];
-                const float b_i = P_b_i[col_];
-                const float p_i = P_p_i[col_];
-                const float U_c_h_prev = proj_h_prev_r_[2 * H + col_];
-                const float W_c_x = pj_x_r_[2 * H + col_];
-                const float b_c = P_b_c[col_];
-                const float U_o_h_prev = proj_h_prev_r_[3 * H + col_];
-                const float W_o_x = pj_x_r_[3 * H + col_];
-                const float b_o = P_b_o[col_];
-                const float p_o = P_p_o[col_];
-                const float z_f = U_f_h_prev + W_f_x + b_f + c_prev*p_f;
-                const float f = sigmoid_f32(z_f);
-                const float z_i = U_i_h_prev + W_i_x + b_i + c_prev*p_i;
-                const float i = sigmoid_f32(z_i);
-                const float z_c = U_c_h_prev + W_c_x + b_c;
-                const float c_tilde = tanhf(z_c);
-                const float c = c_prev*f + c_tilde*i;
-                const float z_o = U_o_h_prev + W_o_x + b_o + c*p_o;
-                const float o = sigmoid_f32(z_o);
-                const float h = o*tanhf(c);
-                S_ft_r_[col_] = f;
-                S_it_r_[col_] = i;
-                S_c_tildet_r_[col_] = c_tilde;
-                S_ct_r_[col_] = c;
-                S_ot_r_[col_] = o;
-                S_ht_r_[col_] = h;
-                hs_t_r_[col_] = h;
-            }
-        }
-    }
-    }
-    blas_restore_(solo_);
-    if (state_T && state_T[0])
-        memcpy(state_T[0], C_h_prev + (size_t)T * BH, BH * sizeof(float));
-    if (state_T && state_T[1])
-        memcpy(state_T[1], C_c_prev + (size_t)T * BH, BH * sizeof(float));
-}
-
-void lstm_peephole_backward_f32(int T, int B, int D, int H, const float *const *params, const float *xs,
-    const float *cache, const float *d_hs, const float *const *d_state_T, float *const *grads,
-    float *d_xs, float *const *d_state0, float *work)
-{
-    const size_t BH = (size_t)B * H;
-    const int nt_ = lstm_peephole_threads(B, H);
-    int team_ = 1; /* the threads the runtime gave: fewer than nt_ under OMP_THREAD_LIMIT or OMP_DYNAMIC */
-    size_t off_ = 0;
-    int solo_;
-    const float *P_W_f = params[0];
-    float *G_W_f = grads[0];
-    const float *P_W_i = params[1];
-    float *G_W_i = grads[1];
-    const float *P_W_c = params[2];
-    float *G_W_c = grads[2];
-    const float *P_W_o = params[3];
-    float *G_W_o = grads[3];
-    const float *P_U_f = params[4];
-    float *G_U_f = grads[4];
-    const float *P_U_i = params[5];
-    float *G_U_i = grads[5];
-    const float *P_U_c = params[6];
-    float *G_U_c = grads[6];
-    const float *P_U_o = params[7];
-    float *G_U_o = grads[7];
-    const float *P_b_f = params[8];
-    float *G_b_f = grads[8];
-    const float *P_b_i = params[9];
-    float *G_b_i = grads[9];
-    const float *P_b_c = params[10];
-    float *G_b_c = grads[10];
-    const float *P_b_o = params[11];
-    float *G_b_o = grads[11];
-    const float *P_p_i = params[12];
-    float *G_p_i = grads[12];
-    const float *P_p_f = params[13];
-    float *G_p_f = grads[13];
-    const float *P_p_o = params[14];
-    float *G_p_o = grads[14];
-    const float *C_h_prev = cache + (size_t)0 * T * BH;
-    const float *C_c_prev = cache + (size_t)(1 * T + 1) * BH;
-    const float *C_f = cache + (size_t)(2 * T + 2) * BH;
-    const float *C_i = cache + (size_t)(3 * T + 2) * BH;
-    const float *C_c_tilde = cache + (size_t)(4 * T + 2) * BH;
-    const float *C_o = cache + (size_t)(5 * T + 2) * BH;
-    float *stk_x = work + off_;
-    off_ += ALIGN_((size_t)4 * H * D);
-    float *stk_h_prev = work + off_;
-    off_ += ALIGN_((size_t)4 * H * H);
-    float *dl_x = work + off_;
-    off_ += ALIGN_((size_t)T * B * 4 * H);
-    float *bk_h_prev = work + off_;
-    off_ += ALIGN_((size_t)B * H);
-    float *pkb_x = work + off_;
-    off_ += ALIGN_(PK_COLS_(D) * (4 * H));
-    float *pkb_h_prev = work + off_;
-    off_ += ALIGN_(PK_COLS_(H) * (4 * H));
-    float *dst_h = work + off_;
-    off_ += ALIGN_((size_t)2 * B * H);
-    float *dst_c = work + off_;
-    off_ += ALIGN_((size_t)2 * B * H);
-    float *wpa_ = work + off_;
-    off_ += ALIGN_((size_t)LSTM_KC * PK_ROWS_(4 * H));
-    float *wpb_ = work + off_;
-    off_ += ALIGN_((size_t)LSTM_KC * PK_COLS_(D > H ? D : H));
-    float *gpart_ = work + off_;
-    off_ += ALIGN_((size_t)(LSTM_MAX_THREADS - 1) * 7 * H);
-    /* [W_f; W_i; W_c; W_o]: the caller's arrays when adjacent, else a copy */
-    const float *stkw_x = stk_x;
-    if (P_W_i == P_W_f + (size_t)H * D && P_W_c == P_W_i + (size_t)H * D && P_W_o == P_W_c + (size_t)H * D) {
-        stkw_x = P_W_f;
-    } else {
-        memcpy(stk_x + (size_t)0 * H * D, P_W_f, sizeof(float) * H * D);
-        memcpy(stk_x + (size_t)1 * H * D, P_W_i, sizeof(float) * H * D);
-        memcpy(stk_x + (size_t)2 * H * D, P_W_c, sizeof(float) * H * D);
-        memcpy(stk_x + (size_t)3 * H * D, P_W_o, sizeof(float) * H * D);
-    }
-    (void)stkw_x;
-    /* [U_f; U_i; U_c; U_o]: the caller's arrays when adjacent, else a copy */
-    const float *stkw_h_prev = stk_h_prev;
-    if (P_U_i == P_U_f + (size_t)H * H && P_U_c == P_U_i + (size_t)H * H && P_U_o == P_U_c + (size_t)H * H) {
-        stkw_h_prev = P_U_f;
-    } else {
-        memcpy(stk_h_prev + (size_t)0 * H * H, P_U_f, sizeof(float) * H * H);
-        memcpy(stk_h_prev + (size_t)1 * H * H, P_U_i, sizeof(float) * H * H);
-        memcpy(stk_h_prev + (size_t)2 * H * H, P_U_c, sizeof(float) * H * H);
-        memcpy(stk_h_prev + (size_t)3 * H * H, P_U_o, sizeof(float) * H * H);
-    }
-    (void)stkw_h_prev;
-    (void)off_;
-    (void)cache;
-    (void)P_W_f;
-    (void)P_W_i;
-    (void)P_W_c;
-    (void)P_W_o;
-    (void)P_U_f;
-    (void)P_U_i;
-    (void)P_U_c;
-    (void)P_U_o;
-    (void)P_b_f;
-    (void)P_b_i;
-    (void)P_b_c;
-    (void)P_b_o;
-    (void)P_p_i;
-    (void)P_p_f;
-    (void)P_p_o;
-    memset(G_W_f, 0, sizeof(float) * H * D);
-    memset(G_W_i, 0, sizeof(float) * H * D);
-    memset(G_W_c, 0, sizeof(float) * H * D);
-    memset(G_W_o, 0, sizeof(float) * H * D);
-    memset(G_U_f, 0, sizeof(float) * H * H);
-    memset(G_U_i, 0, sizeof(float) * H * H);
-    memset(G_U_c, 0, sizeof(float) * H * H);
-    memset(G_U_o, 0, sizeof(float) * H * H);
-    memset(G_b_f, 0, sizeof(float) * H);
-    memset(G_b_i, 0, sizeof(float) * H);
-    memset(G_b_c, 0, sizeof(float) * H);
-    memset(G_b_o, 0, sizeof(float) * H);
-    memset(G_p_i, 0, sizeof(float) * H);
-    memset(G_p_f, 0, sizeof(float) * H);
-    memset(G_p_o, 0, sizeof(float) * H);
-    memset(d_xs, 0, sizeof(float) * T * B * D);
-    if (d_state_T && d_state_T[0])
-        memcpy(dst_h + (size_t)((T - 1) & 1) * BH, d_state_T[0], BH * sizeof(float));
-    else
-        memset(dst_h + (size_t)((T - 1) & 1) * BH, 0, BH * sizeof(float));
-    if (d_state_T && d_state_T[1])
-        memcpy(dst_c + (size_t)((T - 1) & 1) * BH, d_state_T[1], BH * sizeof(float));
-    else
-        memset(dst_c + (size_t)((T - 1) & 1) * BH, 0, BH * sizeof(float));
-    solo_ = blas_solo_(nt_);
-    LSTM_PARALLEL
-    {
-    /* the time loop on this thread's rows r0_ .. r1_ - 1 of the batch, or (cols_) on its hidden units
-     * c0_ .. c1_ - 1 of every row, with a barrier before each product of a step; thread 0 sums the
-     * vector gradients in place, the others in their part of gpart_ */
-    const int tid_ = LSTM_THREAD_NUM, nth_ = LSTM_NUM_THREADS;
-    const int cols_ = nth_ > 1 && B < 2 * LSTM_MIN_ROWS; /* the same in every thread */
-    const int r0_ = cols_ ? 0 : SPLIT_(B, tid_, nth_), r1_ = cols_ ? B : SPLIT_(B, tid_ + 1, nth_), Bs_ = r1_ - r0_;
-    const int c0_ = cols_ ? SPLIT32_(H, tid_, nth_) : 0, c1_ = cols_ ? SPLIT32_(H, tid_ + 1, nth_) : H;
-    if (tid_ == 0)
-        team_ = nth_;
-    const int pk_ = !cols_ && T * (B / nth_) >= LSTM_PACK_MIN; /* the same in every thread */
-    if (pk_) {
-        pk_pack_f32(0, D, 4 * H, stkw_x, D, pkb_x, tid_, nth_);
-        pk_pack_f32(0, H, 4 * H, stkw_h_prev, H, pkb_h_prev, tid_, nth_);
-    }
-    if (cols_) { /* the panels of this thread's hidden units */
-        pk_panels_f32(0, H, 4 * H, stkw_h_prev, H, pkb_h_prev, c0_ / PK_NR_f32, c1_ / PK_NR_f32);
-    }
-    LSTM_BARRIER
-    int t_, row_, col_, g_;
-    (void)g_;
-    float *GP_b_f = tid_ == 0 ? G_b_f : gpart_ + ((size_t)(tid_ - 1) * 7 + 0) * H;
-    if (tid_ > 0)
-        memset(GP_b_f, 0, H * sizeof(float));
-    float *GP_b_i = tid_ == 0 ? G_b_i : gpart_ + ((size_t)(tid_ - 1) * 7 + 1) * H;
-    if (tid_ > 0)
-        memset(GP_b_i, 0, H * sizeof(float));
-    float *GP_b_c = tid_ == 0 ? G_b_c : gpart_ + ((size_t)(tid_ - 1) * 7 + 2) * H;
-    if (tid_ > 0)
-        memset(GP_b_c, 0, H * sizeof(float));
-    float *GP_b_o = tid_ == 0 ? G_b_o : gpart_ + ((size_t)(tid_ - 1) * 7 + 3) * H;
-    if (tid_ > 0)
-        memset(GP_b_o, 0, H * sizeof(float));
-    float *GP_p_i = tid_ == 0 ? G_p_i : gpart_ + ((size_t)(tid_ - 1) * 7 + 4) * H;
-    if (tid_ > 0)
-        memset(GP_p_i, 0, H * sizeof(float));
-    float *GP_p_f = tid_ == 0 ? G_p_f : gpart_ + ((size_t)(tid_ - 1) * 7 + 5) * H;
-    if (tid_ > 0)
-        memset(GP_p_f, 0, H * sizeof(float));
-    float *GP_p_o = tid_ == 0 ? G_p_o : gpart_ + ((size_t)(tid_ - 1) * 7 + 6) * H;
-    if (tid_ > 0)
-        memset(GP_p_o, 0, H * sizeof(float));
-    (void)Bs_;
-    for (t_ = T - 1; t_ >= 0; --t_) {
-        float *dcur_h = dst_h + (size_t)(t_ & 1) * BH;
-        float *dcur_c = dst_c + (size_t)(t_ & 1) * BH;
-        float *dnext_h = dst_h + (size_t)((t_ + 1) & 1) * BH;
-        float *dnext_c = dst_c + (size_t)((t_ + 1) & 1) * BH;
-        const float *S_c_prevt = C_c_prev + (size_t)t_ * BH;
-        const float *S_ft = C_f + (size_t)t_ * BH;
-        const float *S_it = C_i + (size_t)t_ * BH;
-        const float *S_c_tildet = C_c_tilde + (size_t)t_ * BH;
-        const float *S_ct = C_c_prev + (size_t)(t_ + 1) * BH;
-        const float *S_ot = C_o + (size_t)t_ * BH;
-        float *dl_xt = dl_x + (size_t)t_ * B * 4 * H;
-        if (d_hs)
-            for (row_ = r0_; row_ < r1_; ++row_)
-                for (col_ = c0_; col_ < c1_; ++col_)
-                    dcur_h[(size_t)row_ * H + col_] += d_hs[(size_t)t_ * BH + (size_t)row_ * H + col_];
-        for (row_ = r0_; row_ < r1_; ++row_) {
-            const float *S_ct_r_ = S_ct + (size_t)row_ * (H);
-            const float *dcur_h_r_ = dcur_h + (size_t)row_ * (H);
-            const float *S_ot_r_ = S_ot + (size_t)row_ * (H);
-            const float *dcur_c_r_ = dcur_c + (size_t)row_ * (H);
-            const float *S_it_r_ = S_it + (size_t)row_ * (H);
-            const float *S_c_tildet_r_ = S_c_tildet + (size_t)row_ * (H);
-            const float *S_c_prevt_r_ = S_c_prevt + (size_t)row_ * (H);
-            const float *S_ft_r_ = S_ft + (size_t)row_ * (H);
-            float *dl_xt_r_ = dl_xt + (size_t)row_ * (4 * H);
-            float *dnext_c_r_ = dnext_c + (size_t)row_ * (H);
-            LSTM_IVDEP
-            for (col_ = c0_; col_ < c1_; ++col_) {
-                const float c = S_ct_r_[col_];
-                const float d_h = dcur_h_r_[col_];
-                const float o = S_ot_r_[col_];
-                const float d_c_next = dcur_c_r_[col_];
-                const float p_o = P_p_o[col_];
-                const float i = S_it_r_[col_];
-                const float c_tilde = S_c_tildet_r_[col_];
-                const float c_prev = S_c_prevt_r_[col_];
-                const float f = S_ft_r_[col_];
-                const float p_f = P_p_f[col_];
-                const float p_i = P_p_i[col_];
-                const float _t0 = tanhf(c);
-                const float d_o = _t0*d_h;
-                const float d_z_o = d_o*o*(1 - o);
-                const float d_c = d_c_next + d_h*o*(1 - (_t0*_t0)) + d_z_o*p_o;
-                const float d_c_tilde = d_c*i;
-                const float d_z_c = d_c_tilde*(1 - (c_tilde*c_tilde));
-                const float d_i = c_tilde*d_c;
-                const float d_z_i = d_i*i*(1 - i);
-                const float d_f = c_prev*d_c;
-                const float d_z_f = d_f*f*(1 - f);
-                const float d_c_prev = d_c*f + d_z_f*p_f + d_z_i*p_i;
-                dl_xt_r_[3 * H + col_] = d_z_o;
-                dl_xt_r_[2 * H + col_] = d_z_c;
-                dl_xt_r_[1 * H + col_] = d_z_i;
-                dl_xt_r_[col_] = d_z_f;
-                dnext_c_r_[col_] = d_c_prev;
-                GP_b_f[col_] += d_z_f;
-                GP_b_i[col_] += d_z_i;
-                GP_b_c[col_] += d_z_c;
-                GP_b_o[col_] += d_z_o;
-                GP_p_i[col_] += c_prev*d_z_i;
-                GP_p_f[col_] += c_prev*d_z_f;
-                GP_p_o[col_] += c*d_z_o;
-            }
-        }
-        if (pk_) {
-            mm_pk_f32(Bs_, H, 4 * H, dl_xt + (size_t)r0_ * (4 * H), 4 * H, pkb_h_prev, bk_h_prev + (size_t)r0_ * H, H, 0);
-        } else if (cols_) {
-            LSTM_BARRIER
-            mm_pk_f32(Bs_, c1_ - c0_, 4 * H, dl_xt + (size_t)r0_ * (4 * H), 4 * H, pkb_h_prev + (size_t)(c0_ / PK_NR_f32) * (4 * H) * PK_NR_f32, bk_h_prev + (size_t)r0_ * H + c0_, H, 0);
-        } else {
-            mm_nn_f32(Bs_, H, 4 * H, dl_xt + (size_t)r0_ * (4 * H), 4 * H, stkw_h_prev, H, (float)0, bk_h_prev + (size_t)r0_ * H, H);
-        }
-        for (row_ = r0_; row_ < r1_; ++row_) {
-            const float *bk_h_prev_r_ = bk_h_prev + (size_t)row_ * (H);
-            float *dnext_h_r_ = dnext_h + (size_t)row_ * (H);
-            LSTM_IVDEP
-            for (col_ = c0_; col_ < c1_; ++col_) {
-                const float back_h_prev = bk_h_prev_r_[col_];
-                const float d_h_prev = back_h_prev;
-                dnext_h_r_[col_] = d_h_prev;
-            }
-        }
-        if (pk_) /* this step's rows of d_xs */
-            mm_pk_f32(Bs_, D, 4 * H, dl_x + ((size_t)t_ * B + r0_) * (4 * H), 4 * H, pkb_x, d_xs + ((size_t)t_ * B + r0_) * D, D, 1);
-    }
-    /* the products over all steps: the weight gradients; unpacked, this thread's rows of d_xs */
-    LSTM_BARRIER
-    if (G_W_i == G_W_f + (size_t)H * D && G_W_c == G_W_i + (size_t)H * D && G_W_o == G_W_c + (size_t)H * D) {
-        wg_f32(pk_, 4 * H, D, T * B, dl_x, 4 * H, xs, D, G_W_f, D, wpa_, wpb_, tid_, nth_);
-    } else {
-        wg_f32(pk_, H, D, T * B, dl_x + (size_t)0 * H, 4 * H, xs, D, G_W_f, D, wpa_, wpb_, tid_, nth_);
-        wg_f32(pk_, H, D, T * B, dl_x + (size_t)1 * H, 4 * H, xs, D, G_W_i, D, wpa_, wpb_, tid_, nth_);
-        wg_f32(pk_, H, D, T * B, dl_x + (size_t)2 * H, 4 * H, xs, D, G_W_c, D, wpa_, wpb_, tid_, nth_);
-        wg_f32(pk_, H, D, T * B, dl_x + (size_t)3 * H, 4 * H, xs, D, G_W_o, D, wpa_, wpb_, tid_, nth_);
-    }
-    if (G_U_i == G_U_f + (size_t)H * H && G_U_c == G_U_i + (size_t)H * H && G_U_o == G_U_c + (size_t)H * H) {
-        wg_f32(pk_, 4 * H, H, T * B, dl_x, 4 * H, C_h_prev, H, G_U_f, H, wpa_, wpb_, tid_, nth_);
-    } else {
-        wg_f32(pk_, H, H, T * B, dl_x + (size_t)0 * H, 4 * H, C_h_prev, H, G_U_f, H, wpa_, wpb_, tid_, nth_);
-        wg_f32(pk_, H, H, T * B, dl_x + (size_t)1 * H, 4 * H, C_h_prev, H, G_U_i, H, wpa_, wpb_, tid_, nth_);
-        wg_f32(pk_, H, H, T * B, dl_x + (size_t)2 * H, 4 * H, C_h_prev, H, G_U_c, H, wpa_, wpb_, tid_, nth_);
-        wg_f32(pk_, H, H, T * B, dl_x + (size_t)3 * H, 4 * H, C_h_prev, H, G_U_o, H, wpa_, wpb_, tid_, nth_);
-    }
-    if (!pk_) {
-        const int q0_ = SPLIT_(T * B, tid_, nth_), q1_ = SPLIT_(T * B, tid_ + 1, nth_);
-        mm_nn_f32(q1_ - q0_, D, 4 * H, dl_x + (size_t)q0_ * (4 * H), 4 * H, stkw_x, D, (float)1, d_xs + (size_t)q0_ * D, D);
-    }
-    }
-    blas_restore_(solo_);
-    (void)team_;
-    {
-    int k_, col_;
-    for (k_ = 1; k_ < team_; ++k_)
-        for (col_ = 0; col_ < H; ++col_) {
-            G_b_f[col_] += gpart_[((size_t)(k_ - 1) * 7 + 0) * H + col_];
-            G_b_i[col_] += gpart_[((size_t)(k_ - 1) * 7 + 1) * H + col_];
-            G_b_c[col_] += gpart_[((size_t)(k_ - 1) * 7 + 2) * H + col_];
-            G_b_o[col_] += gpart_[((size_t)(k_ - 1) * 7 + 3) * H + col_];
-            G_p_i[col_] += gpart_[((size_t)(k_ - 1) * 7 + 4) * H + col_];
-            G_p_f[col_] += gpart_[((size_t)(k_ - 1) * 7 + 5) * H + col_];
-            G_p_o[col_] += gpart_[((size_t)(k_ - 1) * 7 + 6) * H + col_];
-        }
-    }
-    if (d_state0 && d_state0[0])
-        memcpy(d_state0[0], dst_h + BH, BH * sizeof(float));
-    if (d_state0 && d_state0[1])
-        memcpy(d_state0[1], dst_c + BH, BH * sizeof(float));
-}
-
-void lstm_peephole_step_forward_f32(int B, int D, int H, const float *const *params, const float *x,
-    const float *const *state, float *const *new_state, float *cache, float *work)
-{
-    lstm_peephole_forward_f32(1, B, D, H, params, x, state, new_state[0], new_state, cache, work);
-}
-
-void lstm_peephole_step_backward_f32(int B, int D, int H, const float *const *params, const float *x,
-    const float *cache, const float *const *d_new_state, float *const *grads, float *d_x,
-    float *const *d_state, float *work)
-{
-    lstm_peephole_backward_f32(1, B, D, H, params, x, cache, NULL, d_new_state, grads, d_x, d_state, work);
-}
+#endif

@@ -274,6 +274,45 @@ LSYM_STATIC void LSYM_FN(wg)(int pk, int M, int N, int K, const LSYM_REAL *A, in
     LSYM_FN(mm_tnp)(M, N, K, A, lda, Bm, ldb, C, ldc, Ap, Bp, tid, nth);
 }
 
+/* -- the workspace and the caller's weights, for every cell's kernel -- */
+
+/* 1 when the n arrays w[idx[k]] of `size` elements lie one after the other in this order. */
+LSYM_STATIC int LSYM_FN(lsym_adjacent)(int n, const int *idx, const LSYM_REAL *const *w, size_t size)
+{
+    int k;
+    for (k = 1; k < n && w[idx[k]] == w[idx[0]] + (size_t)k * size; ++k)
+        ;
+    return k == n;
+}
+
+/* The weights stacked on one operand: the caller's arrays when adjacent, else `copy`, filled. */
+LSYM_STATIC const LSYM_REAL *LSYM_FN(lsym_stacked)(int n, const int *idx, const LSYM_REAL *const *w, size_t size, LSYM_REAL *copy)
+{
+    int k;
+    if (LSYM_FN(lsym_adjacent)(n, idx, w, size))
+        return w[idx[0]];
+    for (k = 0; k < n; ++k)
+        memcpy(copy + (size_t)k * size, w[idx[k]], size * sizeof(LSYM_REAL));
+    return copy;
+}
+
+/* The next workspace array of n elements (at *off, which moves past it to the next 64-byte boundary). */
+LSYM_STATIC LSYM_REAL *LSYM_FN(lsym_take)(LSYM_REAL *work, size_t *off, size_t n)
+{
+    LSYM_REAL *at = work + *off;
+    *off += ALIGN_(n);
+    return at;
+}
+
+/* dst = src (n elements), or zeros when src is NULL. */
+LSYM_STATIC void LSYM_FN(lsym_copy)(LSYM_REAL *dst, const LSYM_REAL *src, size_t n)
+{
+    if (src)
+        memcpy(dst, src, n * sizeof(LSYM_REAL));
+    else
+        memset(dst, 0, n * sizeof(LSYM_REAL));
+}
+
 #undef LSYM_NR
 #undef LSYM_AT
 #undef LSYM_REAL

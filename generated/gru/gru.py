@@ -8,8 +8,8 @@ acts as x @ W.T. Standalone: imports NumPy only.
 
 Layout: the weights applied to one operand are stacked (one matrix product per operand and
 step; the input's product for all steps at once, before the time loop). Every value the
-backward pass reads is written into one (T, B, n) array as it is computed; a state keeps
-T + 1 rows (row t: the state before step t). The backward pass writes the adjoints of the
+backward pass reads is written into one (T, B, n) array as it is computed; a state it reads
+keeps T + 1 rows (row t: the state before step t). The backward pass writes the adjoints of the
 stacked products into one (T, B, k * H) array per operand and takes every weight gradient
 as one matrix product over all steps, after the loop.
 
@@ -317,25 +317,26 @@ def forward(params, xs, state0=None):
     stacked = _stack(params)
     h_seq = np.empty((T + 1, B, H), dtype=dtype)
     h_seq[0] = state0.get("h", 0)
-    n_seq = np.empty((T, B, H), dtype=dtype)
     r_seq = np.empty((T, B, H), dtype=dtype)
     z_seq = np.empty((T, B, H), dtype=dtype)
+    rh_seq = np.empty((T, B, H), dtype=dtype)
+    n_seq = np.empty((T, B, H), dtype=dtype)
     proj_x = (xs.reshape(T * B, I) @ stacked["x"].T).reshape(T, B, -1)
     proj_x += np.concatenate([params[b] for b in _BIASES["x"]])
     for t in range(T):
-        h_prev = h_seq[t]
-        proj_h_prev = h_prev @ stacked["h_prev"].T
+        proj_h_prev = h_seq[t] @ stacked["h_prev"].T
         proj_h_prev += proj_x[t, :, :2 * H]
         U_r_h_prev = proj_h_prev[:, :H]
         U_z_h_prev = proj_h_prev[:, H:2 * H]
+        h_prev = h_seq[t]
         z_r = U_r_h_prev
         r = sigmoid(z_r, out=r_seq[t])
         z_z = U_z_h_prev
         z = sigmoid(z_z, out=z_seq[t])
-        rh = h_prev*r
+        rh = np.multiply(h_prev, r, out=rh_seq[t])
         proj_rh = rh @ stacked["rh"].T
         proj_rh += proj_x[t, :, 2 * H:3 * H]
-        U_n_rh = proj_rh[:, :H]
+        U_n_rh = proj_rh
         z_n = U_n_rh
         n = np.tanh(z_n, out=n_seq[t])
         h = np.add(h_prev*z, n*(1 - z), out=h_seq[t + 1])
@@ -343,9 +344,10 @@ def forward(params, xs, state0=None):
         "xs": xs,
         "stacked": stacked,
         "h_seq": h_seq,
-        "n_seq": n_seq,
         "r_seq": r_seq,
         "z_seq": z_seq,
+        "rh_seq": rh_seq,
+        "n_seq": n_seq,
     })
     return h_seq[1:].copy(), {"h": h_seq[T].copy()}, cache
 
@@ -359,9 +361,10 @@ def backward(params, cache, d_hs, d_state_T=None):
     _kept = cache.arrays
     xs, stacked = _kept["xs"], _kept["stacked"]
     h_seq = _kept["h_seq"]
-    n_seq = _kept["n_seq"]
     r_seq = _kept["r_seq"]
     z_seq = _kept["z_seq"]
+    rh_seq = _kept["rh_seq"]
+    n_seq = _kept["n_seq"]
     if d_hs is None:
         d_hs = np.zeros((T, B, H), dtype=dtype)
     zeros = np.zeros((B, H), dtype=dtype)
@@ -369,17 +372,17 @@ def backward(params, cache, d_hs, d_state_T=None):
     d_lin_x = np.empty((T, B, 3 * H), dtype=dtype)
     for t in range(T - 1, -1, -1):
         d_h = d_hs[t] + d_state_h
-        h_prev = h_seq[t]
-        r = r_seq[t]
         z = z_seq[t]
         n = n_seq[t]
+        h_prev = h_seq[t]
         _t0 = 1 - z
         d_n = _t0*d_h
         d_z_n = np.multiply(d_n, 1 - n**2, out=d_lin_x[t, :, 2 * H:3 * H])
-        back_rh = d_lin_x[t, :, 2 * H:3 * H] @ stacked["rh"]
-        d_rh = back_rh
         d_z = d_h*(h_prev - n)
         d_z_z = np.multiply(_t0*d_z, z, out=d_lin_x[t, :, H:2 * H])
+        back_rh = d_lin_x[t, :, 2 * H:3 * H] @ stacked["rh"]
+        r = r_seq[t]
+        d_rh = back_rh
         d_r = d_rh*h_prev
         d_z_r = np.multiply(d_r*r, 1 - r, out=d_lin_x[t, :, :H])
         back_h_prev = d_lin_x[t, :, :2 * H] @ stacked["h_prev"]
@@ -395,7 +398,7 @@ def backward(params, cache, d_hs, d_state_T=None):
     d_stacked = np.ascontiguousarray((h_seq[:-1].reshape(T * B, -1).T @ d_lin_x[:, :, :2 * H].reshape(T * B, -1)).T)
     grads["U_r"] = d_stacked[:H]
     grads["U_z"] = d_stacked[H:2 * H]
-    d_stacked = np.ascontiguousarray(((h_seq[:-1]*r_seq).reshape(T * B, -1).T @ d_lin_x[:, :, 2 * H:3 * H].reshape(T * B, -1)).T)
+    d_stacked = np.ascontiguousarray((rh_seq.reshape(T * B, -1).T @ d_lin_x[:, :, 2 * H:3 * H].reshape(T * B, -1)).T)
     grads["U_n"] = d_stacked[:H]
     d_lin_x_sum = d_lin_x.reshape(T * B, -1).sum(axis=0)
     grads["b_r"] = d_lin_x_sum[:H]

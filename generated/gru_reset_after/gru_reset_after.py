@@ -8,8 +8,8 @@ acts as x @ W.T. Standalone: imports NumPy only.
 
 Layout: the weights applied to one operand are stacked (one matrix product per operand and
 step; the input's product for all steps at once, before the time loop). Every value the
-backward pass reads is written into one (T, B, n) array as it is computed; a state keeps
-T + 1 rows (row t: the state before step t). The backward pass writes the adjoints of the
+backward pass reads is written into one (T, B, n) array as it is computed; a state it reads
+keeps T + 1 rows (row t: the state before step t). The backward pass writes the adjoints of the
 stacked products into one (T, B, k * H) array per operand and takes every weight gradient
 as one matrix product over all steps, after the loop.
 
@@ -318,20 +318,20 @@ def forward(params, xs, state0=None):
     b_hn = params["b_hn"]
     h_seq = np.empty((T + 1, B, H), dtype=dtype)
     h_seq[0] = state0.get("h", 0)
-    U_n_h_prev_seq = np.empty((T, B, H), dtype=dtype)
-    n_seq = np.empty((T, B, H), dtype=dtype)
     r_seq = np.empty((T, B, H), dtype=dtype)
     z_seq = np.empty((T, B, H), dtype=dtype)
+    n_seq = np.empty((T, B, H), dtype=dtype)
+    U_n_h_prev_seq = np.empty((T, B, H), dtype=dtype)
     proj_x = (xs.reshape(T * B, I) @ stacked["x"].T).reshape(T, B, -1)
     proj_x += np.concatenate([params[b] for b in _BIASES["x"]])
     for t in range(T):
-        h_prev = h_seq[t]
-        W_n_x = proj_x[t, :, 2 * H:3 * H]
-        proj_h_prev = h_prev @ stacked["h_prev"].T
+        proj_h_prev = h_seq[t] @ stacked["h_prev"].T
         proj_h_prev[:, :2 * H] += proj_x[t, :, :2 * H]
         U_r_h_prev = proj_h_prev[:, :H]
         U_z_h_prev = proj_h_prev[:, H:2 * H]
         U_n_h_prev = proj_h_prev[:, 2 * H:3 * H]
+        W_n_x = proj_x[t, :, 2 * H:3 * H]
+        h_prev = h_seq[t]
         U_n_h_prev_seq[t] = U_n_h_prev
         z_r = U_r_h_prev
         r = sigmoid(z_r, out=r_seq[t])
@@ -344,10 +344,10 @@ def forward(params, xs, state0=None):
         "xs": xs,
         "stacked": stacked,
         "h_seq": h_seq,
-        "U_n_h_prev_seq": U_n_h_prev_seq,
-        "n_seq": n_seq,
         "r_seq": r_seq,
         "z_seq": z_seq,
+        "n_seq": n_seq,
+        "U_n_h_prev_seq": U_n_h_prev_seq,
     })
     return h_seq[1:].copy(), {"h": h_seq[T].copy()}, cache
 
@@ -361,10 +361,10 @@ def backward(params, cache, d_hs, d_state_T=None):
     _kept = cache.arrays
     xs, stacked = _kept["xs"], _kept["stacked"]
     h_seq = _kept["h_seq"]
-    U_n_h_prev_seq = _kept["U_n_h_prev_seq"]
-    n_seq = _kept["n_seq"]
     r_seq = _kept["r_seq"]
     z_seq = _kept["z_seq"]
+    n_seq = _kept["n_seq"]
+    U_n_h_prev_seq = _kept["U_n_h_prev_seq"]
     if d_hs is None:
         d_hs = np.zeros((T, B, H), dtype=dtype)
     b_hn = params["b_hn"]
@@ -374,10 +374,10 @@ def backward(params, cache, d_hs, d_state_T=None):
     d_lin_h_prev = np.empty((T, B, 3 * H), dtype=dtype)
     for t in range(T - 1, -1, -1):
         d_h = d_hs[t] + d_state_h
-        h_prev = h_seq[t]
-        r = r_seq[t]
         z = z_seq[t]
         n = n_seq[t]
+        r = r_seq[t]
+        h_prev = h_seq[t]
         U_n_h_prev = U_n_h_prev_seq[t]
         _t0 = 1 - z
         d_n = _t0*d_h

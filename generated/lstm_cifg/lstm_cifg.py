@@ -8,8 +8,8 @@ acts as x @ W.T. Standalone: imports NumPy only.
 
 Layout: the weights applied to one operand are stacked (one matrix product per operand and
 step; the input's product for all steps at once, before the time loop). Every value the
-backward pass reads is written into one (T, B, n) array as it is computed; a state keeps
-T + 1 rows (row t: the state before step t). The backward pass writes the adjoints of the
+backward pass reads is written into one (T, B, n) array as it is computed; a state it reads
+keeps T + 1 rows (row t: the state before step t). The backward pass writes the adjoints of the
 stacked products into one (T, B, k * H) array per operand and takes every weight gradient
 as one matrix product over all steps, after the loop.
 
@@ -318,19 +318,18 @@ def forward(params, xs, state0=None):
     h_seq[0] = state0.get("h", 0)
     c_seq = np.empty((T + 1, B, H), dtype=dtype)
     c_seq[0] = state0.get("c", 0)
-    c_tilde_seq = np.empty((T, B, H), dtype=dtype)
     i_seq = np.empty((T, B, H), dtype=dtype)
+    c_tilde_seq = np.empty((T, B, H), dtype=dtype)
     o_seq = np.empty((T, B, H), dtype=dtype)
     proj_x = (xs.reshape(T * B, I) @ stacked["x"].T).reshape(T, B, -1)
     proj_x += np.concatenate([params[b] for b in _BIASES["x"]])
     for t in range(T):
-        h_prev = h_seq[t]
-        c_prev = c_seq[t]
-        proj_h_prev = h_prev @ stacked["h_prev"].T
+        proj_h_prev = h_seq[t] @ stacked["h_prev"].T
         proj_h_prev += proj_x[t]
         U_i_h_prev = proj_h_prev[:, :H]
         U_c_h_prev = proj_h_prev[:, H:2 * H]
         U_o_h_prev = proj_h_prev[:, 2 * H:3 * H]
+        c_prev = c_seq[t]
         z_i = U_i_h_prev
         i = sigmoid(z_i, out=i_seq[t])
         f = 1 - i
@@ -345,8 +344,8 @@ def forward(params, xs, state0=None):
         "stacked": stacked,
         "h_seq": h_seq,
         "c_seq": c_seq,
-        "c_tilde_seq": c_tilde_seq,
         "i_seq": i_seq,
+        "c_tilde_seq": c_tilde_seq,
         "o_seq": o_seq,
     })
     return h_seq[1:].copy(), {"h": h_seq[T].copy(), "c": c_seq[T].copy()}, cache
@@ -362,8 +361,8 @@ def backward(params, cache, d_hs, d_state_T=None):
     xs, stacked = _kept["xs"], _kept["stacked"]
     h_seq = _kept["h_seq"]
     c_seq = _kept["c_seq"]
-    c_tilde_seq = _kept["c_tilde_seq"]
     i_seq = _kept["i_seq"]
+    c_tilde_seq = _kept["c_tilde_seq"]
     o_seq = _kept["o_seq"]
     if d_hs is None:
         d_hs = np.zeros((T, B, H), dtype=dtype)
@@ -374,11 +373,11 @@ def backward(params, cache, d_hs, d_state_T=None):
     for t in range(T - 1, -1, -1):
         d_h = d_hs[t] + d_state_h
         d_c_next = d_state_c
-        c_prev = c_seq[t]
         i = i_seq[t]
-        c_tilde = c_tilde_seq[t]
-        o = o_seq[t]
         c = c_seq[t + 1]
+        o = o_seq[t]
+        c_tilde = c_tilde_seq[t]
+        c_prev = c_seq[t]
         f = 1 - i
         _t0 = np.tanh(c)
         d_c = d_c_next + d_h*o*(1 - _t0**2)
@@ -389,10 +388,11 @@ def backward(params, cache, d_hs, d_state_T=None):
         d_f = c_prev*d_c
         d_i = c_tilde*d_c - d_f
         d_z_i = np.multiply(d_i*i, 1 - i, out=d_lin_x[t, :, :H])
+        d_c_prev = d_c*f
+        d_state_c = d_c_prev
         back_h_prev = d_lin_x[t] @ stacked["h_prev"]
         d_h_prev = back_h_prev
-        d_c_prev = d_c*f
-        d_state_h, d_state_c = d_h_prev, d_c_prev
+        d_state_h = d_h_prev
     # Each stacked weight's gradient: sum over steps and batch of d_lin^T operand, as one product
     # (taken as (operand^T d_lin)^T, the faster BLAS call for these tall operands).
     grads = {}

@@ -95,3 +95,48 @@ _PRINTERS = {ctype: CPrinter(ctype) for ctype in REAL_TYPES}
 def c_code(expr: sp.Expr, ctype: str = "double") -> str:
     """``expr`` as a C expression in ``ctype`` (``"double"`` or ``"float"``)."""
     return _PRINTERS[ctype].doprint(expr)
+
+
+class KernelPrinter(CPrinter):
+    """The C printer of a kernel written once for both real types: the type-dependent names go through
+    the macros the generated file defines before each pass over its kernel, ``LSYM_K(sigmoid)`` (the
+    runtime's ``sigmoid_f64`` or ``sigmoid_f32``), ``LSYM_K_FN(tanh)`` (``tanh`` or ``tanhf``) and
+    ``LSYM_K_C(1.0)`` (``1.0`` or ``1.0F``)."""
+
+    def __init__(self, settings=None):
+        super().__init__("double", settings)
+
+    def _print_sigmoid(self, expr):
+        return f"LSYM_K(sigmoid)({self._print(expr.args[0])})"
+
+    def _print_math_func(self, expr, nest=False, known=None):
+        known = known or self.known_functions[expr.__class__.__name__]
+        if not isinstance(known, str) or nest:
+            raise TypeError(f"the kernel printer has no rule for {type(expr).__name__}")
+        return f"LSYM_K_FN({known})({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Pow(self, expr):
+        base, exp = expr.args
+        if exp.is_Integer and 2 <= exp <= 3 and base.is_Symbol:
+            return "(" + "*".join([self._print(base)] * int(exp)) + ")"
+        if exp == -1:
+            return f"LSYM_K_C(1.0)/{self.parenthesize(base, sp.printing.precedence.precedence(expr))}"
+        if exp == sp.Rational(1, 2):
+            return f"LSYM_K_FN(sqrt)({self._print(base)})"
+        return f"LSYM_K_FN(pow)({self._print(base)}, {self._print(exp)})"
+
+    def _print_Rational(self, expr):
+        return f"LSYM_K_C({int(expr.p)}.0)/LSYM_K_C({int(expr.q)}.0)"
+
+    def _print_Float(self, flt):
+        return f"LSYM_K_C({super()._print_Float(flt)})"
+
+
+for _name in [n for n in dir(C99CodePrinter) if getattr(C99CodePrinter, n) is C99CodePrinter._print_math_func]:
+    setattr(KernelPrinter, _name, KernelPrinter._print_math_func)  # (C99CodePrinter binds each by name)
+_KERNEL = KernelPrinter()
+
+
+def kernel_code(expr: sp.Expr) -> str:
+    """``expr`` as a C expression in the kernel's real type ``LSYM_K_REAL``, whichever it is."""
+    return _KERNEL.doprint(expr)
