@@ -44,11 +44,13 @@ class CPrinter(C99CodePrinter):
 
     def _print_softplus(self, expr):  # max(x, 0) + log1p(e^-|x|): no overflow
         x = expr.args[0]
-        return f"({self._fn('fmax', x, self._real(0))} + {self._fn('log1p', sp.exp(-sp.Abs(x)))})"
+        small = self._fn("exp", "-" + self._fn("fabs", x))
+        return f"({self._fn('fmax', x, self._real(0))} + {self._fn('log1p', small)})"
 
     def _print_log_sigmoid(self, expr):  # min(x, 0) − log1p(e^-|x|)
         x = expr.args[0]
-        return f"({self._fn('fmin', x, self._real(0))} - {self._fn('log1p', sp.exp(-sp.Abs(x)))})"
+        small = self._fn("exp", "-" + self._fn("fabs", x))
+        return f"({self._fn('fmin', x, self._real(0))} - {self._fn('log1p', small)})"
 
     def _print_hard_sigmoid(self, expr):
         x, alpha, beta = expr.args
@@ -127,6 +129,10 @@ class KernelPrinter(CPrinter):
 
     def _print_Rational(self, expr):
         return f"LSYM_K_C({int(expr.p)}.0)/LSYM_K_C({int(expr.q)}.0)"
+
+    def _fn(self, name: str, *args) -> str:
+        """A math.h function of the kernel's type (``LSYM_K_FN(fmax)``: ``fmax`` or ``fmaxf``)."""
+        return f"LSYM_K_FN({name})({', '.join(a if isinstance(a, str) else self._print(a) for a in args)})"
 
     def _print_Float(self, flt):
         return f"LSYM_K_C({super()._print_Float(flt)})"
