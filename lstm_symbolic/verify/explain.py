@@ -16,10 +16,11 @@ import numpy as np
 
 from ..core.derive import stored_values
 from ..core.functions import sigmoid
+from ..interop import conventions as frameworks
 from .convention import Call, from_user
 from .eval import state_values
 from .layout import Setup, bptt, build, call_user, close, collect, sequence_items, step_items
-from .mutants import activation_mutants, operand_mutants
+from .mutants import activation_mutants, operand_mutants, swap_mutants
 
 
 def forward_note(child, setup: Setup, fwd: Call, items: dict, params: dict, out: str, want) -> str | None:
@@ -31,10 +32,14 @@ def forward_note(child, setup: Setup, fwd: Call, items: dict, params: dict, out:
 def _one_bias(child, setup: Setup, fwd: Call, items: dict, params: dict, out: str, want) -> str | None:
     """The forward agrees when the second bias (``bh``) is zero: the code adds only one of the two."""
     second = [p.name for p in setup.convention.params if "bh" in p.parts]
-    if not second:
-        return None
     one = replace(setup, one_bias=True)
     one.rng = setup.rng
+    if setup.convention.framework:  # the arrays that hold none of the bias when it is not split
+        plain, split = one.user_params(params), setup.user_params(params)
+        changed = [k for k in plain if not np.array_equal(plain[k], split[k])]
+        second = [k for k in changed if not np.any(plain[k])] or changed
+    if not second:
+        return None
     trial = {**items, **{k: setup.cast(v) for k, v in one.user_params(params).items()}}
     got, results = call_user(child, fwd, build(fwd.args, trial, "forward")), {}
     collect(fwd.returns, got, results, [], fwd)
@@ -95,15 +100,18 @@ class StepDiagnosis:
         if self.note:
             return self.note
         right = step_items(self.setup, self.values)[item]
-        return (_transposed(value, right, rtol) or self._mutant(item, value, rtol)
-                or _blocks(self.setup, item, value, right, rtol) or self._forgets_next(item, value, rtol)
-                or self._before_update(item, value, rtol))
+        blocks = _blocks(self.setup, item, value, right, rtol)
+        if "swapped" in blocks:  # in the user's gate letters: says more than the swapped gradients
+            return blocks
+        return (_transposed(value, right, rtol) or self._mutant(item, value, rtol) or blocks
+                or self._forgets_next(item, value, rtol) or self._before_update(item, value, rtol))
 
     def _mutant(self, item: str, value, rtol: float) -> str:
         """The sentence of the planted-mistake variant the value equals (σ′ for tanh′, ...)."""
         if self.mutants is None:
             d = self.setup.derivation
-            self.mutants = activation_mutants(d, self.leaves, self.values) + operand_mutants(d, self.values)
+            self.mutants = (activation_mutants(d, self.leaves, self.values) + operand_mutants(d, self.values)
+                            + swap_mutants(d, self.leaves, self.values))
         for mutant in self.mutants:
             try:
                 wrong = step_items(self.setup, mutant.values)[item]
@@ -198,8 +206,31 @@ def _transposed(value, right, rtol) -> str:
     return ""
 
 
+def _framework_blocks(setup: Setup, item: str, value, right, rtol) -> str:
+    """:func:`_blocks` for an array of a framework's layout, read back into the cell's gate blocks."""
+    try:
+        got, want = setup.framework_part(item, value), setup.framework_part(item, right)
+    except (StopIteration, ValueError):
+        return ""
+    gates = {}
+    for name in want:
+        if np.any(want[name]) or np.any(got[name]):
+            gates.setdefault(name.partition("_")[2], []).append(name)
+    bad = [g for g, names in gates.items() if not all(close(got[n], want[n], rtol) for n in names)]
+    order = frameworks.GATE_ORDERS.get((setup.convention.framework, setup.derivation.cell.name), "")
+    if len(bad) >= 2 and all(any(all(close(got[n], want[n.replace(f"_{g}", f"_{h}")], rtol)
+                                     for n in gates[g] if n.replace(f"_{g}", f"_{h}") in want)
+                                 for h in bad if h != g) for g in bad):
+        return f"the gate blocks {', '.join(bad)} are swapped ({setup.convention.framework}'s order is {order})"
+    if bad and len(bad) < len(gates):
+        return f"the block of gate{'s' if len(bad) > 1 else ''} {', '.join(bad)} disagree{'s' * (len(bad) == 1)}"
+    return ""
+
+
 def _blocks(setup: Setup, item: str, value, right, rtol) -> str:
     """For a parameter gradient: which gate blocks are wrong, or swapped."""
+    if setup.convention.framework:
+        return _framework_blocks(setup, item, value, right, rtol)
     param = next((p for p in setup.convention.params if f"d_{p.name}" == item), None)
     if param is None:
         return ""
