@@ -90,16 +90,29 @@ def gate_order(child, setup: Setup, values: dict) -> str | None:
 
 
 class StepDiagnosis:
+    """Why one step's returned value is wrong.  Both ``verify-code`` paths use it: a convention's
+    items (``step_items``), and the one-function path's, named as in a notation (``items``: the
+    values → the notation's names; ``names``: that notation, for the seeds' names)."""
+
     note: str | None = None  # why the forward disagrees (a gate order, a flipped gate): says it all
     mutants: list | None = None
 
-    def __init__(self, setup: Setup, leaves: dict, values: dict):
+    def __init__(self, setup: Setup, leaves: dict, values: dict, items=None, names=None):
         self.setup, self.leaves, self.values = setup, leaves, values
+        self.items = items or (lambda v: step_items(setup, v))
+        self.names = names
+
+    def _internal(self, item: str) -> str:
+        inside = self.names.internal(item) if self.names else (item,)
+        return inside[0] if len(inside) == 1 else ""
+
+    def _seed(self, name: str) -> str:
+        return self.names.user().get(name, name) if self.names else name
 
     def explain(self, item: str, value, rtol: float) -> str:
         if self.note:
             return self.note
-        right = step_items(self.setup, self.values)[item]
+        right = self.items(self.values)[item]
         blocks = _blocks(self.setup, item, value, right, rtol)
         if "swapped" in blocks:  # in the user's gate letters: says more than the swapped gradients
             return blocks
@@ -114,7 +127,7 @@ class StepDiagnosis:
                             + swap_mutants(d, self.leaves, self.values))
         for mutant in self.mutants:
             try:
-                wrong = step_items(self.setup, mutant.values)[item]
+                wrong = self.items(mutant.values)[item]
             except (KeyError, ValueError):
                 continue
             if close(value, wrong, rtol):
@@ -125,13 +138,14 @@ class StepDiagnosis:
         """A carried gradient (d_c_prev) taken before the output's path was added to it."""
         d = self.setup.derivation
         out = self.setup.states[0]
-        if item not in [f"d_{s}_prev" for s in self.setup.states[1:]]:
+        inside = self._internal(item)
+        if inside not in [f"d_{s}_prev" for s in self.setup.states[1:]]:
             return ""
         seed = str(d.seeds[out])
         without = state_values(d, {**self.leaves, seed: self.leaves[seed] * 0}, exact=False)
-        if close(value, step_items(self.setup, without)[item], rtol):
-            return (f"right only when d_{out} = 0: computed from d_{item[2:-5]} before the {out} path is "
-                    f"added to it (take it after the +=)")
+        if close(value, self.items(without)[item], rtol):
+            return (f"right only when {self._seed(seed)} = 0: computed from d_{inside[2:-5]} before the {out} "
+                    "path is added to it (take it after the +=)")
         return ""
 
     def _forgets_next(self, item: str, value, rtol: float) -> str:
@@ -140,9 +154,9 @@ class StepDiagnosis:
         if not nexts:
             return ""
         last = state_values(d, {**self.leaves, **{k: self.leaves[k] * 0 for k in nexts}}, exact=False)
-        if close(value, step_items(self.setup, last)[item], rtol):
-            return f"right only when {', '.join(f'd_{s}' for s in self.setup.states[1:])} = 0: " \
-                   "forgets the gradient from step t+1"
+        if close(value, self.items(last)[item], rtol):
+            seeds = [self._seed(k) for k in nexts] if self.names else [f"d_{s}" for s in self.setup.states[1:]]
+            return f"right only when {', '.join(seeds)} = 0: forgets the gradient from step t+1"
         return ""
 
 
@@ -201,7 +215,7 @@ class SequenceDiagnosis:
 
 
 def _transposed(value, right, rtol) -> str:
-    if np.ndim(right) == 2 and np.shape(right)[0] != np.shape(right)[1] and close(np.transpose(value), right, rtol):
+    if np.ndim(right) == 2 and close(np.transpose(value), right, rtol):
         return "is transposed"
     return ""
 

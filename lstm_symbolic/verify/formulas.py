@@ -33,12 +33,12 @@ from ..errors import UserError
 from ..files import ReadError, read_text, size_text
 from ..formula.parse import FormulaError, parse_formula
 from ..spec.builtins import BUILTIN_CELLS
+from .backward import check_backward
 from .check import Checker
 from .code import (
     BackwardReport,
     QuantityCheck,
     VerifyCodeError,
-    check_backward,
     load_function,
     open_child,
     split_target,
