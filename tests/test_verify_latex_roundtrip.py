@@ -11,11 +11,11 @@ import pytest
 from lstm_symbolic import notation
 from lstm_symbolic.core.derive import derive
 from lstm_symbolic.formula.parse import parse_formula
+from lstm_symbolic.notation import NotationError
 from lstm_symbolic.printing.latex import latex_of, symbol_table
 from lstm_symbolic.spec.builtins import BUILTIN_CELLS
 from lstm_symbolic.verify import formulas as verify
 from lstm_symbolic.verify.formulas import Checker, check_formula
-from lstm_symbolic.verify.names import NotationError
 
 PAIRS = [(cell, profile) for cell in BUILTIN_CELLS for profile in notation.PROFILES]
 

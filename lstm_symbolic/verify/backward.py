@@ -18,26 +18,19 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
+from .. import naming
 from ..core.cells import Cell
 from ..core.derive import Derivation, derive, stored_values
 from ..core.functions import MatTVec
 from ..errors import UserError
-from ..spec.builtins import BUILTIN_CELLS
+from ..spec.builtins import load_cell
 from .code import NG_CACHE, TOLERANCES, BackwardReport, QuantityCheck, VerifyCodeError, computed_dtype, rel_error
 from .convention import Convention
 from .eval import random_leaves, state_values, user_env
 from .explain import StepDiagnosis
 from .layout import Setup
-from .names import GATES, SCALAR_NOTATIONS, Names, names_for
+from .names import GATES, Names, names_for, scalar_by_default
 from .run import ChildError, Opaque
-
-
-def _internal_cell(cell: str | Cell) -> Cell:
-    if isinstance(cell, Cell):
-        return cell
-    if cell not in BUILTIN_CELLS:
-        raise VerifyCodeError(f"unknown cell '{cell}': use one of {', '.join(BUILTIN_CELLS)}")
-    return BUILTIN_CELLS[cell]()
 
 
 def check_backward(fn, cell: str | Cell = "lstm", notation: str = "ng", *, convention: str | None = None,
@@ -52,7 +45,7 @@ def check_backward(fn, cell: str | Cell = "lstm", notation: str = "ng", *, conve
     """
     if dtype not in TOLERANCES:
         raise VerifyCodeError(f"dtype '{dtype}': use one of {', '.join(TOLERANCES)}")
-    cell = _internal_cell(cell)
+    cell = cell if isinstance(cell, Cell) else load_cell(cell, specs=False)
     derivation = derive(cell)
     seeds = {s: str(v) for s, v in derivation.seeds.items()}
     grads = tuple(str(a.name) for a in derivation.adjoints) + tuple(str(g.name) for g in derivation.param_grads)
@@ -60,7 +53,7 @@ def check_backward(fn, cell: str | Cell = "lstm", notation: str = "ng", *, conve
     convention = convention or ("ng" if notation == "ng" else "kwargs")
     if convention not in ("ng", "kwargs") or (convention == "ng" and notation != "ng"):
         raise VerifyCodeError(f"convention '{convention}': use 'ng' (notation ng) or 'kwargs'")
-    one = notation in SCALAR_NOTATIONS
+    one = scalar_by_default(notation)
     sizes = {"hidden": hidden or (1 if one else 3), "input": input_size or (1 if one else 4)}
     leaves = random_leaves(derivation, sizes, np.random.default_rng(seed), exact=False, batch=batch)
     leaves = {k: v.astype(dtype).astype(np.float64) for k, v in leaves.items()}
@@ -202,7 +195,7 @@ class _Run:
 
 def _gate(name: str) -> str | None:
     """``W_f``, ``d_U_f``, ``d_z_f``, ``d_b_f`` → ``f``."""
-    base = name[2:] if name.startswith("d_") else name
+    base = naming.primal(name)
     head, _, gate = base.partition("_")
     return gate if head in ("W", "U", "b", "z") and gate else None
 

@@ -14,6 +14,7 @@ from itertools import permutations
 
 import numpy as np
 
+from .. import naming
 from ..core.derive import stored_values
 from ..core.functions import sigmoid
 from ..interop import conventions as frameworks
@@ -181,7 +182,7 @@ class SequenceDiagnosis:
                 return f"the gradient d_{s}_next is not carried to the step before (d_{s}_prev never updated)"
         for t, where in ((0, "the first"), (setup.steps - 1, "the last")):
             variant = bptt(setup, *self.args, only_step=t)
-            if item.startswith("d_") and item not in ("d_xs",) and not item.endswith("0") and close(
+            if naming.is_adjoint(item) and item not in ("d_xs",) and not item.endswith("0") and close(
                     value, sequence_items(setup, params, variant, self._inputs())[item], rtol):
                 return f"has {where} step's term only: = where += belongs (not summed over time)"
         return _blocks(setup, item, value, right, rtol) or self._first_step(item, value, rtol)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import naming
 from ..core.derive import Derivation
 from ..interop import conventions as frameworks
 from .code import VerifyCodeError, rel_error
@@ -234,7 +235,7 @@ def bptt(setup: Setup, params: dict, xs: list, state0: dict, d_outs: list, d_las
     d_xs = [None] * len(xs)
     for t in reversed(range(len(xs))):
         seeds = {str(seed): carried[s] + (d_outs[t] if s == out else 0) for s, seed in d.seeds.items()}
-        kept = {k: v for k, v in steps[t].items() if not k.startswith("d_")}
+        kept = {k: v for k, v in steps[t].items() if not naming.is_adjoint(k)}
         values = state_values(d, {**kept, **seeds}, exact=False)
         d_xs[t] = values["d_x"]
         carried = {s: values[f"d_{s}_prev"] * (s not in drop) for s in setup.states}
