@@ -32,8 +32,9 @@ This IMPORTS FILE.py, which RUNS its code (and the code of what it imports), wit
 permissions: use it on code you trust. It runs in a child process, in its own session, with a
 time limit (--timeout); its prints go to standard error. If the code raises, calls sys.exit,
 crashes or runs past the limit, nothing counts as checked: one line says what happened, exit 2.
-With a convention (--convention ng, cs231n or FILE.toml) it calls the file's own forward and
-backward functions, found by the convention's names, for one step and for a whole sequence.
+With a convention (--convention ng, cs231n, pytorch, keras, onnx, tensorflow or FILE.toml) it
+calls the file's own forward and backward functions, found by the convention's names, for one
+step and for a whole sequence.
 Exit 0 when every returned value agrees (values not returned are listed), 1 when one is
 wrong, 2 when the file, a function or the convention cannot be loaded or run."""
 
@@ -128,8 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notation", default="ng", help="the names the function uses: "
                    f"{', '.join(notation.names())} or a notation file (default: ng)")
     p.add_argument("--convention", metavar="NAME|FILE.toml",
-                   help="how the functions are called: ng, cs231n, kwargs or a convention file (default: one "
-                        "backward function, ng for notation ng, else kwargs)")
+                   help="how the functions are called: ng, cs231n, a framework's weight layout (pytorch, keras, "
+                        "onnx, tensorflow), kwargs or a convention file (default: one backward function, "
+                        "ng for notation ng, else kwargs)")
     p.add_argument("--gate-order", metavar="ORDER",
                    help="the order of the stacked gate blocks, in the cell's gate letters (e.g. ifoc, ifco)")
     p.add_argument("--steps", type=int, default=4, choices=range(3, 17), metavar="T",

@@ -70,7 +70,7 @@ def verify_code_report(target: str, cell: str | None, notation: str, convention:
             report = verify.check_backward(function, load_cell(cell or "lstm"), notation, convention=convention,
                                            **options)
         return report.text(), report.exit_code
-    conv = verify_convention.load(convention)
+    conv = verify_convention.load(convention, cell)
     conv = conv.with_gate_order(gate_order) if gate_order else conv
     path, function = verify.split_target(target)
     pairs = [(conv, cell or conv.cell)] + [(c, c.cell) for c in verify_convention.companions(conv)]

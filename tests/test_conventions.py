@@ -251,4 +251,4 @@ def test_the_module_needs_numpy_only():
     tree = ast.parse(Path(conventions.__file__).read_text())
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 0}
-    assert imported <= {"__future__", "dataclasses", "numpy"}
+    assert imported <= {"__future__", "dataclasses", "functools", "numpy"}

@@ -67,8 +67,8 @@ def test_a_wrong_rule_changes_the_derivation(monkeypatch, fn):
 
 # -- one naming module ---------------------------------------------------------------------------
 PACKAGE = Path(__file__).resolve().parents[1] / "lstm_symbolic"
-# verify/ files another branch (issue 19) is rewriting: their d_ tests move to naming.is_adjoint there.
-NOT_YET = {"verify/explain.py", "verify/mutants.py", "verify/layout.py"}
+# files still spelling d_ themselves (none: use naming.is_adjoint).
+NOT_YET: set[str] = set()
 
 
 def test_the_formula_language_reads_the_names_naming_calls_readable():

@@ -284,12 +284,12 @@ def test_check_backward_accepts_a_right_function():
     assert report.ok and len(report.checks) == 11
 
 
-def test_check_backward_names_the_gate_of_a_planted_mistake():
+def test_check_backward_names_a_planted_mistake():
     report = verify.check_backward(lambda a, c, cache: ng_backward(a, c, cache, slip="forget"))
     wrong = {c.name for c in report.checks if c.status == "wrong"}
     assert wrong == {"dWf", "dbf", "da_prev", "dxt"}
-    assert report["da_prev"].detail == "forget gate (ft) terms disagree"
-    assert report["dWf"].detail == "forget gate (ft) terms disagree"
+    missing = "f = sigmoid(z_f): d_z_f multiplies by σ(z) itself where σ′ = y(1 − y) belongs"
+    assert report["da_prev"].detail == report["dWf"].detail == missing
     assert report["dc_prev"].status == "agrees"
 
 
@@ -313,7 +313,7 @@ def test_check_backward_with_keyword_arguments_finds_a_forgotten_step_and_a_tran
 
 def test_verify_code_command(capsys):
     code, out, _ = run_cli(capsys, "verify-code", f"{EXAMPLES / 'ng_backward.py'}:lstm_cell_backward")
-    assert code == 1 and "candidate (cct) terms disagree" in out
+    assert code == 1 and "d_z_c multiplies by 1 − tanh²(y) (tanh applied again to c_tilde" in out
     code, _, err = run_cli(capsys, "verify-code", "nothing.py:f")
     assert code == 2 and "no such file" in err
 
@@ -357,7 +357,7 @@ def test_check_backward_in_pytorch_names():
     report = verify.check_backward(lambda **v: pytorch_backward(slip="forget", **v), notation="pytorch")
     wrong = {c.name for c in report.checks if c.status == "wrong"}
     assert wrong == {"d_W_f", "d_U_f", "d_b_f", "d_input", "d_h_prev"}
-    assert report["d_W_f"].detail == "forget gate (f) terms disagree"
+    assert report["d_W_f"].detail == "f = sigmoid(z_f): d_z_f multiplies by σ(z) itself where σ′ = y(1 − y) belongs"
 
 
 def test_verify_code_command_with_pytorch_names(tmp_path, capsys):

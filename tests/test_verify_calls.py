@@ -268,3 +268,92 @@ def test_an_activation_applied_twice_is_named(capsys):
     """The example's planted mistake: 1 - tanh(cct)**2, where cct is already tanh(.)."""
     code, out, _ = run(capsys, EXAMPLES / "ng_backward.py", "--convention", "ng")
     assert code == 1 and "d_z_c multiplies by 1 − tanh²(y) (tanh applied again to c_tilde, already tanh)" in out
+
+
+# ---- the framework layouts of interop.conventions as built-in conventions -------------------------
+@pytest.mark.parametrize("impl, argv, counts", [
+    ("pytorch_lstm.py", ["--convention", "pytorch"], ["9 of 9 values agree", "8 of 8 values agree"]),
+    ("tensorflow_lstm.py", ["--convention", "tensorflow"], ["7 of 7 values agree"]),
+    ("keras_gru.py", ["--convention", "keras", "--cell", "gru"], ["6 of 6 values agree"]),
+])
+def test_framework_layouts_check_with_no_adapter(capsys, impl, argv, counts):
+    code, out, err = run(capsys, IMPLS / impl, *argv)
+    assert code == 0 and not err, out + err
+    for count in counts:
+        assert count in out
+
+
+FRAMEWORK_SLIPS = [
+    ("pytorch_lstm.py", "swap_blocks", [], {"d_weight_ih": "the gate blocks f, i are swapped (pytorch's order is ifco)",
+                                            "d_bias_hh": "the gate blocks f, i are swapped"}),
+    ("pytorch_lstm.py", "one_bias", [], {"h (forward)": "the code ignores bias_hh"}),
+    ("pytorch_lstm.py", "c_not_carried", [], {"d_h0": "d_c_next is not carried"}),
+    ("tensorflow_lstm.py", "sigma_for_tanh", [], {"d_kernel": "d_z_c multiplies by σ′ = y(1 − y) where tanh′"}),
+    ("keras_gru.py", "z_flipped", ["--cell", "gru"], {"hs (forward)": "the code reads gate z as 1 − z"}),
+]
+
+
+@pytest.mark.parametrize("impl, slip, argv, expected", FRAMEWORK_SLIPS,
+                         ids=[f"{i[:-3]}-{s}" for i, s, _, _ in FRAMEWORK_SLIPS])
+def test_framework_layout_mistakes_are_named(tmp_path, capsys, impl, slip, argv, expected):
+    convention = impl.split("_")[0]
+    code, out, err = run(capsys, planted(tmp_path, impl, slip), "--convention", convention, *argv)
+    assert code == 1 and not err
+    found = {}
+    for line in out.splitlines():
+        name, _, rest = line.partition("  ")
+        found.setdefault(name.strip(), []).append(rest)
+    for name, words in expected.items():
+        assert any("wrong" in rest and words in rest for rest in found[name]), (name, out)
+
+
+def test_a_framework_forward_without_its_forget_bias_is_wrong(tmp_path, capsys):
+    code, out, _ = run(capsys, planted(tmp_path, "tensorflow_lstm.py", "no_forget_bias"), "--convention", "tensorflow")
+    assert code == 1 and "0 of 7 values agree" in out
+
+
+def test_framework_conventions_come_from_interop():
+    from lstm_symbolic.interop import conventions as frameworks
+
+    for framework, cell in frameworks.GATE_ORDERS:
+        conv = load(framework, cell)
+        arrays = [k.removesuffix("_l0") for k in frameworks.array_names(framework, cell)]
+        assert conv.framework == framework and conv.sequence_layout == frameworks.SEQUENCE_AXES[framework]
+        assert list(conv.step_forward.args[-len(arrays):]) == arrays
+    assert load("pytorch").functions() == ["lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward"]
+    assert load("keras", "gru").functions()[0] == "gru_step_forward"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--convention", "pytorch", "--cell", "gru"],
+     "no pytorch layout for cell 'gru': pytorch maps to lstm, gru-reset-after"),
+    (["--convention", "onnx", "--gate-order", "fico"], "convention 'onnx' has onnx's own gate order (iofc)"),
+])
+def test_framework_convention_mistakes_are_one_line(capsys, argv, message):
+    code, out, err = run(capsys, IMPLS / "pytorch_lstm.py", *argv)
+    assert code == 2 and message in err and err.count("\n") == 1 and not out
+
+
+def test_framework_gradients_are_the_adjoint_of_the_layout():
+    """Every summed bias gets the bias's gradient; split biases keep the cell's parameters."""
+    import numpy as np
+
+    from lstm_symbolic.interop import conventions as frameworks
+
+    rng = np.random.default_rng(3)
+    for framework, cell in frameworks.GATE_ORDERS:
+        sizes = {"hidden": 3, "input": 2}
+        shapes = {n: tuple(sizes[s] for s in shape) for n, shape in frameworks._cell_params(cell).items()}
+        params = {n: rng.normal(size=s) for n, s in shapes.items()}
+        grads = {n: rng.normal(size=s) for n, s in shapes.items()}
+        weights = frameworks.from_params(framework, params, cell)
+        split = frameworks.split_biases(framework, weights, cell, rng)
+        back = frameworks.to_params(framework, split, cell)
+        assert all(np.allclose(back[n], params[n], atol=1e-12) for n in params)
+        d_weights = frameworks.gradients_from(framework, grads, cell)
+        step = {k: rng.normal(size=np.shape(v)) for k, v in weights.items()}
+        moved = frameworks.to_params(framework, {k: weights[k] + step[k] for k in weights}, cell)
+        base = frameworks.to_params(framework, weights, cell)
+        lhs = sum(float(np.sum(d_weights[k] * step[k])) for k in weights)
+        rhs = sum(float(np.sum(grads[n] * (moved[n] - base[n]))) for n in grads)
+        assert abs(lhs - rhs) < 1e-9

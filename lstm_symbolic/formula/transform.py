@@ -25,6 +25,11 @@ _TOP = "T"  # a `^\top` superscript
 _FUNCTIONS = {**PRIMITIVES, **SPELLINGS, "sigma": PRIMITIVES["sigmoid"], "σ": PRIMITIVES["sigmoid"]}
 _KNOWN = ", ".join(sorted(set(PRIMITIVES) | set(SPELLINGS)))
 _SUMS = ("sum", "np.sum")
+# f′ of each function, from f(z) and z (LaTeX \sigma^\prime, \tanh^{\prime}).
+_DERIVATIVES = {
+    "sigma": lambda y, z: y * (1 - y), "σ": lambda y, z: y * (1 - y), "sigmoid": lambda y, z: y * (1 - y),
+    "tanh": lambda y, z: 1 - y**2, "exp": lambda y, z: y, "log": lambda y, z: 1 / z,
+}
 
 
 class ToSympy(Transformer_NonRecursive):
@@ -56,6 +61,8 @@ class ToSympy(Transformer_NonRecursive):
         name = latex_name(items[0].value)
         if name is None:
             raise self.error(items[0], f"cannot read the subscript of '{items[0].value}'")
+        if name == "e" and (self.shapes is None or "e" not in self.shapes):  # e^{x} is exp(x)
+            return Value(sp.E, (), items[0].start_pos, items[0].end_pos)
         return self._name(name, items[0])
 
     def _name(self, name: str, tok: Token) -> Value:
@@ -274,6 +281,8 @@ class ToSympy(Transformer_NonRecursive):
         base, caret, sup = items
         if isinstance(sup, Token):
             return self._transpose(base, sup)
+        if base.expr == sp.E:
+            return self._apply(_FUNCTIONS["exp"], [sup], caret)
         return self.pow([base, caret, sup])
 
     def frac(self, items) -> Value:
@@ -282,8 +291,11 @@ class ToSympy(Transformer_NonRecursive):
 
     def lcall(self, items) -> Value:
         tok, caret, sup, arg = items
-        name = tok.value.lstrip("\\")
+        name, prime, _ = tok.value.partition("^")
+        name = name.strip().lstrip("\\")
         value = self._apply(_FUNCTIONS[name], [arg], tok)
+        if prime:  # \sigma^\prime(z) = σ(z)(1 − σ(z)), \tanh^\prime(z) = 1 − tanh²(z): the derivative
+            value = Value(_DERIVATIVES[name](value.expr, arg.expr), value.shape, value.start, value.end)
         if sup is None:
             return value
         if isinstance(sup, Token):

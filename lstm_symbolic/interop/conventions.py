@@ -14,6 +14,7 @@ whole bias on the input side (PyTorch ``bias_ih``, ONNX ``Wb``) and zeros on the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -254,3 +255,93 @@ def from_params(framework: str, params: dict, cell: str, **options) -> dict[str,
     order = _order(framework, cell)
     write = LAYOUTS[framework][1]
     return write(_stacked_from(params, cell, order), cell, **_options(framework, options))
+
+
+# ---- gradients in a framework's layout ---------------------------------------------------------
+# The axes of a sequence each framework uses by default: t time, b batch, f features (PyTorch
+# without batch_first, Keras and TensorFlow batch-major, ONNX [seq_length, batch_size, input_size]).
+SEQUENCE_AXES = {"pytorch": "tbf", "keras": "btf", "onnx": "tbf", "tensorflow": "btf"}
+
+
+def array_names(framework: str, cell: str, **options) -> tuple[str, ...]:
+    """The keys of the framework's weights for ``cell``, in the order :func:`from_params` writes them."""
+    return tuple(_linear_map(framework, cell, 1, 1, tuple(sorted(options.items())))[0])
+
+
+def gradients_from(framework: str, grads: dict, cell: str, **options) -> dict[str, np.ndarray]:
+    """The gradient with respect to a framework's weights from the one with respect to the cell's
+    parameters (``grads``, keyed by the parameter names): the adjoint of :func:`to_params`, which is
+    linear up to a constant (TensorFlow's forget_bias).  Each of two summed biases gets the bias's
+    gradient."""
+    keys, shapes, names, matrix = _map_for(framework, cell, grads, options)
+    flat = np.concatenate([np.asarray(grads[n], dtype=np.float64).ravel() for n in names])
+    return _unflatten(matrix @ flat, keys, shapes)
+
+
+def params_of(framework: str, array: str, value, cell: str, like: dict, **options) -> dict[str, np.ndarray]:
+    """The part of the cell's parameters that one framework array carries (the others taken as
+    zero; ``like`` gives the parameters' shapes): its gate blocks, without TensorFlow's forget_bias."""
+    keys, shapes, names, matrix = _map_for(framework, cell, like, options)
+    k = keys.index(array)
+    start = sum(int(np.prod(s)) for s in shapes[:k])
+    part = np.zeros(matrix.shape[0])
+    part[start:start + int(np.prod(shapes[k]))] = np.asarray(value, dtype=np.float64).reshape(shapes[k]).ravel()
+    flat, out, at = part @ matrix, {}, 0
+    for n in names:
+        size = int(np.prod(np.shape(like[n])))
+        out[n] = flat[at:at + size].reshape(np.shape(like[n]))
+        at += size
+    return out
+
+
+def split_biases(framework: str, weights: dict, cell: str, rng: np.random.Generator, scale: float = 0.3,
+                 **options) -> dict[str, np.ndarray]:
+    """Weights that give the same cell parameters, with every bias the framework keeps as two summed
+    arrays (PyTorch's bias_ih + bias_hh, ONNX's Wb + Rb) split at random between them."""
+    hidden, input_size = _sizes_of(framework, weights, cell, options)
+    keys, shapes, _, matrix = _linear_map(framework, cell, hidden, input_size, tuple(sorted(options.items())))
+    noise = rng.normal(0, scale, matrix.shape[0])
+    coef, *_ = np.linalg.lstsq(matrix, noise, rcond=None)
+    free = _unflatten(noise - matrix @ coef, keys, shapes)  # a direction to_params does not see
+    return {k: np.asarray(weights[k]) + np.where(np.abs(free[k]) > 1e-12, free[k], 0) for k in keys}
+
+
+def _map_for(framework: str, cell: str, like: dict, options: dict):
+    w = next(n for n, shape in _cell_params(cell).items() if shape == ("hidden", "input"))
+    hidden, input_size = np.shape(like[w])
+    return _linear_map(framework, cell, hidden, input_size, tuple(sorted(options.items())))
+
+
+def _sizes_of(framework: str, weights: dict, cell: str, options: dict) -> tuple[int, int]:
+    params = to_params(framework, weights, cell, **options)
+    w = next(n for n, shape in _cell_params(cell).items() if shape == ("hidden", "input"))
+    return np.shape(params[w])
+
+
+@lru_cache(maxsize=64)
+def _linear_map(framework: str, cell: str, hidden: int, input_size: int, options: tuple):
+    """(keys, shapes, parameter names, M): ``to_params(w) = Mᵀ w + const`` on the flattened arrays."""
+    opts = dict(options)
+    sizes = {"hidden": hidden, "input": input_size}
+    names = _cell_params(cell)
+    zero = {n: np.zeros(tuple(sizes[s] for s in shape)) for n, shape in names.items()}
+    base_w = from_params(framework, zero, cell, **opts)
+    keys, shapes = list(base_w), [np.shape(v) for v in base_w.values()]
+    base = to_params(framework, base_w, cell, **opts)
+    rows = []
+    for key, shape in zip(keys, shapes, strict=True):
+        for idx in np.ndindex(shape):
+            probe = {k: np.array(v, dtype=np.float64) for k, v in base_w.items()}
+            probe[key][idx] += 1.0
+            got = to_params(framework, probe, cell, **opts)
+            rows.append(np.concatenate([(got[n] - base[n]).ravel() for n in names]))
+    return keys, shapes, tuple(names), np.array(rows)
+
+
+def _unflatten(flat: np.ndarray, keys: list, shapes: list) -> dict[str, np.ndarray]:
+    out, at = {}, 0
+    for key, shape in zip(keys, shapes, strict=True):
+        size = int(np.prod(shape))
+        out[key] = flat[at:at + size].reshape(shape)
+        at += size
+    return out

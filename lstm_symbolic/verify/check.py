@@ -9,6 +9,7 @@ verdict and a diagnosis.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -18,6 +19,9 @@ import sympy as sp
 from ..core.cells import Cell
 from ..core.components import ValueShapeError, evaluate
 from ..core.derive import derive
+from ..formula.parse import FormulaError, parse_shaped
+from ..notation import NotationError, get
+from ..printing.latex import symbol_table
 from .diagnose import MAX_TERMS, Problem, diagnose, expansion_bound, transposed
 from .eval import as_floats, numpy_value, random_leaves, state_values, user_env
 from .names import is_next_seed
@@ -50,6 +54,71 @@ class Checker:
         self.scalar = scalar
         self.quantities, self.shapes = self.right.quantities, self.right.shapes
         self.rng = np.random.default_rng(seed)
+
+    # -- LaTeX in the notation's own names --------------------------------------------------
+    @cached_property
+    def latex_names(self) -> list[tuple[re.Pattern, str]]:
+        """(pattern, code name) for every decorated LaTeX name the notation's profile prints
+        (``\\Gamma_f^{\\langle t \\rangle}`` → ``ft``, ``dc_{\\mathrm{next}}`` → ``dc_next``), longest first.
+        Spaces inside a name are free; a name is matched whole (not inside a longer one)."""
+        try:
+            profile = get(self.right.names.notation)
+        except NotationError:
+            return []
+        back = self.right.names.user()
+        table = symbol_table(self.derivation.cell, profile, self.derivation)
+        found = {}
+        for internal, latex in table.items():
+            code = back.get(internal) or self._profile_code(profile, internal)
+            if code and any(ch in latex for ch in "\\^_{") and latex.strip() != str(code):
+                found.setdefault(latex, code)
+                found.setdefault(re.sub(r"([_^])\{\s*([A-Za-z0-9])\s*\}", r"\1\2", latex), code)  # c^t for c^{t}
+        patterns = []
+        for latex in sorted(found, key=len, reverse=True):
+            body = r"\s*".join(re.escape(ch) for ch in latex if not ch.isspace())
+            patterns.append((re.compile(rf"(?<![A-Za-z\\])(?:{body})(?![A-Za-z0-9_'])"), found[latex]))
+        return patterns
+
+    def _profile_code(self, profile, internal: str):
+        """The profile's code for a name the notation has no name of its own for, when it is an
+        expression of the notation's names (ng's W_f is ``Wf[:, n_a:]``)."""
+        code = profile.code(internal)
+        if not code.isidentifier():
+            try:
+                parse_shaped(code, self.shapes, where=code)
+                return code
+            except FormulaError:
+                pass
+        symbol = sp.Symbol(internal)
+        if symbol not in self.right._table:
+            return None
+        # an adjoint the notation has no name for (ng's ∂E/∂Γ_o): it stands for its right value
+        expr = self.right.to_user(self.right._inline(self.right._table[symbol], set()))
+        if not {str(s) for s in expr.free_symbols} <= set(self.shapes):
+            return None
+        return expr, self.right.internal_shape(internal)
+
+    def read_latex(self, text: str) -> tuple[str, dict, dict]:
+        """``text`` with every LaTeX name of the notation's profile written as its code name (text
+        only: nothing is evaluated; the result goes through the parser like any formula).  A code
+        name that is an expression (ng's ``Wf[:, n_a:]`` for W_{fx}) becomes a placeholder name:
+        also returned are the placeholders' shapes and their expressions."""
+        shapes, meaning = {}, {}
+        for pattern, code in self.latex_names:
+            if not pattern.search(text):
+                continue
+            if isinstance(code, tuple):  # the right value of a name the notation does not have
+                expr, shape = code
+                placeholder = f"LSQ{len(meaning)}"
+                shapes[placeholder], meaning[sp.Symbol(placeholder)] = shape, expr
+                code = placeholder
+            elif not code.isidentifier():
+                expr, shape = parse_shaped(code, self.shapes, where=code)
+                placeholder = f"LSQ{len(meaning)}"
+                shapes[placeholder], meaning[sp.Symbol(placeholder)] = shape, expr
+                code = placeholder
+            text = pattern.sub(f" {code} ", text)
+        return text, shapes, meaning
 
     # -- values at random draws -------------------------------------------------------------
     def _draw(self, sizes: dict, exact: bool, last: bool):

@@ -25,7 +25,8 @@ import numpy as np
 
 from ..errors import UserError
 from ..files import ReadError, read_text
-from ..spec.builtins import SPECS
+from ..interop import conventions as frameworks
+from ..spec.builtins import BUILTIN_CELLS, SPECS
 
 MAX_BYTES = 64 * 1024
 FAMILIES = {"W": "input", "U": "hidden", "b": 1, "bh": 1}  # a parameter family → the width of its block
@@ -71,6 +72,7 @@ class Convention:
     sequence_layout: str = "tbf"  # axes of a sequence: t time, b batch, f features
     sequence_forward: Call | None = None
     sequence_backward: Call | None = None
+    framework: str | None = None  # the weights are this framework's arrays (interop.conventions)
 
     def functions(self) -> list[str]:
         calls = (self.step_forward, self.step_backward, self.sequence_forward, self.sequence_backward)
@@ -78,6 +80,10 @@ class Convention:
 
     def with_gate_order(self, order: str) -> Convention:
         """Every stacked parameter (more than one gate) in ``order`` instead."""
+        if self.framework:
+            order = frameworks.GATE_ORDERS.get((self.framework, self.cell), "")
+            raise ConventionError(f"convention '{self.name}' has {self.framework}'s own gate order ({order}): "
+                                  "--gate-order applies to ng, cs231n and convention files")
         stacked = [p for p in self.params if len(p.gates) > 1]
         if not stacked:
             raise ConventionError(f"convention '{self.name}' stacks no gates: --gate-order does not apply")
@@ -181,10 +187,34 @@ def _cs231n_rnn() -> Convention:
         sequence_backward=Call("rnn_backward", ("d_hs", "cache"), ["dx=d_xs", "dh0=d_h0", *grads]))
 
 
+def _framework(framework: str, cell: str = "lstm") -> Convention:
+    """A hand-written forward and backward in a framework's weight layout (:mod:`interop.conventions`:
+    PyTorch's weight_ih, weight_hh, bias_ih, bias_hh; Keras' kernel, recurrent_kernel, bias; ONNX's
+    W, R, B; TensorFlow's kernel, bias), examples as rows, each array an argument of its own."""
+    try:
+        arrays = [k.removesuffix("_l0") for k in frameworks.array_names(framework, cell)]
+    except frameworks.ConventionError as exc:
+        raise ConventionError(f"convention '{framework}': {exc}") from None
+    states = BUILTIN_CELLS[cell]().states
+    kind = "lstm" if "c" in states else "gru"
+    prev, step_d = [f"{s}_prev" for s in states], [f"d_{s}" for s in states]
+    grads = [f"d_{a}" for a in arrays]
+    return Convention(
+        framework, cell, "rows", (), framework=framework,
+        step_forward=Call(f"{kind}_step_forward", ("x", *prev, *arrays), [*states, "cache"]),
+        step_backward=Call(f"{kind}_step_backward", (*step_d, "cache"),
+                           ["d_x", *(f"d_{p}" for p in prev), *grads]),
+        sequence_layout=frameworks.SEQUENCE_AXES[framework],
+        sequence_forward=Call(f"{kind}_forward", ("xs", *(f"{s}0" for s in states), *arrays), ["hs", "cache"]),
+        sequence_backward=Call(f"{kind}_backward", ("d_hs", "cache"),
+                               ["d_xs", *(f"d_{s}0" for s in states), *grads]))
+
+
 BUILTIN = {"ng": _ng, "cs231n": _cs231n}
+FRAMEWORKS = frameworks.FRAMEWORKS  # pytorch, keras, onnx, tensorflow: one built-in convention each
 # The plain-RNN functions of the same assignments, checked against the rnn spec beside the LSTM ones.
 COMPANIONS = {"ng": _ng_rnn, "cs231n": _cs231n_rnn}
-NAMES = ("kwargs", *BUILTIN)
+NAMES = ("kwargs", *BUILTIN, *FRAMEWORKS)
 
 
 def companions(convention: Convention) -> list[Convention]:
@@ -194,10 +224,13 @@ def companions(convention: Convention) -> list[Convention]:
 
 
 # -- a user's convention: TOML ---------------------------------------------------------------------
-def load(name_or_path: str) -> Convention:
-    """A built-in convention's name or the path of a ``.toml`` convention file."""
+def load(name_or_path: str, cell: str | None = None) -> Convention:
+    """A built-in convention's name or the path of a ``.toml`` convention file; a framework's
+    convention is built for ``cell`` (default lstm)."""
     if name_or_path in BUILTIN:
         return BUILTIN[name_or_path]()
+    if name_or_path in FRAMEWORKS:
+        return _framework(name_or_path, cell or "lstm")
     if not name_or_path.endswith(".toml"):
         raise ConventionError(f"unknown convention '{name_or_path}': use one of {', '.join(NAMES)} "
                               "or a .toml file")

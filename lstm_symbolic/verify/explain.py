@@ -14,12 +14,14 @@ from itertools import permutations
 
 import numpy as np
 
+from .. import naming
 from ..core.derive import stored_values
 from ..core.functions import sigmoid
+from ..interop import conventions as frameworks
 from .convention import Call, from_user
 from .eval import state_values
 from .layout import Setup, bptt, build, call_user, close, collect, sequence_items, step_items
-from .mutants import activation_mutants, operand_mutants
+from .mutants import activation_mutants, operand_mutants, swap_mutants
 
 
 def forward_note(child, setup: Setup, fwd: Call, items: dict, params: dict, out: str, want) -> str | None:
@@ -31,10 +33,14 @@ def forward_note(child, setup: Setup, fwd: Call, items: dict, params: dict, out:
 def _one_bias(child, setup: Setup, fwd: Call, items: dict, params: dict, out: str, want) -> str | None:
     """The forward agrees when the second bias (``bh``) is zero: the code adds only one of the two."""
     second = [p.name for p in setup.convention.params if "bh" in p.parts]
-    if not second:
-        return None
     one = replace(setup, one_bias=True)
     one.rng = setup.rng
+    if setup.convention.framework:  # the arrays that hold none of the bias when it is not split
+        plain, split = one.user_params(params), setup.user_params(params)
+        changed = [k for k in plain if not np.array_equal(plain[k], split[k])]
+        second = [k for k in changed if not np.any(plain[k])] or changed
+    if not second:
+        return None
     trial = {**items, **{k: setup.cast(v) for k, v in one.user_params(params).items()}}
     got, results = call_user(child, fwd, build(fwd.args, trial, "forward")), {}
     collect(fwd.returns, got, results, [], fwd)
@@ -85,28 +91,44 @@ def gate_order(child, setup: Setup, values: dict) -> str | None:
 
 
 class StepDiagnosis:
+    """Why one step's returned value is wrong.  Both ``verify-code`` paths use it: a convention's
+    items (``step_items``), and the one-function path's, named as in a notation (``items``: the
+    values → the notation's names; ``names``: that notation, for the seeds' names)."""
+
     note: str | None = None  # why the forward disagrees (a gate order, a flipped gate): says it all
     mutants: list | None = None
 
-    def __init__(self, setup: Setup, leaves: dict, values: dict):
+    def __init__(self, setup: Setup, leaves: dict, values: dict, items=None, names=None):
         self.setup, self.leaves, self.values = setup, leaves, values
+        self.items = items or (lambda v: step_items(setup, v))
+        self.names = names
+
+    def _internal(self, item: str) -> str:
+        inside = self.names.internal(item) if self.names else (item,)
+        return inside[0] if len(inside) == 1 else ""
+
+    def _seed(self, name: str) -> str:
+        return self.names.user().get(name, name) if self.names else name
 
     def explain(self, item: str, value, rtol: float) -> str:
         if self.note:
             return self.note
-        right = step_items(self.setup, self.values)[item]
-        return (_transposed(value, right, rtol) or self._mutant(item, value, rtol)
-                or _blocks(self.setup, item, value, right, rtol) or self._forgets_next(item, value, rtol)
-                or self._before_update(item, value, rtol))
+        right = self.items(self.values)[item]
+        blocks = _blocks(self.setup, item, value, right, rtol)
+        if "swapped" in blocks:  # in the user's gate letters: says more than the swapped gradients
+            return blocks
+        return (_transposed(value, right, rtol) or self._mutant(item, value, rtol) or blocks
+                or self._forgets_next(item, value, rtol) or self._before_update(item, value, rtol))
 
     def _mutant(self, item: str, value, rtol: float) -> str:
         """The sentence of the planted-mistake variant the value equals (σ′ for tanh′, ...)."""
         if self.mutants is None:
             d = self.setup.derivation
-            self.mutants = activation_mutants(d, self.leaves, self.values) + operand_mutants(d, self.values)
+            self.mutants = (activation_mutants(d, self.leaves, self.values) + operand_mutants(d, self.values)
+                            + swap_mutants(d, self.leaves, self.values))
         for mutant in self.mutants:
             try:
-                wrong = step_items(self.setup, mutant.values)[item]
+                wrong = self.items(mutant.values)[item]
             except (KeyError, ValueError):
                 continue
             if close(value, wrong, rtol):
@@ -117,13 +139,14 @@ class StepDiagnosis:
         """A carried gradient (d_c_prev) taken before the output's path was added to it."""
         d = self.setup.derivation
         out = self.setup.states[0]
-        if item not in [f"d_{s}_prev" for s in self.setup.states[1:]]:
+        inside = self._internal(item)
+        if inside not in [f"d_{s}_prev" for s in self.setup.states[1:]]:
             return ""
         seed = str(d.seeds[out])
         without = state_values(d, {**self.leaves, seed: self.leaves[seed] * 0}, exact=False)
-        if close(value, step_items(self.setup, without)[item], rtol):
-            return (f"right only when d_{out} = 0: computed from d_{item[2:-5]} before the {out} path is "
-                    f"added to it (take it after the +=)")
+        if close(value, self.items(without)[item], rtol):
+            return (f"right only when {self._seed(seed)} = 0: computed from d_{inside[2:-5]} before the {out} "
+                    "path is added to it (take it after the +=)")
         return ""
 
     def _forgets_next(self, item: str, value, rtol: float) -> str:
@@ -132,9 +155,9 @@ class StepDiagnosis:
         if not nexts:
             return ""
         last = state_values(d, {**self.leaves, **{k: self.leaves[k] * 0 for k in nexts}}, exact=False)
-        if close(value, step_items(self.setup, last)[item], rtol):
-            return f"right only when {', '.join(f'd_{s}' for s in self.setup.states[1:])} = 0: " \
-                   "forgets the gradient from step t+1"
+        if close(value, self.items(last)[item], rtol):
+            seeds = [self._seed(k) for k in nexts] if self.names else [f"d_{s}" for s in self.setup.states[1:]]
+            return f"right only when {', '.join(seeds)} = 0: forgets the gradient from step t+1"
         return ""
 
 
@@ -159,7 +182,7 @@ class SequenceDiagnosis:
                 return f"the gradient d_{s}_next is not carried to the step before (d_{s}_prev never updated)"
         for t, where in ((0, "the first"), (setup.steps - 1, "the last")):
             variant = bptt(setup, *self.args, only_step=t)
-            if item.startswith("d_") and item not in ("d_xs",) and not item.endswith("0") and close(
+            if naming.is_adjoint(item) and item not in ("d_xs",) and not item.endswith("0") and close(
                     value, sequence_items(setup, params, variant, self._inputs())[item], rtol):
                 return f"has {where} step's term only: = where += belongs (not summed over time)"
         return _blocks(setup, item, value, right, rtol) or self._first_step(item, value, rtol)
@@ -193,13 +216,36 @@ class SequenceDiagnosis:
 
 
 def _transposed(value, right, rtol) -> str:
-    if np.ndim(right) == 2 and np.shape(right)[0] != np.shape(right)[1] and close(np.transpose(value), right, rtol):
+    if np.ndim(right) == 2 and close(np.transpose(value), right, rtol):
         return "is transposed"
+    return ""
+
+
+def _framework_blocks(setup: Setup, item: str, value, right, rtol) -> str:
+    """:func:`_blocks` for an array of a framework's layout, read back into the cell's gate blocks."""
+    try:
+        got, want = setup.framework_part(item, value), setup.framework_part(item, right)
+    except (StopIteration, ValueError):
+        return ""
+    gates = {}
+    for name in want:
+        if np.any(want[name]) or np.any(got[name]):
+            gates.setdefault(name.partition("_")[2], []).append(name)
+    bad = [g for g, names in gates.items() if not all(close(got[n], want[n], rtol) for n in names)]
+    order = frameworks.GATE_ORDERS.get((setup.convention.framework, setup.derivation.cell.name), "")
+    if len(bad) >= 2 and all(any(all(close(got[n], want[n.replace(f"_{g}", f"_{h}")], rtol)
+                                     for n in gates[g] if n.replace(f"_{g}", f"_{h}") in want)
+                                 for h in bad if h != g) for g in bad):
+        return f"the gate blocks {', '.join(bad)} are swapped ({setup.convention.framework}'s order is {order})"
+    if bad and len(bad) < len(gates):
+        return f"the block of gate{'s' if len(bad) > 1 else ''} {', '.join(bad)} disagree{'s' * (len(bad) == 1)}"
     return ""
 
 
 def _blocks(setup: Setup, item: str, value, right, rtol) -> str:
     """For a parameter gradient: which gate blocks are wrong, or swapped."""
+    if setup.convention.framework:
+        return _framework_blocks(setup, item, value, right, rtol)
     param = next((p for p in setup.convention.params if f"d_{p.name}" == item), None)
     if param is None:
         return ""

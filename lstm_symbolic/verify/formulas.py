@@ -31,14 +31,14 @@ import sympy as sp
 from ..core.cells import Cell
 from ..errors import UserError
 from ..files import ReadError, read_text, size_text
-from ..formula.parse import FormulaError, parse_formula
+from ..formula.parse import FormulaError, is_latex, parse_formula, parse_latex_formula
 from ..spec.builtins import load_cell as load_builtin
+from .backward import check_backward
 from .check import Checker
 from .code import (
     BackwardReport,
     QuantityCheck,
     VerifyCodeError,
-    check_backward,
     load_function,
     open_child,
     split_target,
@@ -167,7 +167,9 @@ def check_formula(checker: Checker, name: str, text: str, where: str = "formulas
     """The verdict of one formula ``name = text`` (``checker``: one per file)."""
     expected, latex = checker.expected(name, set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)))
     try:
-        expr = parse_formula(text, checker.shapes, where=f"{where}: {name}")
+        read, shapes, meaning = checker.read_latex(text) if is_latex(text) else (text, {}, {})
+        parse = parse_latex_formula if read != text else parse_formula
+        expr = parse(read, {**checker.shapes, **shapes}, where=f"{where}: {name}").xreplace(meaning)
         if sp.Symbol(name) in expr.free_symbols:
             raise FormulaError(f"the formula for {name} uses {name} itself", where=name)
     except FormulaError as exc:

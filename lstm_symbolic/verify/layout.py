@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import naming
 from ..core.derive import Derivation
+from ..interop import conventions as frameworks
 from .code import VerifyCodeError, rel_error
 from .convention import Call, Convention, to_user
 from .eval import state_values
@@ -60,7 +62,10 @@ class Setup:
         """``prefix=""``: the parameters; ``"d_"``: their gradients, in the user's layout.
 
         Where the layout has a second bias (part ``bh``, as PyTorch's ``b_hh``), the cell's bias
-        b_g is split at random into ``b`` + ``bh``; both gradients are d_b_g."""
+        b_g is split at random into ``b`` + ``bh``; both gradients are d_b_g.  A framework's arrays
+        come from :mod:`interop.conventions` (its layout, and the adjoint of it for gradients)."""
+        if self.convention.framework:
+            return self._framework_arrays(values, prefix)
         two = {g for p in self.convention.params if "bh" in p.parts for g in p.gates}
         out = {}
         for p in self.convention.params:
@@ -74,6 +79,26 @@ class Setup:
                     blocks[f"{part}_{g}"] = value
             out[f"{prefix}{p.name}"] = to_user(p, blocks)
         return out
+
+    def _framework_arrays(self, values: dict, prefix: str) -> dict:
+        fw, cell = self.convention.framework, self.derivation.cell.name
+        names = [q.name for q in self.derivation.cell.params]
+        if prefix:
+            arrays = frameworks.gradients_from(fw, {n: values[f"d_{n}"] for n in names}, cell)
+        else:
+            params = {q.name: np.ravel(values[q.name]) if len(q.shape) == 1 else np.asarray(values[q.name])
+                      for q in self.derivation.cell.params}
+            arrays = frameworks.from_params(fw, params, cell)
+            if not self.one_bias:
+                arrays = frameworks.split_biases(fw, arrays, cell, np.random.default_rng(self.seed * 1000 + 7))
+        return {f"{prefix}{k.removesuffix('_l0')}": v for k, v in arrays.items()}
+
+    def framework_part(self, item: str, value) -> dict:
+        """The cell's parameter blocks one framework array (``d_<array>``) carries."""
+        fw, cell = self.convention.framework, self.derivation.cell.name
+        key = next(k for k in frameworks.array_names(fw, cell) if k.removesuffix("_l0") == item[2:])
+        like = {q.name: np.zeros(tuple(self.sizes[s] for s in q.shape)) for q in self.derivation.cell.params}
+        return frameworks.params_of(fw, key, value, cell, like)
 
     def bias_share(self, gate: str, like: np.ndarray) -> np.ndarray:
         """The part of b_gate given as the second bias (the same for every call of one check)."""
@@ -210,7 +235,7 @@ def bptt(setup: Setup, params: dict, xs: list, state0: dict, d_outs: list, d_las
     d_xs = [None] * len(xs)
     for t in reversed(range(len(xs))):
         seeds = {str(seed): carried[s] + (d_outs[t] if s == out else 0) for s, seed in d.seeds.items()}
-        kept = {k: v for k, v in steps[t].items() if not k.startswith("d_")}
+        kept = {k: v for k, v in steps[t].items() if not naming.is_adjoint(k)}
         values = state_values(d, {**kept, **seeds}, exact=False)
         d_xs[t] = values["d_x"]
         carried = {s: values[f"d_{s}_prev"] * (s not in drop) for s in setup.states}

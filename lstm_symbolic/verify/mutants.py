@@ -3,7 +3,8 @@
 Part of ``verify-code``'s diagnoses.  Each :class:`Mutant` is the step's right values recomputed
 with one classic slip made on purpose: an activation's derivative written for the wrong function
 (σ′ where tanh′ belongs and back), the activation itself used for its derivative, the derivative
-left out, or a weight gradient taken with the wrong operand (``c_prev`` where ``h_prev`` belongs).
+left out, a weight gradient taken with the wrong operand (``c_prev`` where ``h_prev`` belongs), or
+two gates' gradients exchanged.
 A user's value that equals a mutant's is described by the mutant's sentence.
 """
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
+from .. import naming
 from ..core.derive import Derivation, stored_values
 from ..core.functions import sigmoid, tanh
 from .eval import state_values
@@ -30,7 +32,7 @@ class Mutant:
 
 def activation_mutants(derivation: Derivation, leaves: dict, values: dict) -> list[Mutant]:
     """For each stored activation y = act(z): d_z recomputed with the wrong derivative."""
-    forward = {k: v for k, v in values.items() if not k.startswith("d_")}
+    forward = {k: v for k, v in values.items() if not naming.is_adjoint(k)}
     found = []
     for call, stored in stored_values(derivation.cell).items():
         z, y = str(call.args[0]), stored.name
@@ -53,11 +55,29 @@ def activation_mutants(derivation: Derivation, leaves: dict, values: dict) -> li
     return found
 
 
+def swap_mutants(derivation: Derivation, leaves: dict, values: dict) -> list[Mutant]:
+    """For each two gates: their pre-activation gradients d_z exchanged (gate blocks stacked in
+    another order than the forward's), which moves every gradient computed from them."""
+    forward = {k: v for k, v in values.items() if not naming.is_adjoint(k)}
+    pres = [str(call.args[0]) for call in stored_values(derivation.cell)]
+    pres = [z for z in pres if f"d_{z}" in values and z.startswith("z_")]
+    found = []
+    for k, a in enumerate(pres):
+        for b in pres[k + 1:]:
+            if np.shape(values[f"d_{a}"]) != np.shape(values[f"d_{b}"]):
+                continue
+            swapped = {f"d_{a}": values[f"d_{b}"], f"d_{b}": values[f"d_{a}"]}
+            mutated = state_values(derivation, {**leaves, **forward, **swapped}, exact=False)
+            found.append(Mutant(f"the gradients of gates {a[2:]} and {b[2:]} are swapped (d_{a} where d_{b} "
+                                "belongs, and back)", mutated))
+    return found
+
+
 def operand_mutants(derivation: Derivation, values: dict) -> list[Mutant]:
     """For the weight gradients d_W = d_z @ v.T of one operand v: the same with another vector of v's
     size in every one of them (a slip is made once and copied to every gate)."""
     found = []
-    sizes = {k: np.shape(v)[0] for k, v in values.items() if np.ndim(v) == 2 and not k.startswith("d_")}
+    sizes = {k: np.shape(v)[0] for k, v in values.items() if np.ndim(v) == 2 and not naming.is_adjoint(k)}
     by_operand = {}
     for linear in derivation.linears:
         weight, target = str(linear.weight), str(linear.adjoint)
