@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SOURCES := pyproject.toml $(shell find lstm_symbolic -type f -not -name '*.pyc' 2>/dev/null)
 
-.PHONY: demo test bench generate lint docs system-deps clean
+.PHONY: demo test test-fast bench generate lint docs system-deps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ demo: $(VENV)/.installed system-deps
 
 test: $(VENV)/.installed-test system-deps
 	$(PY) -m pytest
+
+test-fast: $(VENV)/.installed-test system-deps
+	$(PY) -m pytest -m "not slow"
 
 bench: $(VENV)/.installed-test
 	$(PY) bench/bench.py $(BENCH_ARGS)

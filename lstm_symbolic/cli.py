@@ -125,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description=VERIFY_CODE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("target", help="FILE.py or FILE.py:FUNCTION (FILE.py is imported: its code runs)")
     p.add_argument("--cell", help="a built-in cell name or a .toml cell spec (default: the convention's, or lstm)")
-    p.add_argument("--notation", default="ng", help="the names the function uses (default: ng)")
+    p.add_argument("--notation", default="ng", help="the names the function uses: "
+                   f"{', '.join(notation.names())} or a notation file (default: ng)")
     p.add_argument("--convention", metavar="NAME|FILE.toml",
                    help="how the functions are called: ng, cs231n, kwargs or a convention file (default: one "
                         "backward function, ng for notation ng, else kwargs)")

@@ -38,9 +38,24 @@ class NamingError(UserError, ValueError):
     """A name cannot be used in generated code (a bad cell name, a reserved or clashing name)."""
 
 
+ADJOINT = "d_"  # d_<name>: the adjoint of <name>
+# A name the formula language reads (formula/grammar.py's NAME; tests/test_registry.py holds them equal).
+FORMULA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def adjoint(name: str) -> str:
     """The adjoint (gradient of the loss) of quantity ``name``: ``d_<name>``."""
-    return f"d_{name}"
+    return f"{ADJOINT}{name}"
+
+
+def is_adjoint(name: str) -> bool:
+    """``name`` is an adjoint ``d_<something>``."""
+    return name.startswith(ADJOINT) and len(name) > len(ADJOINT)
+
+
+def primal(name: str) -> str:
+    """The quantity whose adjoint is ``name`` (``d_z_f`` → ``z_f``); ``name`` itself if it is none."""
+    return name[len(ADJOINT):] if is_adjoint(name) else name
 
 
 def prev(name: str) -> str:

@@ -81,7 +81,7 @@ def test_plotted_norms_are_products_of_finite_difference_jacobians(cell, kind):
 
 def test_total_differs_from_partial_only_where_another_state_carries_the_memory():
     lstm, gru = (flow.flow(load_cell(c), **SIZES) for c in ("lstm", "gru"))
-    assert not np.allclose(lstm.norms["partial"], lstm.norms["total"])
+    assert not np.allclose(lstm.norms["partial"], lstm.norms["total"], rtol=1e-3, atol=0)
     np.testing.assert_array_equal(gru.norms["partial"], gru.norms["total"])
 
 
@@ -107,7 +107,8 @@ def test_weights_from_an_npz_are_used(tmp_path, capsys):
                      "--csv", str(tmp_path / "f.csv"), "--steps", "4", "--sequences", "2"]) == 0
     expected = flow.flow(cell, params=params, steps=4, sequences=2)
     first = (tmp_path / "f.csv").read_text().splitlines()[1].split(",")
-    assert float(first[6]) == pytest.approx(expected.norms["partial"][0, 0], rel=1e-5)
+    # the CSV keeps 6 significant digits: off by at most half a unit in the 6th, 5e-6 relative
+    assert float(first[6]) == pytest.approx(expected.norms["partial"][0, 0], rel=5e-6, abs=0)
 
 
 @pytest.mark.parametrize("args, words", [

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lstm_symbolic import cli, pipeline
+from lstm_symbolic import cli, notation, pipeline
 from lstm_symbolic.core.derive import derive
 from lstm_symbolic.printing.text import text
 from lstm_symbolic.verify import formulas as verify
+from lstm_symbolic.verify import names as verify_names
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "verify"
 HEAD = 'cell = "lstm"\nnotation = "ng"\nshape = "vector"\n[formulas]\n'
@@ -40,7 +43,7 @@ def seed003():
 
 
 # -- correct formulas hold -------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["ng-correct", "default", "greff", "greff-peephole"])
+@pytest.mark.parametrize("name", ["ng-correct", "default", "greff", "greff-peephole", "pytorch"])
 def test_correct_formula_files_hold(name):
     verdicts = verify.check_file(EXAMPLES / f"{name}.toml", pipeline.load_cell)
     assert [v.verdict for v in verdicts] == ["holds"] * len(verdicts)
@@ -313,3 +316,76 @@ def test_verify_code_command(capsys):
     assert code == 1 and "candidate (cct) terms disagree" in out
     code, _, err = run_cli(capsys, "verify-code", "nothing.py:f")
     assert code == 2 and "no such file" in err
+
+
+# -- every notation profile works in verify and verify-code (one registry) -------------------
+def test_a_wrong_formula_in_pytorch_names_is_wrong(tmp_path):
+    text = (EXAMPLES / "pytorch.toml").read_text().replace('d_z_f = "d_c * c_prev * f * (1 - f)"',
+                                                          'd_z_f = "d_c * c_prev * f"')
+    verdicts = by_name(verify.check_text(text, "pytorch.toml"))
+    assert verdicts["d_z_f"].verdict == "wrong"
+    assert verdicts["d_z_f"].expected == "d_f*f*(1 - f)"
+    assert [n for n, v in verdicts.items() if v.verdict != "holds"] == ["d_z_f"]
+
+
+def test_an_unknown_notation_in_a_formula_file_lists_every_profile(tmp_path):
+    path = tmp_path / "f.toml"
+    path.write_text('cell = "lstm"\nnotation = "knuth"\n[formulas]\nd_c = "d_h"\n')
+    with pytest.raises(notation.NotationError, match="choose one of default, ng, gfg, greff, pytorch"):
+        verify.check_file(path)
+
+
+def pytorch_backward(*, slip=None, **v):
+    """An LSTM step's backward in the pytorch notation's names (keyword convention)."""
+    d_c = v["d_c_next"] + v["d_h"] * v["o"] * (1 - np.tanh(v["c"]) ** 2)
+    d = {"o": v["d_h"] * np.tanh(v["c"]) * v["o"] * (1 - v["o"]), "c": d_c * v["i"] * (1 - v["g"] ** 2),
+         "i": d_c * v["g"] * v["i"] * (1 - v["i"]), "f": d_c * v["c_prev"] * v["f"] * (1 - v["f"])}
+    if slip == "forget":
+        d["f"] = d_c * v["c_prev"] * v["f"]
+    grads = {f"d_W_{g}": d[g] @ v["input"].T for g in "fico"}
+    grads.update({f"d_U_{g}": d[g] @ v["h_prev"].T for g in "fico"})
+    grads.update({f"d_b_{g}": np.sum(d[g], axis=1, keepdims=True) for g in "fico"})
+    grads["d_input"] = sum(v[f"W_{g}"].T @ d[g] for g in "fico")
+    grads["d_h_prev"] = sum(v[f"U_{g}"].T @ d[g] for g in "fico")
+    grads["d_c_prev"] = d_c * v["f"]
+    return grads
+
+
+def test_check_backward_in_pytorch_names():
+    report = verify.check_backward(pytorch_backward, notation="pytorch")
+    assert report.ok and len(report.checks) == 15
+    report = verify.check_backward(lambda **v: pytorch_backward(slip="forget", **v), notation="pytorch")
+    wrong = {c.name for c in report.checks if c.status == "wrong"}
+    assert wrong == {"d_W_f", "d_U_f", "d_b_f", "d_input", "d_h_prev"}
+    assert report["d_W_f"].detail == "forget gate (f) terms disagree"
+
+
+def test_verify_code_command_with_pytorch_names(tmp_path, capsys):
+    path = tmp_path / "torch_names.py"
+    path.write_text("import numpy as np\n\n\n" + inspect.getsource(pytorch_backward))
+    code, out, err = run_cli(capsys, "verify-code", f"{path}:pytorch_backward", "--notation", "pytorch")
+    assert (code, err) == (0, "") and "15 of 15 gradients agree" in out
+
+
+def _own_formulas_in(notation_name: str, cell: str) -> str:
+    """A formula file of the derivation's own formulas, written in a notation's names."""
+    d = derive(pipeline.load_cell(cell))
+    seeds = {s: str(v) for s, v in d.seeds.items()}
+    grads = tuple(str(a.name) for a in d.adjoints) + tuple(str(g.name) for g in d.param_grads)
+    names = verify_names.names_for(notation_name, d.cell, seeds, grads)
+    back = {sp.Symbol(i): sp.Symbol(u) for i, u in names.user().items()}
+    rows = [(a.name, a.rhs) for a in d.adjoints if a.name != a.seed] + [(g.name, g.rhs) for g in d.param_grads]
+    lines = [f'cell = "{cell}"', f'notation = "{notation_name}"', 'shape = "vector"', "[formulas]"]
+    lines += [f"{back[name]} = {json.dumps(text(rhs.xreplace(back)))}" for name, rhs in rows]
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("cell", [name for name, _ in pipeline.cell_summaries()])
+@pytest.mark.parametrize("profile", [p for p in notation.PROFILES if p != "default"])
+def test_every_notation_works_with_every_cell(profile, cell):
+    """One registry: every profile of `derive --notation` names every cell's quantities in verify
+    (the sources' own spellings aside, tested above)."""
+    if profile in verify_names.SPELLINGS and cell in verify_names.SPELLINGS[profile]().cells:
+        pytest.skip("the source's own spellings: tested with its example file")
+    verdicts = verify.check_text(_own_formulas_in(profile, cell), cell, pipeline.load_cell)
+    assert [(v.name, v.verdict, v.diagnosis) for v in verdicts if v.verdict != "holds"] == []

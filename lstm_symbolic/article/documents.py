@@ -15,7 +15,7 @@ from .. import naming
 from .. import notation as notations
 from ..core.cells import Cell
 from ..core.derive import Adjoint, Derivation, Step
-from ..core.functions import MatVec, linear_atoms
+from ..core.functions import PIECEWISE, MatVec, linear_atoms
 from ..core.jacobian import Diag, Jacobian, Term, jacobian
 from ..errors import UserError
 from ..notation import Notation
@@ -354,6 +354,10 @@ def conventions_section(ctx: Context) -> Section:
                  f"${d('v')} \\equiv \\partial E / \\partial v$ is the gradient of the loss $E$ "
                  f"summed over all steps with respect to $v$; {sigma}")
     items += list(n.notes_for(q.name for q in ctx.cell.quantities))
+    if any(eq.rhs.atoms(*PIECEWISE) for eq in ctx.cell.equations):
+        items.append("$[x > 0]$ is 1 where $x > 0$ and 0 elsewhere ($[x \\geq 0]$ likewise), and $H(x)$ "
+                     "is the unit step with $H(0) = \\tfrac12$: the derivatives of the piecewise "
+                     "functions, with PyTorch's values at the kinks.")
     intro = f"The notation is {n.description}."
     return Section("Conventions", intro, (), "conventions", tuple(items))
 

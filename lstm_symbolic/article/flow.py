@@ -18,9 +18,9 @@ import sympy as sp
 
 from .. import naming
 from ..core.cells import Cell
+from ..core.components import numpy_value
 from ..core.jacobian import Diag, jacobian
 from ..errors import UserError
-from ..verify.eval import numpy_value
 
 KINDS = ("partial", "total")
 MAX_WEIGHTS_BYTES = 256 * 1024 * 1024

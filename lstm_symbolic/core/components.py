@@ -15,9 +15,10 @@ import mpmath
 import numpy as np
 import sympy as sp
 
+from .. import naming
 from .cells import Cell
 from .derive import Derivation
-from .functions import BatchSum, ColumnSlice, MatTVec, MatVec, Outer, sigmoid, tanh
+from .functions import BatchSum, ColumnSlice, MatTVec, MatVec, Outer, Primitive, sigmoid, tanh
 
 
 def symbols_for(name: str, shape: tuple[str, ...], sizes: dict[str, int]) -> sp.Matrix:
@@ -48,16 +49,21 @@ def _dims(shape) -> str:
     return "×".join(str(n) for n in shape)
 
 
-def _apply(fn, x, digits: int | None, opaque: bool):
-    """``fn(x)`` on one component.  Symbolic: left as an atom (asking SymPy whether a large exact
+def _apply(fn, args: list, digits: int | None, opaque: bool):
+    """``fn(*args)`` on one component.  Symbolic: left as an atom (asking SymPy whether a large exact
     argument is zero costs seconds), the project's ``tanh`` as SymPy's, so that ``sympy.diff`` of a
-    component-level loss owes nothing to its derivative rule.  ``opaque``: a Symbol named after the
-    call (SymPy asks a number's sign by evalf, exponential in nested calls; equal calls are equal
-    names).  With ``digits``: a number."""
+    component-level loss owes nothing to its derivative rule.  The primitives beyond σ and tanh stay
+    our atoms, differentiated by their rules as σ is (each rule is checked on its own against
+    SymPy's derivative of :meth:`Primitive.oracle` and against PyTorch: tests/test_primitives.py;
+    SymPy's ``Max`` and ``Heaviside`` ask the sign of their arguments, which costs minutes on a
+    whole cell).  ``opaque``: a Symbol named after the call (SymPy asks a number's sign by evalf,
+    exponential in nested calls; equal calls are equal names).  With ``digits``: a number."""
     if digits is not None:
-        return _numeric(fn, x, digits)
+        return _numeric(fn, args, digits)
+    if opaque:
+        return sp.Symbol(f"{fn.__name__}({', '.join(map(str, args))})")
     fn = sp.tanh if fn is tanh else fn
-    return sp.Symbol(f"{fn.__name__}({x})") if opaque else fn(x, evaluate=False)
+    return fn(*args, evaluate=False)
 
 
 # Beyond this magnitude exp(x) is taken as ±infinity or 0 (and tanh, σ as ±1, 0): past it no
@@ -79,19 +85,22 @@ _MPMATH = {sigmoid: lambda v: 1 / (1 + _exp(-v)), tanh: _tanh, sp.tanh: _tanh, s
 _NOT_FINITE = {sp.oo: mpmath.inf, -sp.oo: -mpmath.inf, sp.zoo: mpmath.nan, sp.nan: mpmath.nan}
 
 
-def _numeric(fn, x: sp.Expr, digits: int) -> sp.Expr:
-    """``fn(x)`` for a number ``x``, by mpmath at ``digits`` digits: bounded work whatever ``x`` is."""
+def _numeric(fn, args: list, digits: int) -> sp.Expr:
+    """``fn(*args)`` for numbers, by mpmath at ``digits`` digits: bounded work whatever they are."""
     with mpmath.workdps(digits):
-        if x in _NOT_FINITE:
-            v = _NOT_FINITE[x]
-        else:
-            re, im = (sp.Float(p, digits)._mpf_ for p in x.as_real_imag())
-            v = mpmath.mpc(re, im) if im != mpmath.mpf(0)._mpf_ else mpmath.mpf(re)
+        values = [_mp(x, digits) for x in args]
         try:
-            got = _MPMATH[fn](v)
+            got = fn.value(mpmath, *values) if issubclass(fn, Primitive) else _MPMATH[fn](*values)
         except (ValueError, ZeroDivisionError):  # log(0)
             return sp.nan
-    return _sympy_number(got, digits)
+        return _sympy_number(mpmath.mpmathify(got), digits)
+
+
+def _mp(x: sp.Expr, digits: int):
+    if x in _NOT_FINITE:
+        return _NOT_FINITE[x]
+    re, im = (sp.Float(p, digits)._mpf_ for p in x.as_real_imag())
+    return mpmath.mpc(re, im) if im != mpmath.mpf(0)._mpf_ else mpmath.mpf(re)
 
 
 def _sympy_number(v, digits: int) -> sp.Expr:
@@ -104,7 +113,8 @@ def _sympy_number(v, digits: int) -> sp.Expr:
     return sp.Float._new(v._mpf_, mpmath.libmp.dps_to_prec(digits))  # v as it is: mpf() would round it
 
 
-_SYMPY_FUNCS = (sigmoid, tanh, sp.tanh, sp.exp, sp.log)
+_NUMPY_FUNCS = {sigmoid: lambda a: 1 / (1 + np.exp(-a)), tanh: np.tanh, sp.tanh: np.tanh, sp.exp: np.exp,
+                sp.log: np.log}
 
 
 def _bound(expr, env, stop: bool, value) -> int | None:
@@ -117,45 +127,108 @@ def _bound(expr, env, stop: bool, value) -> int | None:
     return int(number)
 
 
+class SymPyArrays:
+    """Values as SymPy matrices, exactly (or, with ``digits``, Floats computed by mpmath); one
+    example, so the batch sum is the identity.  ``opaque``: see :func:`_apply`."""
+
+    mismatch = sp.ShapeError
+
+    def __init__(self, digits: int | None = None, opaque: bool = False):
+        self.digits, self.opaque = digits, opaque
+
+    def number(self, expr: sp.Expr):
+        return expr if self.digits is None else sp.Float(expr, self.digits)
+
+    add = staticmethod(lambda a, b: _ew_add(a, b))
+    mul = staticmethod(lambda a, b: _ew_mul(a, b))
+    transpose = staticmethod(lambda m: m.T)
+    batch_sum = staticmethod(lambda x: x)
+
+    @staticmethod
+    def power(base, e):
+        return base.applyfunc(lambda v: v**e) if isinstance(base, sp.MatrixBase) else base**e
+
+    def apply(self, fn, *args):
+        """``fn`` element-wise on its arguments (a number goes with any shape)."""
+        shape = next((a.shape for a in args if isinstance(a, sp.MatrixBase)), None)
+        if shape is None:
+            return _apply(fn, list(args), self.digits, self.opaque)
+        if any(isinstance(a, sp.MatrixBase) and a.shape != shape for a in args):
+            raise ValueShapeError(f"shape mismatch: {fn.__name__} of different shapes")
+        return sp.Matrix(*shape, lambda i, j: _apply(
+            fn, [a[i, j] if isinstance(a, sp.MatrixBase) else a for a in args], self.digits, self.opaque))
+
+    @staticmethod
+    def zeros(shape: tuple[int, int]):
+        return sp.zeros(*shape)
+
+
+class NumPyArrays:
+    """Values as float64 NumPy arrays, one column per example; ``d @ v.T`` and the batch sum add
+    the examples up."""
+
+    mismatch = ValueError
+    number = staticmethod(float)
+    add, mul, power = np.add, np.multiply, np.power  # ufuncs: not bound as methods
+    transpose = staticmethod(np.transpose)
+    batch_sum = staticmethod(lambda x: np.sum(x, axis=1, keepdims=True))
+    @staticmethod
+    def apply(fn, *args):
+        return _NUMPY_FUNCS[fn](*args) if fn in _NUMPY_FUNCS else fn.value(np, *args)
+    zeros = staticmethod(np.zeros)
+
+
+EXACT, NUMPY = SymPyArrays(), NumPyArrays()
+
+
 def evaluate(expr: sp.Expr, env: dict, digits: int | None = None, *, opaque: bool = False):
     """``expr`` on SymPy matrices (``env``: Symbol → Matrix or number), exactly: element-wise
     apart from MatVec, MatTVec and Outer; column slices; the batch sum (one example: itself).
     With ``digits`` (and ``env`` of Floats), numerically: every number and function value is a
     Float of that precision, computed by mpmath (never SymPy's evalf of a symbolic tree).
     ``opaque``: for values that are numbers, each function value a Symbol (see :func:`_apply`)."""
+    return value_of(expr, env, EXACT if digits is None and not opaque else SymPyArrays(digits, opaque))
+
+
+def numpy_value(expr: sp.Expr, env: dict):
+    """``expr`` on NumPy arrays (columns are examples); ``d @ v.T`` sums over the batch."""
+    return value_of(expr, env, NUMPY)
+
+
+def value_of(expr: sp.Expr, env: dict, arrays: SymPyArrays | NumPyArrays):
+    """The one evaluator: ``expr`` on the values of ``env`` (Symbol → value), with ``arrays``
+    saying what a value is (:class:`SymPyArrays` or :class:`NumPyArrays`)."""
     if expr in env:
         return env[expr]
     if expr.is_Number or expr in (sp.zoo, sp.nan):
         if not expr.is_finite:
             raise ValueShapeError("the formula divides by zero (its value is not finite)")
-        return expr if digits is None else sp.Float(expr, digits)
-    value = evaluate if digits is None and not opaque else partial(evaluate, digits=digits, opaque=opaque)
-    args = [value(a, env) for a in expr.args] if not isinstance(expr, ColumnSlice) else []
+        return arrays.number(expr)
+    value = partial(value_of, arrays=arrays)
+    if isinstance(expr, ColumnSlice):
+        return slice_value(expr, env, value)
+    args = [value(a, env) for a in expr.args]
     try:
-        return _combine_sympy(expr, args, env, value, (digits, opaque))
-    except sp.ShapeError as exc:
+        return _combine(expr, args, arrays)
+    except ValueShapeError:
+        raise
+    except arrays.mismatch as exc:
         raise ValueShapeError(f"shape mismatch: {exc}") from None
 
 
-def _combine_sympy(expr, args, env, value, mode):
+def _combine(expr, args, arrays):
     if isinstance(expr, sp.Add):
-        return fold_values(args, _ew_add)
+        return fold_values(args, arrays.add)
     if isinstance(expr, sp.Mul):
-        return fold_values(args, _ew_mul)
+        return fold_values(args, arrays.mul)
     if isinstance(expr, sp.Pow):
-        base, e = args
-        return base.applyfunc(lambda v: v**e) if isinstance(base, sp.MatrixBase) else base**e
-    if type(expr) in _SYMPY_FUNCS:
-        fn = type(expr)
-        if isinstance(args[0], sp.MatrixBase):
-            return args[0].applyfunc(lambda x: _apply(fn, x, *mode))
-        return _apply(fn, args[0], *mode)
+        return arrays.power(*args)
+    if type(expr) in _NUMPY_FUNCS or isinstance(expr, Primitive):
+        return arrays.apply(type(expr), *args)
     if isinstance(expr, (MatVec, MatTVec, Outer)):
-        return linear_value(expr, *args, transpose=lambda m: m.T)
-    if isinstance(expr, ColumnSlice):
-        return slice_value(expr, env, value)
+        return linear_value(expr, *args, transpose=arrays.transpose)
     if isinstance(expr, BatchSum):
-        return args[0]
+        return arrays.batch_sum(args[0])
     raise ValueShapeError(f"cannot evaluate {type(expr).__name__}")
 
 
@@ -210,27 +283,30 @@ def slice_value(expr: ColumnSlice, env, value):
     return w[:, start:stop]
 
 
-def forward_env(cell: Cell, env: dict) -> dict:
-    """``env`` extended with every assigned quantity of one step."""
+def forward_env(cell: Cell, env: dict, arrays: SymPyArrays | NumPyArrays = EXACT) -> dict:
+    """``env`` extended with every assigned quantity of one step (a value already given is kept)."""
     env = dict(env)
     for eq in cell.equations:
-        env[eq.lhs] = evaluate(eq.rhs, env)
+        if eq.lhs not in env:
+            env[eq.lhs] = value_of(eq.rhs, env, arrays)
     return env
 
 
-def backward_env(derivation: Derivation, env: dict) -> dict:
-    """``env`` (forward values and seeds) extended with every adjoint and parameter gradient."""
+def backward_env(derivation: Derivation, env: dict, arrays: SymPyArrays | NumPyArrays = EXACT) -> dict:
+    """``env`` (forward values and seeds) extended with every adjoint and parameter gradient; a
+    vector (bias) gradient is summed over the batch."""
     env = dict(env)
     for adj in derivation.adjoints:
         if adj.name not in env:
-            env[adj.name] = evaluate(adj.rhs, env) if adj.rhs != 0 else _zeros_like(env, adj.of)
+            env[adj.name] = value_of(adj.rhs, env, arrays) if adj.rhs != 0 else _zeros_like(env, adj.of, arrays)
     for grad in derivation.param_grads:
-        env[grad.name] = evaluate(grad.rhs, env) if grad.rhs != 0 else sp.zeros(*env[grad.param].shape)
+        got = value_of(grad.rhs, env, arrays) if grad.rhs != 0 else arrays.zeros(env[grad.param].shape)
+        env[grad.name] = arrays.batch_sum(got) if grad.kind == "vector" else got
     return env
 
 
-def _zeros_like(env: dict, of: sp.Expr) -> sp.Matrix:
-    return sp.zeros(*env[of].shape) if of in env else sp.zeros(1, 1)
+def _zeros_like(env: dict, of: sp.Expr, arrays) -> object:
+    return arrays.zeros(env[of].shape if of in env else (1, 1))
 
 
 def exact_mismatches(derivation: Derivation, sizes: dict[str, int] | None = None) -> list[str]:
@@ -244,7 +320,7 @@ def exact_mismatches(derivation: Derivation, sizes: dict[str, int] | None = None
     for q in cell.quantities:
         if q.kind in ("input", "state", "param"):
             want = env[q.symbol].applyfunc(lambda s: sp.diff(loss, s))
-            got = derived[sp.Symbol(f"d_{q.name}")]
+            got = derived[sp.Symbol(naming.adjoint(q.name))]
             if (got - want).applyfunc(sp.expand) != sp.zeros(*want.shape):
                 bad.append(q.name)
     return bad

@@ -105,16 +105,6 @@ class Derivation:
         names = [q.name for q in self.cell.inputs] + [naming.prev(s) for s in self.cell.states]
         return tuple(self.adjoint_of(n) for n in names)
 
-    def inlined(self, expr: sp.Expr) -> sp.Expr:
-        """``expr`` with every adjoint symbol replaced by its formula in seeds and forward values."""
-        table = {a.name: a.rhs for a in self.adjoints if a.name != a.seed}
-        for _ in range(len(table) + 1):
-            new = expr.xreplace(table)
-            if new == expr:
-                return expr
-            expr = new
-        return expr
-
 
 def stored_values(cell: Cell) -> dict[sp.Expr, sp.Symbol]:
     """``{σ(z_f): f, tanh(z_c): c_tilde, ...}``: function applications the forward pass keeps."""

@@ -6,7 +6,7 @@ element-wise are linear terms ``W @ v``, kept as the atom :class:`MatVec` with f
 (``d_W += d_a v^T``, ``d_v += W^T d_a``).  :class:`MatTVec` and :class:`Outer` are the two
 forms those rules produce.
 
-Every non-linear primitive has its derivative in :data:`DERIVATIVES`, written in terms of
+Every non-linear primitive (:mod:`.primitives`) has its derivative in :data:`DERIVATIVES`, written in terms of
 the primitive's own output ``y`` the way articles write it; a primitive without a rule is
 refused loudly by :func:`check_primitives`.
 """
@@ -16,71 +16,28 @@ from __future__ import annotations
 import sympy as sp
 
 from ..errors import UserError
-
-
-class sigmoid(sp.Function):  # noqa: N801 - SymPy convention: functions are lower case
-    """The logistic sigmoid, σ(x) = 1 / (1 + e^{-x})."""
-
-    nargs = 1
-
-    @classmethod
-    def eval(cls, x):
-        if x is sp.S.Zero:  # not x.is_zero: the assumptions system is slow on large arguments
-            return sp.S.Half
-        return None
-
-    def fdiff(self, argindex=1):
-        if argindex != 1:
-            raise sp.ArgumentIndexError(self, argindex)
-        return DERIVATIVES[sigmoid](self, self.args[0])
-
-    def _eval_rewrite_as_exp(self, x, **kwargs):
-        return 1 / (1 + sp.exp(-x))
-
-    def _eval_evalf(self, prec):
-        return (1 / (1 + sp.exp(-self.args[0])))._eval_evalf(prec)
-
-
-class tanh(sp.Function):  # noqa: N801 - SymPy convention: functions are lower case
-    """The hyperbolic tangent, as an atom with a derivative rule and nothing else.
-
-    SymPy's own ``tanh`` asks the assumptions of its argument when it is built and when it
-    is multiplied; on nested calls those queries cost time exponential in the depth
-    (``tanh`` nested 10 deep: minutes).  This one, like :class:`sigmoid`, asks nothing.
-    """
-
-    nargs = 1
-
-    @classmethod
-    def eval(cls, x):
-        if x is sp.S.Zero:
-            return sp.S.Zero
-        return None
-
-    def fdiff(self, argindex=1):
-        if argindex != 1:
-            raise sp.ArgumentIndexError(self, argindex)
-        return DERIVATIVES[tanh](self, self.args[0])
-
-    def _eval_rewrite_as_exp(self, x, **kwargs):
-        return (sp.exp(x) - sp.exp(-x)) / (sp.exp(x) + sp.exp(-x))
-
-    def _eval_evalf(self, prec):
-        return sp.tanh(self.args[0])._eval_evalf(prec)
-
-
-# f'(x) in terms of y = f(x) (and x where the output does not suffice).  SymPy's own tanh has
-# its rule too, for cells built in Python with it; specs and formulas give :class:`tanh`.
-DERIVATIVES = {
-    sigmoid: lambda y, x: y * (1 - y),  # σ' = σ(1 − σ)
-    tanh: lambda y, x: 1 - y**2,  # tanh' = 1 − tanh²
-    sp.tanh: lambda y, x: 1 - y**2,  # tanh' = 1 − tanh²
-    sp.exp: lambda y, x: y,  # exp' = exp
-    sp.log: lambda y, x: 1 / x,  # log' = 1/x
-}
-
-# The element-wise primitives a cell or a formula may call, by their written name.
-PRIMITIVES = {"sigmoid": sigmoid, "tanh": tanh, "exp": sp.exp, "log": sp.log}
+from .primitives import (  # noqa: F401 - the registry, re-exported: the layer above reads it here
+    DERIVATIVES,
+    PIECEWISE,
+    PRIMITIVES,
+    SPELLINGS,
+    WRITTEN,
+    Primitive,
+    absolute,
+    arities,
+    clip,
+    hard_sigmoid,
+    log_sigmoid,
+    maximum,
+    minimum,
+    partials,
+    relu,
+    sigmoid,
+    softplus,
+    sqrt,
+    step,
+    tanh,
+)
 
 
 class MissingRuleError(UserError, ValueError):
@@ -167,7 +124,7 @@ def _chain_rule(e: sp.Expr, d) -> sp.Expr:
             raise MissingRuleError(f"no derivative rule for a power with a variable exponent: {e}")
         return n * base ** (n - 1) * d(base)
     if type(e) in DERIVATIVES:
-        return DERIVATIVES[type(e)](e, e.args[0]) * d(e.args[0])
+        return sp.Add(*[p * da for p, da in zip(partials(e), map(d, e.args), strict=True) if da != 0])
     raise MissingRuleError(f"no derivative rule for '{type(e).__name__}': add it to "
                            "lstm_symbolic.core.functions.DERIVATIVES")
 

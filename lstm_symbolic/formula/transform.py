@@ -13,7 +13,7 @@ import sympy as sp
 from lark import Token
 from lark.visitors import Transformer_NonRecursive
 
-from ..core.functions import PRIMITIVES, BatchSum, ColumnSlice, MatTVec, MatVec, Outer
+from ..core.functions import PRIMITIVES, SPELLINGS, BatchSum, ColumnSlice, MatTVec, MatVec, Outer, arities
 from .grammar import latex_name
 from .values import FormulaError, Shape, Value, position, show, suggest, unify
 
@@ -22,7 +22,8 @@ MAX_NUMBER_BITS = 4096
 MAX_LITERAL = 40
 MAX_CALLS = 100  # function calls nested in one another (LaTeX's \tanh \tanh x needs no brackets)
 _TOP = "T"  # a `^\top` superscript
-_FUNCTIONS = {**PRIMITIVES, "sigma": PRIMITIVES["sigmoid"], "σ": PRIMITIVES["sigmoid"]}
+_FUNCTIONS = {**PRIMITIVES, **SPELLINGS, "sigma": PRIMITIVES["sigmoid"], "σ": PRIMITIVES["sigmoid"]}
+_KNOWN = ", ".join(sorted(set(PRIMITIVES) | set(SPELLINGS)))
 _SUMS = ("sum", "np.sum")
 
 
@@ -206,13 +207,16 @@ class ToSympy(Transformer_NonRecursive):
         if fname in _SUMS:
             self._sum_keywords(tok, keywords)
         elif fname not in _FUNCTIONS:
-            raise self.error(tok, f"unknown function '{fname}'; known: exp, log, sigmoid, tanh, "
+            raise self.error(tok, f"unknown function '{fname}'; known: {_KNOWN}, "
                              "np.sum(X, axis=1, keepdims=True)")
         elif keywords:
             raise self.error(tok, f"{fname} takes no keyword arguments")
-        if len(positional) != 1:
-            raise self.error(tok, f"{fname} takes exactly one argument")
-        return self._apply(BatchSum if fname in _SUMS else _FUNCTIONS[fname], positional[0], tok)
+        fn = BatchSum if fname in _SUMS else _FUNCTIONS[fname]
+        counts = arities(fn) if fname not in SPELLINGS and fname not in _SUMS else (1,)
+        if len(positional) not in counts:
+            n = " or ".join(map(str, counts))
+            raise self.error(tok, f"{fname} takes exactly {n} argument{'s' * (counts != (1,))}")
+        return self._apply(fn, positional, tok)
 
     def _numpy_call(self, name: str, tok: Token, args: list[Value], keywords: dict) -> Value:
         """A notebook's NumPy spelling: ``np.tanh(a)``, ``np.dot(A, b)``, ``np.multiply(a, b)``,
@@ -227,7 +231,7 @@ class ToSympy(Transformer_NonRecursive):
         if name == "square":
             two = Value(sp.Integer(2), (), tok.start_pos, tok.end_pos)
             return self.pow([args[0], Token("POW", "**", start_pos=tok.start_pos), two])
-        return self._apply(_FUNCTIONS[name], args[0], tok)
+        return self._apply(_FUNCTIONS[name], args[:1], tok)
 
     def _sum_keywords(self, tok: Token, keywords: dict) -> None:
         if set(keywords) - {"axis", "keepdims"} or keywords.get("axis", Token("", "")).value != "1":
@@ -236,11 +240,14 @@ class ToSympy(Transformer_NonRecursive):
         if "keepdims" in keywords and keywords["keepdims"].value not in ("True", "False"):
             raise self.error(keywords["keepdims"], "keepdims is True or False")
 
-    def _apply(self, fn, arg: Value, tok: Token) -> Value:
-        self.plain(arg, f"the argument of {tok.value}")
-        if self._nesting(arg.expr) >= MAX_CALLS:
-            raise self.error(tok, f"functions nested deeper than {MAX_CALLS}")
-        return Value(fn(arg.expr), arg.shape, tok.start_pos, arg.end)
+    def _apply(self, fn, args: list[Value], tok: Token) -> Value:
+        """``fn`` applied element-wise; its arguments have one shape (a number goes with any)."""
+        for arg in args:
+            self.plain(arg, f"an argument of {tok.value}")
+            if self._nesting(arg.expr) >= MAX_CALLS:
+                raise self.error(tok, f"functions nested deeper than {MAX_CALLS}")
+        shape = self._join(args, tok, tok.value) if len(args) > 1 else args[0].shape
+        return Value(fn(*[a.expr for a in args]), shape, tok.start_pos, args[-1].end)
 
     def _nesting(self, expr: sp.Expr) -> int:
         """Function calls nested in ``expr``; remembered, so a formula costs time linear in its size."""
@@ -276,7 +283,7 @@ class ToSympy(Transformer_NonRecursive):
     def lcall(self, items) -> Value:
         tok, caret, sup, arg = items
         name = tok.value.lstrip("\\")
-        value = self._apply(_FUNCTIONS[name], arg, tok)
+        value = self._apply(_FUNCTIONS[name], [arg], tok)
         if sup is None:
             return value
         if isinstance(sup, Token):

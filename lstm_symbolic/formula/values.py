@@ -9,21 +9,15 @@ from dataclasses import dataclass, replace
 
 import sympy as sp
 
-from ..errors import UserError
+from ..errors import LocatedError
 
 Shape = tuple[str | None, ...] | None  # None: unknown (no shapes given); a None dim: unknown size
 
 
-class FormulaError(UserError, ValueError):
+class FormulaError(LocatedError):
     """A formula cannot be read: ``str()`` is ``"<where>:<line>:<column>: <reason>"``."""
 
-    def __init__(self, reason: str, line: int = 1, column: int = 1, where: str = "formula"):
-        self.reason = " ".join(reason.split())
-        self.line, self.column, self.where = line, column, where
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        return f"{self.where}:{self.line}:{self.column}: {self.reason}"
+    WHERE = "formula"
 
 
 def position(text: str, index: int) -> tuple[int, int]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UserError
-from ..spec.builtins import BUILTIN_CELLS
+from ..spec.builtins import load_cell
 
 
 class ConventionError(UserError, ValueError):
@@ -59,9 +59,7 @@ class Stacked:
 
 
 def _cell_params(cell: str) -> dict[str, tuple[str, ...]]:
-    if cell not in BUILTIN_CELLS:
-        raise ConventionError(f"unknown cell '{cell}': conventions exist for built-in cells only")
-    return {p.name: p.shape for p in BUILTIN_CELLS[cell]().params}
+    return {p.name: p.shape for p in load_cell(cell, specs=False).params}
 
 
 def _order(framework: str, cell: str) -> str:

@@ -123,8 +123,8 @@ class Notation:
             return bold(text) if self.vector == "bold" and time and not self.scalar else text
         if name.endswith("_prev"):
             return self.latex(name[: -len("_prev")], "t-1")
-        if name.startswith("d_") and len(name) > 2:
-            return self.adjoint_of(self.latex(name[2:], time))
+        if naming.is_adjoint(name):
+            return self.adjoint_of(self.latex(naming.primal(name), time))
         text = generic_latex(name, time, self.time_style)
         return bold(text) if self.vector == "bold" and time and not self.scalar else text
 
@@ -149,8 +149,8 @@ class Notation:
         """Code name of internal ``name`` (adjoints ``d_<name>`` included)."""
         if name in self.names:
             return self.names[name].code
-        if name.startswith("d_"):
-            return self.adjoint_code + self.code(name[2:])
+        if naming.is_adjoint(name):
+            return self.adjoint_code + self.code(naming.primal(name))
         for mark in ("_prev", "_next"):
             if name.endswith(mark) and name[: -len(mark)] in self.names:
                 base = self.names[name[: -len(mark)]].code  # ng's c is c_next already
@@ -214,8 +214,8 @@ def generic_latex(name: str, time: str | None = "t", style: str = "sub") -> str:
     """A readable rendering of a name no profile lists: ``foo_bar`` → ``\\mathrm{foo}_{bar,t}``."""
     if name.endswith("_prev"):
         return generic_latex(name[: -len("_prev")], "t-1", style)
-    if name.startswith("d_") and len(name) > 2:
-        return rf"\delta {generic_latex(name[2:], time, style)}"
+    if naming.is_adjoint(name):
+        return rf"\delta {generic_latex(naming.primal(name), time, style)}"
     head, *rest = [p for p in name.split("_") if p] or [name]
     sub = ",".join(re.sub(r"([A-Za-z]+)", lambda m: _sub_word(m.group(1)), r) for r in rest)
     if time is None:

@@ -28,7 +28,9 @@ import json
 from pathlib import Path
 from types import MappingProxyType
 
+from .. import naming
 from ..core.cells import Cell
+from ..errors import LocatedError
 from ..files import ReadError, read_text
 from ..spec.load import SpecError, _Reader
 from .model import ADJOINT_STYLES, ORDERS, TIME_STYLES, VECTOR_STYLES, Name, Notation, Note, Stack
@@ -39,8 +41,10 @@ KEYS = ("name", "description", "time", "adjoint", "adjoint_code", "scalar", "had
 STACK_KEYS = ("latex", "code", "parts", "axis", "operands", "operand_latex", "operand_code")
 
 
-class ProfileError(SpecError):
+class ProfileError(LocatedError):
     """A notation file cannot be used: ``"<file>:<line>:<column>: <reason>"``."""
+
+    WHERE = "notation"
 
 
 def load_profile(path: str | Path) -> Notation:
@@ -135,7 +139,7 @@ def check_profile(profile: Notation, cell: Cell) -> None:
         return
     have = [q.name for q in cell.quantities if q.kind != "state"]
     known = set(have) | {f"{n}_prev" for n in have} | set(cell.states) | {f"{s}_prev" for s in cell.states}
-    known |= {f"d_{n}" for n in known} | {f"d_{s}_next" for s in cell.states}
+    known |= {naming.adjoint(n) for n in known} | {naming.seed(s, True) for s in cell.states}
     for name, (line, column) in profile.positions.items():
         if name not in known:
             raise ProfileError(f"'{name}' is not a quantity of the cell '{cell.name}' (it has "

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import sympy as sp
 
+from .. import naming
 from ..core.functions import LINEAR_ATOMS
 
 
 def _is_adjoint(expr: sp.Expr) -> bool:
-    return isinstance(expr, sp.Symbol) and expr.name.startswith("d_")
+    return isinstance(expr, sp.Symbol) and naming.is_adjoint(expr.name)
 
 
 def presentation_order(expr: sp.Expr, rank: dict[sp.Symbol, int] | None = None) -> sp.Expr:

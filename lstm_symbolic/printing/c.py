@@ -29,6 +29,54 @@ class CPrinter(C99CodePrinter):
     def _print_sigmoid(self, expr):
         return f"sigmoid_{self.suffix}({self._print(expr.args[0])})"
 
+    def _fn(self, name: str, *args) -> str:
+        """A libm call in this printer's type (``fmax`` / ``fmaxf``)."""
+        suffix = "f" if self.suffix == "f32" else ""
+        return f"{name}{suffix}({', '.join(a if isinstance(a, str) else self._print(a) for a in args)})"
+
+    def _real(self, value) -> str:
+        """A number as a literal of this printer's type (``0.5F``); anything else as it is."""
+        value = sp.sympify(value)
+        return self._print(sp.Float(value) if value.is_Number else value)
+
+    def _print_relu(self, expr):
+        return self._fn("fmax", expr.args[0], self._real(0))
+
+    def _print_softplus(self, expr):  # max(x, 0) + log1p(e^-|x|): no overflow
+        x = expr.args[0]
+        return f"({self._fn('fmax', x, self._real(0))} + {self._fn('log1p', sp.exp(-sp.Abs(x)))})"
+
+    def _print_log_sigmoid(self, expr):  # min(x, 0) − log1p(e^-|x|)
+        x = expr.args[0]
+        return f"({self._fn('fmin', x, self._real(0))} - {self._fn('log1p', sp.exp(-sp.Abs(x)))})"
+
+    def _print_hard_sigmoid(self, expr):
+        x, alpha, beta = expr.args
+        return self._fn("fmin", self._fn("fmax", alpha * x + beta, self._real(0)), self._real(1))
+
+    def _print_maximum(self, expr):
+        return self._fn("fmax", *expr.args)
+
+    def _print_minimum(self, expr):
+        return self._fn("fmin", *expr.args)
+
+    def _print_clip(self, expr):
+        a, lo, hi = expr.args
+        return self._fn("fmin", self._fn("fmax", a, lo), hi)
+
+    def _print_sqrt(self, expr):
+        return self._fn("sqrt", expr.args[0])
+
+    def _print_absolute(self, expr):
+        return self._fn("fabs", expr.args[0])
+
+    def _print_step(self, expr):  # [x > 0], the given value at 0
+        x, at_zero = self._print(expr.args[0]), expr.args[1]
+        if at_zero == 0:
+            return f"(({x}) > 0 ? {self._real(1)} : {self._real(0)})"
+        return (f"(({x}) > 0 ? {self._real(1)} : (({x}) == 0 ? {self._real(at_zero)} : "
+                f"{self._real(0)}))")
+
     def _print_Pow(self, expr):
         base, exp = expr.args
         if exp.is_Integer and 2 <= exp <= 3 and base.is_Symbol:

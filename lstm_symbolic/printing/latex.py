@@ -18,7 +18,7 @@ from sympy.printing.latex import LatexPrinter as _SympyLatexPrinter
 from .. import naming
 from ..core.cells import Cell
 from ..core.derive import Adjoint, Derivation
-from ..core.functions import LINEAR_ATOMS, MatTVec, MatVec, sigmoid, tanh
+from ..core.functions import LINEAR_ATOMS, MatTVec, MatVec, hard_sigmoid, sigmoid, tanh
 from ..core.jacobian import Diag, Jacobian, Term
 from ..notation import Notation, generic_latex, top_level
 
@@ -68,7 +68,7 @@ class CellLatexPrinter(_SympyLatexPrinter):
     def _factor_key(self, factor):
         """Adjoints first, then symbols, functions and powers, sums, matrix products."""
         if isinstance(factor, sp.Symbol):
-            kind = 0 if factor.name.startswith("d_") else 1
+            kind = 0 if naming.is_adjoint(factor.name) else 1
         elif isinstance(factor, sp.Add):
             kind = 3
         elif isinstance(factor, LINEAR_ATOMS):
@@ -129,6 +129,52 @@ class CellLatexPrinter(_SympyLatexPrinter):
 
     def _print_tanh(self, expr, exp=None):
         return self._call(r"\tanh", expr, exp, power_on_name=True)
+
+    def _print_relu(self, expr, exp=None):
+        return self._call(r"\operatorname{relu}", expr, exp, power_on_name=True)
+
+    def _print_softplus(self, expr, exp=None):
+        return self._call(r"\operatorname{softplus}", expr, exp, power_on_name=True)
+
+    def _print_log_sigmoid(self, expr, exp=None):
+        return self._call(r"\log\sigma", expr, exp, power_on_name=True)
+
+    def _print_sqrt(self, expr, exp=None):
+        root = rf"\sqrt{{{self._print(expr.args[0])}}}"
+        return root if exp is None else rf"\left({root}\right)^{{{exp}}}"
+
+    def _print_absolute(self, expr, exp=None):
+        bars = rf"\lvert {self._print(expr.args[0])} \rvert"
+        return bars if exp is None else rf"{bars}^{{{exp}}}"
+
+    def _many(self, name: str, args, exp=None) -> str:
+        text = rf"{name}\left({', '.join(self._print(a) for a in args)}\right)"
+        return text if exp is None else rf"{text}^{{{exp}}}"
+
+    def _print_maximum(self, expr, exp=None):
+        return self._many(r"\max", expr.args, exp)
+
+    def _print_minimum(self, expr, exp=None):
+        return self._many(r"\min", expr.args, exp)
+
+    def _print_clip(self, expr, exp=None):
+        return self._many(r"\operatorname{clip}", expr.args, exp)
+
+    def _print_hard_sigmoid(self, expr, exp=None):
+        x, *constants = expr.args
+        if tuple(constants) == hard_sigmoid.DEFAULTS:
+            return self._call(r"\operatorname{hardsigmoid}", expr, exp, power_on_name=True)
+        return self._many(r"\operatorname{hardsigmoid}", expr.args, exp)
+
+    def _print_step(self, expr, exp=None):
+        """[x > 0] (Iverson's bracket) with its value at 0: [x ≥ 0] for 1, H(x) (½ at 0) for ½."""
+        x, at_zero = expr.args
+        arg = self._print(x)
+        if at_zero == 0:
+            return rf"[{arg} > 0]"
+        if at_zero == 1:
+            return rf"[{arg} \geq 0]"
+        return self._many(r"H", [x], exp)
 
     def _print_exp(self, expr, exp=None):
         arg = self._print(expr.args[0])

@@ -21,6 +21,40 @@ class ArrayPrinter(NumPyPrinter):
     def _print_sigmoid(self, expr):
         return f"sigmoid({self._print(expr.args[0])})"
 
+    def _np(self, name: str, *args) -> str:
+        return f"np.{name}({', '.join(a if isinstance(a, str) else self._print(a) for a in args)})"
+
+    def _print_relu(self, expr):
+        return self._np("maximum", expr.args[0], "0")
+
+    def _print_softplus(self, expr):  # log(1 + e^x) without overflow
+        return self._np("logaddexp", "0", expr.args[0])
+
+    def _print_log_sigmoid(self, expr):  # −softplus(−x)
+        return "-" + self._np("logaddexp", "0", -expr.args[0])
+
+    def _print_hard_sigmoid(self, expr):
+        x, alpha, beta = expr.args
+        return self._np("clip", alpha * x + beta, "0", "1")
+
+    def _print_maximum(self, expr):
+        return self._np("maximum", *expr.args)
+
+    def _print_minimum(self, expr):
+        return self._np("minimum", *expr.args)
+
+    def _print_clip(self, expr):
+        return self._np("clip", *expr.args)
+
+    def _print_sqrt(self, expr):
+        return self._np("sqrt", *expr.args)
+
+    def _print_absolute(self, expr):
+        return self._np("abs", *expr.args)
+
+    def _print_step(self, expr):  # [x > 0], the given value at 0
+        return self._np("heaviside", *expr.args)
+
     def _print_Rational(self, expr):
         return f"{expr.p}/{expr.q}"
 

@@ -9,6 +9,7 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
+from ..core.functions import WRITTEN, hard_sigmoid
 from ..core.jacobian import Diag, Jacobian
 from . import presentation_order
 
@@ -30,6 +31,17 @@ class TextPrinter(StrPrinter):
 
     def _print_sigmoid(self, expr):
         return f"sigmoid({self._print(expr.args[0])})"
+
+    def _call(self, expr, args=None):
+        """A primitive by its written name (``max(a, b)``), as a formula file writes it."""
+        return f"{WRITTEN[type(expr)]}({', '.join(self._print(a) for a in (args or expr.args))})"
+
+    _print_relu = _print_softplus = _print_log_sigmoid = _print_maximum = _print_minimum = _call
+    _print_clip = _print_sqrt = _print_absolute = _print_step = _call
+
+    def _print_hard_sigmoid(self, expr):
+        x, *constants = expr.args
+        return self._call(expr, [x] if tuple(constants) == hard_sigmoid.DEFAULTS else expr.args)
 
 
 _PRINTER = TextPrinter({"order": "none"})

@@ -22,11 +22,17 @@ BUILTIN_CELLS: dict[str, Callable[[], Cell]] = {
 }
 
 
-def load_cell(name: str) -> Cell:
-    """A built-in cell by name, or a cell spec file (``.toml``)."""
+class UnknownCellError(UserError, ValueError):
+    """A cell name that is no built-in cell (nor, where specs are taken, a spec file)."""
+
+
+def load_cell(name: str, *, specs: bool = True) -> Cell:
+    """A built-in cell by name, or (``specs``) a cell spec file (``.toml``); the one place that
+    says a cell is unknown."""
     if name in BUILTIN_CELLS:
         return BUILTIN_CELLS[name]()
-    if name.endswith(".toml"):
+    if specs and name.endswith(".toml"):
         return load_spec(name)
     known = ", ".join(BUILTIN_CELLS)
-    raise UserError(f"unknown cell '{name}': use one of {known}, or the path of a .toml cell spec")
+    spec = ", or the path of a .toml cell spec" if specs else " (a built-in cell here)"
+    raise UnknownCellError(f"unknown cell '{name}': use one of {known}{spec}")

@@ -20,7 +20,7 @@ import sympy as sp
 from .. import naming
 from ..core.cells import SIZES, Cell, CellError, make_cell
 from ..core.functions import LINEAR_ATOMS, MatVec, MissingRuleError, check_primitives
-from ..errors import UserError
+from ..errors import LocatedError
 from ..files import ReadError, read_text
 from ..formula.parse import BatchSum, ColumnSlice, FormulaError, parse_shaped
 from ..formula.values import show
@@ -37,16 +37,10 @@ def _complex_term(expr: sp.Expr) -> sp.Expr:
     return max((a for a in sp.preorder_traversal(expr) if a.has(sp.I) and not a.free_symbols), key=sp.count_ops)
 
 
-class SpecError(UserError, ValueError):
+class SpecError(LocatedError):
     """A cell spec cannot be used: ``str()`` is ``"<where>:<line>:<column>: <reason>"``."""
 
-    def __init__(self, reason: str, line: int = 1, column: int = 1, where: str = "spec"):
-        self.reason = " ".join(reason.split())
-        self.line, self.column, self.where = line, column, where
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        return f"{self.where}:{self.line}:{self.column}: {self.reason}"
+    WHERE = "spec"
 
 
 def load_spec(path: str | Path) -> Cell:

@@ -26,13 +26,14 @@ from pathlib import Path
 import numpy as np
 import sympy as sp
 
+from .. import naming
 from ..core.cells import Cell
 from ..core.derive import Derivation, derive, stored_values
 from ..core.functions import MatTVec
 from ..errors import UserError
-from ..spec.builtins import BUILTIN_CELLS
+from ..spec.builtins import load_cell
 from .eval import random_leaves, state_values, user_env
-from .names import GATES, SCALAR_NOTATIONS, Names, is_next_seed, names_for
+from .names import GATES, Names, is_next_seed, names_for, scalar_by_default
 from .run import DEFAULT_TIMEOUT, ChildError, ChildFunction, ChildProcess, Opaque
 
 RTOL = 1e-7  # float64, as strict as the exact derivation allows
@@ -126,14 +127,6 @@ def load_function(target: str, timeout: float = DEFAULT_TIMEOUT) -> ChildFunctio
     return ChildFunction(child, name)
 
 
-def _internal_cell(cell: str | Cell) -> Cell:
-    if isinstance(cell, Cell):
-        return cell
-    if cell not in BUILTIN_CELLS:
-        raise VerifyCodeError(f"unknown cell '{cell}': use one of {', '.join(BUILTIN_CELLS)}")
-    return BUILTIN_CELLS[cell]()
-
-
 def check_backward(fn, cell: str | Cell = "lstm", notation: str = "ng", *, convention: str | None = None,
                    hidden: int | None = None, input_size: int | None = None, batch: int = 2,
                    seed: int = 0, rtol: float | None = None, dtype: str = "float64") -> BackwardReport:
@@ -146,7 +139,7 @@ def check_backward(fn, cell: str | Cell = "lstm", notation: str = "ng", *, conve
     """
     if dtype not in TOLERANCES:
         raise VerifyCodeError(f"dtype '{dtype}': use one of {', '.join(TOLERANCES)}")
-    cell = _internal_cell(cell)
+    cell = cell if isinstance(cell, Cell) else load_cell(cell, specs=False)
     derivation = derive(cell)
     seeds = {s: str(v) for s, v in derivation.seeds.items()}
     grads = tuple(str(a.name) for a in derivation.adjoints) + tuple(str(g.name) for g in derivation.param_grads)
@@ -154,7 +147,7 @@ def check_backward(fn, cell: str | Cell = "lstm", notation: str = "ng", *, conve
     convention = convention or ("ng" if notation == "ng" else "kwargs")
     if convention not in ("ng", "kwargs") or (convention == "ng" and notation != "ng"):
         raise VerifyCodeError(f"convention '{convention}': use 'ng' (notation ng) or 'kwargs'")
-    one = notation in SCALAR_NOTATIONS
+    one = scalar_by_default(notation)
     sizes = {"hidden": hidden or (1 if one else 3), "input": input_size or (1 if one else 4)}
     leaves = random_leaves(derivation, sizes, np.random.default_rng(seed), exact=False, batch=batch)
     leaves = {k: v.astype(dtype).astype(np.float64) for k, v in leaves.items()}
@@ -308,7 +301,7 @@ class _Run:
 
 def _gate(name: str) -> str | None:
     """``W_f``, ``d_U_f``, ``d_z_f``, ``d_b_f`` → ``f``."""
-    base = name[2:] if name.startswith("d_") else name
+    base = naming.primal(name)
     head, _, gate = base.partition("_")
     return gate if head in ("W", "U", "b", "z") and gate else None
 

@@ -1,4 +1,5 @@
-"""Values of formulas for ``verify``: exact on components (SymPy) and fast in NumPy.
+"""Values of formulas for ``verify``: exact on components (SymPy) and fast in NumPy, both by the
+one evaluator of :mod:`lstm_symbolic.core.components`.
 
 Part of ``verify``.  A formula in a notation's names is evaluated in an environment of the
 notation's names: every vector a column (NumPy: one column per example), ``*`` element-wise,
@@ -8,47 +9,14 @@ weights, and the batch sum (the identity for one example).  Nothing here evaluat
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 import sympy as sp
 
-from ..core.components import ValueShapeError, evaluate, fold_values, linear_value, slice_value
+from ..core.components import NUMPY, SymPyArrays, backward_env, forward_env, numpy_value
 from ..core.derive import Derivation
-from ..core.functions import BatchSum, ColumnSlice, MatTVec, MatVec, Outer, sigmoid, tanh
 from .names import Names
 
-_NUMPY_FUNCS = {sigmoid: lambda a: 1 / (1 + np.exp(-a)), tanh: np.tanh, sp.tanh: np.tanh, sp.exp: np.exp,
-                sp.log: np.log}
-
-
-def numpy_value(expr: sp.Expr, env: dict):
-    """``expr`` on NumPy arrays (columns are examples); ``d @ v.T`` sums over the batch."""
-    if expr in env:
-        return env[expr]
-    if expr.is_Number or expr in (sp.zoo, sp.nan):
-        if not expr.is_finite:
-            raise ValueShapeError("the formula divides by zero (its value is not finite)")
-        return float(expr)
-    if isinstance(expr, ColumnSlice):
-        return slice_value(expr, env, numpy_value)
-    args = [numpy_value(a, env) for a in expr.args]
-    try:
-        if isinstance(expr, sp.Add):
-            return fold_values(args, np.add)
-        if isinstance(expr, sp.Mul):
-            return fold_values(args, np.multiply)
-        if isinstance(expr, sp.Pow):
-            return np.power(args[0], args[1])
-        if type(expr) in _NUMPY_FUNCS:
-            return _NUMPY_FUNCS[type(expr)](args[0])
-        if isinstance(expr, (MatVec, MatTVec, Outer)):
-            return linear_value(expr, *args, transpose=np.transpose)
-        if isinstance(expr, BatchSum):
-            return np.sum(args[0], axis=1, keepdims=True)
-    except ValueError as exc:
-        raise ValueShapeError(f"shape mismatch: {exc}") from None
-    raise ValueShapeError(f"cannot evaluate {type(expr).__name__}")
+__all__ = ["as_floats", "numpy_value", "random_leaves", "state_values", "user_env"]
 
 
 def user_env(names: Names, internal: dict[str, object], sizes: dict[str, int], *, exact: bool) -> dict:
@@ -102,19 +70,8 @@ def state_values(derivation: Derivation, leaves: dict, *, exact: bool, digits: i
     """Forward values, adjoints and parameter gradients (internal name → value) from ``leaves``;
     a forward value already in ``leaves`` is kept (a cache given by the user).  Exact: function
     values are opaque Symbols; ``digits``: the leaves (SymPy matrices of Floats) evaluated
-    numerically at that precision (see :func:`~lstm_symbolic.core.components.evaluate`)."""
-    value = partial(evaluate, digits=digits, opaque=True) if exact else numpy_value
-    env = {sp.Symbol(k): v for k, v in leaves.items()}
-    zero = (lambda like: sp.zeros(*like.shape)) if exact else np.zeros_like
-    for eq in derivation.cell.equations:
-        if eq.lhs not in env:
-            env[eq.lhs] = value(eq.rhs, env)
-    for adj in derivation.adjoints:
-        if adj.name not in env:
-            env[adj.name] = value(adj.rhs, env) if adj.rhs != 0 else zero(env[adj.of])
-    for grad in derivation.param_grads:
-        got = value(grad.rhs, env) if grad.rhs != 0 else zero(env[grad.param])
-        if grad.kind == "vector" and not exact:
-            got = np.sum(got, axis=1, keepdims=True)
-        env[grad.name] = got
-    return {str(k): v for k, v in env.items()}
+    numerically at that precision (see :func:`~lstm_symbolic.core.components.evaluate`).  The
+    evaluator is the exact oracle's, :func:`~lstm_symbolic.core.components.value_of`."""
+    arrays = SymPyArrays(digits, opaque=True) if exact else NUMPY
+    env = forward_env(derivation.cell, {sp.Symbol(k): v for k, v in leaves.items()}, arrays)
+    return {str(k): v for k, v in backward_env(derivation, env, arrays).items()}

@@ -6,8 +6,8 @@ The last stage of the pipeline: a formula file (TOML: ``cell``, ``notation``, ``
 on the component level at small sizes:
 
 * exactly - random rational leaves (inputs, previous states, weights, seeds), forward and
-  backward values computed component by component (:mod:`verify_eval`, the same expansion as
-  :mod:`components`, extended to slices, batch sums and nested products); the difference must
+  backward values computed component by component (:mod:`.eval`, by the one evaluator of
+  :mod:`~lstm_symbolic.core.components`, with slices, batch sums and nested products); the difference must
   expand to zero, or vanish at 60 digits where expanding could blow up; several draws;
 * in floats - NumPy at other sizes (so that a size written as a number is caught).
 
@@ -32,7 +32,7 @@ from ..core.cells import Cell
 from ..errors import UserError
 from ..files import ReadError, read_text, size_text
 from ..formula.parse import FormulaError, parse_formula
-from ..spec.builtins import BUILTIN_CELLS
+from ..spec.builtins import load_cell as load_builtin
 from .check import Checker
 from .code import (
     BackwardReport,
@@ -43,7 +43,7 @@ from .code import (
     open_child,
     split_target,
 )
-from .names import SCALAR_NOTATIONS
+from .names import scalar_by_default
 from .run import DEFAULT_TIMEOUT
 
 __all__ = [
@@ -103,7 +103,7 @@ def read_file(text: str, where: str = "formulas") -> FormulaFile:
     if unknown:
         raise VerifyFileError(f"{where}: unknown key '{unknown[0]}'; a formula file has {', '.join(KEYS)}")
     notation = data.get("notation", "default")
-    shape = "scalar" if notation in SCALAR_NOTATIONS else "vector"
+    shape = "scalar" if scalar_by_default(notation) else "vector"
     fields = {k: data.get(k, d) for k, d in (("cell", None), ("notation", "default"), ("shape", shape))}
     if isinstance(notation, str) and notation.endswith(".toml") and not Path(notation).is_absolute():
         fields["notation"] = str(Path(where).parent / notation)  # next to the formula file
@@ -128,9 +128,7 @@ def _formulas(data: dict, where: str) -> tuple[tuple[str, str], ...]:
 
 
 def _builtin_cell(name: str) -> Cell:
-    if name not in BUILTIN_CELLS:
-        raise VerifyFileError(f"unknown cell '{name}': use one of {', '.join(BUILTIN_CELLS)}")
-    return BUILTIN_CELLS[name]()
+    return load_builtin(name, specs=False)
 
 
 def check_text(text: str, where: str = "formulas", load_cell: Callable[[str], Cell] | None = None

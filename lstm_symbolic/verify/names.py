@@ -3,7 +3,12 @@
 Part of ``verify`` (formulas → parsed → compared with the derivation).  A notation maps each
 of its names onto the cell's internal names (``ft`` → ``f``, ``dft`` → ``d_z_f``), onto a
 stack of them (``concat`` = [h_prev; x], ``Wf`` = [U_f W_f]) or onto a size (``n_a``).
-``default`` is the identity and works for every cell; the others are written for ``lstm``.
+
+The notations are the profiles of :mod:`lstm_symbolic.notation` (one registry for ``derive``,
+``jacobian``, ``verify`` and ``verify-code``): a name is the profile's code name, or the
+internal name where the profile writes a slice of a stored tensor (PyTorch's ``W_i`` is
+``weight_ih_l0[0*H:1*H]``).  Three sources have their own spellings for the cells they were
+written for (:data:`SPELLINGS`: aliases such as ``xt`` and ``x``, the quantities their text names).
 """
 
 from __future__ import annotations
@@ -12,11 +17,8 @@ from dataclasses import dataclass, field, replace
 
 from .. import naming
 from ..core.cells import Cell
-from ..errors import UserError
-
-
-class NotationError(UserError, ValueError):
-    """A notation is unknown or does not fit the cell."""
+from ..notation import PROFILES, Notation
+from ..notation import get as get_profile
 
 
 @dataclass(frozen=True)
@@ -112,56 +114,58 @@ def _default(cell: Cell, seeds: dict[str, str], adjoints: tuple[str, ...]) -> Na
     return Names("default", (), renames, quantities)
 
 
-NOTATIONS = {"ng": _ng, "gfg": _gfg, "greff": _greff}
-SCALAR_NOTATIONS = ("gfg",)  # written for one unit: shape = "scalar" unless the file says otherwise
+SPELLINGS = {"ng": _ng, "gfg": _gfg, "greff": _greff}  # a source's own spellings, by profile name
+
+
+def scalar_by_default(notation: object) -> bool:
+    """A built-in notation written for one unit (gfg): shape = "scalar" unless the file says otherwise."""
+    return isinstance(notation, str) and notation in PROFILES and PROFILES[notation].scalar
 
 
 def names_for(notation: str, cell: Cell, seeds: dict[str, str], adjoints: tuple[str, ...]) -> Names:
-    """The notation's names for ``cell`` (``adjoints``: every d_* the derivation defines)."""
+    """The notation's names for ``cell`` (``adjoints``: every d_* the derivation defines);
+    :class:`~lstm_symbolic.notation.NotationError` for a notation no profile has."""
     if notation == "default":
         return _default(cell, seeds, adjoints)
-    if notation.endswith(".toml"):
-        return _from_profile(notation, cell, seeds, adjoints)
-    if notation not in NOTATIONS:
-        known = ", ".join(["default", *NOTATIONS])
-        raise NotationError(f"unknown notation '{notation}': use one of {known}")
-    names = NOTATIONS[notation]()
-    if cell.name not in names.cells:
-        raise NotationError(f"notation '{notation}' names the quantities of the cells "
-                            f"{', '.join(names.cells)}, not '{cell.name}'; use notation 'default'")
+    profile = get_profile(notation)
+    names = SPELLINGS[notation]() if notation in SPELLINGS else None
+    if names is None or cell.name not in names.cells:
+        return _from_profile(notation, profile, cell, seeds, adjoints)
     known = {q.name for q in cell.quantities} | set(seeds.values()) | set(adjoints)
     renames = {u: i for u, i in names.renames.items() if i in known}  # p_f only with peepholes
     return replace(names, renames=renames, quantities=tuple(q for q in names.quantities if q not in
                                                             names.renames or q in renames))
 
 
-def _from_profile(path: str, cell: Cell, seeds: dict[str, str], adjoints: tuple[str, ...]) -> Names:
-    """The code names of a notation file (``--notation FILE.toml``), checked against ``cell``."""
-    from ..notation import get  # noqa: PLC0415 - a file only here
-    from ..notation.profile_file import check_profile  # noqa: PLC0415
+def _from_profile(notation: str, profile: Notation, cell: Cell, seeds: dict[str, str],
+                  adjoints: tuple[str, ...]) -> Names:
+    """The code names of a profile; a user's file (``--notation FILE.toml``) is checked against
+    ``cell``.  A code name that is not an identifier (a slice of a stored tensor) gives way to the
+    internal name; a stack of matrices along rows (PyTorch's ``weight_ih_l0``) is not a name here."""
+    from ..notation.profile_file import check_profile  # noqa: PLC0415 - a file only here
 
-    profile = get(path)
-    check_profile(profile, cell)
+    if profile.where:
+        check_profile(profile, cell)
     internal = [q.name for q in cell.quantities] + list(seeds.values()) + list(adjoints)
-    renames = {profile.code(name): name for name in reversed(internal)}
+    readable = {name: profile.code(name) for name in internal}
+    code = {name: c if naming.FORMULA_NAME.fullmatch(c) else name for name, c in readable.items()}
+    renames = {code[name]: name for name in reversed(internal)}
+    shapes = {q.name: q.shape for q in cell.quantities}
     stacked: dict[str, tuple[str, tuple[str, ...]]] = {}
     for stack in profile.stacks:
         if not set(stack.parts) <= set(internal):
+            continue
+        if stack.axis == "rows" and any(len(shapes.get(p, ())) == 2 for p in stack.parts):
             continue
         axis = "cols" if stack.axis == "columns" else "rows"
         stacked[stack.code] = (axis, stack.parts)
         stacked[profile.adjoint_code + stack.code] = (axis, tuple(naming.adjoint(p) for p in stack.parts))
         if stack.operand_code:
             stacked[stack.operand_code] = ("rows", stack.operands)
-    quantities = tuple(profile.code(a) for a in adjoints if a not in seeds.values())
-    return Names(path, (cell.name,), renames, quantities, stacked)
-
-
-def seed_names(seeds: dict) -> dict[str, str]:
-    """{state: seed name} as plain strings."""
-    return {state: str(sym) for state, sym in seeds.items()}
+    quantities = tuple(code[a] for a in adjoints if a not in seeds.values())
+    return Names(notation, (cell.name,), renames, quantities, stacked)
 
 
 def is_next_seed(name: str) -> bool:
     """A seed that comes from step t+1 only (d_c_next): zero at the last step."""
-    return name.endswith("_next") and name.startswith(naming.adjoint(""))
+    return name.endswith("_next") and naming.is_adjoint(name)

@@ -13,8 +13,8 @@ from dataclasses import replace
 from functools import cached_property
 
 import sympy as sp
-from sympy.printing.latex import LatexPrinter
 
+from .. import naming
 from .. import notation as notation_profiles
 from ..core.derive import Derivation, stored_values
 from ..core.functions import LINEAR_ATOMS, ColumnSlice, MatTVec, MatVec, Outer
@@ -44,8 +44,8 @@ class RightFormulas:
     # -- shapes of the user's names, for the parser ------------------------------------------
     def internal_shape(self, name: str) -> tuple[str, ...]:
         known = {q.name: q.shape for q in self.cell.quantities}
-        while name not in known and name.startswith("d_"):
-            name = name[2:]
+        while name not in known and naming.is_adjoint(name):
+            name = naming.primal(name)
         return known.get(name, ("hidden",))
 
     @cached_property
@@ -177,13 +177,9 @@ class RightFormulas:
 
     def latex(self, name: str, kept: bool) -> str:
         r"""The right formula in the notation profile's LaTeX (article names: ``\Gamma_f^{⟨t⟩}``,
-        ``W_{fa}``); SymPy's LaTeX of the code names where no profile has the notation."""
+        ``W_{fa}``)."""
         parts = self._parts(name, kept)
-        try:
-            profile = notation_profiles.get(self.names.notation)
-        except notation_profiles.NotationError:
-            expr = self.right(name, kept)
-            return "" if expr is None else _Latex(self.scalar).doprint(expr)
+        profile = notation_profiles.get(self.names.notation)
         table = symbol_table(self.cell, profile, self.derivation)
         if len(parts) == 1:
             return latex_of(parts[0], table, scalar=self.scalar)
@@ -195,29 +191,3 @@ class RightFormulas:
         cells = " & ".join(latex_of(p, table, scalar=self.scalar) for p in parts)
         return rf"\begin{{bmatrix}} {cells} \end{{bmatrix}}"
 
-
-class _Latex(LatexPrinter):
-    """SymPy's LaTeX with the linear atoms, σ, slices and batch sums; ⊙ between vectors."""
-
-    def __init__(self, scalar: bool):
-        super().__init__({"mul_symbol": "dot" if scalar else r" \odot "})
-
-    def _print_MatVec(self, expr):
-        return f"{self._print(expr.args[0])} {self.parenthesize(expr.args[1], 50)}"
-
-    def _print_MatTVec(self, expr):
-        return f"{self._print(expr.args[0])}^\\top {self.parenthesize(expr.args[1], 50)}"
-
-    def _print_Outer(self, expr):
-        return f"{self.parenthesize(expr.args[0], 50)} {self._print(expr.args[1])}^\\top"
-
-    def _print_ColumnSlice(self, expr):
-        ends = ["" if e is None else self._print(e) for e in (expr.start, expr.stop)]
-        return f"{self._print(expr.matrix)}_{{[:,\\,{ends[0]}:{ends[1]}]}}"
-
-    def _print_sigmoid(self, expr, exp=None):
-        tex = f"\\sigma\\left({self._print(expr.args[0])}\\right)"
-        return f"{tex}^{{{exp}}}" if exp else tex
-
-    def _print_BatchSum(self, expr):
-        return f"\\sum_{{\\text{{batch}}}} {self.parenthesize(expr.args[0], 50)}"
