@@ -135,3 +135,16 @@ def test_every_pass_loads_what_it_reads_and_does_not_compute(name):
                 if slot.kind in ("temp", "back", "proj") and slot.name not in {g.name for g in plan.kernel.deferred}:
                     assert slot in stored or Slot(slot.kind, slot.name, 0, slot.width) in stored, (name, s, slot)
             stored |= {slot for _, slot in op.stores}
+
+
+@pytest.mark.parametrize("lang", ["numpy", "c"])
+def test_every_emitter_refuses_a_cell_made_in_python_without_a_hidden_sized_parameter(lang):
+    """The spec loader refuses such a cell; a cell built in Python meets the same check in each emitter."""
+    from lstm_symbolic.core.cells import CellError, make_cell  # noqa: PLC0415
+    from lstm_symbolic.core.functions import tanh  # noqa: PLC0415
+
+    x, h_prev = sp.symbols("x h_prev")
+    cell = make_cell("noparam", "no parameters", inputs={"x": ("hidden",)}, states=("h",), params={},
+                     equations=[("h", tanh(x + h_prev))])
+    with pytest.raises(CellError, match="reads the hidden size from a parameter with hidden rows"):
+        pipeline.code_files(cell, lang)

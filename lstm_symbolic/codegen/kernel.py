@@ -130,6 +130,16 @@ def _replace_back(expr: sp.Expr, groups: tuple[Group, ...]) -> tuple[sp.Expr, li
     return expr, used
 
 
+def check_names(kernel: Kernel) -> None:
+    """What every emitter needs of a cell (the spec's checks, again, for cells made in Python): names
+    that do not clash with the generated code's, and a parameter with hidden rows (the hidden size)."""
+    cell = kernel.cell
+    naming.check_cell(cell, [(w.name, g.name) for g in kernel.groups for w in g.weights])
+    if not any(p.shape[0] == "hidden" for p in cell.params):
+        raise CellError(f"cell '{cell.name}': the generated code reads the hidden size from a parameter "
+                        "with hidden rows, and the cell has none")
+
+
 def build_kernel(derivation: Derivation) -> Kernel:
     """Plan the step's forward and backward computation for the emitters."""
     cell = derivation.cell

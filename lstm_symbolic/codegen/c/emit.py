@@ -14,7 +14,7 @@ import sympy as sp
 from ... import naming
 from ...errors import UserError
 from ...printing.c import REAL_TYPES, kernel_code
-from ..kernel import Group, Kernel
+from ..kernel import Group, Kernel, check_names
 from ..plan import B, D, H, Pass, Plan, Product, Slot, T, build_plan
 from ..render import render
 from . import runtime_files
@@ -27,11 +27,8 @@ class CEmitError(UserError, ValueError):
 
 
 def _check_names(kernel: Kernel) -> None:
+    check_names(kernel)
     cell = kernel.cell
-    naming.check_cell(cell, [(w.name, g.name) for g in kernel.groups for w in g.weights])
-    if not any(p.shape[0] == "hidden" for p in cell.params):
-        raise CEmitError(f"cell '{cell.name}': the generated code reads the hidden size from a parameter "
-                         "with hidden rows, and the cell has none")
     if len(cell.inputs) != 1:
         raise CEmitError(f"cell '{cell.name}': the C API takes one input sequence (xs), not {len(cell.inputs)}")
     blocks = {g.block(k) for g in kernel.groups for k in range(len(g.weights))}

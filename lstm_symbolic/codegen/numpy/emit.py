@@ -16,9 +16,8 @@ from pathlib import Path
 import sympy as sp
 
 from ... import naming
-from ...core.cells import CellError
 from ...printing.numpy import numpy_code, numpy_code_into
-from ..kernel import Group, Kernel
+from ..kernel import Group, Kernel, check_names
 from ..plan import Pass, Plan, Slot, T, build_plan
 from ..render import render
 
@@ -141,15 +140,6 @@ def _backward_lines(pr: _Printer) -> list[str]:
     return lines + [f"d_state_{s} = zeros" for s in plan.zero_carries]
 
 
-def _check(kernel: Kernel) -> None:
-    """The names and sizes the module needs (the spec's checks, again, for cells made in Python)."""
-    cell = kernel.cell
-    naming.check_cell(cell, [(w.name, g.name) for g in kernel.groups for w in g.weights])
-    if not any(p.shape[0] == "hidden" for p in cell.params):
-        raise CellError(f"cell '{cell.name}': the generated code reads the hidden size from a parameter "
-                        "with hidden rows, and the cell has none")
-
-
 # The argument checks, written once: the C binding loads this file from beside its C, and every NumPy module
 # carries a copy of it from the line that opens the checks on (the module imports what the lines above import).
 CHECKS = Path(__file__).resolve().parent.parent / "c" / "runtime" / "lsym_checks.py"
@@ -170,7 +160,7 @@ def _params(plan: Plan, ops) -> list[str]:
 
 def numpy_module(kernel: Kernel) -> str:
     """The standalone NumPy module of DESIGN.md's API for ``kernel``'s cell."""
-    _check(kernel)
+    check_names(kernel)
     plan = build_plan(kernel)
     cell, pr = kernel.cell, _Printer(plan)
     states = {s: plan.home(sp.Symbol(s)).kind == "cache" for s in cell.states}
