@@ -19,6 +19,7 @@ from .. import naming
 from .cells import Cell
 from .derive import Derivation
 from .functions import BatchSum, ColumnSlice, MatTVec, MatVec, Outer, Primitive, sigmoid, tanh
+from .primitives import MPMATH
 
 
 def symbols_for(name: str, shape: tuple[str, ...], sizes: dict[str, int]) -> sp.Matrix:
@@ -90,7 +91,7 @@ def _numeric(fn, args: list, digits: int) -> sp.Expr:
     with mpmath.workdps(digits):
         values = [_mp(x, digits) for x in args]
         try:
-            got = fn.value(mpmath, *values) if issubclass(fn, Primitive) else _MPMATH[fn](*values)
+            got = fn.value(MPMATH, *values) if issubclass(fn, Primitive) else _MPMATH[fn](*values)
         except (ValueError, ZeroDivisionError):  # log(0)
             return sp.nan
         return _sympy_number(mpmath.mpmathify(got), digits)

@@ -9,9 +9,22 @@ for the tests' independent derivatives).  :data:`PRIMITIVES` names them as specs
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import mpmath
 import sympy as sp
 from mpmath.libmp import prec_to_dps
+
+# The NumPy functions the primitives' values are written with (:meth:`Primitive.value` takes NumPy or
+# this), on mpmath numbers: one spelling of each value for both.
+MPMATH = SimpleNamespace(
+    maximum=max,
+    minimum=min,
+    clip=lambda a, lo, hi: min(max(a, lo), hi),
+    heaviside=lambda x, at_zero: 1 if x > 0 else at_zero if x == 0 else 0,
+    logaddexp=lambda a, b: max(a, b) + mpmath.log1p(mpmath.exp(-abs(a - b))),
+    sqrt=mpmath.sqrt,
+)
 
 
 class sigmoid(sp.Function):  # noqa: N801 - SymPy convention: functions are lower case
@@ -78,7 +91,7 @@ class Primitive(sp.Function):
         if not all(a.is_Number for a in args):
             return None
         with mpmath.workprec(prec):
-            got = self.value(mpmath, *[mpmath.mpf(sp.Float(a, prec_to_dps(prec))._mpf_) for a in args])
+            got = self.value(MPMATH, *[mpmath.mpf(sp.Float(a, prec_to_dps(prec))._mpf_) for a in args])
             return sp.Float(mpmath.mpf(got), prec_to_dps(prec))
 
     def fdiff(self, argindex=1):
@@ -100,9 +113,7 @@ class step(Primitive):  # noqa: N801
 
     @staticmethod
     def value(lib, x, at_zero):
-        if lib.__name__ == "numpy":
-            return lib.heaviside(x, float(at_zero))
-        return 1 if x > 0 else at_zero if x == 0 else 0
+        return lib.heaviside(x, at_zero)
 
 
 class relu(Primitive):  # noqa: N801
@@ -116,7 +127,7 @@ class relu(Primitive):  # noqa: N801
 
     @staticmethod
     def value(lib, x):
-        return lib.maximum(x, 0) if lib.__name__ == "numpy" else max(x, 0)
+        return lib.maximum(x, 0)
 
 
 class softplus(Primitive):  # noqa: N801
@@ -130,7 +141,7 @@ class softplus(Primitive):  # noqa: N801
 
     @staticmethod
     def value(lib, x):
-        return lib.logaddexp(0, x) if lib.__name__ == "numpy" else lib.log1p(lib.exp(-abs(x))) + max(x, 0)
+        return lib.logaddexp(0, x)
 
 
 class log_sigmoid(Primitive):  # noqa: N801
@@ -180,7 +191,7 @@ class maximum(Primitive):  # noqa: N801
 
     @staticmethod
     def value(lib, a, b):
-        return lib.maximum(a, b) if lib.__name__ == "numpy" else max(a, b)
+        return lib.maximum(a, b)
 
 
 class minimum(Primitive):  # noqa: N801
@@ -194,7 +205,7 @@ class minimum(Primitive):  # noqa: N801
 
     @staticmethod
     def value(lib, a, b):
-        return lib.minimum(a, b) if lib.__name__ == "numpy" else min(a, b)
+        return lib.minimum(a, b)
 
 
 class clip(Primitive):  # noqa: N801
@@ -208,7 +219,7 @@ class clip(Primitive):  # noqa: N801
 
     @staticmethod
     def value(lib, a, lo, hi):
-        return lib.clip(a, lo, hi) if lib.__name__ == "numpy" else min(max(a, lo), hi)
+        return lib.clip(a, lo, hi)
 
 
 class sqrt(Primitive):  # noqa: N801
