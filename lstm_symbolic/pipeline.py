@@ -15,6 +15,7 @@ from .article.publish import equation_images, fitted_pdf, to_latex, to_markdown
 from .codegen.c.emit import c_files
 from .codegen.kernel import build_kernel
 from .codegen.numpy.emit import numpy_files
+from .codegen.torch.emit import torch_files
 from .codegen.render import render
 from .core.cells import Cell
 from .core.derive import Derivation, derive
@@ -25,8 +26,8 @@ from .printing.text import jacobian_text, text
 from .spec import builtins
 from .spec.builtins import BUILTIN_CELLS
 
-LANGUAGES = ("numpy", "c")
-_EMITTERS = {"numpy": numpy_files, "c": c_files}
+LANGUAGES = ("numpy", "c", "torch")
+_EMITTERS = {"numpy": numpy_files, "c": c_files, "torch": torch_files}
 FORMATS = ("text", "latex", "markdown")
 # The article-style derivations committed under generated/<cell>/: {cell: notations}.
 DOCUMENTED = {"lstm": ("default", "ng")}
