@@ -73,9 +73,11 @@ class TorchPrinter(ArrayPrinter):
     def _print_absolute(self, expr):
         return self._torch("abs", *expr.args)
 
-    def _print_step(self, expr):  # [x > 0], the given value at 0 (a tensor like x, as torch.heaviside takes it)
+    def _print_step(self, expr):  # [x > 0], the given value at 0 (a tensor, as torch.heaviside takes it)
         x, at_zero = (self._print(a) for a in expr.args)
-        return f"torch.heaviside({x}, torch.full_like({x}, {at_zero}))"
+        if _number(expr.args[1]):
+            at_zero = f"torch.full_like({x}, {at_zero})"
+        return f"torch.heaviside({x}, {at_zero})"
 
     def _unsupported(self, expr):
         raise TypeError(f"the PyTorch printer has no rule for {type(expr).__name__}")
