@@ -25,12 +25,15 @@ from ..numpy.emit import module_data
 from ..render import render
 
 TORCH_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+MODULE_NAMES = frozenset({"PARAMS", "STATES", "MODULE", "BIASES"})  # the template's public module-level names
 
 
 def class_name(cell_name: str) -> str:
-    """``gru-reset-after`` → ``GruResetAfter``; ``…Module`` where that would be a keyword or a built-in."""
+    """``gru-reset-after`` → ``GruResetAfter``; ``…Module`` where that would be a keyword, a built-in or
+    another name of the module (``p-a-r-a-m-s``)."""
     name = "".join(part[:1].upper() + part[1:] for part in naming.module_name(cell_name).split("_") if part)
-    return name + "Module" if keyword.iskeyword(name) or name in naming.RESERVED else name
+    taken = keyword.iskeyword(name) or name in naming.RESERVED or name in MODULE_NAMES
+    return name + "Module" if taken else name
 
 
 def biases(cell) -> list[str]:
