@@ -15,8 +15,8 @@ from .article.publish import equation_images, fitted_pdf, to_latex, to_markdown
 from .codegen.c.emit import c_files
 from .codegen.kernel import build_kernel
 from .codegen.numpy.emit import numpy_files
-from .codegen.torch.emit import torch_files
 from .codegen.render import render
+from .codegen.torch.emit import torch_files
 from .core.cells import Cell
 from .core.derive import Derivation, derive
 from .core.jacobian import jacobian

@@ -249,9 +249,9 @@ def test_terminal_text_holds_nothing_a_terminal_acts_on(text):
 
 # -- names: refused at load, with the reason -------------------------------------------------
 
-RESERVED_NAMES = ["t", "T", "B", "H", "I", "D", "np", "torch", "xs", "hs", "stacked", "sigmoid", "zeros", "cache", "params",
-                  "grads", "range", "lambda", "None", "NULL", "tanhf", "INFINITY", "sigmoid_f64", "row_", "exp",
-                  "memcpy", "M_PI", "LSTM_MR", "omp_x", "int", "bool", "d_z", "z_prev", "z_next"]
+RESERVED_NAMES = ["t", "T", "B", "H", "I", "D", "np", "torch", "xs", "hs", "stacked", "sigmoid", "zeros", "cache",
+                  "params", "grads", "range", "lambda", "None", "NULL", "tanhf", "INFINITY", "sigmoid_f64", "row_",
+                  "exp", "memcpy", "M_PI", "LSTM_MR", "omp_x", "int", "bool", "d_z", "z_prev", "z_next"]
 
 
 @pytest.mark.parametrize("name", RESERVED_NAMES)

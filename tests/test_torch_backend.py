@@ -7,11 +7,10 @@ import socket
 from pathlib import Path
 
 import pytest
+from conftest import CELLS
 
 from lstm_symbolic import naming, pipeline
 from lstm_symbolic.gradcheck import load_module
-
-from conftest import CELLS
 
 torch = pytest.importorskip("torch")
 

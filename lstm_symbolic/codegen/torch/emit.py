@@ -72,8 +72,9 @@ def torch_module(kernel: Kernel) -> str:
     """The standalone PyTorch module (autograd.Function + nn.Module) for ``kernel``'s cell."""
     cell = kernel.cell
     data = module_data(kernel, code=torch_code, code_into=lambda expr, out: None)
+    gates = len(conventions.GATE_ORDERS.get(("pytorch", cell.name), ""))
     return render("codegen/torch/module.py.j2", class_name=class_name(cell.name), bias_params=tuple(biases(cell)),
-                  torch_layout=torch_layout(cell), torch_gates=len(conventions.GATE_ORDERS.get(("pytorch", cell.name), "")),
+                  torch_layout=torch_layout(cell), torch_gates=gates,
                   kept=[f"{s}_seq" for s in data["cached_states"]] + [f"{n}_seq" for n, _ in data["intermediates"]],
                   finals=[f"{s}_seq[{data['last_row'][s]}].clone()" for s in cell.states],
                   d_states=[f"d_state_{s}" for s in cell.states], **data)
