@@ -3,6 +3,7 @@ cell, the nn.Module against nn.LSTM / nn.GRU, training, torch.compile, the meta 
 
 from __future__ import annotations
 
+import ast
 import socket
 from pathlib import Path
 
@@ -40,6 +41,17 @@ def _inputs(m, T=3, B=2, I=3, H=3, seed=0):  # noqa: E741
     rand = lambda *shape: (torch.rand(*shape, generator=gen, dtype=F64) * 2 - 1).requires_grad_()  # noqa: E731
     return (rand(T, B, I), *[rand(B, H) for _ in m.STATES],
             *[rand(*[sizes[s] for s in shape]) for shape in m.PARAMS.values()])
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_the_file_imports_torch_only_and_its_kernel_leaves_no_device(cell):
+    module = naming.module_name(cell)
+    tree = ast.parse(pipeline.code_files(pipeline.load_cell(cell), "torch")[f"{module}_torch.py"])
+    top = {a.name for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom) for a in node.names}
+    assert top == {"torch"}
+    kernel = next(c for c in tree.body if isinstance(c, ast.ClassDef) and c.name == "_Sequence")
+    used = {n.attr for n in ast.walk(kernel) if isinstance(n, ast.Attribute)}
+    assert not used & {"numpy", "cpu", "cuda", "item", "tolist"}, used
 
 
 @pytest.mark.parametrize("source", CELLS + [str(p) for p in EXAMPLES], ids=lambda s: Path(s).stem)
