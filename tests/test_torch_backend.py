@@ -245,3 +245,12 @@ def test_kernel_c_agrees_with_kernel_torch(tmp_path, monkeypatch, cell):
         assert (a - b).abs().max() < 1e-12
     with pytest.raises(ValueError, match="kernel is 'torch' or 'c'"):
         getattr(m, m.MODULE)(3, 4, kernel="cuda")
+
+
+def test_a_second_derivative_raises_rather_than_coming_out_wrong(torch_modules):
+    m = torch_modules("lstm")
+    net = getattr(m, m.MODULE)(2, 3, dtype=F64)
+    x = torch.randn(4, 1, 2, dtype=F64, requires_grad=True)
+    g, = torch.autograd.grad(net(x)[0].pow(2).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError):
+        g.sum().backward()

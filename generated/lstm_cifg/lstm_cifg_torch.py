@@ -89,6 +89,7 @@ class _Sequence(torch.autograd.Function):
 
 
     @staticmethod
+    @torch.autograd.function.once_differentiable  # its saved values hold no graph: no second derivative
     def backward(_ctx, d_hs, *d_state_T):
         xs, *_kept = _ctx.saved_tensors
         params = dict(zip(PARAMS, _kept[:9]))
@@ -170,6 +171,7 @@ class _CSequence(torch.autograd.Function):
         return torch.as_tensor(_hs).clone(), *[torch.as_tensor(_last[_s]).clone() for _s in STATES]
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(_ctx, d_hs, *d_state_T):
         _d_state_T = dict(zip(STATES, [_d.contiguous().numpy() for _d in d_state_T]))
         _grads, _d_xs, _d_state0 = _ctx.binding.backward(_ctx.params, _ctx.cache, d_hs.contiguous().numpy(), _d_state_T)
