@@ -211,7 +211,8 @@ def test_a_missing_state0_is_zeros_and_its_gradient_is_dropped(lstm_problem):
     assert rel_err(hs, mn.forward(params, xs)[0]) < RTOL
     grads, d_xs = jax.grad(loss(lambda p, x, _: m.forward(p, x), g_hs, g_T), argnums=(0, 1))(params, xs, None)
     want, want_xs, _ = mn.backward(params, mn.forward(params, xs)[2], g_hs, g_T)
-    assert_close(grads, want, "state0=None") and rel_err(d_xs, want_xs) < RTOL
+    assert_close(grads, want, "state0=None")
+    assert rel_err(d_xs, want_xs) < RTOL
     hs_vmapped, _ = jax.vmap(m.forward, in_axes=(None, 0))(params, xs[None])
     assert rel_err(hs_vmapped[0], hs) < RTOL
 
@@ -224,10 +225,10 @@ def test_central_differences(lstm_problem, rng):
     args, eps = (params, xs, state0), 1e-6
     leaves, tree = jax.tree_util.tree_flatten(args)
     directions = [rng.standard_normal(np.shape(a)) for a in leaves]
-    shifted = [jax.tree_util.tree_unflatten(tree, [a + sign * eps * v for a, v in zip(leaves, directions)])
+    shifted = [jax.tree_util.tree_unflatten(tree, [a + sign * eps * v for a, v in zip(leaves, directions, strict=True)])
                for sign in (1, -1)]
     fd = (float(f(*shifted[0])) - float(f(*shifted[1]))) / (2 * eps)
-    analytic = sum(float((g * v).sum()) for g, v in zip(jax.tree_util.tree_leaves(grads), directions))
+    analytic = sum(float((g * v).sum()) for g, v in zip(jax.tree_util.tree_leaves(grads), directions, strict=True))
     assert abs(fd - analytic) < RTOL_FD * abs(fd)
 
 
