@@ -15,6 +15,8 @@ from __future__ import annotations
 import ast
 import functools
 import operator
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -252,3 +254,10 @@ def test_the_module_imports_jax_only_and_is_named_like_the_numpy_one(tmp_path):
     imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert imported == {"jax", "jax.numpy"}
     assert (ROOT / "generated" / "lstm_peephole" / "lstm_peephole_jax.py").read_text() == path.read_text()
+
+
+def test_the_command_line_emits_it(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "lstm_symbolic", "emit", "lstm-cifg", "--lang", "jax", "-o",
+                           str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "lstm_cifg_jax.py").is_file() and "lstm_cifg_jax.py" in done.stdout
