@@ -157,6 +157,7 @@ RESERVED: dict[str, str] = {
     "xs": "the input sequence of the generated code",
     "hs": "the output sequence of the generated code",
     "sigmoid": "the logistic sigmoid of the generated NumPy module",
+    "torch": "the generated PyTorch module's name for torch",
 }
 # Patterns of names the generated code derives itself: a spec cannot give them.
 DERIVED_PATTERNS: tuple[tuple[re.Pattern, str], ...] = (

@@ -16,6 +16,7 @@ from .codegen.c.emit import c_files
 from .codegen.kernel import build_kernel
 from .codegen.numpy.emit import numpy_files
 from .codegen.render import render
+from .codegen.torch.emit import torch_files
 from .core.cells import Cell
 from .core.derive import Derivation, derive
 from .core.jacobian import jacobian
@@ -25,8 +26,8 @@ from .printing.text import jacobian_text, text
 from .spec import builtins
 from .spec.builtins import BUILTIN_CELLS
 
-LANGUAGES = ("numpy", "c")
-_EMITTERS = {"numpy": numpy_files, "c": c_files}
+LANGUAGES = ("numpy", "c", "torch")
+_EMITTERS = {"numpy": numpy_files, "c": c_files, "torch": torch_files}
 FORMATS = ("text", "latex", "markdown")
 # The article-style derivations committed under generated/<cell>/: {cell: notations}.
 DOCUMENTED = {"lstm": ("default", "ng")}
