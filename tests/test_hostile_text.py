@@ -83,10 +83,10 @@ def line_of(text: str, needle: str) -> int:
 PY_PAYLOAD = '""" + __import__("pathlib").Path({marker!r}).write_text("ran") + """'
 
 
-@pytest.mark.parametrize("lang", ["numpy", "torch"])
+@pytest.mark.parametrize("lang", ["numpy", "torch", "jax"])
 def test_a_description_cannot_run_python_when_the_module_is_imported(tmp_path, lang):
-    if lang == "torch":
-        pytest.importorskip("torch")
+    if lang in ("torch", "jax"):
+        pytest.importorskip(lang)
     marker = tmp_path / "ran-python"
     payload = PY_PAYLOAD.format(marker=str(marker))
     cell = parse_spec(spec(description=payload), "hostile.toml")  # printable, one line: accepted
@@ -102,7 +102,8 @@ def test_escaping_alone_holds_for_any_description(tmp_path, description):
     files = pipeline.code_files(cell_with(description=description), "numpy")
     files.update(pipeline.code_files(cell_with(description=description), "c"))
     files.update(pipeline.code_files(cell_with(description=description), "torch"))
-    for name in ("tiny.py", "tiny_c.py", "tiny_torch.py"):
+    files.update(pipeline.code_files(cell_with(description=description), "jax"))
+    for name in ("tiny.py", "tiny_c.py", "tiny_torch.py", "tiny_jax.py"):
         tree = ast.parse(files[name])
         assert description in ast.get_docstring(tree, clean=False)
         assert isinstance(tree.body[1], ast.Import | ast.ImportFrom)  # nothing between docstring and imports
@@ -319,14 +320,15 @@ def test_the_emitters_check_names_again_for_cells_made_in_python(name, reason):
 
 # -- the guard: every identifier of the generated code is the cell's or reserved -------------
 
-def _python_identifiers(text: str) -> set[str]:
-    """Names read or bound in forward() and backward() (the module's functions, or the methods of the torch
-    module's autograd.Function), where the cell's quantities are locals (a comprehension's own variables
-    excepted: they live in the comprehension)."""
+def _python_identifiers(text: str, functions=("forward", "backward")) -> set[str]:
+    """Names read or bound in forward() and backward() (``functions``; None: every function but init_params;
+    the module's functions, or the methods of the torch module's autograd.Function), where the cell's
+    quantities are locals (a comprehension's own variables excepted: they live in the comprehension)."""
     found, own = set(), set()
     tree = ast.parse(text)
     bodies = tree.body + [f for c in tree.body if isinstance(c, ast.ClassDef) and c.name == "_Sequence" for f in c.body]
-    for fn in (f for f in bodies if isinstance(f, ast.FunctionDef) and f.name in ("forward", "backward")):
+    for fn in (f for f in bodies if isinstance(f, ast.FunctionDef)
+               and (f.name in functions if functions else f.name != "init_params")):
         for node in ast.walk(fn):
             if isinstance(node, ast.Name):
                 found.add(node.id)
@@ -371,8 +373,10 @@ def test_every_identifier_of_the_generated_code_is_the_cells_or_reserved(source)
     py = _python_identifiers(pipeline.code_files(cell, "numpy")[f"{module}.py"])
     c = _c_identifiers(pipeline.code_files(cell, "c")[f"{module}.c"], module)
     pt = _python_identifiers(pipeline.code_files(cell, "torch")[f"{module}_torch.py"])
-    assert len(py) > 30 and len(c) > 100 and len(pt) > 30
+    jax = _python_identifiers(pipeline.code_files(cell, "jax")[f"{module}_jax.py"], None)
+    assert len(py) > 30 and len(c) > 100 and len(pt) > 30 and len(jax) > 30
     assert _unknown(cell, py) == [] and _unknown(cell, c) == [] and _unknown(cell, pt) == []
+    assert _unknown(cell, jax) == []
 
 
 def test_every_reserved_name_is_refused_by_a_spec():

@@ -13,6 +13,7 @@ import sympy as sp
 from lstm_symbolic.core.functions import DERIVATIVES, PRIMITIVES, MatTVec, MatVec, Outer, arities, sigmoid
 from lstm_symbolic.formula.parse import parse_formula
 from lstm_symbolic.printing.c import c_code
+from lstm_symbolic.printing.jax import jax_code
 from lstm_symbolic.printing.latex import CellLatexPrinter, latex_of
 from lstm_symbolic.printing.numpy import numpy_code
 from lstm_symbolic.printing.text import text
@@ -43,6 +44,15 @@ def test_torch_golden():
     assert torch_code(sigmoid(a + b)) == "torch.sigmoid(a + b)"
     assert torch_code(1 - sp.tanh(c) ** 2) == "1 - torch.tanh(c)**2"
     assert torch_code(sp.exp(-a) / 2) == "(1/2)*torch.exp(-a)"
+
+
+def test_jax_golden():
+    assert jax_code(sigmoid(a + b)) == "jax.nn.sigmoid(a + b)"
+    assert jax_code(1 - sp.tanh(c) ** 2) == "1 - jnp.tanh(c)**2"
+    assert jax_code(sp.exp(-a) / 2) == "(1/2)*jnp.exp(-a)"
+    assert jax_code(a * (b + c)) == "a*(b + c)"
+    with pytest.raises(TypeError, match="JAX printer has no rule for MatVec"):
+        jax_code(MatVec(W, x))
 
 
 # -- every primitive has a rule in every printer: each check fails for a primitive a printer lacks ----
@@ -90,6 +100,16 @@ def check_torch(fn) -> None:
     assert isinstance(got, torch.Tensor) and abs(got.item() - _exact(fn)) <= 1e-15 * abs(_exact(fn)), (fn, code)
 
 
+def check_jax(fn) -> None:
+    """Evaluated with what the generated JAX module imports (jax, jnp, lax) and nothing else, in float64."""
+    jax = pytest.importorskip("jax")
+    code = jax_code(_call(fn))  # strict: a primitive without a rule raises here
+    with jax.enable_x64(True):
+        values = {s.name: jax.numpy.float64(float(v)) for s, v in zip(ARGS, VALUES, strict=True)}
+        got = float(eval(code, {"jax": jax, "jnp": jax.numpy, "lax": jax.lax, **values}))  # noqa: S307 - our own
+    assert abs(got - _exact(fn)) <= 1e-15 * abs(_exact(fn)), (fn, code, got)
+
+
 def check_latex(fn) -> None:
     assert f"_print_{fn.__name__}" in vars(CellLatexPrinter), fn  # its own rule,
     assert latex_of(_call(fn)) != sp.latex(_call(fn))  # not what SymPy's printer falls back to
@@ -134,6 +154,11 @@ def test_torch_prints_every_primitive_as_code_that_computes_it(fn):
 
 
 @pytest.mark.parametrize("fn", FUNCTIONS, ids=_id)
+def test_jax_prints_every_primitive_as_code_that_computes_it(fn):
+    check_jax(fn)
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS, ids=_id)
 def test_latex_has_its_own_rule_for_every_primitive(fn):
     check_latex(fn)
 
@@ -154,7 +179,7 @@ class Softsign(sp.Function):
         return (x / (1 + abs(x)))._eval_evalf(prec)
 
 
-@pytest.mark.parametrize("printer", ["text", "numpy", "torch", "latex", "c"])
+@pytest.mark.parametrize("printer", ["text", "numpy", "torch", "latex", "c", "jax"])
 def test_a_printer_without_a_rule_fails_its_check(printer, monkeypatch, tmp_path):
     """The guards bite: a new primitive, registered but printed by nobody, fails every printer's check."""
     monkeypatch.setitem(PRIMITIVES, "softsign", Softsign)
@@ -162,6 +187,6 @@ def test_a_printer_without_a_rule_fails_its_check(printer, monkeypatch, tmp_path
     checks = {"text": lambda: check_text(Softsign), "latex": lambda: check_latex(Softsign),
               "numpy": lambda: check_numpy(Softsign, lambda v: 1 / (1 + np.exp(-v))),
               "torch": lambda: check_torch(Softsign),
-              "c": lambda: check_c([*FUNCTIONS, Softsign], tmp_path)}
+              "c": lambda: check_c([*FUNCTIONS, Softsign], tmp_path), "jax": lambda: check_jax(Softsign)}
     with pytest.raises((AssertionError, TypeError, ValueError, NotImplementedError, SyntaxError)):
         checks[printer]()
