@@ -16,7 +16,7 @@ each timed one, glibc's malloc thresholds fixed); each table's ratios are agains
 same run.  d_xs of every implementation is compared with the baseline's before timing.
 
     python bench/backends.py [--tables torch,custom,jax] [--sizes S1,S2,S3] [--repeats N]
-                             [--cells lstm-peephole,examples/slstm.toml] [--settle S] [--out FILE]
+                             [--cells lstm-peephole,examples/slstm.toml] [--settle S] [--threads N] [--out FILE]
 """
 
 from __future__ import annotations
@@ -213,7 +213,8 @@ def parse(argv):
     p.add_argument("--cells", default=",".join(CUSTOM), help="the cells nn.LSTM cannot run (tables custom, jax)")
     p.add_argument("--repeats", type=int, default=9, help="rounds per table, cell, size and dtype (default 9)")
     p.add_argument("--settle", type=float, default=0.2, help="as bench.py's --settle (default 0.2 s)")
-    p.add_argument("--out", help="also write the rows as JSON here")
+    p.add_argument("--threads", type=int, help="as bench.py's --threads: OpenMP, OpenBLAS and torch (not JAX)")
+    p.add_argument("--out", help="also write the rows as JSON here (not bench/results.json: that is bench.py's)")
     args = p.parse_args(argv)
     args.tables, args.sizes, args.cells = args.tables.split(","), args.sizes.split(","), args.cells.split(",")
     for given, known, what in ((args.tables, TABLES, "table"), (args.sizes, bench.SIZES, "size")):
@@ -225,6 +226,8 @@ def parse(argv):
 
 def main(argv=None) -> int:
     args = parse(argv)
+    if args.threads:
+        bench.limit_threads(args.threads)
     malloc = bench.fix_malloc()
     with tempfile.TemporaryDirectory() as tmp:
         rows, notes = run_all(args, Path(tmp))
