@@ -15,6 +15,8 @@ from __future__ import annotations
 import ast
 import functools
 import operator
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -211,7 +213,8 @@ def test_a_missing_state0_is_zeros_and_its_gradient_is_dropped(lstm_problem):
     assert rel_err(hs, mn.forward(params, xs)[0]) < RTOL
     grads, d_xs = jax.grad(loss(lambda p, x, _: m.forward(p, x), g_hs, g_T), argnums=(0, 1))(params, xs, None)
     want, want_xs, _ = mn.backward(params, mn.forward(params, xs)[2], g_hs, g_T)
-    assert_close(grads, want, "state0=None") and rel_err(d_xs, want_xs) < RTOL
+    assert_close(grads, want, "state0=None")
+    assert rel_err(d_xs, want_xs) < RTOL
     hs_vmapped, _ = jax.vmap(m.forward, in_axes=(None, 0))(params, xs[None])
     assert rel_err(hs_vmapped[0], hs) < RTOL
 
@@ -224,10 +227,10 @@ def test_central_differences(lstm_problem, rng):
     args, eps = (params, xs, state0), 1e-6
     leaves, tree = jax.tree_util.tree_flatten(args)
     directions = [rng.standard_normal(np.shape(a)) for a in leaves]
-    shifted = [jax.tree_util.tree_unflatten(tree, [a + sign * eps * v for a, v in zip(leaves, directions)])
+    shifted = [jax.tree_util.tree_unflatten(tree, [a + sign * eps * v for a, v in zip(leaves, directions, strict=True)])
                for sign in (1, -1)]
     fd = (float(f(*shifted[0])) - float(f(*shifted[1]))) / (2 * eps)
-    analytic = sum(float((g * v).sum()) for g, v in zip(jax.tree_util.tree_leaves(grads), directions))
+    analytic = sum(float((g * v).sum()) for g, v in zip(jax.tree_util.tree_leaves(grads), directions, strict=True))
     assert abs(fd - analytic) < RTOL_FD * abs(fd)
 
 
@@ -251,3 +254,10 @@ def test_the_module_imports_jax_only_and_is_named_like_the_numpy_one(tmp_path):
     imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert imported == {"jax", "jax.numpy"}
     assert (ROOT / "generated" / "lstm_peephole" / "lstm_peephole_jax.py").read_text() == path.read_text()
+
+
+def test_the_command_line_emits_it(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "lstm_symbolic", "emit", "lstm-cifg", "--lang", "jax", "-o",
+                           str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "lstm_cifg_jax.py").is_file() and "lstm_cifg_jax.py" in done.stdout

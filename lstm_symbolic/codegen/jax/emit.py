@@ -18,8 +18,7 @@ import sympy as sp
 from ... import naming
 from ...printing.jax import jax_code
 from ..kernel import Kernel, check_names
-from ..plan import Pass, Plan, Slot, T
-from ..plan import build_plan as plan_of
+from ..plan import Pass, Plan, Slot, T, build_plan
 from ..render import render
 
 
@@ -191,7 +190,7 @@ def _view(plan: Plan, group) -> str:
 def jax_module(kernel: Kernel) -> str:
     """The standalone JAX module (``forward`` with a custom VJP) of ``kernel``'s cell."""
     check_names(kernel)
-    plan = plan_of(kernel)
+    plan = build_plan(kernel)
     cell = kernel.cell
     fwd, bwd = _forward_step(plan), _backward_step(plan)
     state_cached = {s: next((a for a in plan.cache if a.name == s), None) is not None for s in cell.states}
