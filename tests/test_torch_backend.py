@@ -3,6 +3,7 @@ cell, the nn.Module against nn.LSTM / nn.GRU, training, torch.compile, the meta 
 
 from __future__ import annotations
 
+import ast
 import socket
 from pathlib import Path
 
@@ -40,6 +41,17 @@ def _inputs(m, T=3, B=2, I=3, H=3, seed=0):  # noqa: E741
     rand = lambda *shape: (torch.rand(*shape, generator=gen, dtype=F64) * 2 - 1).requires_grad_()  # noqa: E731
     return (rand(T, B, I), *[rand(B, H) for _ in m.STATES],
             *[rand(*[sizes[s] for s in shape]) for shape in m.PARAMS.values()])
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_the_file_imports_torch_only_and_its_kernel_leaves_no_device(cell):
+    module = naming.module_name(cell)
+    tree = ast.parse(pipeline.code_files(pipeline.load_cell(cell), "torch")[f"{module}_torch.py"])
+    top = {a.name for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom) for a in node.names}
+    assert top == {"torch"}
+    kernel = next(c for c in tree.body if isinstance(c, ast.ClassDef) and c.name == "_Sequence")
+    used = {n.attr for n in ast.walk(kernel) if isinstance(n, ast.Attribute)}
+    assert not used & {"numpy", "cpu", "cuda", "item", "tolist"}, used
 
 
 @pytest.mark.parametrize("source", CELLS + [str(p) for p in EXAMPLES], ids=lambda s: Path(s).stem)
@@ -203,3 +215,42 @@ def test_ddp_on_gloo_gives_the_gradients_of_the_whole_batch(tmp_path):
     for rank in (0, 1):
         for got, p in zip(results[rank], single.parameters(), strict=True):
             assert (got - p.grad).abs().max() < 1e-12
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_kernel_c_agrees_with_kernel_torch(tmp_path, monkeypatch, cell):
+    """kernel="c": the generated C binding beside the torch module runs inside the autograd.Function."""
+    from conftest import COMPILERS  # noqa: PLC0415
+
+    if not COMPILERS:
+        pytest.skip("no C compiler")
+    monkeypatch.setenv("LSTM_SYMBOLIC_CACHE", str(tmp_path / "cache"))
+    source = pipeline.load_cell(cell)
+    pipeline.emit(source, "c", tmp_path)
+    (path,) = pipeline.emit(source, "torch", tmp_path)
+    m = load_module(path, f"_torch_c_{naming.module_name(cell)}")
+    torch.manual_seed(5)
+    ours = getattr(m, m.MODULE)(3, 4, num_layers=2, bidirectional=True, dtype=F64)
+    in_c = getattr(m, m.MODULE)(3, 4, num_layers=2, bidirectional=True, dtype=F64, kernel="c")
+    in_c.load_state_dict(ours.state_dict())
+    x = torch.randn(5, 2, 3, dtype=F64, requires_grad=True)
+    state = tuple(torch.randn(4, 2, 4, dtype=F64, requires_grad=True) for _ in m.STATES)
+    given = state if len(state) > 1 else state[0]
+    got, want = _flat(in_c(x, given)), _flat(ours(x, given))
+    for a, b in zip(got, want, strict=True):
+        assert (a - b).abs().max() < 1e-12
+    loss = lambda vs: sum((v * v).sum() for v in vs)  # noqa: E731
+    for a, b in zip(torch.autograd.grad(loss(got), [x, *state, *in_c.parameters()]),
+                    torch.autograd.grad(loss(want), [x, *state, *ours.parameters()]), strict=True):
+        assert (a - b).abs().max() < 1e-12
+    with pytest.raises(ValueError, match="kernel is 'torch' or 'c'"):
+        getattr(m, m.MODULE)(3, 4, kernel="cuda")
+
+
+def test_a_second_derivative_raises_rather_than_coming_out_wrong(torch_modules):
+    m = torch_modules("lstm")
+    net = getattr(m, m.MODULE)(2, 3, dtype=F64)
+    x = torch.randn(4, 1, 2, dtype=F64, requires_grad=True)
+    g, = torch.autograd.grad(net(x)[0].pow(2).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError):
+        g.sum().backward()

@@ -112,6 +112,7 @@ class _Sequence(torch.autograd.Function):
 
 
     @staticmethod
+    @torch.autograd.function.once_differentiable  # its saved values hold no graph: no second derivative
     def backward(_ctx, d_hs, *d_state_T):
         xs, *_kept = _ctx.saved_tensors
         params = dict(zip(PARAMS, _kept[:12]))
@@ -171,14 +172,60 @@ class _Sequence(torch.autograd.Function):
         return (d_xs, d_state_h, d_state_c, *[grads[_n] for _n in PARAMS])
 
 
+
+def _c_binding(path):
+    """The generated C binding of this cell (emit --lang c; NumPy and a C compiler), loaded from its file."""
+    import importlib.util  # noqa: PLC0415 - only kernel="c" reads a file
+    import sys  # noqa: PLC0415
+
+    name = f"_lstm_c_{abs(hash(str(path)))}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        binding = importlib.util.module_from_spec(spec)
+        sys.modules[name] = binding
+        spec.loader.exec_module(binding)
+    return sys.modules[name]
+
+
+class _CSequence(torch.autograd.Function):
+    """As _Sequence, in the generated C (CPU tensors): apply(binding, xs, *states0, *params)."""
+
+    @staticmethod
+    def forward(_ctx, _binding, xs, *_tensors):
+        _arrays = [_a.detach().contiguous().numpy() for _a in _tensors]
+        _ctx.binding, _ctx.params = _binding, dict(zip(PARAMS, _arrays[2:]))
+        _hs, _last, _ctx.cache = _binding.forward(_ctx.params, xs.detach().contiguous().numpy(),
+                                                  dict(zip(STATES, _arrays[:2])))
+        return torch.as_tensor(_hs).clone(), *[torch.as_tensor(_last[_s]).clone() for _s in STATES]
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(_ctx, d_hs, *d_state_T):
+        _d_state_T = dict(zip(STATES, [_d.contiguous().numpy() for _d in d_state_T]))
+        _grads, _d_xs, _d_state0 = _ctx.binding.backward(_ctx.params, _ctx.cache, d_hs.contiguous().numpy(), _d_state_T)
+        return (None, torch.as_tensor(_d_xs).clone(), *[torch.as_tensor(_d_state0[_s]).clone() for _s in STATES],
+                *[torch.as_tensor(_grads[_n]).clone() for _n in PARAMS])
+
+
 class Lstm(torch.nn.Module):
     """The `lstm` cell as a layer with nn.LSTM's constructor, call and initialisation
     (every parameter drawn from U(-1/sqrt(hidden), 1/sqrt(hidden))).  bias=False: the biases (BIASES)
-    are zero buffers.  dropout: on each layer's output but the last, in training mode."""
+    are zero buffers.  dropout: on each layer's output but the last, in training mode.  kernel="c": on CPU
+    tensors the sequences run in the generated C binding (`lstm_c.py` beside this file, or the one at
+    c_binding); other devices stay on the torch kernel."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, device=None, dtype=None):
+                 bidirectional=False, device=None, dtype=None, kernel="torch", c_binding=None):
         super().__init__()
+        if kernel not in ("torch", "c"):
+            raise ValueError(f"kernel is 'torch' or 'c', not {kernel!r}")
+        self.kernel = kernel
+        if kernel == "c":
+            import os  # noqa: PLC0415 - only kernel="c" reads a file
+
+            here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lstm_c.py")
+            self._c_path = os.path.abspath(c_binding or here)
+            _c_binding(self._c_path)  # compiled and loaded now: a missing binding fails here
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional = bidirectional
@@ -218,7 +265,11 @@ class Lstm(torch.nn.Module):
             for k, direction in enumerate(self._directions):
                 index = layer * len(self._directions) + k
                 xs = x.flip(0) if direction else x
-                hs, *last = _Sequence.apply(xs, *[s[index] for s in state], *self._cell_params(layer, direction))
+                args = (xs, *[s[index] for s in state], *self._cell_params(layer, direction))
+                if self.kernel == "c" and xs.device.type == "cpu":
+                    hs, *last = _CSequence.apply(_c_binding(self._c_path), *args)
+                else:
+                    hs, *last = _Sequence.apply(*args)
                 outputs.append(hs.flip(0) if direction else hs)
                 finals.append(last)
             x = torch.cat(outputs, dim=2) if len(outputs) > 1 else outputs[0]

@@ -77,7 +77,7 @@ def torch_module(kernel: Kernel) -> str:
                   torch_layout=torch_layout(cell), torch_gates=gates,
                   kept=[f"{s}_seq" for s in data["cached_states"]] + [f"{n}_seq" for n, _ in data["intermediates"]],
                   finals=[f"{s}_seq[{data['last_row'][s]}].clone()" for s in cell.states],
-                  d_states=[f"d_state_{s}" for s in cell.states], **data)
+                  d_states=[f"d_state_{s}" for s in cell.states], module=naming.module_name(cell.name), **data)
 
 
 def torch_files(kernel: Kernel) -> dict[str, str]:
