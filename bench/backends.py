@@ -151,7 +151,9 @@ def tables(args, tmp: Path) -> tuple[list[tuple], list[str]]:
         cell, module = emitted("lstm", "torch", tmp)
         impls = {"torch nn.LSTM": nn_lstm, "generated torch": generated_torch(module)}
         if "kernel" in inspect.signature(getattr(module, module.MODULE)).parameters:
-            impls["generated torch (kernel=c)"] = generated_torch(module, kernel="c")
+            files = pipeline.emit(cell, "c", tmp / "c" / cell)
+            binding = next(f for f in files if f.name == f"{naming.module_name(cell)}_c.py")
+            impls["generated torch (kernel=c)"] = generated_torch(module, kernel="c", c_binding=str(binding))
         else:
             notes.append("generated torch (kernel=c): skipped (the emitted module takes no kernel= yet)")
         out.append(("torch", cell, module.PARAMS, impls, "torch nn.LSTM"))
