@@ -146,16 +146,6 @@ def array_names(framework: str, cell: str, **options) -> tuple[str, ...]:
     return tuple(_linear_map(framework, cell, 1, 1, tuple(sorted(options.items())))[0])
 
 
-def gradients_from(framework: str, grads: dict, cell: str, **options) -> dict[str, np.ndarray]:
-    """The gradient with respect to a framework's weights from the one with respect to the cell's
-    parameters (``grads``, keyed by the parameter names): the adjoint of :func:`to_params`, which is
-    linear up to a constant (TensorFlow's forget_bias).  Each of two summed biases gets the bias's
-    gradient."""
-    keys, shapes, names, matrix = _map_for(framework, cell, grads, options)
-    flat = np.concatenate([np.asarray(grads[n], dtype=np.float64).ravel() for n in names])
-    return _unflatten(matrix @ flat, keys, shapes)
-
-
 def params_of(framework: str, array: str, value, cell: str, like: dict, **options) -> dict[str, np.ndarray]:
     """The part of the cell's parameters that one framework array carries (the others taken as
     zero; ``like`` gives the parameters' shapes): its gate blocks, without TensorFlow's forget_bias."""
