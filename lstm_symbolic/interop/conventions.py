@@ -19,12 +19,10 @@ from functools import lru_cache
 import numpy as np
 
 from ..spec.builtins import load_cell
-from . import layouts
 from .layouts import CONSTANT_OPTIONS, FRAMEWORKS, GATE_ORDERS, LAYOUTS, SEQUENCE_AXES, ConventionError, Stacked
 
 __all__ = ["FRAMEWORKS", "GATE_ORDERS", "SEQUENCE_AXES", "ConventionError", "Stacked", "array_names",
            "from_params", "grads_from_framework", "grads_to_framework", "params_of", "split_biases", "to_params"]
-_torch_keys = layouts._torch_keys  # noqa: SLF001 - PyTorch's key rule, which codegen/torch reads here
 
 
 def _cell_params(cell: str) -> dict[str, tuple[str, ...]]:

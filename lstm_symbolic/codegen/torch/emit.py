@@ -55,7 +55,7 @@ def torch_layout(cell) -> dict[str, tuple[tuple[str, int], ...]] | None:
     if ("pytorch", cell.name) not in conventions.GATE_ORDERS:
         return None
     gates = len(conventions.GATE_ORDERS["pytorch", cell.name])
-    suffix = conventions._torch_keys(0, False)[0][len(TORCH_KEYS[0]):]  # noqa: SLF001 - its own key rule
+    suffix = conventions.array_names("pytorch", cell.name)[0][len(TORCH_KEYS[0]):]  # "_l0", PyTorch's key rule
     zero = {k + suffix: np.zeros((gates, 1) if k.startswith("weight") else (gates,)) for k in TORCH_KEYS}
     found: dict[str, list[tuple[str, int]]] = {}
     for key in TORCH_KEYS:
