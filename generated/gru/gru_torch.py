@@ -64,27 +64,20 @@ class _Sequence(torch.autograd.Function):
         proj_x = (xs.reshape(T * B, I) @ stacked["x"].T).reshape(T, B, -1)
         proj_x += torch.cat([params[_b] for _b in _BIAS_BLOCKS["x"]])
         for t in range(T):
-            proj_h_prev = h_seq[t] @ stacked["h_prev"].T
-            proj_h_prev += proj_x[t, :, :2 * H]
+            proj_h_prev = torch.addmm(proj_x[t, :, :2 * H], h_seq[t], stacked["h_prev"].T)
             U_r_h_prev = proj_h_prev[:, :H]
             U_z_h_prev = proj_h_prev[:, H:2 * H]
             h_prev = h_seq[t]
             z_r = U_r_h_prev
-            r = r_seq[t]
-            r[...] = torch.sigmoid(z_r)
+            r = torch.sigmoid(z_r, out=r_seq[t])
             z_z = U_z_h_prev
-            z = z_seq[t]
-            z[...] = torch.sigmoid(z_z)
-            rh = rh_seq[t]
-            rh[...] = h_prev*r
-            proj_rh = rh @ stacked["rh"].T
-            proj_rh += proj_x[t, :, 2 * H:3 * H]
+            z = torch.sigmoid(z_z, out=z_seq[t])
+            rh = torch.mul(h_prev, r, out=rh_seq[t])
+            proj_rh = torch.addmm(proj_x[t, :, 2 * H:3 * H], rh, stacked["rh"].T)
             U_n_rh = proj_rh
             z_n = U_n_rh
-            n = n_seq[t]
-            n[...] = torch.tanh(z_n)
-            h = h_seq[t + 1]
-            h[...] = h_prev*z + n*(1 - z)
+            n = torch.tanh(z_n, out=n_seq[t])
+            h = torch.add(h_prev*z, n*(1 - z), out=h_seq[t + 1])
         _ctx.save_for_backward(xs, *_tensors[1:], h_seq, r_seq, z_seq, rh_seq, n_seq)
         return h_seq[1:].clone(), h_seq[T].clone()
 
@@ -108,17 +101,14 @@ class _Sequence(torch.autograd.Function):
             h_prev = h_seq[t]
             _t0 = 1 - z
             d_n = _t0*d_h
-            d_z_n = d_lin_x[t, :, 2 * H:3 * H]
-            d_z_n[...] = d_n*(1 - n**2)
+            d_z_n = torch.ops.aten.tanh_backward.grad_input(d_n, n, grad_input=d_lin_x[t, :, 2 * H:3 * H])
             d_z = d_h*(h_prev - n)
-            d_z_z = d_lin_x[t, :, H:2 * H]
-            d_z_z[...] = _t0*d_z*z
+            d_z_z = torch.mul(_t0*d_z, z, out=d_lin_x[t, :, H:2 * H])
             back_rh = d_lin_x[t, :, 2 * H:3 * H] @ stacked["rh"]
             r = r_seq[t]
             d_rh = back_rh
             d_r = d_rh*h_prev
-            d_z_r = d_lin_x[t, :, :H]
-            d_z_r[...] = d_r*r*(1 - r)
+            d_z_r = torch.ops.aten.sigmoid_backward.grad_input(d_r, r, grad_input=d_lin_x[t, :, :H])
             back_h_prev = d_lin_x[t, :, :2 * H] @ stacked["h_prev"]
             d_h_prev = back_h_prev + d_h*z + d_rh*r
             d_state_h = d_h_prev

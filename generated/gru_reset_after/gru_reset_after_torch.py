@@ -88,16 +88,12 @@ class _Sequence(torch.autograd.Function):
             h_prev = h_seq[t]
             U_n_h_prev_seq[t] = U_n_h_prev
             z_r = U_r_h_prev
-            r = r_seq[t]
-            r[...] = torch.sigmoid(z_r)
+            r = torch.sigmoid(z_r, out=r_seq[t])
             z_z = U_z_h_prev
-            z = z_seq[t]
-            z[...] = torch.sigmoid(z_z)
+            z = torch.sigmoid(z_z, out=z_seq[t])
             z_n = W_n_x + r*(U_n_h_prev + b_hn)
-            n = n_seq[t]
-            n[...] = torch.tanh(z_n)
-            h = h_seq[t + 1]
-            h[...] = h_prev*z + n*(1 - z)
+            n = torch.tanh(z_n, out=n_seq[t])
+            h = torch.add(h_prev*z, n*(1 - z), out=h_seq[t + 1])
         _ctx.save_for_backward(xs, *_tensors[1:], h_seq, r_seq, z_seq, n_seq, U_n_h_prev_seq)
         return h_seq[1:].clone(), h_seq[T].clone()
 
@@ -125,18 +121,15 @@ class _Sequence(torch.autograd.Function):
             U_n_h_prev = U_n_h_prev_seq[t]
             _t0 = 1 - z
             d_n = _t0*d_h
-            d_z_n = d_lin_x[t, :, 2 * H:3 * H]
-            d_z_n[...] = d_n*(1 - n**2)
+            d_z_n = torch.ops.aten.tanh_backward.grad_input(d_n, n, grad_input=d_lin_x[t, :, 2 * H:3 * H])
             _t1 = d_z_n*r
             d_U_n_h_prev = d_lin_h_prev[t, :, 2 * H:3 * H]
             d_U_n_h_prev[...] = _t1
             d_z = d_h*(h_prev - n)
-            d_z_z = d_lin_x[t, :, H:2 * H]
-            d_z_z[...] = _t0*d_z*z
+            d_z_z = torch.mul(_t0*d_z, z, out=d_lin_x[t, :, H:2 * H])
             d_lin_h_prev[t, :, H:2 * H] = d_z_z
             d_r = d_z_n*(U_n_h_prev + b_hn)
-            d_z_r = d_lin_x[t, :, :H]
-            d_z_r[...] = d_r*r*(1 - r)
+            d_z_r = torch.ops.aten.sigmoid_backward.grad_input(d_r, r, grad_input=d_lin_x[t, :, :H])
             d_lin_h_prev[t, :, :H] = d_z_r
             back_h_prev = d_lin_h_prev[t] @ stacked["h_prev"]
             d_h_prev = back_h_prev + d_h*z

@@ -74,29 +74,22 @@ class _Sequence(torch.autograd.Function):
         proj_x = (xs.reshape(T * B, I) @ stacked["x"].T).reshape(T, B, -1)
         proj_x += torch.cat([params[_b] for _b in _BIAS_BLOCKS["x"]])
         for t in range(T):
-            proj_h_prev = h_seq[t] @ stacked["h_prev"].T
-            proj_h_prev += proj_x[t]
+            proj_h_prev = torch.addmm(proj_x[t], h_seq[t], stacked["h_prev"].T)
             U_f_h_prev = proj_h_prev[:, :H]
             c_prev = c_seq[t]
             U_i_h_prev = proj_h_prev[:, H:2 * H]
             U_c_h_prev = proj_h_prev[:, 2 * H:3 * H]
             U_o_h_prev = proj_h_prev[:, 3 * H:4 * H]
             z_f = U_f_h_prev + c_prev*p_f
-            f = f_seq[t]
-            f[...] = torch.sigmoid(z_f)
+            f = torch.sigmoid(z_f, out=f_seq[t])
             z_i = U_i_h_prev + c_prev*p_i
-            i = i_seq[t]
-            i[...] = torch.sigmoid(z_i)
+            i = torch.sigmoid(z_i, out=i_seq[t])
             z_c = U_c_h_prev
-            c_tilde = c_tilde_seq[t]
-            c_tilde[...] = torch.tanh(z_c)
-            c = c_seq[t + 1]
-            c[...] = c_prev*f + c_tilde*i
+            c_tilde = torch.tanh(z_c, out=c_tilde_seq[t])
+            c = torch.add(c_prev*f, c_tilde*i, out=c_seq[t + 1])
             z_o = U_o_h_prev + c*p_o
-            o = o_seq[t]
-            o[...] = torch.sigmoid(z_o)
-            h = h_seq[t + 1]
-            h[...] = o*torch.tanh(c)
+            o = torch.sigmoid(z_o, out=o_seq[t])
+            h = torch.mul(o, torch.tanh(c), out=h_seq[t + 1])
         _ctx.save_for_backward(xs, *_tensors[2:], h_seq, c_seq, f_seq, i_seq, c_tilde_seq, o_seq)
         return h_seq[1:].clone(), h_seq[T].clone(), c_seq[T].clone()
 
@@ -131,18 +124,14 @@ class _Sequence(torch.autograd.Function):
             f = f_seq[t]
             _t0 = torch.tanh(c)
             d_o = _t0*d_h
-            d_z_o = d_lin_x[t, :, 3 * H:4 * H]
-            d_z_o[...] = d_o*o*(1 - o)
-            d_c = d_c_next + d_h*o*(1 - _t0**2) + d_z_o*p_o
+            d_z_o = torch.ops.aten.sigmoid_backward.grad_input(d_o, o, grad_input=d_lin_x[t, :, 3 * H:4 * H])
+            d_c = d_c_next + torch.ops.aten.tanh_backward(d_h*o, _t0) + d_z_o*p_o
             d_c_tilde = d_c*i
-            d_z_c = d_lin_x[t, :, 2 * H:3 * H]
-            d_z_c[...] = d_c_tilde*(1 - c_tilde**2)
+            d_z_c = torch.ops.aten.tanh_backward.grad_input(d_c_tilde, c_tilde, grad_input=d_lin_x[t, :, 2 * H:3 * H])
             d_i = c_tilde*d_c
-            d_z_i = d_lin_x[t, :, H:2 * H]
-            d_z_i[...] = d_i*i*(1 - i)
+            d_z_i = torch.ops.aten.sigmoid_backward.grad_input(d_i, i, grad_input=d_lin_x[t, :, H:2 * H])
             d_f = c_prev*d_c
-            d_z_f = d_lin_x[t, :, :H]
-            d_z_f[...] = d_f*f*(1 - f)
+            d_z_f = torch.ops.aten.sigmoid_backward.grad_input(d_f, f, grad_input=d_lin_x[t, :, :H])
             d_c_prev = d_c*f + d_z_f*p_f + d_z_i*p_i
             d_state_c = d_c_prev
             d_p_i += (c_prev*d_z_i).sum(axis=0)

@@ -19,7 +19,7 @@ import sympy as sp
 from ... import naming
 from ...core.functions import MatVec
 from ...interop import conventions
-from ...printing.torch import torch_code
+from ...printing.torch import torch_code, torch_code_into
 from ..kernel import Kernel
 from ..numpy.emit import module_data
 from ..render import render
@@ -68,10 +68,25 @@ def torch_layout(cell) -> dict[str, tuple[tuple[str, int], ...]] | None:
     return {p.name: tuple(found[p.name]) for p in cell.params}
 
 
+def fused(lines: list[str]) -> list[str]:
+    """``p = a @ w.T`` followed by ``p += q`` (a whole product, the input's projection added) as one
+    ``p = torch.addmm(q, a, w.T)``: one kernel a step instead of two."""
+    out: list[str] = []
+    for line in lines:
+        name, _, added = line.partition(" += ")
+        if added and out and out[-1].startswith(f"{name} = ") and " @ " in out[-1]:
+            left, right = out[-1][len(name) + 3:].split(" @ ")
+            out[-1] = f"{name} = torch.addmm({added}, {left}, {right})"
+        else:
+            out.append(line)
+    return out
+
+
 def torch_module(kernel: Kernel) -> str:
     """The standalone PyTorch module (autograd.Function + nn.Module) for ``kernel``'s cell."""
     cell = kernel.cell
-    data = module_data(kernel, code=torch_code, code_into=lambda expr, out: None)
+    data = module_data(kernel, code=torch_code, code_into=torch_code_into)
+    data["forward_lines"] = fused(data["forward_lines"])
     gates = len(conventions.GATE_ORDERS.get(("pytorch", cell.name), ""))
     return render("codegen/torch/module.py.j2", class_name=class_name(cell.name), bias_params=tuple(biases(cell)),
                   torch_layout=torch_layout(cell), torch_gates=gates,
