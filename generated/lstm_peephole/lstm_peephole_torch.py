@@ -134,12 +134,12 @@ class _Sequence(torch.autograd.Function):
             d_z_f = torch.ops.aten.sigmoid_backward.grad_input(d_f, f, grad_input=d_lin_x[t, :, :H])
             d_c_prev = d_c*f + d_z_f*p_f + d_z_i*p_i
             d_state_c = d_c_prev
-            d_p_i += (c_prev*d_z_i).sum(axis=0)
-            d_p_f += (c_prev*d_z_f).sum(axis=0)
-            d_p_o += (c*d_z_o).sum(axis=0)
             back_h_prev = d_lin_x[t] @ stacked["h_prev"]
             d_h_prev = back_h_prev
             d_state_h = d_h_prev
+        d_p_i += (c_seq[:T]*d_lin_x[:T, :, H:2 * H]).sum(dim=(0, 1))
+        d_p_f += (c_seq[:T]*d_lin_x[:T, :, :H]).sum(dim=(0, 1))
+        d_p_o += (c_seq[1:]*d_lin_x[:T, :, 3 * H:4 * H]).sum(dim=(0, 1))
         grads = {}
         d_stacked = d_lin_x.reshape(T * B, -1).T @ xs.reshape(T * B, -1)
         grads["W_f"] = d_stacked[:H]

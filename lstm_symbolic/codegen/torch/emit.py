@@ -12,6 +12,7 @@ parameter lives in PyTorch's stacked arrays (read from :mod:`...interop.conventi
 from __future__ import annotations
 
 import keyword
+import re
 
 import numpy as np
 import sympy as sp
@@ -82,17 +83,52 @@ def fused(lines: list[str]) -> list[str]:
     return out
 
 
+# a row of a sequence array at step t: x_seq[t + 1], d_lin_x[t, :, H:2 * H]
+_STEP_ROW = re.compile(r"(\w+)\[t( \+ 1)?(, :, [^\]]+)?\]")
+_NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
+_STEP_SUM = re.compile(r"(d_\w+) \+= \((.*)\)\.sum\(axis=0\)")
+
+
+def _whole(row: re.Match) -> str:
+    """The rows of every step of an array read at step t: ``c_seq[t + 1]`` → ``c_seq[1:]``."""
+    array, shifted, cols = row.groups()
+    return f"{array}[{'1:' if shifted else ':T'}{cols or ''}]"
+
+
+def hoisted_sums(lines: list[str], params: list[str]) -> tuple[list[str], list[str]]:
+    """A vector gradient summed each step from sequence arrays (``d_p += (c_prev*d_z).sum(axis=0)``) summed
+    once after the loop over every step instead ((lines of the loop, lines after it)): three kernels a
+    step fewer.  Kept in the loop when it reads a value of the step that is no array's row."""
+    rows: dict[str, str] = {}
+    loop, after = [], []
+    for line in lines:
+        name, _, rhs = line.partition(" = ")
+        target = re.search(r"(?:out|grad_input)=(.*)\)$", rhs) if rhs else None
+        if rhs and (row := _STEP_ROW.fullmatch(target.group(1) if target else rhs)):
+            rows[name] = _whole(row)
+        summed = _STEP_SUM.fullmatch(line)
+        names = set(_NAME.findall(summed.group(2))) if summed else set()
+        if summed and names <= set(rows) | set(params) | {"torch"}:
+            whole = _NAME.sub(lambda m: rows.get(m.group(0), m.group(0)), summed.group(2))
+            after.append(f"{summed.group(1)} += ({whole}).sum(dim=(0, 1))")
+        else:
+            loop.append(line)
+    return loop, after
+
+
 def torch_module(kernel: Kernel) -> str:
     """The standalone PyTorch module (autograd.Function + nn.Module) for ``kernel``'s cell."""
     cell = kernel.cell
     data = module_data(kernel, code=torch_code, code_into=torch_code_into)
     data["forward_lines"] = fused(data["forward_lines"])
+    data["backward_lines"], after = hoisted_sums(data["backward_lines"], data["backward_params"])
     gates = len(conventions.GATE_ORDERS.get(("pytorch", cell.name), ""))
     return render("codegen/torch/module.py.j2", class_name=class_name(cell.name), bias_params=tuple(biases(cell)),
                   torch_layout=torch_layout(cell), torch_gates=gates,
                   kept=[f"{s}_seq" for s in data["cached_states"]] + [f"{n}_seq" for n, _ in data["intermediates"]],
                   finals=[f"{s}_seq[{data['last_row'][s]}].clone()" for s in cell.states],
-                  d_states=[f"d_state_{s}" for s in cell.states], module=naming.module_name(cell.name), **data)
+                  d_states=[f"d_state_{s}" for s in cell.states], module=naming.module_name(cell.name),
+                  after_loop=after, **data)
 
 
 def torch_files(kernel: Kernel) -> dict[str, str]:
