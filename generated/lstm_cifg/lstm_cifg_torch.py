@@ -63,21 +63,28 @@ class _Sequence(torch.autograd.Function):
         o_seq = xs.new_empty((T, B, H))
         proj_x = (xs.reshape(T * B, I) @ stacked["x"].T).reshape(T, B, -1)
         proj_x += torch.cat([params[_b] for _b in _BIAS_BLOCKS["x"]])
+        _rows0 = proj_x.unbind(0)
+        _rows1 = h_seq.unbind(0)
+        _rows2 = c_seq.unbind(0)
+        _rows3 = i_seq.unbind(0)
+        _rows4 = c_tilde_seq.unbind(0)
+        _rows5 = o_seq.unbind(0)
+        _w6 = stacked["h_prev"].T
         for t in range(T):
-            proj_h_prev = torch.addmm(proj_x[t], h_seq[t], stacked["h_prev"].T)
+            proj_h_prev = torch.addmm(_rows0[t], _rows1[t], _w6)
             U_i_h_prev = proj_h_prev[:, :H]
             U_c_h_prev = proj_h_prev[:, H:2 * H]
             U_o_h_prev = proj_h_prev[:, 2 * H:3 * H]
-            c_prev = c_seq[t]
+            c_prev = _rows2[t]
             z_i = U_i_h_prev
-            i = torch.sigmoid(z_i, out=i_seq[t])
+            i = torch.sigmoid(z_i, out=_rows3[t])
             f = 1 - i
             z_c = U_c_h_prev
-            c_tilde = torch.tanh(z_c, out=c_tilde_seq[t])
+            c_tilde = torch.tanh(z_c, out=_rows4[t])
             z_o = U_o_h_prev
-            o = torch.sigmoid(z_o, out=o_seq[t])
-            c = torch.add(c_prev*f, c_tilde*i, out=c_seq[t + 1])
-            h = torch.mul(o, torch.tanh(c), out=h_seq[t + 1])
+            o = torch.sigmoid(z_o, out=_rows5[t])
+            c = torch.add(c_prev*f, c_tilde*i, out=_rows2[t + 1])
+            h = torch.mul(o, torch.tanh(c), out=_rows1[t + 1])
         _ctx.save_for_backward(xs, *_tensors[2:], h_seq, c_seq, i_seq, c_tilde_seq, o_seq)
         return h_seq[1:].clone(), h_seq[T].clone(), c_seq[T].clone()
 
@@ -95,27 +102,37 @@ class _Sequence(torch.autograd.Function):
         d_state_h = d_state_T[0]
         d_state_c = d_state_T[1]
         d_lin_x = d_hs.new_empty((T, B, 3 * H))
+        _rows0 = d_hs.unbind(0)
+        _rows1 = i_seq.unbind(0)
+        _rows2 = c_seq.unbind(0)
+        _rows3 = o_seq.unbind(0)
+        _rows4 = c_tilde_seq.unbind(0)
+        _rows5 = d_lin_x[:, :, 2 * H:3 * H].unbind(0)
+        _rows6 = d_lin_x[:, :, H:2 * H].unbind(0)
+        _rows7 = d_lin_x[:, :, :H].unbind(0)
+        _rows8 = d_lin_x.unbind(0)
+        _w9 = stacked["h_prev"]
         for t in range(T - 1, -1, -1):
-            d_h = d_hs[t] + d_state_h
+            d_h = _rows0[t] + d_state_h
             d_c_next = d_state_c
-            i = i_seq[t]
-            c = c_seq[t + 1]
-            o = o_seq[t]
-            c_tilde = c_tilde_seq[t]
-            c_prev = c_seq[t]
+            i = _rows1[t]
+            c = _rows2[t + 1]
+            o = _rows3[t]
+            c_tilde = _rows4[t]
+            c_prev = _rows2[t]
             f = 1 - i
             _t0 = torch.tanh(c)
             d_c = d_c_next + torch.ops.aten.tanh_backward(d_h*o, _t0)
             d_o = _t0*d_h
-            d_z_o = torch.ops.aten.sigmoid_backward.grad_input(d_o, o, grad_input=d_lin_x[t, :, 2 * H:3 * H])
+            d_z_o = torch.ops.aten.sigmoid_backward.grad_input(d_o, o, grad_input=_rows5[t])
             d_c_tilde = d_c*i
-            d_z_c = torch.ops.aten.tanh_backward.grad_input(d_c_tilde, c_tilde, grad_input=d_lin_x[t, :, H:2 * H])
+            d_z_c = torch.ops.aten.tanh_backward.grad_input(d_c_tilde, c_tilde, grad_input=_rows6[t])
             d_f = c_prev*d_c
             d_i = c_tilde*d_c - d_f
-            d_z_i = torch.ops.aten.sigmoid_backward.grad_input(d_i, i, grad_input=d_lin_x[t, :, :H])
+            d_z_i = torch.ops.aten.sigmoid_backward.grad_input(d_i, i, grad_input=_rows7[t])
             d_c_prev = d_c*f
             d_state_c = d_c_prev
-            back_h_prev = d_lin_x[t] @ stacked["h_prev"]
+            back_h_prev = _rows8[t] @ _w9
             d_h_prev = back_h_prev
             d_state_h = d_h_prev
         grads = {}

@@ -73,23 +73,31 @@ class _Sequence(torch.autograd.Function):
         o_seq = xs.new_empty((T, B, H))
         proj_x = (xs.reshape(T * B, I) @ stacked["x"].T).reshape(T, B, -1)
         proj_x += torch.cat([params[_b] for _b in _BIAS_BLOCKS["x"]])
+        _rows0 = proj_x.unbind(0)
+        _rows1 = h_seq.unbind(0)
+        _rows2 = c_seq.unbind(0)
+        _rows3 = f_seq.unbind(0)
+        _rows4 = i_seq.unbind(0)
+        _rows5 = c_tilde_seq.unbind(0)
+        _rows6 = o_seq.unbind(0)
+        _w7 = stacked["h_prev"].T
         for t in range(T):
-            proj_h_prev = torch.addmm(proj_x[t], h_seq[t], stacked["h_prev"].T)
+            proj_h_prev = torch.addmm(_rows0[t], _rows1[t], _w7)
             U_f_h_prev = proj_h_prev[:, :H]
-            c_prev = c_seq[t]
+            c_prev = _rows2[t]
             U_i_h_prev = proj_h_prev[:, H:2 * H]
             U_c_h_prev = proj_h_prev[:, 2 * H:3 * H]
             U_o_h_prev = proj_h_prev[:, 3 * H:4 * H]
             z_f = U_f_h_prev + c_prev*p_f
-            f = torch.sigmoid(z_f, out=f_seq[t])
+            f = torch.sigmoid(z_f, out=_rows3[t])
             z_i = U_i_h_prev + c_prev*p_i
-            i = torch.sigmoid(z_i, out=i_seq[t])
+            i = torch.sigmoid(z_i, out=_rows4[t])
             z_c = U_c_h_prev
-            c_tilde = torch.tanh(z_c, out=c_tilde_seq[t])
-            c = torch.add(c_prev*f, c_tilde*i, out=c_seq[t + 1])
+            c_tilde = torch.tanh(z_c, out=_rows5[t])
+            c = torch.add(c_prev*f, c_tilde*i, out=_rows2[t + 1])
             z_o = U_o_h_prev + c*p_o
-            o = torch.sigmoid(z_o, out=o_seq[t])
-            h = torch.mul(o, torch.tanh(c), out=h_seq[t + 1])
+            o = torch.sigmoid(z_o, out=_rows6[t])
+            h = torch.mul(o, torch.tanh(c), out=_rows1[t + 1])
         _ctx.save_for_backward(xs, *_tensors[2:], h_seq, c_seq, f_seq, i_seq, c_tilde_seq, o_seq)
         return h_seq[1:].clone(), h_seq[T].clone(), c_seq[T].clone()
 
@@ -113,28 +121,40 @@ class _Sequence(torch.autograd.Function):
         d_p_i = d_hs.new_zeros(H)
         d_p_f = d_hs.new_zeros(H)
         d_p_o = d_hs.new_zeros(H)
+        _rows0 = d_hs.unbind(0)
+        _rows1 = c_seq.unbind(0)
+        _rows2 = o_seq.unbind(0)
+        _rows3 = i_seq.unbind(0)
+        _rows4 = c_tilde_seq.unbind(0)
+        _rows5 = f_seq.unbind(0)
+        _rows6 = d_lin_x[:, :, 3 * H:4 * H].unbind(0)
+        _rows7 = d_lin_x[:, :, 2 * H:3 * H].unbind(0)
+        _rows8 = d_lin_x[:, :, H:2 * H].unbind(0)
+        _rows9 = d_lin_x[:, :, :H].unbind(0)
+        _rows10 = d_lin_x.unbind(0)
+        _w11 = stacked["h_prev"]
         for t in range(T - 1, -1, -1):
-            d_h = d_hs[t] + d_state_h
+            d_h = _rows0[t] + d_state_h
             d_c_next = d_state_c
-            c = c_seq[t + 1]
-            o = o_seq[t]
-            i = i_seq[t]
-            c_tilde = c_tilde_seq[t]
-            c_prev = c_seq[t]
-            f = f_seq[t]
+            c = _rows1[t + 1]
+            o = _rows2[t]
+            i = _rows3[t]
+            c_tilde = _rows4[t]
+            c_prev = _rows1[t]
+            f = _rows5[t]
             _t0 = torch.tanh(c)
             d_o = _t0*d_h
-            d_z_o = torch.ops.aten.sigmoid_backward.grad_input(d_o, o, grad_input=d_lin_x[t, :, 3 * H:4 * H])
+            d_z_o = torch.ops.aten.sigmoid_backward.grad_input(d_o, o, grad_input=_rows6[t])
             d_c = d_c_next + torch.ops.aten.tanh_backward(d_h*o, _t0) + d_z_o*p_o
             d_c_tilde = d_c*i
-            d_z_c = torch.ops.aten.tanh_backward.grad_input(d_c_tilde, c_tilde, grad_input=d_lin_x[t, :, 2 * H:3 * H])
+            d_z_c = torch.ops.aten.tanh_backward.grad_input(d_c_tilde, c_tilde, grad_input=_rows7[t])
             d_i = c_tilde*d_c
-            d_z_i = torch.ops.aten.sigmoid_backward.grad_input(d_i, i, grad_input=d_lin_x[t, :, H:2 * H])
+            d_z_i = torch.ops.aten.sigmoid_backward.grad_input(d_i, i, grad_input=_rows8[t])
             d_f = c_prev*d_c
-            d_z_f = torch.ops.aten.sigmoid_backward.grad_input(d_f, f, grad_input=d_lin_x[t, :, :H])
+            d_z_f = torch.ops.aten.sigmoid_backward.grad_input(d_f, f, grad_input=_rows9[t])
             d_c_prev = d_c*f + d_z_f*p_f + d_z_i*p_i
             d_state_c = d_c_prev
-            back_h_prev = d_lin_x[t] @ stacked["h_prev"]
+            back_h_prev = _rows10[t] @ _w11
             d_h_prev = back_h_prev
             d_state_h = d_h_prev
         d_p_i += (c_seq[:T]*d_lin_x[:T, :, H:2 * H]).sum(dim=(0, 1))

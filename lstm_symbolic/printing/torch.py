@@ -117,7 +117,18 @@ def torch_code(expr: sp.Expr) -> str:
 
 
 _OPS = {sp.Add: "torch.add", sp.Mul: "torch.mul"}
-_INTO = frozenset({"torch.sigmoid", "torch.tanh", "torch.exp", "torch.log", "torch.sqrt", "torch.abs"})
+_INTO = frozenset({"torch.sigmoid", "torch.tanh", "torch.exp", "torch.log", "torch.sqrt", "torch.abs",
+                   "torch.maximum", "torch.minimum", "torch.clamp"})
+
+
+def _closes_at_end(code: str, start: int) -> bool:
+    """Whether the parenthesis opened at ``code[start]`` is the one closed last."""
+    depth = 0
+    for k, ch in enumerate(code[start:], start):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0:
+            return k == len(code) - 1
+    return False
 
 
 def torch_code_into(expr: sp.Expr, out: str) -> str | None:
@@ -137,9 +148,9 @@ def torch_code_into(expr: sp.Expr, out: str) -> str | None:
         rest = type(expr)(*[p for p in parts if p is not last])
         last = -last if op == "torch.sub" else last.base if op == "torch.div" else last
         return f"{op}({torch_code(rest)}, {torch_code(last)}, out={out})"
-    if isinstance(expr, sp.Function) and len(expr.args) == 1:
-        code, arg = torch_code(expr), torch_code(expr.args[0])
+    if isinstance(expr, sp.Function):
+        code = torch_code(expr)
         name = code[:code.index("(")] if "(" in code else ""
-        if code == f"{name}({arg})" and name in _INTO:
-            return f"{name}({arg}, out={out})"
+        if name in _INTO and _closes_at_end(code, len(name)):
+            return f"{code[:-1]}, out={out})"
     return None

@@ -116,19 +116,58 @@ def hoisted_sums(lines: list[str], params: list[str]) -> tuple[list[str], list[s
     return loop, after
 
 
+_ROW_AT = re.compile(r"(?<![\w.])(\w+)\[(t(?: \+ 1)?)(, :, [^\]]+)?\]")
+_STACKED = re.compile(r"stacked\[\"(\w+)\"\](\.T)?")
+
+
+def hoisted_views(lines: list[str]) -> tuple[list[str], list[str]]:
+    """The loop's lines reading each step's rows and stacked weights from tuples and locals made once
+    before it ((lines of the loop, lines before it)): ``c_seq[t + 1]`` is ``_rows0[t + 1]`` with
+    ``_rows0 = c_seq.unbind(0)``, a tuple index instead of a tensor view per read and step.  A row
+    written with ``x[t] = ...``, and an array the loop assigns, stay as they are."""
+    assigned = {line.partition(" = ")[0] for line in lines}
+    setup: list[str] = []
+    made: dict[str, str] = {}
+
+    def local(key: str, value: str, prefix: str) -> str:
+        if key not in made:
+            made[key] = f"_{prefix}{len(made)}"
+            setup.append(f"{made[key]} = {value}")
+        return made[key]
+
+    def row(m: re.Match) -> str:
+        array, t, cols = m.groups()
+        if array in assigned:
+            return m.group(0)
+        whole = f"{array}[:{cols}]" if cols else array
+        return f"{local(whole, whole + '.unbind(0)', 'rows')}[{t}]"
+
+    out = []
+    for line in lines:
+        target, eq, rhs = line.partition(" = ")
+        if eq and _ROW_AT.fullmatch(target):  # a row written by index: the array itself
+            out.append(f"{target} = {_ROW_AT.sub(row, rhs)}")
+        else:
+            out.append(_ROW_AT.sub(row, line))
+    out = [_STACKED.sub(lambda m: local(m.group(0), m.group(0), "w"), line) for line in out]
+    return out, setup
+
+
 def torch_module(kernel: Kernel) -> str:
     """The standalone PyTorch module (autograd.Function + nn.Module) for ``kernel``'s cell."""
     cell = kernel.cell
     data = module_data(kernel, code=torch_code, code_into=torch_code_into)
     data["forward_lines"] = fused(data["forward_lines"])
     data["backward_lines"], after = hoisted_sums(data["backward_lines"], data["backward_params"])
+    data["forward_lines"], forward_setup = hoisted_views(data["forward_lines"])
+    data["backward_lines"], backward_setup = hoisted_views(data["backward_lines"])
     gates = len(conventions.GATE_ORDERS.get(("pytorch", cell.name), ""))
     return render("codegen/torch/module.py.j2", class_name=class_name(cell.name), bias_params=tuple(biases(cell)),
                   torch_layout=torch_layout(cell), torch_gates=gates,
                   kept=[f"{s}_seq" for s in data["cached_states"]] + [f"{n}_seq" for n, _ in data["intermediates"]],
                   finals=[f"{s}_seq[{data['last_row'][s]}].clone()" for s in cell.states],
                   d_states=[f"d_state_{s}" for s in cell.states], module=naming.module_name(cell.name),
-                  after_loop=after, **data)
+                  after_loop=after, forward_setup=forward_setup, backward_setup=backward_setup, **data)
 
 
 def torch_files(kernel: Kernel) -> dict[str, str]:
