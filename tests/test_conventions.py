@@ -77,11 +77,17 @@ def _torch_run(torch, net, xs, s0, g_hs):
     return out.detach().numpy(), x_t.grad.numpy(), [s.grad[0].numpy() for s in states]
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru-reset-after"])
+def _torch_net(torch, cell):
+    if cell.startswith("rnn-"):
+        return torch.nn.RNN(I, H, nonlinearity=cell.removeprefix("rnn-"), dtype=torch.float64)
+    return (torch.nn.LSTM if cell == "lstm" else torch.nn.GRU)(I, H, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru-reset-after", "rnn-tanh", "rnn-relu"])
 def test_pytorch_state_dict_gives_torch_outputs_and_gradients(numpy_modules, rng, cell):
     torch = pytest.importorskip("torch")
     torch.manual_seed(7)
-    net = (torch.nn.LSTM if cell == "lstm" else torch.nn.GRU)(I, H, dtype=torch.float64)
+    net = _torch_net(torch, cell)
     m = numpy_modules[cell]
     params = to_params("pytorch", net.state_dict(), cell)
     _, xs, s0 = _problem(m, seed=3)
@@ -96,7 +102,7 @@ def test_pytorch_state_dict_gives_torch_outputs_and_gradients(numpy_modules, rng
     for key in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0"):
         assert rel_err(as_torch[key], getattr(net, key).grad.numpy()) < RTOL_TORCH_F64, key
     order = GATE_ORDERS["pytorch", cell]
-    d_bias_hh = np.concatenate([grads["b_hn" if g == "n" else f"b_{g}"] for g in order])
+    d_bias_hh = np.concatenate([grads["b_hn" if g == "n" else f"b_{g}" if g else "b"] for g in order])
     assert rel_err(d_bias_hh, net.bias_hh_l0.grad.numpy()) < RTOL_TORCH_F64
 
 
