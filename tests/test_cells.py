@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -15,7 +17,9 @@ from lstm_symbolic.core.jacobian import Diag, jacobian
 from lstm_symbolic.gradcheck import check_module, random_problem
 
 CELLS = [name for name, _ in pipeline.cell_summaries()]
-VARIANTS = ("lstm-peephole", "lstm-cifg", "gru", "gru-reset-after")
+VARIANTS = ("lstm-peephole", "lstm-cifg", "gru", "gru-reset-after", "rnn-tanh", "rnn-relu", "slstm", "mingru")
+# Where a cell comes from, as `lstm-symbolic cells` prints it: a paper's year or a library.
+REFERENCE = re.compile(r"\b(19|20)\d\d\b|PyTorch|torch\.nn|cuDNN")
 
 
 def sigmoid(z):
@@ -24,6 +28,13 @@ def sigmoid(z):
 
 def test_every_variant_is_registered():
     assert set(VARIANTS) <= set(CELLS)
+
+
+def test_cells_lists_every_built_in_with_its_reference(capsys):
+    assert main(["cells"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split()[0] for ln in lines] == CELLS
+    assert all(REFERENCE.search(ln) for ln in lines), [ln for ln in lines if not REFERENCE.search(ln)]
 
 
 @pytest.mark.parametrize("name", CELLS)
@@ -38,6 +49,10 @@ def test_sequence_gradients_against_central_differences(numpy_modules, name):
     ("lstm-cifg", {f"{k}_{g}" for k in "WUb" for g in "ico"}, ("h", "c")),
     ("gru", {f"{k}_{g}" for k in "WUb" for g in "rzn"}, ("h",)),
     ("gru-reset-after", {f"{k}_{g}" for k in "WUb" for g in "rzn"} | {"b_hn"}, ("h",)),
+    ("rnn-tanh", {"W", "U", "b"}, ("h",)),
+    ("rnn-relu", {"W", "U", "b"}, ("h",)),
+    ("slstm", {f"{k}_{g}" for k in "WUb" for g in "zifo"}, ("h", "c", "n", "m")),
+    ("mingru", {"W_z", "W_h", "b_z", "b_h"}, ("h",)),
 ])
 def test_parameters_and_states(numpy_modules, name, params, states):
     m = numpy_modules[name]
