@@ -12,7 +12,7 @@ from conftest import RTOL_FD, RTOL_TORCH_F64, rel_err
 
 from lstm_symbolic import pipeline
 from lstm_symbolic.cli import main
-from lstm_symbolic.core.components import evaluate, forward_env
+from lstm_symbolic.core.components import NUMPY, evaluate, forward_env, numpy_value
 from lstm_symbolic.core.jacobian import Diag, jacobian
 from lstm_symbolic.gradcheck import check_module, random_problem
 
@@ -289,3 +289,38 @@ def test_lstm_cifg_total_jacobian_against_finite_differences(rng):
 def test_cli_jacobian_of_the_variants(capsys, name, needle):
     assert main(["jacobian", name, "--total"]) == 0
     assert needle in capsys.readouterr().out
+
+
+def test_slstm_total_jacobian_reads_step_t_minus_2_and_matches_finite_differences(rng):
+    """m is the memory; h_{t-1} = o c / n moves with m_{t-1} through i', f', c and n of step t-1, which read
+    c_{t-2} and n_{t-2}: the total Jacobian names them c_prev_prev, n_prev_prev (printed c_{t-2}, n_{t-2})."""
+    cell, n, S = pipeline.load_cell("slstm"), 3, sp.Symbol
+    leaves = {q.symbol: rng.uniform(-1, 1, (n, n if len(q.shape) == 2 else 1))
+              for q in cell.quantities if q.kind in ("input", "param")}
+    before = {S(f"{s}_prev"): rng.uniform(-1, 1, (n, 1)) for s in "hcm"} | {S("n_prev"): rng.uniform(0.5, 1.5, (n, 1))}
+    env1 = forward_env(cell, {**leaves, **before}, NUMPY)  # step t-1 (the same x: it does not matter here)
+    c_pp, n_pp, m_pp = before[S("c_prev")], before[S("n_prev")], before[S("m_prev")]
+
+    def step(m):
+        """m_t from m_{t-1} = m, with h_{t-1} recomputed from it and c_{t-1}, n_{t-1} held at step t."""
+        i, f = np.exp(env1[S("i_pre")] - m), np.exp(env1[S("log_f")] + m_pp - m)
+        h = env1[S("o")] * (f * c_pp + i * env1[S("z")]) / (f * n_pp + i)
+        return forward_env(cell, {**leaves, S("h_prev"): h, S("c_prev"): env1[S("c")], S("n_prev"): env1[S("n")],
+                                  S("m_prev"): m}, NUMPY)
+
+    m0 = env1[S("m")]
+    env = {**step(m0), S("c_prev_prev"): c_pp, S("n_prev_prev"): n_pp}
+    env |= {S(f"{q.name}_prev"): env1[q.symbol] for q in cell.quantities
+            if q.kind == "intermediate" and q.name not in cell.states}
+    jac = jacobian(cell, total=True)
+    names = {str(s) for t in jac.terms for f in t.factors if isinstance(f, Diag) for s in f.expr.free_symbols}
+    assert {"c_prev_prev", "n_prev_prev"} <= names
+    analytic = sum(np.linalg.multi_dot([np.eye(n)] * 2 + [np.diag(numpy_value(f.expr, env)[:, 0])
+                                                          if isinstance(f, Diag) else env[f] for f in t.factors])
+                   for t in jac.terms)
+    eps, cols = 1e-6, []
+    for k in range(n):
+        e = np.zeros((n, 1))
+        e[k] = eps
+        cols.append((step(m0 + e)[S("m")] - step(m0 - e)[S("m")]) / (2 * eps))
+    assert np.allclose(analytic, np.hstack(cols), rtol=1e-6, atol=1e-8)

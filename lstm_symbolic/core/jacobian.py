@@ -131,7 +131,9 @@ def jacobian(cell: Cell, total: bool = False) -> Jacobian:
     start = {sp.Symbol(naming.prev(mem)): [Term(())]}
     if total and out != mem:
         within = _forward_mode(cell, {sp.Symbol(mem): [Term(())]}, out)
-        names = [q.name for q in cell.quantities if q.kind == "intermediate"]
+        # step t-1's values: its quantities become <name>_prev, and the states it read (an sLSTM's c_prev
+        # in dh/dm) <name>_prev_prev, the values of step t-2
+        names = [q.name for q in cell.quantities if q.kind != "param"]
         start[sp.Symbol(naming.prev(out))] = [
             Term(tuple(Diag(naming.shift_back(f.expr, names)) if isinstance(f, Diag) else f
                        for f in t.factors))
