@@ -59,13 +59,14 @@ class _Sequence(torch.autograd.Function):
         h_seq[0] = state0["h"]
         proj_x = (xs.reshape(T * B, I) @ stacked["x"].T).reshape(T, B, -1)
         proj_x += torch.cat([params[_b] for _b in _BIAS_BLOCKS["x"]])
+        _rows0 = proj_x.unbind(0)
+        _rows1 = h_seq.unbind(0)
+        _w2 = stacked["h_prev"].T
         for t in range(T):
-            proj_h_prev = h_seq[t] @ stacked["h_prev"].T
-            proj_h_prev += proj_x[t]
+            proj_h_prev = torch.addmm(_rows0[t], _rows1[t], _w2)
             U_h_prev = proj_h_prev
             z = U_h_prev
-            h = h_seq[t + 1]
-            h[...] = torch.tanh(z)
+            h = torch.tanh(z, out=_rows1[t + 1])
         _ctx.save_for_backward(xs, *_tensors[1:], h_seq)
         return h_seq[1:].clone(), h_seq[T].clone()
 
@@ -82,12 +83,15 @@ class _Sequence(torch.autograd.Function):
         zeros = d_hs.new_zeros((B, H))
         d_state_h = d_state_T[0]
         d_lin_x = d_hs.new_empty((T, B, 1 * H))
+        _rows0 = d_hs.unbind(0)
+        _rows1 = h_seq.unbind(0)
+        _rows2 = d_lin_x.unbind(0)
+        _w3 = stacked["h_prev"]
         for t in range(T - 1, -1, -1):
-            d_h = d_hs[t] + d_state_h
-            h = h_seq[t + 1]
-            d_z = d_lin_x[t]
-            d_z[...] = d_h*(1 - h**2)
-            back_h_prev = d_lin_x[t] @ stacked["h_prev"]
+            d_h = _rows0[t] + d_state_h
+            h = _rows1[t + 1]
+            d_z = torch.ops.aten.tanh_backward.grad_input(d_h, h, grad_input=_rows2[t])
+            back_h_prev = _rows2[t] @ _w3
             d_h_prev = back_h_prev
             d_state_h = d_h_prev
         grads = {}
