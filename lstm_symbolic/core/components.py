@@ -18,7 +18,19 @@ import sympy as sp
 from .. import naming
 from .cells import Cell
 from .derive import Derivation
-from .functions import BatchSum, ColumnSlice, MatTVec, MatVec, Outer, Primitive, Reduction, Units, sigmoid, tanh, unit_mean
+from .functions import (
+    BatchSum,
+    ColumnSlice,
+    MatTVec,
+    MatVec,
+    Outer,
+    Primitive,
+    Reduction,
+    Units,
+    sigmoid,
+    tanh,
+    unit_mean,
+)
 from .primitives import MPMATH
 
 

@@ -176,6 +176,15 @@ class CellLatexPrinter(_SympyLatexPrinter):
             return rf"[{arg} \geq 0]"
         return self._many(r"H", [x], exp)
 
+    def _print_unit_sum(self, expr, exp=None):  # across the units: Σ_k (·)_k
+        return self._many(r"\operatorname{sum}", expr.args, exp)
+
+    def _print_unit_mean(self, expr, exp=None):
+        return self._many(r"\operatorname{mean}", expr.args, exp)
+
+    def _print_Units(self, expr, exp=None):  # the number of units a mean runs over
+        return "n" if exp is None else f"n^{{{exp}}}"
+
     def _print_exp(self, expr, exp=None):
         arg = self._print(expr.args[0])
         return rf"e^{{{arg}}}" if exp is None else rf"\left(e^{{{arg}}}\right)^{{{exp}}}"

@@ -43,6 +43,15 @@ class TextPrinter(StrPrinter):
         x, *constants = expr.args
         return self._call(expr, [x] if tuple(constants) == hard_sigmoid.DEFAULTS else expr.args)
 
+    def _print_unit_sum(self, expr):
+        return f"sum({self._print(expr.args[0])})"
+
+    def _print_unit_mean(self, expr):
+        return f"mean({self._print(expr.args[0])})"
+
+    def _print_Units(self, expr):  # the number of units a mean runs over
+        return "n"
+
 
 _PRINTER = TextPrinter({"order": "none"})
 
