@@ -18,7 +18,7 @@ from .codegen.numpy.emit import numpy_files
 from .codegen.render import render
 from .core.cells import Cell
 from .core.derive import Derivation, derive
-from .core.jacobian import jacobian
+from .core.jacobian import JacobianError, jacobian
 from .errors import UserError
 from .files import OutputError, manifest, read_bytes, write_files, write_groups
 from .printing.text import jacobian_text, text
@@ -94,6 +94,13 @@ def jacobian_label(cell: Cell, total: bool) -> str:
     return f"d{mem}_t/d{mem}_t-1 (the output is the state: partial and total coincide)"
 
 
+def _jacobian_or_why(cell: Cell, total: bool) -> str:
+    try:
+        return jacobian_text(jacobian(cell, total))
+    except JacobianError as exc:
+        return f"(not printed: {exc})"
+
+
 def jacobian_document(cell: Cell | str, total: bool) -> str:
     cell = load_cell(cell)
     jac = jacobian(cell, total)
@@ -114,7 +121,7 @@ def derivation_text(derivation: Derivation) -> str:
         else f"{s.name} = everything reaching {n} (loss at t and step t+1)"
         for n, s in derivation.seeds.items()
     )
-    jacobians = [{"label": jacobian_label(cell, t), "text": jacobian_text(jacobian(cell, t))}
+    jacobians = [{"label": jacobian_label(cell, t), "text": _jacobian_or_why(cell, t)}
                  for t in ((False, True) if cell.memory != cell.output else (False,))]
     return render(
         "article/templates/derivation.txt.j2",

@@ -77,7 +77,8 @@ def test_the_exact_oracle_catches_a_wrong_spread(ln_rnn):
     d = derive(ln_rnn)
     wrong = tuple(Adjoint(a.of, a.name, a.rhs.xreplace({Units(): sp.Integer(1)}), a.steps, a.seed)
                   if a.name.name == "d_a" else a for a in d.adjoints)
-    assert "x" in exact_mismatches(Derivation(d.cell, d.seeds, wrong, d.param_grads, d.linears), {"hidden": 2, "input": 1})
+    broken = Derivation(d.cell, d.seeds, wrong, d.param_grads, d.linears)
+    assert "x" in exact_mismatches(broken, {"hidden": 2, "input": 1})
 
 
 # -- the component-level oracle of lstm-layernorm: sympy.diff of its expanded step is exponential in its depth
