@@ -239,7 +239,7 @@ def test_a_state_cannot_be_a_scalar(tmp_path):
 def test_printers_write_reductions_as_row_reductions():
     v, d = sp.symbols("v d_y")
     assert text(unit_mean(v)) == "mean(v)"
-    assert text(unit_sum(d * v) / Units()) == "sum(d_y*v)/n"
+    assert text(unit_sum(d * v) / Units()) == "sum(d_y*v)/H"
     assert numpy_code(unit_mean(v)) == "np.mean(v, axis=-1, keepdims=True)"
     assert numpy_code(unit_sum(2 * v)) == "np.sum(2*v, axis=-1, keepdims=True)"
     assert latex_of(unit_mean(v)) == r"\operatorname{mean}\left(v_{t}\right)"

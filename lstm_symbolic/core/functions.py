@@ -90,6 +90,7 @@ class Units(sp.Function):
 
 
 REDUCTIONS = {"sum": unit_sum, "mean": unit_mean}  # by their written names
+UNITS = "H"  # how formulas write Units(): the generated code's hidden size, a name no spec may take
 
 
 def linear_atoms(expr: sp.Expr) -> list[sp.Expr]:

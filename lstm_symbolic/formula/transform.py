@@ -13,7 +13,19 @@ import sympy as sp
 from lark import Token
 from lark.visitors import Transformer_NonRecursive
 
-from ..core.functions import PRIMITIVES, REDUCTIONS, SPELLINGS, BatchSum, ColumnSlice, MatTVec, MatVec, Outer, arities
+from ..core.functions import (
+    PRIMITIVES,
+    REDUCTIONS,
+    SPELLINGS,
+    UNITS,
+    BatchSum,
+    ColumnSlice,
+    MatTVec,
+    MatVec,
+    Outer,
+    Units,
+    arities,
+)
 from .grammar import latex_name
 from .values import FormulaError, Shape, Value, position, show, suggest, unify
 
@@ -69,6 +81,8 @@ class ToSympy(Transformer_NonRecursive):
         if name in ("True", "False", "None"):
             raise self.error(tok, f"'{name}' is not a quantity")
         shape = None
+        if name == UNITS and (self.shapes is None or name not in self.shapes):  # the number of hidden units
+            return Value(Units(), (), tok.start_pos, tok.end_pos)
         if self.shapes is not None:
             if name not in self.shapes:
                 raise self.error(tok, f"unknown name '{name}'{suggest(name, self.shapes)}")
@@ -304,6 +318,9 @@ class ToSympy(Transformer_NonRecursive):
         tok, caret, sup, arg = items
         name, prime, _ = tok.value.partition("^")
         name = name.strip().lstrip("\\")
+        reduction = re.fullmatch(r"operatorname\s*\{\s*(sum|mean)\s*\}", name)
+        if reduction:  # \operatorname{mean}(v): across the units
+            return self._reduce(REDUCTIONS[reduction.group(1)], [arg], tok)
         value = self._apply(_FUNCTIONS[name], [arg], tok)
         if prime:  # \sigma^\prime(z) = σ(z)(1 − σ(z)), \tanh^\prime(z) = 1 − tanh²(z): the derivative
             value = Value(_DERIVATIVES[name](value.expr, arg.expr), value.shape, value.start, value.end)

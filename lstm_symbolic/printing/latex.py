@@ -18,7 +18,7 @@ from sympy.printing.latex import LatexPrinter as _SympyLatexPrinter
 from .. import naming
 from ..core.cells import Cell
 from ..core.derive import Adjoint, Derivation
-from ..core.functions import LINEAR_ATOMS, MatTVec, MatVec, hard_sigmoid, sigmoid, tanh
+from ..core.functions import LINEAR_ATOMS, UNITS, MatTVec, MatVec, hard_sigmoid, sigmoid, tanh
 from ..core.jacobian import Diag, Jacobian, Term
 from ..notation import Notation, generic_latex, top_level
 
@@ -183,7 +183,7 @@ class CellLatexPrinter(_SympyLatexPrinter):
         return self._many(r"\operatorname{mean}", expr.args, exp)
 
     def _print_Units(self, expr, exp=None):  # the number of units a mean runs over
-        return "n" if exp is None else f"n^{{{exp}}}"
+        return UNITS if exp is None else f"{UNITS}^{{{exp}}}"
 
     def _print_exp(self, expr, exp=None):
         arg = self._print(expr.args[0])

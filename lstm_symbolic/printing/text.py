@@ -9,7 +9,7 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
-from ..core.functions import WRITTEN, hard_sigmoid
+from ..core.functions import UNITS, WRITTEN, hard_sigmoid
 from ..core.jacobian import Diag, Jacobian
 from . import presentation_order
 
@@ -50,7 +50,7 @@ class TextPrinter(StrPrinter):
         return f"mean({self._print(expr.args[0])})"
 
     def _print_Units(self, expr):  # the number of units a mean runs over
-        return "n"
+        return UNITS
 
 
 _PRINTER = TextPrinter({"order": "none"})
