@@ -57,7 +57,7 @@ class ArrayPrinter(NumPyPrinter):
 
     def _reduce(self, name: str, expr) -> str:
         """A row reduction over the units (the last axis), kept as a column that broadcasts back."""
-        return f"np.{name}({self._print(expr.args[0])}, axis=-1, keepdims=True)"
+        return f"{self._module_format('numpy.' + name)}({self._print(expr.args[0])}, axis=-1, keepdims=True)"
 
     def _print_unit_sum(self, expr):
         return self._reduce("sum", expr)
