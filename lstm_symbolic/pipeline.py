@@ -20,10 +20,10 @@ from .codegen.render import render
 from .codegen.torch.emit import torch_files
 from .core.cells import Cell
 from .core.derive import Derivation, derive
-from .core.jacobian import JacobianError, jacobian
+from .core.jacobian import jacobian
 from .errors import UserError
 from .files import OutputError, manifest, read_bytes, write_files, write_groups
-from .printing.text import jacobian_text, text
+from .printing.text import jacobian_or_why, jacobian_text, text
 from .spec import builtins
 from .spec.builtins import BUILTIN_CELLS
 
@@ -96,13 +96,6 @@ def jacobian_label(cell: Cell, total: bool) -> str:
     return f"d{mem}_t/d{mem}_t-1 (the output is the state: partial and total coincide)"
 
 
-def _jacobian_or_why(cell: Cell, total: bool) -> str:
-    try:
-        return jacobian_text(jacobian(cell, total))
-    except JacobianError as exc:
-        return f"(not printed: {exc})"
-
-
 def jacobian_document(cell: Cell | str, total: bool) -> str:
     cell = load_cell(cell)
     jac = jacobian(cell, total)
@@ -123,8 +116,8 @@ def derivation_text(derivation: Derivation) -> str:
         else f"{s.name} = everything reaching {n} (loss at t and step t+1)"
         for n, s in derivation.seeds.items()
     )
-    jacobians = [{"label": jacobian_label(cell, t), "text": _jacobian_or_why(cell, t)}
-                 for t in ((False, True) if cell.memory != cell.output else (False,))]
+    jacobians = [{"label": jacobian_label(cell, t), "text": jacobian_or_why(cell, t)} for t in (False, True)
+                 if not t or cell.memory != cell.output]
     return render(
         "article/templates/derivation.txt.j2",
         cell=cell.name,

@@ -18,19 +18,7 @@ import sympy as sp
 from .. import naming
 from .cells import Cell
 from .derive import Derivation
-from .functions import (
-    BatchSum,
-    ColumnSlice,
-    MatTVec,
-    MatVec,
-    Outer,
-    Primitive,
-    Reduction,
-    Units,
-    sigmoid,
-    tanh,
-    unit_mean,
-)
+from .functions import BatchSum, ColumnSlice, MatTVec, MatVec, Outer, Primitive, Reduction, Units, sigmoid, tanh
 from .primitives import MPMATH
 
 
@@ -252,7 +240,7 @@ def _combine(expr, args, arrays):
     if isinstance(expr, BatchSum):
         return arrays.batch_sum(args[0])
     if isinstance(expr, Reduction):
-        return arrays.reduce(args[0], isinstance(expr, unit_mean))
+        return arrays.reduce(args[0], expr.mean)
     if isinstance(expr, Units):
         raise ValueShapeError("the number of units n is not known here")
     raise ValueShapeError(f"cannot evaluate {type(expr).__name__}")

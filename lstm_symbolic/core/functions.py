@@ -71,6 +71,7 @@ class Reduction(_Linear):
     meets a vector.  Linear, so the reverse sweep has fixed rules for it (:mod:`.derive`)."""
 
     nargs = 1
+    mean = False
 
 
 class unit_sum(Reduction):  # noqa: N801 - written ``sum``
@@ -79,6 +80,8 @@ class unit_sum(Reduction):  # noqa: N801 - written ``sum``
 
 class unit_mean(Reduction):  # noqa: N801 - written ``mean``
     """``mean(v)`` = Σ_k v_k / n.  Its adjoint spreads back divided: ``d_v += d_r / n``."""
+
+    mean = True
 
 
 class Units(sp.Function):

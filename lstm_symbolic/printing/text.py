@@ -10,7 +10,7 @@ from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from ..core.functions import UNITS, WRITTEN, hard_sigmoid
-from ..core.jacobian import Diag, Jacobian
+from ..core.jacobian import Diag, Jacobian, JacobianError, jacobian
 from . import presentation_order
 
 
@@ -66,6 +66,14 @@ def jacobian_text(jac: Jacobian, separator: str = "\n  + ") -> str:
     if not jac.terms:
         return "0"
     return separator.join(_term(t.factors) for t in jac.terms)
+
+
+def jacobian_or_why(cell, total: bool) -> str:
+    """The step Jacobian of ``cell`` as text, or (through a reduction across the units) why it is not printed."""
+    try:
+        return jacobian_text(jacobian(cell, total))
+    except JacobianError as exc:
+        return f"(not printed: {exc})"
 
 
 def _term(factors) -> str:
