@@ -134,13 +134,23 @@ def _forward_mode(cell: Cell, start: dict[sp.Symbol, list[Term]], stop: str) -> 
     raise KeyError(stop)
 
 
+def _vanishes(cell: Cell, term: Term) -> bool:
+    """A term with a diagonal that is 0 once the states in it are written by their equations: an sLSTM's
+    h = o c / n does not move with the stabiliser m, since c and n scale by the same exp(-m), but ∂h/∂m
+    in stored values is o (∂c/∂m) / n - o c (∂n/∂m) / n², with ∂c/∂m = -c and ∂n/∂m = -n."""
+    rhs = {eq.lhs: eq.rhs for eq in cell.equations if eq.lhs.name in cell.states}
+    return any(isinstance(f, Diag) and sp.cancel(f.expr.xreplace(rhs)) == 0 for f in term.factors)
+
+
 def jacobian(cell: Cell, total: bool = False) -> Jacobian:
     """d memory_t / d memory_{t-1}, partial or total."""
     mem, out = cell.memory, cell.output
     start = {sp.Symbol(naming.prev(mem)): [Term(())]}
     if total and out != mem:
-        within = _forward_mode(cell, {sp.Symbol(mem): [Term(())]}, out)
-        names = [q.name for q in cell.quantities if q.kind == "intermediate"]
+        within = [t for t in _forward_mode(cell, {sp.Symbol(mem): [Term(())]}, out) if not _vanishes(cell, t)]
+        # step t-1's values: its quantities become <name>_prev, and the states it read (an sLSTM's c_prev
+        # in dh/dm) <name>_prev_prev, the values of step t-2
+        names = [q.name for q in cell.quantities if q.kind != "param"]
         start[sp.Symbol(naming.prev(out))] = [
             Term(tuple(Diag(naming.shift_back(f.expr, names)) if isinstance(f, Diag) else f
                        for f in t.factors))
