@@ -18,9 +18,14 @@ from functools import cached_property
 import sympy as sp
 
 from .. import naming
-from .cells import Cell
+from .cells import Cell, CellError
 from .derive import elementwise_operands, local_derivative
-from .functions import linear_atoms
+from .functions import Reduction, linear_atoms
+
+
+class JacobianError(CellError):
+    """The step Jacobian is not a sum of products of diagonals and weights (a reduction across the units lies
+    on its path: every unit then moves every other)."""
 
 
 @dataclass(frozen=True, init=False)
@@ -111,6 +116,10 @@ def _forward_mode(cell: Cell, start: dict[sp.Symbol, list[Term]], stop: str) -> 
     for eq in cell.equations:
         if eq.lhs in start:
             continue
+        if isinstance(eq.rhs, Reduction) and jac.get(eq.rhs.args[0]):
+            raise JacobianError(f"the step Jacobian of '{cell.name}' passes through the reduction {eq.lhs} = "
+                                f"{type(eq.rhs).__name__.removeprefix('unit_')}({eq.rhs.args[0]}): it is not diagonal "
+                                "and weights, and is not printed (the gradients are derived and emitted as usual)")
         terms: list[Term] = []
         for a in (a for a in elementwise_operands(cell, eq.rhs) if a in jac):
             local = local_derivative(cell, eq.rhs, a)
