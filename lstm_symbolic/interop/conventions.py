@@ -38,14 +38,19 @@ def _order(framework: str, cell: str) -> str:
     return GATE_ORDERS[framework, cell]
 
 
+def _name(prefix: str, gate: str) -> str:
+    """A gate's parameter: ``W_f`` for gate f, plain ``W`` for a cell's only block (gate "")."""
+    return f"{prefix}_{gate}" if gate else prefix
+
+
 def _params_from(s: Stacked, cell: str) -> dict[str, np.ndarray]:
     names = _cell_params(cell)
     params = {}
     for g in s.order:
-        params[f"W_{g}"] = s.block(s.w_x, g)
-        params[f"U_{g}"] = s.block(s.w_h, g)
-        split = f"b_h{g}" in names
-        params[f"b_{g}"] = s.block(s.b_x, g) if split else s.block(s.b_x, g) + s.block(s.b_h, g)
+        params[_name("W", g)] = s.block(s.w_x, g)
+        params[_name("U", g)] = s.block(s.w_h, g)
+        split = g and f"b_h{g}" in names
+        params[_name("b", g)] = s.block(s.b_x, g) if split else s.block(s.b_x, g) + s.block(s.b_h, g)
         if split:
             params[f"b_h{g}"] = s.block(s.b_h, g)
     for g, p in s.peepholes.items():
@@ -55,7 +60,7 @@ def _params_from(s: Stacked, cell: str) -> dict[str, np.ndarray]:
             raise ConventionError(f"the weights have peepholes (p_{g} ≠ 0) but cell '{cell}' has none: "
                                   "use lstm-peephole")
     for name in names:
-        params.setdefault(name, np.zeros(params["b_" + s.order[0]].shape, params["W_" + s.order[0]].dtype))
+        params.setdefault(name, np.zeros(params[_name("b", s.order[0])].shape, params[_name("W", s.order[0])].dtype))
     return {name: params[name] for name in names}
 
 
@@ -63,10 +68,10 @@ def _stacked_from(params: dict, cell: str, order: str, *, both: bool = False) ->
     """``both``: a summed bias b_g on both sides (its gradient), else on the input side only."""
     names = _cell_params(cell)
     _check_params(params, names)
-    rows = lambda prefix: np.concatenate([np.asarray(params[f"{prefix}_{g}"]) for g in order])  # noqa: E731
-    b_h = np.concatenate([np.asarray(params[f"b_h{g}"]) if f"b_h{g}" in names
-                          else np.asarray(params[f"b_{g}"]) if both
-                          else np.zeros_like(params[f"b_{g}"]) for g in order])
+    rows = lambda prefix: np.concatenate([np.asarray(params[_name(prefix, g)]) for g in order])  # noqa: E731
+    b_h = np.concatenate([np.asarray(params[f"b_h{g}"]) if g and f"b_h{g}" in names
+                          else np.asarray(params[_name("b", g)]) if both
+                          else np.zeros_like(params[_name("b", g)]) for g in order])
     peep = {n[2:]: np.asarray(params[n]) for n in names if n.startswith("p_")}
     return Stacked(order, rows("W"), rows("U"), rows("b"), b_h, peep)
 
