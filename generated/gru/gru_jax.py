@@ -152,9 +152,11 @@ def _backward(_saved, d_hs, d_state_T):
     grads["U_z"] = d_stacked[H:2 * H]
     d_stacked = jnp.einsum("tbk,tbn->kn", d_lin_x[..., 2 * H:3 * H], rh_seq)
     grads["U_n"] = d_stacked[:H]
-    grads["b_r"] = d_lin_x[..., :H].sum(axis=(0, 1))
-    grads["b_z"] = d_lin_x[..., H:2 * H].sum(axis=(0, 1))
-    grads["b_n"] = d_lin_x[..., 2 * H:3 * H].sum(axis=(0, 1))
+    # The vector gradients that sum a packed array's block: one sum over steps and batch per array.
+    _summed_x = d_lin_x.sum(axis=(0, 1))
+    grads["b_r"] = _summed_x[:H]
+    grads["b_z"] = _summed_x[H:2 * H]
+    grads["b_n"] = _summed_x[2 * H:3 * H]
     d_xs = d_lin_x @ stacked["x"]
     return {name: grads[name] for name in PARAMS}, d_xs, d_state0
 

@@ -128,11 +128,11 @@ def _backward(_saved, d_hs, d_state_T):
         d_z_z = _t0*d_z*z
         d_r = d_z_n*(U_n_h_prev + b_hn)
         d_z_r = d_r*r*(1 - r)
-        back_h_prev = jnp.concatenate([d_z_r, d_z_z, d_U_n_h_prev], axis=-1) @ stacked["h_prev"]
+        back_h_prev = jnp.concatenate([d_z_r, d_z_z, _t1], axis=-1) @ stacked["h_prev"]
         d_h_prev = back_h_prev + d_h*z
         return {"h": d_h_prev}, {
             "d_lin_x": jnp.concatenate([d_z_r, d_z_z, d_z_n], axis=-1),
-            "d_lin_h_prev": jnp.concatenate([d_z_r, d_z_z, d_U_n_h_prev], axis=-1),
+            "d_lin_h_prev": jnp.concatenate([d_z_r, d_z_z, _t1], axis=-1),
         }
 
     d_state0, _ys = lax.scan(_step, dict(d_state_T), {
@@ -155,9 +155,11 @@ def _backward(_saved, d_hs, d_state_T):
     grads["U_r"] = d_stacked[:H]
     grads["U_z"] = d_stacked[H:2 * H]
     grads["U_n"] = d_stacked[2 * H:3 * H]
-    grads["b_r"] = d_lin_x[..., :H].sum(axis=(0, 1))
-    grads["b_z"] = d_lin_x[..., H:2 * H].sum(axis=(0, 1))
-    grads["b_n"] = d_lin_x[..., 2 * H:3 * H].sum(axis=(0, 1))
+    # The vector gradients that sum a packed array's block: one sum over steps and batch per array.
+    _summed_x = d_lin_x.sum(axis=(0, 1))
+    grads["b_r"] = _summed_x[:H]
+    grads["b_z"] = _summed_x[H:2 * H]
+    grads["b_n"] = _summed_x[2 * H:3 * H]
     grads["b_hn"] = d_lin_h_prev[..., 2 * H:3 * H].sum(axis=(0, 1))
     d_xs = d_lin_x @ stacked["x"]
     return {name: grads[name] for name in PARAMS}, d_xs, d_state0

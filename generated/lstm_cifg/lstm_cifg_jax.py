@@ -155,9 +155,11 @@ def _backward(_saved, d_hs, d_state_T):
     grads["U_i"] = d_stacked[:H]
     grads["U_c"] = d_stacked[H:2 * H]
     grads["U_o"] = d_stacked[2 * H:3 * H]
-    grads["b_i"] = d_lin_x[..., :H].sum(axis=(0, 1))
-    grads["b_c"] = d_lin_x[..., H:2 * H].sum(axis=(0, 1))
-    grads["b_o"] = d_lin_x[..., 2 * H:3 * H].sum(axis=(0, 1))
+    # The vector gradients that sum a packed array's block: one sum over steps and batch per array.
+    _summed_x = d_lin_x.sum(axis=(0, 1))
+    grads["b_i"] = _summed_x[:H]
+    grads["b_c"] = _summed_x[H:2 * H]
+    grads["b_o"] = _summed_x[2 * H:3 * H]
     d_xs = d_lin_x @ stacked["x"]
     return {name: grads[name] for name in PARAMS}, d_xs, d_state0
 
