@@ -41,6 +41,7 @@ class TorchPrinter(ArrayPrinter):
     """``torch.`` functions on tensors; the sigmoid is PyTorch's own (finite for every argument)."""
 
     _module = "torch"
+    label = "PyTorch"  # in the error a form it has no rule for gives
     _kf = {k: "torch." + v.split(".")[-1] for k, v in NumPyPrinter._kf.items()}
 
     def _module_format(self, fqn, register=True):
@@ -102,11 +103,6 @@ class TorchPrinter(ArrayPrinter):
         if fused := _derivative(expr):
             return f"torch.ops.aten.{fused[0]}({self._print(fused[1])}, {self._print(fused[2])})"
         return super()._print_Mul(expr)
-
-    def _unsupported(self, expr):
-        raise TypeError(f"the PyTorch printer has no rule for {type(expr).__name__}")
-
-    _print_MatVec = _print_MatTVec = _print_Outer = _unsupported
 
 
 _PRINTER = TorchPrinter()

@@ -91,6 +91,17 @@ def _params_of(plan: Plan) -> set[sp.Symbol]:
     return {p.symbol for p in plan.kernel.cell.params}
 
 
+def _compute(step: _Step, op: Pass, params, at) -> None:
+    """A pass's loads (parameters excepted: read whole), its assignments in order, then its row reductions."""
+    for sym, slot in op.loads:
+        if sym not in params:
+            step.load(sym, at(slot))
+    for a in op.assigns:
+        step.assign(a.lhs, a.rhs)
+    for slot, e, mean in op.reductions:  # a row reduction, (B, 1): the pass's last value
+        step.assign(sp.Symbol(slot.name), (unit_mean if mean else unit_sum)(e))
+
+
 def _forward_step(plan: Plan) -> _Step:
     step, cell = _Step(plan), plan.kernel.cell
     deferred = {g.name for g in plan.kernel.deferred}
@@ -114,13 +125,7 @@ def _forward_step(plan: Plan) -> _Step:
             source = g.operand.name if g.operand in step.local else at(op.source)
             step.lines.append(f'proj_{g.name} = {source} @ stacked["{g.name}"].T')
             continue
-        for sym, slot in op.loads:
-            if sym not in params:
-                step.load(sym, at(slot))
-        for a in op.assigns:
-            step.assign(a.lhs, a.rhs)
-        for slot, e, mean in op.reductions:  # a row reduction, (B, 1): the pass's last value
-            step.assign(sp.Symbol(slot.name), (unit_mean if mean else unit_sum)(e))
+        _compute(step, op, params, at)
         for sym, slot in op.stores:
             if slot.kind in ("state", "cache") and slot.name in states and slot.shift:
                 step.carry[slot.name] = sym.name
@@ -151,13 +156,7 @@ def _backward_step(plan: Plan) -> _Step:
             step.lines.append(f'back_{op.group.name} = {joined} @ stacked["{op.group.name}"]')
             step.local.add(op.group.back)
             continue
-        for sym, slot in op.loads:
-            if sym not in params:
-                step.load(sym, at(slot))
-        for a in op.assigns:
-            step.assign(a.lhs, a.rhs)
-        for slot, e, mean in op.reductions:  # a row reduction, (B, 1): the pass's last value
-            step.assign(sp.Symbol(slot.name), (unit_mean if mean else unit_sum)(e))
+        _compute(step, op, params, at)
         for sym, slot in op.stores:
             if slot.kind == "dlin":
                 step.store_block(sym, slot)
