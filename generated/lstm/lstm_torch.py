@@ -259,15 +259,19 @@ class Lstm(torch.nn.Module):
         return [getattr(self, f"{name}_l{layer}{direction}") for name in PARAMS]
 
     def forward(self, input, state=None):
+        if input.dim() not in (2, 3) or input.shape[-1] != self.input_size:
+            raise ValueError(f"input: expected (T, B, {self.input_size}), (B, T, {self.input_size}) with batch_first "
+                             f"or (T, {self.input_size}), got {tuple(input.shape)}")
         batched = input.dim() == 3
         x = input if batched else input.unsqueeze(1)
         x = x.transpose(0, 1) if self.batch_first and batched else x
         if state is None:
             zero = x.new_zeros((self.num_layers * len(self._directions), x.shape[1], self.hidden_size))
             state = (zero,) * len(STATES)
-        elif len(STATES) == 1:
-            state = (state,)
-        state = tuple(s if batched else s.unsqueeze(1) for s in state)
+        else:
+            state = (state,) if len(STATES) == 1 else tuple(state)
+            state = tuple(s if batched else s.unsqueeze(1) for s in state)
+        self._check_state(state, x.shape[1])
         finals = []
         for layer in range(self.num_layers):
             outputs = []
@@ -289,6 +293,15 @@ class Lstm(torch.nn.Module):
         if not batched:
             output, state_n = output.squeeze(1), tuple(s.squeeze(1) for s in state_n)
         return output, state_n if len(STATES) > 1 else state_n[0]
+
+    def _check_state(self, state, batch):
+        """Each initial state (layers × directions, B, hidden), as nn.LSTM checks them: one line naming it."""
+        _want = (self.num_layers * len(self._directions), batch, self.hidden_size)
+        if len(state) != len(STATES):
+            raise ValueError(f"state: expected a tuple of {len(STATES)} tensors {STATES}, got {len(state)}")
+        for _name, _s in zip(STATES, state):
+            if tuple(_s.shape) != _want:
+                raise ValueError(f"state {_name}: expected shape {_want}, got {tuple(_s.shape)}")
 
     def _torch_names(self):
         for layer in range(self.num_layers):
