@@ -74,3 +74,33 @@ def test_a_dictionary_lookup_keeps_positions():
 def test_numpy_spellings_build_no_new_kind_of_expression():
     expr = parse_formula("np.multiply(np.tanh(a), np.square(b))")
     assert expr == tanh(sp.Symbol("a")) * sp.Symbol("b") ** 2
+
+
+# -- LaTeX's spellings of the piecewise and composed functions, as `derive --format latex` prints them -----
+@pytest.mark.parametrize("latex, plain", [
+    (r"b \odot \operatorname{relu}(a)", "b * relu(a)"),
+    (r"b \odot [a > 0]", "b * step(a, 0)"),
+    (r"c + [a \geq 0]", "c + step(a, 1)"),
+    (r"c \odot \operatorname{H}\left(a - b\right)", "c * step(a - b, 1/2)"),
+    (r"1 + \max\left(a, b\right)", "1 + max(a, b)"),
+    (r"\left(\min\left(a, b\right)\right)^{2}", "min(a, b)**2"),
+    (r"\log\sigma(a) + \log \sigma(b)", "log_sigmoid(a) + log_sigmoid(b)"),
+    (r"\operatorname{softplus}\left(a + b\right)", "softplus(a + b)"),
+    (r"\operatorname{clip}\left(a, b, c\right)", "clip(a, b, c)"),
+    (r"\operatorname{hardsigmoid}(a)", "hard_sigmoid(a)"),
+    (r"\operatorname{hardsigmoid}\left(a, \frac{1}{6}, \frac{1}{2}\right)", "hard_sigmoid(a, 1/6, 1/2)"),
+    (r"\sqrt{1 + a} \odot \lvert a - b \rvert", "sqrt(1 + a) * abs(a - b)"),
+    (r"\operatorname{relu}^{2}(a)", "relu(a)**2"),
+])
+def test_latex_spellings_of_the_piecewise_functions(latex, plain):
+    assert parse_formula(latex) == parse_formula(plain)
+
+
+@pytest.mark.parametrize("text, reason", [
+    (r"b \odot [a > 1]", "Iverson bracket reads"),
+    (r"\max\left(a\right)", "takes exactly 2 arguments"),
+    (r"\operatorname{clip}\left(a, b\right)", "takes exactly 3 arguments"),
+])
+def test_latex_piecewise_mistakes_are_one_line(text, reason):
+    with pytest.raises(FormulaError, match=reason):
+        parse_formula(text)

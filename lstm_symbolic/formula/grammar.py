@@ -69,12 +69,24 @@ sup: NUMBER | TOP | "{" TOP "}" | "{" sum "}"
     | "{" sum "}"
     | FRAC "{" sum "}" "{" sum "}" -> frac
     | FUNC [CARET sup] atom -> lcall
+    | FUNCN [CARET sup] "(" sum ("," sum)* ")" -> lcalln
+    | "[" sum CMP sum "]" -> iverson
+    | LVERT sum RVERT -> labs
+    | SQRT "{" sum "}" -> lsqrt
 ADDOP: /[+-]|\\oplus(?![A-Za-z])/
 EWISE: /\\(odot|circ|otimes)(?![A-Za-z])|⊙|∘/
 CDOT: /\\cdot(?![A-Za-z])|·/
 CARET: "^"
 TOP.3: /\\top(?![A-Za-z])|⊤|T(?![A-Za-z0-9_])/
 FRAC.2: /\\frac(?![A-Za-z])/
+FUNCN.3: LOGSIGMA | MAXMIN | NAMED
+LOGSIGMA: /\\log\s*\\sigma(?![A-Za-z])/
+MAXMIN: /\\(max|min)(?![A-Za-z])/
+NAMED: /\\operatorname\s*\{\s*(relu|softplus|clip|hardsigmoid|H)\s*\}/
+CMP: />|\\geq?(?![A-Za-z])|≥/
+LVERT: /\\lvert(?![A-Za-z])/
+RVERT: /\\rvert(?![A-Za-z])/
+SQRT.2: /\\sqrt(?![A-Za-z])/
 FUNC.2: /(\\(sigma|tanh|exp|log)(?![A-Za-z])|σ|(sigmoid|tanh|exp|log)(?![A-Za-z0-9_])"""
     + r"|\\operatorname\s*\{\s*(sum|mean)\s*\})"  # \operatorname{mean}: across the units
     + r"(\s*\^\s*(\\prime(?![A-Za-z])|\{\s*\\prime\s*\}))?/"  # f′: \sigma^\prime, \tanh^{\prime}
@@ -88,13 +100,14 @@ FUNC.2: /(\\(sigma|tanh|exp|log)(?![A-Za-z])|σ|(sigmoid|tanh|exp|log)(?![A-Za-z
 # LaTeX commands the front end understands; any other `\command` is refused by name.
 LATEX_COMMANDS = frozenset(
     "odot circ otimes oplus cdot top sigma tanh exp log frac tilde delta mathbf boldsymbol prime operatorname "
-    "bm mathrm Gamma left right big Big bigl bigr Bigl Bigr quad qquad , ; ! :".split()
+    "bm mathrm Gamma left right big Big bigl bigr Bigl Bigr quad qquad max min geq ge lvert rvert sqrt "
+    ", ; ! :".split()
 )
 # Layout-only commands, blanked out (same length, so columns stay right) before parsing.
 LATEX_BLANKS = re.compile(r"\\(left|right|[bB]ig[lr]?|quad|qquad)(?![A-Za-z])|\\[,;!:]")
 
-# Non-ASCII characters accepted as LaTeX symbols: ⊙ ∘ · σ ⊤.
-UNICODE_SYMBOLS = frozenset("⊙∘·σ⊤")
+# Non-ASCII characters accepted as LaTeX symbols: ⊙ ∘ · σ ⊤ ≥.
+UNICODE_SYMBOLS = frozenset("⊙∘·σ⊤≥")
 
 
 @cache

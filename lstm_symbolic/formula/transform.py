@@ -25,6 +25,7 @@ from ..core.functions import (
     Outer,
     Units,
     arities,
+    step,
 )
 from .grammar import latex_name
 from .values import FormulaError, Shape, Value, position, show, suggest, unify
@@ -37,6 +38,12 @@ _TOP = "T"  # a `^\top` superscript
 _FUNCTIONS = {**PRIMITIVES, **SPELLINGS, "sigma": PRIMITIVES["sigmoid"], "σ": PRIMITIVES["sigmoid"]}
 _KNOWN = ", ".join(sorted(set(PRIMITIVES) | set(SPELLINGS) | set(REDUCTIONS)))
 _SUMS = ("sum", "np.sum")
+# LaTeX's spellings of the piecewise and composed functions, as the LaTeX printer writes them.
+_LATEX_FUNCTIONS = {
+    "logsigma": PRIMITIVES["log_sigmoid"], "max": PRIMITIVES["max"], "min": PRIMITIVES["min"],
+    "relu": PRIMITIVES["relu"], "softplus": PRIMITIVES["softplus"], "clip": PRIMITIVES["clip"],
+    "hardsigmoid": PRIMITIVES["hard_sigmoid"], "H": lambda z: step(z, sp.Rational(1, 2)),  # Heaviside's
+}
 # f′ of each function, from f(z) and z (LaTeX \sigma^\prime, \tanh^{\prime}).
 _DERIVATIVES = {
     "sigma": lambda y, z: y * (1 - y), "σ": lambda y, z: y * (1 - y), "sigmoid": lambda y, z: y * (1 - y),
@@ -314,6 +321,36 @@ class ToSympy(Transformer_NonRecursive):
         _, a, b = items
         return self.product([a, Token("MULOP", "/", start_pos=b.start), b])
 
+    def lcalln(self, items) -> Value:
+        """``\\max(a, b)``, ``\\operatorname{clip}(a, lo, hi)``, ``\\log\\sigma(z)``, ``\\operatorname{H}(z)``."""
+        tok, caret, sup, *args = items
+        name = re.sub(r"\s|\\|operatorname|[{}]", "", tok.value)
+        fn = _LATEX_FUNCTIONS[name]
+        if len(args) not in arities(fn):
+            n = " or ".join(map(str, arities(fn)))
+            raise self.error(tok, f"{tok.value} takes exactly {n} argument{'s' * (arities(fn) != (1,))}")
+        return self._raised(self._apply(fn, args, tok), tok, caret, sup)
+
+    def iverson(self, items) -> Value:
+        """Iverson's bracket ``[z > 0]`` (0 at 0) or ``[z \\geq 0]`` (1 at 0): the step function."""
+        arg, cmp, zero = items
+        if zero.expr != 0:
+            raise self.error(cmp, "an Iverson bracket reads [z > 0] or [z \\geq 0]")
+        return self._apply(lambda z: step(z, int(cmp.value != ">")), [arg], cmp)
+
+    def labs(self, items) -> Value:
+        return self._apply(PRIMITIVES["abs"], [items[1]], items[0])
+
+    def lsqrt(self, items) -> Value:
+        return self._apply(PRIMITIVES["sqrt"], [items[1]], items[0])
+
+    def _raised(self, value: Value, tok, caret, sup) -> Value:
+        if sup is None:
+            return value
+        if isinstance(sup, Token):
+            raise self.error(sup, f"a transpose of {tok.value}(...)")
+        return self.pow([value, caret, sup])
+
     def lcall(self, items) -> Value:
         tok, caret, sup, arg = items
         name, prime, _ = tok.value.partition("^")
@@ -324,9 +361,5 @@ class ToSympy(Transformer_NonRecursive):
         value = self._apply(_FUNCTIONS[name], [arg], tok)
         if prime:  # \sigma^\prime(z) = σ(z)(1 − σ(z)), \tanh^\prime(z) = 1 − tanh²(z): the derivative
             value = Value(_DERIVATIVES[name](value.expr, arg.expr), value.shape, value.start, value.end)
-        if sup is None:
-            return value
-        if isinstance(sup, Token):
-            raise self.error(sup, f"a transpose of {tok.value}(...)")
-        return self.pow([value, caret, sup])
+        return self._raised(value, tok, caret, sup)
 

@@ -167,14 +167,14 @@ class CellLatexPrinter(_SympyLatexPrinter):
         return self._many(r"\operatorname{hardsigmoid}", expr.args, exp)
 
     def _print_step(self, expr, exp=None):
-        """[x > 0] (Iverson's bracket) with its value at 0: [x ≥ 0] for 1, H(x) (½ at 0) for ½."""
+        """[x > 0] (Iverson's bracket) with its value at 0: [x ≥ 0] for 1, H(x) (Heaviside's, ½ at 0) for ½."""
         x, at_zero = expr.args
         arg = self._print(x)
         if at_zero == 0:
             return rf"[{arg} > 0]"
         if at_zero == 1:
             return rf"[{arg} \geq 0]"
-        return self._many(r"H", [x], exp)
+        return self._many(r"\operatorname{H}", [x], exp)
 
     def _print_unit_sum(self, expr, exp=None):  # across the units: Σ_k (·)_k
         return self._many(r"\operatorname{sum}", expr.args, exp)
