@@ -13,7 +13,7 @@ whole bias on the input side (PyTorch ``bias_ih``, ONNX ``Wb``) and zeros on the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -29,6 +29,7 @@ class ConventionError(UserError, ValueError):
 # (framework, cell) -> the framework's gate order, in the cell's gate names.
 GATE_ORDERS: dict[tuple[str, str], str] = {
     ("pytorch", "lstm"): "ifco",  # torch: i, f, g, o
+    ("pytorch", "lstm-proj"): "ifco",  # nn.LSTM(proj_size=P): weight_hh (4H, P), weight_hr (P, H) is W_hr
     ("pytorch", "gru-reset-after"): "rzn",  # nn.GRU is the reset-after GRU
     ("keras", "lstm"): "ifco",
     ("keras", "gru"): "zrn",  # keras: z, r, h; reset_after=False, bias (3H,)
@@ -52,6 +53,7 @@ class Stacked:
     b_x: np.ndarray  # (G*H,)
     b_h: np.ndarray  # (G*H,)
     peepholes: dict[str, np.ndarray]  # gate -> (H,)
+    others: dict[str, np.ndarray] = field(default_factory=dict)  # parameters as they are (lstm-proj's W_hr)
 
     def block(self, a: np.ndarray, gate: str) -> np.ndarray:
         h = a.shape[0] // len(self.order)
@@ -88,6 +90,7 @@ def _params_from(s: Stacked, cell: str) -> dict[str, np.ndarray]:
         elif np.any(p != 0):
             raise ConventionError(f"the weights have peepholes (p_{g} ≠ 0) but cell '{cell}' has none: "
                                   "use lstm-peephole")
+    params.update({name: np.array(a) for name, a in s.others.items()})
     for name in names:
         params.setdefault(name, np.zeros(params["b_" + s.order[0]].shape, params["W_" + s.order[0]].dtype))
     return {name: params[name] for name in names}
@@ -100,7 +103,9 @@ def _stacked_from(params: dict, cell: str, order: str) -> Stacked:
     b_h = np.concatenate([np.asarray(params[f"b_h{g}"]) if f"b_h{g}" in names
                           else np.zeros_like(params[f"b_{g}"]) for g in order])
     peep = {n[2:]: np.asarray(params[n]) for n in names if n.startswith("p_")}
-    return Stacked(order, rows("W"), rows("U"), rows("b"), b_h, peep)
+    blocks = {f"{k}_{g}" for g in order for k in ("W", "U", "b", "p")} | {f"b_h{g}" for g in order}
+    others = {n: np.asarray(params[n]) for n in names if n not in blocks}
+    return Stacked(order, rows("W"), rows("U"), rows("b"), b_h, peep, others)
 
 
 def _check_params(params: dict, names: dict[str, tuple[str, ...]]) -> None:
@@ -109,6 +114,8 @@ def _check_params(params: dict, names: dict[str, tuple[str, ...]]) -> None:
         raise ConventionError(f"parameters missing: {', '.join(missing)}")
     w = next(n for n, shape in names.items() if shape == ("hidden", "input"))
     sizes = dict(zip(("hidden", "input"), np.shape(params[w]), strict=False))
+    for name, shape in names.items():  # a size beyond hidden and input (proj): as the first parameter has it
+        sizes.update({s: n for s, n in zip(shape, np.shape(params[name]), strict=False) if s not in sizes})
     for name, shape in names.items():
         want = tuple(sizes[s] for s in shape)
         if np.shape(params[name]) != want:
@@ -142,20 +149,29 @@ def _torch_keys(layer: int, reverse: bool) -> tuple[str, ...]:
 
 
 def _read_pytorch(weights, order, cell, *, layer, reverse) -> Stacked:
-    """nn.LSTM / nn.GRU state dict: weight_ih (G*H, I), weight_hh (G*H, H), bias_ih, bias_hh (G*H,)."""
+    """nn.LSTM / nn.GRU state dict: weight_ih (G*H, I), weight_hh (G*H, H), bias_ih, bias_hh (G*H,); with
+    proj_size P (cell lstm-proj), weight_hh (G*H, P) and weight_hr (P, H), the cell's W_hr."""
     k_ih, k_hh, k_bi, k_bh = _torch_keys(layer, reverse)
     w_hh = _get(weights, k_hh, "pytorch")
     h = _sizes(k_hh, w_hh, len(order), 2, 0)
     w_ih = _get(weights, k_ih, "pytorch")
-    _expect(k_hh, w_hh, (len(order) * h, h))
+    others = {}
+    if cell == "lstm-proj":
+        k_hr = f"weight_hr{k_hh.removeprefix('weight_hh')}"
+        others["W_hr"] = _get(weights, k_hr, "pytorch")
+        _expect(k_hr, others["W_hr"], (w_hh.shape[-1], h))
+    _expect(k_hh, w_hh, (len(order) * h, others["W_hr"].shape[0] if others else h))
     _expect(k_ih, w_ih, (len(order) * h, w_ih.shape[-1]))
     b_ih = _expect(k_bi, _get(weights, k_bi, "pytorch"), (len(order) * h,))
     b_hh = _expect(k_bh, _get(weights, k_bh, "pytorch"), (len(order) * h,))
-    return Stacked(order, w_ih, w_hh, b_ih, b_hh, {})
+    return Stacked(order, w_ih, w_hh, b_ih, b_hh, {}, others)
 
 
 def _write_pytorch(s: Stacked, cell, *, layer, reverse) -> dict:
-    return dict(zip(_torch_keys(layer, reverse), (s.w_x, s.w_h, s.b_x, s.b_h), strict=True))
+    out = dict(zip(_torch_keys(layer, reverse), (s.w_x, s.w_h, s.b_x, s.b_h), strict=True))
+    if "W_hr" in s.others:
+        out[f"weight_hr_l{layer}" + ("_reverse" if reverse else "")] = s.others["W_hr"]
+    return out
 
 
 def _read_keras(weights, order, cell) -> Stacked:
