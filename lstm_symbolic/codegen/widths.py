@@ -17,6 +17,12 @@ T, B, D, H = sp.symbols("T B D H", positive=True, integer=True)
 SIZES = {"hidden": H, "input": D}
 
 
+def extra_sizes(cell) -> tuple[str, ...]:
+    """The sizes beyond hidden and input in the order the generated APIs take them: as the parameters first
+    have them (the generated code reads each size from a parameter)."""
+    return tuple(dict.fromkeys(s for p in cell.params for s in p.shape if s not in SIZES))
+
+
 def size_symbol(size: str) -> sp.Symbol:
     """A size as a symbol of the plan's buffer sizes: ``H``, ``D``, ``n_proj_`` (the C's name of it)."""
     return SIZES.get(size) or sp.Symbol(f"n_{size}_", positive=True, integer=True)

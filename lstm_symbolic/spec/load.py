@@ -339,6 +339,9 @@ class _Reader:
             if len(vs) > 1:
                 raise self.error(f"parameter '{key}' multiplies {' and '.join(sorted(vs))}; the generated code "
                                  "gives each vector its own weights: use one parameter for each", "params", key)
+        for size in (s for s in self.sizes[2:] if not any(s in shape for shape in params.values())):
+            raise self.error(f"size '{size}' is declared but no parameter has it: the generated code reads "
+                             "each size from a parameter", "", "sizes")
         if not any(shape[0] == "hidden" for shape in params.values()):
             raise self.error("the generated code reads the hidden size from a parameter: declare one of shape "
                              '"hidden" or ["hidden", ...]', "params")

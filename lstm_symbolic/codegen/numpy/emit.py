@@ -20,6 +20,7 @@ from ...printing.numpy import numpy_code, numpy_code_into
 from ..kernel import Group, Kernel, check_names
 from ..plan import Pass, Plan, Slot, T, build_plan
 from ..render import render
+from ..widths import extra_sizes
 
 SIZE_NAMES = {"hidden": "H", "input": "I"}
 
@@ -27,11 +28,6 @@ SIZE_NAMES = {"hidden": "H", "input": "I"}
 def size_name(size: str) -> str:
     """A size as the module's code names it: ``H``, ``I``, ``_n_proj`` for a size a cell declares."""
     return SIZE_NAMES.get(size, f"_n_{size}")
-
-
-def extra_sizes(cell) -> tuple[str, ...]:
-    """The sizes beyond hidden and input, in the order the checks return them (first read by a parameter)."""
-    return tuple(dict.fromkeys(s for p in cell.params for s in p.shape if s not in SIZE_NAMES))
 
 
 def _cols(start: int, count: int = 1, unit: str = "H") -> str:

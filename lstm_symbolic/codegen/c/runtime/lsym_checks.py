@@ -123,6 +123,13 @@ class _Checks:
         # size in place (reassigning .shape or .dtype keeps its bytes).
         self.last = ((None,) * len(names), None)
 
+    def init_sizes(self, input_size, hidden_size, extra):
+        """{size: n} of an init_params call; ``extra``: its keyword arguments ``<size>_size`` (proj_size=...)."""
+        want = sorted(f"{s}_size" for s in self.extra)
+        if sorted(extra) != want:
+            raise TypeError(f"init_params() takes the keyword arguments {', '.join(want) or 'rng and dtype'}")
+        return {"hidden": hidden_size, "input": input_size, **{s: extra[f"{s}_size"] for s in self.extra}}
+
     def cache(self, sizes, dtype, arrays):
         """The cache of a forward call: (T, B, input, hidden), its dtype, and what its backward reads."""
         return _Cache(sizes, dtype, arrays, self)
