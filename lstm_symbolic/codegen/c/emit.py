@@ -67,8 +67,9 @@ def _blocks(n: int, unit: str = "H") -> str:
 
 def _size(expr: sp.Expr) -> str:
     """A size as C: ``(size_t)4 * T * B * H``."""
-    order = {T: 1, B: 2, D: 3, H: 4}
-    return "(size_t)" + " * ".join(str(f) for f in sorted(sp.Mul.make_args(expr), key=lambda f: order.get(f, 0 if f.is_Number else 5)))
+    order = {T: 1, B: 2, D: 3, H: 4}  # then the cell's own sizes
+    factors = sorted(sp.Mul.make_args(expr), key=lambda f: order.get(f, 0 if f.is_Number else 5))
+    return "(size_t)" + " * ".join(map(str, factors))
 
 
 class _Names:
