@@ -100,7 +100,7 @@ void LSYM_K(lstm_proj_forward)(int T, int B, int D, int H, int n_proj_, const LS
     const LSYM_K_REAL *const *state0, LSYM_K_REAL *hs, LSYM_K_REAL *const *state_T, LSYM_K_REAL *cache, LSYM_K_REAL *work)
 {
     const size_t BH = (size_t)B * H;
-    const int nt_ = lstm_proj_threads(B, H);
+    const int nt_ = lstm_proj_threads(B, (n_proj_ % 32 ? 1 : H));
     size_t off_ = 0;
     int solo_;
     const LSYM_K_REAL *P_b_f = params[8];
@@ -249,7 +249,7 @@ void LSYM_K(lstm_proj_backward)(int T, int B, int D, int H, int n_proj_, const L
     LSYM_K_REAL *d_xs, LSYM_K_REAL *const *d_state0, LSYM_K_REAL *work)
 {
     const size_t BH = (size_t)B * H;
-    const int nt_ = lstm_proj_threads(B, H);
+    const int nt_ = lstm_proj_threads(B, (n_proj_ % 32 ? 1 : H));
     int team_ = 1; /* the threads the runtime gave: fewer than nt_ under OMP_THREAD_LIMIT or OMP_DYNAMIC */
     size_t off_ = 0;
     int solo_;

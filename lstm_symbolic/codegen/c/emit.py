@@ -255,6 +255,9 @@ def c_context(kernel: Kernel) -> dict:
         "out_bounds": _bounds(names.size[cell.output]),
         "state_bounds": {s: _bounds(names.size[s]) for s in cell.states},
         "extra": [csize(s) for s in extra_sizes(cell)],
+        # hidden units are shared out between threads only when every size is a multiple of 32 (else: H = 1)
+        "threads_h": f"{' || '.join(f'{csize(s)} % 32' for s in extra_sizes(cell))} ? 1 : H" if extra_sizes(cell)
+                     else "H",
         "extra_args": "".join(f", int {csize(s)}" for s in extra_sizes(cell)),
         "extra_names": "".join(f", {csize(s)}" for s in extra_sizes(cell)),
         "bounds": [(size, *_bounds(size), csize(size)) for size in dict.fromkeys(extra_sizes(cell) + tuple(
