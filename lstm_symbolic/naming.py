@@ -133,6 +133,7 @@ _C_LIBRARY = _LIBM + _MATH_MACROS + """ fpclassify isfinite isinf isnan isnormal
     memset memcmp size_t ptrdiff_t wchar_t max_align_t offsetof errno NULL INFINITY NAN HUGE_VAL HUGE_VALF HUGE_VALL"""
 _NUMPY_MODULE = """np t T B H I xs stacked sigmoid zeros cache params grads dtype state0 d_state_T d_hs d_xs
     d_state0 d_stacked forward backward step_forward step_backward init_params PARAMS STATES"""
+_JAX_MODULE = "jax jnp lax"
 _C_SOURCE = """T B D H BH xs hs hs_t params grads cache work state0 state_T d_state_T d_state0 d_hs d_xs
     mm_pk mm_nt mm_nn pk_pack pk_panels wg"""  # (the runtime's mm_pk_f64, ...: the kernel writes LSYM_K(mm_pk))
 # Python's built-in names, without those the site module adds (help, exit, ...: present or not by how Python runs).
@@ -147,6 +148,7 @@ RESERVED: dict[str, str] = {
             _C_LIBRARY),
     **_each("a name of the generated NumPy module", _NUMPY_MODULE),
     **_each("a name of the generated C", _C_SOURCE),
+    **_each("a name of the generated JAX module", _JAX_MODULE),
     "t": "the time index of the generated code",
     "T": "the number of steps in the generated code",
     "B": "the batch size in the generated code",
@@ -157,6 +159,7 @@ RESERVED: dict[str, str] = {
     "xs": "the input sequence of the generated code",
     "hs": "the output sequence of the generated code",
     "sigmoid": "the logistic sigmoid of the generated NumPy module",
+    "torch": "the generated PyTorch module's name for torch",
 }
 # Patterns of names the generated code derives itself: a spec cannot give them.
 DERIVED_PATTERNS: tuple[tuple[re.Pattern, str], ...] = (

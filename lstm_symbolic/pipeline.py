@@ -13,9 +13,11 @@ from .article.documents import derivation_document
 from .article.documents import jacobian_document as jacobian_latex_document
 from .article.publish import equation_images, fitted_pdf, to_latex, to_markdown
 from .codegen.c.emit import c_files
+from .codegen.jax.emit import jax_files
 from .codegen.kernel import build_kernel
 from .codegen.numpy.emit import numpy_files
 from .codegen.render import render
+from .codegen.torch.emit import torch_files
 from .core.cells import Cell
 from .core.derive import Derivation, derive
 from .core.jacobian import jacobian
@@ -25,8 +27,9 @@ from .printing.text import jacobian_text, text
 from .spec import builtins
 from .spec.builtins import BUILTIN_CELLS
 
-LANGUAGES = ("numpy", "c")
-_EMITTERS = {"numpy": numpy_files, "c": c_files}
+LANGUAGES = ("numpy", "c", "jax", "torch")
+_EMITTERS = {"numpy": numpy_files, "c": c_files, "jax": jax_files, "torch": torch_files}
+SIZED_LANGUAGES = ("numpy", "c")  # the languages of cells with sizes beyond hidden and input (lstm-proj)
 FORMATS = ("text", "latex", "markdown")
 # The article-style derivations committed under generated/<cell>/: {cell: notations}.
 DOCUMENTED = {"lstm": ("default", "ng")}
@@ -149,7 +152,7 @@ def generated_files() -> dict[str, str]:
     for name, build in BUILTIN_CELLS.items():
         cell = build()
         folder = naming.module_name(name)
-        for lang in LANGUAGES:
+        for lang in (lang for lang in LANGUAGES if lang in SIZED_LANGUAGES or not cell.sizes[2:]):
             for rel, body in code_files(cell, lang).items():
                 files[f"{'c' if lang == 'c' else folder}/{rel}"] = body
         files[f"{folder}/derivation.txt"] = derivation_text(derive(cell))

@@ -92,12 +92,9 @@ def test_pytorch_state_dict_gives_torch_outputs_and_gradients(numpy_modules, rng
     assert rel_err(hs, out) < RTOL_TORCH_F64 and rel_err(d_xs, d_x_torch) < RTOL_TORCH_F64
     for got, want in zip([d_s0[s] for s in m.STATES], d_states, strict=True):
         assert rel_err(got, want) < RTOL_TORCH_F64
-    as_torch = from_params("pytorch", grads, cell)  # weight and input-side bias grads stack the same way
-    for key in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0"):
-        assert rel_err(as_torch[key], getattr(net, key).grad.numpy()) < RTOL_TORCH_F64, key
-    order = GATE_ORDERS["pytorch", cell]
-    d_bias_hh = np.concatenate([grads["b_hn" if g == "n" else f"b_{g}"] for g in order])
-    assert rel_err(d_bias_hh, net.bias_hh_l0.grad.numpy()) < RTOL_TORCH_F64
+    as_torch = conventions.grads_to_framework("pytorch", grads, cell)  # tests/test_conventions_grads.py
+    for key, p in net.named_parameters():
+        assert rel_err(as_torch[key], p.grad.numpy()) < RTOL_TORCH_F64, key
 
 
 # ---- Keras: LSTMCell / GRUCell as the Keras source and documentation write them ------------------
@@ -247,8 +244,9 @@ def test_bad_weights_raise_one_clear_error(rng, call, needle):
     assert "\n" not in str(info.value)
 
 
-def test_the_module_needs_numpy_only():
-    tree = ast.parse(Path(conventions.__file__).read_text())
+@pytest.mark.parametrize("path", sorted(Path(conventions.__file__).parent.glob("*.py")), ids=lambda p: p.name)
+def test_the_module_needs_numpy_only(path):
+    tree = ast.parse(path.read_text())
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 0}
     assert imported <= {"__future__", "dataclasses", "functools", "numpy"}

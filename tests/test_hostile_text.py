@@ -83,11 +83,14 @@ def line_of(text: str, needle: str) -> int:
 PY_PAYLOAD = '""" + __import__("pathlib").Path({marker!r}).write_text("ran") + """'
 
 
-def test_a_description_cannot_run_python_when_the_module_is_imported(tmp_path):
+@pytest.mark.parametrize("lang", ["numpy", "jax", "torch"])
+def test_a_description_cannot_run_python_when_the_module_is_imported(tmp_path, lang):
+    if lang == "torch":
+        pytest.importorskip("torch")
     marker = tmp_path / "ran-python"
     payload = PY_PAYLOAD.format(marker=str(marker))
     cell = parse_spec(spec(description=payload), "hostile.toml")  # printable, one line: accepted
-    (path,) = pipeline.emit(cell, "numpy", tmp_path)
+    (path,) = pipeline.emit(cell, lang, tmp_path)
     module = load_module(path)
     assert not marker.exists()
     assert module.__doc__.splitlines()[0].endswith(payload)  # shown as it is, inside the docstring
@@ -98,7 +101,9 @@ def test_a_description_cannot_run_python_when_the_module_is_imported(tmp_path):
 def test_escaping_alone_holds_for_any_description(tmp_path, description):
     files = pipeline.code_files(cell_with(description=description), "numpy")
     files.update(pipeline.code_files(cell_with(description=description), "c"))
-    for name in ("tiny.py", "tiny_c.py"):
+    files.update(pipeline.code_files(cell_with(description=description), "jax"))
+    files.update(pipeline.code_files(cell_with(description=description), "torch"))
+    for name in ("tiny.py", "tiny_c.py", "tiny_jax.py", "tiny_torch.py"):
         tree = ast.parse(files[name])
         assert description in ast.get_docstring(tree, clean=False)
         assert isinstance(tree.body[1], ast.Import | ast.ImportFrom)  # nothing between docstring and imports
@@ -245,9 +250,9 @@ def test_terminal_text_holds_nothing_a_terminal_acts_on(text):
 
 # -- names: refused at load, with the reason -------------------------------------------------
 
-RESERVED_NAMES = ["t", "T", "B", "H", "I", "D", "np", "xs", "hs", "stacked", "sigmoid", "zeros", "cache", "params",
-                  "grads", "range", "lambda", "None", "NULL", "tanhf", "INFINITY", "sigmoid_f64", "row_", "exp",
-                  "memcpy", "M_PI", "LSTM_MR", "omp_x", "int", "bool", "d_z", "z_prev", "z_next"]
+RESERVED_NAMES = ["t", "T", "B", "H", "I", "D", "np", "torch", "xs", "hs", "stacked", "sigmoid", "zeros", "cache",
+                  "params", "grads", "range", "lambda", "None", "NULL", "tanhf", "INFINITY", "sigmoid_f64", "row_",
+                  "exp", "memcpy", "M_PI", "LSTM_MR", "omp_x", "int", "bool", "d_z", "z_prev", "z_next"]
 
 
 @pytest.mark.parametrize("name", RESERVED_NAMES)
@@ -315,11 +320,15 @@ def test_the_emitters_check_names_again_for_cells_made_in_python(name, reason):
 
 # -- the guard: every identifier of the generated code is the cell's or reserved -------------
 
-def _python_identifiers(text: str) -> set[str]:
-    """Names read or bound in forward() and backward(), where the cell's quantities are locals
-    (a comprehension's own variables excepted: they live in the comprehension)."""
+def _python_identifiers(text: str, functions=("forward", "backward")) -> set[str]:
+    """Names read or bound in forward() and backward() (``functions``; None: every function but init_params;
+    and the methods of the same names of the torch module's autograd.Function), where the cell's quantities
+    are locals (a comprehension's own variables excepted: they live in the comprehension)."""
     found, own = set(), set()
-    for fn in (f for f in ast.parse(text).body if isinstance(f, ast.FunctionDef) and f.name in ("forward", "backward")):
+    tree = ast.parse(text)
+    bodies = tree.body + [f for c in tree.body if isinstance(c, ast.ClassDef) and c.name == "_Sequence" for f in c.body]
+    for fn in (f for f in bodies if isinstance(f, ast.FunctionDef)
+               and (f.name in functions if functions else f.name != "init_params")):
         for node in ast.walk(fn):
             if isinstance(node, ast.Name):
                 found.add(node.id)
@@ -363,8 +372,14 @@ def test_every_identifier_of_the_generated_code_is_the_cells_or_reserved(source)
     module = naming.module_name(cell.name)
     py = _python_identifiers(pipeline.code_files(cell, "numpy")[f"{module}.py"])
     c = _c_identifiers(pipeline.code_files(cell, "c")[f"{module}.c"], module)
-    assert len(py) > 30 and len(c) > 100
-    assert _unknown(cell, py) == [] and _unknown(cell, c) == []
+    assert len(py) > 30 and len(c) > 100 and _unknown(cell, py) == [] and _unknown(cell, c) == []
+    if cell.sizes[2:]:  # (torch and jax take hidden and input only)
+        return
+    jax = _python_identifiers(pipeline.code_files(cell, "jax")[f"{module}_jax.py"], None)
+    pt = _python_identifiers(pipeline.code_files(cell, "torch")[f"{module}_torch.py"])
+    assert len(jax) > 30 and len(pt) > 30
+    assert _unknown(cell, py) == [] and _unknown(cell, c) == [] and _unknown(cell, jax) == []
+    assert _unknown(cell, pt) == []
 
 
 def test_every_reserved_name_is_refused_by_a_spec():

@@ -137,7 +137,7 @@ def test_every_pass_loads_what_it_reads_and_does_not_compute(name):
             stored |= {slot for _, slot in op.stores}
 
 
-@pytest.mark.parametrize("lang", ["numpy", "c"])
+@pytest.mark.parametrize("lang", pipeline.LANGUAGES)
 def test_every_emitter_refuses_a_cell_made_in_python_without_a_hidden_sized_parameter(lang):
     """The spec loader refuses such a cell; a cell built in Python meets the same check in each emitter."""
     from lstm_symbolic.core.cells import CellError, make_cell  # noqa: PLC0415

@@ -13,9 +13,11 @@ import sympy as sp
 from lstm_symbolic.core.functions import DERIVATIVES, PRIMITIVES, MatTVec, MatVec, Outer, arities, sigmoid
 from lstm_symbolic.formula.parse import parse_formula
 from lstm_symbolic.printing.c import c_code
+from lstm_symbolic.printing.jax import jax_code
 from lstm_symbolic.printing.latex import CellLatexPrinter, latex_of
 from lstm_symbolic.printing.numpy import numpy_code
 from lstm_symbolic.printing.text import text
+from lstm_symbolic.printing.torch import torch_code
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,6 +38,21 @@ def test_numpy_golden():
     assert numpy_code(1 - sp.tanh(c) ** 2) == "1 - np.tanh(c)**2"
     assert numpy_code(sp.exp(-a) / 2) == "(1/2)*np.exp(-a)"
     assert numpy_code(a * (b + c)) == "a*(b + c)"
+
+
+def test_jax_golden():
+    assert jax_code(sigmoid(a + b)) == "jax.nn.sigmoid(a + b)"
+    assert jax_code(1 - sp.tanh(c) ** 2) == "1 - jnp.tanh(c)**2"
+    assert jax_code(sp.exp(-a) / 2) == "(1/2)*jnp.exp(-a)"
+    assert jax_code(a * (b + c)) == "a*(b + c)"
+    with pytest.raises(TypeError, match="JAX printer has no rule for MatVec"):
+        jax_code(MatVec(W, x))
+
+
+def test_torch_golden():
+    assert torch_code(sigmoid(a + b)) == "torch.sigmoid(a + b)"
+    assert torch_code(1 - sp.tanh(c) ** 2) == "1 - torch.tanh(c)**2"
+    assert torch_code(sp.exp(-a) / 2) == "(1/2)*torch.exp(-a)"
 
 
 # -- every primitive has a rule in every printer: each check fails for a primitive a printer lacks ----
@@ -73,6 +90,24 @@ def check_numpy(fn, sigmoid_impl) -> None:
     values = {s.name: np.float64(float(v)) for s, v in zip(ARGS, VALUES, strict=True)}
     namespace = {"np": np, "sigmoid": sigmoid_impl, **values}
     assert abs(eval(code, namespace) - _exact(fn)) <= 1e-15 * abs(_exact(fn))  # noqa: S307 - our own printout
+
+
+def check_jax(fn) -> None:
+    """Evaluated with what the generated JAX module imports (jax, jnp, lax) and nothing else, in float64."""
+    jax = pytest.importorskip("jax")
+    code = jax_code(_call(fn))  # strict: a primitive without a rule raises here
+    with jax.enable_x64(True):
+        values = {s.name: jax.numpy.float64(float(v)) for s, v in zip(ARGS, VALUES, strict=True)}
+        got = float(eval(code, {"jax": jax, "jnp": jax.numpy, "lax": jax.lax, **values}))  # noqa: S307 - our own
+    assert abs(got - _exact(fn)) <= 1e-15 * abs(_exact(fn)), (fn, code, got)
+
+
+def check_torch(fn) -> None:
+    torch = pytest.importorskip("torch")
+    code = torch_code(_call(fn))  # strict: a primitive without a rule raises here
+    values = {s.name: torch.tensor([float(v)], dtype=torch.float64) for s, v in zip(ARGS, VALUES, strict=True)}
+    got = eval(code, {"torch": torch, **values})  # noqa: S307 - our own printout
+    assert isinstance(got, torch.Tensor) and abs(got.item() - _exact(fn)) <= 1e-15 * abs(_exact(fn)), (fn, code)
 
 
 def check_latex(fn) -> None:
@@ -114,6 +149,16 @@ def test_numpy_prints_every_primitive_as_code_that_computes_it(fn, numpy_modules
 
 
 @pytest.mark.parametrize("fn", FUNCTIONS, ids=_id)
+def test_jax_prints_every_primitive_as_code_that_computes_it(fn):
+    check_jax(fn)
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS, ids=_id)
+def test_torch_prints_every_primitive_as_code_that_computes_it(fn):
+    check_torch(fn)
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS, ids=_id)
 def test_latex_has_its_own_rule_for_every_primitive(fn):
     check_latex(fn)
 
@@ -134,13 +179,14 @@ class Softsign(sp.Function):
         return (x / (1 + abs(x)))._eval_evalf(prec)
 
 
-@pytest.mark.parametrize("printer", ["text", "numpy", "latex", "c"])
+@pytest.mark.parametrize("printer", ["text", "numpy", "latex", "c", "jax", "torch"])
 def test_a_printer_without_a_rule_fails_its_check(printer, monkeypatch, tmp_path):
     """The guards bite: a new primitive, registered but printed by nobody, fails every printer's check."""
     monkeypatch.setitem(PRIMITIVES, "softsign", Softsign)
     monkeypatch.setitem(DERIVATIVES, Softsign, lambda y, x: 1 / (1 + abs(x)) ** 2)
     checks = {"text": lambda: check_text(Softsign), "latex": lambda: check_latex(Softsign),
               "numpy": lambda: check_numpy(Softsign, lambda v: 1 / (1 + np.exp(-v))),
-              "c": lambda: check_c([*FUNCTIONS, Softsign], tmp_path)}
+              "torch": lambda: check_torch(Softsign),
+              "c": lambda: check_c([*FUNCTIONS, Softsign], tmp_path), "jax": lambda: check_jax(Softsign)}
     with pytest.raises((AssertionError, TypeError, ValueError, NotImplementedError, SyntaxError)):
         checks[printer]()

@@ -350,7 +350,7 @@ def test_framework_gradients_are_the_adjoint_of_the_layout():
         split = frameworks.split_biases(framework, weights, cell, rng)
         back = frameworks.to_params(framework, split, cell)
         assert all(np.allclose(back[n], params[n], atol=1e-12) for n in params)
-        d_weights = frameworks.gradients_from(framework, grads, cell)
+        d_weights = frameworks.grads_to_framework(framework, grads, cell)
         step = {k: rng.normal(size=np.shape(v)) for k, v in weights.items()}
         moved = frameworks.to_params(framework, {k: weights[k] + step[k] for k in weights}, cell)
         base = frameworks.to_params(framework, weights, cell)

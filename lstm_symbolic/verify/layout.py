@@ -82,12 +82,12 @@ class Setup:
 
     def _framework_arrays(self, values: dict, prefix: str) -> dict:
         fw, cell = self.convention.framework, self.derivation.cell.name
-        names = [q.name for q in self.derivation.cell.params]
+        given = {q.name: values[prefix + q.name] for q in self.derivation.cell.params}
+        params = {q.name: np.ravel(given[q.name]) if len(q.shape) == 1 else np.asarray(given[q.name])
+                  for q in self.derivation.cell.params}
         if prefix:
-            arrays = frameworks.gradients_from(fw, {n: values[f"d_{n}"] for n in names}, cell)
+            arrays = frameworks.grads_to_framework(fw, params, cell)
         else:
-            params = {q.name: np.ravel(values[q.name]) if len(q.shape) == 1 else np.asarray(values[q.name])
-                      for q in self.derivation.cell.params}
             arrays = frameworks.from_params(fw, params, cell)
             if not self.one_bias:
                 arrays = frameworks.split_biases(fw, arrays, cell, np.random.default_rng(self.seed * 1000 + 7))

@@ -85,7 +85,9 @@ class _Printer:
         return f"d_lin_{slot.name}[{t or ':'}, :, {_cols(slot.block, n, self.unit[slot.name])}]"
 
 
-def _pass_lines(pr: _Printer, pz: Pass, local: set, folded: frozenset, skip_sums: set) -> list[str]:
+def _pass_lines(pr: _Printer, pz: Pass, local: set, folded: frozenset, skip_sums: set,
+                code=numpy_code, code_into=numpy_code_into) -> list[str]:
+    """A pass's lines; ``code`` prints an expression, ``code_into`` one computed into an array (or None)."""
     lines = []
     for s, slot in pz.loads:
         if s not in local and s not in folded and (text := pr.at(slot)) is not None:
@@ -100,29 +102,29 @@ def _pass_lines(pr: _Printer, pz: Pass, local: set, folded: frozenset, skip_sums
         lines += [f"{out} = {s.name}" for out, _ in arrays[s]]
     for a in pz.assigns:
         rhs, out = a.rhs.xreplace({s: sp.Integer(0) for s in folded}), arrays.get(a.lhs, [])
-        into = numpy_code_into(rhs, out[0][0]) if out and out[0][1] else None
+        into = code_into(rhs, out[0][0]) if out and out[0][1] else None
         if into:
             lines.append(f"{a.lhs.name} = {into}")
         elif out and out[0][1]:
-            lines += [f"{a.lhs.name} = {out[0][0]}", f"{a.lhs.name}[...] = {numpy_code(rhs)}"]
+            lines += [f"{a.lhs.name} = {out[0][0]}", f"{a.lhs.name}[...] = {code(rhs)}"]
         else:
-            lines.append(f"{a.lhs.name} = {numpy_code(rhs)}")
+            lines.append(f"{a.lhs.name} = {code(rhs)}")
         rest = out[1:] if out and out[0][1] else out
         lines += [f"{o} = {a.lhs.name}" for o, _ in rest]
         local.add(a.lhs)
     for slot, e in pz.sums:
         if slot.kind == "grad" and slot.name not in skip_sums:
-            lines.append(f"d_{slot.name} += ({numpy_code(e)}).sum(axis=0)")
+            lines.append(f"d_{slot.name} += ({code(e)}).sum(axis=0)")
         elif slot.kind == "dx":
-            lines.append(f"d_xs[t] = {numpy_code(e)}")
+            lines.append(f"d_xs[t] = {code(e)}")
     return lines
 
 
-def _forward_lines(pr: _Printer) -> list[str]:
+def _forward_lines(pr: _Printer, **printers) -> list[str]:
     plan, lines, local = pr.plan, [], set()
     for op in plan.forward:
         if isinstance(op, Pass):
-            lines += _pass_lines(pr, op, local, plan.folded, set())
+            lines += _pass_lines(pr, op, local, plan.folded, set(), **printers)
             continue
         g = op.group
         source = g.operand.name if g.operand in local else pr.at(op.source)
@@ -137,7 +139,7 @@ def _forward_lines(pr: _Printer) -> list[str]:
     return lines
 
 
-def _backward_lines(pr: _Printer) -> list[str]:
+def _backward_lines(pr: _Printer, **printers) -> list[str]:
     plan = pr.plan
     kernel = plan.kernel
     lines = [f"{seed.name} = {'d_hs[t] + ' if s == kernel.cell.output else ''}d_state_{s}" for s, seed in kernel.seeds]
@@ -145,7 +147,7 @@ def _backward_lines(pr: _Printer) -> list[str]:
     summed = {p for p, _, _ in plan.vector_sums}
     for op in plan.backward:
         if isinstance(op, Pass):
-            lines += _pass_lines(pr, op, local, frozenset(), summed)
+            lines += _pass_lines(pr, op, local, frozenset(), summed, **printers)
         else:
             lines.append(f"back_{op.group.name} = {pr.view(op.group)} @ stacked[\"{op.group.name}\"]")
     return lines + [f"d_state_{s} = {_zeros(kernel.cell, s)}" for s in plan.zero_carries]
@@ -175,16 +177,16 @@ def _params(plan: Plan, ops) -> list[str]:
     return sorted(p.name for p in read & params - plan.folded)
 
 
-def numpy_module(kernel: Kernel) -> str:
-    """The standalone NumPy module of DESIGN.md's API for ``kernel``'s cell."""
+def module_data(kernel: Kernel, **printers) -> dict:
+    """What a whole-sequence template prints of ``kernel``'s plan (names and printed lines); ``printers``:
+    the expression printers of :func:`_pass_lines` (NumPy's by default)."""
     check_names(kernel)
     plan = build_plan(kernel)
     cell, pr = kernel.cell, _Printer(plan)
     states = {s: plan.home(sp.Symbol(s)).kind == "cache" for s in cell.states}
     shapes = {q.name: q.shape for q in cell.quantities}
     extra = extra_sizes(cell)
-    return render(
-        "codegen/numpy/module.py.j2",
+    return dict(
         cell=cell.name,
         description=cell.description,
         params=[(p.name, p.shape) for p in cell.params],
@@ -200,7 +202,6 @@ def numpy_module(kernel: Kernel) -> str:
         output=cell.output,
         output_cached=pr.cached_output,
         blocks=max((len(g.weights) for g in kernel.groups), default=1),
-        checks=_checks_source(),
         stacks=[(g.name, tuple(w.name for w in g.weights)) for g in kernel.groups],
         biases=[(g.name, tuple(b.name for b in bs)) for g, bs in plan.biases],
         forward_params=_params(plan, plan.forward),
@@ -209,10 +210,11 @@ def numpy_module(kernel: Kernel) -> str:
         intermediates=[(a.name, size_name(shapes.get(a.name, ("hidden",))[0])) for a in plan.cache
                        if a.name not in states],
         cached_states=[s for s, kept in states.items() if kept],
-        forward_lines=_forward_lines(pr),
-        packed=[(f"d_lin_{p.name}", len(p.adjoints), pr.unit[p.name]) for p in plan.packed],
+        forward_lines=_forward_lines(pr, **printers),
+        packed=[(f"d_lin_{p.name}", len(p.adjoints)) for p in plan.packed],
+        packed_units={f"d_lin_{p.name}": pr.unit[p.name] for p in plan.packed},
         step_sums=[p for p, _ in kernel.vector_grads if p not in {q for q, _, _ in plan.vector_sums}],
-        backward_lines=_backward_lines(pr),
+        backward_lines=_backward_lines(pr, **printers),
         summed_arrays=sorted({f"d_lin_{name}" for _, name, _ in plan.vector_sums}),
         vector_sums=[(p, f"d_lin_{name}", _cols(k, 1, pr.unit[name])) for p, name, k in plan.vector_sums],
         weight_grads=[{
@@ -222,6 +224,11 @@ def numpy_module(kernel: Kernel) -> str:
         per_step_input=any(e != 0 for _, e in kernel.input_grads),
         input_back=[(pr.view(g, ""), g.name) for g in kernel.deferred],
     )
+
+
+def numpy_module(kernel: Kernel) -> str:
+    """The standalone NumPy module of DESIGN.md's API for ``kernel``'s cell."""
+    return render("codegen/numpy/module.py.j2", checks=_checks_source(), **module_data(kernel))
 
 
 def numpy_files(kernel: Kernel) -> dict[str, str]:

@@ -1,0 +1,1 @@
+"""The JAX module emitter and its template."""

@@ -1,0 +1,1 @@
+"""The PyTorch module emitter and its template."""
