@@ -225,6 +225,7 @@ CODE_FORMS: tuple[Form, ...] = (
     Form("C_{}", "value", "the C cache array of {}"),
     Form("S_{}t", "value", "the C cache row of {} at step t"),
     Form("tmp_{}", "value", "the C scratch array of {}"),
+    Form("red_{}", "value", "the C array of the reduction {}, one value per example"),
     Form("prev_{}", "state", "the C pointer to the previous {}"),
     Form("next_{}", "state", "the C pointer to the next {}"),
     Form("st_{}", "state", "the C state buffer of {}"),

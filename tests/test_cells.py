@@ -3,19 +3,23 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import sympy as sp
 from conftest import RTOL_FD, RTOL_TORCH_F64, rel_err
 
-from lstm_symbolic import pipeline
+from lstm_symbolic import notation, pipeline
 from lstm_symbolic.cli import main
-from lstm_symbolic.core.components import evaluate, forward_env
+from lstm_symbolic.core.components import NUMPY, evaluate, forward_env, numpy_value
 from lstm_symbolic.core.jacobian import Diag, jacobian
 from lstm_symbolic.gradcheck import check_module, random_problem
 
 CELLS = [name for name, _ in pipeline.cell_summaries()]
-VARIANTS = ("lstm-peephole", "lstm-cifg", "gru", "gru-reset-after")
+VARIANTS = ("lstm-peephole", "lstm-cifg", "gru", "gru-reset-after", "rnn-tanh", "rnn-relu", "slstm", "mingru")
+# Where a cell comes from, as `lstm-symbolic cells` prints it: a paper's year or a library.
+REFERENCE = re.compile(r"\b(19|20)\d\d\b|PyTorch|torch\.nn|cuDNN")
 
 
 def sigmoid(z):
@@ -24,6 +28,13 @@ def sigmoid(z):
 
 def test_every_variant_is_registered():
     assert set(VARIANTS) <= set(CELLS)
+
+
+def test_cells_lists_every_built_in_with_its_reference(capsys):
+    assert main(["cells"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split()[0] for ln in lines] == CELLS
+    assert all(REFERENCE.search(ln) for ln in lines), [ln for ln in lines if not REFERENCE.search(ln)]
 
 
 @pytest.mark.parametrize("name", CELLS)
@@ -38,6 +49,10 @@ def test_sequence_gradients_against_central_differences(numpy_modules, name):
     ("lstm-cifg", {f"{k}_{g}" for k in "WUb" for g in "ico"}, ("h", "c")),
     ("gru", {f"{k}_{g}" for k in "WUb" for g in "rzn"}, ("h",)),
     ("gru-reset-after", {f"{k}_{g}" for k in "WUb" for g in "rzn"} | {"b_hn"}, ("h",)),
+    ("rnn-tanh", {"W", "U", "b"}, ("h",)),
+    ("rnn-relu", {"W", "U", "b"}, ("h",)),
+    ("slstm", {f"{k}_{g}" for k in "WUb" for g in "zifo"}, ("h", "c", "n", "m")),
+    ("mingru", {"W_z", "W_h", "b_z", "b_h"}, ("h",)),
 ])
 def test_parameters_and_states(numpy_modules, name, params, states):
     m = numpy_modules[name]
@@ -274,3 +289,38 @@ def test_lstm_cifg_total_jacobian_against_finite_differences(rng):
 def test_cli_jacobian_of_the_variants(capsys, name, needle):
     assert main(["jacobian", name, "--total"]) == 0
     assert needle in capsys.readouterr().out
+
+
+def test_slstm_total_jacobian_is_the_partial_one_and_matches_finite_differences(rng):
+    """m is the memory; h_{t-1} = o c / n does not move with m_{t-1} (c_{t-1} and n_{t-1} both scale by
+    exp(-m_{t-1})), so the terms through h_{t-1}, written in stored values of steps t-1 and t-2, vanish."""
+    cell, n, S = pipeline.load_cell("slstm"), 3, sp.Symbol
+    leaves = {q.symbol: rng.uniform(-1, 1, (n, n if len(q.shape) == 2 else 1))
+              for q in cell.quantities if q.kind in ("input", "param")}
+    before = {S(f"{s}_prev"): rng.uniform(-1, 1, (n, 1)) for s in "hcm"} | {S("n_prev"): rng.uniform(0.5, 1.5, (n, 1))}
+    env1 = forward_env(cell, {**leaves, **before}, NUMPY)  # step t-1 (the same x: it does not matter here)
+    c_pp, n_pp, m_pp = before[S("c_prev")], before[S("n_prev")], before[S("m_prev")]
+
+    def step(m):
+        """m_t from m_{t-1} = m, with h_{t-1} recomputed from it and c_{t-1}, n_{t-1} held at step t."""
+        i, f = np.exp(env1[S("i_pre")] - m), np.exp(env1[S("log_f")] + m_pp - m)
+        h = env1[S("o")] * (f * c_pp + i * env1[S("z")]) / (f * n_pp + i)
+        return forward_env(cell, {**leaves, S("h_prev"): h, S("c_prev"): env1[S("c")], S("n_prev"): env1[S("n")],
+                                  S("m_prev"): m}, NUMPY)
+
+    m0 = env1[S("m")]
+    env = {**step(m0), S("c_prev_prev"): c_pp, S("n_prev_prev"): n_pp}
+    env |= {S(f"{q.name}_prev"): env1[q.symbol] for q in cell.quantities
+            if q.kind == "intermediate" and q.name not in cell.states}
+    jac = jacobian(cell, total=True)
+    assert jac.terms == jacobian(cell, total=False).terms
+    assert notation.get("default").latex("c_prev_prev") == "c_{t-2}"  # step t-1's own inputs, when they stay
+    analytic = sum(np.linalg.multi_dot([np.eye(n)] * 2 + [np.diag(numpy_value(f.expr, env)[:, 0])
+                                                          if isinstance(f, Diag) else env[f] for f in t.factors])
+                   for t in jac.terms)
+    eps, cols = 1e-6, []
+    for k in range(n):
+        e = np.zeros((n, 1))
+        e[k] = eps
+        cols.append((step(m0 + e)[S("m")] - step(m0 - e)[S("m")]) / (2 * eps))
+    assert np.allclose(analytic, np.hstack(cols), rtol=1e-6, atol=1e-8)

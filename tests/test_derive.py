@@ -15,7 +15,9 @@ from lstm_symbolic.core.jacobian import Diag, jacobian
 CELLS = [name for name, _ in pipeline.cell_summaries()]
 
 
-@pytest.mark.parametrize("name", CELLS)
+# lstm-layernorm: sympy.diff of its expanded step is exponential in its depth (every unit reads every unit through
+# the means); tests/test_reductions.py checks it against the same expansion, differentiated once per sub-expression.
+@pytest.mark.parametrize("name", [c for c in CELLS if c != "lstm-layernorm"])
 def test_every_gradient_equals_sympy_diff_of_the_expanded_step(name):
     assert exact_mismatches(derive(pipeline.load_cell(name))) == []
 

@@ -26,7 +26,7 @@ from conftest import PLAIN_CELLS as CELLS
 from conftest import RTOL_FD, rel_err
 
 from lstm_symbolic import pipeline
-from lstm_symbolic.core.functions import MatVec, Primitive, sigmoid, tanh
+from lstm_symbolic.core.functions import MatVec, Primitive, sigmoid, tanh, unit_mean, unit_sum
 from lstm_symbolic.gradcheck import load_module, random_problem
 
 jax = pytest.importorskip("jax")
@@ -84,6 +84,8 @@ def evaluate(expr, env):
         return args[0] ** args[1]
     if isinstance(expr, Primitive):
         return type(expr).value(jnp, *args)
+    if isinstance(expr, unit_sum | unit_mean):  # across the units of each example
+        return (jnp.mean if isinstance(expr, unit_mean) else jnp.sum)(args[0], axis=-1, keepdims=True)
     return ELEMENTARY[type(expr)](*args)
 
 

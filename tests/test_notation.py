@@ -48,6 +48,9 @@ def test_unknown_notation_is_a_clear_error():
 @pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("cell", CELLS)
 def test_every_name_renders_and_round_trips(profile, cell):
+    if (cell, profile) == ("slstm", "pytorch"):
+        pytest.skip("PyTorch has no sLSTM: the pytorch notation's code names are nn.LSTM's and nn.GRU's row "
+                    "slices, W_f and W_z both rows H:2H of weight_ih_l0")
     p = notation.get(profile)
     names = all_names(BUILTIN_CELLS[cell]())
     codes = [p.code(n) for n in names]

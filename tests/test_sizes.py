@@ -9,6 +9,7 @@ from conftest import RTOL_FD, RTOL_TORCH_F64, rel_err
 
 from lstm_symbolic import pipeline
 from lstm_symbolic.cli import main
+from lstm_symbolic.core.cells import CellError
 from lstm_symbolic.core.components import exact_mismatches
 from lstm_symbolic.core.derive import derive
 from lstm_symbolic.gradcheck import check_module
@@ -162,3 +163,26 @@ def test_conventions_round_trip_weight_hr():
     assert set(back) == set(weights) and all(np.array_equal(back[k], weights[k]) for k in weights)
     with pytest.raises(conventions.ConventionError, match="weight_hr_l0"):
         conventions.to_params("pytorch", {k: v for k, v in weights.items() if k != "weight_hr_l0"}, "lstm-proj")
+
+
+LN_PROJ = TINY.replace('V = ["proj", "hidden"]', 'V = ["proj", "hidden"]\ng = "hidden"').replace(
+    'c = "tanh(W @ x + U @ h_prev) + c_prev"',
+    'a = "W @ x + U @ h_prev"\nmu = "mean(a)"\ne = "a - mu"\nq = "e**2"\nvar = "mean(q)"\n'
+    'c = "tanh(g*e/sqrt(var + 1/100000)) + c_prev"')
+
+
+def test_a_cell_with_sizes_takes_reductions_across_its_hidden_units(tmp_path):
+    from lstm_symbolic.gradcheck import load_module  # noqa: PLC0415
+
+    cell = parse_spec(LN_PROJ)
+    assert exact_mismatches(derive(cell)) == []
+    (path,) = pipeline.emit(cell, "numpy", tmp_path)
+    errors = check_module(load_module(path), proj_size=3)
+    assert max(errors.values()) < RTOL_FD, errors
+
+
+def test_a_reduction_meets_hidden_values_only(tmp_path):
+    with pytest.raises(SpecError, match="a reduction runs across the hidden units only"):
+        parse_spec(LN_PROJ.replace('mu = "mean(a)"', 'mu = "mean(h_prev)"'))
+    with pytest.raises(CellError, match="h mixes a reduction across the units with values of the size proj"):
+        pipeline.emit(parse_spec(LN_PROJ.replace('h = "V @ c"', 'm = "V @ c"\nh = "m * var"')), "numpy", tmp_path)

@@ -326,7 +326,7 @@ def test_framework_conventions_come_from_interop():
 
 @pytest.mark.parametrize("argv, message", [
     (["--convention", "pytorch", "--cell", "gru"],
-     "no pytorch layout for cell 'gru': pytorch maps to lstm, gru-reset-after"),
+     "no pytorch layout for cell 'gru': pytorch maps to lstm, gru-reset-after, rnn-tanh, rnn-relu"),
     (["--convention", "onnx", "--gate-order", "fico"], "convention 'onnx' has onnx's own gate order (iofc)"),
 ])
 def test_framework_convention_mistakes_are_one_line(capsys, argv, message):

@@ -16,7 +16,7 @@ from .. import notation as notations
 from ..core.cells import Cell
 from ..core.derive import Adjoint, Derivation, Step
 from ..core.functions import PIECEWISE, MatVec, linear_atoms
-from ..core.jacobian import Diag, Jacobian, Term, jacobian
+from ..core.jacobian import Diag, Jacobian, JacobianError, Term, jacobian
 from ..errors import UserError
 from ..notation import Notation
 from ..printing.latex import term_factors
@@ -196,23 +196,33 @@ def _stack_adjoint(ctx: Context, part: str):
     return None
 
 
+_THROUGH_REDUCTION = ("passes through a reduction across the units (a mean or a sum: every unit then moves every "
+                      "other), so it is not diagonal and weights, and is not printed; the gradients above are exact")
+
+
 def jacobian_section(ctx: Context) -> Section:
     """d memory_t / d memory_{t-1}: partial, and total when another state carries it."""
     cell, blocks = ctx.cell, []
     mem = sp.Symbol(cell.memory)
     mem_prev = sp.Symbol(naming.prev(cell.memory))
-    partial = jacobian(cell, total=False)
+    try:
+        partial = jacobian(cell, total=False)
+    except JacobianError:
+        return Section(_jacobian_title(ctx), f"The step Jacobian {_THROUGH_REDUCTION}.", (), "jacobian")
     lhs = ctx.partial(mem, mem_prev)
     held = [ctx.tex(sp.Symbol(naming.prev(s))) for s in cell.states if s != cell.memory]
     label = rf"\left.{lhs}\right|_{{{', '.join(held)}}}" if held else lhs
     blocks.append(Block("partial", tuple(wrap_sum(_jacobian_sum(ctx, partial.terms), label))))
-    total = jacobian(cell, total=True)
+    try:
+        total, skipped = jacobian(cell, total=True), ""
+    except JacobianError:  # (the partial one is printed)
+        total, skipped = partial, f" The total Jacobian {_THROUGH_REDUCTION}."
     labels = ""
     if total.total:
         block, labels = _total_block(ctx, total, partial, mem, mem_prev)
         blocks.append(block)
     carousel = isinstance(partial.diagonal, sp.Symbol)  # diag(f_t) and nothing else
-    intro = _jacobian_intro(ctx, held, carousel) + labels
+    intro = _jacobian_intro(ctx, held, carousel) + labels + skipped
     return Section(_jacobian_title(ctx), intro, tuple(blocks), "jacobian")
 
 

@@ -24,7 +24,8 @@ from .document import Block, Document, Plain, Prose, Section, pieces
 PDFLATEX = ("pdflatex", "-halt-on-error", "-interaction=nonstopmode", "-no-shell-escape")
 # The page layouts a PDF may take, tried in order until its last page is not nearly empty:
 # (font size, top and bottom margin).  The LaTeX source without --pdf has the first.
-LAYOUTS = (("11pt", "2cm"), ("11pt", "1.5cm"), ("10pt", "2cm"), ("10pt", "1.5cm"))
+# Tighter and tighter; last, looser: a page that stays nearly empty however tight is filled from the others.
+LAYOUTS = (("11pt", "2cm"), ("11pt", "1.5cm"), ("10pt", "2cm"), ("10pt", "1.5cm"), ("11pt", "2.5cm"))
 MIN_LAST_PAGE = 0.2  # the least share of the text height a last page (of several) may fill
 
 
@@ -116,7 +117,8 @@ class Compiled:
 
 def fitted_pdf(doc: Document, name: str = "document") -> Compiled:
     """The document compiled in the first of :data:`LAYOUTS` whose last page is not nearly
-    empty (or the last layout): a page holding four lines is tightened onto the others."""
+    empty (or the last layout): a page holding four lines is tightened onto the others, or, where
+    no tighter layout takes it, loosened into a fuller last page."""
     for layout in LAYOUTS:
         done = compile_latex(to_latex(doc, layout), name)
         if done.pages <= 1 or done.last_page_fill >= MIN_LAST_PAGE:

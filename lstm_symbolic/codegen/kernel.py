@@ -17,7 +17,7 @@ import sympy as sp
 from .. import naming
 from ..core.cells import Cell, CellError
 from ..core.derive import Derivation
-from ..core.functions import MatTVec, MatVec
+from ..core.functions import MatTVec, MatVec, Reduction, unit_mean
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,38 @@ class Group:
 class Assign:
     lhs: sp.Symbol
     rhs: sp.Expr
+
+
+@dataclass(frozen=True)
+class Reduce:
+    """``lhs = sum(rhs)`` (``mean``: divided by the number of units) across the units of each example:
+    a per-example scalar, complete only at the end of the pass that adds ``rhs`` up."""
+
+    lhs: sp.Symbol
+    rhs: sp.Expr
+    mean: bool = False
+
+
+def reduced(statements) -> tuple:
+    """``statements`` with each reduction of an assignment hoisted into a :class:`Reduce` of its own
+    (named ``_r<k>`` where it is only part of a right-hand side)."""
+    out, names = [], sp.numbered_symbols("_r")
+    for st in statements:
+        if not isinstance(st, Assign) or not st.rhs.has(Reduction):
+            out.append(st)
+        elif isinstance(st.rhs, Reduction):
+            out.append(Reduce(st.lhs, st.rhs.args[0], isinstance(st.rhs, unit_mean)))
+        else:
+            atoms = sorted(st.rhs.atoms(Reduction), key=sp.default_sort_key)
+            fresh = {a: next(names) for a in atoms}
+            out += [Reduce(fresh[a], a.args[0], isinstance(a, unit_mean)) for a in atoms]
+            out.append(Assign(st.lhs, st.rhs.xreplace(fresh)))
+    return tuple(out)
+
+
+def reads(st) -> set:
+    """The symbols a statement reads (an Assign's or a Reduce's right-hand side)."""
+    return st.rhs.free_symbols if isinstance(st, (Assign, Reduce)) else set()
 
 
 @dataclass(frozen=True)
@@ -116,7 +148,7 @@ def _forward(cell: Cell, groups: tuple[Group, ...]) -> tuple:
                 statements.append(Project(g))
                 projected.add(g.name)
         statements.append(Assign(eq.lhs, eq.rhs.xreplace(blocks)))
-    return tuple(statements)
+    return reduced(statements)
 
 
 def _replace_back(expr: sp.Expr, groups: tuple[Group, ...]) -> tuple[sp.Expr, list[Group]]:
@@ -174,7 +206,7 @@ def build_kernel(derivation: Derivation) -> Kernel:
         plain += [BackProject(g) for g in used] + [Assign(adj.name, rhs)]
     vector = tuple((p.param.name, p.rhs.xreplace(blocks)) for p in derivation.param_grads if p.kind == "vector")
     backward = _share_subexpressions(plain, [e for _, e in vector])
-    backward, vector = backward[:-1], tuple(zip([n for n, _ in vector], backward[-1], strict=True))
+    backward, vector = reduced(backward[:-1]), tuple(zip([n for n, _ in vector], backward[-1], strict=True))
     state_grads = tuple(
         (s, derivation.adjoint_of(naming.prev(s)).name if derivation.adjoint_of(naming.prev(s)).steps else 0)
         for s in cell.states
@@ -233,11 +265,11 @@ def _share_subexpressions(statements: list, extra: list[sp.Expr]) -> tuple:
 
 def _saved(cell: Cell, groups, backward, vector) -> tuple[sp.Symbol, ...]:
     """Forward values (and per-step operands) that the backward pass reads, in declaration order."""
-    defined = {st.lhs for st in backward if isinstance(st, Assign)}
+    defined = {st.lhs for st in backward if isinstance(st, (Assign, Reduce))}
     blocks = list(_blocks(groups).values())
     forward_names = {q.symbol for q in cell.quantities if q.kind in ("input", "state", "intermediate")}
     forward_names |= set(blocks)
-    read = {s for st in backward if isinstance(st, Assign) for s in st.rhs.free_symbols}
+    read = {s for st in backward for s in reads(st)}
     read |= {s for _, e in vector for s in e.free_symbols}
     read |= {g.operand for g in groups if g.per_step}
     keep = (read - defined) & forward_names

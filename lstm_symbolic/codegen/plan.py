@@ -5,7 +5,9 @@ cell, printed by every emitter; data only (sympy symbols and expressions, record
   is read keeps T + 1 (row t: before step t, row t + 1: after it), another state two rows (before and
   after the step).  Arithmetic on kept values without function calls (``1 - i``) is recomputed.
 * **Schedule.**  A step is element-wise passes and matrix products: an assignment runs in the earliest
-  pass its reads allow, a product ends a pass.  A pass loads what it reads and does not compute and
+  pass its reads allow, a product ends a pass, and so does a reduction across the units (the pass adds
+  it up per example into a (B,) row; later passes read it there; :mod:`.schedule`).
+  A pass loads what it reads and does not compute and
   stores what a later pass, step, the backward pass or the caller reads (a value crossing passes and
   kept nowhere else: in a scratch array, ``temp``).
 * **Adjoints.**  A product's adjoints are written straight into the packed arrays of :mod:`layout`
@@ -18,10 +20,11 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .kernel import Assign, BackProject, Group, Kernel, Project
+from .kernel import Assign, BackProject, Group, Kernel, Project, Reduce, reads
 from .layout import Packed, ProjectionFold, layout
 from .records import Buffer, CacheArray, Pass, Product, Slot
-from .widths import SIZES, B, D, H, T, size_symbol, split, widths
+from .schedule import interleave, make_passes, schedule
+from .widths import SIZES, B, D, H, T, size_symbol, widths
 
 __all__ = ["SIZES", "B", "D", "H", "T", "Buffer", "CacheArray", "Pass", "Plan", "Product", "Slot", "build_plan"]
 
@@ -88,79 +91,35 @@ def _storage(kernel: Kernel, recomputed, width) -> tuple[tuple[CacheArray, ...],
     return tuple(cache), homes
 
 
-def _schedule(statements, boundary, produced, fixed):
-    """Each Assign in the earliest pass its reads allow; a boundary (a product) ends a pass."""
-    phase, bounds, passes = dict(fixed), [], [[]]
-    for st in statements:
-        if isinstance(st, boundary):
-            bounds.append(st)
-            passes.append([])
-            phase.update({s: len(bounds) for s in produced(st)})
-        else:
-            phase[st.lhs] = max([phase.get(s, 0) for s in st.rhs.free_symbols], default=0)
-            passes[phase[st.lhs]].append(st)
-    return passes, bounds, phase
-
-
-def _passes(passes, sums, load, stores_of, width, extra=()) -> list[list[Pass]]:
-    """Passes with their loads (what they read and do not compute) and stores; a loaded value with
-    somewhere to go (a kept projection block, a gradient given as an adjoint) is stored by the first
-    pass that loads it (pass 0 loads ``extra``)."""
-    last: dict = {}
-    for p, sts in enumerate(passes):
-        for s in {s for st in sts for s in st.rhs.free_symbols} | {s for q, _, e in sums if q == p
-                                                                   for s in e.free_symbols}:
-            last[s] = max(last.get(s, -1), p)
-    out, moved = [], set()
-    for p, sts in enumerate(passes):
-        reads = [s for st in sts for s in sp.ordered(st.rhs.free_symbols)]
-        reads += [s for q, _, e in sums if q == p for s in sp.ordered(e.free_symbols)]
-        local = {st.lhs for st in sts}
-        loaded = [s for s in dict.fromkeys(reads) if s not in local]
-        if p == 0:
-            loaded += [s for s in extra if s not in loaded and s not in local]
-        stores = [(s, slot) for s in loaded if s not in moved for slot in stores_of(s, p, last, True)]
-        moved |= {s for s, _ in stores}
-        stores += [(st.lhs, slot) for st in sts for slot in stores_of(st.lhs, p, last, False)]
-        whole = Pass(tuple((s, load(s)) for s in loaded), tuple(sts), tuple(stores),
-                     tuple((slot, e) for q, slot, e in sums if q == p))
-        out.append(split(whole, width, lambda size, *parts: Pass(*parts, size=size)))
-    return out
-
-
-def _interleave(passes: list[list[Pass]], products: list[Product]) -> tuple:
-    """Pass 0 (one per width), product 0, pass 1, ...: the empty passes left out."""
-    ops = [op for pz, pr in zip(passes, products + [None], strict=True) for op in (*pz, pr) if op is not None]
-    return tuple(op for op in ops if not isinstance(op, Pass) or op.assigns or op.sums or op.stores)
-
-
 def _forward(kernel: Kernel, homes: dict, width: dict) -> tuple:
     cell, temps = kernel.cell, {}
     blocks = {g.block(k): Slot("proj", g.name, k, len(g.weights)) for g in kernel.groups for k in range(len(g.weights))}
     fixed = {g.block(k): 0 for g in kernel.deferred for k in range(len(g.weights))}
-    passes, projects, _ = _schedule(kernel.forward, Project,
-                                    lambda st: [st.group.block(k) for k in range(len(st.group.weights))], fixed)
+    passes, projects, _, reduces, bounds = schedule(
+        kernel.forward, Project, lambda st: [st.group.block(k) for k in range(len(st.group.weights))], fixed)
     operands = {st.group.operand for st in projects}
+    rows = {r.lhs: Slot("row", r.lhs.name) for r in bounds if isinstance(r, Reduce)}
     vectors = {p.symbol for p in cell.params if p.shape == ("hidden",)}
     states = {sp.Symbol(s) for s in cell.states}
 
     def load(sym):
-        return blocks.get(sym) or (Slot("param", sym.name) if sym in vectors else homes.get(sym) or temps[sym])
+        return (blocks.get(sym) or rows.get(sym) or (Slot("param", sym.name) if sym in vectors else
+                                                     homes.get(sym) or temps[sym]))
 
     def stores_of(sym, p, last, loaded):
-        if loaded:  # a kept projection block (r * (U_n h + b)) is stored where it is loaded
-            return [homes[sym]] if sym in blocks and sym in homes else []
+        if loaded:  # a kept projection block (r * (U_n h + b)) or reduction is stored where it is loaded
+            return [homes[sym]] if (sym in blocks or sym in rows) and sym in homes else []
         out = [homes[sym]] if sym in homes else []
         if not out and (last.get(sym, -1) > p or sym in operands):
             temps[sym] = Slot("temp", sym.name)
             out.append(temps[sym])
         return out + ([Slot("output", cell.output)] if sym in states and sym.name == cell.output else [])
 
-    printed = _passes(passes, [], load, stores_of, width)
-    products = [Product(st.group, False, load(st.group.operand), Slot("proj", st.group.name, 0, len(st.group.weights)))
-                for st in projects]
+    printed = make_passes(passes, [], load, stores_of, width, reduces=reduces)
+    ops = [Product(st.group, False, load(st.group.operand), Slot("proj", st.group.name, 0, len(st.group.weights)))
+           if isinstance(st, Project) else st for st in bounds]
     homes.update(temps)
-    return _interleave(printed, products)
+    return interleave(printed, ops)
 
 
 def _backward_statements(kernel: Kernel, recomputed: dict, adjoints: set) -> list:
@@ -169,8 +128,8 @@ def _backward_statements(kernel: Kernel, recomputed: dict, adjoints: set) -> lis
     kept = {s for _, e in kernel.vector_grads + kernel.input_grads for s in sp.sympify(e).free_symbols}
     kept |= {sym for _, sym in kernel.state_grads} | adjoints
     while True:
-        read = kept | {s for st in statements if isinstance(st, Assign) for s in st.rhs.free_symbols}
-        live = [st for st in statements if not isinstance(st, Assign) or st.lhs in read]
+        read = kept | {s for st in statements for s in reads(st)}
+        live = [st for st in statements if not isinstance(st, (Assign, Reduce)) or st.lhs in read]
         if len(live) == len(statements):
             return live
         statements = live
@@ -186,7 +145,7 @@ def _backward(kernel: Kernel, packed, views, homes: dict, recomputed: dict, widt
     kept = {q for q in kernel.saved if q not in recomputed}
     fixed = {s: 0 for s in list(seeds) + list(kept) + list(vectors)}
     statements = _backward_statements(kernel, recomputed, set(slots))
-    passes, bps, phase = _schedule(statements, BackProject, lambda st: [st.group.back], fixed)
+    passes, _, phase, reduces, bounds = schedule(statements, BackProject, lambda st: [st.group.back], fixed)
 
     sums = [(Slot("grad", p), sp.sympify(e)) for p, e in kernel.vector_grads]
     sums = [(max([phase.get(s, 0) for s in e.free_symbols], default=0), slot, e) for slot, e in sums + [
@@ -195,7 +154,8 @@ def _backward(kernel: Kernel, packed, views, homes: dict, recomputed: dict, widt
 
     known = {**{a: s[0] for a, s in slots.items()}, **{s: homes[s] for s in kept},
              **{v: Slot("param", v.name) for v in vectors}, **{b: Slot("back", g.name) for b, g in backs.items()},
-             **{sym: Slot("carry", s) for sym, s in seeds.items()}}
+             **{sym: Slot("carry", s) for sym, s in seeds.items()},
+             **{r.lhs: Slot("row", r.lhs.name) for r in bounds if isinstance(r, Reduce)}}
 
     def load(sym):
         return known.get(sym) or temps.setdefault(sym, Slot("temp", sym.name))
@@ -208,10 +168,11 @@ def _backward(kernel: Kernel, packed, views, homes: dict, recomputed: dict, widt
             out.append(temps.setdefault(sym, Slot("temp", sym.name)))
         return out + ([Slot("carry", state_of[sym], shift=1)] if sym in state_of else [])
 
-    printed = _passes(passes, sums, load, stores_of, width, [s for s in seeds if s in slots])
+    printed = make_passes(passes, sums, load, stores_of, width, [s for s in seeds if s in slots], reduces)
     view = {g: Slot("dlin", p.name, s, len(p.adjoints)) for g, p, s in views}
-    products = [Product(st.group, True, view[st.group], Slot("back", st.group.name)) for st in bps]
-    return _interleave(printed, products)
+    ops = [Product(st.group, True, view[st.group], Slot("back", st.group.name)) if isinstance(st, BackProject)
+           else st for st in bounds]
+    return interleave(printed, ops)
 
 
 def _vector_sums(kernel: Kernel, packed) -> tuple:
@@ -232,6 +193,8 @@ def _workspace(kernel: Kernel, forward, backward, packed, homes, n) -> tuple[Buf
         temps = {slot.name: op.size for op in ops if isinstance(op, Pass)
                  for _, slot in op.stores if slot.kind == "temp"}
         out += [Buffer(name, "temp", B * size_symbol(temps[name]), phase) for name in sorted(temps)]
+        out += [Buffer(slot.name, "row", B, phase) for op in ops if isinstance(op, Pass)
+                for slot, _, _ in op.reductions]
     out += [Buffer(p.name, "dlin", T * B * len(p.adjoints) * size_symbol(n[p.adjoints[0]]), "backward") for p in packed]
     out += [Buffer(g.name, "back", B * size_symbol(n[g.back]), "backward") for g in kernel.groups if g in bwd]
     return tuple(out + [Buffer(s, "carry", 2 * B * size_symbol(cell.state_shape(s)[0]), "backward")

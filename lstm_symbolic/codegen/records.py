@@ -1,5 +1,6 @@
 """The records of a plan (:mod:`lstm_symbolic.codegen.plan`): where a value lives (:class:`Slot`), a fused
-element-wise pass, a matrix product of a step, a cache array, a workspace buffer.  Data only."""
+element-wise pass, a matrix product of a step, a cache array, a workspace buffer.  Data only (the rules
+that make them: :mod:`.schedule`, :mod:`.widths`)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ class Slot:
     ``width``-block projection of group ``name``), ``temp`` (a (B, H) scratch array), ``carry`` (the
     gradient of state ``name`` reaching step t; ``shift`` 1: passed to step t - 1), ``dlin`` (block
     ``block`` of packed adjoint array ``name``), ``back`` (group ``name``'s back-projection), ``output``
-    (hs), ``grad`` (the summed gradient of vector parameter ``name``), ``dx`` (input ``name``'s gradient)."""
+    (hs), ``grad`` (the summed gradient of vector parameter ``name``), ``dx`` (input ``name``'s gradient),
+    ``row`` (a (B,) array: reduction ``name``'s value for each example)."""
 
     kind: str
     name: str
@@ -30,12 +32,14 @@ class Slot:
 @dataclass(frozen=True)
 class Pass:
     """One fused element-wise pass over batch × ``size`` (every value of a pass has that width):
-    loads, assignments in order, stores, sums."""
+    loads, assignments in order, stores, sums, and the reductions across the units it completes
+    (``(row slot, summand, mean)``: one per example)."""
 
     loads: tuple[tuple[sp.Symbol, Slot], ...]
     assigns: tuple[Assign, ...]
     stores: tuple[tuple[sp.Symbol, Slot], ...]
     sums: tuple[tuple[Slot, sp.Expr], ...] = ()  # accumulated with +=
+    reductions: tuple[tuple[Slot, sp.Expr, bool], ...] = ()
     size: str = "hidden"
 
 
@@ -64,6 +68,6 @@ class Buffer:
     """A workspace array of one pass (``forward`` or ``backward``), ``size`` elements."""
 
     name: str
-    kind: str  # proj | state | temp | dlin | back | carry
+    kind: str  # proj | state | temp | dlin | back | carry | row
     size: sp.Expr
     phase: str

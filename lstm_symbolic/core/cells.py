@@ -4,7 +4,8 @@ A :class:`Cell` is the input of the derivation.  Its quantities are SymPy symbol
 component each; its equations are assigned in order, each exactly once.  For a state
 ``s`` the cell reads ``s_prev`` and must assign ``s``.  Shapes are tuples of size names:
 ``"hidden"``, ``"input"`` and any size the cell declares beyond them (``"proj"``); a state has the
-hidden size unless the cell gives it another.
+hidden size unless the cell gives it another.  ``()`` is a per-example scalar (a reduction across the
+hidden units, ``mu = mean(a)``, or arithmetic on such scalars), which broadcasts when it meets a vector.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from functools import cached_property
 import sympy as sp
 
 from ..errors import UserError
-from .functions import MatVec, check_primitives
+from .functions import MatVec, Reduction, Units, check_primitives
 
 SIZES = ("hidden", "input")
 # The component-level oracle's sizes (hidden 2, input 3); a size a cell declares beyond them is 2.
@@ -112,11 +113,16 @@ class Cell:
         return sorted(symbols, key=self._rank.__getitem__)
 
     @cached_property
+    def scalars(self) -> frozenset[sp.Symbol]:
+        """The per-example scalars (reductions across the units, and arithmetic on them)."""
+        return frozenset(sp.Symbol(n) for n, shape in self._known_shapes().items() if shape == ())
+
+    @cached_property
     def stored(self) -> dict[sp.Expr, sp.Symbol]:
         """``{σ(z_f): f, tanh(z_c): c_tilde, ...}``: function applications the forward pass keeps
         (computed once per cell; read-only by convention)."""
         return {eq.rhs: eq.lhs for eq in self.equations
-                if isinstance(eq.rhs, sp.Function) and not isinstance(eq.rhs, MatVec)}
+                if isinstance(eq.rhs, sp.Function) and not isinstance(eq.rhs, (MatVec, Reduction))}
 
     def equation(self, name: str) -> Equation:
         for eq in self.equations:
@@ -141,16 +147,22 @@ def _shape_of(expr: sp.Expr, shapes: dict[str, tuple[str, ...]]) -> tuple[str, .
                 f"{v.name} is {'×'.join(v_shape)}"
             )
         found.add((w_shape[0],))
-    opaque = expr.xreplace({a: sp.Integer(0) for a in expr.atoms(MatVec)})
+    scalar = bool(expr.atoms(Reduction, Units))
+    for atom in expr.atoms(Reduction):
+        if not isinstance(atom.args[0], sp.Symbol) or shapes[atom.args[0].name] != ("hidden",):
+            raise CellError(f"{type(atom).__name__}: a reduction runs over a named hidden-sized vector, "
+                            f"not {atom.args[0]}")
+    opaque = expr.xreplace({a: sp.Integer(0) for a in expr.atoms(MatVec, Reduction)})
     for sym in opaque.free_symbols:
         shape = shapes[sym.name]
-        if len(shape) != 1:
+        if len(shape) == 2:
             raise CellError(f"matrix {sym.name} used element-wise; write {sym.name} @ v")
-        found.add(shape)
+        scalar = scalar or shape == ()
+        found |= {shape} - {()}
     if len(found) > 1:
         listed = ", ".join(sorted("×".join(s) for s in found))
         raise CellError(f"element-wise operands of different sizes ({listed}) in {expr}")
-    return found.pop() if found else ("hidden",)
+    return found.pop() if found else () if scalar else ("hidden",)
 
 
 def make_cell(
@@ -191,6 +203,9 @@ def check_cell(cell: Cell) -> None:
             raise CellError(f"state size {state} = {size}: {state} must be a state and {size} a declared size")
     for eq in cell.equations:
         check_primitives(eq.rhs)
+        if eq.rhs.atoms(Reduction) and not isinstance(eq.rhs, Reduction):
+            raise CellError(f"{eq.lhs.name}: write a reduction as an equation of its own "
+                            f"({eq.lhs.name}_mean = mean(v)) and use its name")
         for atom in eq.rhs.atoms(MatVec):
             if not all(isinstance(a, sp.Symbol) for a in atom.args):
                 raise CellError(f"{eq.lhs.name}: the operands of @ must be names; name the product's "

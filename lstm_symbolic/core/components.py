@@ -18,7 +18,7 @@ import sympy as sp
 from .. import naming
 from .cells import Cell
 from .derive import Derivation
-from .functions import BatchSum, ColumnSlice, MatTVec, MatVec, Outer, Primitive, sigmoid, tanh
+from .functions import BatchSum, ColumnSlice, MatTVec, MatVec, Outer, Primitive, Reduction, Units, sigmoid, tanh
 from .primitives import MPMATH
 
 
@@ -39,6 +39,7 @@ def leaf_env(cell: Cell, sizes: dict[str, int], seeds: dict[str, sp.Symbol] | No
             env[q.symbol] = symbols_for(q.name, q.shape, sizes)
     for state, seed in (seeds or {}).items():
         env[seed] = symbols_for(seed.name, cell.state_shape(state), sizes)
+    env[Units()] = sp.Integer(sizes["hidden"])
     return env
 
 
@@ -146,6 +147,13 @@ class SymPyArrays:
     batch_sum = staticmethod(lambda x: x)
 
     @staticmethod
+    def reduce(x, mean: bool):
+        """Across the units of one example: a number."""
+        if not isinstance(x, sp.MatrixBase):
+            raise ValueShapeError("a reduction across the units of a number")
+        return sp.Add(*x) / (x.rows if mean else 1)
+
+    @staticmethod
     def power(base, e):
         return base.applyfunc(lambda v: v**e) if isinstance(base, sp.MatrixBase) else base**e
 
@@ -173,6 +181,7 @@ class NumPyArrays:
     add, mul, power = np.add, np.multiply, np.power  # ufuncs: not bound as methods
     transpose = staticmethod(np.transpose)
     batch_sum = staticmethod(lambda x: np.sum(x, axis=1, keepdims=True))
+    reduce = staticmethod(lambda x, mean: (np.mean if mean else np.sum)(x, axis=0, keepdims=True))
     @staticmethod
     def apply(fn, *args):
         return _NUMPY_FUNCS[fn](*args) if fn in _NUMPY_FUNCS else fn.value(np, *args)
@@ -230,6 +239,10 @@ def _combine(expr, args, arrays):
         return linear_value(expr, *args, transpose=arrays.transpose)
     if isinstance(expr, BatchSum):
         return arrays.batch_sum(args[0])
+    if isinstance(expr, Reduction):
+        return arrays.reduce(args[0], expr.mean)
+    if isinstance(expr, Units):
+        raise ValueShapeError("the number of units n is not known here")
     raise ValueShapeError(f"cannot evaluate {type(expr).__name__}")
 
 

@@ -5,7 +5,10 @@ use of y comes later in the forward order) and is passed on by the chain rule:
 
 * element-wise operand a:  ``d_a += d_y ⊙ ∂rhs/∂a``  (the Jacobian is diagonal);
 * linear atom ``W @ v``:    ``d_W += d_lin v^T``  and  ``d_v += W^T d_lin``, where
-  ``d_lin = d_y ⊙ ∂rhs/∂(W v)`` (just ``d_y`` for a pre-activation).
+  ``d_lin = d_y ⊙ ∂rhs/∂(W v)`` (just ``d_y`` for a pre-activation);
+* reduction across the units ``r = sum(v)`` / ``r = mean(v)`` (a per-example scalar):
+  ``d_v += d_r`` / ``d_v += d_r / n``, broadcast over the units; and where a scalar ``a`` is read by
+  a vector equation (it broadcast), its adjoint sums the vector's back: ``d_a += sum(d_y ⊙ ∂rhs/∂a)``.
 
 Local derivatives are written in stored forward values: ``σ(z_f)`` becomes ``f``.  Each
 contribution is kept as a :class:`Step` so that the derivation can be printed step by step.
@@ -23,7 +26,7 @@ import sympy as sp
 
 from .. import naming
 from .cells import Cell
-from .functions import MatTVec, MatVec, Outer, elementwise_diff, linear_atoms
+from .functions import MatTVec, MatVec, Outer, Reduction, Units, elementwise_diff, linear_atoms, unit_mean, unit_sum
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,9 @@ class Step:
     """One chain-rule step: the adjoint of ``target`` receives ``term``.
 
     ``kind`` is ``"elementwise"`` (term = d_via ⊙ local, local = ∂via/∂target),
-    ``"matvec"`` (term = W^T d_lin, local = W) or ``"outer"`` (term = d_lin v^T, local = v).
+    ``"matvec"`` (term = W^T d_lin, local = W), ``"outer"`` (term = d_lin v^T, local = v),
+    ``"spread"`` (via is a reduction of target: term = d_via · local, local = 1 or 1/n, broadcast) or
+    ``"gather"`` (target is a scalar a vector via read: term = sum(d_via ⊙ local)).
     """
 
     target: sp.Symbol
@@ -119,7 +124,7 @@ def local_derivative(cell: Cell, rhs: sp.Expr, wrt: sp.Expr) -> sp.Expr:
 def elementwise_operands(cell: Cell, rhs: sp.Expr) -> list[sp.Symbol]:
     """Symbols read element-wise by ``rhs`` (not inside a MatVec), in declaration order.  (Each MatVec
     stands in as a fresh symbol: as 0 it would take ``g`` out of ``g * (W @ x)``.)"""
-    stand_ins = {a: sp.Dummy() for a in rhs.atoms(MatVec)}
+    stand_ins = {a: sp.Dummy() for a in rhs.atoms(MatVec, Reduction)}
     return cell.in_order(rhs.xreplace(stand_ins).free_symbols - set(stand_ins.values()))
 
 
@@ -139,6 +144,9 @@ def derive(cell: Cell) -> Derivation:
         adjoints.append(adj)
         for step in _elementwise_steps(cell, eq.lhs, eq.rhs, adj.name):
             pending[step.target].append(step)
+        if isinstance(eq.rhs, Reduction):
+            v, local = eq.rhs.args[0], (1 / Units() if isinstance(eq.rhs, unit_mean) else sp.S.One)
+            pending[v].append(Step(v, eq.lhs, local, "spread", adj.name * local))
         for atom in linear_atoms(eq.rhs):
             d_lin = _linear_adjoint(cell, eq.lhs, eq.rhs, atom, adj.name, adjoints)
             linears.append(Linear(atom, d_lin))
@@ -159,7 +167,10 @@ def derive(cell: Cell) -> Derivation:
 
 
 def _sum(steps: list[Step]) -> sp.Expr:
-    return sp.Add(*[s.term for s in steps])
+    """The steps' terms added up, the sums across units as one (``sum(a) + sum(b)`` is ``sum(a + b)``)."""
+    gathered = [s.term.args[0] for s in steps if s.kind == "gather"]
+    rest = [s.term for s in steps if s.kind != "gather"]
+    return sp.Add(*rest, *([unit_sum(sp.Add(*gathered))] if gathered else []))
 
 
 def _collect(y: sp.Symbol, steps: list[Step], seed: sp.Symbol | None) -> Adjoint | None:
@@ -173,10 +184,12 @@ def _collect(y: sp.Symbol, steps: list[Step], seed: sp.Symbol | None) -> Adjoint
 
 
 def _elementwise_steps(cell: Cell, y: sp.Symbol, rhs: sp.Expr, d_y: sp.Symbol) -> list[Step]:
-    steps = []
+    steps, scalars = [], cell.scalars
     for a in elementwise_operands(cell, rhs):
         local = local_derivative(cell, rhs, a)
-        if local != 0:
+        if local != 0 and a in scalars and y not in scalars:  # a broadcast: its adjoint sums the units
+            steps.append(Step(a, y, local, "gather", unit_sum(d_y * local)))
+        elif local != 0:
             steps.append(Step(a, y, local, "elementwise", d_y * local))
     return steps
 

@@ -66,6 +66,36 @@ class Outer(_Linear):
 LINEAR_ATOMS = (MatVec, MatTVec, Outer)
 
 
+class Reduction(_Linear):
+    """A reduction across the units of one example: a per-example scalar that broadcasts back when it
+    meets a vector.  Linear, so the reverse sweep has fixed rules for it (:mod:`.derive`)."""
+
+    nargs = 1
+    mean = False
+
+
+class unit_sum(Reduction):  # noqa: N801 - written ``sum``
+    """``sum(v)`` = Σ_k v_k.  Its adjoint spreads back unchanged: ``d_v += d_r`` (broadcast)."""
+
+
+class unit_mean(Reduction):  # noqa: N801 - written ``mean``
+    """``mean(v)`` = Σ_k v_k / n.  Its adjoint spreads back divided: ``d_v += d_r / n``."""
+
+    mean = True
+
+
+class Units(sp.Function):
+    """n, the number of units a reduction runs over (the hidden size): ``Units()`` has no arguments."""
+
+    nargs = 0
+    is_commutative = True
+    is_positive = True
+
+
+REDUCTIONS = {"sum": unit_sum, "mean": unit_mean}  # by their written names
+UNITS = "H"  # how formulas write Units(): the generated code's hidden size, a name no spec may take
+
+
 def linear_atoms(expr: sp.Expr) -> list[sp.Expr]:
     """The MatVec atoms of ``expr`` in a deterministic order."""
     return list(sp.ordered(expr.atoms(MatVec)))
@@ -74,7 +104,7 @@ def linear_atoms(expr: sp.Expr) -> list[sp.Expr]:
 def check_primitives(expr: sp.Expr) -> None:
     """Raise :class:`MissingRuleError` naming any function without a derivative rule."""
     for fn in expr.atoms(sp.Function):
-        if isinstance(fn, LINEAR_ATOMS):
+        if isinstance(fn, LINEAR_ATOMS + (Reduction, Units)):
             continue
         if type(fn) not in DERIVATIVES:
             raise MissingRuleError(
@@ -95,7 +125,7 @@ def elementwise_diff(expr: sp.Expr, wrt: sp.Expr) -> sp.Expr:
 
     def has(e: sp.Expr) -> bool:
         if e not in found:
-            found[e] = e == wrt or (not isinstance(e, LINEAR_ATOMS) and any(has(a) for a in e.args))
+            found[e] = e == wrt or (not isinstance(e, LINEAR_ATOMS + (Reduction,)) and any(has(a) for a in e.args))
         return found[e]
 
     def d(e: sp.Expr) -> sp.Expr:

@@ -18,9 +18,14 @@ from functools import cached_property
 import sympy as sp
 
 from .. import naming
-from .cells import Cell
+from .cells import Cell, CellError
 from .derive import elementwise_operands, local_derivative
-from .functions import linear_atoms
+from .functions import Reduction, linear_atoms
+
+
+class JacobianError(CellError):
+    """The step Jacobian is not a sum of products of diagonals and weights (a reduction across the units lies
+    on its path: every unit then moves every other)."""
 
 
 @dataclass(frozen=True, init=False)
@@ -111,6 +116,10 @@ def _forward_mode(cell: Cell, start: dict[sp.Symbol, list[Term]], stop: str) -> 
     for eq in cell.equations:
         if eq.lhs in start:
             continue
+        if isinstance(eq.rhs, Reduction) and jac.get(eq.rhs.args[0]):
+            raise JacobianError(f"the step Jacobian of '{cell.name}' passes through the reduction {eq.lhs} = "
+                                f"{type(eq.rhs).__name__.removeprefix('unit_')}({eq.rhs.args[0]}): it is not diagonal "
+                                "and weights, and is not printed (the gradients are derived and emitted as usual)")
         terms: list[Term] = []
         for a in (a for a in elementwise_operands(cell, eq.rhs) if a in jac):
             local = local_derivative(cell, eq.rhs, a)
@@ -125,13 +134,23 @@ def _forward_mode(cell: Cell, start: dict[sp.Symbol, list[Term]], stop: str) -> 
     raise KeyError(stop)
 
 
+def _vanishes(cell: Cell, term: Term) -> bool:
+    """A term with a diagonal that is 0 once the states in it are written by their equations: an sLSTM's
+    h = o c / n does not move with the stabiliser m, since c and n scale by the same exp(-m), but ∂h/∂m
+    in stored values is o (∂c/∂m) / n - o c (∂n/∂m) / n², with ∂c/∂m = -c and ∂n/∂m = -n."""
+    rhs = {eq.lhs: eq.rhs for eq in cell.equations if eq.lhs.name in cell.states}
+    return any(isinstance(f, Diag) and sp.cancel(f.expr.xreplace(rhs)) == 0 for f in term.factors)
+
+
 def jacobian(cell: Cell, total: bool = False) -> Jacobian:
     """d memory_t / d memory_{t-1}, partial or total."""
     mem, out = cell.memory, cell.output
     start = {sp.Symbol(naming.prev(mem)): [Term(())]}
     if total and out != mem:
-        within = _forward_mode(cell, {sp.Symbol(mem): [Term(())]}, out)
-        names = [q.name for q in cell.quantities if q.kind == "intermediate"]
+        within = [t for t in _forward_mode(cell, {sp.Symbol(mem): [Term(())]}, out) if not _vanishes(cell, t)]
+        # step t-1's values: its quantities become <name>_prev, and the states it read (an sLSTM's c_prev
+        # in dh/dm) <name>_prev_prev, the values of step t-2
+        names = [q.name for q in cell.quantities if q.kind != "param"]
         start[sp.Symbol(naming.prev(out))] = [
             Term(tuple(Diag(naming.shift_back(f.expr, names)) if isinstance(f, Diag) else f
                        for f in t.factors))

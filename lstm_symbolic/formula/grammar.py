@@ -75,7 +75,8 @@ CDOT: /\\cdot(?![A-Za-z])|·/
 CARET: "^"
 TOP.3: /\\top(?![A-Za-z])|⊤|T(?![A-Za-z0-9_])/
 FRAC.2: /\\frac(?![A-Za-z])/
-FUNC.2: /(\\(sigma|tanh|exp|log)(?![A-Za-z])|σ|(sigmoid|tanh|exp|log)(?![A-Za-z0-9_]))"""
+FUNC.2: /(\\(sigma|tanh|exp|log)(?![A-Za-z])|σ|(sigmoid|tanh|exp|log)(?![A-Za-z0-9_])"""
+    + r"|\\operatorname\s*\{\s*(sum|mean)\s*\})"  # \operatorname{mean}: across the units
     + r"(\s*\^\s*(\\prime(?![A-Za-z])|\{\s*\\prime\s*\}))?/"  # f′: \sigma^\prime, \tanh^{\prime}
     + """
 """
@@ -86,7 +87,7 @@ FUNC.2: /(\\(sigma|tanh|exp|log)(?![A-Za-z])|σ|(sigmoid|tanh|exp|log)(?![A-Za-z
 
 # LaTeX commands the front end understands; any other `\command` is refused by name.
 LATEX_COMMANDS = frozenset(
-    "odot circ otimes oplus cdot top sigma tanh exp log frac tilde delta mathbf boldsymbol prime "
+    "odot circ otimes oplus cdot top sigma tanh exp log frac tilde delta mathbf boldsymbol prime operatorname "
     "bm mathrm Gamma left right big Big bigl bigr Bigl Bigr quad qquad , ; ! :".split()
 )
 # Layout-only commands, blanked out (same length, so columns stay right) before parsing.

@@ -13,7 +13,19 @@ import sympy as sp
 from lark import Token
 from lark.visitors import Transformer_NonRecursive
 
-from ..core.functions import PRIMITIVES, SPELLINGS, BatchSum, ColumnSlice, MatTVec, MatVec, Outer, arities
+from ..core.functions import (
+    PRIMITIVES,
+    REDUCTIONS,
+    SPELLINGS,
+    UNITS,
+    BatchSum,
+    ColumnSlice,
+    MatTVec,
+    MatVec,
+    Outer,
+    Units,
+    arities,
+)
 from .grammar import latex_name
 from .values import FormulaError, Shape, Value, position, show, suggest, unify
 
@@ -23,7 +35,7 @@ MAX_LITERAL = 40
 MAX_CALLS = 100  # function calls nested in one another (LaTeX's \tanh \tanh x needs no brackets)
 _TOP = "T"  # a `^\top` superscript
 _FUNCTIONS = {**PRIMITIVES, **SPELLINGS, "sigma": PRIMITIVES["sigmoid"], "σ": PRIMITIVES["sigmoid"]}
-_KNOWN = ", ".join(sorted(set(PRIMITIVES) | set(SPELLINGS)))
+_KNOWN = ", ".join(sorted(set(PRIMITIVES) | set(SPELLINGS) | set(REDUCTIONS)))
 _SUMS = ("sum", "np.sum")
 # f′ of each function, from f(z) and z (LaTeX \sigma^\prime, \tanh^{\prime}).
 _DERIVATIVES = {
@@ -69,6 +81,8 @@ class ToSympy(Transformer_NonRecursive):
         if name in ("True", "False", "None"):
             raise self.error(tok, f"'{name}' is not a quantity")
         shape = None
+        if name == UNITS and (self.shapes is None or name not in self.shapes):  # the number of hidden units
+            return Value(Units(), (), tok.start_pos, tok.end_pos)
         if self.shapes is not None:
             if name not in self.shapes:
                 raise self.error(tok, f"unknown name '{name}'{suggest(name, self.shapes)}")
@@ -211,6 +225,8 @@ class ToSympy(Transformer_NonRecursive):
         keywords = {k.value: v for k, v in (a for a in args if not isinstance(a, Value))}
         if tok.type == "NPCALL":
             return self._numpy_call(re.sub(r"\s", "", tok.value)[3:], tok, positional, keywords)
+        if fname in REDUCTIONS and not keywords:
+            return self._reduce(REDUCTIONS[fname], positional, tok)
         if fname in _SUMS:
             self._sum_keywords(tok, keywords)
         elif fname not in _FUNCTIONS:
@@ -246,6 +262,15 @@ class ToSympy(Transformer_NonRecursive):
             raise self.error(tok, reason)
         if "keepdims" in keywords and keywords["keepdims"].value not in ("True", "False"):
             raise self.error(keywords["keepdims"], "keepdims is True or False")
+
+    def _reduce(self, fn, args: list[Value], tok: Token) -> Value:
+        """``sum(v)`` / ``mean(v)`` across the units of the vector v: a per-example scalar."""
+        if len(args) != 1:
+            raise self.error(tok, f"{tok.value} takes exactly 1 argument (a vector)")
+        self.plain(args[0], f"the argument of {tok.value}")
+        if args[0].shape not in (None,) and len(args[0].shape) != 1:
+            raise self.error(tok, f"{tok.value}(v) runs over the units of a vector, not a {show(args[0].shape)} value")
+        return Value(fn(args[0].expr), None if args[0].shape is None else (), tok.start_pos, args[-1].end)
 
     def _apply(self, fn, args: list[Value], tok: Token) -> Value:
         """``fn`` applied element-wise; its arguments have one shape (a number goes with any)."""
@@ -293,6 +318,9 @@ class ToSympy(Transformer_NonRecursive):
         tok, caret, sup, arg = items
         name, prime, _ = tok.value.partition("^")
         name = name.strip().lstrip("\\")
+        reduction = re.fullmatch(r"operatorname\s*\{\s*(sum|mean)\s*\}", name)
+        if reduction:  # \operatorname{mean}(v): across the units
+            return self._reduce(REDUCTIONS[reduction.group(1)], [arg], tok)
         value = self._apply(_FUNCTIONS[name], [arg], tok)
         if prime:  # \sigma^\prime(z) = σ(z)(1 − σ(z)), \tanh^\prime(z) = 1 − tanh²(z): the derivative
             value = Value(_DERIVATIVES[name](value.expr, arg.expr), value.shape, value.start, value.end)

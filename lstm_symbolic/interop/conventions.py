@@ -38,14 +38,19 @@ def _order(framework: str, cell: str) -> str:
     return GATE_ORDERS[framework, cell]
 
 
+def _name(prefix: str, gate: str) -> str:
+    """A gate's parameter: ``W_f`` for gate f, plain ``W`` for a cell's only block (gate "")."""
+    return f"{prefix}_{gate}" if gate else prefix
+
+
 def _params_from(s: Stacked, cell: str) -> dict[str, np.ndarray]:
     names = _cell_params(cell)
     params = {}
     for g in s.order:
-        params[f"W_{g}"] = s.block(s.w_x, g)
-        params[f"U_{g}"] = s.block(s.w_h, g)
-        split = f"b_h{g}" in names
-        params[f"b_{g}"] = s.block(s.b_x, g) if split else s.block(s.b_x, g) + s.block(s.b_h, g)
+        params[_name("W", g)] = s.block(s.w_x, g)
+        params[_name("U", g)] = s.block(s.w_h, g)
+        split = g and f"b_h{g}" in names
+        params[_name("b", g)] = s.block(s.b_x, g) if split else s.block(s.b_x, g) + s.block(s.b_h, g)
         if split:
             params[f"b_h{g}"] = s.block(s.b_h, g)
     for g, p in s.peepholes.items():
@@ -56,7 +61,7 @@ def _params_from(s: Stacked, cell: str) -> dict[str, np.ndarray]:
                                   "use lstm-peephole")
     params.update({name: np.array(a) for name, a in s.others.items()})
     for name in names:
-        params.setdefault(name, np.zeros(params["b_" + s.order[0]].shape, params["W_" + s.order[0]].dtype))
+        params.setdefault(name, np.zeros(params[_name("b", s.order[0])].shape, params[_name("W", s.order[0])].dtype))
     return {name: params[name] for name in names}
 
 
@@ -64,10 +69,10 @@ def _stacked_from(params: dict, cell: str, order: str, *, both: bool = False) ->
     """``both``: a summed bias b_g on both sides (its gradient), else on the input side only."""
     names = _cell_params(cell)
     _check_params(params, names)
-    rows = lambda prefix: np.concatenate([np.asarray(params[f"{prefix}_{g}"]) for g in order])  # noqa: E731
-    b_h = np.concatenate([np.asarray(params[f"b_h{g}"]) if f"b_h{g}" in names
-                          else np.asarray(params[f"b_{g}"]) if both
-                          else np.zeros_like(params[f"b_{g}"]) for g in order])
+    rows = lambda prefix: np.concatenate([np.asarray(params[_name(prefix, g)]) for g in order])  # noqa: E731
+    b_h = np.concatenate([np.asarray(params[f"b_h{g}"]) if g and f"b_h{g}" in names
+                          else np.asarray(params[_name("b", g)]) if both
+                          else np.zeros_like(params[_name("b", g)]) for g in order])
     peep = {n[2:]: np.asarray(params[n]) for n in names if n.startswith("p_")}
     blocks = {f"{k}_{g}" for g in order for k in ("W", "U", "b", "p")} | {f"b_h{g}" for g in order}
     others = {n: np.asarray(params[n]) for n in names if n not in blocks}

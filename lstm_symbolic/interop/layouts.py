@@ -21,11 +21,14 @@ class ConventionError(UserError, ValueError):
     """Weights that do not fit the framework's layout, or a layout this module does not know."""
 
 
-# (framework, cell) -> the framework's gate order, in the cell's gate names.
-GATE_ORDERS: dict[tuple[str, str], str] = {
+# (framework, cell) -> the framework's gate order, in the cell's gate names (the gate "" is a cell's
+# only block, whose parameters have no suffix: W, U, b).
+GATE_ORDERS: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("pytorch", "lstm"): "ifco",  # torch: i, f, g, o
     ("pytorch", "lstm-proj"): "ifco",  # nn.LSTM(proj_size=P): weight_hh (4H, P), weight_hr (P, H) is W_hr
     ("pytorch", "gru-reset-after"): "rzn",  # nn.GRU is the reset-after GRU
+    ("pytorch", "rnn-tanh"): ("",),  # nn.RNN: one block, parameters W, U, b (no gate suffix)
+    ("pytorch", "rnn-relu"): ("",),  # nn.RNN(nonlinearity="relu")
     ("keras", "lstm"): "ifco",
     ("keras", "gru"): "zrn",  # keras: z, r, h; reset_after=False, bias (3H,)
     ("keras", "gru-reset-after"): "zrn",  # reset_after=True, bias (2, 3H)
@@ -42,7 +45,7 @@ FRAMEWORKS = tuple(dict.fromkeys(f for f, _ in GATE_ORDERS))
 class Stacked:
     """The neutral form: gate blocks stacked row-wise in ``order``."""
 
-    order: str
+    order: str | tuple[str, ...]
     w_x: np.ndarray  # (G*H, input)
     w_h: np.ndarray  # (G*H, hidden)
     b_x: np.ndarray  # (G*H,)

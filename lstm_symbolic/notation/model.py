@@ -121,6 +121,8 @@ class Notation:
         if entry is not None:
             text = entry.latex.replace("@", time or "t")
             return bold(text) if self.vector == "bold" and time and not self.scalar else text
+        if name.endswith("_prev_prev"):
+            return self.latex(name[: -len("_prev_prev")], "t-2")
         if name.endswith("_prev"):
             return self.latex(name[: -len("_prev")], "t-1")
         if naming.is_adjoint(name):
@@ -212,6 +214,8 @@ def _head(word: str) -> str:
 
 def generic_latex(name: str, time: str | None = "t", style: str = "sub") -> str:
     """A readable rendering of a name no profile lists: ``foo_bar`` → ``\\mathrm{foo}_{bar,t}``."""
+    if name.endswith("_prev_prev"):
+        return generic_latex(name[: -len("_prev_prev")], "t-2", style)
     if name.endswith("_prev"):
         return generic_latex(name[: -len("_prev")], "t-1", style)
     if naming.is_adjoint(name):

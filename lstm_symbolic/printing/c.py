@@ -85,10 +85,14 @@ class CPrinter(C99CodePrinter):
             return "(" + "*".join([self._print(base)] * int(exp)) + ")"
         return super()._print_Pow(expr)
 
-    def _unsupported(self, expr):
-        raise TypeError(f"the C printer has no rule for {type(expr).__name__}: it is a matrix product")
+    def _print_Units(self, expr):  # the number of units: the kernel's hidden size H, as a real
+        return f"(({self._real(1)}) * H)"
 
-    _print_MatVec = _print_MatTVec = _print_Outer = _unsupported
+    def _unsupported(self, expr):
+        raise TypeError(f"the C printer has no rule for {type(expr).__name__}: it is a matrix product "
+                        "or a reduction (the plan makes each a pass of its own)")
+
+    _print_MatVec = _print_MatTVec = _print_Outer = _print_unit_sum = _print_unit_mean = _unsupported
 
 
 _PRINTERS = {ctype: CPrinter(ctype) for ctype in REAL_TYPES}
@@ -136,6 +140,9 @@ class KernelPrinter(CPrinter):
 
     def _print_Float(self, flt):
         return f"LSYM_K_C({super()._print_Float(flt)})"
+
+    def _print_Units(self, expr):  # the number of units: the kernel's hidden size H, as a real
+        return "((LSYM_K_REAL)H)"
 
 
 for _name in [n for n in dir(C99CodePrinter) if getattr(C99CodePrinter, n) is C99CodePrinter._print_math_func]:

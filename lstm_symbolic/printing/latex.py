@@ -18,7 +18,7 @@ from sympy.printing.latex import LatexPrinter as _SympyLatexPrinter
 from .. import naming
 from ..core.cells import Cell
 from ..core.derive import Adjoint, Derivation
-from ..core.functions import LINEAR_ATOMS, MatTVec, MatVec, hard_sigmoid, sigmoid, tanh
+from ..core.functions import LINEAR_ATOMS, UNITS, MatTVec, MatVec, hard_sigmoid, sigmoid, tanh
 from ..core.jacobian import Diag, Jacobian, Term
 from ..notation import Notation, generic_latex, top_level
 
@@ -175,6 +175,15 @@ class CellLatexPrinter(_SympyLatexPrinter):
         if at_zero == 1:
             return rf"[{arg} \geq 0]"
         return self._many(r"H", [x], exp)
+
+    def _print_unit_sum(self, expr, exp=None):  # across the units: Σ_k (·)_k
+        return self._many(r"\operatorname{sum}", expr.args, exp)
+
+    def _print_unit_mean(self, expr, exp=None):
+        return self._many(r"\operatorname{mean}", expr.args, exp)
+
+    def _print_Units(self, expr, exp=None):  # the number of units a mean runs over
+        return UNITS if exp is None else f"{UNITS}^{{{exp}}}"
 
     def _print_exp(self, expr, exp=None):
         arg = self._print(expr.args[0])

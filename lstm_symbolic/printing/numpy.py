@@ -55,6 +55,19 @@ class ArrayPrinter(NumPyPrinter):
     def _print_step(self, expr):  # [x > 0], the given value at 0
         return self._np("heaviside", *expr.args)
 
+    def _reduce(self, name: str, expr) -> str:
+        """A row reduction over the units (the last axis), kept as a column that broadcasts back."""
+        return f"{self._module_format('numpy.' + name)}({self._print(expr.args[0])}, axis=-1, keepdims=True)"
+
+    def _print_unit_sum(self, expr):
+        return self._reduce("sum", expr)
+
+    def _print_unit_mean(self, expr):
+        return self._reduce("mean", expr)
+
+    def _print_Units(self, expr):  # the number of units: the hidden size of the generated module
+        return "H"
+
     def _print_Rational(self, expr):
         return f"{expr.p}/{expr.q}"
 

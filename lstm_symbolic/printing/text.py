@@ -9,8 +9,8 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
-from ..core.functions import WRITTEN, hard_sigmoid
-from ..core.jacobian import Diag, Jacobian
+from ..core.functions import UNITS, WRITTEN, hard_sigmoid
+from ..core.jacobian import Diag, Jacobian, JacobianError, jacobian
 from . import presentation_order
 
 
@@ -43,6 +43,15 @@ class TextPrinter(StrPrinter):
         x, *constants = expr.args
         return self._call(expr, [x] if tuple(constants) == hard_sigmoid.DEFAULTS else expr.args)
 
+    def _print_unit_sum(self, expr):
+        return f"sum({self._print(expr.args[0])})"
+
+    def _print_unit_mean(self, expr):
+        return f"mean({self._print(expr.args[0])})"
+
+    def _print_Units(self, expr):  # the number of units a mean runs over
+        return UNITS
+
 
 _PRINTER = TextPrinter({"order": "none"})
 
@@ -57,6 +66,14 @@ def jacobian_text(jac: Jacobian, separator: str = "\n  + ") -> str:
     if not jac.terms:
         return "0"
     return separator.join(_term(t.factors) for t in jac.terms)
+
+
+def jacobian_or_why(cell, total: bool) -> str:
+    """The step Jacobian of ``cell`` as text, or (through a reduction across the units) why it is not printed."""
+    try:
+        return jacobian_text(jacobian(cell, total))
+    except JacobianError as exc:
+        return f"(not printed: {exc})"
 
 
 def _term(factors) -> str:

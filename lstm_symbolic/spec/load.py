@@ -20,7 +20,7 @@ import sympy as sp
 
 from .. import naming
 from ..core.cells import SIZES, Cell, CellError, make_cell
-from ..core.functions import LINEAR_ATOMS, MatVec, MissingRuleError, check_primitives
+from ..core.functions import LINEAR_ATOMS, MatVec, MissingRuleError, Reduction, check_primitives
 from ..errors import LocatedError
 from ..files import ReadError, read_text
 from ..formula.parse import BatchSum, ColumnSlice, FormulaError, parse_shaped
@@ -251,7 +251,7 @@ class _Reader:
             if not {sym.name for sym in expr.free_symbols} & varying:
                 constant[key] = formula.strip()
             varying.add(key)
-            self._check_shape(key, shape, states)
+            self._check_shape(key, shape, states, expr, shapes)
             shapes[key] = shape
             equations.append((key, expr))
         for state in states:
@@ -283,6 +283,10 @@ class _Reader:
                         f"in '{key}', the operand of {w} @ ({v}) is not a plain name: name it: "
                         f'add an equation (e.g. {w}_in = "{v}") and write {w} @ {w}_in',
                         "equations", key)
+            elif isinstance(atom, Reduction) and (atom != expr or not isinstance(atom.args[0], sp.Symbol)):
+                raise self.error(f"in '{key}': a reduction across the units is an equation of its own over a "
+                                 f'named vector: {key} = "mean(v)" (name v, and use {key} in the formula)',
+                                 "equations", key)
             elif isinstance(atom, LINEAR_ATOMS + (ColumnSlice, BatchSum)):
                 raise self.error(f"in '{key}': only W @ v (a parameter times a named vector) "
                                  "is a matrix product in a cell equation", "equations", key)
@@ -291,10 +295,16 @@ class _Reader:
         except MissingRuleError as exc:
             raise self.error(f"in '{key}': {exc}", "equations", key) from None
 
-    def _check_shape(self, key: str, shape, states) -> None:
+    def _check_shape(self, key: str, shape, states, expr=None, shapes=None) -> None:
+        scalar = expr is not None and (expr.has(Reduction) or any(shapes.get(s.name) == () for s in expr.free_symbols))
+        if isinstance(expr, Reduction) and shapes.get(expr.args[0].name) != ("hidden",):
+            raise self.error(f"in '{key}': a reduction runs across the hidden units only", "equations", key)
+        if shape == () and scalar and key not in states:
+            return
         if shape is None or len(shape) != 1:
             raise self.error(f"equation '{key}' gives a {show(shape)} value; equations give "
-                             "vectors (hidden or input)", "equations", key)
+                             "vectors (hidden, input or a declared size), or scalars from a reduction (mean(v))",
+                             "equations", key)
         want = self.state_sizes.get(key, "hidden")
         if key in states and shape != (want,):
             raise self.error(f"state '{key}' must have the {want} size, not {shape[0]}"

@@ -14,6 +14,7 @@ import sympy as sp
 
 from ..core.components import NUMPY, SymPyArrays, backward_env, forward_env, numpy_value
 from ..core.derive import Derivation
+from ..core.functions import Units
 from .names import Names
 
 __all__ = ["as_floats", "numpy_value", "random_leaves", "state_values", "user_env"]
@@ -35,6 +36,7 @@ def user_env(names: Names, internal: dict[str, object], sizes: dict[str, int], *
             env[sp.Symbol(user)] = (rows if how == "rows" else cols)([internal[p] for p in parts])
     for user, size in names.sizes.items():
         env[sp.Symbol(user)] = sp.Integer(sizes[size]) if exact else sizes[size]
+    env[Units()] = sp.Integer(sizes["hidden"]) if exact else float(sizes["hidden"])  # H: what a mean divides by
     return env
 
 
@@ -80,5 +82,8 @@ def state_values(derivation: Derivation, leaves: dict, *, exact: bool, digits: i
     numerically at that precision (see :func:`~lstm_symbolic.core.components.evaluate`).  The
     evaluator is the exact oracle's, :func:`~lstm_symbolic.core.components.value_of`."""
     arrays = SymPyArrays(digits, opaque=True) if exact else NUMPY
-    env = forward_env(derivation.cell, {sp.Symbol(k): v for k, v in leaves.items()}, arrays)
+    env = {sp.Symbol(k): v for k, v in leaves.items()}
+    units = env[derivation.cell.prev(derivation.cell.output)].shape[0]  # the n a mean's adjoint divides by
+    env[Units()] = sp.Integer(units) if exact else float(units)
+    env = forward_env(derivation.cell, env, arrays)
     return {str(k): v for k, v in backward_env(derivation, env, arrays).items()}

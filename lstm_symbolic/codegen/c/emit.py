@@ -55,10 +55,9 @@ def _check_names(kernel: Kernel) -> None:
     cell = kernel.cell
     if len(cell.inputs) != 1:
         raise CEmitError(f"cell '{cell.name}': the C API takes one input sequence (xs), not {len(cell.inputs)}")
-    for p in cell.params:
-        if len(p.shape) == 1 and p.shape != ("hidden",):
-            raise CEmitError(f"cell '{cell.name}': the C emitter sums vector gradients over the hidden size, and "
-                             f"parameter '{p.name}' has the {p.shape[0]} size")
+    for p in (p for p in cell.params if len(p.shape) == 1 and p.shape != ("hidden",)):
+        raise CEmitError(f"cell '{cell.name}': the C emitter sums vector gradients over the hidden size, and "
+                         f"parameter '{p.name}' has the {p.shape[0]} size")
 
 
 def _blocks(n: int, unit: str = "H") -> str:
@@ -105,6 +104,8 @@ class _Names:
                 return f"proj_{n}", None, width
             ptr, base = (f"pj_{n}", f"proj_{n}") if k == "proj" else (f"dl_{n}t", f"dl_{n}")
             return ptr, f"{base} + (size_t)t_ * B * {width}", width
+        if k == "row":
+            return f"red_{n}", None, "1"
         out = self.size[self.plan.kernel.cell.output]
         return {"input": (f"xt_{n}", "xs + (size_t)t_ * B * D", "D"),
                 "temp": (f"tmp_{n}", None, csize(self.plan.width(sp.Symbol(n)))),
@@ -113,6 +114,8 @@ class _Names:
                 "dx": (f"dxt_{n}", "d_xs + (size_t)t_ * B * D", "D")}[k]
 
     def element(self, slot: Slot) -> str:
+        if slot.kind == "row":  # one value per example
+            return f"red_{slot.name}[row_]"
         if slot.kind in ("param", "grad"):
             return f"{'P' if slot.kind == 'param' else 'GP'}_{slot.name}[col_]"
         ptr = self.pointer(slot)[0]
@@ -126,7 +129,7 @@ def _loop(names: _Names, pz: Pass) -> dict:
                                                              if s.kind != "grad"}
     rows = {}
     for s in [s for _, s in pz.loads] + [s for _, s in pz.stores] + [s for s, _ in pz.sums]:
-        if s.kind not in ("param", "grad"):
+        if s.kind not in ("param", "grad", "row"):
             ptr, base, stride = names.pointer(s)
             rows.setdefault(ptr, {"row": naming.row(ptr), "base": base or ptr, "stride": stride,
                                   "const": ptr not in written})
@@ -135,7 +138,9 @@ def _loop(names: _Names, pz: Pass) -> dict:
             "loads": [(s.name, names.element(slot)) for s, slot in pz.loads],
             "assigns": [(a.lhs.name, kernel_code(a.rhs)) for a in pz.assigns],
             "stores": [(names.element(slot), s.name) for s, slot in pz.stores],
-            "sums": [(names.element(slot), kernel_code(e)) for slot, e in pz.sums]}
+            "sums": [(names.element(slot), kernel_code(e)) for slot, e in pz.sums],
+            "reductions": [(naming.row(f"red_{slot.name}"), names.element(slot), kernel_code(e), mean)
+                           for slot, e, mean in pz.reductions]}
 
 
 def _ops(names: _Names, ops, groups: dict) -> list[dict]:
@@ -169,7 +174,8 @@ def _workspace(plan: Plan, groups: list[dict], projected: set, backs: set, vgrad
     stacked weights (when not the caller's, adjacent); ``pkf_``, ``pkb_<group>``: a group's stacked weights
     packed for the time loop's tiles; ``wpa_``, ``wpb_``: one block of each operand of the weight gradients'
     products, packed; ``gpart_``: the vector gradients' partial sums of threads 1.. of the time loop."""
-    prefix = {"proj": "proj_", "state": "st_", "temp": "tmp_", "dlin": "dl_", "back": "bk_", "carry": "dst_"}
+    prefix = {"proj": "proj_", "state": "st_", "temp": "tmp_", "dlin": "dl_", "back": "bk_", "carry": "dst_",
+              "row": "red_"}
     stacks = [(f"stk_{g['name']}", f"(size_t){g['n']} * {g['unit']} * {g['op']}") for g in groups if g["n"] > 1]
     fwd = stacks + [(prefix[b.kind] + b.name, _size(b.size)) for b in plan.workspace if b.phase == "forward"]
     fwd += [(f"pkf_{g['name']}", f"PK_COLS_({g['nh']}) * {g['op']}") for g in groups
@@ -273,6 +279,8 @@ def c_context(kernel: Kernel) -> dict:
         "bwd_layout": bwd_layout,
         "backward": bwd,
         "zero_carries": list(plan.zero_carries),
+        # a reduction across the units needs each example's units in one thread: threads split the batch
+        "rows_only": any(b.kind == "row" for b in plan.workspace),
         "vgrads": [{"name": p, "index": index[p]} for p, _ in kernel.vector_grads],
         "reals": [{"ctype": ct, "sfx": sfx, "tanh": "tanh" if ct == "double" else "tanhf",
                    "blas": "d" if ct == "double" else "s"} for ct, (_, sfx) in REAL_TYPES.items()],

@@ -16,6 +16,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ... import naming
+from ...core.functions import unit_mean, unit_sum
 from ...printing.jax import jax_code
 from ..kernel import Kernel, check_names, check_sizes
 from ..plan import Pass, Plan, Slot, T, build_plan
@@ -113,6 +114,8 @@ def _forward_step(plan: Plan) -> _Step:
                 step.load(sym, at(slot))
         for a in op.assigns:
             step.assign(a.lhs, a.rhs)
+        for slot, e, mean in op.reductions:  # a row reduction, (B, 1): the pass's last value
+            step.assign(sp.Symbol(slot.name), (unit_mean if mean else unit_sum)(e))
         for sym, slot in op.stores:
             if slot.kind in ("state", "cache") and slot.name in states and slot.shift:
                 step.carry[slot.name] = sym.name
@@ -148,6 +151,8 @@ def _backward_step(plan: Plan) -> _Step:
                 step.load(sym, at(slot))
         for a in op.assigns:
             step.assign(a.lhs, a.rhs)
+        for slot, e, mean in op.reductions:  # a row reduction, (B, 1): the pass's last value
+            step.assign(sp.Symbol(slot.name), (unit_mean if mean else unit_sum)(e))
         for sym, slot in op.stores:
             if slot.kind == "dlin":
                 step.store_block(sym, slot)

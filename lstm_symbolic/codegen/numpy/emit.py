@@ -16,13 +16,14 @@ from pathlib import Path
 import sympy as sp
 
 from ... import naming
+from ...core.functions import unit_mean, unit_sum
 from ...printing.numpy import numpy_code, numpy_code_into
 from ..kernel import Group, Kernel, check_names
 from ..plan import Pass, Plan, Slot, T, build_plan
 from ..render import render
 from ..widths import extra_sizes
 
-SIZE_NAMES = {"hidden": "H", "input": "I"}
+SIZE_NAMES = {"hidden": "H", "input": "I", "scalar": "1"}  # scalar: a reduction's, one per example
 
 
 def size_name(size: str) -> str:
@@ -117,6 +118,9 @@ def _pass_lines(pr: _Printer, pz: Pass, local: set, folded: frozenset, skip_sums
             lines.append(f"d_{slot.name} += ({code(e)}).sum(axis=0)")
         elif slot.kind == "dx":
             lines.append(f"d_xs[t] = {code(e)}")
+    for slot, e, mean in pz.reductions:  # a row reduction: (B, 1), broadcast where it meets (B, H)
+        lines.append(f"{slot.name} = {code((unit_mean if mean else unit_sum)(e))}")
+        local.add(sp.Symbol(slot.name))
     return lines
 
 
@@ -207,8 +211,8 @@ def module_data(kernel: Kernel, **printers) -> dict:
         forward_params=_params(plan, plan.forward),
         backward_params=_params(plan, plan.backward),
         deferred=[(g.name, any(b == g for b, _ in plan.biases)) for g in kernel.deferred],
-        intermediates=[(a.name, size_name(shapes.get(a.name, ("hidden",))[0])) for a in plan.cache
-                       if a.name not in states],
+        intermediates=[(a.name, size_name((shapes.get(a.name, ("hidden",)) or ("scalar",))[0]))
+                       for a in plan.cache if a.name not in states],
         cached_states=[s for s, kept in states.items() if kept],
         forward_lines=_forward_lines(pr, **printers),
         packed=[(f"d_lin_{p.name}", len(p.adjoints)) for p in plan.packed],
