@@ -264,3 +264,17 @@ def test_the_command_line_emits_it(tmp_path):
                            str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "lstm_cifg_jax.py").is_file() and "lstm_cifg_jax.py" in done.stdout
+
+
+def test_a_wrong_shape_is_one_line_naming_the_argument(lstm_problem):
+    m, _, (params, xs, state0, _, _) = lstm_problem  # T=4, B=2, input 3, hidden 5
+    with pytest.raises(ValueError, match=r"xs: expected \(T, B, input\), got shape \(4, 3\)"):
+        m.forward(params, xs[:, 0], state0)
+    with pytest.raises(ValueError, match=r"params: missing W_f"):
+        m.forward({k: v for k, v in params.items() if k != "W_f"}, xs, state0)
+    with pytest.raises(ValueError, match=r"params\['U_o'\]: expected shape \(hidden, hidden\) = \(5, 5\), got \(5, 4"):
+        m.forward({**params, "U_o": params["U_o"][:, :4]}, xs, state0)
+    with pytest.raises(ValueError, match=r"params\['W_i'\]: expected shape \(hidden, input\) = \(5, 3\), got \(5, 2\)"):
+        m.forward({**params, "W_i": params["W_i"][:, :2]}, xs, state0)
+    with pytest.raises(ValueError, match=r"state0\['c'\]: expected shape \(B, hidden\) = \(2, 5\), got \(1, 5\)"):
+        m.forward(params, xs, {**state0, "c": state0["c"][:1]})

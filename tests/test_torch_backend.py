@@ -254,3 +254,21 @@ def test_a_second_derivative_raises_rather_than_coming_out_wrong(torch_modules):
     g, = torch.autograd.grad(net(x)[0].pow(2).sum(), x, create_graph=True)
     with pytest.raises(RuntimeError):
         g.sum().backward()
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_a_wrong_input_or_state_shape_is_one_line_naming_it(torch_modules, cell):
+    m = torch_modules(cell)
+    rnn = getattr(m, m.MODULE)(input_size=3, hidden_size=4, num_layers=2, batch_first=True, dtype=F64)
+    x = torch.zeros(5, 7, 3, dtype=F64)  # (B, T, input)
+    with pytest.raises(ValueError, match=r"input: expected .* got \(5, 7, 2\)"):
+        rnn(torch.zeros(5, 7, 2, dtype=F64))
+    with pytest.raises(ValueError, match=r"input: expected"):
+        rnn(torch.zeros(5, dtype=F64))
+    wrong = torch.zeros(1, 5, 4, dtype=F64)  # one layer's state for a two-layer module
+    state = (wrong, torch.zeros(2, 5, 4, dtype=F64)) if len(m.STATES) == 2 else wrong
+    with pytest.raises(ValueError, match=rf"state {m.STATES[0]}: expected shape \(2, 5, 4\), got \(1, 5, 4\)"):
+        rnn(x, state)
+    right = tuple(torch.zeros(2, 5, 4, dtype=F64) for _ in m.STATES)
+    output, _ = rnn(x, right if len(right) > 1 else right[0])
+    assert output.shape == (5, 7, 4)

@@ -63,28 +63,30 @@ class _Sequence(torch.autograd.Function):
         n_seq = xs.new_empty((T, B, H))
         proj_x = (xs.reshape(T * B, I) @ stacked["x"].T).reshape(T, B, -1)
         proj_x += torch.cat([params[_b] for _b in _BIAS_BLOCKS["x"]])
+        _rows0 = proj_x[:, :, :2 * H].unbind(0)
+        _rows1 = h_seq.unbind(0)
+        _rows2 = r_seq.unbind(0)
+        _rows3 = z_seq.unbind(0)
+        _rows4 = rh_seq.unbind(0)
+        _rows5 = proj_x[:, :, 2 * H:3 * H].unbind(0)
+        _rows6 = n_seq.unbind(0)
+        _w7 = stacked["h_prev"].T
+        _w8 = stacked["rh"].T
         for t in range(T):
-            proj_h_prev = h_seq[t] @ stacked["h_prev"].T
-            proj_h_prev += proj_x[t, :, :2 * H]
+            proj_h_prev = torch.addmm(_rows0[t], _rows1[t], _w7)
             U_r_h_prev = proj_h_prev[:, :H]
             U_z_h_prev = proj_h_prev[:, H:2 * H]
-            h_prev = h_seq[t]
+            h_prev = _rows1[t]
             z_r = U_r_h_prev
-            r = r_seq[t]
-            r[...] = torch.sigmoid(z_r)
+            r = torch.sigmoid(z_r, out=_rows2[t])
             z_z = U_z_h_prev
-            z = z_seq[t]
-            z[...] = torch.sigmoid(z_z)
-            rh = rh_seq[t]
-            rh[...] = h_prev*r
-            proj_rh = rh @ stacked["rh"].T
-            proj_rh += proj_x[t, :, 2 * H:3 * H]
+            z = torch.sigmoid(z_z, out=_rows3[t])
+            rh = torch.mul(h_prev, r, out=_rows4[t])
+            proj_rh = torch.addmm(_rows5[t], rh, _w8)
             U_n_rh = proj_rh
             z_n = U_n_rh
-            n = n_seq[t]
-            n[...] = torch.tanh(z_n)
-            h = h_seq[t + 1]
-            h[...] = h_prev*z + n*(1 - z)
+            n = torch.tanh(z_n, out=_rows6[t])
+            h = torch.add(h_prev*z, n*(1 - z), out=_rows1[t + 1])
         _ctx.save_for_backward(xs, *_tensors[1:], h_seq, r_seq, z_seq, rh_seq, n_seq)
         return h_seq[1:].clone(), h_seq[T].clone()
 
@@ -101,25 +103,33 @@ class _Sequence(torch.autograd.Function):
         zeros = d_hs.new_zeros((B, H))
         d_state_h = d_state_T[0]
         d_lin_x = d_hs.new_empty((T, B, 3 * H))
+        _rows0 = d_hs.unbind(0)
+        _rows1 = z_seq.unbind(0)
+        _rows2 = n_seq.unbind(0)
+        _rows3 = h_seq.unbind(0)
+        _rows4 = d_lin_x[:, :, 2 * H:3 * H].unbind(0)
+        _rows5 = d_lin_x[:, :, H:2 * H].unbind(0)
+        _rows6 = r_seq.unbind(0)
+        _rows7 = d_lin_x[:, :, :H].unbind(0)
+        _rows8 = d_lin_x[:, :, :2 * H].unbind(0)
+        _w9 = stacked["rh"]
+        _w10 = stacked["h_prev"]
         for t in range(T - 1, -1, -1):
-            d_h = d_hs[t] + d_state_h
-            z = z_seq[t]
-            n = n_seq[t]
-            h_prev = h_seq[t]
+            d_h = _rows0[t] + d_state_h
+            z = _rows1[t]
+            n = _rows2[t]
+            h_prev = _rows3[t]
             _t0 = 1 - z
             d_n = _t0*d_h
-            d_z_n = d_lin_x[t, :, 2 * H:3 * H]
-            d_z_n[...] = d_n*(1 - n**2)
+            d_z_n = torch.ops.aten.tanh_backward.grad_input(d_n, n, grad_input=_rows4[t])
             d_z = d_h*(h_prev - n)
-            d_z_z = d_lin_x[t, :, H:2 * H]
-            d_z_z[...] = _t0*d_z*z
-            back_rh = d_lin_x[t, :, 2 * H:3 * H] @ stacked["rh"]
-            r = r_seq[t]
+            d_z_z = torch.mul(_t0*d_z, z, out=_rows5[t])
+            back_rh = _rows4[t] @ _w9
+            r = _rows6[t]
             d_rh = back_rh
             d_r = d_rh*h_prev
-            d_z_r = d_lin_x[t, :, :H]
-            d_z_r[...] = d_r*r*(1 - r)
-            back_h_prev = d_lin_x[t, :, :2 * H] @ stacked["h_prev"]
+            d_z_r = torch.ops.aten.sigmoid_backward.grad_input(d_r, r, grad_input=_rows7[t])
+            back_h_prev = _rows8[t] @ _w10
             d_h_prev = back_h_prev + d_h*z + d_rh*r
             d_state_h = d_h_prev
         grads = {}
@@ -218,15 +228,19 @@ class Gru(torch.nn.Module):
         return [getattr(self, f"{name}_l{layer}{direction}") for name in PARAMS]
 
     def forward(self, input, state=None):
+        if input.dim() not in (2, 3) or input.shape[-1] != self.input_size:
+            raise ValueError(f"input: expected (T, B, {self.input_size}), (B, T, {self.input_size}) with batch_first "
+                             f"or (T, {self.input_size}), got {tuple(input.shape)}")
         batched = input.dim() == 3
         x = input if batched else input.unsqueeze(1)
         x = x.transpose(0, 1) if self.batch_first and batched else x
         if state is None:
             zero = x.new_zeros((self.num_layers * len(self._directions), x.shape[1], self.hidden_size))
             state = (zero,) * len(STATES)
-        elif len(STATES) == 1:
-            state = (state,)
-        state = tuple(s if batched else s.unsqueeze(1) for s in state)
+        else:
+            state = (state,) if len(STATES) == 1 else tuple(state)
+            state = tuple(s if batched else s.unsqueeze(1) for s in state)
+        self._check_state(state, x.shape[1])
         finals = []
         for layer in range(self.num_layers):
             outputs = []
@@ -248,3 +262,12 @@ class Gru(torch.nn.Module):
         if not batched:
             output, state_n = output.squeeze(1), tuple(s.squeeze(1) for s in state_n)
         return output, state_n if len(STATES) > 1 else state_n[0]
+
+    def _check_state(self, state, batch):
+        """Each initial state (layers × directions, B, hidden), as nn.LSTM checks them: one line naming it."""
+        _want = (self.num_layers * len(self._directions), batch, self.hidden_size)
+        if len(state) != len(STATES):
+            raise ValueError(f"state: expected a tuple of {len(STATES)} tensors {STATES}, got {len(state)}")
+        for _name, _s in zip(STATES, state):
+            if tuple(_s.shape) != _want:
+                raise ValueError(f"state {_name}: expected shape {_want}, got {tuple(_s.shape)}")

@@ -78,26 +78,29 @@ class _Sequence(torch.autograd.Function):
         U_n_h_prev_seq = xs.new_empty((T, B, H))
         proj_x = (xs.reshape(T * B, I) @ stacked["x"].T).reshape(T, B, -1)
         proj_x += torch.cat([params[_b] for _b in _BIAS_BLOCKS["x"]])
+        _rows0 = h_seq.unbind(0)
+        _rows1 = proj_x[:, :, :2 * H].unbind(0)
+        _rows2 = proj_x[:, :, 2 * H:3 * H].unbind(0)
+        _rows3 = r_seq.unbind(0)
+        _rows4 = z_seq.unbind(0)
+        _rows5 = n_seq.unbind(0)
+        _w6 = stacked["h_prev"].T
         for t in range(T):
-            proj_h_prev = h_seq[t] @ stacked["h_prev"].T
-            proj_h_prev[:, :2 * H] += proj_x[t, :, :2 * H]
+            proj_h_prev = _rows0[t] @ _w6
+            proj_h_prev[:, :2 * H] += _rows1[t]
             U_r_h_prev = proj_h_prev[:, :H]
             U_z_h_prev = proj_h_prev[:, H:2 * H]
             U_n_h_prev = proj_h_prev[:, 2 * H:3 * H]
-            W_n_x = proj_x[t, :, 2 * H:3 * H]
-            h_prev = h_seq[t]
+            W_n_x = _rows2[t]
+            h_prev = _rows0[t]
             U_n_h_prev_seq[t] = U_n_h_prev
             z_r = U_r_h_prev
-            r = r_seq[t]
-            r[...] = torch.sigmoid(z_r)
+            r = torch.sigmoid(z_r, out=_rows3[t])
             z_z = U_z_h_prev
-            z = z_seq[t]
-            z[...] = torch.sigmoid(z_z)
+            z = torch.sigmoid(z_z, out=_rows4[t])
             z_n = W_n_x + r*(U_n_h_prev + b_hn)
-            n = n_seq[t]
-            n[...] = torch.tanh(z_n)
-            h = h_seq[t + 1]
-            h[...] = h_prev*z + n*(1 - z)
+            n = torch.tanh(z_n, out=_rows5[t])
+            h = torch.add(h_prev*z, n*(1 - z), out=_rows0[t + 1])
         _ctx.save_for_backward(xs, *_tensors[1:], h_seq, r_seq, z_seq, n_seq, U_n_h_prev_seq)
         return h_seq[1:].clone(), h_seq[T].clone()
 
@@ -116,29 +119,38 @@ class _Sequence(torch.autograd.Function):
         d_state_h = d_state_T[0]
         d_lin_x = d_hs.new_empty((T, B, 3 * H))
         d_lin_h_prev = d_hs.new_empty((T, B, 3 * H))
+        _rows0 = d_hs.unbind(0)
+        _rows1 = z_seq.unbind(0)
+        _rows2 = n_seq.unbind(0)
+        _rows3 = r_seq.unbind(0)
+        _rows4 = h_seq.unbind(0)
+        _rows5 = U_n_h_prev_seq.unbind(0)
+        _rows6 = d_lin_x[:, :, 2 * H:3 * H].unbind(0)
+        _rows7 = d_lin_h_prev[:, :, 2 * H:3 * H].unbind(0)
+        _rows8 = d_lin_x[:, :, H:2 * H].unbind(0)
+        _rows9 = d_lin_x[:, :, :H].unbind(0)
+        _rows10 = d_lin_h_prev.unbind(0)
+        _w11 = stacked["h_prev"]
         for t in range(T - 1, -1, -1):
-            d_h = d_hs[t] + d_state_h
-            z = z_seq[t]
-            n = n_seq[t]
-            r = r_seq[t]
-            h_prev = h_seq[t]
-            U_n_h_prev = U_n_h_prev_seq[t]
+            d_h = _rows0[t] + d_state_h
+            z = _rows1[t]
+            n = _rows2[t]
+            r = _rows3[t]
+            h_prev = _rows4[t]
+            U_n_h_prev = _rows5[t]
             _t0 = 1 - z
             d_n = _t0*d_h
-            d_z_n = d_lin_x[t, :, 2 * H:3 * H]
-            d_z_n[...] = d_n*(1 - n**2)
+            d_z_n = torch.ops.aten.tanh_backward.grad_input(d_n, n, grad_input=_rows6[t])
             _t1 = d_z_n*r
-            d_U_n_h_prev = d_lin_h_prev[t, :, 2 * H:3 * H]
+            d_U_n_h_prev = _rows7[t]
             d_U_n_h_prev[...] = _t1
             d_z = d_h*(h_prev - n)
-            d_z_z = d_lin_x[t, :, H:2 * H]
-            d_z_z[...] = _t0*d_z*z
+            d_z_z = torch.mul(_t0*d_z, z, out=_rows8[t])
             d_lin_h_prev[t, :, H:2 * H] = d_z_z
             d_r = d_z_n*(U_n_h_prev + b_hn)
-            d_z_r = d_lin_x[t, :, :H]
-            d_z_r[...] = d_r*r*(1 - r)
+            d_z_r = torch.ops.aten.sigmoid_backward.grad_input(d_r, r, grad_input=_rows9[t])
             d_lin_h_prev[t, :, :H] = d_z_r
-            back_h_prev = d_lin_h_prev[t] @ stacked["h_prev"]
+            back_h_prev = _rows10[t] @ _w11
             d_h_prev = back_h_prev + d_h*z
             d_state_h = d_h_prev
         grads = {}
@@ -238,15 +250,19 @@ class GruResetAfter(torch.nn.Module):
         return [getattr(self, f"{name}_l{layer}{direction}") for name in PARAMS]
 
     def forward(self, input, state=None):
+        if input.dim() not in (2, 3) or input.shape[-1] != self.input_size:
+            raise ValueError(f"input: expected (T, B, {self.input_size}), (B, T, {self.input_size}) with batch_first "
+                             f"or (T, {self.input_size}), got {tuple(input.shape)}")
         batched = input.dim() == 3
         x = input if batched else input.unsqueeze(1)
         x = x.transpose(0, 1) if self.batch_first and batched else x
         if state is None:
             zero = x.new_zeros((self.num_layers * len(self._directions), x.shape[1], self.hidden_size))
             state = (zero,) * len(STATES)
-        elif len(STATES) == 1:
-            state = (state,)
-        state = tuple(s if batched else s.unsqueeze(1) for s in state)
+        else:
+            state = (state,) if len(STATES) == 1 else tuple(state)
+            state = tuple(s if batched else s.unsqueeze(1) for s in state)
+        self._check_state(state, x.shape[1])
         finals = []
         for layer in range(self.num_layers):
             outputs = []
@@ -268,6 +284,15 @@ class GruResetAfter(torch.nn.Module):
         if not batched:
             output, state_n = output.squeeze(1), tuple(s.squeeze(1) for s in state_n)
         return output, state_n if len(STATES) > 1 else state_n[0]
+
+    def _check_state(self, state, batch):
+        """Each initial state (layers × directions, B, hidden), as nn.LSTM checks them: one line naming it."""
+        _want = (self.num_layers * len(self._directions), batch, self.hidden_size)
+        if len(state) != len(STATES):
+            raise ValueError(f"state: expected a tuple of {len(STATES)} tensors {STATES}, got {len(state)}")
+        for _name, _s in zip(STATES, state):
+            if tuple(_s.shape) != _want:
+                raise ValueError(f"state {_name}: expected shape {_want}, got {tuple(_s.shape)}")
 
     def _torch_names(self):
         for layer in range(self.num_layers):

@@ -63,27 +63,28 @@ class _Sequence(torch.autograd.Function):
         o_seq = xs.new_empty((T, B, H))
         proj_x = (xs.reshape(T * B, I) @ stacked["x"].T).reshape(T, B, -1)
         proj_x += torch.cat([params[_b] for _b in _BIAS_BLOCKS["x"]])
+        _rows0 = proj_x.unbind(0)
+        _rows1 = h_seq.unbind(0)
+        _rows2 = c_seq.unbind(0)
+        _rows3 = i_seq.unbind(0)
+        _rows4 = c_tilde_seq.unbind(0)
+        _rows5 = o_seq.unbind(0)
+        _w6 = stacked["h_prev"].T
         for t in range(T):
-            proj_h_prev = h_seq[t] @ stacked["h_prev"].T
-            proj_h_prev += proj_x[t]
+            proj_h_prev = torch.addmm(_rows0[t], _rows1[t], _w6)
             U_i_h_prev = proj_h_prev[:, :H]
             U_c_h_prev = proj_h_prev[:, H:2 * H]
             U_o_h_prev = proj_h_prev[:, 2 * H:3 * H]
-            c_prev = c_seq[t]
+            c_prev = _rows2[t]
             z_i = U_i_h_prev
-            i = i_seq[t]
-            i[...] = torch.sigmoid(z_i)
+            i = torch.sigmoid(z_i, out=_rows3[t])
             f = 1 - i
             z_c = U_c_h_prev
-            c_tilde = c_tilde_seq[t]
-            c_tilde[...] = torch.tanh(z_c)
+            c_tilde = torch.tanh(z_c, out=_rows4[t])
             z_o = U_o_h_prev
-            o = o_seq[t]
-            o[...] = torch.sigmoid(z_o)
-            c = c_seq[t + 1]
-            c[...] = c_prev*f + c_tilde*i
-            h = h_seq[t + 1]
-            h[...] = o*torch.tanh(c)
+            o = torch.sigmoid(z_o, out=_rows5[t])
+            c = torch.add(c_prev*f, c_tilde*i, out=_rows2[t + 1])
+            h = torch.mul(o, torch.tanh(c), out=_rows1[t + 1])
         _ctx.save_for_backward(xs, *_tensors[2:], h_seq, c_seq, i_seq, c_tilde_seq, o_seq)
         return h_seq[1:].clone(), h_seq[T].clone(), c_seq[T].clone()
 
@@ -101,30 +102,37 @@ class _Sequence(torch.autograd.Function):
         d_state_h = d_state_T[0]
         d_state_c = d_state_T[1]
         d_lin_x = d_hs.new_empty((T, B, 3 * H))
+        _rows0 = d_hs.unbind(0)
+        _rows1 = i_seq.unbind(0)
+        _rows2 = c_seq.unbind(0)
+        _rows3 = o_seq.unbind(0)
+        _rows4 = c_tilde_seq.unbind(0)
+        _rows5 = d_lin_x[:, :, 2 * H:3 * H].unbind(0)
+        _rows6 = d_lin_x[:, :, H:2 * H].unbind(0)
+        _rows7 = d_lin_x[:, :, :H].unbind(0)
+        _rows8 = d_lin_x.unbind(0)
+        _w9 = stacked["h_prev"]
         for t in range(T - 1, -1, -1):
-            d_h = d_hs[t] + d_state_h
+            d_h = _rows0[t] + d_state_h
             d_c_next = d_state_c
-            i = i_seq[t]
-            c = c_seq[t + 1]
-            o = o_seq[t]
-            c_tilde = c_tilde_seq[t]
-            c_prev = c_seq[t]
+            i = _rows1[t]
+            c = _rows2[t + 1]
+            o = _rows3[t]
+            c_tilde = _rows4[t]
+            c_prev = _rows2[t]
             f = 1 - i
             _t0 = torch.tanh(c)
-            d_c = d_c_next + d_h*o*(1 - _t0**2)
+            d_c = d_c_next + torch.ops.aten.tanh_backward(d_h*o, _t0)
             d_o = _t0*d_h
-            d_z_o = d_lin_x[t, :, 2 * H:3 * H]
-            d_z_o[...] = d_o*o*(1 - o)
+            d_z_o = torch.ops.aten.sigmoid_backward.grad_input(d_o, o, grad_input=_rows5[t])
             d_c_tilde = d_c*i
-            d_z_c = d_lin_x[t, :, H:2 * H]
-            d_z_c[...] = d_c_tilde*(1 - c_tilde**2)
+            d_z_c = torch.ops.aten.tanh_backward.grad_input(d_c_tilde, c_tilde, grad_input=_rows6[t])
             d_f = c_prev*d_c
             d_i = c_tilde*d_c - d_f
-            d_z_i = d_lin_x[t, :, :H]
-            d_z_i[...] = d_i*i*(1 - i)
+            d_z_i = torch.ops.aten.sigmoid_backward.grad_input(d_i, i, grad_input=_rows7[t])
             d_c_prev = d_c*f
             d_state_c = d_c_prev
-            back_h_prev = d_lin_x[t] @ stacked["h_prev"]
+            back_h_prev = _rows8[t] @ _w9
             d_h_prev = back_h_prev
             d_state_h = d_h_prev
         grads = {}
@@ -222,15 +230,19 @@ class LstmCifg(torch.nn.Module):
         return [getattr(self, f"{name}_l{layer}{direction}") for name in PARAMS]
 
     def forward(self, input, state=None):
+        if input.dim() not in (2, 3) or input.shape[-1] != self.input_size:
+            raise ValueError(f"input: expected (T, B, {self.input_size}), (B, T, {self.input_size}) with batch_first "
+                             f"or (T, {self.input_size}), got {tuple(input.shape)}")
         batched = input.dim() == 3
         x = input if batched else input.unsqueeze(1)
         x = x.transpose(0, 1) if self.batch_first and batched else x
         if state is None:
             zero = x.new_zeros((self.num_layers * len(self._directions), x.shape[1], self.hidden_size))
             state = (zero,) * len(STATES)
-        elif len(STATES) == 1:
-            state = (state,)
-        state = tuple(s if batched else s.unsqueeze(1) for s in state)
+        else:
+            state = (state,) if len(STATES) == 1 else tuple(state)
+            state = tuple(s if batched else s.unsqueeze(1) for s in state)
+        self._check_state(state, x.shape[1])
         finals = []
         for layer in range(self.num_layers):
             outputs = []
@@ -252,3 +264,12 @@ class LstmCifg(torch.nn.Module):
         if not batched:
             output, state_n = output.squeeze(1), tuple(s.squeeze(1) for s in state_n)
         return output, state_n if len(STATES) > 1 else state_n[0]
+
+    def _check_state(self, state, batch):
+        """Each initial state (layers × directions, B, hidden), as nn.LSTM checks them: one line naming it."""
+        _want = (self.num_layers * len(self._directions), batch, self.hidden_size)
+        if len(state) != len(STATES):
+            raise ValueError(f"state: expected a tuple of {len(STATES)} tensors {STATES}, got {len(state)}")
+        for _name, _s in zip(STATES, state):
+            if tuple(_s.shape) != _want:
+                raise ValueError(f"state {_name}: expected shape {_want}, got {tuple(_s.shape)}")

@@ -109,11 +109,34 @@ class _Sequence(torch.autograd.Function):
         ec_seq = xs.new_empty((T, B, H))
         sc_seq = xs.new_empty((T, B, 1))
         proj_x = (xs.reshape(T * B, I) @ stacked["x"].T).reshape(T, B, -1)
+        _rows0 = proj_x[:, :, :H].unbind(0)
+        _rows1 = proj_x[:, :, H:2 * H].unbind(0)
+        _rows2 = proj_x[:, :, 2 * H:3 * H].unbind(0)
+        _rows3 = proj_x[:, :, 3 * H:4 * H].unbind(0)
+        _rows4 = ea_f_seq.unbind(0)
+        _rows5 = ea_i_seq.unbind(0)
+        _rows6 = ea_c_seq.unbind(0)
+        _rows7 = ea_o_seq.unbind(0)
+        _rows8 = sa_seq.unbind(0)
+        _rows9 = h_seq.unbind(0)
+        _rows10 = er_f_seq.unbind(0)
+        _rows11 = er_i_seq.unbind(0)
+        _rows12 = er_c_seq.unbind(0)
+        _rows13 = er_o_seq.unbind(0)
+        _rows14 = c_seq.unbind(0)
+        _rows15 = sr_seq.unbind(0)
+        _rows16 = f_seq.unbind(0)
+        _rows17 = i_seq.unbind(0)
+        _rows18 = c_tilde_seq.unbind(0)
+        _rows19 = o_seq.unbind(0)
+        _rows20 = ec_seq.unbind(0)
+        _rows21 = sc_seq.unbind(0)
+        _w22 = stacked["h_prev"].T
         for t in range(T):
-            W_f_x = proj_x[t, :, :H]
-            W_i_x = proj_x[t, :, H:2 * H]
-            W_c_x = proj_x[t, :, 2 * H:3 * H]
-            W_o_x = proj_x[t, :, 3 * H:4 * H]
+            W_f_x = _rows0[t]
+            W_i_x = _rows1[t]
+            W_c_x = _rows2[t]
+            W_o_x = _rows3[t]
             a_f = W_f_x
             a_i = W_i_x
             a_c = W_c_x
@@ -123,14 +146,10 @@ class _Sequence(torch.autograd.Function):
             ma_c = torch.mean(a_c, axis=-1, keepdims=True)
             ma_o = torch.mean(a_o, axis=-1, keepdims=True)
             ma = (1/4)*ma_c + (1/4)*ma_f + (1/4)*ma_i + (1/4)*ma_o
-            ea_f = ea_f_seq[t]
-            ea_f[...] = a_f - ma
-            ea_i = ea_i_seq[t]
-            ea_i[...] = a_i - ma
-            ea_c = ea_c_seq[t]
-            ea_c[...] = a_c - ma
-            ea_o = ea_o_seq[t]
-            ea_o[...] = a_o - ma
+            ea_f = torch.sub(a_f, ma, out=_rows4[t])
+            ea_i = torch.sub(a_i, ma, out=_rows5[t])
+            ea_c = torch.sub(a_c, ma, out=_rows6[t])
+            ea_o = torch.sub(a_o, ma, out=_rows7[t])
             qa_f = ea_f**2
             qa_i = ea_i**2
             qa_c = ea_c**2
@@ -140,9 +159,8 @@ class _Sequence(torch.autograd.Function):
             va_c = torch.mean(qa_c, axis=-1, keepdims=True)
             va_o = torch.mean(qa_o, axis=-1, keepdims=True)
             va = (1/4)*va_c + (1/4)*va_f + (1/4)*va_i + (1/4)*va_o
-            sa = sa_seq[t]
-            sa[...] = torch.sqrt(va + 1/100000)
-            proj_h_prev = h_seq[t] @ stacked["h_prev"].T
+            sa = torch.sqrt(va + 1/100000, out=_rows8[t])
+            proj_h_prev = _rows9[t] @ _w22
             U_f_h_prev = proj_h_prev[:, :H]
             U_i_h_prev = proj_h_prev[:, H:2 * H]
             U_c_h_prev = proj_h_prev[:, 2 * H:3 * H]
@@ -156,14 +174,10 @@ class _Sequence(torch.autograd.Function):
             mr_c = torch.mean(r_c, axis=-1, keepdims=True)
             mr_o = torch.mean(r_o, axis=-1, keepdims=True)
             mr = (1/4)*mr_c + (1/4)*mr_f + (1/4)*mr_i + (1/4)*mr_o
-            er_f = er_f_seq[t]
-            er_f[...] = -mr + r_f
-            er_i = er_i_seq[t]
-            er_i[...] = -mr + r_i
-            er_c = er_c_seq[t]
-            er_c[...] = -mr + r_c
-            er_o = er_o_seq[t]
-            er_o[...] = -mr + r_o
+            er_f = torch.sub(r_f, mr, out=_rows10[t])
+            er_i = torch.sub(r_i, mr, out=_rows11[t])
+            er_c = torch.sub(r_c, mr, out=_rows12[t])
+            er_o = torch.sub(r_o, mr, out=_rows13[t])
             qr_f = er_f**2
             qr_i = er_i**2
             qr_c = er_c**2
@@ -172,34 +186,25 @@ class _Sequence(torch.autograd.Function):
             vr_i = torch.mean(qr_i, axis=-1, keepdims=True)
             vr_c = torch.mean(qr_c, axis=-1, keepdims=True)
             vr_o = torch.mean(qr_o, axis=-1, keepdims=True)
-            c_prev = c_seq[t]
+            c_prev = _rows14[t]
             vr = (1/4)*vr_c + (1/4)*vr_f + (1/4)*vr_i + (1/4)*vr_o
-            sr = sr_seq[t]
-            sr[...] = torch.sqrt(vr + 1/100000)
+            sr = torch.sqrt(vr + 1/100000, out=_rows15[t])
             z_f = b_a_f + b_r_f + ea_f*g_a_f/sa + er_f*g_r_f/sr
-            f = f_seq[t]
-            f[...] = torch.sigmoid(z_f)
+            f = torch.sigmoid(z_f, out=_rows16[t])
             z_i = b_a_i + b_r_i + ea_i*g_a_i/sa + er_i*g_r_i/sr
-            i = i_seq[t]
-            i[...] = torch.sigmoid(z_i)
+            i = torch.sigmoid(z_i, out=_rows17[t])
             z_c = b_a_c + b_r_c + ea_c*g_a_c/sa + er_c*g_r_c/sr
-            c_tilde = c_tilde_seq[t]
-            c_tilde[...] = torch.tanh(z_c)
+            c_tilde = torch.tanh(z_c, out=_rows18[t])
             z_o = b_a_o + b_r_o + ea_o*g_a_o/sa + er_o*g_r_o/sr
-            o = o_seq[t]
-            o[...] = torch.sigmoid(z_o)
-            c = c_seq[t + 1]
-            c[...] = c_prev*f + c_tilde*i
+            o = torch.sigmoid(z_o, out=_rows19[t])
+            c = torch.add(c_prev*f, c_tilde*i, out=_rows14[t + 1])
             mc = torch.mean(c, axis=-1, keepdims=True)
-            ec = ec_seq[t]
-            ec[...] = c - mc
+            ec = torch.sub(c, mc, out=_rows20[t])
             qc = ec**2
             vc = torch.mean(qc, axis=-1, keepdims=True)
-            sc = sc_seq[t]
-            sc[...] = torch.sqrt(vc + 1/100000)
+            sc = torch.sqrt(vc + 1/100000, out=_rows21[t])
             nc = b_c + ec*g_c/sc
-            h = h_seq[t + 1]
-            h[...] = o*torch.tanh(nc)
+            h = torch.mul(o, torch.tanh(nc), out=_rows9[t + 1])
         _ctx.save_for_backward(xs, *_tensors[2:], h_seq, c_seq, ea_f_seq, ea_i_seq, ea_c_seq, ea_o_seq, sa_seq, er_f_seq, er_i_seq, er_c_seq, er_o_seq, sr_seq, f_seq, i_seq, c_tilde_seq, o_seq, ec_seq, sc_seq)
         return h_seq[1:].clone(), h_seq[T].clone(), c_seq[T].clone()
 
@@ -246,24 +251,52 @@ class _Sequence(torch.autograd.Function):
         d_b_r_o = d_hs.new_zeros(H)
         d_g_c = d_hs.new_zeros(H)
         d_b_c = d_hs.new_zeros(H)
+        _rows0 = d_hs.unbind(0)
+        _rows1 = ec_seq.unbind(0)
+        _rows2 = sc_seq.unbind(0)
+        _rows3 = o_seq.unbind(0)
+        _rows4 = sr_seq.unbind(0)
+        _rows5 = sa_seq.unbind(0)
+        _rows6 = ea_o_seq.unbind(0)
+        _rows7 = er_o_seq.unbind(0)
+        _rows8 = i_seq.unbind(0)
+        _rows9 = c_tilde_seq.unbind(0)
+        _rows10 = c_seq.unbind(0)
+        _rows11 = f_seq.unbind(0)
+        _rows12 = ea_f_seq.unbind(0)
+        _rows13 = ea_i_seq.unbind(0)
+        _rows14 = ea_c_seq.unbind(0)
+        _rows15 = er_f_seq.unbind(0)
+        _rows16 = er_i_seq.unbind(0)
+        _rows17 = er_c_seq.unbind(0)
+        _rows18 = d_lin_h_prev[:, :, 3 * H:4 * H].unbind(0)
+        _rows19 = d_lin_h_prev[:, :, 2 * H:3 * H].unbind(0)
+        _rows20 = d_lin_h_prev[:, :, H:2 * H].unbind(0)
+        _rows21 = d_lin_h_prev[:, :, :H].unbind(0)
+        _rows22 = d_lin_x[:, :, 3 * H:4 * H].unbind(0)
+        _rows23 = d_lin_x[:, :, 2 * H:3 * H].unbind(0)
+        _rows24 = d_lin_x[:, :, H:2 * H].unbind(0)
+        _rows25 = d_lin_x[:, :, :H].unbind(0)
+        _rows26 = d_lin_h_prev.unbind(0)
+        _w27 = stacked["h_prev"]
         for t in range(T - 1, -1, -1):
-            d_h = d_hs[t] + d_state_h
+            d_h = _rows0[t] + d_state_h
             d_c_next = d_state_c
-            ec = ec_seq[t]
-            sc = sc_seq[t]
-            o = o_seq[t]
-            sr = sr_seq[t]
-            sa = sa_seq[t]
-            ea_o = ea_o_seq[t]
-            er_o = er_o_seq[t]
+            ec = _rows1[t]
+            sc = _rows2[t]
+            o = _rows3[t]
+            sr = _rows4[t]
+            sa = _rows5[t]
+            ea_o = _rows6[t]
+            er_o = _rows7[t]
             nc = b_c + ec*g_c/sc
             _t0 = torch.tanh(nc)
-            d_nc = d_h*o*(1 - _t0**2)
+            d_nc = torch.ops.aten.tanh_backward(d_h*o, _t0)
             _t1 = sc**(-1.0)
             _t2 = H**(-1.0)
             _t3 = _t1*d_nc
             d_o = _t0*d_h
-            d_z_o = d_o*o*(1 - o)
+            d_z_o = torch.ops.aten.sigmoid_backward(d_o, o)
             _t4 = sr**(-2.0)
             _t5 = sr**(-1.0)
             _t7 = _t5*d_z_o
@@ -281,23 +314,23 @@ class _Sequence(torch.autograd.Function):
             d_qc = _t2*d_vc
             d_ec = _t3*g_c + 2*d_qc*ec
             d_mc = torch.sum(-d_ec, axis=-1, keepdims=True)
-            i = i_seq[t]
-            c_tilde = c_tilde_seq[t]
-            c_prev = c_seq[t]
-            f = f_seq[t]
-            ea_f = ea_f_seq[t]
-            ea_i = ea_i_seq[t]
-            ea_c = ea_c_seq[t]
-            er_f = er_f_seq[t]
-            er_i = er_i_seq[t]
-            er_c = er_c_seq[t]
+            i = _rows8[t]
+            c_tilde = _rows9[t]
+            c_prev = _rows10[t]
+            f = _rows11[t]
+            ea_f = _rows12[t]
+            ea_i = _rows13[t]
+            ea_c = _rows14[t]
+            er_f = _rows15[t]
+            er_i = _rows16[t]
+            er_c = _rows17[t]
             d_c = _t2*d_mc + d_c_next + d_ec
             d_c_tilde = d_c*i
-            d_z_c = d_c_tilde*(1 - c_tilde**2)
+            d_z_c = torch.ops.aten.tanh_backward(d_c_tilde, c_tilde)
             d_i = c_tilde*d_c
-            d_z_i = d_i*i*(1 - i)
+            d_z_i = torch.ops.aten.sigmoid_backward(d_i, i)
             d_f = c_prev*d_c
-            d_z_f = d_f*f*(1 - f)
+            d_z_f = torch.ops.aten.sigmoid_backward(d_f, f)
             _t8 = _t5*d_z_c
             _t9 = _t5*d_z_i
             _t10 = _t5*d_z_f
@@ -339,14 +372,10 @@ class _Sequence(torch.autograd.Function):
             d_mr_c = _t11
             d_mr_i = _t11
             d_mr_f = _t11
-            d_r_o = d_lin_h_prev[t, :, 3 * H:4 * H]
-            d_r_o[...] = _t2*d_mr_o + d_er_o
-            d_r_c = d_lin_h_prev[t, :, 2 * H:3 * H]
-            d_r_c[...] = _t2*d_mr_c + d_er_c
-            d_r_i = d_lin_h_prev[t, :, H:2 * H]
-            d_r_i[...] = _t2*d_mr_i + d_er_i
-            d_r_f = d_lin_h_prev[t, :, :H]
-            d_r_f[...] = _t2*d_mr_f + d_er_f
+            d_r_o = torch.add(_t2*d_mr_o, d_er_o, out=_rows18[t])
+            d_r_c = torch.add(_t2*d_mr_c, d_er_c, out=_rows19[t])
+            d_r_i = torch.add(_t2*d_mr_i, d_er_i, out=_rows20[t])
+            d_r_f = torch.add(_t2*d_mr_f, d_er_f, out=_rows21[t])
             d_sa = torch.sum(-_t12*d_z_c*ea_c*g_a_c - _t12*d_z_f*ea_f*g_a_f - _t12*d_z_i*ea_i*g_a_i - _t12*d_z_o*ea_o*g_a_o, axis=-1, keepdims=True)
             d_va = (1/2)*_t13*d_sa
             _t14 = (1/4)*d_va
@@ -368,15 +397,11 @@ class _Sequence(torch.autograd.Function):
             d_ma_c = _t19
             d_ma_i = _t19
             d_ma_f = _t19
-            d_a_o = d_lin_x[t, :, 3 * H:4 * H]
-            d_a_o[...] = _t2*d_ma_o + d_ea_o
-            d_a_c = d_lin_x[t, :, 2 * H:3 * H]
-            d_a_c[...] = _t2*d_ma_c + d_ea_c
-            d_a_i = d_lin_x[t, :, H:2 * H]
-            d_a_i[...] = _t2*d_ma_i + d_ea_i
-            d_a_f = d_lin_x[t, :, :H]
-            d_a_f[...] = _t2*d_ma_f + d_ea_f
-            back_h_prev = d_lin_h_prev[t] @ stacked["h_prev"]
+            d_a_o = torch.add(_t2*d_ma_o, d_ea_o, out=_rows22[t])
+            d_a_c = torch.add(_t2*d_ma_c, d_ea_c, out=_rows23[t])
+            d_a_i = torch.add(_t2*d_ma_i, d_ea_i, out=_rows24[t])
+            d_a_f = torch.add(_t2*d_ma_f, d_ea_f, out=_rows25[t])
+            back_h_prev = _rows26[t] @ _w27
             d_h_prev = back_h_prev
             d_state_h = d_h_prev
         grads = {}
@@ -490,15 +515,19 @@ class LstmLayernorm(torch.nn.Module):
         return [getattr(self, f"{name}_l{layer}{direction}") for name in PARAMS]
 
     def forward(self, input, state=None):
+        if input.dim() not in (2, 3) or input.shape[-1] != self.input_size:
+            raise ValueError(f"input: expected (T, B, {self.input_size}), (B, T, {self.input_size}) with batch_first "
+                             f"or (T, {self.input_size}), got {tuple(input.shape)}")
         batched = input.dim() == 3
         x = input if batched else input.unsqueeze(1)
         x = x.transpose(0, 1) if self.batch_first and batched else x
         if state is None:
             zero = x.new_zeros((self.num_layers * len(self._directions), x.shape[1], self.hidden_size))
             state = (zero,) * len(STATES)
-        elif len(STATES) == 1:
-            state = (state,)
-        state = tuple(s if batched else s.unsqueeze(1) for s in state)
+        else:
+            state = (state,) if len(STATES) == 1 else tuple(state)
+            state = tuple(s if batched else s.unsqueeze(1) for s in state)
+        self._check_state(state, x.shape[1])
         finals = []
         for layer in range(self.num_layers):
             outputs = []
@@ -520,3 +549,12 @@ class LstmLayernorm(torch.nn.Module):
         if not batched:
             output, state_n = output.squeeze(1), tuple(s.squeeze(1) for s in state_n)
         return output, state_n if len(STATES) > 1 else state_n[0]
+
+    def _check_state(self, state, batch):
+        """Each initial state (layers × directions, B, hidden), as nn.LSTM checks them: one line naming it."""
+        _want = (self.num_layers * len(self._directions), batch, self.hidden_size)
+        if len(state) != len(STATES):
+            raise ValueError(f"state: expected a tuple of {len(STATES)} tensors {STATES}, got {len(state)}")
+        for _name, _s in zip(STATES, state):
+            if tuple(_s.shape) != _want:
+                raise ValueError(f"state {_name}: expected shape {_want}, got {tuple(_s.shape)}")

@@ -73,30 +73,31 @@ class _Sequence(torch.autograd.Function):
         o_seq = xs.new_empty((T, B, H))
         proj_x = (xs.reshape(T * B, I) @ stacked["x"].T).reshape(T, B, -1)
         proj_x += torch.cat([params[_b] for _b in _BIAS_BLOCKS["x"]])
+        _rows0 = proj_x.unbind(0)
+        _rows1 = h_seq.unbind(0)
+        _rows2 = c_seq.unbind(0)
+        _rows3 = f_seq.unbind(0)
+        _rows4 = i_seq.unbind(0)
+        _rows5 = c_tilde_seq.unbind(0)
+        _rows6 = o_seq.unbind(0)
+        _w7 = stacked["h_prev"].T
         for t in range(T):
-            proj_h_prev = h_seq[t] @ stacked["h_prev"].T
-            proj_h_prev += proj_x[t]
+            proj_h_prev = torch.addmm(_rows0[t], _rows1[t], _w7)
             U_f_h_prev = proj_h_prev[:, :H]
-            c_prev = c_seq[t]
+            c_prev = _rows2[t]
             U_i_h_prev = proj_h_prev[:, H:2 * H]
             U_c_h_prev = proj_h_prev[:, 2 * H:3 * H]
             U_o_h_prev = proj_h_prev[:, 3 * H:4 * H]
             z_f = U_f_h_prev + c_prev*p_f
-            f = f_seq[t]
-            f[...] = torch.sigmoid(z_f)
+            f = torch.sigmoid(z_f, out=_rows3[t])
             z_i = U_i_h_prev + c_prev*p_i
-            i = i_seq[t]
-            i[...] = torch.sigmoid(z_i)
+            i = torch.sigmoid(z_i, out=_rows4[t])
             z_c = U_c_h_prev
-            c_tilde = c_tilde_seq[t]
-            c_tilde[...] = torch.tanh(z_c)
-            c = c_seq[t + 1]
-            c[...] = c_prev*f + c_tilde*i
+            c_tilde = torch.tanh(z_c, out=_rows5[t])
+            c = torch.add(c_prev*f, c_tilde*i, out=_rows2[t + 1])
             z_o = U_o_h_prev + c*p_o
-            o = o_seq[t]
-            o[...] = torch.sigmoid(z_o)
-            h = h_seq[t + 1]
-            h[...] = o*torch.tanh(c)
+            o = torch.sigmoid(z_o, out=_rows6[t])
+            h = torch.mul(o, torch.tanh(c), out=_rows1[t + 1])
         _ctx.save_for_backward(xs, *_tensors[2:], h_seq, c_seq, f_seq, i_seq, c_tilde_seq, o_seq)
         return h_seq[1:].clone(), h_seq[T].clone(), c_seq[T].clone()
 
@@ -120,37 +121,45 @@ class _Sequence(torch.autograd.Function):
         d_p_i = d_hs.new_zeros(H)
         d_p_f = d_hs.new_zeros(H)
         d_p_o = d_hs.new_zeros(H)
+        _rows0 = d_hs.unbind(0)
+        _rows1 = c_seq.unbind(0)
+        _rows2 = o_seq.unbind(0)
+        _rows3 = i_seq.unbind(0)
+        _rows4 = c_tilde_seq.unbind(0)
+        _rows5 = f_seq.unbind(0)
+        _rows6 = d_lin_x[:, :, 3 * H:4 * H].unbind(0)
+        _rows7 = d_lin_x[:, :, 2 * H:3 * H].unbind(0)
+        _rows8 = d_lin_x[:, :, H:2 * H].unbind(0)
+        _rows9 = d_lin_x[:, :, :H].unbind(0)
+        _rows10 = d_lin_x.unbind(0)
+        _w11 = stacked["h_prev"]
         for t in range(T - 1, -1, -1):
-            d_h = d_hs[t] + d_state_h
+            d_h = _rows0[t] + d_state_h
             d_c_next = d_state_c
-            c = c_seq[t + 1]
-            o = o_seq[t]
-            i = i_seq[t]
-            c_tilde = c_tilde_seq[t]
-            c_prev = c_seq[t]
-            f = f_seq[t]
+            c = _rows1[t + 1]
+            o = _rows2[t]
+            i = _rows3[t]
+            c_tilde = _rows4[t]
+            c_prev = _rows1[t]
+            f = _rows5[t]
             _t0 = torch.tanh(c)
             d_o = _t0*d_h
-            d_z_o = d_lin_x[t, :, 3 * H:4 * H]
-            d_z_o[...] = d_o*o*(1 - o)
-            d_c = d_c_next + d_h*o*(1 - _t0**2) + d_z_o*p_o
+            d_z_o = torch.ops.aten.sigmoid_backward.grad_input(d_o, o, grad_input=_rows6[t])
+            d_c = d_c_next + torch.ops.aten.tanh_backward(d_h*o, _t0) + d_z_o*p_o
             d_c_tilde = d_c*i
-            d_z_c = d_lin_x[t, :, 2 * H:3 * H]
-            d_z_c[...] = d_c_tilde*(1 - c_tilde**2)
+            d_z_c = torch.ops.aten.tanh_backward.grad_input(d_c_tilde, c_tilde, grad_input=_rows7[t])
             d_i = c_tilde*d_c
-            d_z_i = d_lin_x[t, :, H:2 * H]
-            d_z_i[...] = d_i*i*(1 - i)
+            d_z_i = torch.ops.aten.sigmoid_backward.grad_input(d_i, i, grad_input=_rows8[t])
             d_f = c_prev*d_c
-            d_z_f = d_lin_x[t, :, :H]
-            d_z_f[...] = d_f*f*(1 - f)
+            d_z_f = torch.ops.aten.sigmoid_backward.grad_input(d_f, f, grad_input=_rows9[t])
             d_c_prev = d_c*f + d_z_f*p_f + d_z_i*p_i
             d_state_c = d_c_prev
-            d_p_i += (c_prev*d_z_i).sum(axis=0)
-            d_p_f += (c_prev*d_z_f).sum(axis=0)
-            d_p_o += (c*d_z_o).sum(axis=0)
-            back_h_prev = d_lin_x[t] @ stacked["h_prev"]
+            back_h_prev = _rows10[t] @ _w11
             d_h_prev = back_h_prev
             d_state_h = d_h_prev
+        d_p_i += (c_seq[:T]*d_lin_x[:T, :, H:2 * H]).sum(dim=(0, 1))
+        d_p_f += (c_seq[:T]*d_lin_x[:T, :, :H]).sum(dim=(0, 1))
+        d_p_o += (c_seq[1:]*d_lin_x[:T, :, 3 * H:4 * H]).sum(dim=(0, 1))
         grads = {}
         d_stacked = d_lin_x.reshape(T * B, -1).T @ xs.reshape(T * B, -1)
         grads["W_f"] = d_stacked[:H]
@@ -252,15 +261,19 @@ class LstmPeephole(torch.nn.Module):
         return [getattr(self, f"{name}_l{layer}{direction}") for name in PARAMS]
 
     def forward(self, input, state=None):
+        if input.dim() not in (2, 3) or input.shape[-1] != self.input_size:
+            raise ValueError(f"input: expected (T, B, {self.input_size}), (B, T, {self.input_size}) with batch_first "
+                             f"or (T, {self.input_size}), got {tuple(input.shape)}")
         batched = input.dim() == 3
         x = input if batched else input.unsqueeze(1)
         x = x.transpose(0, 1) if self.batch_first and batched else x
         if state is None:
             zero = x.new_zeros((self.num_layers * len(self._directions), x.shape[1], self.hidden_size))
             state = (zero,) * len(STATES)
-        elif len(STATES) == 1:
-            state = (state,)
-        state = tuple(s if batched else s.unsqueeze(1) for s in state)
+        else:
+            state = (state,) if len(STATES) == 1 else tuple(state)
+            state = tuple(s if batched else s.unsqueeze(1) for s in state)
+        self._check_state(state, x.shape[1])
         finals = []
         for layer in range(self.num_layers):
             outputs = []
@@ -282,3 +295,12 @@ class LstmPeephole(torch.nn.Module):
         if not batched:
             output, state_n = output.squeeze(1), tuple(s.squeeze(1) for s in state_n)
         return output, state_n if len(STATES) > 1 else state_n[0]
+
+    def _check_state(self, state, batch):
+        """Each initial state (layers × directions, B, hidden), as nn.LSTM checks them: one line naming it."""
+        _want = (self.num_layers * len(self._directions), batch, self.hidden_size)
+        if len(state) != len(STATES):
+            raise ValueError(f"state: expected a tuple of {len(STATES)} tensors {STATES}, got {len(state)}")
+        for _name, _s in zip(STATES, state):
+            if tuple(_s.shape) != _want:
+                raise ValueError(f"state {_name}: expected shape {_want}, got {tuple(_s.shape)}")

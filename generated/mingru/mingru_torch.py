@@ -54,17 +54,20 @@ class _Sequence(torch.autograd.Function):
         h_tilde_seq = xs.new_empty((T, B, H))
         proj_x = (xs.reshape(T * B, I) @ stacked["x"].T).reshape(T, B, -1)
         proj_x += torch.cat([params[_b] for _b in _BIAS_BLOCKS["x"]])
+        _rows0 = proj_x[:, :, :H].unbind(0)
+        _rows1 = proj_x[:, :, H:2 * H].unbind(0)
+        _rows2 = h_seq.unbind(0)
+        _rows3 = z_seq.unbind(0)
+        _rows4 = h_tilde_seq.unbind(0)
         for t in range(T):
-            W_z_x = proj_x[t, :, :H]
-            W_h_x = proj_x[t, :, H:2 * H]
-            h_prev = h_seq[t]
+            W_z_x = _rows0[t]
+            W_h_x = _rows1[t]
+            h_prev = _rows2[t]
             z_z = W_z_x
-            z = z_seq[t]
-            z[...] = torch.sigmoid(z_z)
-            h_tilde = h_tilde_seq[t]
+            z = torch.sigmoid(z_z, out=_rows3[t])
+            h_tilde = _rows4[t]
             h_tilde[...] = W_h_x
-            h = h_seq[t + 1]
-            h[...] = h_prev*(1 - z) + h_tilde*z
+            h = torch.add(h_prev*(1 - z), h_tilde*z, out=_rows2[t + 1])
         _ctx.save_for_backward(xs, *_tensors[1:], h_seq, z_seq, h_tilde_seq)
         return h_seq[1:].clone(), h_seq[T].clone()
 
@@ -81,17 +84,21 @@ class _Sequence(torch.autograd.Function):
         zeros = d_hs.new_zeros((B, H))
         d_state_h = d_state_T[0]
         d_lin_x = d_hs.new_empty((T, B, 2 * H))
+        _rows0 = d_hs.unbind(0)
+        _rows1 = z_seq.unbind(0)
+        _rows2 = h_seq.unbind(0)
+        _rows3 = h_tilde_seq.unbind(0)
+        _rows4 = d_lin_x[:, :, H:2 * H].unbind(0)
+        _rows5 = d_lin_x[:, :, :H].unbind(0)
         for t in range(T - 1, -1, -1):
-            d_h = d_hs[t] + d_state_h
-            z = z_seq[t]
-            h_prev = h_seq[t]
-            h_tilde = h_tilde_seq[t]
-            d_h_tilde = d_lin_x[t, :, H:2 * H]
-            d_h_tilde[...] = d_h*z
+            d_h = _rows0[t] + d_state_h
+            z = _rows1[t]
+            h_prev = _rows2[t]
+            h_tilde = _rows3[t]
+            d_h_tilde = torch.mul(d_h, z, out=_rows4[t])
             d_z = d_h*(-h_prev + h_tilde)
             _t0 = 1 - z
-            d_z_z = d_lin_x[t, :, :H]
-            d_z_z[...] = _t0*d_z*z
+            d_z_z = torch.mul(_t0*d_z, z, out=_rows5[t])
             d_h_prev = _t0*d_h
             d_state_h = d_h_prev
         grads = {}
@@ -183,15 +190,19 @@ class Mingru(torch.nn.Module):
         return [getattr(self, f"{name}_l{layer}{direction}") for name in PARAMS]
 
     def forward(self, input, state=None):
+        if input.dim() not in (2, 3) or input.shape[-1] != self.input_size:
+            raise ValueError(f"input: expected (T, B, {self.input_size}), (B, T, {self.input_size}) with batch_first "
+                             f"or (T, {self.input_size}), got {tuple(input.shape)}")
         batched = input.dim() == 3
         x = input if batched else input.unsqueeze(1)
         x = x.transpose(0, 1) if self.batch_first and batched else x
         if state is None:
             zero = x.new_zeros((self.num_layers * len(self._directions), x.shape[1], self.hidden_size))
             state = (zero,) * len(STATES)
-        elif len(STATES) == 1:
-            state = (state,)
-        state = tuple(s if batched else s.unsqueeze(1) for s in state)
+        else:
+            state = (state,) if len(STATES) == 1 else tuple(state)
+            state = tuple(s if batched else s.unsqueeze(1) for s in state)
+        self._check_state(state, x.shape[1])
         finals = []
         for layer in range(self.num_layers):
             outputs = []
@@ -213,3 +224,12 @@ class Mingru(torch.nn.Module):
         if not batched:
             output, state_n = output.squeeze(1), tuple(s.squeeze(1) for s in state_n)
         return output, state_n if len(STATES) > 1 else state_n[0]
+
+    def _check_state(self, state, batch):
+        """Each initial state (layers × directions, B, hidden), as nn.LSTM checks them: one line naming it."""
+        _want = (self.num_layers * len(self._directions), batch, self.hidden_size)
+        if len(state) != len(STATES):
+            raise ValueError(f"state: expected a tuple of {len(STATES)} tensors {STATES}, got {len(state)}")
+        for _name, _s in zip(STATES, state):
+            if tuple(_s.shape) != _want:
+                raise ValueError(f"state {_name}: expected shape {_want}, got {tuple(_s.shape)}")

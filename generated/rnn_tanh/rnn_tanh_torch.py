@@ -59,13 +59,14 @@ class _Sequence(torch.autograd.Function):
         h_seq[0] = state0["h"]
         proj_x = (xs.reshape(T * B, I) @ stacked["x"].T).reshape(T, B, -1)
         proj_x += torch.cat([params[_b] for _b in _BIAS_BLOCKS["x"]])
+        _rows0 = proj_x.unbind(0)
+        _rows1 = h_seq.unbind(0)
+        _w2 = stacked["h_prev"].T
         for t in range(T):
-            proj_h_prev = h_seq[t] @ stacked["h_prev"].T
-            proj_h_prev += proj_x[t]
+            proj_h_prev = torch.addmm(_rows0[t], _rows1[t], _w2)
             U_h_prev = proj_h_prev
             z = U_h_prev
-            h = h_seq[t + 1]
-            h[...] = torch.tanh(z)
+            h = torch.tanh(z, out=_rows1[t + 1])
         _ctx.save_for_backward(xs, *_tensors[1:], h_seq)
         return h_seq[1:].clone(), h_seq[T].clone()
 
@@ -82,12 +83,15 @@ class _Sequence(torch.autograd.Function):
         zeros = d_hs.new_zeros((B, H))
         d_state_h = d_state_T[0]
         d_lin_x = d_hs.new_empty((T, B, 1 * H))
+        _rows0 = d_hs.unbind(0)
+        _rows1 = h_seq.unbind(0)
+        _rows2 = d_lin_x.unbind(0)
+        _w3 = stacked["h_prev"]
         for t in range(T - 1, -1, -1):
-            d_h = d_hs[t] + d_state_h
-            h = h_seq[t + 1]
-            d_z = d_lin_x[t]
-            d_z[...] = d_h*(1 - h**2)
-            back_h_prev = d_lin_x[t] @ stacked["h_prev"]
+            d_h = _rows0[t] + d_state_h
+            h = _rows1[t + 1]
+            d_z = torch.ops.aten.tanh_backward.grad_input(d_h, h, grad_input=_rows2[t])
+            back_h_prev = _rows2[t] @ _w3
             d_h_prev = back_h_prev
             d_state_h = d_h_prev
         grads = {}
@@ -179,15 +183,19 @@ class RnnTanh(torch.nn.Module):
         return [getattr(self, f"{name}_l{layer}{direction}") for name in PARAMS]
 
     def forward(self, input, state=None):
+        if input.dim() not in (2, 3) or input.shape[-1] != self.input_size:
+            raise ValueError(f"input: expected (T, B, {self.input_size}), (B, T, {self.input_size}) with batch_first "
+                             f"or (T, {self.input_size}), got {tuple(input.shape)}")
         batched = input.dim() == 3
         x = input if batched else input.unsqueeze(1)
         x = x.transpose(0, 1) if self.batch_first and batched else x
         if state is None:
             zero = x.new_zeros((self.num_layers * len(self._directions), x.shape[1], self.hidden_size))
             state = (zero,) * len(STATES)
-        elif len(STATES) == 1:
-            state = (state,)
-        state = tuple(s if batched else s.unsqueeze(1) for s in state)
+        else:
+            state = (state,) if len(STATES) == 1 else tuple(state)
+            state = tuple(s if batched else s.unsqueeze(1) for s in state)
+        self._check_state(state, x.shape[1])
         finals = []
         for layer in range(self.num_layers):
             outputs = []
@@ -209,6 +217,15 @@ class RnnTanh(torch.nn.Module):
         if not batched:
             output, state_n = output.squeeze(1), tuple(s.squeeze(1) for s in state_n)
         return output, state_n if len(STATES) > 1 else state_n[0]
+
+    def _check_state(self, state, batch):
+        """Each initial state (layers × directions, B, hidden), as nn.LSTM checks them: one line naming it."""
+        _want = (self.num_layers * len(self._directions), batch, self.hidden_size)
+        if len(state) != len(STATES):
+            raise ValueError(f"state: expected a tuple of {len(STATES)} tensors {STATES}, got {len(state)}")
+        for _name, _s in zip(STATES, state):
+            if tuple(_s.shape) != _want:
+                raise ValueError(f"state {_name}: expected shape {_want}, got {tuple(_s.shape)}")
 
     def _torch_names(self):
         for layer in range(self.num_layers):

@@ -207,10 +207,12 @@ def _backward(_saved, d_hs, d_state_T):
     grads["U_i"] = d_stacked[H:2 * H]
     grads["U_f"] = d_stacked[2 * H:3 * H]
     grads["U_o"] = d_stacked[3 * H:4 * H]
-    grads["b_z"] = d_lin_x[..., :H].sum(axis=(0, 1))
-    grads["b_i"] = d_lin_x[..., H:2 * H].sum(axis=(0, 1))
-    grads["b_f"] = d_lin_x[..., 2 * H:3 * H].sum(axis=(0, 1))
-    grads["b_o"] = d_lin_x[..., 3 * H:4 * H].sum(axis=(0, 1))
+    # The vector gradients that sum a packed array's block: one sum over steps and batch per array.
+    _summed_x = d_lin_x.sum(axis=(0, 1))
+    grads["b_z"] = _summed_x[:H]
+    grads["b_i"] = _summed_x[H:2 * H]
+    grads["b_f"] = _summed_x[2 * H:3 * H]
+    grads["b_o"] = _summed_x[3 * H:4 * H]
     d_xs = d_lin_x @ stacked["x"]
     return {name: grads[name] for name in PARAMS}, d_xs, d_state0
 
@@ -239,9 +241,22 @@ def forward(params, xs, state0=None):
     params has the keys of PARAMS; state0 {name: (B, hidden)} (a missing or None entry: zeros, whose
     gradient is dropped). Everything is taken in the dtype of xs."""
     xs = jnp.asarray(xs)
+    if xs.ndim != 3:
+        raise ValueError(f"xs: expected (T, B, input), got shape {xs.shape}")
+    _missing = [_name for _name in PARAMS if _name not in params]
+    if _missing:
+        raise ValueError(f"params: missing {', '.join(_missing)}")
     params = {name: jnp.asarray(params[name], xs.dtype) for name in PARAMS}
-    _shape = (xs.shape[1], params["W_z"].shape[0])
+    _sizes = {"input": xs.shape[2], "hidden": params["W_z"].shape[0]}
+    for _name, _dims in PARAMS.items():
+        if params[_name].shape != tuple(_sizes.get(_d) for _d in _dims):
+            raise ValueError(f"params[{_name!r}]: expected shape ({', '.join(_dims)}) = "
+                             f"{tuple(_sizes.get(_d) for _d in _dims)}, got {params[_name].shape}")
+    _shape = (xs.shape[1], _sizes["hidden"])
     state0 = {} if state0 is None else state0
+    for _name in STATES:
+        if state0.get(_name) is not None and jnp.shape(state0[_name]) != _shape:
+            raise ValueError(f"state0[{_name!r}]: expected shape (B, hidden) = {_shape}, got {jnp.shape(state0[_name])}")
     state0 = {s: jnp.zeros(_shape, xs.dtype) if state0.get(s) is None else jnp.asarray(state0[s], xs.dtype)
               for s in STATES}
     return _sequence(params, xs, state0)

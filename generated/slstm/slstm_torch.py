@@ -73,39 +73,42 @@ class _Sequence(torch.autograd.Function):
         f_seq = xs.new_empty((T, B, H))
         proj_x = (xs.reshape(T * B, I) @ stacked["x"].T).reshape(T, B, -1)
         proj_x += torch.cat([params[_b] for _b in _BIAS_BLOCKS["x"]])
+        _rows0 = proj_x.unbind(0)
+        _rows1 = h_seq.unbind(0)
+        _rows2 = m_seq.unbind(0)
+        _rows3 = c_seq.unbind(0)
+        _rows4 = n_seq.unbind(0)
+        _rows5 = z_seq.unbind(0)
+        _rows6 = i_pre_seq.unbind(0)
+        _rows7 = log_f_seq.unbind(0)
+        _rows8 = o_seq.unbind(0)
+        _rows9 = i_seq.unbind(0)
+        _rows10 = f_seq.unbind(0)
+        _w11 = stacked["h_prev"].T
         for t in range(T):
-            proj_h_prev = h_seq[t] @ stacked["h_prev"].T
-            proj_h_prev += proj_x[t]
+            proj_h_prev = torch.addmm(_rows0[t], _rows1[t], _w11)
             U_z_h_prev = proj_h_prev[:, :H]
             U_i_h_prev = proj_h_prev[:, H:2 * H]
             U_f_h_prev = proj_h_prev[:, 2 * H:3 * H]
             U_o_h_prev = proj_h_prev[:, 3 * H:4 * H]
-            m_prev = m_seq[t]
-            c_prev = c_seq[t]
-            n_prev = n_seq[t]
+            m_prev = _rows2[t]
+            c_prev = _rows3[t]
+            n_prev = _rows4[t]
             z_z = U_z_h_prev
-            z = z_seq[t]
-            z[...] = torch.tanh(z_z)
-            i_pre = i_pre_seq[t]
+            z = torch.tanh(z_z, out=_rows5[t])
+            i_pre = _rows6[t]
             i_pre[...] = U_i_h_prev
             z_f = U_f_h_prev
-            log_f = log_f_seq[t]
+            log_f = _rows7[t]
             log_f[...] = torch.nn.functional.logsigmoid(z_f)
             z_o = U_o_h_prev
-            o = o_seq[t]
-            o[...] = torch.sigmoid(z_o)
-            m = m_seq[t + 1]
-            m[...] = torch.maximum(log_f + m_prev, i_pre)
-            i = i_seq[t]
-            i[...] = torch.exp(i_pre - m)
-            f = f_seq[t]
-            f[...] = torch.exp(log_f - m + m_prev)
-            c = c_seq[t + 1]
-            c[...] = c_prev*f + i*z
-            n = n_seq[t + 1]
-            n[...] = f*n_prev + i
-            h = h_seq[t + 1]
-            h[...] = c*o/n
+            o = torch.sigmoid(z_o, out=_rows8[t])
+            m = torch.maximum(log_f + m_prev, i_pre, out=_rows2[t + 1])
+            i = torch.exp(i_pre - m, out=_rows9[t])
+            f = torch.exp(log_f - m + m_prev, out=_rows10[t])
+            c = torch.add(c_prev*f, i*z, out=_rows3[t + 1])
+            n = torch.add(f*n_prev, i, out=_rows4[t + 1])
+            h = torch.div(c*o, n, out=_rows1[t + 1])
         _ctx.save_for_backward(xs, *_tensors[4:], h_seq, c_seq, n_seq, m_seq, z_seq, i_pre_seq, log_f_seq, o_seq, i_seq, f_seq)
         return h_seq[1:].clone(), h_seq[T].clone(), c_seq[T].clone(), n_seq[T].clone(), m_seq[T].clone()
 
@@ -125,22 +128,38 @@ class _Sequence(torch.autograd.Function):
         d_state_n = d_state_T[2]
         d_state_m = d_state_T[3]
         d_lin_x = d_hs.new_empty((T, B, 4 * H))
+        _rows0 = d_hs.unbind(0)
+        _rows1 = c_seq.unbind(0)
+        _rows2 = n_seq.unbind(0)
+        _rows3 = o_seq.unbind(0)
+        _rows4 = z_seq.unbind(0)
+        _rows5 = f_seq.unbind(0)
+        _rows6 = i_seq.unbind(0)
+        _rows7 = i_pre_seq.unbind(0)
+        _rows8 = log_f_seq.unbind(0)
+        _rows9 = m_seq.unbind(0)
+        _rows10 = d_lin_x[:, :, 3 * H:4 * H].unbind(0)
+        _rows11 = d_lin_x[:, :, 2 * H:3 * H].unbind(0)
+        _rows12 = d_lin_x[:, :, H:2 * H].unbind(0)
+        _rows13 = d_lin_x[:, :, :H].unbind(0)
+        _rows14 = d_lin_x.unbind(0)
+        _w15 = stacked["h_prev"]
         for t in range(T - 1, -1, -1):
-            d_h = d_hs[t] + d_state_h
+            d_h = _rows0[t] + d_state_h
             d_c_next = d_state_c
             d_n_next = d_state_n
             d_m_next = d_state_m
-            c = c_seq[t + 1]
-            n = n_seq[t + 1]
-            o = o_seq[t]
-            c_prev = c_seq[t]
-            n_prev = n_seq[t]
-            z = z_seq[t]
-            f = f_seq[t]
-            i = i_seq[t]
-            i_pre = i_pre_seq[t]
-            log_f = log_f_seq[t]
-            m_prev = m_seq[t]
+            c = _rows1[t + 1]
+            n = _rows2[t + 1]
+            o = _rows3[t]
+            c_prev = _rows1[t]
+            n_prev = _rows2[t]
+            z = _rows4[t]
+            f = _rows5[t]
+            i = _rows6[t]
+            i_pre = _rows7[t]
+            log_f = _rows8[t]
+            m_prev = _rows9[t]
             d_n = -c*d_h*o/n**2 + d_n_next
             _t0 = d_h/n
             d_c = _t0*o + d_c_next
@@ -150,25 +169,21 @@ class _Sequence(torch.autograd.Function):
             _t2 = d_i*i
             d_m = -_t1 - _t2 + d_m_next
             d_o = _t0*c
-            d_z_o = d_lin_x[t, :, 3 * H:4 * H]
-            d_z_o[...] = d_o*o*(1 - o)
+            d_z_o = torch.ops.aten.sigmoid_backward.grad_input(d_o, o, grad_input=_rows10[t])
             _t3 = -i_pre + log_f + m_prev
             _t4 = _t1 + d_m*torch.heaviside(_t3, torch.full_like(_t3, 1/2))
             d_log_f = _t4
-            d_z_f = d_lin_x[t, :, 2 * H:3 * H]
-            d_z_f[...] = d_log_f*(1 - torch.exp(log_f))
-            d_i_pre = d_lin_x[t, :, H:2 * H]
-            d_i_pre[...] = _t2 + d_m*torch.heaviside(-_t3, torch.full_like(-_t3, 1/2))
+            d_z_f = torch.mul(d_log_f, 1 - torch.exp(log_f), out=_rows11[t])
+            d_i_pre = torch.add(_t2, d_m*torch.heaviside(-_t3, torch.full_like(-_t3, 1/2)), out=_rows12[t])
             d_z = d_c*i
-            d_z_z = d_lin_x[t, :, :H]
-            d_z_z[...] = d_z*(1 - z**2)
+            d_z_z = torch.ops.aten.tanh_backward.grad_input(d_z, z, grad_input=_rows13[t])
             d_c_prev = d_c*f
             d_state_c = d_c_prev
             d_n_prev = d_n*f
             d_state_n = d_n_prev
             d_m_prev = _t4
             d_state_m = d_m_prev
-            back_h_prev = d_lin_x[t] @ stacked["h_prev"]
+            back_h_prev = _rows14[t] @ _w15
             d_h_prev = back_h_prev
             d_state_h = d_h_prev
         grads = {}
@@ -269,15 +284,19 @@ class Slstm(torch.nn.Module):
         return [getattr(self, f"{name}_l{layer}{direction}") for name in PARAMS]
 
     def forward(self, input, state=None):
+        if input.dim() not in (2, 3) or input.shape[-1] != self.input_size:
+            raise ValueError(f"input: expected (T, B, {self.input_size}), (B, T, {self.input_size}) with batch_first "
+                             f"or (T, {self.input_size}), got {tuple(input.shape)}")
         batched = input.dim() == 3
         x = input if batched else input.unsqueeze(1)
         x = x.transpose(0, 1) if self.batch_first and batched else x
         if state is None:
             zero = x.new_zeros((self.num_layers * len(self._directions), x.shape[1], self.hidden_size))
             state = (zero,) * len(STATES)
-        elif len(STATES) == 1:
-            state = (state,)
-        state = tuple(s if batched else s.unsqueeze(1) for s in state)
+        else:
+            state = (state,) if len(STATES) == 1 else tuple(state)
+            state = tuple(s if batched else s.unsqueeze(1) for s in state)
+        self._check_state(state, x.shape[1])
         finals = []
         for layer in range(self.num_layers):
             outputs = []
@@ -299,3 +318,12 @@ class Slstm(torch.nn.Module):
         if not batched:
             output, state_n = output.squeeze(1), tuple(s.squeeze(1) for s in state_n)
         return output, state_n if len(STATES) > 1 else state_n[0]
+
+    def _check_state(self, state, batch):
+        """Each initial state (layers × directions, B, hidden), as nn.LSTM checks them: one line naming it."""
+        _want = (self.num_layers * len(self._directions), batch, self.hidden_size)
+        if len(state) != len(STATES):
+            raise ValueError(f"state: expected a tuple of {len(STATES)} tensors {STATES}, got {len(state)}")
+        for _name, _s in zip(STATES, state):
+            if tuple(_s.shape) != _want:
+                raise ValueError(f"state {_name}: expected shape {_want}, got {tuple(_s.shape)}")

@@ -16,6 +16,7 @@ class JaxPrinter(ArrayPrinter):
     """ArrayPrinter writing ``jnp.`` where it writes ``np.``, and ``jax.nn.`` for the logistic family."""
 
     _module = "jnp"
+    label = "JAX"  # in the error a form it has no rule for gives
     _kf = {k: "jnp." + v.split(".")[-1] for k, v in ArrayPrinter._kf.items()}
 
     def _module_format(self, fqn, register=True):
@@ -38,11 +39,6 @@ class JaxPrinter(ArrayPrinter):
 
     def _print_log_sigmoid(self, expr):
         return self._nn("log_sigmoid", expr)
-
-    def _unsupported(self, expr):
-        raise TypeError(f"the JAX printer has no rule for {type(expr).__name__}")
-
-    _print_MatVec = _print_MatTVec = _print_Outer = _unsupported
 
 
 _PRINTER = JaxPrinter()

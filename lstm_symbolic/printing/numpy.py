@@ -10,6 +10,7 @@ class ArrayPrinter(NumPyPrinter):
     """NumPyPrinter writing ``np.`` and calling the module's own stable ``sigmoid``."""
 
     _module = "np"
+    label = "NumPy"  # in the error a form it has no rule for gives
     _kf = {k: "np." + v.split(".")[-1] for k, v in NumPyPrinter._kf.items()}
 
     def __init__(self, settings=None):
@@ -72,7 +73,7 @@ class ArrayPrinter(NumPyPrinter):
         return f"{expr.p}/{expr.q}"
 
     def _unsupported(self, expr):
-        raise TypeError(f"the NumPy printer has no rule for {type(expr).__name__}")
+        raise TypeError(f"the {self.label} printer has no rule for {type(expr).__name__}")
 
     _print_MatVec = _print_MatTVec = _print_Outer = _unsupported
 

@@ -18,10 +18,30 @@ def _number(e) -> bool:
     return isinstance(e, sp.Expr) and e.is_number
 
 
+def _derivative(expr) -> tuple[str, sp.Expr, sp.Symbol] | None:
+    """``g*y*(1 - y)`` as ``("sigmoid_backward", g, y)``, ``g*(1 - y**2)`` as ``("tanh_backward", g, y)``
+    (one ATen kernel for three or two, the same arithmetic); None for another product."""
+    if not isinstance(expr, sp.Mul):
+        return None
+    factors = expr.args
+    for f in factors:
+        y = sp.Symbol("_") if not isinstance(f, sp.Add) else (1 - f)
+        if isinstance(y, sp.Symbol) and y in factors:
+            name, rest = "sigmoid_backward", expr / (y * f)
+        elif isinstance(y, sp.Pow) and y.exp == 2 and isinstance(y.base, sp.Symbol):
+            name, rest, y = "tanh_backward", expr / f, y.base
+        else:
+            continue
+        if not rest.is_number:
+            return name, rest, y
+    return None
+
+
 class TorchPrinter(ArrayPrinter):
     """``torch.`` functions on tensors; the sigmoid is PyTorch's own (finite for every argument)."""
 
     _module = "torch"
+    label = "PyTorch"  # in the error a form it has no rule for gives
     _kf = {k: "torch." + v.split(".")[-1] for k, v in NumPyPrinter._kf.items()}
 
     def _module_format(self, fqn, register=True):
@@ -79,10 +99,10 @@ class TorchPrinter(ArrayPrinter):
             at_zero = f"torch.full_like({x}, {at_zero})"
         return f"torch.heaviside({x}, {at_zero})"
 
-    def _unsupported(self, expr):
-        raise TypeError(f"the PyTorch printer has no rule for {type(expr).__name__}")
-
-    _print_MatVec = _print_MatTVec = _print_Outer = _unsupported
+    def _print_Mul(self, expr):
+        if fused := _derivative(expr):
+            return f"torch.ops.aten.{fused[0]}({self._print(fused[1])}, {self._print(fused[2])})"
+        return super()._print_Mul(expr)
 
 
 _PRINTER = TorchPrinter()
@@ -90,3 +110,43 @@ _PRINTER = TorchPrinter()
 
 def torch_code(expr: sp.Expr) -> str:
     return _PRINTER.doprint(expr)
+
+
+_OPS = {sp.Add: "torch.add", sp.Mul: "torch.mul"}
+_INTO = frozenset({"torch.sigmoid", "torch.tanh", "torch.exp", "torch.log", "torch.sqrt", "torch.abs",
+                   "torch.maximum", "torch.minimum", "torch.clamp"})
+
+
+def _closes_at_end(code: str, start: int) -> bool:
+    """Whether the parenthesis opened at ``code[start]`` is the one closed last."""
+    depth = 0
+    for k, ch in enumerate(code[start:], start):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0:
+            return k == len(code) - 1
+    return False
+
+
+def torch_code_into(expr: sp.Expr, out: str) -> str | None:
+    """``expr`` computed straight into the tensor ``out`` (its outermost operation given ``out=``: no
+    temporary and no copy), or None when that operation takes no ``out`` (a power, a bare symbol).
+    A term ``-y`` of a sum is a ``torch.sub`` (``1 - o``: one operation), a factor ``1/x`` a ``torch.div``."""
+    if fused := _derivative(expr):
+        return f"torch.ops.aten.{fused[0]}.grad_input({torch_code(fused[1])}, {torch_code(fused[2])}, grad_input={out})"
+    if type(expr) in _OPS:
+        add = isinstance(expr, sp.Add)
+        parts = list(expr.as_ordered_terms() if add else expr.as_ordered_factors())
+        op, last = _OPS[type(expr)], parts[-1]
+        if add and (minus := [p for p in parts if not _number(p) and p.could_extract_minus_sign()]):
+            op, last = "torch.sub", minus[-1]
+        elif not add and (over := [p for p in parts if isinstance(p, sp.Pow) and p.exp == -1]):
+            op, last = "torch.div", over[-1]
+        rest = type(expr)(*[p for p in parts if p is not last])
+        last = -last if op == "torch.sub" else last.base if op == "torch.div" else last
+        return f"{op}({torch_code(rest)}, {torch_code(last)}, out={out})"
+    if isinstance(expr, sp.Function):
+        code = torch_code(expr)
+        name = code[:code.index("(")] if "(" in code else ""
+        if name in _INTO and _closes_at_end(code, len(name)):
+            return f"{code[:-1]}, out={out})"
+    return None

@@ -44,6 +44,8 @@ class _Step:
         self.carry: dict[str, str] = {}
         self.outputs: dict[str, str] = {}
         self.blocks: dict[str, dict[int, str]] = {p.name: {} for p in plan.packed}
+        self.alias: dict[sp.Symbol, sp.Symbol] = {}  # a local assigned another local: the first name
+        self.same: dict[str, str] = {}  # a packed array whose blocks are another's: that array
 
     def row(self, key: str, whole: str) -> str:
         """The step's row of the sequence ``whole`` (a per-step input of the scan)."""
@@ -69,9 +71,12 @@ class _Step:
     def assign(self, lhs: sp.Symbol, rhs: sp.Expr) -> None:
         self.lines.append(f"{lhs.name} = {jax_code(rhs)}")
         self.local.add(lhs)
+        if isinstance(rhs, sp.Symbol) and rhs in self.local:
+            self.alias[lhs] = self.alias.get(rhs, rhs)
 
     def store_block(self, sym: sp.Symbol, slot: Slot) -> None:
-        self.blocks[slot.name][slot.block] = sym.name
+        """Stored under its first name, so that packed arrays of the same blocks print alike."""
+        self.blocks[slot.name][slot.block] = self.alias.get(sym, sym).name
 
     def joined(self, packed: str, start: int, count: int) -> str:
         """Blocks ``[start, +count)`` of a packed array at this step, as one array."""
@@ -84,6 +89,17 @@ class _Step:
 
 def _params_of(plan: Plan) -> set[sp.Symbol]:
     return {p.symbol for p in plan.kernel.cell.params}
+
+
+def _compute(step: _Step, op: Pass, params, at) -> None:
+    """A pass's loads (parameters excepted: read whole), its assignments in order, then its row reductions."""
+    for sym, slot in op.loads:
+        if sym not in params:
+            step.load(sym, at(slot))
+    for a in op.assigns:
+        step.assign(a.lhs, a.rhs)
+    for slot, e, mean in op.reductions:  # a row reduction, (B, 1): the pass's last value
+        step.assign(sp.Symbol(slot.name), (unit_mean if mean else unit_sum)(e))
 
 
 def _forward_step(plan: Plan) -> _Step:
@@ -109,13 +125,7 @@ def _forward_step(plan: Plan) -> _Step:
             source = g.operand.name if g.operand in step.local else at(op.source)
             step.lines.append(f'proj_{g.name} = {source} @ stacked["{g.name}"].T')
             continue
-        for sym, slot in op.loads:
-            if sym not in params:
-                step.load(sym, at(slot))
-        for a in op.assigns:
-            step.assign(a.lhs, a.rhs)
-        for slot, e, mean in op.reductions:  # a row reduction, (B, 1): the pass's last value
-            step.assign(sp.Symbol(slot.name), (unit_mean if mean else unit_sum)(e))
+        _compute(step, op, params, at)
         for sym, slot in op.stores:
             if slot.kind in ("state", "cache") and slot.name in states and slot.shift:
                 step.carry[slot.name] = sym.name
@@ -146,13 +156,7 @@ def _backward_step(plan: Plan) -> _Step:
             step.lines.append(f'back_{op.group.name} = {joined} @ stacked["{op.group.name}"]')
             step.local.add(op.group.back)
             continue
-        for sym, slot in op.loads:
-            if sym not in params:
-                step.load(sym, at(slot))
-        for a in op.assigns:
-            step.assign(a.lhs, a.rhs)
-        for slot, e, mean in op.reductions:  # a row reduction, (B, 1): the pass's last value
-            step.assign(sp.Symbol(slot.name), (unit_mean if mean else unit_sum)(e))
+        _compute(step, op, params, at)
         for sym, slot in op.stores:
             if slot.kind == "dlin":
                 step.store_block(sym, slot)
@@ -165,8 +169,14 @@ def _backward_step(plan: Plan) -> _Step:
                 step.outputs["d_xs"] = jax_code(e)
     for s in plan.zero_carries:
         step.carry[s] = f'jnp.zeros_like(_carry["{s}"])'
+    first: dict[str, str] = {}  # a packed array's blocks at the step -> the first array of them
     for p in plan.packed:
-        step.outputs[f"d_lin_{p.name}"] = step.joined(p.name, 0, len(p.adjoints))
+        joined = step.joined(p.name, 0, len(p.adjoints))
+        if joined in first:  # the same values (sLSTM: x's and h_prev's adjoints): one per-step output
+            step.same[p.name] = first[joined]
+        else:
+            first[joined] = p.name
+            step.outputs[f"d_lin_{p.name}"] = joined
     return step
 
 
@@ -199,6 +209,8 @@ def jax_module(kernel: Kernel) -> str:
     plan = build_plan(kernel)
     cell = kernel.cell
     fwd, bwd = _forward_step(plan), _backward_step(plan)
+    names = [name for _, name, _ in plan.vector_sums]
+    summed = {name for name in names if names.count(name) > 1}  # summed whole once, then sliced
     state_cached = {s: next((a for a in plan.cache if a.name == s), None) is not None for s in cell.states}
     return render(
         "codegen/jax/module.py.j2",
@@ -217,7 +229,8 @@ def jax_module(kernel: Kernel) -> str:
         backward=bwd,
         weight_grads=[{"group": g.name, "d_lin": _view(plan, g), "operand": _whole(plan, plan.home(g.operand)),
                        "blocks": [(w.name, _cols(k)) for k, w in enumerate(g.weights)]} for g in kernel.groups],
-        vector_sums=[(p, f"d_lin_{name}", _cols(k)) for p, name, k in plan.vector_sums],
+        vector_sums=[(p, name in summed, name, _cols(k)) for p, name, k in plan.vector_sums],
+        summed=sorted(summed),
         step_sums=[p for p, _ in kernel.vector_grads if f"d_{p}" in bwd.outputs],
         input_grads=[f"{_view(plan, g)} @ stacked[\"{g.name}\"]" for g in kernel.deferred]
         + (['_ys["d_xs"]'] if "d_xs" in bwd.outputs else []),
