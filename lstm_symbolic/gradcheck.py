@@ -16,6 +16,7 @@ import numpy as np
 
 FD_EPS = 1e-6
 FD_RTOL = 1e-6  # float64, central differences with ε = 1e-6
+EXTRA_SIZE = 3  # a size a cell declares beyond hidden and input (proj), unless given as <size>_size=
 
 
 def load_module(path: str | Path, name: str | None = None) -> ModuleType:
@@ -29,14 +30,25 @@ def load_module(path: str | Path, name: str | None = None) -> ModuleType:
     return module
 
 
-def random_problem(module, *, T=5, B=3, input_size=4, hidden_size=6, seed=0, dtype=np.float64):
-    """Parameters, inputs, initial state and loss weights for a gradient check."""
+def extra_sizes(module, given: dict | None = None) -> dict[str, int]:
+    """``{"proj_size": n}``: the module's sizes beyond hidden and input (as its parameters have them), each
+    as ``given`` has it, else :data:`EXTRA_SIZE`."""
+    names = dict.fromkeys(a for shape in module.PARAMS.values() for a in shape if a not in ("hidden", "input"))
+    return {f"{s}_size": (given or {}).get(f"{s}_size", EXTRA_SIZE) for s in names}
+
+
+def random_problem(module, *, T=5, B=3, input_size=4, hidden_size=6, seed=0, dtype=np.float64, **extra):
+    """Parameters, inputs, initial state and loss weights for a gradient check (``extra``: the module's own
+    sizes, ``proj_size=...``; :data:`EXTRA_SIZE` each by default)."""
     rng = np.random.default_rng(seed)
-    params = module.init_params(input_size, hidden_size, rng=rng, dtype=dtype)
+    extra = extra_sizes(module, extra)
+    params = module.init_params(input_size, hidden_size, rng=rng, dtype=dtype, **extra)
+    n = {"hidden": hidden_size, **{k.removesuffix("_size"): v for k, v in extra.items()}}
+    width = {s: n[getattr(module, "STATE_SIZES", {}).get(s, "hidden")] for s in module.STATES}
     xs = rng.standard_normal((T, B, input_size)).astype(dtype)
-    state0 = {s: rng.standard_normal((B, hidden_size)).astype(dtype) * 0.5 for s in module.STATES}
-    g_hs = rng.standard_normal((T, B, hidden_size)).astype(dtype)
-    g_T = {s: rng.standard_normal((B, hidden_size)).astype(dtype) for s in module.STATES}
+    state0 = {s: rng.standard_normal((B, width[s])).astype(dtype) * 0.5 for s in module.STATES}
+    g_hs = rng.standard_normal((T, B, width[module.STATES[0]])).astype(dtype)
+    g_T = {s: rng.standard_normal((B, width[s])).astype(dtype) for s in module.STATES}
     return params, xs, state0, g_hs, g_T
 
 
@@ -74,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m lstm_symbolic.gradcheck GENERATED_MODULE.py", file=sys.stderr)
         return 2
-    errors = check_module(load_module(args[0]))
-    print(f"gradient check of {args[0]} (T=5, B=3, input 4, hidden 6, float64, central differences)")
+    module = load_module(args[0])
+    errors = check_module(module)
+    extra = "".join(f", {k.removesuffix('_size')} {v}" for k, v in extra_sizes(module).items())
+    print(f"gradient check of {args[0]} (T=5, B=3, input 4, hidden 6{extra}, float64, central differences)")
     for name, err in errors.items():
         print(f"  {name:10} relative error {err:.1e}  {'ok' if err < FD_RTOL else 'FAILED'}")
     worst = max(errors.values())

@@ -255,35 +255,40 @@ DRIVER = """#include <math.h>
 #include "{m}.h"
 #define NP {n_params}
 #define NS {n_states}
-static const int ROWS[NP] = {{{rows}}}, COLS[NP] = {{{cols}}};  /* 0 hidden, 1 input, 2 one */
-static size_t dim(int code, int D, int H) {{ return code == 0 ? (size_t)H : code == 1 ? (size_t)D : 1; }}
+static const int ROWS[NP] = {{{rows}}}, COLS[NP] = {{{cols}}};  /* 0 hidden, 1 input, 2 one, 3 the cell's own */
+static const int STATE[NS] = {{{state_sizes}}};  /* the size of each state, coded as above */
+static size_t dim(int code, int D, int H) {{
+    return code == 0 ? (size_t)H : code == 1 ? (size_t)D : code == 3 ? (size_t)(H % 32 ? H + 1 : H / 2) : 1; }}
 #define RUN(R, SFX) static void run_##SFX(int T, int B, int D, int H) {{ \\
     R *p[NP], *g[NP], *gf[NP], *flat, *s0[NS], *sT[NS], *dT[NS], *d0[NS]; int k; size_t n; unsigned seed = 12345u; \\
-    R *xs = malloc(sizeof(R) * T * B * D), *hs = malloc(sizeof(R) * T * B * H), *dhs = malloc(sizeof(R) * T * B * H); \\
+    const int P = (int)dim(3, D, H); const size_t O = dim(STATE[0], D, H); \\
+    R *xs = malloc(sizeof(R) * T * B * D), *hs = malloc(sizeof(R) * T * B * O), *dhs = malloc(sizeof(R) * T * B * O); \\
     R *dxs = malloc(sizeof(R) * T * B * D); \\
-    R *cache = malloc(sizeof(R) * {m}_cache_size(T, B, D, H)); \\
-    R *work = malloc(sizeof(R) * {m}_workspace_size(T, B, D, H)); \\
+    R *cache = malloc(sizeof(R) * {m}_cache_size(T, B, D, H{x})); \\
+    R *work = malloc(sizeof(R) * {m}_workspace_size(T, B, D, H{x})); \\
+    (void)P; \\
     for (k = 0; k < NP; ++k) {{ n = dim(ROWS[k], D, H) * dim(COLS[k], D, H); \\
         p[k] = malloc(sizeof(R) * n); g[k] = malloc(sizeof(R) * n); \\
         while (n--) {{ seed = seed * 1103515245u + 12345u; p[k][n] = (R)((seed >> 8) % 1000) / 1000 - (R)0.5; }} }} \\
-    for (k = 0; k < NS; ++k) {{ s0[k] = calloc((size_t)B * H, sizeof(R)); sT[k] = malloc(sizeof(R) * B * H); \\
-        dT[k] = calloc((size_t)B * H, sizeof(R)); d0[k] = malloc(sizeof(R) * B * H); }} \\
+    for (k = 0; k < NS; ++k) {{ n = B * dim(STATE[k], D, H); \\
+        s0[k] = calloc(n, sizeof(R)); sT[k] = malloc(sizeof(R) * n); \\
+        dT[k] = calloc(n, sizeof(R)); d0[k] = malloc(sizeof(R) * n); }} \\
     for (n = 0; n < (size_t)T * B * D; ++n) xs[n] = (R)(n % 7) / 7 - (R)0.4; \\
-    for (n = 0; n < (size_t)T * B * H; ++n) dhs[n] = (R)(n % 5) / 5 - (R)0.3; \\
-    {m}_forward_##SFX(T, B, D, H, (const R *const *)p, xs, (const R *const *)s0, hs, sT, cache, work); \\
-    {m}_backward_##SFX(T, B, D, H, (const R *const *)p, xs, cache, dhs, (const R *const *)dT, g, dxs, d0, work); \\
+    for (n = 0; n < (size_t)T * B * O; ++n) dhs[n] = (R)(n % 5) / 5 - (R)0.3; \\
+    {m}_forward_##SFX(T, B, D, H{x}, (const R *const *)p, xs, (const R *const *)s0, hs, sT, cache, work); \\
+    {m}_backward_##SFX(T, B, D, H{x}, (const R *const *)p, xs, cache, dhs, (const R *const *)dT, g, dxs, d0, work); \\
     for (n = 0, k = 0; k < NP; ++k) n += dim(ROWS[k], D, H) * dim(COLS[k], D, H); \\
     flat = malloc(sizeof(R) * n); \\
     for (n = 0, k = 0; k < NP; ++k) {{ gf[k] = flat + n; n += dim(ROWS[k], D, H) * dim(COLS[k], D, H); }} \\
-    {m}_backward_##SFX(T, B, D, H, (const R *const *)p, xs, cache, dhs, (const R *const *)dT, gf, dxs, d0, work); \\
+    {m}_backward_##SFX(T, B, D, H{x}, (const R *const *)p, xs, cache, dhs, (const R *const *)dT, gf, dxs, d0, work); \\
     for (k = 0; k < NP; ++k) for (n = 0; n < dim(ROWS[k], D, H) * dim(COLS[k], D, H); ++n) \\
         if (fabs((double)g[k][n] - (double)gf[k][n]) > 1e-4 * (1 + fabs((double)g[k][n]))) {{ \\
             fprintf(stderr, "gradient %d differs between separate and adjacent arrays\\n", k); exit(1); }} \\
     free(flat); \\
-    {m}_step_forward_##SFX(B, D, H, (const R *const *)p, xs, (const R *const *)s0, sT, cache, work); \\
-    {m}_step_backward_##SFX(B, D, H, (const R *const *)p, xs, cache, (const R *const *)dT, g, dxs, d0, work); \\
-    {m}_forward_##SFX(T, B, D, H, (const R *const *)p, xs, NULL, hs, sT, cache, work); \\
-    {m}_backward_##SFX(T, B, D, H, (const R *const *)p, xs, cache, NULL, NULL, g, dxs, d0, work); \\
+    {m}_step_forward_##SFX(B, D, H{x}, (const R *const *)p, xs, (const R *const *)s0, sT, cache, work); \\
+    {m}_step_backward_##SFX(B, D, H{x}, (const R *const *)p, xs, cache, (const R *const *)dT, g, dxs, d0, work); \\
+    {m}_forward_##SFX(T, B, D, H{x}, (const R *const *)p, xs, NULL, hs, sT, cache, work); \\
+    {m}_backward_##SFX(T, B, D, H{x}, (const R *const *)p, xs, cache, NULL, NULL, g, dxs, d0, work); \\
     for (k = 0; k < NP; ++k) {{ free(p[k]); free(g[k]); }} \\
     for (k = 0; k < NS; ++k) {{ free(s0[k]); free(sT[k]); free(dT[k]); free(d0[k]); }} \\
     free(xs); free(hs); free(dhs); free(dxs); free(cache); free(work); }}
@@ -303,12 +308,16 @@ int main(void)
 """
 
 
-def _driver(cell: str, params: dict, states) -> str:
-    code = {"hidden": "0", "input": "1"}
+def _driver(cell: str, params: dict, states, state_sizes: dict) -> str:
+    """The sanitizer's driver of a cell (with at most one size of its own, code 3)."""
     shapes = [tuple(s) + (None,) * (2 - len(s)) for s in params.values()]
+    extra = sorted({a for shape in params.values() for a in shape} - {"hidden", "input"})
+    assert len(extra) <= 1, extra
+    code = {"hidden": "0", "input": "1", **{e: "3" for e in extra}}
     return DRIVER.format(
-        m=pipeline.naming.module_name(cell), n_params=len(params), n_states=len(states),
-        rows=", ".join(code[r] for r, _ in shapes), cols=", ".join(code.get(c, "2") for _, c in shapes))
+        m=pipeline.naming.module_name(cell), n_params=len(params), n_states=len(states), x=", P" * len(extra),
+        rows=", ".join(code[r] for r, _ in shapes), cols=", ".join(code.get(c, "2") for _, c in shapes),
+        state_sizes=", ".join(code[state_sizes.get(s, "hidden")] for s in states))
 
 
 @needs_cc
@@ -320,7 +329,7 @@ def test_forward_backward_clean_under_address_and_ub_sanitizers(c_dirs, numpy_mo
         pytest.skip("no cblas.h / CBLAS library here")
     m = pipeline.naming.module_name(cell)
     npm = numpy_modules[cell]
-    (tmp_path / "driver.c").write_text(_driver(cell, npm.PARAMS, npm.STATES))
+    (tmp_path / "driver.c").write_text(_driver(cell, npm.PARAMS, npm.STATES, getattr(npm, "STATE_SIZES", {})))
     exe = tmp_path / "driver"
     flags = ["-std=c99", "-g", "-O1", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
              "-fno-sanitize-recover=all", "-I", str(c_dirs[cell])]

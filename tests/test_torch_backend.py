@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from conftest import CELLS
+from conftest import PLAIN_CELLS as CELLS
 
 from lstm_symbolic import naming, pipeline
 from lstm_symbolic.gradcheck import load_module

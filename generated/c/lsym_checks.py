@@ -24,14 +24,17 @@ class _Cache:
     """What forward hands to backward: the sizes and dtype of the call that made it, and its arrays.
     backward refuses a cache of another module, and parameters or gradients of other sizes."""
 
-    __slots__ = ("T", "B", "I", "H", "dtype", "arrays", "owner")
+    __slots__ = ("T", "B", "I", "H", "extra", "dtype", "arrays", "owner")
 
     def __init__(self, sizes, dtype, arrays, owner):
-        self.T, self.B, self.I, self.H = sizes
+        self.T, self.B, self.I, self.H = sizes[:4]
+        self.extra = tuple(sizes[4:])  # the cell's sizes beyond hidden and input, in owner.extra's order
         self.dtype, self.arrays, self.owner = dtype, arrays, owner
 
     def __repr__(self):
-        return f"<cache of a forward call: T={self.T}, B={self.B}, input {self.I}, hidden {self.H}, {self.dtype}>"
+        extra = "".join(f", {k} {n}" for k, n in zip(self.owner.extra, self.extra, strict=True))
+        return (f"<cache of a forward call: T={self.T}, B={self.B}, input {self.I}, hidden {self.H}{extra}, "
+                f"{self.dtype}>")
 
 
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
@@ -98,8 +101,10 @@ class _Checks:
     weights stacked on one operand (the C's products have up to blocks * hidden columns).  forward_args
     and backward_args check a call's arguments; cache(...) makes the cache that backward_args accepts."""
 
-    def __init__(self, params, states, blocks):
+    def __init__(self, params, states, blocks, state_sizes=None):
         self.params, self.states, self.blocks = dict(params), tuple(states), blocks
+        self.state_size = {s: (state_sizes or {}).get(s, "hidden") for s in self.states}
+        self.output_size = self.state_size[self.states[0]]
         names = self.names = tuple(self.params)
         self.state_names = frozenset(self.states)
         self.param_arrays = operator.itemgetter(*names) if len(names) > 1 else lambda d: (d[names[0]],)
@@ -109,11 +114,21 @@ class _Checks:
         input_at = min((k for k, s in enumerate(axes) if "input" in s), default=None)
         self.has_input = input_at is not None
         self.size_from = {"hidden": names[hidden_at], "input": names[input_at] if self.has_input else None}
-        # The parameters last found right (float32 or float64 ndarrays) and the (hidden, input) they give, as one
+        # The sizes beyond hidden and input (proj), each taken from the first parameter that has it.
+        self.extra = tuple(dict.fromkeys(a for s in axes for a in s if a not in ("hidden", "input")))
+        self.size_from.update({a: next(n for n, s in self.params.items() if a in s) for a in self.extra})
+        # The parameters last found right (float32 or float64 ndarrays) and the sizes they give, as one
         # tuple (read at once, also by another thread): a training loop passes the same arrays again and again.
         # Reading their shapes again would cost more than the rest of the checks; an array cannot change its
         # size in place (reassigning .shape or .dtype keeps its bytes).
         self.last = ((None,) * len(names), None)
+
+    def init_sizes(self, input_size, hidden_size, extra):
+        """{size: n} of an init_params call; ``extra``: its keyword arguments ``<size>_size`` (proj_size=...)."""
+        want = sorted(f"{s}_size" for s in self.extra)
+        if sorted(extra) != want:
+            raise TypeError(f"init_params() takes the keyword arguments {', '.join(want) or 'rng and dtype'}")
+        return {"hidden": hidden_size, "input": input_size, **{s: extra[f"{s}_size"] for s in self.extra}}
 
     def cache(self, sizes, dtype, arrays):
         """The cache of a forward call: (T, B, input, hidden), its dtype, and what its backward reads."""
@@ -157,12 +172,8 @@ class _Checks:
                 arrays = ()
             last, last_sizes = self.last
             if arrays and all(map(operator.is_, arrays, last)):
-                hidden, input_size = last_sizes
-                if sizes.get("hidden", hidden) == hidden and (input_size is None
-                                                             or sizes.get("input") in (None, input_size)):
-                    sizes["hidden"] = hidden
-                    if input_size is not None:
-                        sizes["input"] = input_size
+                if all(sizes.get(label, n) == n for label, n in last_sizes):
+                    sizes.update(last_sizes)
                     return arrays
         if not isinstance(params, Mapping):
             _fail(where, f"params is {_kind(params)}; expected a dict with the keys {', '.join(self.names)}")
@@ -170,7 +181,7 @@ class _Checks:
         arrays = tuple(self._checked(where, "params", name, params[name], labels, sizes, x_arg)
                        for name, labels in self.params.items())
         if all(a.dtype is _F32 or a.dtype is _F64 for a in arrays):
-            self.last = arrays, (sizes["hidden"], sizes["input"] if self.has_input else None)
+            self.last = arrays, tuple((label, sizes[label]) for label in self.size_from if label in sizes)
         return arrays
 
     def _states(self, where, arg, states, sizes, x_arg):
@@ -182,13 +193,15 @@ class _Checks:
                          f"{', '.join(self.states)}")
         if not self.state_names.issuperset(states):
             _keys(where, arg, states, self.states, False)
-        out, want = {}, (sizes["B"], sizes["hidden"])
+        out = {}
         for name in self.states:
             a = states.get(name)
             if a is None:
                 continue
-            if type(a) is not np.ndarray or a.shape != want or not (a.dtype is _F32 or a.dtype is _F64):
-                a = self._checked(where, arg, name, a, ("B", "hidden"), sizes, x_arg)
+            size = self.state_size[name]
+            if type(a) is not np.ndarray or a.shape != (sizes["B"], sizes[size]) \
+                    or not (a.dtype is _F32 or a.dtype is _F64):
+                a = self._checked(where, arg, name, a, ("B", size), sizes, x_arg)
             out[name] = a
         return out
 
@@ -207,7 +220,8 @@ class _Checks:
             xs = self._checked(where, x_arg, None, xs, ("B", "input") if step else ("T", "B", "input"), sizes,
                                x_arg)
         T, B, H, I = sizes["T"], sizes["B"], sizes["hidden"], sizes["input"]
-        if T * B * self.blocks * max(I, H) > _C_INT:
+        extra = tuple(sizes[a] for a in self.extra)
+        if T * B * self.blocks * max(I, H, *extra) > _C_INT:
             _fail(where, f"{x_arg} has shape {xs.shape} with hidden size {H}: too large; expected "
                          f"T * B * {self.blocks} * max(input, hidden) at most {_C_INT} (the C's sizes are C ints)")
         states = self._states(where, s_arg, states, sizes, x_arg)
@@ -216,7 +230,7 @@ class _Checks:
             xs = xs[None]
         if xs.dtype is not dtype:
             xs = xs.astype(dtype)
-        return arrays, xs, states, (T, B, I, H), dtype
+        return arrays, xs, states, (T, B, I, H, *extra), dtype
 
     def backward_args(self, where, params, cache, d_hs, d_states, step=False):
         """The checked arguments of a backward call (step: of step_backward, without d_hs): (the arrays of
@@ -231,12 +245,13 @@ class _Checks:
             _fail(where, f"cache was made by a forward call over {cache.T} steps; expected the cache of "
                          "step_forward (one step)")
         sizes = {"T": cache.T, "B": cache.B, "input": cache.I, "hidden": cache.H}
+        sizes.update(zip(self.extra, cache.extra, strict=True))
         arrays = self._params(where, params, sizes, None)
         if d_hs is not None:
-            if type(d_hs) is not np.ndarray or d_hs.shape != (cache.T, cache.B, cache.H) \
+            if type(d_hs) is not np.ndarray or d_hs.shape != (cache.T, cache.B, sizes[self.output_size]) \
                     or not (d_hs.dtype is _F32 or d_hs.dtype is _F64):
-                d_hs = self._checked(where, "d_hs", None, d_hs, ("T", "B", "hidden"), sizes, None)
+                d_hs = self._checked(where, "d_hs", None, d_hs, ("T", "B", self.output_size), sizes, None)
             if d_hs.dtype is not cache.dtype:
                 d_hs = d_hs.astype(cache.dtype)
         d_states = self._states(where, "d_new_state" if step else "d_state_T", d_states, sizes, None)
-        return arrays, d_hs, d_states, (cache.T, cache.B, cache.I, cache.H), cache.dtype
+        return arrays, d_hs, d_states, (cache.T, cache.B, cache.I, cache.H, *cache.extra), cache.dtype

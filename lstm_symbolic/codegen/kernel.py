@@ -170,6 +170,21 @@ def check_names(kernel: Kernel) -> None:
     if not any(p.shape[0] == "hidden" for p in cell.params):
         raise CellError(f"cell '{cell.name}': the generated code reads the hidden size from a parameter "
                         "with hidden rows, and the cell has none")
+    for size in (s for s in cell.sizes[2:] if not any(s in p.shape for p in cell.params)):
+        raise CellError(f"cell '{cell.name}': the generated code reads the size {size} from a parameter, "
+                        "and no parameter has it")
+    for g in kernel.groups:
+        if len({cell.shape(w.name)[0] for w in g.weights}) > 1:
+            raise CellError(f"cell '{cell.name}': the weights multiplying {g.name} have different rows; "
+                            "the generated code stacks them: give them one size")
+
+
+def check_sizes(kernel: Kernel, language: str) -> None:
+    """Refuse a cell with sizes beyond hidden and input in an emitter that takes those two only."""
+    cell = kernel.cell
+    if cell.sizes[2:]:
+        raise CellError(f"cell '{cell.name}': the {language} emitter takes the sizes hidden and input only, and "
+                        f"this cell declares {', '.join(cell.sizes[2:])}: emit numpy or c")
 
 
 def build_kernel(derivation: Derivation) -> Kernel:

@@ -22,31 +22,11 @@ import sympy as sp
 
 from .kernel import Assign, BackProject, Group, Kernel, Project, Reduce, reads
 from .layout import Packed, ProjectionFold, layout
-from .schedule import Pass, Product, Slot, interleave, make_passes, schedule
+from .records import Buffer, CacheArray, Pass, Product, Slot
+from .schedule import interleave, make_passes, schedule
+from .widths import SIZES, B, D, H, T, size_symbol, widths
 
-__all__ = ["Pass", "Product", "Slot"]  # (read from here by the emitters)
-
-T, B, D, H = sp.symbols("T B D H", positive=True, integer=True)
-SIZES = {"hidden": H, "input": D}
-
-
-@dataclass(frozen=True)
-class CacheArray:
-    """One array of the forward cache, (rows, B, H)."""
-
-    name: str
-    rows: sp.Expr  # T or T + 1
-    values: tuple[tuple[sp.Symbol, int], ...]  # (symbol, row shift) it holds
-
-
-@dataclass(frozen=True)
-class Buffer:
-    """A workspace array of one pass (``forward`` or ``backward``), ``size`` elements."""
-
-    name: str
-    kind: str  # proj | state | temp | dlin | back | carry | row
-    size: sp.Expr
-    phase: str
+__all__ = ["SIZES", "B", "D", "H", "T", "Buffer", "CacheArray", "Pass", "Plan", "Product", "Slot", "build_plan"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +44,10 @@ class Plan:
     vector_sums: tuple[tuple[str, str, int], ...]  # (param, packed array, block): its gradient sums that block
     zero_carries: tuple[str, ...]  # states whose gradient passed to step t - 1 is 0
     workspace: tuple[Buffer, ...]
+    widths: tuple[tuple[sp.Symbol, str], ...] = ()  # the size of every vector value
+
+    def width(self, sym: sp.Symbol) -> str:
+        return dict(self.widths).get(sym, "hidden")
 
     def home(self, sym: sp.Symbol) -> Slot:
         return dict(self.homes)[sym]
@@ -93,21 +77,21 @@ def _recomputed(kernel: Kernel) -> dict[sp.Symbol, sp.Expr]:
     return out
 
 
-def _storage(kernel: Kernel, recomputed) -> tuple[tuple[CacheArray, ...], dict[sp.Symbol, Slot]]:
+def _storage(kernel: Kernel, recomputed, width) -> tuple[tuple[CacheArray, ...], dict[sp.Symbol, Slot]]:
     cell, cache, homes = kernel.cell, [], {q.symbol: Slot("input", q.name) for q in kernel.cell.inputs}
     saved = [s for s in kernel.saved if s not in recomputed]
     for s in cell.states:
         now, prev = sp.Symbol(s), cell.prev(s)
         kind = "cache" if now in saved or prev in saved else "state"
-        cache += [CacheArray(s, T + 1, ((prev, 0), (now, 1)))] if kind == "cache" else []
+        cache += [CacheArray(s, T + 1, ((prev, 0), (now, 1)), cell.state_shape(s)[0])] if kind == "cache" else []
         homes.update({prev: Slot(kind, s), now: Slot(kind, s, shift=1)})
     for q in (q for q in saved if q not in homes):
-        cache.append(CacheArray(q.name, T, ((q, 0),)))
+        cache.append(CacheArray(q.name, T, ((q, 0),), width[q]))
         homes[q] = Slot("cache", q.name)
     return tuple(cache), homes
 
 
-def _forward(kernel: Kernel, homes: dict) -> tuple:
+def _forward(kernel: Kernel, homes: dict, width: dict) -> tuple:
     cell, temps = kernel.cell, {}
     blocks = {g.block(k): Slot("proj", g.name, k, len(g.weights)) for g in kernel.groups for k in range(len(g.weights))}
     fixed = {g.block(k): 0 for g in kernel.deferred for k in range(len(g.weights))}
@@ -131,7 +115,7 @@ def _forward(kernel: Kernel, homes: dict) -> tuple:
             out.append(temps[sym])
         return out + ([Slot("output", cell.output)] if sym in states and sym.name == cell.output else [])
 
-    printed = make_passes(passes, [], load, stores_of, reduces=reduces)
+    printed = make_passes(passes, [], load, stores_of, width, reduces=reduces)
     ops = [Product(st.group, False, load(st.group.operand), Slot("proj", st.group.name, 0, len(st.group.weights)))
            if isinstance(st, Project) else st for st in bounds]
     homes.update(temps)
@@ -151,7 +135,7 @@ def _backward_statements(kernel: Kernel, recomputed: dict, adjoints: set) -> lis
         statements = live
 
 
-def _backward(kernel: Kernel, packed, views, homes: dict, recomputed: dict) -> tuple:
+def _backward(kernel: Kernel, packed, views, homes: dict, recomputed: dict, width: dict) -> tuple:
     cell, temps = kernel.cell, {}
     backs = {g.back: g for g in kernel.groups}
     seeds = {sym: s for s, sym in kernel.seeds}
@@ -184,7 +168,7 @@ def _backward(kernel: Kernel, packed, views, homes: dict, recomputed: dict) -> t
             out.append(temps.setdefault(sym, Slot("temp", sym.name)))
         return out + ([Slot("carry", state_of[sym], shift=1)] if sym in state_of else [])
 
-    printed = make_passes(passes, sums, load, stores_of, [s for s in seeds if s in slots], reduces)
+    printed = make_passes(passes, sums, load, stores_of, width, [s for s in seeds if s in slots], reduces)
     view = {g: Slot("dlin", p.name, s, len(p.adjoints)) for g, p, s in views}
     ops = [Product(st.group, True, view[st.group], Slot("back", st.group.name)) if isinstance(st, BackProject)
            else st for st in bounds]
@@ -198,20 +182,23 @@ def _vector_sums(kernel: Kernel, packed) -> tuple:
     return tuple((p, *where[named.get(e, e)]) for p, e in kernel.vector_grads if named.get(e, e) in where)
 
 
-def _workspace(kernel: Kernel, forward, backward, packed, homes) -> tuple[Buffer, ...]:
+def _workspace(kernel: Kernel, forward, backward, packed, homes, n) -> tuple[Buffer, ...]:
     fwd, bwd = ({op.group for op in ops if isinstance(op, Product)} for ops in (forward, backward))
-    out = [Buffer(g.name, "proj", (B if g.per_step else T * B) * len(g.weights) * H, "forward")
+    cell = kernel.cell
+    out = [Buffer(g.name, "proj", (B if g.per_step else T * B) * len(g.weights) * size_symbol(n[g.block(0)]), "forward")
            for g in kernel.groups if not g.per_step or g in fwd]
-    out += [Buffer(s, "state", 2 * B * H, "forward") for s in kernel.cell.states if homes[sp.Symbol(s)].kind == "state"]
+    out += [Buffer(s, "state", 2 * B * size_symbol(cell.state_shape(s)[0]), "forward") for s in cell.states
+            if homes[sp.Symbol(s)].kind == "state"]
     for phase, ops in (("forward", forward), ("backward", backward)):
-        temps = {slot.name for op in ops if isinstance(op, Pass) for _, slot in op.stores if slot.kind == "temp"}
-        out += [Buffer(name, "temp", B * H, phase) for name in sorted(temps)]
+        temps = {slot.name: op.size for op in ops if isinstance(op, Pass)
+                 for _, slot in op.stores if slot.kind == "temp"}
+        out += [Buffer(name, "temp", B * size_symbol(temps[name]), phase) for name in sorted(temps)]
         out += [Buffer(slot.name, "row", B, phase) for op in ops if isinstance(op, Pass)
                 for slot, _, _ in op.reductions]
-    out += [Buffer(p.name, "dlin", T * B * len(p.adjoints) * H, "backward") for p in packed]
-    out += [Buffer(g.name, "back", B * SIZES[kernel.cell.shape(g.name)[0]], "backward")
-            for g in kernel.groups if g in bwd]
-    return tuple(out + [Buffer(s, "carry", 2 * B * H, "backward") for s in kernel.cell.states])
+    out += [Buffer(p.name, "dlin", T * B * len(p.adjoints) * size_symbol(n[p.adjoints[0]]), "backward") for p in packed]
+    out += [Buffer(g.name, "back", B * size_symbol(n[g.back]), "backward") for g in kernel.groups if g in bwd]
+    return tuple(out + [Buffer(s, "carry", 2 * B * size_symbol(cell.state_shape(s)[0]), "backward")
+                        for s in cell.states])
 
 
 def build_plan(kernel: Kernel) -> Plan:
@@ -221,9 +208,10 @@ def build_plan(kernel: Kernel) -> Plan:
                          p.adjoints) for p in lay.packed}  # each array after the group it was made for
     packed, views = tuple(renamed.values()), tuple((g, renamed[p], s) for g, p, s in lay.views)
     recomputed = _recomputed(kernel)
-    cache, homes = _storage(kernel, recomputed)
-    forward = _forward(kernel, homes)  # (it adds the scratch arrays of the values crossing its passes)
-    backward = _backward(kernel, packed, views, homes, recomputed)
+    width = widths(kernel, recomputed)
+    cache, homes = _storage(kernel, recomputed, width)
+    forward = _forward(kernel, homes, width)  # (it adds the scratch arrays of the values crossing its passes)
+    backward = _backward(kernel, packed, views, homes, recomputed, width)
     return Plan(kernel, cache, tuple(homes.items()), tuple(recomputed.items()), lay.biases, lay.folds, packed, views,
                 forward, backward, _vector_sums(kernel, packed), tuple(s for s, sym in kernel.state_grads if sym == 0),
-                _workspace(kernel, forward, backward, packed, homes))
+                _workspace(kernel, forward, backward, packed, homes, width), tuple(width.items()))

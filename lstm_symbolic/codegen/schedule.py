@@ -1,6 +1,7 @@
-"""The pieces of a plan's schedule (Kernel statements → passes and the boundaries between them), for
-:mod:`.plan`: the records naming where values live (:class:`Slot`), the passes, and the rule that puts
-each assignment in the earliest pass its reads allow.
+"""The schedule of a plan (Kernel statements → passes and the boundaries between them), for
+:mod:`.plan`: the rule that puts each assignment in the earliest pass its reads allow, a pass's loads
+and stores, and its cut into one pass per width (:func:`.widths.split`).  The records it makes are
+those of :mod:`.records`.
 
 A boundary ends a pass: a matrix product (its operand must be complete), or a reduction across the
 units (:class:`~lstm_symbolic.codegen.kernel.Reduce`: each example's sum is complete only at the end of
@@ -9,51 +10,11 @@ the pass that adds it up, and a later pass reads it from a per-example ``row`` s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import sympy as sp
 
-from .kernel import Assign, Group, Reduce
-
-
-@dataclass(frozen=True)
-class Slot:
-    """A place a value is loaded from or stored to at step t, by ``kind``: ``input`` (sequence ``name``),
-    ``param`` (a vector parameter), ``cache`` (cache array ``name``, row t + ``shift``), ``state`` (state
-    ``name``'s two rows: before the step, ``shift`` 1 after it), ``proj`` (block ``block`` of the
-    ``width``-block projection of group ``name``), ``temp`` (a (B, H) scratch array), ``carry`` (the
-    gradient of state ``name`` reaching step t; ``shift`` 1: passed to step t - 1), ``dlin`` (block
-    ``block`` of packed adjoint array ``name``), ``back`` (group ``name``'s back-projection), ``output``
-    (hs), ``grad`` (the summed gradient of vector parameter ``name``), ``dx`` (input ``name``'s gradient),
-    ``row`` (a (B,) array: reduction ``name``'s value for each example)."""
-
-    kind: str
-    name: str
-    block: int = 0
-    width: int = 1
-    shift: int = 0
-
-
-@dataclass(frozen=True)
-class Pass:
-    """One fused element-wise pass over batch × hidden: loads, assignments in order, stores, sums, and
-    the reductions across the units it completes (``(row slot, summand, mean)``: one per example)."""
-
-    loads: tuple[tuple[sp.Symbol, Slot], ...]
-    assigns: tuple[Assign, ...]
-    stores: tuple[tuple[sp.Symbol, Slot], ...]
-    sums: tuple[tuple[Slot, sp.Expr], ...] = ()  # accumulated with +=
-    reductions: tuple[tuple[Slot, sp.Expr, bool], ...] = ()
-
-
-@dataclass(frozen=True)
-class Product:
-    """``target = source @ stacked(group)^T`` in a step, or ``@ stacked(group)`` (``back``: of its adjoints)."""
-
-    group: Group
-    back: bool
-    source: Slot
-    target: Slot
+from .kernel import Reduce
+from .records import Pass, Slot
+from .widths import split
 
 
 def schedule(statements, boundary, produced, fixed):
@@ -73,10 +34,11 @@ def schedule(statements, boundary, produced, fixed):
     return passes, [b for b in bounds if not isinstance(b, Reduce)], phase, reduces, bounds
 
 
-def make_passes(passes, sums, load, stores_of, extra=(), reduces=None) -> list[Pass]:
-    """Passes with their loads (what they read and do not compute) and stores; a loaded value with
-    somewhere to go (a kept projection block, a gradient given as an adjoint, a reduction kept for the
-    backward pass) is stored by the first pass that loads it (pass 0 loads ``extra``)."""
+def make_passes(passes, sums, load, stores_of, width, extra=(), reduces=None) -> list[list[Pass]]:
+    """Passes with their loads (what they read and do not compute) and stores, each cut into one pass
+    per width of its values; a loaded value with somewhere to go (a kept projection block, a gradient
+    given as an adjoint, a reduction kept for the backward pass) is stored by the first pass that loads
+    it (pass 0 loads ``extra``)."""
     reduces = reduces or [[] for _ in passes]
     last: dict = {}
     for p, sts in enumerate(passes):
@@ -95,15 +57,16 @@ def make_passes(passes, sums, load, stores_of, extra=(), reduces=None) -> list[P
         stores = [(s, slot) for s in loaded if s not in moved for slot in stores_of(s, p, last, True)]
         moved |= {s for s, _ in stores}
         stores += [(st.lhs, slot) for st in sts for slot in stores_of(st.lhs, p, last, False)]
-        out.append(Pass(tuple((s, load(s)) for s in loaded), tuple(sts), tuple(stores),
-                        tuple((slot, e) for q, slot, e in sums if q == p),
-                        tuple((Slot("row", r.lhs.name), r.rhs, r.mean) for r in reduces[p])))
+        whole = Pass(tuple((s, load(s)) for s in loaded), tuple(sts), tuple(stores),
+                     tuple((slot, e) for q, slot, e in sums if q == p),
+                     tuple((Slot("row", r.lhs.name), r.rhs, r.mean) for r in reduces[p]))
+        out.append(split(whole, width, lambda size, *parts: Pass(*parts, size=size)))
     return out
 
 
-def interleave(passes: list[Pass], bounds: list) -> tuple:
-    """Pass 0, boundary 0, pass 1, ...: the empty passes and the reductions (their pass adds them up)
-    left out."""
-    ops = [op for pz, b in zip(passes, bounds + [None], strict=True) for op in (pz, b) if op is not None]
+def interleave(passes: list[list[Pass]], bounds: list) -> tuple:
+    """Pass 0 (one per width), boundary 0, pass 1, ...: the empty passes and the reductions (their pass
+    adds them up) left out."""
+    ops = [op for pz, b in zip(passes, bounds + [None], strict=True) for op in (*pz, b) if op is not None]
     return tuple(op for op in ops if not isinstance(op, (Pass, Reduce))
                  or (isinstance(op, Pass) and (op.assigns or op.sums or op.stores or op.reductions)))

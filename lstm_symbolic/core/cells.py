@@ -2,9 +2,10 @@
 
 A :class:`Cell` is the input of the derivation.  Its quantities are SymPy symbols, one
 component each; its equations are assigned in order, each exactly once.  For a state
-``s`` the cell reads ``s_prev`` and must assign ``s``.  Shapes are tuples of the size
-names ``"hidden"`` and ``"input"``; ``()`` is a per-example scalar (a reduction across the units,
-``mu = mean(a)``, or arithmetic on such scalars), which broadcasts when it meets a vector.
+``s`` the cell reads ``s_prev`` and must assign ``s``.  Shapes are tuples of size names:
+``"hidden"``, ``"input"`` and any size the cell declares beyond them (``"proj"``); a state has the
+hidden size unless the cell gives it another.  ``()`` is a per-example scalar (a reduction across the
+hidden units, ``mu = mean(a)``, or arithmetic on such scalars), which broadcasts when it meets a vector.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from ..errors import UserError
 from .functions import MatVec, Reduction, Units, check_primitives
 
 SIZES = ("hidden", "input")
+# The component-level oracle's sizes (hidden 2, input 3); a size a cell declares beyond them is 2.
+ORACLE_SIZES = {"hidden": 2, "input": 3}
 
 
 class CellError(UserError, ValueError):
@@ -56,6 +59,16 @@ class Cell:
     states: tuple[str, ...]
     params: tuple[Quantity, ...]
     equations: tuple[Equation, ...]
+    sizes: tuple[str, ...] = SIZES  # every size a shape may name: hidden, input, then the cell's own
+    state_sizes: tuple[tuple[str, str], ...] = ()  # (state, size) of each state not of the hidden size
+
+    def state_shape(self, state: str) -> tuple[str]:
+        """The shape of state ``state`` (and of ``state_prev``): ``("hidden",)`` unless declared."""
+        return (dict(self.state_sizes).get(state, "hidden"),)
+
+    def oracle_sizes(self) -> dict[str, int]:
+        """Small sizes for the component-level oracle: hidden 2, input 3, every other size 2."""
+        return {size: ORACLE_SIZES.get(size, 2) for size in self.sizes}
 
     @property
     def output(self) -> str:
@@ -72,14 +85,14 @@ class Cell:
     def quantities(self) -> tuple[Quantity, ...]:
         """Every named quantity in declaration order: inputs, previous states, parameters,
         then the assigned values in equation order (computed once per cell)."""
-        prevs = tuple(Quantity(f"{s}_prev", "state", ("hidden",)) for s in self.states)
+        prevs = tuple(Quantity(f"{s}_prev", "state", self.state_shape(s)) for s in self.states)
         shapes = self._known_shapes()
         assigned = tuple(Quantity(eq.lhs.name, "intermediate", shapes[eq.lhs.name]) for eq in self.equations)
         return self.inputs + prevs + self.params + assigned
 
     def _known_shapes(self) -> dict[str, tuple[str, ...]]:
         shapes = {q.name: q.shape for q in self.inputs + self.params}
-        shapes.update({f"{s}_prev": ("hidden",) for s in self.states})
+        shapes.update({f"{s}_prev": self.state_shape(s) for s in self.states})
         for eq in self.equations:
             shapes[eq.lhs.name] = _shape_of(eq.rhs, shapes)
         return shapes
@@ -160,8 +173,11 @@ def make_cell(
     states: tuple[str, ...],
     params: dict[str, tuple[str, ...]],
     equations: list[tuple[str, sp.Expr]],
+    sizes: tuple[str, ...] = (),
+    state_sizes: dict[str, str] | None = None,
 ) -> Cell:
-    """Build and check a cell: every name known, defined before use, assigned once."""
+    """Build and check a cell: every name known, defined before use, assigned once.  ``sizes``: the
+    sizes beyond hidden and input; ``state_sizes``: the size of each state not of the hidden size."""
     cell = Cell(
         name=name,
         description=description,
@@ -169,6 +185,8 @@ def make_cell(
         states=tuple(states),
         params=tuple(Quantity(n, "param", s) for n, s in params.items()),
         equations=tuple(Equation(sp.Symbol(lhs), rhs) for lhs, rhs in equations),
+        sizes=SIZES + tuple(s for s in sizes if s not in SIZES),
+        state_sizes=tuple((s, n) for s, n in (state_sizes or {}).items() if n != "hidden"),
     )
     check_cell(cell)
     return cell
@@ -178,8 +196,11 @@ def check_cell(cell: Cell) -> None:
     """Raise CellError on the first thing that makes ``cell`` unusable."""
     known = {q.name for q in cell.inputs + cell.params} | {f"{s}_prev" for s in cell.states}
     for q in cell.inputs + cell.params:
-        if set(q.shape) - set(SIZES):
-            raise CellError(f"{q.name}: unknown size in shape {q.shape}; use hidden/input")
+        if set(q.shape) - set(cell.sizes):
+            raise CellError(f"{q.name}: unknown size in shape {q.shape}; use {'/'.join(cell.sizes)}")
+    for state, size in cell.state_sizes:
+        if state not in cell.states or size not in cell.sizes:
+            raise CellError(f"state size {state} = {size}: {state} must be a state and {size} a declared size")
     for eq in cell.equations:
         check_primitives(eq.rhs)
         if eq.rhs.atoms(Reduction) and not isinstance(eq.rhs, Reduction):
@@ -204,5 +225,5 @@ def check_cell(cell: Cell) -> None:
             raise CellError(f"state '{state}' is never updated: add an equation '{state} = ...'")
     shapes = cell._known_shapes()
     for state in cell.states:
-        if shapes[state] != ("hidden",):
-            raise CellError(f"state '{state}' must have the hidden size, not {shapes[state]}")
+        if shapes[state] != cell.state_shape(state):
+            raise CellError(f"state '{state}' must have the {cell.state_shape(state)[0]} size, not {shapes[state]}")

@@ -37,8 +37,8 @@ def leaf_env(cell: Cell, sizes: dict[str, int], seeds: dict[str, sp.Symbol] | No
     for q in cell.quantities:
         if q.kind in ("input", "state", "param"):
             env[q.symbol] = symbols_for(q.name, q.shape, sizes)
-    for seed in (seeds or {}).values():
-        env[seed] = symbols_for(seed.name, ("hidden",), sizes)
+    for state, seed in (seeds or {}).items():
+        env[seed] = symbols_for(seed.name, cell.state_shape(state), sizes)
     env[Units()] = sp.Integer(sizes["hidden"])
     return env
 
@@ -327,7 +327,7 @@ def exact_mismatches(derivation: Derivation, sizes: dict[str, int] | None = None
     """Leaves (inputs, previous states, parameters) whose derived gradient differs from
     ``sympy.diff`` of the component-level loss Σ_s ⟨seed_s, s⟩ of one step - exactly."""
     cell = derivation.cell
-    env = forward_env(cell, leaf_env(cell, sizes or {"hidden": 2, "input": 3}, derivation.seeds))
+    env = forward_env(cell, leaf_env(cell, sizes or cell.oracle_sizes(), derivation.seeds))
     loss = sum((env[seed].T * env[sp.Symbol(s)])[0] for s, seed in derivation.seeds.items())
     derived = backward_env(derivation, env)
     bad = []

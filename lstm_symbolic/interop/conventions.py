@@ -59,6 +59,7 @@ def _params_from(s: Stacked, cell: str) -> dict[str, np.ndarray]:
         elif np.any(p != 0):
             raise ConventionError(f"the weights have peepholes (p_{g} ≠ 0) but cell '{cell}' has none: "
                                   "use lstm-peephole")
+    params.update({name: np.array(a) for name, a in s.others.items()})
     for name in names:
         params.setdefault(name, np.zeros(params[_name("b", s.order[0])].shape, params[_name("W", s.order[0])].dtype))
     return {name: params[name] for name in names}
@@ -73,7 +74,9 @@ def _stacked_from(params: dict, cell: str, order: str, *, both: bool = False) ->
                           else np.asarray(params[_name("b", g)]) if both
                           else np.zeros_like(params[_name("b", g)]) for g in order])
     peep = {n[2:]: np.asarray(params[n]) for n in names if n.startswith("p_")}
-    return Stacked(order, rows("W"), rows("U"), rows("b"), b_h, peep)
+    blocks = {f"{k}_{g}" for g in order for k in ("W", "U", "b", "p")} | {f"b_h{g}" for g in order}
+    others = {n: np.asarray(params[n]) for n in names if n not in blocks}
+    return Stacked(order, rows("W"), rows("U"), rows("b"), b_h, peep, others)
 
 
 def _check_params(params: dict, names: dict[str, tuple[str, ...]]) -> None:
@@ -82,6 +85,8 @@ def _check_params(params: dict, names: dict[str, tuple[str, ...]]) -> None:
         raise ConventionError(f"parameters missing: {', '.join(missing)}")
     w = next(n for n, shape in names.items() if shape == ("hidden", "input"))
     sizes = dict(zip(("hidden", "input"), np.shape(params[w]), strict=False))
+    for name, shape in names.items():  # a size beyond hidden and input (proj): as the first parameter has it
+        sizes.update({s: n for s, n in zip(shape, np.shape(params[name]), strict=False) if s not in sizes})
     for name, shape in names.items():
         want = tuple(sizes[s] for s in shape)
         if np.shape(params[name]) != want:

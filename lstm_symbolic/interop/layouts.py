@@ -10,7 +10,7 @@ writers for parameters and for gradients alike.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -25,6 +25,7 @@ class ConventionError(UserError, ValueError):
 # only block, whose parameters have no suffix: W, U, b).
 GATE_ORDERS: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("pytorch", "lstm"): "ifco",  # torch: i, f, g, o
+    ("pytorch", "lstm-proj"): "ifco",  # nn.LSTM(proj_size=P): weight_hh (4H, P), weight_hr (P, H) is W_hr
     ("pytorch", "gru-reset-after"): "rzn",  # nn.GRU is the reset-after GRU
     ("pytorch", "rnn-tanh"): ("",),  # nn.RNN: one block, parameters W, U, b (no gate suffix)
     ("pytorch", "rnn-relu"): ("",),  # nn.RNN(nonlinearity="relu")
@@ -50,6 +51,7 @@ class Stacked:
     b_x: np.ndarray  # (G*H,)
     b_h: np.ndarray  # (G*H,)
     peepholes: dict[str, np.ndarray]  # gate -> (H,)
+    others: dict[str, np.ndarray] = field(default_factory=dict)  # parameters as they are (lstm-proj's W_hr)
 
     def block(self, a: np.ndarray, gate: str) -> np.ndarray:
         h = a.shape[0] // len(self.order)
@@ -84,20 +86,29 @@ def _torch_keys(layer: int, reverse: bool) -> tuple[str, ...]:
 
 
 def _read_pytorch(weights, order, cell, *, layer, reverse) -> Stacked:
-    """nn.LSTM / nn.GRU state dict: weight_ih (G*H, I), weight_hh (G*H, H), bias_ih, bias_hh (G*H,)."""
+    """nn.LSTM / nn.GRU state dict: weight_ih (G*H, I), weight_hh (G*H, H), bias_ih, bias_hh (G*H,); with
+    proj_size P (cell lstm-proj), weight_hh (G*H, P) and weight_hr (P, H), the cell's W_hr."""
     k_ih, k_hh, k_bi, k_bh = _torch_keys(layer, reverse)
     w_hh = _get(weights, k_hh, "pytorch")
     h = _sizes(k_hh, w_hh, len(order), 2, 0)
     w_ih = _get(weights, k_ih, "pytorch")
-    _expect(k_hh, w_hh, (len(order) * h, h))
+    others = {}
+    if cell == "lstm-proj":
+        k_hr = f"weight_hr{k_hh.removeprefix('weight_hh')}"
+        others["W_hr"] = _get(weights, k_hr, "pytorch")
+        _expect(k_hr, others["W_hr"], (w_hh.shape[-1], h))
+    _expect(k_hh, w_hh, (len(order) * h, others["W_hr"].shape[0] if others else h))
     _expect(k_ih, w_ih, (len(order) * h, w_ih.shape[-1]))
     b_ih = _expect(k_bi, _get(weights, k_bi, "pytorch"), (len(order) * h,))
     b_hh = _expect(k_bh, _get(weights, k_bh, "pytorch"), (len(order) * h,))
-    return Stacked(order, w_ih, w_hh, b_ih, b_hh, {})
+    return Stacked(order, w_ih, w_hh, b_ih, b_hh, {}, others)
 
 
 def _write_pytorch(s: Stacked, cell, *, layer, reverse) -> dict:
-    return dict(zip(_torch_keys(layer, reverse), (s.w_x, s.w_h, s.b_x, s.b_h), strict=True))
+    out = dict(zip(_torch_keys(layer, reverse), (s.w_x, s.w_h, s.b_x, s.b_h), strict=True))
+    if "W_hr" in s.others:
+        out[f"weight_hr_l{layer}" + ("_reverse" if reverse else "")] = s.others["W_hr"]
+    return out
 
 
 def _read_keras(weights, order, cell) -> Stacked:

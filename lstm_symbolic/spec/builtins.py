@@ -18,7 +18,7 @@ SPECS = Path(__file__).resolve().parent / "builtin"
 
 BUILTIN_CELLS: dict[str, Callable[[], Cell]] = {
     name: partial(load_spec, SPECS / f"{name}.toml")
-    for name in ("lstm", "lstm-peephole", "lstm-cifg", "gru", "gru-reset-after",
+    for name in ("lstm", "lstm-peephole", "lstm-cifg", "lstm-proj", "gru", "gru-reset-after",
                  "rnn-tanh", "rnn-relu", "slstm", "mingru", "lstm-layernorm")
 }
 

@@ -1,7 +1,8 @@
 """Cell spec files (``.toml``) → :class:`~lstm_symbolic.core.cells.Cell`: the user-defined front end.
 
 A spec names the inputs, the states (the first is the output, the last the memory), the
-parameters with shapes in ``hidden`` and ``input``, and the equations in order, each in the
+parameters with shapes in ``hidden``, ``input`` and the sizes it declares (``sizes = ["proj"]``,
+with ``[state_sizes]`` giving a state another size than hidden), and the equations in order, each in the
 formula language of :mod:`lstm_symbolic.formula.parse`.  Everything is checked before a cell is
 made, and each refusal is one :class:`SpecError` line ``<file>:<line>:<column>: <what to fix>``:
 the names (:mod:`lstm_symbolic.naming`), and what the generated code needs of the whole cell
@@ -27,7 +28,7 @@ from ..formula.values import show
 
 MAX_SPEC_BYTES = 256 * 1024
 MAX_DESCRIPTION = 200
-KEYS = ("name", "description", "states", "inputs", "params", "equations")
+KEYS = ("name", "description", "sizes", "states", "state_sizes", "inputs", "params", "equations")
 # Values no generated code can compute: z/0 is zoo, log(0) is -oo, 0/0 is nan.
 NOT_FINITE = (sp.zoo, sp.oo, -sp.oo, sp.nan)
 
@@ -120,7 +121,9 @@ class _Reader:
                 raise self.error(f"unknown key '{key}'; a spec has {', '.join(KEYS)}", "", key)
         name = self._cell_name()
         description = self._description() or name
+        self.sizes = SIZES + self._sizes()
         states = self._states()
+        self.state_sizes = {s: shape[0] for s, shape in self._shapes("state_sizes", vector=True).items()}
         inputs = self._shapes("inputs", vector=True)
         params = self._shapes("params", vector=False)
         self._distinct(states, inputs, params)
@@ -129,8 +132,8 @@ class _Reader:
         self._check_params(equations, params, inputs)
         self._check_clashes(name, equations, states, inputs, params)
         try:
-            return make_cell(name, description, inputs=inputs, states=tuple(states),
-                             params=params, equations=equations)
+            return make_cell(name, description, inputs=inputs, states=tuple(states), params=params,
+                             equations=equations, sizes=self.sizes, state_sizes=self.state_sizes)
         except CellError as exc:
             raise self.error(str(exc), "equations") from None
 
@@ -156,6 +159,19 @@ class _Reader:
                              "(no line breaks, tabs or control characters)", "", "description")
         return text
 
+    def _sizes(self) -> tuple[str, ...]:
+        """The sizes the spec declares beyond hidden and input (``sizes = ["proj"]``)."""
+        sizes = self.data.get("sizes", [])
+        if not isinstance(sizes, list) or not all(isinstance(s, str) for s in sizes):
+            raise self.error('\'sizes\' must be a list of names, e.g. sizes = ["proj"]', "", "sizes")
+        for size in sizes:
+            if problem := naming.name_problem(size):
+                raise self.error(f"in 'sizes': {problem}", "", "sizes")
+            if size in SIZES or sizes.count(size) > 1 or not size.isidentifier():
+                raise self.error(f"in 'sizes': '{size}' is {'built in' if size in SIZES else 'given twice'}; "
+                                 "list each size beyond hidden and input once", "", "sizes")
+        return tuple(sizes)
+
     def _states(self) -> list[str]:
         states = self.data.get("states")
         if not isinstance(states, list) or not states or not all(isinstance(s, str) for s in states):
@@ -177,9 +193,12 @@ class _Reader:
                 kind = '"hidden" or "input"' if vector else '"hidden" or ["hidden", "input"]'
                 raise self.error(f"shape of '{key}' must be {kind}", table, key)
             for size in shape:
-                if size not in SIZES:
-                    raise self.error(f"unknown size '{size}' in the shape of '{key}'; "
-                                     "use hidden or input", table, key)
+                if size not in self.sizes:
+                    raise self.error(f"unknown size '{size}' in the shape of '{key}'; use "
+                                     f"{', '.join(self.sizes[:-1])} or {self.sizes[-1]} (declare another "
+                                     'in sizes = [...])', table, key)
+            if table == "state_sizes" and key not in self.data.get("states", []):
+                raise self.error(f"'{key}' in [state_sizes] is not a state", table, key)
             shapes[self._name(key, table)] = tuple(shape)
         return shapes
 
@@ -202,7 +221,7 @@ class _Reader:
         if not isinstance(table, dict) or not table:
             raise self.error('[equations] must list name = "formula", in order', "equations")
         declared = {**{k: "an input" for k in inputs}, **{k: "a parameter" for k in params}}
-        shapes = {**inputs, **{naming.prev(s): ("hidden",) for s in states}, **params}
+        shapes = {**inputs, **{naming.prev(s): (self.state_sizes.get(s, "hidden"),) for s in states}, **params}
         undefined = set(table) | set(states)
         varying = set(inputs) | {naming.prev(s) for s in states}  # values that differ between examples
         constant = {}  # equations of parameters and constants alone: their formulas
@@ -278,13 +297,18 @@ class _Reader:
 
     def _check_shape(self, key: str, shape, states, expr=None, shapes=None) -> None:
         scalar = expr is not None and (expr.has(Reduction) or any(shapes.get(s.name) == () for s in expr.free_symbols))
+        if isinstance(expr, Reduction) and shapes.get(expr.args[0].name) != ("hidden",):
+            raise self.error(f"in '{key}': a reduction runs across the hidden units only", "equations", key)
         if shape == () and scalar and key not in states:
             return
         if shape is None or len(shape) != 1:
             raise self.error(f"equation '{key}' gives a {show(shape)} value; equations give "
-                             "vectors (hidden or input), or scalars from a reduction (mean(v))", "equations", key)
-        if key in states and shape != ("hidden",):
-            raise self.error(f"state '{key}' must have the hidden size, not {shape[0]}",
+                             "vectors (hidden, input or a declared size), or scalars from a reduction (mean(v))",
+                             "equations", key)
+        want = self.state_sizes.get(key, "hidden")
+        if key in states and shape != (want,):
+            raise self.error(f"state '{key}' must have the {want} size, not {shape[0]}"
+                             + ("" if want != "hidden" else " (or give it that size under [state_sizes])"),
                              "equations", key)
 
     # -- what the generated code needs of the whole cell ----------------------------------
@@ -325,6 +349,9 @@ class _Reader:
             if len(vs) > 1:
                 raise self.error(f"parameter '{key}' multiplies {' and '.join(sorted(vs))}; the generated code "
                                  "gives each vector its own weights: use one parameter for each", "params", key)
+        for size in (s for s in self.sizes[2:] if not any(s in shape for shape in params.values())):
+            raise self.error(f"size '{size}' is declared but no parameter has it: the generated code reads "
+                             "each size from a parameter", "", "sizes")
         if not any(shape[0] == "hidden" for shape in params.values()):
             raise self.error("the generated code reads the hidden size from a parameter: declare one of shape "
                              '"hidden" or ["hidden", ...]', "params")

@@ -23,7 +23,7 @@ from ..formula.parse import FormulaError, parse_shaped
 from ..notation import NotationError, get
 from ..printing.latex import symbol_table
 from .diagnose import MAX_TERMS, Problem, diagnose, expansion_bound, transposed
-from .eval import as_floats, numpy_value, random_leaves, state_values, user_env
+from .eval import all_sizes, as_floats, numpy_value, random_leaves, state_values, user_env
 from .names import is_next_seed
 from .right import RightFormulas
 
@@ -123,6 +123,7 @@ class Checker:
     # -- values at random draws -------------------------------------------------------------
     def _draw(self, sizes: dict, exact: bool, last: bool):
         """One draw: (exact env, the same at 60 digits) or a NumPy env."""
+        sizes = all_sizes(self.derivation.cell, sizes)
         leaves = random_leaves(self.derivation, sizes, self.rng, exact=exact, batch=1)
         if last:
             leaves.update({k: v * 0 for k, v in leaves.items() if is_next_seed(k)})

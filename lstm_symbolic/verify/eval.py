@@ -45,6 +45,12 @@ def as_floats(leaves: dict, digits: int) -> dict:
     return {k: v.applyfunc(lambda r: sp.Float(r, digits)) for k, v in leaves.items()}
 
 
+def all_sizes(cell, sizes: dict[str, int]) -> dict[str, int]:
+    """``sizes`` (hidden, input) with every other size of ``cell``: hidden + input (1 where hidden is 1)."""
+    other = 1 if sizes["hidden"] == 1 else sizes["hidden"] + sizes["input"]
+    return {**{s: other for s in cell.sizes}, **sizes}
+
+
 def random_leaves(derivation: Derivation, sizes: dict[str, int], rng, *, exact: bool, batch: int = 1) -> dict:
     """Random values of the inputs, previous states, parameters and seeds (internal names).
 
@@ -52,8 +58,9 @@ def random_leaves(derivation: Derivation, sizes: dict[str, int], rng, *, exact: 
     vectors with one column per example.
     """
     cell = derivation.cell
+    sizes = all_sizes(cell, sizes)
     shapes = {q.name: q.shape for q in cell.quantities if q.kind in ("input", "state", "param")}
-    shapes.update({str(s): ("hidden",) for s in derivation.seeds.values()})
+    shapes.update({str(s): cell.state_shape(state) for state, s in derivation.seeds.items()})
     leaves = {}
     for name, shape in shapes.items():
         rows = sizes[shape[0]]

@@ -18,7 +18,7 @@ import sympy as sp
 from ... import naming
 from ...core.functions import unit_mean, unit_sum
 from ...printing.jax import jax_code
-from ..kernel import Kernel, check_names
+from ..kernel import Kernel, check_names, check_sizes
 from ..plan import Pass, Plan, Slot, T, build_plan
 from ..render import render
 
@@ -204,6 +204,7 @@ def _view(plan: Plan, group) -> str:
 
 def jax_module(kernel: Kernel) -> str:
     """The standalone JAX module (``forward`` with a custom VJP) of ``kernel``'s cell."""
+    check_sizes(kernel, "jax")
     check_names(kernel)
     plan = build_plan(kernel)
     cell = kernel.cell

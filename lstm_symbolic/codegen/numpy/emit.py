@@ -21,14 +21,20 @@ from ...printing.numpy import numpy_code, numpy_code_into
 from ..kernel import Group, Kernel, check_names
 from ..plan import Pass, Plan, Slot, T, build_plan
 from ..render import render
+from ..widths import extra_sizes
 
 SIZE_NAMES = {"hidden": "H", "input": "I", "scalar": "1"}  # scalar: a reduction's, one per example
 
 
-def _cols(start: int, count: int = 1) -> str:
-    """The column slice of ``count`` blocks from block ``start``: ``H:2 * H``."""
+def size_name(size: str) -> str:
+    """A size as the module's code names it: ``H``, ``I``, ``_n_proj`` for a size a cell declares."""
+    return SIZE_NAMES.get(size, f"_n_{size}")
+
+
+def _cols(start: int, count: int = 1, unit: str = "H") -> str:
+    """The column slice of ``count`` blocks of ``unit`` columns from block ``start``: ``H:2 * H``."""
     def at(k):
-        return "" if k == 0 else "H" if k == 1 else f"{k} * H"
+        return "" if k == 0 else unit if k == 1 else f"{k} * {unit}"
     return f"{at(start)}:{at(start + count) or '0'}"
 
 
@@ -38,6 +44,10 @@ class _Printer:
     def __init__(self, plan: Plan):
         self.plan = plan
         self.deferred = {g.name for g in plan.kernel.deferred}
+        cell, groups = plan.kernel.cell, plan.kernel.groups
+        rows = {g.name: size_name(cell.shape(g.weights[0].name)[0]) for g in groups}
+        by_adjoint = {a: rows[g.name] for g in groups for a in g.adjoints}
+        self.unit = {**rows, **{p.name: by_adjoint[p.adjoints[0]] for p in plan.packed}}
         self.cached_output = plan.home(sp.Symbol(plan.kernel.cell.output)).kind == "cache"
 
     def at(self, slot: Slot) -> str | None:
@@ -54,7 +64,8 @@ class _Printer:
             step = k == "dlin" or slot.name in self.deferred  # one row per step
             if slot.width == 1:
                 return f"{name}[t]" if step else name
-            return f"{name}[t, :, {_cols(slot.block)}]" if step else f"{name}[:, {_cols(slot.block)}]"
+            cols = _cols(slot.block, 1, self.unit[slot.name])
+            return f"{name}[t, :, {cols}]" if step else f"{name}[:, {cols}]"
         if k == "output":
             return None if self.cached_output else "hs[t]"
         return f"d_state_{slot.name}" if k == "carry" else None
@@ -72,7 +83,7 @@ class _Printer:
         slot, n = self.plan.view(g), len(g.adjoints)
         if n == slot.width:
             return f"d_lin_{slot.name}[{t}]" if t else f"d_lin_{slot.name}"
-        return f"d_lin_{slot.name}[{t or ':'}, :, {_cols(slot.block, n)}]"
+        return f"d_lin_{slot.name}[{t or ':'}, :, {_cols(slot.block, n, self.unit[slot.name])}]"
 
 
 def _pass_lines(pr: _Printer, pz: Pass, local: set, folded: frozenset, skip_sums: set,
@@ -125,9 +136,9 @@ def _forward_lines(pr: _Printer, **printers) -> list[str]:
         for f in (f for f in plan.folds if f.into == g):
             into, src = f"proj_{g.name}", f"proj_{f.source.name}[t]"
             if f.count < len(g.weights):
-                into += f"[:, {_cols(f.into_start, f.count)}]"
+                into += f"[:, {_cols(f.into_start, f.count, pr.unit[g.name])}]"
             if f.count < len(f.source.weights):
-                src = f"proj_{f.source.name}[t, :, {_cols(f.source_start, f.count)}]"
+                src = f"proj_{f.source.name}[t, :, {_cols(f.source_start, f.count, pr.unit[f.source.name])}]"
             lines.append(f"{into} += {src}")
     return lines
 
@@ -143,7 +154,13 @@ def _backward_lines(pr: _Printer, **printers) -> list[str]:
             lines += _pass_lines(pr, op, local, frozenset(), summed, **printers)
         else:
             lines.append(f"back_{op.group.name} = {pr.view(op.group)} @ stacked[\"{op.group.name}\"]")
-    return lines + [f"d_state_{s} = zeros" for s in plan.zero_carries]
+    return lines + [f"d_state_{s} = {_zeros(kernel.cell, s)}" for s in plan.zero_carries]
+
+
+def _zeros(cell, state: str) -> str:
+    """Zeros of ``state``'s shape: ``zeros`` (the module's (B, H) array) for a state of the hidden size."""
+    size = cell.state_shape(state)[0]
+    return "zeros" if size == "hidden" else f"np.zeros((B, {size_name(size)}), dtype=dtype)"
 
 
 # The argument checks, written once: the C binding loads this file from beside its C, and every NumPy module
@@ -172,11 +189,18 @@ def module_data(kernel: Kernel, **printers) -> dict:
     cell, pr = kernel.cell, _Printer(plan)
     states = {s: plan.home(sp.Symbol(s)).kind == "cache" for s in cell.states}
     shapes = {q.name: q.shape for q in cell.quantities}
+    extra = extra_sizes(cell)
     return dict(
         cell=cell.name,
         description=cell.description,
         params=[(p.name, p.shape) for p in cell.params],
         states=cell.states,
+        sizes=extra,
+        size_names="".join(f", {size_name(s)}" for s in extra),
+        state_sizes={s: cell.state_shape(s)[0] for s in cell.states if cell.state_shape(s) != ("hidden",)},
+        state_size={s: size_name(cell.state_shape(s)[0]) for s in cell.states},
+        zeros={s: _zeros(cell, s) for s in cell.states},
+        param_size={p.name: size_name(p.shape[0]) for p in cell.params},
         state_rows={s: "T + 1" if kept else "2" for s, kept in states.items()},
         last_row={s: "T" if kept else "T % 2" for s, kept in states.items()},
         output=cell.output,
@@ -187,18 +211,19 @@ def module_data(kernel: Kernel, **printers) -> dict:
         forward_params=_params(plan, plan.forward),
         backward_params=_params(plan, plan.backward),
         deferred=[(g.name, any(b == g for b, _ in plan.biases)) for g in kernel.deferred],
-        intermediates=[(a.name, SIZE_NAMES[(shapes.get(a.name, ("hidden",)) or ("scalar",))[0]])
+        intermediates=[(a.name, size_name((shapes.get(a.name, ("hidden",)) or ("scalar",))[0]))
                        for a in plan.cache if a.name not in states],
         cached_states=[s for s, kept in states.items() if kept],
         forward_lines=_forward_lines(pr, **printers),
         packed=[(f"d_lin_{p.name}", len(p.adjoints)) for p in plan.packed],
+        packed_units={f"d_lin_{p.name}": pr.unit[p.name] for p in plan.packed},
         step_sums=[p for p, _ in kernel.vector_grads if p not in {q for q, _, _ in plan.vector_sums}],
         backward_lines=_backward_lines(pr, **printers),
         summed_arrays=sorted({f"d_lin_{name}" for _, name, _ in plan.vector_sums}),
-        vector_sums=[(p, f"d_lin_{name}", _cols(k)) for p, name, k in plan.vector_sums],
+        vector_sums=[(p, f"d_lin_{name}", _cols(k, 1, pr.unit[name])) for p, name, k in plan.vector_sums],
         weight_grads=[{
             "group": g.name, "d_lin": pr.view(g, ""), "operand": pr.whole(plan.home(g.operand)),
-            "blocks": [(w.name, _cols(k)) for k, w in enumerate(g.weights)],
+            "blocks": [(w.name, _cols(k, 1, pr.unit[g.name])) for k, w in enumerate(g.weights)],
         } for g in kernel.groups],
         per_step_input=any(e != 0 for _, e in kernel.input_grads),
         input_back=[(pr.view(g, ""), g.name) for g in kernel.deferred],

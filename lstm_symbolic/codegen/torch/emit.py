@@ -21,7 +21,7 @@ from ... import naming
 from ...core.functions import MatVec
 from ...interop import conventions
 from ...printing.torch import torch_code, torch_code_into
-from ..kernel import Kernel
+from ..kernel import Kernel, check_sizes
 from ..numpy.emit import module_data
 from ..render import render
 
@@ -155,6 +155,7 @@ def hoisted_views(lines: list[str]) -> tuple[list[str], list[str]]:
 
 def torch_module(kernel: Kernel) -> str:
     """The standalone PyTorch module (autograd.Function + nn.Module) for ``kernel``'s cell."""
+    check_sizes(kernel, "torch")
     cell = kernel.cell
     data = module_data(kernel, code=torch_code, code_into=torch_code_into)
     data["forward_lines"] = fused(data["forward_lines"])

@@ -64,16 +64,17 @@ class _Layout:
     """Per (cell, dtype, sizes): where each output lies in the output buffer of a forward (hs | states |
     cache) and of a backward (gradients | d_xs | d_state0), and the scratch the C asks for (n_work reals)."""
 
-    def __init__(self, dtype, axes, n_states, n_work, n_cache, T, B, D, H):
+    def __init__(self, dtype, checks, n_work, n_cache, T, B, D, H, *extra):
         self.dtype, self.n_work = dtype, n_work
-        BH, TBH = B * H, T * B * H
-        self.state_shape, self.hs_shape, self.xs_shape = (B, H), (T, B, H), (T, B, D)
-        self.n_state, self.n_hs, self.n_xs = BH, TBH, T * B * D
-        self.state_offs = [TBH + k * BH for k in range(n_states)]
-        self.saved_off = TBH + n_states * BH
+        n = {"hidden": H, "input": D, **dict(zip(checks.extra, extra, strict=True))}
+        self.state_shapes = [(B, n[checks.state_size[s]]) for s in checks.states]  # the output first
+        TBH, ends = T * B * n[checks.output_size], np.cumsum([0] + [B * w for _, w in self.state_shapes])
+        self.hs_shape, self.xs_shape, self.n_hs, self.n_xs = (T, *self.state_shapes[0]), (T, B, D), TBH, T * B * D
+        self.state_offs = [TBH + int(e) for e in ends[:-1]]
+        self.saved_off = TBH + int(ends[-1])
         self.n_fwd = self.saved_off + n_cache
         self.grad_offs, o, runs = [], 0, []  # runs: consecutive parameters of one shape, one view split along axis 0
-        for shape in (tuple(H if s == "hidden" else D for s in names) for names in axes):
+        for shape in (tuple(n[s] for s in names) for names in checks.params.values()):
             self.grad_offs.append(o)
             if runs and runs[-1][2] == shape:
                 runs[-1][0] += 1
@@ -81,8 +82,8 @@ class _Layout:
                 runs.append([1, o, shape])
             o += int(np.prod(shape))
         self.grad_runs = [(start, start + n * int(np.prod(shape)), (n,) + shape) for n, start, shape in runs]
-        self.dxs_off, self.dstate_offs = o, [o + T * B * D + k * BH for k in range(n_states)]
-        self.n_bwd = o + T * B * D + n_states * BH
+        self.dxs_off, self.dstate_offs = o, [o + T * B * D + int(e) for e in ends[:-1]]
+        self.n_bwd = o + T * B * D + int(ends[-1])
 
 
 class _Outputs:
@@ -96,15 +97,16 @@ class _Outputs:
         item, base = lay.dtype.itemsize, _addr(buf)
         self.lo, self.hi = base, base + buf.nbytes
         self.states_in = (_P * n_states)()  # the addresses of state0 / d_state_T during a call
-        at = lambda o: buf[o:o + lay.n_state].reshape(lay.state_shape)  # noqa: E731
+        at = lambda o, shape: buf[o:o + shape[0] * shape[1]].reshape(shape)  # noqa: E731
         if forward:
-            self.hs, self.states = buf[:lay.n_hs].reshape(lay.hs_shape), tuple(map(at, lay.state_offs))
+            self.hs = buf[:lay.n_hs].reshape(lay.hs_shape)
+            self.states = tuple(map(at, lay.state_offs, lay.state_shapes))
             self.saved, self.saved_addr = buf[lay.saved_off:], base + lay.saved_off * item
             self.states_out = (_P * n_states)(*(base + o * item for o in lay.state_offs))
         else:
             self.grads = tuple(g for start, stop, shape in lay.grad_runs for g in buf[start:stop].reshape(shape))
             self.d_xs = buf[lay.dxs_off:lay.dxs_off + lay.n_xs].reshape(lay.xs_shape)
-            self.d_state0 = tuple(map(at, lay.dstate_offs))
+            self.d_state0 = tuple(map(at, lay.dstate_offs, lay.state_shapes))
             self.ptrs = (_P * (n_params + n_states))(*(base + o * item for o in lay.grad_offs + lay.dstate_offs))
             self.grads_addr = ctypes.addressof(self.ptrs)
             self.dstate_addr = self.grads_addr + n_params * ctypes.sizeof(_P)
@@ -182,14 +184,14 @@ def release_buffers():
 class Binding:
     """One cell's C, built and loaded, and the calls of its Python API (see the cell's `<cell>_c.py`)."""
 
-    def __init__(self, file, prefix, params, states, blocks, sources=None):
+    def __init__(self, file, prefix, params, states, blocks, sources=None, state_sizes=None):
         self.params, self.states, self.names = dict(params), tuple(states), tuple(params)
-        self.checks = checks = _checks._Checks(params, states, blocks)
+        self.checks = checks = _checks._Checks(params, states, blocks, state_sizes)
         self._forward_args, self._backward_args, self._cache = checks.forward_args, checks.backward_args, checks.cache
         folder = Path(file).resolve().parent
         self.lib = lib = ctypes.CDLL(str(_build.build(folder, prefix, tuple(sources or (f"{prefix}.c",)))))
         fn = lambda name: getattr(lib, f"{prefix}_{name}")  # noqa: E731
-        ints = [ctypes.c_int] * 4
+        ints = [ctypes.c_int] * (4 + len(checks.extra))  # T, B, D, H and the cell's own sizes
         self._work_size, self._cache_size = fn("workspace_size"), fn("cache_size")
         for size in (self._work_size, self._cache_size):
             size.argtypes, size.restype = ints, ctypes.c_size_t
@@ -200,7 +202,7 @@ class Binding:
         self._funcs = {}  # dtype: (forward, backward, step_forward, step_backward), addresses as Python ints
         for dtype, sfx in ((np.dtype(np.float64), "f64"), (np.dtype(np.float32), "f32")):
             fns = tuple(fn(f"{name}_{sfx}") for name in ("forward", "backward", "step_forward", "step_backward"))
-            for f, n_ints, n_ptrs in zip(fns, (4, 4, 3, 3), (7, 9, 6, 8), strict=True):
+            for f, n_ints, n_ptrs in zip(fns, (len(ints),) * 2 + (len(ints) - 1,) * 2, (7, 9, 6, 8), strict=True):
                 f.argtypes, f.restype = ints[:n_ints] + [_P] * n_ptrs, None
             self._funcs[dtype] = fns
         self._layouts, self._np, self._ns = {}, len(self.names), len(self.states)
@@ -210,8 +212,7 @@ class Binding:
         lay = self._layouts.get((dtype, *sizes))
         if lay is None:
             n_work, n_cache = self._work_size(*sizes), self._cache_size(*sizes)
-            lay = self._layouts[(dtype, *sizes)] = _Layout(dtype, self.params.values(), self._ns, n_work, n_cache,
-                                                           *sizes)
+            lay = self._layouts[(dtype, *sizes)] = _Layout(dtype, self.checks, n_work, n_cache, *sizes)
         if ws is None:
             return _Outputs(lay, self._np, self._ns, forward), _own(), lay
         if type(ws) is not Workspace:
@@ -234,12 +235,12 @@ class Binding:
                 keep.append(a)
         return table, keep
 
-    def init_params(self, input_size, hidden_size, *, rng=None, dtype=np.float64):
+    def init_params(self, input_size, hidden_size, *, rng=None, dtype=np.float64, **extra):
         """Every parameter drawn from U(-1/sqrt(hidden), 1/sqrt(hidden)), as torch.nn.LSTM does (the same
         draws as the NumPy module's).  The arrays are views of one buffer, in the order of PARAMS, so the
         weights applied to one operand lie one after the other: the C then runs one product per operand."""
         rng = np.random.default_rng() if rng is None else rng
-        bound, sizes = 1.0 / np.sqrt(hidden_size), {"hidden": hidden_size, "input": input_size}
+        bound, sizes = 1.0 / np.sqrt(hidden_size), self.checks.init_sizes(input_size, hidden_size, extra)
         shapes = [tuple(sizes[s] for s in axes) for axes in self.params.values()]
         flat = np.empty(sum(int(np.prod(shape)) for shape in shapes), dtype=dtype)
         params, start = {}, 0
