@@ -23,6 +23,7 @@ from lstm_symbolic.interop.conventions import (
     grads_to_framework,
     to_params,
 )
+from lstm_symbolic.spec.builtins import load_cell
 
 T, B, I, H = 5, 3, 4, 6
 FD_EPS = 1e-6
@@ -110,7 +111,8 @@ LAYOUTS = [(f, c, o) for f, c in GATE_ORDERS for o in ({}, {"forget_bias": 3.0} 
 
 
 def _param_shapes(numpy_modules, cell, hidden, inputs):
-    params = numpy_modules[cell].init_params(inputs, hidden, rng=np.random.default_rng(0))
+    extra = {f"{size}_size": hidden + 1 for size in load_cell(cell).sizes if size not in ("hidden", "input")}
+    params = numpy_modules[cell].init_params(inputs, hidden, rng=np.random.default_rng(0), **extra)
     return {n: v.shape for n, v in params.items()}
 
 

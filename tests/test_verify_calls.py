@@ -326,7 +326,7 @@ def test_framework_conventions_come_from_interop():
 
 @pytest.mark.parametrize("argv, message", [
     (["--convention", "pytorch", "--cell", "gru"],
-     "no pytorch layout for cell 'gru': pytorch maps to lstm, gru-reset-after, rnn-tanh, rnn-relu"),
+     "no pytorch layout for cell 'gru': pytorch maps to lstm, lstm-proj, gru-reset-after, rnn-tanh, rnn-relu"),
     (["--convention", "onnx", "--gate-order", "fico"], "convention 'onnx' has onnx's own gate order (iofc)"),
 ])
 def test_framework_convention_mistakes_are_one_line(capsys, argv, message):
@@ -342,7 +342,7 @@ def test_framework_gradients_are_the_adjoint_of_the_layout():
 
     rng = np.random.default_rng(3)
     for framework, cell in frameworks.GATE_ORDERS:
-        sizes = {"hidden": 3, "input": 2}
+        sizes = {"hidden": 3, "input": 2, "proj": 2}  # proj: lstm-proj's
         shapes = {n: tuple(sizes[s] for s in shape) for n, shape in frameworks._cell_params(cell).items()}
         params = {n: rng.normal(size=s) for n, s in shapes.items()}
         grads = {n: rng.normal(size=s) for n, s in shapes.items()}

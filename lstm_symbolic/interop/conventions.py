@@ -151,7 +151,8 @@ def _linear_options(framework: str, options: dict) -> dict:
 
 def array_names(framework: str, cell: str, **options) -> tuple[str, ...]:
     """The keys of the framework's weights for ``cell``, in the order :func:`from_params` writes them."""
-    return tuple(_linear_map(framework, cell, 1, 1, tuple(sorted(options.items())))[0])
+    ones = tuple(sorted({(size, 1) for shape in _cell_params(cell).values() for size in shape}))
+    return tuple(_linear_map(framework, cell, ones, tuple(sorted(options.items())))[0])
 
 
 def params_of(framework: str, array: str, value, cell: str, like: dict, **options) -> dict[str, np.ndarray]:
@@ -174,8 +175,8 @@ def split_biases(framework: str, weights: dict, cell: str, rng: np.random.Genera
                  **options) -> dict[str, np.ndarray]:
     """Weights that give the same cell parameters, with every bias the framework keeps as two summed
     arrays (PyTorch's bias_ih + bias_hh, ONNX's Wb + Rb) split at random between them."""
-    hidden, input_size = _sizes_of(framework, weights, cell, options)
-    keys, shapes, _, matrix = _linear_map(framework, cell, hidden, input_size, tuple(sorted(options.items())))
+    sizes = _sizes(to_params(framework, weights, cell, **options), cell)
+    keys, shapes, _, matrix = _linear_map(framework, cell, sizes, tuple(sorted(options.items())))
     noise = rng.normal(0, scale, matrix.shape[0])
     coef, *_ = np.linalg.lstsq(matrix, noise, rcond=None)
     free = _unflatten(noise - matrix @ coef, keys, shapes)  # a direction to_params does not see
@@ -183,22 +184,21 @@ def split_biases(framework: str, weights: dict, cell: str, rng: np.random.Genera
 
 
 def _map_for(framework: str, cell: str, like: dict, options: dict):
-    w = next(n for n, shape in _cell_params(cell).items() if shape == ("hidden", "input"))
-    hidden, input_size = np.shape(like[w])
-    return _linear_map(framework, cell, hidden, input_size, tuple(sorted(options.items())))
+    return _linear_map(framework, cell, _sizes(like, cell), tuple(sorted(options.items())))
 
 
-def _sizes_of(framework: str, weights: dict, cell: str, options: dict) -> tuple[int, int]:
-    params = to_params(framework, weights, cell, **options)
-    w = next(n for n, shape in _cell_params(cell).items() if shape == ("hidden", "input"))
-    return np.shape(params[w])
+def _sizes(params: dict, cell: str) -> tuple[tuple[str, int], ...]:
+    """The cell's sizes ((name, value), …: hidden, input, proj, …) read off its parameters' shapes."""
+    found = {}
+    for name, shape in _cell_params(cell).items():
+        found.update(zip(shape, np.shape(params[name]), strict=True))
+    return tuple(sorted(found.items()))
 
 
 @lru_cache(maxsize=64)
-def _linear_map(framework: str, cell: str, hidden: int, input_size: int, options: tuple):
+def _linear_map(framework: str, cell: str, sizes: tuple, options: tuple):
     """(keys, shapes, parameter names, M): ``to_params(w) = Mᵀ w + const`` on the flattened arrays."""
-    opts = dict(options)
-    sizes = {"hidden": hidden, "input": input_size}
+    opts, sizes = dict(options), dict(sizes)
     names = _cell_params(cell)
     zero = {n: np.zeros(tuple(sizes[s] for s in shape)) for n, shape in names.items()}
     base_w = from_params(framework, zero, cell, **opts)
