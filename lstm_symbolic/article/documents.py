@@ -15,11 +15,11 @@ from .. import naming
 from .. import notation as notations
 from ..core.cells import Cell
 from ..core.derive import Adjoint, Derivation, Step
-from ..core.functions import PIECEWISE, MatVec, linear_atoms
-from ..core.jacobian import Diag, Jacobian, JacobianError, Term, jacobian
+from ..core.functions import PIECEWISE, UNITS, MatVec, Reduction, linear_atoms
+from ..core.jacobian import Diag, Jacobian, Term, jacobian
 from ..errors import UserError
 from ..notation import Notation
-from ..printing.latex import term_factors
+from ..printing.latex import ONES, term_factors
 from ..spec.builtins import load_cell
 from .document import Block, Context, Document, Plain, Prose, Row, Section, visible_width, wrap_sum
 
@@ -196,33 +196,22 @@ def _stack_adjoint(ctx: Context, part: str):
     return None
 
 
-_THROUGH_REDUCTION = ("passes through a reduction across the units (a mean or a sum: every unit then moves every "
-                      "other), so it is not diagonal and weights, and is not printed; the gradients above are exact")
-
-
 def jacobian_section(ctx: Context) -> Section:
     """d memory_t / d memory_{t-1}: partial, and total when another state carries it."""
     cell, blocks = ctx.cell, []
     mem = sp.Symbol(cell.memory)
     mem_prev = sp.Symbol(naming.prev(cell.memory))
-    try:
-        partial = jacobian(cell, total=False)
-    except JacobianError:
-        return Section(_jacobian_title(ctx), f"The step Jacobian {_THROUGH_REDUCTION}.", (), "jacobian")
+    partial = jacobian(cell, total=False)
     lhs = ctx.partial(mem, mem_prev)
     held = [ctx.tex(sp.Symbol(naming.prev(s))) for s in cell.states if s != cell.memory]
     label = rf"\left.{lhs}\right|_{{{', '.join(held)}}}" if held else lhs
     blocks.append(Block("partial", tuple(wrap_sum(_jacobian_sum(ctx, partial.terms), label))))
-    try:
-        total, skipped = jacobian(cell, total=True), ""
-    except JacobianError:  # (the partial one is printed)
-        total, skipped = partial, f" The total Jacobian {_THROUGH_REDUCTION}."
-    labels = ""
+    total, labels = jacobian(cell, total=True), ""
     if total.total:
         block, labels = _total_block(ctx, total, partial, mem, mem_prev)
         blocks.append(block)
     carousel = isinstance(partial.diagonal, sp.Symbol)  # diag(f_t) and nothing else
-    intro = _jacobian_intro(ctx, held, carousel) + labels + skipped
+    intro = _jacobian_intro(ctx, held, carousel) + labels
     return Section(_jacobian_title(ctx), intro, tuple(blocks), "jacobian")
 
 
@@ -368,6 +357,9 @@ def conventions_section(ctx: Context) -> Section:
         items.append("$[x > 0]$ is 1 where $x > 0$ and 0 elsewhere ($[x \\geq 0]$ likewise), and $H(x)$ "
                      "is the unit step with $H(0) = \\tfrac12$: the derivatives of the piecewise "
                      "functions, with PyTorch's values at the kinks.")
+    if any(isinstance(eq.rhs, Reduction) for eq in ctx.cell.equations):
+        items.append(f"$\\mathbf{{1}}$ is the vector of ${UNITS}$ ones: ${ONES}$ is the Jacobian of a sum across "
+                     f"the units broadcast back to every unit, and $\\frac{{1}}{{{UNITS}}}{ONES}$ that of a mean.")
     intro = f"The notation is {n.description}."
     return Section("Conventions", intro, (), "conventions", tuple(items))
 
