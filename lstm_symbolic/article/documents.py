@@ -21,6 +21,7 @@ from ..errors import UserError
 from ..notation import Notation
 from ..printing.latex import ONES, term_factors
 from ..spec.builtins import load_cell
+from . import document
 from .document import Block, Context, Document, Plain, Prose, Row, Section, visible_width, wrap_sum
 
 # How the built-in cells are called in a title ("Backpropagation through time of the LSTM cell").
@@ -251,7 +252,8 @@ def _total_block(ctx: Context, total: Jacobian, partial: Jacobian, mem, mem_prev
     letters = _letters(len(terms))
     d = r"\mathrm{d}"
     lhs = rf"\frac{{{d} {ctx.tex(mem)}}}{{{d} {ctx.tex(mem_prev)}}}"
-    rows = [Row(lhs, " + ".join(letters))]
+    many = rf"\textstyle\sum_{{k=1}}^{{{len(terms)}}} J_{{k}}"  # (letters J_k: more terms than letters)
+    rows = [Row(lhs, many if letters[-1].startswith("J_") else " + ".join(letters))]
     said, through = [], []
     products = [term_factors(t, ctx.printer) for t in terms if not t.is_diagonal]
     # One too wide for a line: every product then breaks after its weight, all alike.
@@ -265,7 +267,11 @@ def _total_block(ctx: Context, total: Jacobian, partial: Jacobian, mem, mem_prev
                         else f"${letter}$ is the diagonal part")
         else:
             factors = term_factors(term, ctx.printer)
-            if split and len(factors) > 2:
+            if any(visible_width(f) > document.WRAP for f in factors):  # a diagonal wider than a line breaks inside
+                rows += wrap_product([p for f, text in zip(term.factors, factors, strict=True) for p in (
+                    document.diag_pieces(ctx.printer, f.expr, text, WRAP_PRODUCT) if isinstance(f, Diag) else [text])],
+                    letter)
+            elif split and len(factors) > 2:
                 factors = [" ".join(factors[:2]), " ".join(factors[2:])]
                 rows += [Row(letter, factors[0]), Row("", r"\quad " + factors[1], "")]
             else:

@@ -59,10 +59,12 @@ class Ones:
     mean: bool
 
     def reduce(self, expr: sp.Expr) -> sp.Expr:
-        """The reduction itself: ``1ᵀ diag(x) 1 / n`` = mean(x), and mean(1) = 1, sum(1) = n."""
+        """The reduction itself: ``1ᵀ diag(x) 1 / n`` = mean(x), and mean(1) = 1, sum(1) = n; a number
+        comes out of it."""
+        coeff, expr = sp.sympify(expr).as_coeff_Mul()  # mean(2 v) = 2 mean(v)
         if expr == 1:
-            return sp.S.One if self.mean else Units()
-        return unit_mean(expr) if self.mean else unit_sum(expr)
+            return coeff if self.mean else coeff * Units()
+        return coeff * (unit_mean(expr) if self.mean else unit_sum(expr))
 
 
 @dataclass(frozen=True)
