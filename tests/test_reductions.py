@@ -206,3 +206,30 @@ def test_printers_write_reductions_as_row_reductions():
     assert kernel_code(d / Units()) == "d_y/((LSYM_K_REAL)H)"
     with pytest.raises(TypeError, match="reduction"):
         kernel_code(unit_sum(v))
+
+
+# -- the step Jacobian through a reduction (its values: tests/test_flow.py, against central differences) ---
+
+def test_a_reduction_is_a_factor_of_the_jacobian_and_two_fold_into_one(ln_rnn):
+    from lstm_symbolic.core.jacobian import Diag, Ones, Term, jacobian  # noqa: PLC0415
+
+    e, g = sp.symbols("e g")
+    mean, total = Ones(mean=True), Ones(mean=False)
+    assert Term((Diag(2 * e), mean)).then(total) == Term((Diag(2 * unit_sum(e)), mean))  # 1 1ᵀ diag(2e) M
+    assert Term((mean,)).then(mean) == Term((mean,)) and Term((total,)).then(total) == Term((Diag(Units()), total))
+    terms = jacobian(ln_rnn).terms
+    assert Term((Diag(1 - sp.Symbol("h") ** 2), total, Diag(g))) in terms  # through s = sum(e*g)
+    assert any(f == mean for t in terms for f in t.factors)
+
+
+def test_jacobian_prints_the_reduction_factor(capsys):
+    from lstm_symbolic import cli  # noqa: PLC0415
+
+    assert cli.main(["jacobian", LN, "--total"]) == 0
+    out = capsys.readouterr().out
+    assert "dc/dc_prev = diag(f)\n" in out and " @ (ones(H, H)/H) @ U_f @ " in out and "not printed" not in out
+    assert cli.main(["jacobian", LN, "--total", "--format", "latex"]) == 0
+    tex = capsys.readouterr().out
+    assert r"\frac{1}{H}\mathbf{1}\mathbf{1}^{\top} U_f" in tex and r"\sum_{k=1}^{" in tex
+    assert cli.main(["derive", LN, "--format", "markdown"]) == 0
+    assert r"$\mathbf{1}$ is the vector of $H$ ones" in capsys.readouterr().out
