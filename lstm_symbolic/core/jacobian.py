@@ -19,13 +19,9 @@ from functools import cached_property
 import sympy as sp
 
 from .. import naming
-from .cells import Cell, CellError
+from .cells import Cell
 from .derive import elementwise_operands, local_derivative
 from .functions import Reduction, Units, linear_atoms, unit_mean, unit_sum
-
-
-class JacobianError(CellError):
-    """The step Jacobian is not a sum of products of the factors below."""
 
 
 @dataclass(frozen=True, init=False)
