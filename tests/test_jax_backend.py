@@ -22,8 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sympy as sp
-from conftest import PLAIN_CELLS as CELLS
-from conftest import RTOL_FD, rel_err
+from conftest import CELLS, RTOL_FD, rel_err
 
 from lstm_symbolic import pipeline
 from lstm_symbolic.core.functions import MatVec, Primitive, sigmoid, tanh, unit_mean, unit_sum
