@@ -29,7 +29,6 @@ from .spec.builtins import BUILTIN_CELLS
 
 LANGUAGES = ("numpy", "c", "jax", "torch")
 _EMITTERS = {"numpy": numpy_files, "c": c_files, "jax": jax_files, "torch": torch_files}
-SIZED_LANGUAGES = ("numpy", "c")  # the languages of cells with sizes beyond hidden and input (lstm-proj)
 FORMATS = ("text", "latex", "markdown")
 # The article-style derivations committed under generated/<cell>/: {cell: notations}.
 DOCUMENTED = {"lstm": ("default", "ng")}
@@ -152,7 +151,7 @@ def generated_files() -> dict[str, str]:
     for name, build in BUILTIN_CELLS.items():
         cell = build()
         folder = naming.module_name(name)
-        for lang in (lang for lang in LANGUAGES if lang in SIZED_LANGUAGES or not cell.sizes[2:]):
+        for lang in LANGUAGES:
             for rel, body in code_files(cell, lang).items():
                 files[f"{'c' if lang == 'c' else folder}/{rel}"] = body
         files[f"{folder}/derivation.txt"] = derivation_text(derive(cell))

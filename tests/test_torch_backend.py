@@ -301,3 +301,30 @@ def test_lstm_proj_takes_proj_size_and_sizes_each_state(torch_modules):
     assert output.shape == (5, 3, 4) and h.shape == (4, 3, 2) and c.shape == (4, 3, 4)
     with pytest.raises(ValueError, match=r"state h: expected shape \(4, 3, 2\), got \(4, 3, 4\)"):
         rnn(torch.zeros(5, 3, 3, dtype=F64), (torch.zeros(4, 3, 4, dtype=F64), c))
+
+
+ZERO_PROJ = '''
+name = "zero-proj"
+sizes = ["proj"]
+states = ["h", "c"]
+[state_sizes]
+h = "proj"
+[inputs]
+x = "input"
+[params]
+W = ["hidden", "input"]
+V = ["proj", "hidden"]
+[equations]
+c = "tanh(W @ x) + c_prev"
+h = "V @ c"
+'''
+
+
+def test_a_state_of_another_size_whose_gradient_stops_passes_gradcheck(tmp_path):
+    """h (proj) is read by no step: its gradient to h_prev is zeros of the proj size, made like d_hs."""
+    from lstm_symbolic.spec.load import parse_spec  # noqa: PLC0415
+
+    (path,) = pipeline.emit(parse_spec(ZERO_PROJ), "torch", tmp_path)
+    assert "np." not in path.read_text()
+    m = load_module(path, "_torch_zero_proj")
+    assert torch.autograd.gradcheck(m._Sequence.apply, _inputs(m), eps=1e-6, atol=1e-8, rtol=1e-6)

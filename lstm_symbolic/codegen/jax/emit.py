@@ -241,7 +241,8 @@ def jax_module(kernel: Kernel) -> str:
         backward_params=_read_params(plan, plan.backward),
         backward=bwd,
         weight_grads=[{"group": g.name, "d_lin": _view(plan, g), "operand": _whole(plan, plan.home(g.operand)),
-                       "blocks": [(w.name, _cols(k, 1, units[g.name])) for k, w in enumerate(g.weights)]} for g in kernel.groups],
+                       "blocks": [(w.name, _cols(k, 1, units[g.name])) for k, w in enumerate(g.weights)]}
+                      for g in kernel.groups],
         vector_sums=[(p, name in summed, name, _cols(k, 1, units[name])) for p, name, k in plan.vector_sums],
         summed=sorted(summed),
         step_sums=[p for p, _ in kernel.vector_grads if f"d_{p}" in bwd.outputs],

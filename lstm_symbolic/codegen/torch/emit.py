@@ -27,7 +27,8 @@ from ..render import render
 from ..widths import size_sources
 
 TORCH_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-MODULE_NAMES = frozenset({"PARAMS", "STATES", "STATE_SIZES", "MODULE", "BIASES"})  # the template's public module-level names
+# the template's public module-level names
+MODULE_NAMES = frozenset({"PARAMS", "STATES", "STATE_SIZES", "MODULE", "BIASES"})
 
 
 def class_name(cell_name: str) -> str:
@@ -129,6 +130,15 @@ def hoisted_sums(lines: list[str], params: list[str]) -> tuple[list[str], list[s
     return loop, after
 
 
+_NP_ZEROS = re.compile(r"np\.zeros\((\(B, \w+\)), dtype=dtype\)")
+
+
+def torch_zeros(lines: list[str]) -> list[str]:
+    """A gradient that is zeros of a state not of the hidden size, as the NumPy emitter prints it
+    (``np.zeros((B, _n_proj), dtype=dtype)``), made like d_hs: ``d_hs.new_zeros((B, _n_proj))``."""
+    return [_NP_ZEROS.sub(r"d_hs.new_zeros(\1)", line) for line in lines]
+
+
 _ROW_AT = re.compile(r"(?<![\w.])(\w+)\[(t(?: \+ 1)?)(, :, [^\]]+)?\]")
 _STACKED = re.compile(r"stacked\[\"(\w+)\"\](\.T)?")
 
@@ -171,7 +181,7 @@ def torch_module(kernel: Kernel) -> str:
     cell = kernel.cell
     data = module_data(kernel, code=torch_code, code_into=torch_code_into)
     data["forward_lines"] = fused(data["forward_lines"])
-    data["backward_lines"], after = hoisted_sums(data["backward_lines"], data["backward_params"])
+    data["backward_lines"], after = hoisted_sums(torch_zeros(data["backward_lines"]), data["backward_params"])
     data["forward_lines"], forward_setup = hoisted_views(data["forward_lines"])
     data["backward_lines"], backward_setup = hoisted_views(data["backward_lines"])
     return render("codegen/torch/module.py.j2", class_name=class_name(cell.name), bias_params=tuple(biases(cell)),
