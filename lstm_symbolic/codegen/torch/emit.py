@@ -42,7 +42,7 @@ def class_name(cell_name: str) -> str:
 def biases(cell) -> list[str]:
     """The vector parameters that are biases: each is only ever a term of a sum that holds a matrix
     product (``W x + U h + b``, ``U_n h + b_hn``); a peephole (``p ⊙ c``) is not."""
-    vectors = {p.symbol for p in cell.params if p.shape == ("hidden",)}
+    vectors = {p.symbol for p in cell.params if len(p.shape) == 1}
     other = {eq.rhs for eq in cell.equations} & vectors
     for eq in cell.equations:
         for node in sp.preorder_traversal(eq.rhs):
