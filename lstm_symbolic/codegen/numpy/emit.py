@@ -11,7 +11,9 @@ and a vector gradient that is the sum of one packed adjoint is summed after the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import sympy as sp
 
@@ -38,11 +40,86 @@ def _cols(start: int, count: int = 1, unit: str = "H") -> str:
     return f"{at(start)}:{at(start + count) or '0'}"
 
 
-class _Printer:
-    """Slots as NumPy array expressions at step t (or over every step)."""
+class Row(NamedTuple):
+    """A row of a sequence array at step t, ``array[t + shift]`` (``cols``: a block of its columns,
+    ``, :, H:2 * H``)."""
 
-    def __init__(self, plan: Plan):
-        self.plan = plan
+    array: str
+    shift: int = 0
+    cols: str = ""
+
+    @property
+    def step(self) -> str:
+        return "t + 1" if self.shift else "t"
+
+    @property
+    def at_t(self) -> str:
+        """``c_seq[t + 1]``, ``d_lin_x[t, :, H:2 * H]``."""
+        return f"{self.array}[{self.step}{self.cols}]"
+
+    @property
+    def every_step(self) -> str:
+        """The rows of every step: ``c_seq[1:]``, ``d_lin_x[:T, :, H:2 * H]``."""
+        return f"{self.array}[{'1:' if self.shift else ':T'}{self.cols}]"
+
+    @property
+    def rows(self) -> str:
+        """The array whose rows these are: ``d_lin_x``, ``d_lin_x[:, :, H:2 * H]``."""
+        return f"{self.array}[:{self.cols}]" if self.cols else self.array
+
+
+class Dialect:
+    """What the whole-sequence emitters print differently, each a decision on the plan's data (NumPy's
+    here; the PyTorch emitter passes its own): how an expression prints, how a loop reads a row of a
+    sequence array (and the lines before the loop that needs), a step's product with the addend folded
+    into it, zeros of a state's shape, and whether a vector gradient summed from rows of sequence
+    arrays and parameters alone is summed once after the loop instead of at each step."""
+
+    code = staticmethod(numpy_code)
+    code_into = staticmethod(numpy_code_into)
+    sums_after_loop = False
+
+    def loop(self, build):
+        """A loop's lines (``build()``: a :class:`Loop`) and the lines before the loop they need."""
+        return build(), []
+
+    def read(self, row: Row) -> str:
+        return row.at_t
+
+    def weight(self, group: str, back: bool) -> str:
+        """The stacked weights of ``group`` as a step's product multiplies them (transposed but in ``back``)."""
+        return f'stacked["{group}"]' + ("" if back else ".T")
+
+    def product(self, target: str, source: Row | str, weight: str, addend: Row | None = None) -> list[str]:
+        """``target = source @ weight``, ``addend`` (an input's projection at step t) added."""
+        lines = [f"{target} = {self.read(source) if isinstance(source, Row) else source} @ {weight}"]
+        return lines + ([f"{target} += {self.read(addend)}"] if addend else [])
+
+    def zeros(self, size: str) -> str:
+        """Zeros of a state's shape that is not the hidden size (``size``: as the code names it)."""
+        return f"np.zeros((B, {size}), dtype=dtype)"
+
+    def summed(self, grad: str, every_step: sp.Expr) -> str:
+        """The line after the loop adding up a vector gradient's summand over every step."""
+        raise NotImplementedError("NumPy sums a vector gradient at each step")
+
+
+@dataclass
+class Loop:
+    """A loop's lines, the lines after it, and what they know: values of the step held in a local, and
+    which of them are a row of a sequence array (read from it or computed into it)."""
+
+    lines: list = field(default_factory=list)
+    after: list = field(default_factory=list)
+    local: set = field(default_factory=set)
+    rows: dict = field(default_factory=dict)
+
+
+class _Printer:
+    """Slots as array expressions at step t (or over every step), in a :class:`Dialect`."""
+
+    def __init__(self, plan: Plan, dialect: Dialect):
+        self.plan, self.dialect = plan, dialect
         self.deferred = {g.name for g in plan.kernel.deferred}
         cell, groups = plan.kernel.cell, plan.kernel.groups
         rows = {g.name: size_name(cell.shape(g.weights[0].name)[0]) for g in groups}
@@ -50,25 +127,35 @@ class _Printer:
         self.unit = {**rows, **{p.name: by_adjoint[p.adjoints[0]] for p in plan.packed}}
         self.cached_output = plan.home(sp.Symbol(plan.kernel.cell.output)).kind == "cache"
 
-    def at(self, slot: Slot) -> str | None:
-        """The array of ``slot`` at step t; None for a value that is a local of the step (temp, back, param)."""
+    def row(self, slot: Slot) -> Row | None:
+        """The row of a sequence array that ``slot`` is at step t; None for another slot."""
         k = slot.kind
         if k == "input":
-            return "xs[t]"
+            return Row("xs")
         if k == "cache":
-            return f"{slot.name}_seq[t + 1]" if slot.shift else f"{slot.name}_seq[t]"
+            return Row(f"{slot.name}_seq", slot.shift)
+        if k == "output" and not self.cached_output:
+            return Row("hs")
+        if k == "dlin" or (k == "proj" and slot.name in self.deferred):  # one row per step
+            cols = "" if slot.width == 1 else f", :, {_cols(slot.block, 1, self.unit[slot.name])}"
+            return Row(f"d_lin_{slot.name}" if k == "dlin" else f"proj_{slot.name}", 0, cols)
+        return None
+
+    def at(self, slot: Slot) -> str | None:
+        """The array of ``slot`` at step t as a store writes it; None for a value that is a local of the
+        step (temp, back, param)."""
+        if row := self.row(slot):
+            return row.at_t
+        k = slot.kind
         if k == "state":
             return f"{slot.name}_seq[(t + 1) % 2]" if slot.shift else f"{slot.name}_seq[t % 2]"
-        if k in ("proj", "dlin"):
-            name = f"proj_{slot.name}" if k == "proj" else f"d_lin_{slot.name}"
-            step = k == "dlin" or slot.name in self.deferred  # one row per step
-            if slot.width == 1:
-                return f"{name}[t]" if step else name
-            cols = _cols(slot.block, 1, self.unit[slot.name])
-            return f"{name}[t, :, {cols}]" if step else f"{name}[:, {cols}]"
-        if k == "output":
-            return None if self.cached_output else "hs[t]"
+        if k == "proj":
+            return f"proj_{slot.name}" if slot.width == 1 else f"proj_{slot.name}[:, {_cols(slot.block, 1, self.unit[slot.name])}]"
         return f"d_state_{slot.name}" if k == "carry" else None
+
+    def read(self, slot: Slot) -> str | None:
+        """The array of ``slot`` at step t as the loop reads it."""
+        return self.dialect.read(row) if (row := self.row(slot)) else self.at(slot)
 
     def whole(self, slot: Slot) -> str:
         """The operand of a weight gradient over every step."""
@@ -78,89 +165,108 @@ class _Printer:
             return f"{slot.name}_seq"
         return f"{slot.name}_seq[1:]" if slot.shift else f"{slot.name}_seq[:-1]"
 
-    def view(self, g: Group, t: str = "t") -> str:
-        """``g``'s adjoints (a run of a packed array) at step t (``t=""``: every step)."""
+    def view(self, g: Group) -> Row:
+        """``g``'s adjoints (a run of a packed array) at step t."""
         slot, n = self.plan.view(g), len(g.adjoints)
-        if n == slot.width:
-            return f"d_lin_{slot.name}[{t}]" if t else f"d_lin_{slot.name}"
-        return f"d_lin_{slot.name}[{t or ':'}, :, {_cols(slot.block, n, self.unit[slot.name])}]"
+        cols = "" if n == slot.width else f", :, {_cols(slot.block, n, self.unit[slot.name])}"
+        return Row(f"d_lin_{slot.name}", 0, cols)
 
 
-def _pass_lines(pr: _Printer, pz: Pass, local: set, folded: frozenset, skip_sums: set,
-                code=numpy_code, code_into=numpy_code_into) -> list[str]:
-    """A pass's lines; ``code`` prints an expression, ``code_into`` one computed into an array (or None)."""
-    lines = []
+def _rows_only(loop: Loop, e: sp.Expr, params: frozenset) -> sp.Expr | None:
+    """A vector gradient's summand at step t over every step, where it reads only rows of sequence arrays
+    and parameters (``c_prev*d_z_f`` → ``c_seq[:T]*d_lin_x[:T, :, :H]``); None where it reads a value of
+    the step that is no array's row."""
+    if not e.free_symbols <= set(loop.rows) | params:
+        return None
+    return e.xreplace({s: sp.Symbol(loop.rows[s].every_step) for s in e.free_symbols - params})
+
+
+def _pass_lines(pr: _Printer, pz: Pass, loop: Loop, folded: frozenset = frozenset(), skip_sums: set = frozenset(),
+                params: frozenset = frozenset()) -> None:
+    """A pass's lines, added to ``loop``'s."""
+    d, lines, local = pr.dialect, loop.lines, loop.local
     for s, slot in pz.loads:
-        if s not in local and s not in folded and (text := pr.at(slot)) is not None:
+        if s not in local and s not in folded and (text := pr.read(slot)) is not None:
             lines.append(f"{s.name} = {text}")
+            if row := pr.row(slot):
+                loop.rows[s] = row
         local.add(s)
     assigned = {a.lhs for a in pz.assigns}
-    arrays: dict = {}  # symbol: the arrays it is stored in ((text, True): an array written in place)
+    arrays: dict = {}  # symbol: the slots it is stored in ((slot, True): an array written in place)
     for s, slot in pz.stores:
-        if (text := pr.at(slot)) is not None:
-            arrays.setdefault(s, []).append((text, slot.kind != "carry"))
+        if pr.at(slot) is not None:
+            arrays.setdefault(s, []).append((slot, slot.kind != "carry"))
     for s in [s for s in arrays if s not in assigned]:  # a loaded value kept as it is
-        lines += [f"{out} = {s.name}" for out, _ in arrays[s]]
+        lines += [f"{pr.at(out)} = {s.name}" for out, _ in arrays[s]]
     for a in pz.assigns:
         rhs, out = a.rhs.xreplace({s: sp.Integer(0) for s in folded}), arrays.get(a.lhs, [])
-        into = code_into(rhs, out[0][0]) if out and out[0][1] else None
-        if into:
+        first = pr.read(out[0][0]) if out and out[0][1] else None
+        if first and (row := pr.row(out[0][0])):
+            loop.rows[a.lhs] = row
+        if first and (into := d.code_into(rhs, first)):
             lines.append(f"{a.lhs.name} = {into}")
-        elif out and out[0][1]:
-            lines += [f"{a.lhs.name} = {out[0][0]}", f"{a.lhs.name}[...] = {code(rhs)}"]
+        elif first:
+            lines += [f"{a.lhs.name} = {first}", f"{a.lhs.name}[...] = {d.code(rhs)}"]
         else:
-            lines.append(f"{a.lhs.name} = {code(rhs)}")
-        rest = out[1:] if out and out[0][1] else out
-        lines += [f"{o} = {a.lhs.name}" for o, _ in rest]
+            lines.append(f"{a.lhs.name} = {d.code(rhs)}")
+        lines += [f"{pr.at(o)} = {a.lhs.name}" for o, _ in (out[1:] if first else out)]
         local.add(a.lhs)
     for slot, e in pz.sums:
         if slot.kind == "grad" and slot.name not in skip_sums:
-            lines.append(f"d_{slot.name} += ({code(e)}).sum(axis=0)")
+            if d.sums_after_loop and (whole := _rows_only(loop, e, params)) is not None:
+                loop.after.append(d.summed(f"d_{slot.name}", whole))
+            else:
+                lines.append(f"d_{slot.name} += ({d.code(e)}).sum(axis=0)")
         elif slot.kind == "dx":
-            lines.append(f"d_xs[t] = {code(e)}")
+            lines.append(f"d_xs[t] = {d.code(e)}")
     for slot, e, mean in pz.reductions:  # a row reduction: (B, 1), broadcast where it meets (B, H)
-        lines.append(f"{slot.name} = {code((unit_mean if mean else unit_sum)(e))}")
+        lines.append(f"{slot.name} = {d.code((unit_mean if mean else unit_sum)(e))}")
         local.add(sp.Symbol(slot.name))
-    return lines
 
 
-def _forward_lines(pr: _Printer, **printers) -> list[str]:
-    plan, lines, local = pr.plan, [], set()
+def _forward_lines(pr: _Printer) -> Loop:
+    plan, d, loop = pr.plan, pr.dialect, Loop()
     for op in plan.forward:
         if isinstance(op, Pass):
-            lines += _pass_lines(pr, op, local, plan.folded, set(), **printers)
+            _pass_lines(pr, op, loop, plan.folded)
             continue
         g = op.group
-        source = g.operand.name if g.operand in local else pr.at(op.source)
-        lines.append(f"proj_{g.name} = {source} @ stacked[\"{g.name}\"].T")
+        source = g.operand.name if g.operand in loop.local else (pr.row(op.source) or pr.at(op.source))
+        folds = []
         for f in (f for f in plan.folds if f.into == g):
-            into, src = f"proj_{g.name}", f"proj_{f.source.name}[t]"
+            into, src = f"proj_{g.name}", Row(f"proj_{f.source.name}")
             if f.count < len(g.weights):
                 into += f"[:, {_cols(f.into_start, f.count, pr.unit[g.name])}]"
             if f.count < len(f.source.weights):
-                src = f"proj_{f.source.name}[t, :, {_cols(f.source_start, f.count, pr.unit[f.source.name])}]"
-            lines.append(f"{into} += {src}")
-    return lines
+                src = src._replace(cols=f", :, {_cols(f.source_start, f.count, pr.unit[f.source.name])}")
+            folds.append((into, src))
+        addend = folds.pop(0)[1] if folds and folds[0][0] == f"proj_{g.name}" else None
+        loop.lines += d.product(f"proj_{g.name}", source, d.weight(g.name, False), addend)
+        loop.lines += [f"{into} += {d.read(src)}" for into, src in folds]
+    return loop
 
 
-def _backward_lines(pr: _Printer, **printers) -> list[str]:
-    plan = pr.plan
+def _backward_lines(pr: _Printer) -> Loop:
+    plan, d, loop = pr.plan, pr.dialect, Loop()
     kernel = plan.kernel
-    lines = [f"{seed.name} = {'d_hs[t] + ' if s == kernel.cell.output else ''}d_state_{s}" for s, seed in kernel.seeds]
-    local = {seed for _, seed in kernel.seeds}
+    for s, seed in kernel.seeds:
+        loop.lines.append(f"{seed.name} = {d.read(Row('d_hs')) + ' + ' if s == kernel.cell.output else ''}d_state_{s}")
+    loop.local |= {seed for _, seed in kernel.seeds}
     summed = {p for p, _, _ in plan.vector_sums}
+    params = frozenset(p.symbol for p in kernel.cell.params) - plan.folded
     for op in plan.backward:
         if isinstance(op, Pass):
-            lines += _pass_lines(pr, op, local, frozenset(), summed, **printers)
+            _pass_lines(pr, op, loop, skip_sums=summed, params=params)
         else:
-            lines.append(f"back_{op.group.name} = {pr.view(op.group)} @ stacked[\"{op.group.name}\"]")
-    return lines + [f"d_state_{s} = {_zeros(kernel.cell, s)}" for s in plan.zero_carries]
+            loop.lines += d.product(f"back_{op.group.name}", pr.view(op.group), d.weight(op.group.name, True))
+    loop.lines += [f"d_state_{s} = {_zeros(kernel.cell, s, d)}" for s in plan.zero_carries]
+    return loop
 
 
-def _zeros(cell, state: str) -> str:
+def _zeros(cell, state: str, dialect: Dialect) -> str:
     """Zeros of ``state``'s shape: ``zeros`` (the module's (B, H) array) for a state of the hidden size."""
     size = cell.state_shape(state)[0]
-    return "zeros" if size == "hidden" else f"np.zeros((B, {size_name(size)}), dtype=dtype)"
+    return "zeros" if size == "hidden" else dialect.zeros(size_name(size))
 
 
 # The argument checks, written once: the C binding loads this file from beside its C, and every NumPy module
@@ -181,12 +287,14 @@ def _params(plan: Plan, ops) -> list[str]:
     return sorted(p.name for p in read & params - plan.folded)
 
 
-def module_data(kernel: Kernel, **printers) -> dict:
-    """What a whole-sequence template prints of ``kernel``'s plan (names and printed lines); ``printers``:
-    the expression printers of :func:`_pass_lines` (NumPy's by default)."""
+def module_data(kernel: Kernel, dialect: Dialect | None = None) -> dict:
+    """What a whole-sequence template prints of ``kernel``'s plan (names and printed lines) in ``dialect``
+    (NumPy's by default)."""
     check_names(kernel)
     plan = build_plan(kernel)
-    cell, pr = kernel.cell, _Printer(plan)
+    cell, pr = kernel.cell, _Printer(plan, dialect or Dialect())
+    forward, forward_setup = pr.dialect.loop(lambda: _forward_lines(pr))
+    backward, backward_setup = pr.dialect.loop(lambda: _backward_lines(pr))
     states = {s: plan.home(sp.Symbol(s)).kind == "cache" for s in cell.states}
     shapes = {q.name: q.shape for q in cell.quantities}
     extra = extra_sizes(cell)
@@ -199,7 +307,7 @@ def module_data(kernel: Kernel, **printers) -> dict:
         size_names="".join(f", {size_name(s)}" for s in extra),
         state_sizes={s: cell.state_shape(s)[0] for s in cell.states if cell.state_shape(s) != ("hidden",)},
         state_size={s: size_name(cell.state_shape(s)[0]) for s in cell.states},
-        zeros={s: _zeros(cell, s) for s in cell.states},
+        zeros={s: _zeros(cell, s, pr.dialect) for s in cell.states},
         param_size={p.name: size_name(p.shape[0]) for p in cell.params},
         state_rows={s: "T + 1" if kept else "2" for s, kept in states.items()},
         last_row={s: "T" if kept else "T % 2" for s, kept in states.items()},
@@ -214,19 +322,22 @@ def module_data(kernel: Kernel, **printers) -> dict:
         intermediates=[(a.name, size_name((shapes.get(a.name, ("hidden",)) or ("scalar",))[0]))
                        for a in plan.cache if a.name not in states],
         cached_states=[s for s, kept in states.items() if kept],
-        forward_lines=_forward_lines(pr, **printers),
+        forward_setup=forward_setup,
+        forward_lines=forward.lines,
         packed=[(f"d_lin_{p.name}", len(p.adjoints)) for p in plan.packed],
         packed_units={f"d_lin_{p.name}": pr.unit[p.name] for p in plan.packed},
         step_sums=[p for p, _ in kernel.vector_grads if p not in {q for q, _, _ in plan.vector_sums}],
-        backward_lines=_backward_lines(pr, **printers),
+        backward_setup=backward_setup,
+        backward_lines=backward.lines,
+        after_loop=backward.after,
         summed_arrays=sorted({f"d_lin_{name}" for _, name, _ in plan.vector_sums}),
         vector_sums=[(p, f"d_lin_{name}", _cols(k, 1, pr.unit[name])) for p, name, k in plan.vector_sums],
         weight_grads=[{
-            "group": g.name, "d_lin": pr.view(g, ""), "operand": pr.whole(plan.home(g.operand)),
+            "group": g.name, "d_lin": pr.view(g).rows, "operand": pr.whole(plan.home(g.operand)),
             "blocks": [(w.name, _cols(k, 1, pr.unit[g.name])) for k, w in enumerate(g.weights)],
         } for g in kernel.groups],
         per_step_input=any(e != 0 for _, e in kernel.input_grads),
-        input_back=[(pr.view(g, ""), g.name) for g in kernel.deferred],
+        input_back=[(pr.view(g).rows, g.name) for g in kernel.deferred],
     )
 
 

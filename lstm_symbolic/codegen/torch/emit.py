@@ -12,7 +12,6 @@ parameter lives in PyTorch's stacked arrays (read from :mod:`...interop.conventi
 from __future__ import annotations
 
 import keyword
-import re
 
 import numpy as np
 import sympy as sp
@@ -22,7 +21,7 @@ from ...core.functions import MatVec
 from ...interop import conventions
 from ...printing.torch import torch_code, torch_code_into
 from ..kernel import Kernel
-from ..numpy.emit import module_data, size_name
+from ..numpy.emit import Dialect, Row, module_data, size_name
 from ..render import render
 from ..widths import size_sources
 
@@ -83,113 +82,61 @@ def torch_layout(cell) -> dict[str, tuple[tuple[str, int], ...]] | None:
     return {p.name: tuple(found[p.name]) for p in cell.params}
 
 
-def fused(lines: list[str]) -> list[str]:
-    """``p = a @ w.T`` followed by ``p += q`` (a whole product, the input's projection added) as one
-    ``p = torch.addmm(q, a, w.T)``: one kernel a step instead of two."""
-    out: list[str] = []
-    for line in lines:
-        name, _, added = line.partition(" += ")
-        if added and out and out[-1].startswith(f"{name} = ") and " @ " in out[-1]:
-            left, right = out[-1][len(name) + 3:].split(" @ ")
-            out[-1] = f"{name} = torch.addmm({added}, {left}, {right})"
-        else:
-            out.append(line)
-    return out
+class TorchDialect(Dialect):
+    """The PyTorch module's decisions on the plan (:class:`..numpy.emit.Dialect`'s hooks): the torch
+    printers, no ``out=`` but into a tensor's row; a step's product with its folded addend one
+    ``torch.addmm`` (one kernel a step instead of two); zeros made like ``d_hs``; each row a loop reads
+    from a tuple made once before it (``c_seq[t + 1]`` is ``_rows0[t + 1]``, ``_rows0 = c_seq.unbind(0)``:
+    a tuple index instead of a tensor view per read and step) and each stacked weight from a local; a
+    vector gradient summed from rows of sequence arrays and parameters alone summed once after the loop
+    over every step (three kernels a step fewer)."""
 
+    sums_after_loop = True
 
-# a row of a sequence array at step t: x_seq[t + 1], d_lin_x[t, :, H:2 * H]
-_STEP_ROW = re.compile(r"(\w+)\[t( \+ 1)?(, :, [^\]]+)?\]")
-_NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
-_STEP_SUM = re.compile(r"(d_\w+) \+= \((.*)\)\.sum\(axis=0\)")
+    def __init__(self):
+        self.code, self.code_into = torch_code, torch_code_into
+        self.rows: dict[str, str] = {}  # the array of a loop's rows: its tuple's local
+        self.weights: dict[str, str] = {}
 
+    def loop(self, build):
+        """Built twice: the locals of the rows a loop reads are numbered first, then the weights'."""
+        self.rows, self.weights = {}, {}
+        build()
+        self.weights = {}
+        lines = build()
+        return lines, ([f"{n} = {a}.unbind(0)" for a, n in self.rows.items()]
+                       + [f"{n} = {w}" for w, n in self.weights.items()])
 
-def _whole(row: re.Match) -> str:
-    """The rows of every step of an array read at step t: ``c_seq[t + 1]`` → ``c_seq[1:]``."""
-    array, shifted, cols = row.groups()
-    return f"{array}[{'1:' if shifted else ':T'}{cols or ''}]"
+    def read(self, row: Row) -> str:
+        local = self.rows.setdefault(row.rows, f"_rows{len(self.rows)}")
+        return f"{local}[{row.step}]"
 
+    def weight(self, group: str, back: bool) -> str:
+        text = super().weight(group, back)
+        return self.weights.setdefault(text, f"_w{len(self.rows) + len(self.weights)}")
 
-def hoisted_sums(lines: list[str], params: list[str]) -> tuple[list[str], list[str]]:
-    """A vector gradient summed each step from sequence arrays (``d_p += (c_prev*d_z).sum(axis=0)``) summed
-    once after the loop over every step instead ((lines of the loop, lines after it)): three kernels a
-    step fewer.  Kept in the loop when it reads a value of the step that is no array's row."""
-    rows: dict[str, str] = {}
-    loop, after = [], []
-    for line in lines:
-        name, _, rhs = line.partition(" = ")
-        target = re.search(r"(?:out|grad_input)=(.*)\)$", rhs) if rhs else None
-        if rhs and (row := _STEP_ROW.fullmatch(target.group(1) if target else rhs)):
-            rows[name] = _whole(row)
-        summed = _STEP_SUM.fullmatch(line)
-        names = set(_NAME.findall(summed.group(2))) if summed else set()
-        if summed and names <= set(rows) | set(params) | {"torch"}:
-            whole = _NAME.sub(lambda m: rows.get(m.group(0), m.group(0)), summed.group(2))
-            after.append(f"{summed.group(1)} += ({whole}).sum(dim=(0, 1))")
-        else:
-            loop.append(line)
-    return loop, after
+    def product(self, target: str, source: Row | str, weight: str, addend: Row | None = None) -> list[str]:
+        if addend is None:
+            return super().product(target, source, weight)
+        added = self.read(addend)
+        return [f"{target} = torch.addmm({added}, {self.read(source) if isinstance(source, Row) else source}, {weight})"]
 
+    def zeros(self, size: str) -> str:
+        return f"d_hs.new_zeros((B, {size}))"
 
-_NP_ZEROS = re.compile(r"np\.zeros\((\(B, \w+\)), dtype=dtype\)")
-
-
-def torch_zeros(lines: list[str]) -> list[str]:
-    """A gradient that is zeros of a state not of the hidden size, as the NumPy emitter prints it
-    (``np.zeros((B, _n_proj), dtype=dtype)``), made like d_hs: ``d_hs.new_zeros((B, _n_proj))``."""
-    return [_NP_ZEROS.sub(r"d_hs.new_zeros(\1)", line) for line in lines]
-
-
-_ROW_AT = re.compile(r"(?<![\w.])(\w+)\[(t(?: \+ 1)?)(, :, [^\]]+)?\]")
-_STACKED = re.compile(r"stacked\[\"(\w+)\"\](\.T)?")
-
-
-def hoisted_views(lines: list[str]) -> tuple[list[str], list[str]]:
-    """The loop's lines reading each step's rows and stacked weights from tuples and locals made once
-    before it ((lines of the loop, lines before it)): ``c_seq[t + 1]`` is ``_rows0[t + 1]`` with
-    ``_rows0 = c_seq.unbind(0)``, a tuple index instead of a tensor view per read and step.  A row
-    written with ``x[t] = ...``, and an array the loop assigns, stay as they are."""
-    assigned = {line.partition(" = ")[0] for line in lines}
-    setup: list[str] = []
-    made: dict[str, str] = {}
-
-    def local(key: str, value: str, prefix: str) -> str:
-        if key not in made:
-            made[key] = f"_{prefix}{len(made)}"
-            setup.append(f"{made[key]} = {value}")
-        return made[key]
-
-    def row(m: re.Match) -> str:
-        array, t, cols = m.groups()
-        if array in assigned:
-            return m.group(0)
-        whole = f"{array}[:{cols}]" if cols else array
-        return f"{local(whole, whole + '.unbind(0)', 'rows')}[{t}]"
-
-    out = []
-    for line in lines:
-        target, eq, rhs = line.partition(" = ")
-        if eq and _ROW_AT.fullmatch(target):  # a row written by index: the array itself
-            out.append(f"{target} = {_ROW_AT.sub(row, rhs)}")
-        else:
-            out.append(_ROW_AT.sub(row, line))
-    out = [_STACKED.sub(lambda m: local(m.group(0), m.group(0), "w"), line) for line in out]
-    return out, setup
+    def summed(self, grad: str, every_step) -> str:
+        return f"{grad} += ({self.code(every_step)}).sum(dim=(0, 1))"
 
 
 def torch_module(kernel: Kernel) -> str:
     """The standalone PyTorch module (autograd.Function + nn.Module) for ``kernel``'s cell."""
     cell = kernel.cell
-    data = module_data(kernel, code=torch_code, code_into=torch_code_into)
-    data["forward_lines"] = fused(data["forward_lines"])
-    data["backward_lines"], after = hoisted_sums(torch_zeros(data["backward_lines"]), data["backward_params"])
-    data["forward_lines"], forward_setup = hoisted_views(data["forward_lines"])
-    data["backward_lines"], backward_setup = hoisted_views(data["backward_lines"])
+    data = module_data(kernel, TorchDialect())
     return render("codegen/torch/module.py.j2", class_name=class_name(cell.name), bias_params=tuple(biases(cell)),
                   torch_layout=torch_layout(cell), torch_blocks=torch_blocks(cell),
                   kept=[f"{s}_seq" for s in data["cached_states"]] + [f"{n}_seq" for n, _ in data["intermediates"]],
                   finals=[f"{s}_seq[{data['last_row'][s]}].clone()" for s in cell.states],
                   d_states=[f"d_state_{s}" for s in cell.states], module=naming.module_name(cell.name),
-                  after_loop=after, forward_setup=forward_setup, backward_setup=backward_setup,
                   size_lines=[f'{size_name(s)} = params["{p}"].shape[{k}]' for s, (p, k) in size_sources(cell).items()],
                   **data)
 
