@@ -11,6 +11,9 @@ import pytest
 from conftest import CELLS
 
 from lstm_symbolic import naming, pipeline
+from lstm_symbolic.codegen.kernel import build_kernel
+from lstm_symbolic.codegen.numpy.emit import module_data
+from lstm_symbolic.codegen.torch.emit import TorchDialect
 from lstm_symbolic.gradcheck import extra_sizes, load_module
 
 torch = pytest.importorskip("torch")
@@ -328,3 +331,35 @@ def test_a_state_of_another_size_whose_gradient_stops_passes_gradcheck(tmp_path)
     assert "np." not in path.read_text()
     m = load_module(path, "_torch_zero_proj")
     assert torch.autograd.gradcheck(m._Sequence.apply, _inputs(m), eps=1e-6, atol=1e-8, rtol=1e-6)
+
+
+def _data(cell: str, dialect=None) -> dict:
+    return module_data(build_kernel(pipeline.derive(pipeline.load_cell(cell))), dialect)
+
+
+def test_which_vector_sums_leave_the_loop_is_decided_on_the_plan():
+    """lstm-peephole's peephole gradients read c_prev or c (rows of c_seq) and a gate's adjoint (a row of
+    d_lin_x): PyTorch sums each once after the loop over every step, NumPy at each step.  lstm-layernorm's
+    gains read values of the step no array keeps: they stay in the loop."""
+    torch_data, numpy_data = _data("lstm-peephole", TorchDialect()), _data("lstm-peephole")
+    assert torch_data["after_loop"] == [
+        "d_p_i += (c_seq[:T]*d_lin_x[:T, :, H:2 * H]).sum(dim=(0, 1))",
+        "d_p_f += (c_seq[:T]*d_lin_x[:T, :, :H]).sum(dim=(0, 1))",
+        "d_p_o += (c_seq[1:]*d_lin_x[:T, :, 3 * H:4 * H]).sum(dim=(0, 1))",
+    ]
+    assert not any(".sum(" in line for line in torch_data["backward_lines"])
+    assert numpy_data["after_loop"] == [] and sum(".sum(axis=0)" in line for line in numpy_data["backward_lines"]) == 3
+    layernorm = _data("lstm-layernorm", TorchDialect())
+    assert layernorm["after_loop"] == [] and "d_b_c += (d_nc).sum(axis=0)" in layernorm["backward_lines"]
+
+
+def test_the_torch_dialect_fuses_the_folded_projection_and_reads_rows_from_tuples():
+    """lstm's per-step product adds the input's projection at step t in one torch.addmm; each row the loop
+    reads comes from a tuple unbound once before it, numbered as the loop first reads them, then the weight."""
+    torch_data, numpy_data = _data("lstm", TorchDialect()), _data("lstm")
+    assert torch_data["forward_lines"][0] == "proj_h_prev = torch.addmm(_rows0[t], _rows1[t], _w7)"
+    assert torch_data["forward_setup"][:2] == ["_rows0 = proj_x.unbind(0)", "_rows1 = h_seq.unbind(0)"]
+    assert torch_data["forward_setup"][-1] == '_w7 = stacked["h_prev"].T'
+    product = 'proj_h_prev = h_seq[t] @ stacked["h_prev"].T'
+    assert numpy_data["forward_lines"][:2] == [product, "proj_h_prev += proj_x[t]"]
+    assert numpy_data["forward_setup"] == numpy_data["backward_setup"] == []

@@ -1,8 +1,9 @@
 """The PyTorch emitter: a cell's plan printed on whole-sequence tensors into ``codegen/torch/module.py.j2``
 (Plan → the text of ``<cell>_torch.py``).
 
-The slots, passes and products are the NumPy emitter's (:func:`..numpy.emit.module_data`), printed with
-the PyTorch printer and no ``out=`` (a value kept in a tensor is written into it by index).  The rest is
+The slots, passes and products are the NumPy emitter's (:func:`..numpy.emit.module_data`), printed in a
+:class:`TorchDialect`: the PyTorch printers and PyTorch's choices, each made on the plan (which slot is
+a row of a sequence array, which addend a product folds in, which values a sum reads).  The rest is
 data for the template, which holds everything the same for every cell (the ``autograd.Function``'s
 frame, the ``nn.Module``'s layer and direction loop, states, the ``nn.LSTM``/``nn.GRU`` state dicts):
 the class name, which vector parameters are biases, and for a cell PyTorch has a layout for, where each
@@ -21,7 +22,8 @@ from ...core.functions import MatVec
 from ...interop import conventions
 from ...printing.torch import torch_code, torch_code_into
 from ..kernel import Kernel
-from ..numpy.emit import Dialect, Row, module_data, size_name
+from ..numpy.dialect import Dialect, Row
+from ..numpy.emit import module_data, size_name
 from ..render import render
 from ..widths import size_sources
 
@@ -93,8 +95,8 @@ class TorchDialect(Dialect):
 
     sums_after_loop = True
 
-    def __init__(self):
-        self.code, self.code_into = torch_code, torch_code_into
+    def __init__(self, code=torch_code, code_into=torch_code_into):
+        self.code, self.code_into = code, code_into
         self.rows: dict[str, str] = {}  # the array of a loop's rows: its tuple's local
         self.weights: dict[str, str] = {}
 
@@ -118,8 +120,9 @@ class TorchDialect(Dialect):
     def product(self, target: str, source: Row | str, weight: str, addend: Row | None = None) -> list[str]:
         if addend is None:
             return super().product(target, source, weight)
-        added = self.read(addend)
-        return [f"{target} = torch.addmm({added}, {self.read(source) if isinstance(source, Row) else source}, {weight})"]
+        added = self.read(addend)  # read first: the rows' locals are numbered as the line reads them
+        source = self.read(source) if isinstance(source, Row) else source
+        return [f"{target} = torch.addmm({added}, {source}, {weight})"]
 
     def zeros(self, size: str) -> str:
         return f"d_hs.new_zeros((B, {size}))"
