@@ -156,17 +156,17 @@ def _forward_lines(pr: _Printer) -> Loop:
             continue
         g = op.group
         source = g.operand.name if g.operand in loop.local else (pr.row(op.source) or pr.at(op.source))
-        folds = []
+        folds = []  # (the columns of the product, the addend at step t)
         for f in (f for f in plan.folds if f.into == g):
-            into, src = f"proj_{g.name}", Row(f"proj_{f.source.name}")
+            into, src = "", Row(f"proj_{f.source.name}")
             if f.count < len(g.weights):
-                into += f"[:, {_cols(f.into_start, f.count, pr.unit[g.name])}]"
+                into = f"[:, {_cols(f.into_start, f.count, pr.unit[g.name])}]"
             if f.count < len(f.source.weights):
                 src = src._replace(cols=f", :, {_cols(f.source_start, f.count, pr.unit[f.source.name])}")
             folds.append((into, src))
-        addend = folds.pop(0)[1] if folds and folds[0][0] == f"proj_{g.name}" else None
+        addend = folds.pop(0)[1] if folds and not folds[0][0] else None  # the first adds to the whole product
         loop.lines += d.product(f"proj_{g.name}", source, d.weight(g.name, False), addend)
-        loop.lines += [f"{into} += {d.read(src)}" for into, src in folds]
+        loop.lines += [f"proj_{g.name}{into} += {d.read(src)}" for into, src in folds]
     return loop
 
 
