@@ -58,6 +58,7 @@ class Dialect:
         return build(), []
 
     def read(self, row: Row) -> str:
+        """A row of a sequence array as the loop reads it (a row it writes by index is ``row.at_t``)."""
         return row.at_t
 
     def weight(self, group: str, back: bool) -> str:

@@ -97,25 +97,25 @@ class TorchDialect(Dialect):
 
     def __init__(self, code=torch_code, code_into=torch_code_into):
         self.code, self.code_into = code, code_into
-        self.rows: dict[str, str] = {}  # the array of a loop's rows: its tuple's local
-        self.weights: dict[str, str] = {}
+        self._tuples: dict[str, str] = {}  # an array whose rows the loop reads: the local of its tuple
+        self._weights: dict[str, str] = {}  # stacked weights: their local
 
     def loop(self, build):
-        """Built twice: the locals of the rows a loop reads are numbered first, then the weights'."""
-        self.rows, self.weights = {}, {}
+        """The loop built twice: the locals of the rows it reads are numbered first (in the order it first
+        reads them), then the weights' after them."""
+        self._tuples, self._weights = {}, {}
         build()
-        self.weights = {}
-        lines = build()
-        return lines, ([f"{n} = {a}.unbind(0)" for a, n in self.rows.items()]
-                       + [f"{n} = {w}" for w, n in self.weights.items()])
+        self._weights = {}
+        loop = build()
+        return loop, ([f"{n} = {a}.unbind(0)" for a, n in self._tuples.items()]
+                      + [f"{n} = {w}" for w, n in self._weights.items()])
 
     def read(self, row: Row) -> str:
-        local = self.rows.setdefault(row.rows, f"_rows{len(self.rows)}")
-        return f"{local}[{row.step}]"
+        return f"{self._tuples.setdefault(row.rows, f'_rows{len(self._tuples)}')}[{row.step}]"
 
     def weight(self, group: str, back: bool) -> str:
         text = super().weight(group, back)
-        return self.weights.setdefault(text, f"_w{len(self.rows) + len(self.weights)}")
+        return self._weights.setdefault(text, f"_w{len(self._tuples) + len(self._weights)}")
 
     def product(self, target: str, source: Row | str, weight: str, addend: Row | None = None) -> list[str]:
         if addend is None:
