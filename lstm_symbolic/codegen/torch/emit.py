@@ -12,6 +12,7 @@ parameter lives in PyTorch's stacked arrays (read from :mod:`...interop.conventi
 
 from __future__ import annotations
 
+import functools
 import keyword
 
 import numpy as np
@@ -21,7 +22,7 @@ from ... import naming
 from ...core.functions import MatVec
 from ...interop import conventions
 from ...printing.torch import torch_code, torch_code_into
-from ..kernel import Kernel
+from ..kernel import Assign, Kernel
 from ..numpy.dialect import Dialect, Row
 from ..numpy.emit import module_data, size_name
 from ..render import render
@@ -85,7 +86,7 @@ def torch_layout(cell) -> dict[str, tuple[tuple[str, int], ...]] | None:
 
 
 class TorchDialect(Dialect):
-    """The PyTorch module's decisions on the plan (:class:`..numpy.emit.Dialect`'s hooks): the torch
+    """The PyTorch module's decisions on the plan (:class:`..numpy.dialect.Dialect`'s hooks): the torch
     printers, no ``out=`` but into a tensor's row; a step's product with its folded addend one
     ``torch.addmm`` (one kernel a step instead of two); zeros made like ``d_hs``; each row a loop reads
     from a tuple made once before it (``c_seq[t + 1]`` is ``_rows0[t + 1]``, ``_rows0 = c_seq.unbind(0)``:
@@ -95,8 +96,10 @@ class TorchDialect(Dialect):
 
     sums_after_loop = True
 
-    def __init__(self, code=torch_code, code_into=torch_code_into):
-        self.code, self.code_into = code, code_into
+    def __init__(self, numbers: frozenset = frozenset()):
+        """``numbers``: the step's symbols that hold a number, not a tensor (:func:`numbers`)."""
+        self.code = functools.partial(torch_code, numbers=numbers)
+        self.code_into = functools.partial(torch_code_into, numbers=numbers)
         self._tuples: dict[str, str] = {}  # an array whose rows the loop reads: the local of its tuple
         self._weights: dict[str, str] = {}  # stacked weights: their local
 
@@ -131,10 +134,19 @@ class TorchDialect(Dialect):
         return f"{grad} += ({self.code(every_step)}).sum(dim=(0, 1))"
 
 
+def numbers(kernel: Kernel) -> frozenset:
+    """The step's symbols that hold a number, not a tensor (``_t2 = H**(-1.0)``: of no symbol but sizes)."""
+    found: set = set()
+    for a in (*kernel.forward, *kernel.backward):
+        if isinstance(a, Assign) and not a.rhs.free_symbols - found:
+            found.add(a.lhs)
+    return frozenset(found)
+
+
 def torch_module(kernel: Kernel) -> str:
     """The standalone PyTorch module (autograd.Function + nn.Module) for ``kernel``'s cell."""
     cell = kernel.cell
-    data = module_data(kernel, TorchDialect())
+    data = module_data(kernel, TorchDialect(numbers(kernel)))
     return render("codegen/torch/module.py.j2", class_name=class_name(cell.name), bias_params=tuple(biases(cell)),
                   torch_layout=torch_layout(cell), torch_blocks=torch_blocks(cell),
                   kept=[f"{s}_seq" for s in data["cached_states"]] + [f"{n}_seq" for n, _ in data["intermediates"]],
