@@ -29,7 +29,6 @@ from .spec.builtins import BUILTIN_CELLS
 
 LANGUAGES = ("numpy", "c", "jax", "torch")
 _EMITTERS = {"numpy": numpy_files, "c": c_files, "jax": jax_files, "torch": torch_files}
-SIZED_LANGUAGES = ("numpy", "c")  # the languages of cells with sizes beyond hidden and input (lstm-proj)
 FORMATS = ("text", "latex", "markdown")
 # The article-style derivations committed under generated/<cell>/: {cell: notations}.
 DOCUMENTED = {"lstm": ("default", "ng")}
@@ -62,8 +61,8 @@ def verify_code_report(target: str, cell: str | None, notation: str, convention:
     notation's names (:func:`verify.check_backward`); any other convention calls the file's own
     forward and backward functions, for one step and for a sequence (:mod:`verify_calls`)."""
     from .verify import calls as verify_calls
-    from .verify import convention as verify_convention  # noqa: PLC0415
     from .verify import formulas as verify
+    from .verify import known_conventions  # noqa: PLC0415
 
     timeout = timeout or verify.DEFAULT_TIMEOUT
     if convention in (None, "kwargs") or (convention == "ng" and notation != "ng"):
@@ -73,10 +72,10 @@ def verify_code_report(target: str, cell: str | None, notation: str, convention:
             report = verify.check_backward(function, load_cell(cell or "lstm"), notation, convention=convention,
                                            **options)
         return report.text(), report.exit_code
-    conv = verify_convention.load(convention, cell)
+    conv = known_conventions.load(convention, cell)
     conv = conv.with_gate_order(gate_order) if gate_order else conv
     path, function = verify.split_target(target)
-    pairs = [(conv, cell or conv.cell)] + [(c, c.cell) for c in verify_convention.companions(conv)]
+    pairs = [(conv, cell or conv.cell)] + [(c, c.cell) for c in known_conventions.companions(conv)]
     with verify.open_child(path, timeout) as child:
         reports = verify_calls.check_files(child, [(c, derive(load_cell(name))) for c, name in pairs],
                                            function, steps=steps, **options)
@@ -152,7 +151,7 @@ def generated_files() -> dict[str, str]:
     for name, build in BUILTIN_CELLS.items():
         cell = build()
         folder = naming.module_name(name)
-        for lang in (lang for lang in LANGUAGES if lang in SIZED_LANGUAGES or not cell.sizes[2:]):
+        for lang in LANGUAGES:
             for rel, body in code_files(cell, lang).items():
                 files[f"{'c' if lang == 'c' else folder}/{rel}"] = body
         files[f"{folder}/derivation.txt"] = derivation_text(derive(cell))

@@ -16,7 +16,6 @@ from lstm_symbolic.gradcheck import load_module
 RTOL_TORCH_F64 = 1e-10  # generated code against torch autograd, float64
 RTOL_FD = 1e-6  # central differences, float64
 CELLS = [name for name, _ in pipeline.cell_summaries()]
-PLAIN_CELLS = [c for c in CELLS if not pipeline.load_cell(c).sizes[2:]]  # hidden and input only: every language
 COMPILERS = [cc for cc in ("gcc", "clang") if shutil.which(cc)]
 # How each path of the C bindings is built: "portable" (loops, no OpenMP, scalar tiles) or "blas" (a CBLAS where
 # one links, OpenMP where the compiler has it, with one row per thread allowed: batches of 2+ run threaded, batch 1

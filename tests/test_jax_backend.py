@@ -22,8 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sympy as sp
-from conftest import PLAIN_CELLS as CELLS
-from conftest import RTOL_FD, rel_err
+from conftest import CELLS, RTOL_FD, rel_err
 
 from lstm_symbolic import pipeline
 from lstm_symbolic.core.functions import MatVec, Primitive, sigmoid, tanh, unit_mean, unit_sum
@@ -35,7 +34,7 @@ jnp = jax.numpy
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.toml"))
 RTOL = 1e-10  # float64: the custom VJP against autodiff and against the NumPy module
-FAST = ("lstm", "gru-reset-after", "slstm")  # the rest are marked slow
+FAST = ("lstm", "gru-reset-after", "slstm", "lstm-proj")  # the rest are marked slow
 SOURCES = [pytest.param(s, marks=() if Path(s).stem in FAST else pytest.mark.slow, id=Path(s).stem)
            for s in CELLS + [str(p) for p in EXAMPLES]]
 
@@ -278,3 +277,20 @@ def test_a_wrong_shape_is_one_line_naming_the_argument(lstm_problem):
         m.forward({**params, "W_i": params["W_i"][:, :2]}, xs, state0)
     with pytest.raises(ValueError, match=r"state0\['c'\]: expected shape \(B, hidden\) = \(2, 5\), got \(1, 5\)"):
         m.forward(params, xs, {**state0, "c": state0["c"][:1]})
+
+
+def test_lstm_proj_takes_proj_size_and_sizes_each_state(emitted):
+    """A size beyond hidden and input: a keyword of init_params, read from the parameters by forward."""
+    m, _, _ = emitted("lstm-proj")
+    assert m.STATE_SIZES == {"h": "proj"}
+    with pytest.raises(TypeError, match="proj_size"):
+        m.init_params(jax.random.key(0), 3, 5)
+    params = m.init_params(jax.random.key(0), 3, 5, proj_size=2, dtype=jnp.float64)
+    assert params["W_hr"].shape == (2, 5) and params["U_f"].shape == (5, 2)
+    xs = jnp.ones((4, 3, 3))
+    hs, state_T = m.forward(params, xs)
+    assert hs.shape == (4, 3, 2) and state_T["h"].shape == (3, 2) and state_T["c"].shape == (3, 5)
+    with pytest.raises(ValueError, match=r"state0\['h'\]: expected shape \(B, proj\) = \(3, 2\), got \(3, 5\)"):
+        m.forward(params, xs, {"h": jnp.zeros((3, 5))})
+    with pytest.raises(ValueError, match=r"params\['W_hr'\]: expected shape \(proj, hidden\) = \(2, 5\), got \(2, 4\)"):
+        m.forward({**params, "W_hr": params["W_hr"][:, :4]}, xs)

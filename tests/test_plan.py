@@ -148,3 +148,17 @@ def test_every_emitter_refuses_a_cell_made_in_python_without_a_hidden_sized_para
                      equations=[("h", tanh(x + h_prev))])
     with pytest.raises(CellError, match="reads the hidden size from a parameter with hidden rows"):
         pipeline.code_files(cell, lang)
+
+
+@pytest.mark.parametrize("lang", pipeline.LANGUAGES)
+def test_every_emitter_refuses_a_cell_made_in_python_with_a_size_no_parameter_has(lang):
+    """Every language takes a cell's own sizes off its parameters: a size none has is one error, in each."""
+    from lstm_symbolic.core.cells import CellError, make_cell  # noqa: PLC0415
+    from lstm_symbolic.core.functions import MatVec, tanh  # noqa: PLC0415
+
+    x, h_prev, W, U = sp.symbols("x h_prev W U")
+    cell = make_cell("lostsize", "a size only a state has", inputs={"x": ("input",)}, states=("h",),
+                     params={"W": ("hidden", "input"), "U": ("hidden", "hidden")}, sizes=("extra",),
+                     equations=[("h", tanh(MatVec(W, x) + MatVec(U, h_prev)))])
+    with pytest.raises(CellError, match="reads the size extra from a parameter, and no parameter has it"):
+        pipeline.code_files(cell, lang)

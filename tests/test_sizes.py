@@ -186,3 +186,40 @@ def test_a_reduction_meets_hidden_values_only(tmp_path):
         parse_spec(LN_PROJ.replace('mu = "mean(a)"', 'mu = "mean(h_prev)"'))
     with pytest.raises(CellError, match="h mixes a reduction across the units with values of the size proj"):
         pipeline.emit(parse_spec(LN_PROJ.replace('h = "V @ c"', 'm = "V @ c"\nh = "m * var"')), "numpy", tmp_path)
+
+
+BIASED = TINY.replace('V = ["proj", "hidden"]', 'V = ["proj", "hidden"]\nb_v = "proj"').replace(
+    'h = "V @ c"', 'h = "tanh(V @ c + b_v)"')
+
+
+def test_a_vector_parameter_of_a_declared_size(tmp_path):
+    """A bias of the proj size (``h = tanh(V @ c + b_v)``): NumPy, torch and JAX take it (central differences,
+    torch's gradcheck, JAX autodiff of the module's own forward); the C emitter says in one line it does not."""
+    from lstm_symbolic.gradcheck import load_module  # noqa: PLC0415
+
+    cell = parse_spec(BIASED)
+    assert exact_mismatches(derive(cell)) == []
+    (path,) = pipeline.emit(cell, "numpy", tmp_path / "numpy")
+    errors = check_module(load_module(path), proj_size=3)
+    assert max(errors.values()) < RTOL_FD, errors
+    with pytest.raises(Exception, match="parameter 'b_v' has the proj size") as exc:
+        pipeline.emit(cell, "c", tmp_path / "c")
+    assert "\n" not in str(exc.value)
+    torch = pytest.importorskip("torch")
+    (path,) = pipeline.emit(cell, "torch", tmp_path / "torch")
+    m = load_module(path)
+    layer = getattr(m, m.MODULE)(2, 4, proj_size=3, dtype=torch.float64)
+    xs = torch.randn(5, 2, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: layer(x)[0], (xs,), eps=1e-6, atol=1e-8)
+    assert layer.b_v_l0.grad is None and layer(xs)[0].sum().backward() is None and layer.b_v_l0.grad.shape == (3,)
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    (path,) = pipeline.emit(cell, "jax", tmp_path / "jax")
+    mj, mn = load_module(path), load_module(tmp_path / "numpy" / "tiny_proj.py")
+    params = mj.init_params(jax.random.PRNGKey(0), 2, 4, proj_size=3, dtype=jax.numpy.float64)
+    xs, g = np.random.default_rng(0).normal(size=(5, 2, 2)), np.random.default_rng(1).normal(size=(5, 2, 3))
+    grads = jax.grad(lambda p: (mj.forward(p, xs)[0] * g).sum())(params)
+    numpy_params = {k: np.asarray(v) for k, v in params.items()}
+    _, last, cache = mn.forward(numpy_params, xs)
+    expected, _, _ = mn.backward(numpy_params, cache, g, {s: np.zeros_like(v) for s, v in last.items()})
+    assert max(rel_err(grads[k], expected[k]) for k in expected) < 1e-10

@@ -8,10 +8,10 @@ import socket
 from pathlib import Path
 
 import pytest
-from conftest import PLAIN_CELLS as CELLS
+from conftest import CELLS
 
 from lstm_symbolic import naming, pipeline
-from lstm_symbolic.gradcheck import load_module
+from lstm_symbolic.gradcheck import extra_sizes, load_module
 
 torch = pytest.importorskip("torch")
 
@@ -35,11 +35,12 @@ def torch_modules(tmp_path_factory):
 
 
 def _inputs(m, T=3, B=2, I=3, H=3, seed=0):  # noqa: E741
-    """xs, the initial states and the parameters of one layer, float64, all requiring gradients."""
+    """xs, the initial states and the parameters of one layer, float64, all requiring gradients (a size
+    beyond hidden and input: 2)."""
     gen = torch.Generator().manual_seed(seed)
-    sizes = {"hidden": H, "input": I}
+    sizes = {"hidden": H, "input": I, **{s.removesuffix("_size"): 2 for s in extra_sizes(m)}}
     rand = lambda *shape: (torch.rand(*shape, generator=gen, dtype=F64) * 2 - 1).requires_grad_()  # noqa: E731
-    return (rand(T, B, I), *[rand(B, H) for _ in m.STATES],
+    return (rand(T, B, I), *[rand(B, sizes[m.STATE_SIZES.get(s, "hidden")]) for s in m.STATES],
             *[rand(*[sizes[s] for s in shape]) for shape in m.PARAMS.values()])
 
 
@@ -61,7 +62,9 @@ def test_the_backward_pass_passes_torch_gradcheck(torch_modules, source):
 
 
 def _pair(m, **options):
-    """The generated module and nn.LSTM / nn.GRU of the same options, ours loaded from nn's state dict."""
+    """The generated module and nn.LSTM / nn.GRU of the same options, ours loaded from nn's state dict
+    (lstm-proj: nn.LSTM(proj_size=2))."""
+    options.update({s: 2 for s in extra_sizes(m)})
     torch.manual_seed(1)
     reference = (torch.nn.LSTM if len(m.STATES) == 2 else torch.nn.GRU)(3, 4, dtype=F64, **options)
     ours = getattr(m, m.MODULE)(3, 4, dtype=F64, **options)
@@ -69,18 +72,26 @@ def _pair(m, **options):
     return ours, reference
 
 
+def _states(m, layers, batch, seed=None, **options):
+    """Random initial states of (layers, batch, each state's size): hidden 4, any other size 2."""
+    gen = None if seed is None else torch.Generator().manual_seed(seed)
+    sizes = {"hidden": 4, **{s.removesuffix("_size"): 2 for s in extra_sizes(m)}}
+    return tuple(torch.randn(layers, batch, sizes[m.STATE_SIZES.get(s, "hidden")], dtype=F64, generator=gen,
+                             **options) for s in m.STATES)
+
+
 def _flat(result):
     output, state = result
     return [output, *(state if isinstance(state, tuple) else (state,))]
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru-reset-after"])
+@pytest.mark.parametrize("cell", ["lstm", "gru-reset-after", "lstm-proj"])
 def test_the_module_equals_torch_nn_outputs_and_every_gradient(torch_modules, cell):
     m = torch_modules(cell)
     ours, reference = _pair(m, num_layers=2, bidirectional=True, batch_first=True)
     gen = torch.Generator().manual_seed(2)
     x = torch.randn(3, 5, 3, dtype=F64, generator=gen, requires_grad=True)  # (B, T, input): batch_first
-    state = tuple(torch.randn(4, 3, 4, dtype=F64, generator=gen, requires_grad=True) for _ in m.STATES)
+    state = _states(m, 4, 3, 3, requires_grad=True)
     given = state if len(state) > 1 else state[0]
     got, want = _flat(ours(x, given)), _flat(reference(x, given))
     weights = [torch.randn(v.shape, dtype=F64, generator=gen) for v in want]
@@ -96,22 +107,23 @@ def test_the_module_equals_torch_nn_outputs_and_every_gradient(torch_modules, ce
     for name, parts in m._TORCH_LAYOUT.items():
         for suffix in ("_l0", "_l0_reverse", "_l1", "_l1_reverse"):
             for key, block in parts:  # a summed bias: the gradient of each of its two arrays
-                nn_block = nn_grads[f"{key}{suffix}"].chunk(m._TORCH_GATES)[block]
+                nn_block = nn_grads[f"{key}{suffix}"].chunk(m._TORCH_BLOCKS[key])[block]
                 assert (ours_grads[f"{name}{suffix}"] - nn_block).abs().max() < 1e-10, (name, key, suffix)
                 compared += 1
     assert compared >= len(nn_grads) * 3
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru-reset-after"])
+@pytest.mark.parametrize("cell", ["lstm", "gru-reset-after", "lstm-proj"])
 def test_torch_state_dict_round_trips_and_bias_false_matches(torch_modules, cell):
     m = torch_modules(cell)
     ours, reference = _pair(m, num_layers=2, bidirectional=True)
-    back = (type(reference))(3, 4, num_layers=2, bidirectional=True, dtype=F64)
+    back = (type(reference))(3, 4, num_layers=2, bidirectional=True, dtype=F64, **{s: 2 for s in extra_sizes(m)})
+    assert list(ours.torch_state_dict()) == list(reference.state_dict())
     back.load_state_dict(ours.torch_state_dict())  # the summed bias all in bias_ih: same function
     x = torch.randn(5, 2, 3, dtype=F64)
     assert (back(x)[0] - reference(x)[0]).abs().max() < 1e-12
     assert all((ours.torch_state_dict()[k] == 0).all() for k in ours.torch_state_dict() if k.startswith("bias_hh")
-               and cell == "lstm")
+               and cell != "gru-reset-after")
     ours, reference = _pair(m, bias=False)
     assert not any(n.startswith("b_") for n, _ in ours.named_parameters())
     assert (ours(x)[0] - reference(x)[0]).abs().max() < 1e-12
@@ -150,11 +162,12 @@ def test_the_module_runs_on_the_meta_device(torch_modules):
     """No operation is tied to the CPU: forward and backward on tensors without storage give the shapes."""
     for cell in CELLS:
         m = torch_modules(cell)
-        net = getattr(m, m.MODULE)(3, 4, num_layers=2, bidirectional=True, device="meta")
+        sizes = {s: 3 for s in extra_sizes(m)}  # lstm-proj: proj_size 3, its output (5, 2, 2 * 3)
+        net = getattr(m, m.MODULE)(3, 4, num_layers=2, bidirectional=True, device="meta", **sizes)
         x = torch.randn(5, 2, 3, device="meta", requires_grad=True)
         out, state = net(x)
         out.sum().backward()
-        assert out.shape == (5, 2, 8) and out.device.type == "meta" and x.grad.shape == x.shape
+        assert out.shape == (5, 2, 6 if sizes else 8) and out.device.type == "meta" and x.grad.shape == x.shape
         assert all(p.grad.shape == p.shape for p in net.parameters())
 
 
@@ -217,7 +230,7 @@ def test_ddp_on_gloo_gives_the_gradients_of_the_whole_batch(tmp_path):
             assert (got - p.grad).abs().max() < 1e-12
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "lstm-proj"])
 def test_kernel_c_agrees_with_kernel_torch(tmp_path, monkeypatch, cell):
     """kernel="c": the generated C binding beside the torch module runs inside the autograd.Function."""
     from conftest import COMPILERS  # noqa: PLC0415
@@ -230,11 +243,12 @@ def test_kernel_c_agrees_with_kernel_torch(tmp_path, monkeypatch, cell):
     (path,) = pipeline.emit(source, "torch", tmp_path)
     m = load_module(path, f"_torch_c_{naming.module_name(cell)}")
     torch.manual_seed(5)
-    ours = getattr(m, m.MODULE)(3, 4, num_layers=2, bidirectional=True, dtype=F64)
-    in_c = getattr(m, m.MODULE)(3, 4, num_layers=2, bidirectional=True, dtype=F64, kernel="c")
+    sizes = {s: 2 for s in extra_sizes(m)}
+    ours = getattr(m, m.MODULE)(3, 4, num_layers=2, bidirectional=True, dtype=F64, **sizes)
+    in_c = getattr(m, m.MODULE)(3, 4, num_layers=2, bidirectional=True, dtype=F64, kernel="c", **sizes)
     in_c.load_state_dict(ours.state_dict())
     x = torch.randn(5, 2, 3, dtype=F64, requires_grad=True)
-    state = tuple(torch.randn(4, 2, 4, dtype=F64, requires_grad=True) for _ in m.STATES)
+    state = _states(m, 4, 2, requires_grad=True)
     given = state if len(state) > 1 else state[0]
     got, want = _flat(in_c(x, given)), _flat(ours(x, given))
     for a, b in zip(got, want, strict=True):
@@ -244,7 +258,7 @@ def test_kernel_c_agrees_with_kernel_torch(tmp_path, monkeypatch, cell):
                     torch.autograd.grad(loss(want), [x, *state, *ours.parameters()]), strict=True):
         assert (a - b).abs().max() < 1e-12
     with pytest.raises(ValueError, match="kernel is 'torch' or 'c'"):
-        getattr(m, m.MODULE)(3, 4, kernel="cuda")
+        getattr(m, m.MODULE)(3, 4, kernel="cuda", **sizes)
 
 
 def test_a_second_derivative_raises_rather_than_coming_out_wrong(torch_modules):
@@ -272,3 +286,45 @@ def test_a_wrong_input_or_state_shape_is_one_line_naming_it(torch_modules, cell)
     right = tuple(torch.zeros(2, 5, 4, dtype=F64) for _ in m.STATES)
     output, _ = rnn(x, right if len(right) > 1 else right[0])
     assert output.shape == (5, 7, 4)
+
+
+def test_lstm_proj_takes_proj_size_and_sizes_each_state(torch_modules):
+    """nn.LSTM(proj_size)'s constructor and states: h (layers, B, proj), c (layers, B, hidden); a layer after
+    the first reads the previous one's output (proj × directions)."""
+    m = torch_modules("lstm-proj")
+    with pytest.raises(TypeError, match="proj_size"):
+        getattr(m, m.MODULE)(3, 4)
+    rnn = getattr(m, m.MODULE)(3, 4, num_layers=2, bidirectional=True, proj_size=2, dtype=F64)
+    assert rnn.proj_size == 2 and rnn.W_f_l1.shape == (4, 4) and rnn.U_f_l1.shape == (4, 2)
+    assert rnn.W_hr_l1_reverse.shape == (2, 4)
+    output, (h, c) = rnn(torch.zeros(5, 3, 3, dtype=F64))
+    assert output.shape == (5, 3, 4) and h.shape == (4, 3, 2) and c.shape == (4, 3, 4)
+    with pytest.raises(ValueError, match=r"state h: expected shape \(4, 3, 2\), got \(4, 3, 4\)"):
+        rnn(torch.zeros(5, 3, 3, dtype=F64), (torch.zeros(4, 3, 4, dtype=F64), c))
+
+
+ZERO_PROJ = '''
+name = "zero-proj"
+sizes = ["proj"]
+states = ["h", "c"]
+[state_sizes]
+h = "proj"
+[inputs]
+x = "input"
+[params]
+W = ["hidden", "input"]
+V = ["proj", "hidden"]
+[equations]
+c = "tanh(W @ x) + c_prev"
+h = "V @ c"
+'''
+
+
+def test_a_state_of_another_size_whose_gradient_stops_passes_gradcheck(tmp_path):
+    """h (proj) is read by no step: its gradient to h_prev is zeros of the proj size, made like d_hs."""
+    from lstm_symbolic.spec.load import parse_spec  # noqa: PLC0415
+
+    (path,) = pipeline.emit(parse_spec(ZERO_PROJ), "torch", tmp_path)
+    assert "np." not in path.read_text()
+    m = load_module(path, "_torch_zero_proj")
+    assert torch.autograd.gradcheck(m._Sequence.apply, _inputs(m), eps=1e-6, atol=1e-8, rtol=1e-6)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from lstm_symbolic import cli
-from lstm_symbolic.verify.convention import BUILTIN, ConventionError, Param, from_user, load, to_user
+from lstm_symbolic.verify.convention import ConventionError, Param, from_user, to_user
+from lstm_symbolic.verify.known_conventions import BUILTIN, load
 
 IMPLS = Path(__file__).parent / "impls"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "verify"

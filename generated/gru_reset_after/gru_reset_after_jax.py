@@ -31,6 +31,7 @@ PARAMS = {
     "b_hn": ('hidden',),
 }
 STATES = ('h',)
+STATE_SIZES = {}  # the states not of the hidden size
 
 # Weights applied to the same operand, stacked row-wise: one matrix product per operand.
 _STACKS = {
@@ -200,11 +201,13 @@ def forward(params, xs, state0=None):
         if params[_name].shape != tuple(_sizes.get(_d) for _d in _dims):
             raise ValueError(f"params[{_name!r}]: expected shape ({', '.join(_dims)}) = "
                              f"{tuple(_sizes.get(_d) for _d in _dims)}, got {params[_name].shape}")
-    _shape = (xs.shape[1], _sizes["hidden"])
+    _size = {_s: STATE_SIZES.get(_s, "hidden") for _s in STATES}
+    _shape = {_s: (xs.shape[1], _sizes[_size[_s]]) for _s in STATES}
     state0 = {} if state0 is None else state0
     for _name in STATES:
-        if state0.get(_name) is not None and jnp.shape(state0[_name]) != _shape:
-            raise ValueError(f"state0[{_name!r}]: expected shape (B, hidden) = {_shape}, got {jnp.shape(state0[_name])}")
-    state0 = {s: jnp.zeros(_shape, xs.dtype) if state0.get(s) is None else jnp.asarray(state0[s], xs.dtype)
+        if state0.get(_name) is not None and jnp.shape(state0[_name]) != _shape[_name]:
+            raise ValueError(f"state0[{_name!r}]: expected shape (B, {_size[_name]}) = {_shape[_name]}, "
+                             f"got {jnp.shape(state0[_name])}")
+    state0 = {s: jnp.zeros(_shape[s], xs.dtype) if state0.get(s) is None else jnp.asarray(state0[s], xs.dtype)
               for s in STATES}
     return _sequence(params, xs, state0)

@@ -29,6 +29,7 @@ PARAMS = {
     "b_o": ('hidden',),
 }
 STATES = ('h', 'c')
+STATE_SIZES = {}  # the states not of the hidden size
 MODULE = "Lstm"
 # The vector parameters that are biases: bias=False makes them zero buffers.
 BIASES = ('b_f', 'b_i', 'b_c', 'b_o')
@@ -41,7 +42,7 @@ _BIAS_BLOCKS = {
     "x": ('b_f', 'b_i', 'b_c', 'b_o'),
 }
 # Each parameter as the sum of gate blocks of nn.LSTM's arrays (lstm_symbolic.interop.conventions).
-_TORCH_GATES = 4
+_TORCH_BLOCKS = {'weight_ih': 4, 'weight_hh': 4, 'bias_ih': 4, 'bias_hh': 4}
 _TORCH_LAYOUT = {
     "W_f": (('weight_ih', 1),),
     "W_i": (('weight_ih', 0),),
@@ -63,15 +64,15 @@ def _stack(params):
 
 
 class _Sequence(torch.autograd.Function):
-    """The cell over a whole sequence: apply(xs (T, B, input), *states0 (B, hidden), *params in the
-    order of PARAMS) -> (hs (T, B, hidden), *states_T)."""
+    """The cell over a whole sequence: apply(xs (T, B, input), *states0 (B, its size), *params in the
+    order of PARAMS) -> (hs (T, B, the output's size), *states_T)."""
 
     @staticmethod
     def forward(_ctx, xs, *_tensors):
         T, B, I = xs.shape
-        H = _tensors[0].shape[-1]
         state0 = dict(zip(STATES, _tensors[:2]))
         params = dict(zip(PARAMS, _tensors[2:]))
+        H = params["W_f"].shape[0]
         stacked = _stack(params)
         h_seq = xs.new_empty((T + 1, B, H))
         h_seq[0] = state0["h"]
@@ -119,7 +120,7 @@ class _Sequence(torch.autograd.Function):
         params = dict(zip(PARAMS, _kept[:12]))
         h_seq, c_seq, f_seq, i_seq, c_tilde_seq, o_seq, = _kept[12:]
         T, B, I = xs.shape
-        H = d_hs.shape[-1]
+        H = params["W_f"].shape[0]
         stacked = _stack(params)
         zeros = d_hs.new_zeros((B, H))
         d_state_h = d_state_T[0]
@@ -236,11 +237,13 @@ class Lstm(torch.nn.Module):
             self._c_path = os.path.abspath(c_binding or here)
             _c_binding(self._c_path)  # compiled and loaded now: a missing binding fails here
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self._sizes = {"hidden": hidden_size}
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional = bidirectional
         self._directions = ("", "_reverse") if bidirectional else ("",)
         for layer in range(num_layers):
-            sizes = {"hidden": hidden_size, "input": input_size if layer == 0 else hidden_size * len(self._directions)}
+            _below = input_size if layer == 0 else self._sizes["hidden"] * len(self._directions)
+            sizes = {**self._sizes, "input": _below}
             for direction in self._directions:
                 for name, shape in PARAMS.items():
                     value = torch.empty([sizes[s] for s in shape], device=device, dtype=dtype)
@@ -266,8 +269,7 @@ class Lstm(torch.nn.Module):
         x = input if batched else input.unsqueeze(1)
         x = x.transpose(0, 1) if self.batch_first and batched else x
         if state is None:
-            zero = x.new_zeros((self.num_layers * len(self._directions), x.shape[1], self.hidden_size))
-            state = (zero,) * len(STATES)
+            state = tuple(x.new_zeros(self._state_shape(_s, x.shape[1])) for _s in STATES)
         else:
             state = (state,) if len(STATES) == 1 else tuple(state)
             state = tuple(s if batched else s.unsqueeze(1) for s in state)
@@ -294,12 +296,15 @@ class Lstm(torch.nn.Module):
             output, state_n = output.squeeze(1), tuple(s.squeeze(1) for s in state_n)
         return output, state_n if len(STATES) > 1 else state_n[0]
 
+    def _state_shape(self, name, batch):
+        return self.num_layers * len(self._directions), batch, self._sizes[STATE_SIZES.get(name, "hidden")]
+
     def _check_state(self, state, batch):
-        """Each initial state (layers × directions, B, hidden), as nn.LSTM checks them: one line naming it."""
-        _want = (self.num_layers * len(self._directions), batch, self.hidden_size)
+        """Each initial state (layers × directions, B, its size), as nn.LSTM checks them: one line naming it."""
         if len(state) != len(STATES):
             raise ValueError(f"state: expected a tuple of {len(STATES)} tensors {STATES}, got {len(state)}")
         for _name, _s in zip(STATES, state):
+            _want = self._state_shape(_name, batch)
             if tuple(_s.shape) != _want:
                 raise ValueError(f"state {_name}: expected shape {_want}, got {tuple(_s.shape)}")
 
@@ -313,7 +318,7 @@ class Lstm(torch.nn.Module):
         sum of its gate blocks there (a summed bias: bias_ih + bias_hh)."""
         if any(str(k).startswith("weight_ih_l") for k in state_dict):
             state_dict = {
-                f"{name}{suffix}": sum(state_dict[f"{key}{suffix}"].chunk(_TORCH_GATES)[k] for key, k in parts)
+                f"{name}{suffix}": sum(state_dict[f"{key}{suffix}"].chunk(_TORCH_BLOCKS[key])[k] for key, k in parts)
                 for suffix in self._torch_names() for name, parts in _TORCH_LAYOUT.items()
                 if self.bias or name not in BIASES
             }
@@ -324,8 +329,8 @@ class Lstm(torch.nn.Module):
         here goes whole to its first array (bias_ih) and zeros to the other (bias_hh)."""
         out = {}
         for suffix in self._torch_names():
-            for key in ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else ()):
-                blocks, like = [None] * _TORCH_GATES, None
+            for key in (key for key in _TORCH_BLOCKS if self.bias or not key.startswith("bias")):
+                blocks, like = [None] * _TORCH_BLOCKS[key], None
                 for name, parts in _TORCH_LAYOUT.items():
                     if any(part[0] == key for part in parts):
                         like = getattr(self, f"{name}{suffix}").detach()

@@ -26,6 +26,7 @@ PARAMS = {
     "b_o": ('hidden',),
 }
 STATES = ('h', 'c')
+STATE_SIZES = {}  # the states not of the hidden size
 MODULE = "LstmCifg"
 # The vector parameters that are biases: bias=False makes them zero buffers.
 BIASES = ('b_i', 'b_c', 'b_o')
@@ -44,15 +45,15 @@ def _stack(params):
 
 
 class _Sequence(torch.autograd.Function):
-    """The cell over a whole sequence: apply(xs (T, B, input), *states0 (B, hidden), *params in the
-    order of PARAMS) -> (hs (T, B, hidden), *states_T)."""
+    """The cell over a whole sequence: apply(xs (T, B, input), *states0 (B, its size), *params in the
+    order of PARAMS) -> (hs (T, B, the output's size), *states_T)."""
 
     @staticmethod
     def forward(_ctx, xs, *_tensors):
         T, B, I = xs.shape
-        H = _tensors[0].shape[-1]
         state0 = dict(zip(STATES, _tensors[:2]))
         params = dict(zip(PARAMS, _tensors[2:]))
+        H = params["W_i"].shape[0]
         stacked = _stack(params)
         h_seq = xs.new_empty((T + 1, B, H))
         h_seq[0] = state0["h"]
@@ -96,7 +97,7 @@ class _Sequence(torch.autograd.Function):
         params = dict(zip(PARAMS, _kept[:9]))
         h_seq, c_seq, i_seq, c_tilde_seq, o_seq, = _kept[9:]
         T, B, I = xs.shape
-        H = d_hs.shape[-1]
+        H = params["W_i"].shape[0]
         stacked = _stack(params)
         zeros = d_hs.new_zeros((B, H))
         d_state_h = d_state_T[0]
@@ -207,11 +208,13 @@ class LstmCifg(torch.nn.Module):
             self._c_path = os.path.abspath(c_binding or here)
             _c_binding(self._c_path)  # compiled and loaded now: a missing binding fails here
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self._sizes = {"hidden": hidden_size}
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional = bidirectional
         self._directions = ("", "_reverse") if bidirectional else ("",)
         for layer in range(num_layers):
-            sizes = {"hidden": hidden_size, "input": input_size if layer == 0 else hidden_size * len(self._directions)}
+            _below = input_size if layer == 0 else self._sizes["hidden"] * len(self._directions)
+            sizes = {**self._sizes, "input": _below}
             for direction in self._directions:
                 for name, shape in PARAMS.items():
                     value = torch.empty([sizes[s] for s in shape], device=device, dtype=dtype)
@@ -237,8 +240,7 @@ class LstmCifg(torch.nn.Module):
         x = input if batched else input.unsqueeze(1)
         x = x.transpose(0, 1) if self.batch_first and batched else x
         if state is None:
-            zero = x.new_zeros((self.num_layers * len(self._directions), x.shape[1], self.hidden_size))
-            state = (zero,) * len(STATES)
+            state = tuple(x.new_zeros(self._state_shape(_s, x.shape[1])) for _s in STATES)
         else:
             state = (state,) if len(STATES) == 1 else tuple(state)
             state = tuple(s if batched else s.unsqueeze(1) for s in state)
@@ -265,11 +267,14 @@ class LstmCifg(torch.nn.Module):
             output, state_n = output.squeeze(1), tuple(s.squeeze(1) for s in state_n)
         return output, state_n if len(STATES) > 1 else state_n[0]
 
+    def _state_shape(self, name, batch):
+        return self.num_layers * len(self._directions), batch, self._sizes[STATE_SIZES.get(name, "hidden")]
+
     def _check_state(self, state, batch):
-        """Each initial state (layers × directions, B, hidden), as nn.LSTM checks them: one line naming it."""
-        _want = (self.num_layers * len(self._directions), batch, self.hidden_size)
+        """Each initial state (layers × directions, B, its size), as nn.LSTM checks them: one line naming it."""
         if len(state) != len(STATES):
             raise ValueError(f"state: expected a tuple of {len(STATES)} tensors {STATES}, got {len(state)}")
         for _name, _s in zip(STATES, state):
+            _want = self._state_shape(_name, batch)
             if tuple(_s.shape) != _want:
                 raise ValueError(f"state {_name}: expected shape {_want}, got {tuple(_s.shape)}")

@@ -43,6 +43,7 @@ PARAMS = {
     "b_c": ('hidden',),
 }
 STATES = ('h', 'c')
+STATE_SIZES = {}  # the states not of the hidden size
 MODULE = "LstmLayernorm"
 # The vector parameters that are biases: bias=False makes them zero buffers.
 BIASES = ()
@@ -60,15 +61,15 @@ def _stack(params):
 
 
 class _Sequence(torch.autograd.Function):
-    """The cell over a whole sequence: apply(xs (T, B, input), *states0 (B, hidden), *params in the
-    order of PARAMS) -> (hs (T, B, hidden), *states_T)."""
+    """The cell over a whole sequence: apply(xs (T, B, input), *states0 (B, its size), *params in the
+    order of PARAMS) -> (hs (T, B, the output's size), *states_T)."""
 
     @staticmethod
     def forward(_ctx, xs, *_tensors):
         T, B, I = xs.shape
-        H = _tensors[0].shape[-1]
         state0 = dict(zip(STATES, _tensors[:2]))
         params = dict(zip(PARAMS, _tensors[2:]))
+        H = params["W_f"].shape[0]
         stacked = _stack(params)
         b_a_c = params["b_a_c"]
         b_a_f = params["b_a_f"]
@@ -216,7 +217,7 @@ class _Sequence(torch.autograd.Function):
         params = dict(zip(PARAMS, _kept[:26]))
         h_seq, c_seq, ea_f_seq, ea_i_seq, ea_c_seq, ea_o_seq, sa_seq, er_f_seq, er_i_seq, er_c_seq, er_o_seq, sr_seq, f_seq, i_seq, c_tilde_seq, o_seq, ec_seq, sc_seq, = _kept[26:]
         T, B, I = xs.shape
-        H = d_hs.shape[-1]
+        H = params["W_f"].shape[0]
         stacked = _stack(params)
         b_c = params["b_c"]
         g_a_c = params["g_a_c"]
@@ -492,11 +493,13 @@ class LstmLayernorm(torch.nn.Module):
             self._c_path = os.path.abspath(c_binding or here)
             _c_binding(self._c_path)  # compiled and loaded now: a missing binding fails here
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self._sizes = {"hidden": hidden_size}
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional = bidirectional
         self._directions = ("", "_reverse") if bidirectional else ("",)
         for layer in range(num_layers):
-            sizes = {"hidden": hidden_size, "input": input_size if layer == 0 else hidden_size * len(self._directions)}
+            _below = input_size if layer == 0 else self._sizes["hidden"] * len(self._directions)
+            sizes = {**self._sizes, "input": _below}
             for direction in self._directions:
                 for name, shape in PARAMS.items():
                     value = torch.empty([sizes[s] for s in shape], device=device, dtype=dtype)
@@ -522,8 +525,7 @@ class LstmLayernorm(torch.nn.Module):
         x = input if batched else input.unsqueeze(1)
         x = x.transpose(0, 1) if self.batch_first and batched else x
         if state is None:
-            zero = x.new_zeros((self.num_layers * len(self._directions), x.shape[1], self.hidden_size))
-            state = (zero,) * len(STATES)
+            state = tuple(x.new_zeros(self._state_shape(_s, x.shape[1])) for _s in STATES)
         else:
             state = (state,) if len(STATES) == 1 else tuple(state)
             state = tuple(s if batched else s.unsqueeze(1) for s in state)
@@ -550,11 +552,14 @@ class LstmLayernorm(torch.nn.Module):
             output, state_n = output.squeeze(1), tuple(s.squeeze(1) for s in state_n)
         return output, state_n if len(STATES) > 1 else state_n[0]
 
+    def _state_shape(self, name, batch):
+        return self.num_layers * len(self._directions), batch, self._sizes[STATE_SIZES.get(name, "hidden")]
+
     def _check_state(self, state, batch):
-        """Each initial state (layers × directions, B, hidden), as nn.LSTM checks them: one line naming it."""
-        _want = (self.num_layers * len(self._directions), batch, self.hidden_size)
+        """Each initial state (layers × directions, B, its size), as nn.LSTM checks them: one line naming it."""
         if len(state) != len(STATES):
             raise ValueError(f"state: expected a tuple of {len(STATES)} tensors {STATES}, got {len(state)}")
         for _name, _s in zip(STATES, state):
+            _want = self._state_shape(_name, batch)
             if tuple(_s.shape) != _want:
                 raise ValueError(f"state {_name}: expected shape {_want}, got {tuple(_s.shape)}")

@@ -179,14 +179,6 @@ def check_names(kernel: Kernel) -> None:
                             "the generated code stacks them: give them one size")
 
 
-def check_sizes(kernel: Kernel, language: str) -> None:
-    """Refuse a cell with sizes beyond hidden and input in an emitter that takes those two only."""
-    cell = kernel.cell
-    if cell.sizes[2:]:
-        raise CellError(f"cell '{cell.name}': the {language} emitter takes the sizes hidden and input only, and "
-                        f"this cell declares {', '.join(cell.sizes[2:])}: emit numpy or c")
-
-
 def build_kernel(derivation: Derivation) -> Kernel:
     """Plan the step's forward and backward computation for the emitters."""
     cell = derivation.cell

@@ -99,7 +99,7 @@ def _forward(kernel: Kernel, homes: dict, width: dict) -> tuple:
         kernel.forward, Project, lambda st: [st.group.block(k) for k in range(len(st.group.weights))], fixed)
     operands = {st.group.operand for st in projects}
     rows = {r.lhs: Slot("row", r.lhs.name) for r in bounds if isinstance(r, Reduce)}
-    vectors = {p.symbol for p in cell.params if p.shape == ("hidden",)}
+    vectors = {p.symbol for p in cell.params if len(p.shape) == 1}
     states = {sp.Symbol(s) for s in cell.states}
 
     def load(sym):
@@ -139,7 +139,7 @@ def _backward(kernel: Kernel, packed, views, homes: dict, recomputed: dict, widt
     cell, temps = kernel.cell, {}
     backs = {g.back: g for g in kernel.groups}
     seeds = {sym: s for s, sym in kernel.seeds}
-    vectors = {p.symbol for p in cell.params if p.shape == ("hidden",)}
+    vectors = {p.symbol for p in cell.params if len(p.shape) == 1}
     slots = {a: [Slot("dlin", p.name, k, len(p.adjoints)) for p in packed for k, b in enumerate(p.adjoints) if b == a]
              for p in packed for a in p.adjoints}
     kept = {q for q in kernel.saved if q not in recomputed}

@@ -74,3 +74,12 @@ def split(op, width: dict[sp.Symbol, str], make) -> list:
                  tuple(a for a in op.assigns if of(a.lhs) == size), tuple(x for x in op.stores if of(x[0]) == size),
                  tuple(x for x in op.sums if expr_width(x[1], width) == size),
                  tuple(x for x in op.reductions if expr_width(x[1], width) == size)) for size in sizes]
+
+
+def size_sources(cell) -> dict[str, tuple[str, int]]:
+    """{size: (parameter, axis)}: where generated code that reads its sizes off the parameters finds each
+    size but input (hidden: the first parameter with hidden rows; a declared size: the first that has it)."""
+    out = {"hidden": next((p.name, 0) for p in cell.params if p.shape[0] == "hidden")}
+    for size in extra_sizes(cell):
+        out[size] = next((p.name, p.shape.index(size)) for p in cell.params if size in p.shape)
+    return out

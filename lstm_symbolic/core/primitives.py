@@ -250,12 +250,10 @@ class absolute(Primitive):  # noqa: N801
         return abs(x)
 
 
-# f'(x) in terms of y = f(x) (and the arguments where the output does not suffice); a function of
-# several arguments gives one partial derivative per argument.  At a kink the derivative is
-# PyTorch's: relu'(0) = 0, clip passes the gradient at its bounds, max/min share it at a tie, |x|'(0) = 0,
-# hard_sigmoid' = 0 at its two corners.  SymPy's own tanh has its rule too, for cells built in Python
-# with it; specs and formulas give :class:`tanh`.
-_HALF = sp.Rational(1, 2)
+# f'(x) in terms of y = f(x) (and the arguments where the output does not suffice); a function of several
+# arguments gives one partial per argument.  At a kink the derivative is PyTorch's: relu'(0) = 0, clip passes the
+# gradient at its bounds, max/min share it at a tie, |x|'(0) = 0, hard_sigmoid' = 0 at its corners.  SymPy's own
+# tanh has its rule too, for cells built in Python with it; specs and formulas give :class:`tanh`.
 DERIVATIVES = {
     sigmoid: lambda y, x: y * (1 - y),  # σ' = σ(1 − σ)
     tanh: lambda y, x: 1 - y**2,  # tanh' = 1 − tanh²
@@ -267,8 +265,8 @@ DERIVATIVES = {
     log_sigmoid: lambda y, x: 1 - sp.exp(y),  # 1 − σ(x)
     hard_sigmoid: lambda y, x, a, b: (a * step(y, 0) * step(1 - y, 0), x * step(y, 0) * step(1 - y, 0),
                                       step(y, 0) * step(1 - y, 0)),
-    maximum: lambda y, a, b: (step(a - b, _HALF), step(b - a, _HALF)),
-    minimum: lambda y, a, b: (step(b - a, _HALF), step(a - b, _HALF)),
+    maximum: lambda y, a, b: (step(a - b, sp.S.Half), step(b - a, sp.S.Half)),
+    minimum: lambda y, a, b: (step(b - a, sp.S.Half), step(a - b, sp.S.Half)),
     clip: lambda y, a, lo, hi: (step(a - lo, 1) * step(hi - a, 1), step(lo - a, 0), step(a - hi, 0)),
     sqrt: lambda y, x: 1 / (2 * y),
     absolute: lambda y, x: step(x, 0) - step(-x, 0),  # sign(x)
@@ -297,5 +295,6 @@ def arities(fn) -> tuple[int, ...]:
     """The numbers of arguments a written call of ``fn`` may take (``hard_sigmoid``: 1, or 3 with its
     constants; SymPy's ``log`` only 1: no base)."""
     return tuple(sorted(fn.nargs)) if isinstance(fn, type) and issubclass(fn, Primitive) else (1,)
-# The functions whose derivatives are written with step: kinks where PyTorch's choice is taken.
-PIECEWISE = (relu, hard_sigmoid, maximum, minimum, clip, absolute, step)
+
+
+PIECEWISE = (relu, hard_sigmoid, maximum, minimum, clip, absolute, step)  # derivatives in step: kinks

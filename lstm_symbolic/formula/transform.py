@@ -25,9 +25,8 @@ from ..core.functions import (
     Outer,
     Units,
     arities,
-    step,
 )
-from .grammar import latex_name
+from .latex_rules import FUNCTIONS, LatexRules
 from .values import FormulaError, Shape, Value, position, show, suggest, unify
 
 MAX_EXPONENT = 16
@@ -35,23 +34,9 @@ MAX_NUMBER_BITS = 4096
 MAX_LITERAL = 40
 MAX_CALLS = 100  # function calls nested in one another (LaTeX's \tanh \tanh x needs no brackets)
 _TOP = "T"  # a `^\top` superscript
-_FUNCTIONS = {**PRIMITIVES, **SPELLINGS, "sigma": PRIMITIVES["sigmoid"], "σ": PRIMITIVES["sigmoid"]}
 _KNOWN = ", ".join(sorted(set(PRIMITIVES) | set(SPELLINGS) | set(REDUCTIONS)))
 _SUMS = ("sum", "np.sum")
-# LaTeX's spellings of the piecewise and composed functions, as the LaTeX printer writes them.
-_LATEX_FUNCTIONS = {
-    "logsigma": PRIMITIVES["log_sigmoid"], "max": PRIMITIVES["max"], "min": PRIMITIVES["min"],
-    "relu": PRIMITIVES["relu"], "softplus": PRIMITIVES["softplus"], "clip": PRIMITIVES["clip"],
-    "hardsigmoid": PRIMITIVES["hard_sigmoid"], "H": lambda z: step(z, sp.Rational(1, 2)),  # Heaviside's
-}
-# f′ of each function, from f(z) and z (LaTeX \sigma^\prime, \tanh^{\prime}).
-_DERIVATIVES = {
-    "sigma": lambda y, z: y * (1 - y), "σ": lambda y, z: y * (1 - y), "sigmoid": lambda y, z: y * (1 - y),
-    "tanh": lambda y, z: 1 - y**2, "exp": lambda y, z: y, "log": lambda y, z: 1 / z,
-}
-
-
-class ToSympy(Transformer_NonRecursive):
+class ToSympy(LatexRules, Transformer_NonRecursive):
     """Transforms one parse tree; ``shapes`` None accepts any name and leaves shapes unknown."""
 
     def __init__(self, text: str, shapes, where: str, latex: bool):
@@ -75,14 +60,6 @@ class ToSympy(Transformer_NonRecursive):
     # -- leaves -------------------------------------------------------------------------
     def name(self, items) -> Value:
         return self._name(items[0].value, items[0])
-
-    def lname(self, items) -> Value:
-        name = latex_name(items[0].value)
-        if name is None:
-            raise self.error(items[0], f"cannot read the subscript of '{items[0].value}'")
-        if name == "e" and (self.shapes is None or "e" not in self.shapes):  # e^{x} is exp(x)
-            return Value(sp.E, (), items[0].start_pos, items[0].end_pos)
-        return self._name(name, items[0])
 
     def _name(self, name: str, tok: Token) -> Value:
         if name in ("True", "False", "None"):
@@ -236,12 +213,12 @@ class ToSympy(Transformer_NonRecursive):
             return self._reduce(REDUCTIONS[fname], positional, tok)
         if fname in _SUMS:
             self._sum_keywords(tok, keywords)
-        elif fname not in _FUNCTIONS:
+        elif fname not in FUNCTIONS:
             raise self.error(tok, f"unknown function '{fname}'; known: {_KNOWN}, "
                              "np.sum(X, axis=1, keepdims=True)")
         elif keywords:
             raise self.error(tok, f"{fname} takes no keyword arguments")
-        fn = BatchSum if fname in _SUMS else _FUNCTIONS[fname]
+        fn = BatchSum if fname in _SUMS else FUNCTIONS[fname]
         counts = arities(fn) if fname not in SPELLINGS and fname not in _SUMS else (1,)
         if len(positional) not in counts:
             n = " or ".join(map(str, counts))
@@ -261,7 +238,7 @@ class ToSympy(Transformer_NonRecursive):
         if name == "square":
             two = Value(sp.Integer(2), (), tok.start_pos, tok.end_pos)
             return self.pow([args[0], Token("POW", "**", start_pos=tok.start_pos), two])
-        return self._apply(_FUNCTIONS[name], args[:1], tok)
+        return self._apply(FUNCTIONS[name], args[:1], tok)
 
     def _sum_keywords(self, tok: Token, keywords: dict) -> None:
         if set(keywords) - {"axis", "keepdims"} or keywords.get("axis", Token("", "")).value != "1":
@@ -301,65 +278,3 @@ class ToSympy(Transformer_NonRecursive):
             inner = max((self.calls[a] for a in top.args), default=0)
             self.calls[top] = inner + isinstance(top, sp.Function)
         return self.calls[expr]
-
-    # -- LaTeX only ---------------------------------------------------------------------
-    def sup(self, items):
-        item = items[0]
-        if isinstance(item, Token) and item.type == "TOP":
-            return item
-        return self.number([item]) if isinstance(item, Token) else item
-
-    def lpow(self, items) -> Value:
-        base, caret, sup = items
-        if isinstance(sup, Token):
-            return self._transpose(base, sup)
-        if base.expr == sp.E:
-            return self._apply(_FUNCTIONS["exp"], [sup], caret)
-        return self.pow([base, caret, sup])
-
-    def frac(self, items) -> Value:
-        _, a, b = items
-        return self.product([a, Token("MULOP", "/", start_pos=b.start), b])
-
-    def lcalln(self, items) -> Value:
-        """``\\max(a, b)``, ``\\operatorname{clip}(a, lo, hi)``, ``\\log\\sigma(z)``, ``\\operatorname{H}(z)``."""
-        tok, caret, sup, *args = items
-        name = re.sub(r"\s|\\|operatorname|[{}]", "", tok.value)
-        fn = _LATEX_FUNCTIONS[name]
-        if len(args) not in arities(fn):
-            n = " or ".join(map(str, arities(fn)))
-            raise self.error(tok, f"{tok.value} takes exactly {n} argument{'s' * (arities(fn) != (1,))}")
-        return self._raised(self._apply(fn, args, tok), tok, caret, sup)
-
-    def iverson(self, items) -> Value:
-        """Iverson's bracket ``[z > 0]`` (0 at 0) or ``[z \\geq 0]`` (1 at 0): the step function."""
-        arg, cmp, zero = items
-        if zero.expr != 0:
-            raise self.error(cmp, "an Iverson bracket reads [z > 0] or [z \\geq 0]")
-        return self._apply(lambda z: step(z, int(cmp.value != ">")), [arg], cmp)
-
-    def labs(self, items) -> Value:
-        return self._apply(PRIMITIVES["abs"], [items[1]], items[0])
-
-    def lsqrt(self, items) -> Value:
-        return self._apply(PRIMITIVES["sqrt"], [items[1]], items[0])
-
-    def _raised(self, value: Value, tok, caret, sup) -> Value:
-        if sup is None:
-            return value
-        if isinstance(sup, Token):
-            raise self.error(sup, f"a transpose of {tok.value}(...)")
-        return self.pow([value, caret, sup])
-
-    def lcall(self, items) -> Value:
-        tok, caret, sup, arg = items
-        name, prime, _ = tok.value.partition("^")
-        name = name.strip().lstrip("\\")
-        reduction = re.fullmatch(r"operatorname\s*\{\s*(sum|mean)\s*\}", name)
-        if reduction:  # \operatorname{mean}(v): across the units
-            return self._reduce(REDUCTIONS[reduction.group(1)], [arg], tok)
-        value = self._apply(_FUNCTIONS[name], [arg], tok)
-        if prime:  # \sigma^\prime(z) = σ(z)(1 − σ(z)), \tanh^\prime(z) = 1 − tanh²(z): the derivative
-            value = Value(_DERIVATIVES[name](value.expr, arg.expr), value.shape, value.start, value.end)
-        return self._raised(value, tok, caret, sup)
-

@@ -32,7 +32,7 @@ from .. import naming
 from ..core.cells import Cell
 from ..errors import LocatedError
 from ..files import ReadError, read_text
-from ..spec.load import SpecError, _Reader
+from ..files.toml import TomlText
 from .model import ADJOINT_STYLES, ORDERS, TIME_STYLES, VECTOR_STYLES, Name, Notation, Note, Stack
 
 MAX_PROFILE_BYTES = 256 * 1024
@@ -58,10 +58,7 @@ def load_profile(path: str | Path) -> Notation:
 
 def parse_profile(text: str, where: str = "notation") -> Notation:
     """The profile described by the TOML ``text``; ``where`` names it in errors."""
-    try:
-        reader = _Reader(text, where)
-    except SpecError as exc:
-        raise ProfileError(exc.reason, exc.line, exc.column, where) from None
+    reader = TomlText(text, where, ProfileError)
     data = reader.data
 
     def fail(reason: str, table: str = "", key: str = "") -> ProfileError:

@@ -4,7 +4,7 @@ A cell's name and description come from a spec file, and a spec is data: whateve
 pasting it into an output must not make that output do anything but show it.  Each function
 here turns arbitrary text into text that means itself in one language; the templates and
 renderers apply them where they receive user text (see ``emit.environment`` for the Jinja
-filters).  Validation at load (``spec.py``, ``naming.py``) narrows what reaches them, but they
+filters).  Validation at load (``spec/load.py``, ``naming/``) narrows what reaches them, but they
 hold for any string.
 
 Characters that do not print (control characters, escape sequences, bidirectional overrides,

@@ -13,7 +13,6 @@ reference page on the spec (docs/spec.md).
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
 import sympy as sp
@@ -23,8 +22,10 @@ from ..core.cells import SIZES, Cell, CellError, make_cell
 from ..core.functions import LINEAR_ATOMS, MatVec, MissingRuleError, Reduction, check_primitives
 from ..errors import LocatedError
 from ..files import ReadError, read_text
+from ..files.toml import TomlText
 from ..formula.parse import BatchSum, ColumnSlice, FormulaError, parse_shaped
 from ..formula.values import show
+from .whole import check_whole_cell
 
 MAX_SPEC_BYTES = 256 * 1024
 MAX_DESCRIPTION = 200
@@ -60,48 +61,11 @@ def parse_spec(text: str, where: str = "spec") -> Cell:
     return _Reader(text, where).cell()
 
 
-class _Reader:
+class _Reader(TomlText):
     """One spec's text and table, with the source position of every key."""
 
     def __init__(self, text: str, where: str):
-        self.text, self.where = text, where
-        self.keys = self._key_positions()
-        try:
-            self.data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise self._toml_error(exc) from None
-
-    # -- positions ----------------------------------------------------------------------
-    def _key_positions(self) -> dict[tuple[str, str], tuple[int, int, int]]:
-        """``{(table, key): (line, column of the key, column of the value)}``; a key given
-        twice in one table is refused here, with both lines."""
-        found: dict[tuple[str, str], tuple[int, int, int]] = {}
-        table = ""
-        for n, line in enumerate(self.text.splitlines(), 1):
-            if header := re.match(r"\s*\[\s*([A-Za-z0-9_.\-]+)\s*\]\s*(#.*)?$", line):
-                table = header.group(1)
-                found.setdefault(("", table), (n, header.start(1), header.start(1)))
-            elif key := re.match(r"\s*([\"']?)([A-Za-z0-9_\-]+)\1\s*=\s*", line):
-                if (table, key.group(2)) in found:
-                    first = found[(table, key.group(2))][0]
-                    raise SpecError(f"'{key.group(2)}' is assigned twice (first on line {first}); "
-                                    "give each value its own name", n, key.start(2) + 1, self.where)
-                found[(table, key.group(2))] = (n, key.start(2) + 1, key.end() + 1)
-        return found
-
-    def at(self, table: str, key: str = "") -> tuple[int, int]:
-        """(line, column) of a key, or of a table's header."""
-        return self.keys.get((table, key) if key else ("", table), (1, 1, 1))[:2]
-
-    def error(self, reason: str, table: str, key: str = "") -> SpecError:
-        return SpecError(reason, *self.at(table, key), self.where)
-
-    def _toml_error(self, exc: tomllib.TOMLDecodeError) -> SpecError:
-        msg = str(exc)
-        m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
-        line, column = (int(m.group(1)), int(m.group(2))) if m else (1, 1)
-        reason = re.sub(r"\s*\(at .*\)$", "", msg)
-        return SpecError(f"TOML syntax: {reason}", line, column, self.where)
+        super().__init__(text, where, SpecError)
 
     def _formula_error(self, exc: FormulaError, key: str) -> SpecError:
         line, _, column = self.keys.get(("equations", key), (1, 1, 1))
@@ -128,9 +92,7 @@ class _Reader:
         params = self._shapes("params", vector=False)
         self._distinct(states, inputs, params)
         equations = self._equations(states, inputs, params)
-        self._check_dead(equations, states)
-        self._check_params(equations, params, inputs)
-        self._check_clashes(name, equations, states, inputs, params)
+        check_whole_cell(self, name, equations, states, inputs, params)
         try:
             return make_cell(name, description, inputs=inputs, states=tuple(states), params=params,
                              equations=equations, sizes=self.sizes, state_sizes=self.state_sizes)
@@ -310,64 +272,3 @@ class _Reader:
             raise self.error(f"state '{key}' must have the {want} size, not {shape[0]}"
                              + ("" if want != "hidden" else " (or give it that size under [state_sizes])"),
                              "equations", key)
-
-    # -- what the generated code needs of the whole cell ----------------------------------
-    def _mentioned_in(self, name: str) -> str | None:
-        """The first equation whose formula text names ``name`` (although its value may not read it)."""
-        for key, formula in self.data["equations"].items():
-            if re.search(rf"\b{re.escape(name)}\b", str(formula)) and key != name:
-                return key
-        return None
-
-    def _cancelled(self, name: str) -> str:
-        where = self._mentioned_in(name)
-        return f" ('{where}' names it, but in terms that cancel, like z - z or 0*z)" if where else ""
-
-    def _check_dead(self, equations, states) -> None:
-        """Every equation's value reaches a state: one that nothing reads is a mistake, and its
-        products would have no gradient in the generated code."""
-        read = {sym.name for _, rhs in equations for sym in rhs.free_symbols}
-        for key, _ in equations:
-            if key not in read and key not in states:
-                raise self.error(f"equation '{key}' is not a state and nothing reads it{self._cancelled(key)}: "
-                                 "remove it, or use it", "equations", key)
-
-    def _check_params(self, equations, params, inputs) -> None:
-        """Every input and parameter is read, each weight by one vector (the generated code takes
-        a weight's gradient from the one product it is in)."""
-        read = {sym.name for _, rhs in equations for sym in rhs.free_symbols}
-        for table, names in (("inputs", inputs), ("params", params)):
-            for key in (k for k in names if k not in read):
-                fix = "remove it or use it" if table == "params" else "use it (the generated code reads xs)"
-                raise self.error(f"{table[:-1].replace('param', 'parameter')} '{key}' is declared but no equation "
-                                 f"uses it{self._cancelled(key)}: {fix}", table, key)
-        operands: dict[str, set[str]] = {}
-        for _, rhs in equations:
-            for w, v in (a.args for a in rhs.atoms(MatVec)):
-                operands.setdefault(w.name, set()).add(v.name)
-        for key, vs in operands.items():
-            if len(vs) > 1:
-                raise self.error(f"parameter '{key}' multiplies {' and '.join(sorted(vs))}; the generated code "
-                                 "gives each vector its own weights: use one parameter for each", "params", key)
-        for size in (s for s in self.sizes[2:] if not any(s in shape for shape in params.values())):
-            raise self.error(f"size '{size}' is declared but no parameter has it: the generated code reads "
-                             "each size from a parameter", "", "sizes")
-        if not any(shape[0] == "hidden" for shape in params.values()):
-            raise self.error("the generated code reads the hidden size from a parameter: declare one of shape "
-                             '"hidden" or ["hidden", ...]', "params")
-
-    def _check_clashes(self, name, equations, states, inputs, params) -> None:
-        """No two names give the generated code the same identifier (W_f @ x is W_f_x, h is h_seq ...)."""
-        kinds = {**dict.fromkeys(inputs, "input"), **dict.fromkeys(params, "param")}
-        kinds.update({key: "state" if key in states else "value" for key, _ in equations})
-        products = sorted({(a.args[0].name, a.args[1].name) for _, rhs in equations for a in rhs.atoms(MatVec)})
-        for culprit, why in naming.clashes(naming.module_name(name), kinds, products):
-            raise self.error(why, *self._declared(culprit, inputs, params, states))
-
-    def _declared(self, name, inputs, params, states) -> tuple[str, str]:
-        """(table, key) where the spec declares ``name``."""
-        if name in inputs or name in params:
-            return ("inputs" if name in inputs else "params"), name
-        if ("equations", name) in self.keys:
-            return "equations", name
-        return ("", "states") if name in states else ("", "name")

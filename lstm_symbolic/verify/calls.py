@@ -1,4 +1,4 @@
-"""Check a user's forward and backward code called by a :class:`~verify_convention.Convention`.
+"""Check a user's forward and backward code called by a :class:`~lstm_symbolic.verify.convention.Convention`.
 
 Part of ``verify-code``.  The right values come from the derivation, evaluated in NumPy per step
 (:func:`verify_eval.state_values`); a whole sequence is that step swept forward and back (BPTT).

@@ -1,7 +1,7 @@
 """Values in the user's layout, and the calls of the user's functions (part of ``verify-code``).
 
 :class:`Setup` turns the cell's values (internal names, one example per column) into the items a
-:class:`~verify_convention.Convention` names, in the user's layout: orientation, stacked and
+:class:`~lstm_symbolic.verify.convention.Convention` names, in the user's layout: orientation, stacked and
 reordered gate blocks, a sequence's axes.  :func:`build` fills an argument structure with items,
 :func:`collect` reads a result structure back, :func:`call_user` calls a function in the child.
 The right values: :func:`step_items` for one step, :func:`bptt` and :func:`sequence_items` for a

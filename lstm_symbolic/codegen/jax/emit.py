@@ -18,20 +18,30 @@ import sympy as sp
 from ... import naming
 from ...core.functions import unit_mean, unit_sum
 from ...printing.jax import jax_code
-from ..kernel import Kernel, check_names, check_sizes
+from ..kernel import Kernel, check_names
+from ..numpy.emit import size_name
 from ..plan import Pass, Plan, Slot, T, build_plan
 from ..render import render
+from ..widths import extra_sizes, size_sources
 
 
-def _cols(start: int, count: int = 1) -> str:
-    """The column slice of ``count`` blocks from block ``start``: ``H:2 * H``."""
+def _cols(start: int, count: int = 1, unit: str = "H") -> str:
+    """The column slice of ``count`` blocks of ``unit`` columns from block ``start``: ``H:2 * H``."""
     def at(k):
-        return "" if k == 0 else "H" if k == 1 else f"{k} * H"
+        return "" if k == 0 else unit if k == 1 else f"{k} * {unit}"
     return f"{at(start)}:{at(start + count) or '0'}"
 
 
-def _block(text: str, slot: Slot) -> str:
-    return text if slot.width == 1 else f"{text}[..., {_cols(slot.block)}]"
+def _units(plan: Plan) -> dict[str, str]:
+    """{group or packed array: the size of its blocks as the code names it (``H``, ``_n_proj``)}."""
+    cell, groups = plan.kernel.cell, plan.kernel.groups
+    rows = {g.name: size_name(cell.shape(g.weights[0].name)[0]) for g in groups}
+    by_adjoint = {a: rows[g.name] for g in groups for a in g.adjoints}
+    return {**rows, **{p.name: by_adjoint[p.adjoints[0]] for p in plan.packed}}
+
+
+def _block(text: str, slot: Slot, plan: Plan) -> str:
+    return text if slot.width == 1 else f"{text}[..., {_cols(slot.block, 1, _units(plan)[slot.name])}]"
 
 
 class _Step:
@@ -114,7 +124,7 @@ def _forward_step(plan: Plan) -> _Step:
         if slot.kind == "proj":
             whole = step.row(f"proj_{slot.name}[t]", f"proj_{slot.name}") if slot.name in deferred \
                 else f"proj_{slot.name}"
-            return _block(whole, slot)
+            return _block(whole, slot, plan)
         if slot.kind in ("state", "cache") and slot.name in states and not slot.shift:
             return f'_carry["{slot.name}"]'
         return None
@@ -199,15 +209,15 @@ def _whole(plan: Plan, slot: Slot) -> str:
 def _view(plan: Plan, group) -> str:
     """``group``'s adjoints over every step (a run of a packed array)."""
     slot, n = plan.view(group), len(group.adjoints)
-    return f"d_lin_{slot.name}" if n == slot.width else f"d_lin_{slot.name}[..., {_cols(slot.block, n)}]"
+    return f"d_lin_{slot.name}" if n == slot.width else \
+        f"d_lin_{slot.name}[..., {_cols(slot.block, n, _units(plan)[slot.name])}]"
 
 
 def jax_module(kernel: Kernel) -> str:
     """The standalone JAX module (``forward`` with a custom VJP) of ``kernel``'s cell."""
-    check_sizes(kernel, "jax")
     check_names(kernel)
     plan = build_plan(kernel)
-    cell = kernel.cell
+    cell, units = kernel.cell, _units(plan)
     fwd, bwd = _forward_step(plan), _backward_step(plan)
     names = [name for _, name, _ in plan.vector_sums]
     summed = {name for name in names if names.count(name) > 1}  # summed whole once, then sliced
@@ -218,7 +228,10 @@ def jax_module(kernel: Kernel) -> str:
         description=cell.description,
         params=[(p.name, p.shape) for p in cell.params],
         states=cell.states,
-        hidden_param=next(p.name for p in cell.params if p.shape[0] == "hidden"),
+        sizes=extra_sizes(cell),
+        size_sources=size_sources(cell),
+        size_lines=[f'{size_name(s)} = params["{p}"].shape[{k}]' for s, (p, k) in size_sources(cell).items()],
+        state_sizes={s: cell.state_shape(s)[0] for s in cell.states if cell.state_shape(s) != ("hidden",)},
         stacks=[(g.name, tuple(w.name for w in g.weights)) for g in kernel.groups],
         deferred=[g.name for g in kernel.deferred],
         forward_params=_read_params(plan, plan.forward),
@@ -228,8 +241,9 @@ def jax_module(kernel: Kernel) -> str:
         backward_params=_read_params(plan, plan.backward),
         backward=bwd,
         weight_grads=[{"group": g.name, "d_lin": _view(plan, g), "operand": _whole(plan, plan.home(g.operand)),
-                       "blocks": [(w.name, _cols(k)) for k, w in enumerate(g.weights)]} for g in kernel.groups],
-        vector_sums=[(p, name in summed, name, _cols(k)) for p, name, k in plan.vector_sums],
+                       "blocks": [(w.name, _cols(k, 1, units[g.name])) for k, w in enumerate(g.weights)]}
+                      for g in kernel.groups],
+        vector_sums=[(p, name in summed, name, _cols(k, 1, units[name])) for p, name, k in plan.vector_sums],
         summed=sorted(summed),
         step_sums=[p for p, _ in kernel.vector_grads if f"d_{p}" in bwd.outputs],
         input_grads=[f"{_view(plan, g)} @ stacked[\"{g.name}\"]" for g in kernel.deferred]

@@ -21,12 +21,14 @@ from ... import naming
 from ...core.functions import MatVec
 from ...interop import conventions
 from ...printing.torch import torch_code, torch_code_into
-from ..kernel import Kernel, check_sizes
-from ..numpy.emit import module_data
+from ..kernel import Kernel
+from ..numpy.emit import module_data, size_name
 from ..render import render
+from ..widths import size_sources
 
 TORCH_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-MODULE_NAMES = frozenset({"PARAMS", "STATES", "MODULE", "BIASES"})  # the template's public module-level names
+# the template's public module-level names
+MODULE_NAMES = frozenset({"PARAMS", "STATES", "STATE_SIZES", "MODULE", "BIASES"})
 
 
 def class_name(cell_name: str) -> str:
@@ -40,7 +42,7 @@ def class_name(cell_name: str) -> str:
 def biases(cell) -> list[str]:
     """The vector parameters that are biases: each is only ever a term of a sum that holds a matrix
     product (``W x + U h + b``, ``U_n h + b_hn``); a peephole (``p ⊙ c``) is not."""
-    vectors = {p.symbol for p in cell.params if p.shape == ("hidden",)}
+    vectors = {p.symbol for p in cell.params if len(p.shape) == 1}
     other = {eq.rhs for eq in cell.equations} & vectors
     for eq in cell.equations:
         for node in sp.preorder_traversal(eq.rhs):
@@ -49,20 +51,32 @@ def biases(cell) -> list[str]:
     return [p.name for p in cell.params if p.symbol in vectors - other]
 
 
-def torch_layout(cell) -> dict[str, tuple[tuple[str, int], ...]] | None:
-    """For a cell conventions maps to PyTorch: each parameter as the sum of (array, gate block) of
-    ``nn.LSTM``/``nn.GRU``'s arrays, probed through :func:`conventions.to_params` (it is linear);
-    None for another cell."""
+def torch_blocks(cell) -> dict[str, int] | None:
+    """{key: blocks} of ``nn.LSTM``/``nn.GRU``'s arrays for a cell conventions maps to PyTorch (``weight_ih``:
+    one block per gate; an array beyond the four stacked ones, ``nn.LSTM(proj_size)``'s ``weight_hr``, is
+    one block); None for another cell."""
     if ("pytorch", cell.name) not in conventions.GATE_ORDERS:
         return None
     gates = len(conventions.GATE_ORDERS["pytorch", cell.name])
-    suffix = conventions.array_names("pytorch", cell.name)[0][len(TORCH_KEYS[0]):]  # "_l0", PyTorch's key rule
-    zero = {k + suffix: np.zeros((gates, 1) if k.startswith("weight") else (gates,)) for k in TORCH_KEYS}
+    names = conventions.array_names("pytorch", cell.name)
+    suffix = names[0][len(TORCH_KEYS[0]):]  # "_l0", PyTorch's key rule
+    return {n.removesuffix(suffix): gates if n.removesuffix(suffix) in TORCH_KEYS else 1 for n in names}
+
+
+def torch_layout(cell) -> dict[str, tuple[tuple[str, int], ...]] | None:
+    """For a cell conventions maps to PyTorch: each parameter as the sum of (array, block) of
+    ``nn.LSTM``/``nn.GRU``'s arrays, probed through :func:`conventions.to_params` (it is linear);
+    None for another cell."""
+    blocks = torch_blocks(cell)
+    if blocks is None:
+        return None
+    suffix = conventions.array_names("pytorch", cell.name)[0][len(TORCH_KEYS[0]):]
+    zero = {k + suffix: np.zeros((n,) if k.startswith("bias") else (n, 1)) for k, n in blocks.items()}
     found: dict[str, list[tuple[str, int]]] = {}
-    for key in TORCH_KEYS:
-        for block in range(gates):
+    for key, count in blocks.items():
+        for block in range(count):
             probe = {k: a.copy() for k, a in zero.items()}
-            probe[key + suffix].reshape(gates, -1)[block] = 1.0
+            probe[key + suffix].reshape(count, -1)[block] = 1.0
             for name, value in conventions.to_params("pytorch", probe, cell.name).items():
                 if np.any(value):
                     found.setdefault(name, []).append((key, block))
@@ -116,6 +130,15 @@ def hoisted_sums(lines: list[str], params: list[str]) -> tuple[list[str], list[s
     return loop, after
 
 
+_NP_ZEROS = re.compile(r"np\.zeros\((\(B, \w+\)), dtype=dtype\)")
+
+
+def torch_zeros(lines: list[str]) -> list[str]:
+    """A gradient that is zeros of a state not of the hidden size, as the NumPy emitter prints it
+    (``np.zeros((B, _n_proj), dtype=dtype)``), made like d_hs: ``d_hs.new_zeros((B, _n_proj))``."""
+    return [_NP_ZEROS.sub(r"d_hs.new_zeros(\1)", line) for line in lines]
+
+
 _ROW_AT = re.compile(r"(?<![\w.])(\w+)\[(t(?: \+ 1)?)(, :, [^\]]+)?\]")
 _STACKED = re.compile(r"stacked\[\"(\w+)\"\](\.T)?")
 
@@ -155,20 +178,20 @@ def hoisted_views(lines: list[str]) -> tuple[list[str], list[str]]:
 
 def torch_module(kernel: Kernel) -> str:
     """The standalone PyTorch module (autograd.Function + nn.Module) for ``kernel``'s cell."""
-    check_sizes(kernel, "torch")
     cell = kernel.cell
     data = module_data(kernel, code=torch_code, code_into=torch_code_into)
     data["forward_lines"] = fused(data["forward_lines"])
-    data["backward_lines"], after = hoisted_sums(data["backward_lines"], data["backward_params"])
+    data["backward_lines"], after = hoisted_sums(torch_zeros(data["backward_lines"]), data["backward_params"])
     data["forward_lines"], forward_setup = hoisted_views(data["forward_lines"])
     data["backward_lines"], backward_setup = hoisted_views(data["backward_lines"])
-    gates = len(conventions.GATE_ORDERS.get(("pytorch", cell.name), ""))
     return render("codegen/torch/module.py.j2", class_name=class_name(cell.name), bias_params=tuple(biases(cell)),
-                  torch_layout=torch_layout(cell), torch_gates=gates,
+                  torch_layout=torch_layout(cell), torch_blocks=torch_blocks(cell),
                   kept=[f"{s}_seq" for s in data["cached_states"]] + [f"{n}_seq" for n, _ in data["intermediates"]],
                   finals=[f"{s}_seq[{data['last_row'][s]}].clone()" for s in cell.states],
                   d_states=[f"d_state_{s}" for s in cell.states], module=naming.module_name(cell.name),
-                  after_loop=after, forward_setup=forward_setup, backward_setup=backward_setup, **data)
+                  after_loop=after, forward_setup=forward_setup, backward_setup=backward_setup,
+                  size_lines=[f'{size_name(s)} = params["{p}"].shape[{k}]' for s, (p, k) in size_sources(cell).items()],
+                  **data)
 
 
 def torch_files(kernel: Kernel) -> dict[str, str]:
