@@ -75,12 +75,17 @@ def packed(params: dict) -> dict:
 class Problem:
     """Weights, inputs, initial state and output gradients shared by every implementation."""
 
-    def __init__(self, module, T, B, I, H, dtype):
+    def __init__(self, module, T, B, I, H, dtype, **sizes):
+        """``sizes``: the cell's sizes beyond input and hidden (lstm-proj's ``proj=P``); a state of such a
+        size (the module's STATE_SIZES) gets it, and so do the outputs when the first state (h) has it."""
         rng = np.random.default_rng(0)
-        self.params = packed(module.init_params(I, H, rng=rng, dtype=dtype))
+        self.sizes = {"input": I, "hidden": H, **sizes}
+        more = {f"{name}_size": n for name, n in sizes.items()}  # init_params(..., proj_size=P)
+        self.params = packed(module.init_params(I, H, rng=rng, dtype=dtype, **more))
+        width = {s: self.sizes[getattr(module, "STATE_SIZES", {}).get(s, "hidden")] for s in module.STATES}
         self.xs = rng.standard_normal((T, B, I)).astype(dtype)
-        self.state0 = {s: (0.5 * rng.standard_normal((B, H))).astype(dtype) for s in module.STATES}
-        self.d_hs = rng.standard_normal((T, B, H)).astype(dtype)
+        self.state0 = {s: (0.5 * rng.standard_normal((B, width[s]))).astype(dtype) for s in module.STATES}
+        self.d_hs = rng.standard_normal((T, B, width[module.STATES[0]])).astype(dtype)
 
 
 def generated(module):
@@ -191,10 +196,10 @@ def measure(runs: dict, repeats: int, settle: float = 0.0) -> dict[str, float]:
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
-def agree(runs: dict, dtype) -> dict[str, float]:
-    """Relative difference of each implementation's d_xs from torch's."""
+def agree(runs: dict, baseline: str = BASELINE) -> dict[str, float]:
+    """Relative difference of each implementation's d_xs from the baseline's (torch's)."""
     results = {name: np.asarray(run(), dtype=np.float64) for name, run in runs.items()}
-    ref = results[BASELINE]
+    ref = results[baseline]
     return {name: float(np.max(np.abs(r - ref)) / np.max(np.abs(ref))) for name, r in results.items()}
 
 
@@ -273,8 +278,11 @@ def table(rows: list[dict], repeats: int, info: dict) -> str:
     return "\n".join(lines)
 
 
-def parse(argv):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse(argv, doc: str = __doc__, extra=None):
+    """bench.py's options; ``extra(parser)`` adds a script's own (bench_rnn.py's ``--cells``)."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    if extra:
+        extra(p)
     p.add_argument("--quick", action="store_true", help="S3 only, 3 rounds, one process timing each")
     p.add_argument("--sizes", help="comma-separated subset of " + ",".join(SIZES))
     p.add_argument("--repeats", type=int, help="rounds per size and dtype (default 9, quick 3)")
@@ -308,7 +316,7 @@ def main(argv=None) -> int:
             for dtype in DTYPES:
                 problem = Problem(module, *SIZES[size], dtype)
                 runs = {name: prep(problem) for name, prep in impls.items()}
-                diffs = agree(runs, dtype)
+                diffs = agree(runs)
                 for name, ms in measure(runs, args.repeats, args.settle).items():
                     rows.append({"size": size, "shape": list(SIZES[size]), "dtype": np.dtype(dtype).name,
                                  "impl": name, "median_ms": ms, "rel_diff_d_xs": diffs[name]})

@@ -23,7 +23,7 @@ from .core.derive import Derivation, derive
 from .core.jacobian import jacobian
 from .errors import UserError
 from .files import OutputError, manifest, read_bytes, write_files, write_groups
-from .printing.text import jacobian_or_why, jacobian_text, text
+from .printing.text import jacobian_text, text
 from .spec import builtins
 from .spec.builtins import BUILTIN_CELLS
 
@@ -116,7 +116,7 @@ def derivation_text(derivation: Derivation) -> str:
         else f"{s.name} = everything reaching {n} (loss at t and step t+1)"
         for n, s in derivation.seeds.items()
     )
-    jacobians = [{"label": jacobian_label(cell, t), "text": jacobian_or_why(cell, t)} for t in (False, True)
+    jacobians = [{"label": jacobian_label(cell, t), "text": jacobian_text(jacobian(cell, t))} for t in (False, True)
                  if not t or cell.memory != cell.output]
     return render(
         "article/templates/derivation.txt.j2",

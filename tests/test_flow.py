@@ -3,14 +3,17 @@ the same products built from finite differences of the forward pass."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import sympy as sp
+from test_reductions import LN_RNN
 
 from lstm_symbolic import cli, naming
 from lstm_symbolic.article import flow
+from lstm_symbolic.core.jacobian import Ones, Term, jacobian
 from lstm_symbolic.spec.builtins import load_cell
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,10 +50,20 @@ def _prev_of(cell, env: dict) -> dict:
 
 def fd_norms(cell, total: bool) -> np.ndarray:
     """‖∏ ∂s_t/∂s_{t−1}‖ with every step Jacobian by central differences."""
+    return flow.norms_back(fd_jacobians(cell, total, _values(cell)))
+
+
+def _values(cell):
+    """(params, inputs, the forward values at every step) of the plotted sequences."""
     rng = np.random.default_rng(SIZES["seed"])
     params = flow.random_params(cell, SIZES["hidden"], SIZES["input_size"], rng)
     xs = rng.standard_normal((SIZES["steps"] + 1, SIZES["input_size"], SIZES["sequences"]))
-    values = flow.forward(cell, params, xs)
+    return params, xs, flow.forward(cell, params, xs)
+
+
+def fd_jacobians(cell, total: bool, run) -> np.ndarray:
+    """Every step Jacobian ∂s_t/∂s_{t−1} by central differences, shape (T, sequences, hidden, hidden)."""
+    params, xs, values = run
     hidden, mem = SIZES["hidden"], sp.Symbol(cell.memory)
     jacobians = np.zeros((SIZES["steps"], SIZES["sequences"], hidden, hidden))
     for t in range(1, len(values)):
@@ -68,15 +81,38 @@ def fd_norms(cell, total: bool) -> np.ndarray:
                         prev[naming.prev(cell.memory)][:, b] = moved
                     cols.append(_step(cell, params, xs[t], prev)[mem][:, b])
                 jacobians[t - 1, b, :, j] = (cols[0] - cols[1]) / (2 * EPS)
-    return flow.norms_back(jacobians)
+    return jacobians
 
 
-@pytest.mark.parametrize("cell", ["lstm", "lstm-peephole", "gru", "gru-reset-after", RNN])
+@pytest.mark.parametrize("cell", ["lstm", "lstm-peephole", "gru", "gru-reset-after", RNN, "lstm-layernorm"])
 @pytest.mark.parametrize("kind", flow.KINDS)
 def test_plotted_norms_are_products_of_finite_difference_jacobians(cell, kind):
     loaded = load_cell(cell)
     plotted = flow.flow(loaded, **SIZES).norms[kind]
     np.testing.assert_allclose(plotted, fd_norms(loaded, kind == "total"), rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("hidden", [2, 3])
+@pytest.mark.parametrize("name", ["lstm-layernorm", "ln-rnn"])
+def test_a_jacobian_through_means_and_sums_equals_central_differences(monkeypatch, tmp_path, name, hidden):
+    """dc_t/dc_{t-1} of lstm-layernorm passes through mean(c) and the means of U h_{t-1}, ln-rnn's through
+    sum(e*g) of a mean-centred e (its (1/H) 1 1ᵀ and 1 1ᵀ factors, and sum(g) (1/H) 1 1ᵀ where they meet):
+    evaluated at every step, against central differences of the forward pass; a factor without its
+    1/H (a sum where the mean is) fails."""
+    if name == "ln-rnn":
+        (tmp_path / "ln-rnn.toml").write_text(LN_RNN)
+    cell = load_cell(str(tmp_path / "ln-rnn.toml") if name == "ln-rnn" else name)
+    monkeypatch.setitem(SIZES, "hidden", hidden)
+    run = _values(cell)
+    for kind in flow.KINDS:
+        derived = flow.step_jacobians(cell, run[2], kind == "total")
+        np.testing.assert_allclose(derived, fd_jacobians(cell, kind == "total", run), rtol=1e-6, atol=1e-9)
+    jac = jacobian(cell, total=True)
+    assert any(Ones(mean=True) in t.factors for t in jac.terms)
+    wrong = replace(jac, terms=tuple(Term(tuple(Ones(mean=False) if f == Ones(mean=True) else f for f in t.factors))
+                                     for t in jac.terms))
+    monkeypatch.setattr(flow, "jacobian", lambda *_, **__: wrong)
+    assert not np.allclose(flow.step_jacobians(cell, run[2], True), fd_jacobians(cell, True, run), atol=1e-4)
 
 
 def test_total_differs_from_partial_only_where_another_state_carries_the_memory():

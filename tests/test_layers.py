@@ -98,3 +98,19 @@ def test_the_layer_test_sees_imports():
     assert "core.functions" in GRAPH["core.derive"]
     assert "files" in GRAPH["files.manifest"]
     assert {"core.cells", "spec.builtins"} <= {m for deps in GRAPH.values() for m in deps}
+
+
+# Sizes a maintainer can read (issue 16): no module over 300 lines, no template over 200, and the kernel
+# emitted for the built-in lstm (its runtime apart) at most 400.
+MAX_LINES = {".py": 300, ".j2": 200}
+
+
+@pytest.mark.parametrize("suffix", sorted(MAX_LINES))
+def test_no_module_or_template_is_too_long(suffix):
+    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob(f"*{suffix}")
+            if (n := len(p.read_text().splitlines())) > MAX_LINES[suffix]}
+    assert long == {}, f"split these (at most {MAX_LINES[suffix]} lines)"
+
+
+def test_the_emitted_lstm_kernel_is_short():
+    assert len((PACKAGE.parent / "generated" / "c" / "lstm.c").read_text().splitlines()) <= 400

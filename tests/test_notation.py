@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from lstm_symbolic import notation
+from lstm_symbolic import cli, notation
 from lstm_symbolic.core.derive import derive
+from lstm_symbolic.naming import FORMULA_NAME
 from lstm_symbolic.notation import NotationError
 from lstm_symbolic.spec.builtins import BUILTIN_CELLS
+from lstm_symbolic.verify.names import names_for
 
 PROFILES = notation.names()
 
@@ -48,16 +50,47 @@ def test_unknown_notation_is_a_clear_error():
 @pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("cell", CELLS)
 def test_every_name_renders_and_round_trips(profile, cell):
-    if (cell, profile) == ("slstm", "pytorch"):
-        pytest.skip("PyTorch has no sLSTM: the pytorch notation's code names are nn.LSTM's and nn.GRU's row "
-                    "slices, W_f and W_z both rows H:2H of weight_ih_l0")
-    p = notation.get(profile)
-    names = all_names(BUILTIN_CELLS[cell]())
-    codes = [p.code(n) for n in names]
-    assert len(set(codes)) == len(codes), "two names share a code name"
+    """Each name's LaTeX is balanced and its code name leads back to it.  A code name that is a slice of a
+    stored tensor (pytorch's ``weight_ih_l0[1*H:2*H]``) is a layout, not a name a user's code writes: a cell
+    without that layout (sLSTM: rows H:2H are nn.LSTM's W_f and nn.GRU's W_z) writes its own names there,
+    which verify and verify-code read (``names_for``), and those lead back."""
+    p, loaded = notation.get(profile), BUILTIN_CELLS[cell]()
+    names = all_names(loaded)
     for name in names:
         assert balanced(p.latex(name)), name
-        assert p.internal(p.code(name), names) == name
+    codes = [p.code(n) for n in names]
+    if len(set(codes)) == len(codes):
+        for name in names:
+            assert p.internal(p.code(name), names) == name
+        return
+    clashes = {c for c in codes if codes.count(c) > 1}
+    assert not any(FORMULA_NAME.fullmatch(c) for c in clashes), "two names share an identifier"
+    written = _written(profile, loaded).user()
+    assert len(set(written.values())) == len(written) and set(names) <= set(written)
+    assert all(written[n] == n for n in names if p.code(n) in clashes)
+
+
+def _written(profile, cell):
+    """The names verify and verify-code read for ``cell`` in ``profile``."""
+    d = derive(cell)
+    adjoints = tuple(a.name.name for a in d.adjoints) + tuple(g.name.name for g in d.param_grads)
+    return names_for(profile, cell, {s: v.name for s, v in d.seeds.items()}, adjoints)
+
+
+def test_a_cell_pytorch_lacks_keeps_its_names_in_pytorch_notation(capsys):
+    """sLSTM in the notation of the PyTorch documentation: the LaTeX of its weights in PyTorch's style (W_{iz},
+    W_{if}, ... distinct), its code names its own; a PyTorch weight layout for it is refused in one line."""
+    assert notation.get("pytorch").code("W_f") == notation.get("pytorch").code("W_z")  # nn.LSTM's, nn.GRU's rows
+    assert {_written("pytorch", BUILTIN_CELLS["slstm"]()).user()[n] for n in ("W_f", "W_z", "U_f", "U_z")} == \
+        {"W_f", "W_z", "U_f", "U_z"}
+    assert cli.main(["derive", "slstm", "--notation", "pytorch", "--format", "latex"]) == 0
+    tex = capsys.readouterr().out
+    assert all(w in tex for w in (r"W_{iz}", r"W_{if}", r"W_{hz}", r"W_{hf}")) and "weight_ih_l0" not in tex
+    assert cli.main(["derive", "slstm", "--notation", "pytorch"]) == 2  # text has no notation, as for every cell
+    assert capsys.readouterr().err.count("\n") == 1
+    assert cli.main(["verify-code", "x.py", "--cell", "slstm", "--notation", "pytorch", "--convention", "pytorch"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no pytorch layout for cell 'slstm'" in err
 
 
 def test_articles_names():

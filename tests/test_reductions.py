@@ -4,19 +4,18 @@ PyTorch autograd implementation written here (float64, 1e-10), the plan's passes
 
 from __future__ import annotations
 
-import mpmath
-import numpy as np
 import pytest
 import sympy as sp
 from conftest import RTOL_FD, RTOL_TORCH_F64, rel_err
+from oracles import memoised_mismatches
 
-from lstm_symbolic import naming, pipeline
+from lstm_symbolic import pipeline
 from lstm_symbolic.codegen.kernel import build_kernel
 from lstm_symbolic.codegen.plan import Pass, build_plan
 from lstm_symbolic.core.cells import CellError
-from lstm_symbolic.core.components import MPMATH, backward_env, exact_mismatches, forward_env, leaf_env
+from lstm_symbolic.core.components import exact_mismatches
 from lstm_symbolic.core.derive import derive
-from lstm_symbolic.core.functions import DERIVATIVES, Primitive, Units, elementwise_diff, sigmoid, unit_mean, unit_sum
+from lstm_symbolic.core.functions import Units, unit_mean, unit_sum
 from lstm_symbolic.gradcheck import check_module, random_problem
 from lstm_symbolic.printing.c import kernel_code
 from lstm_symbolic.printing.latex import latex_of
@@ -82,62 +81,23 @@ def test_the_exact_oracle_catches_a_wrong_spread(ln_rnn):
 
 
 # -- the component-level oracle of lstm-layernorm: sympy.diff of its expanded step is exponential in its depth
-# (each unit reads every unit through the means), so the expanded loss is differentiated by the chain rule with
-# each shared sub-expression once, and both sides are evaluated at a random point with 60 digits.
-
-def _numbers(exprs, point, digits=60):
-    """Each of ``exprs`` at ``point`` (Symbol → mpf), each shared sub-expression evaluated once."""
-    memo = dict(point)
-    funcs = {sp.tanh: mpmath.tanh, sp.exp: mpmath.exp, sp.log: mpmath.log, sigmoid: lambda v: 1 / (1 + mpmath.exp(-v))}
-
-    def value(e):
-        stack = [e]
-        while stack:
-            top = stack[-1]
-            if top in memo:
-                stack.pop()
-                continue
-            todo = [a for a in top.args if a not in memo]
-            if todo and not top.is_Number:
-                stack.extend(todo)
-                continue
-            stack.pop()
-            args = [memo[a] for a in top.args]
-            if top.is_Number:
-                memo[top] = mpmath.mpf(sp.Float(top, digits)._mpf_)
-            elif top.is_Add:
-                memo[top] = mpmath.fsum(args)
-            elif top.is_Mul:
-                memo[top] = mpmath.fprod(args)
-            elif top.is_Pow:
-                memo[top] = args[0] ** args[1]
-            elif isinstance(top, Primitive):
-                memo[top] = top.value(MPMATH, *args)
-            else:
-                memo[top] = funcs[type(top)](*args)
-        return memo[e]
-
-    with mpmath.workdps(digits):
-        return [value(e) for e in exprs]
-
+# (each unit reads every unit through the means), so the expanded loss is differentiated with each shared
+# sub-expression once (oracles.memoised_mismatches), at hidden 2 and 3.
 
 @pytest.mark.parametrize("sizes", [{"hidden": 2, "input": 2}, {"hidden": 3, "input": 1}])
 def test_lstm_layernorm_agrees_with_the_component_level_oracle(sizes):
+    assert memoised_mismatches(derive(pipeline.load_cell(LN)), sizes) == []
+
+
+def test_the_memoised_oracle_catches_a_wrong_spread():
+    from lstm_symbolic.core.derive import Adjoint, Derivation  # noqa: PLC0415
+
     d = derive(pipeline.load_cell(LN))
-    cell = d.cell
-    leaves = leaf_env(cell, sizes, d.seeds)
-    env = forward_env(cell, leaves)
-    derived = backward_env(d, env)
-    loss = sp.Add(*[a * b for s, seed in d.seeds.items() for a, b in zip(env[seed], env[sp.Symbol(s)], strict=True)])
-    rng = np.random.default_rng(5)
-    point = {sym: mpmath.mpf(float(rng.normal())) for v in leaves.values() if isinstance(v, sp.MatrixBase)
-             for sym in v}
-    assert DERIVATIVES[sp.tanh]  # the chain rule below uses the registry's rules of tanh, σ, sqrt
-    for q in (q for q in cell.quantities if q.kind in ("input", "state", "param")):
-        comps = list(env[q.symbol])
-        want = _numbers([elementwise_diff(loss, s) for s in comps], point)
-        got = _numbers(list(derived[sp.Symbol(naming.adjoint(q.name))]), point)
-        assert max(abs(w - g) / (1 + abs(w)) for w, g in zip(want, got, strict=True)) < 1e-50, q.name
+    wrong = tuple(Adjoint(a.of, a.name, a.rhs.xreplace({Units(): sp.Integer(1)}), a.steps, a.seed)
+                  if a.name.name == "d_c" else a for a in d.adjoints)
+    assert d.adjoint_of("c").rhs.has(Units())  # d_c += d_mc / H
+    broken = Derivation(d.cell, d.seeds, wrong, d.param_grads, d.linears)
+    assert "c_prev" in memoised_mismatches(broken, {"hidden": 2, "input": 1})
 
 
 # -- the generated code ----------------------------------------------------------------------------------
@@ -246,3 +206,30 @@ def test_printers_write_reductions_as_row_reductions():
     assert kernel_code(d / Units()) == "d_y/((LSYM_K_REAL)H)"
     with pytest.raises(TypeError, match="reduction"):
         kernel_code(unit_sum(v))
+
+
+# -- the step Jacobian through a reduction (its values: tests/test_flow.py, against central differences) ---
+
+def test_a_reduction_is_a_factor_of_the_jacobian_and_two_fold_into_one(ln_rnn):
+    from lstm_symbolic.core.jacobian import Diag, Ones, Term, jacobian  # noqa: PLC0415
+
+    e, g = sp.symbols("e g")
+    mean, total = Ones(mean=True), Ones(mean=False)
+    assert Term((Diag(2 * e), mean)).then(total) == Term((Diag(2 * unit_sum(e)), mean))  # 1 1ᵀ diag(2e) M
+    assert Term((mean,)).then(mean) == Term((mean,)) and Term((total,)).then(total) == Term((Diag(Units()), total))
+    terms = jacobian(ln_rnn).terms
+    assert Term((Diag(1 - sp.Symbol("h") ** 2), total, Diag(g))) in terms  # through s = sum(e*g)
+    assert any(f == mean for t in terms for f in t.factors)
+
+
+def test_jacobian_prints_the_reduction_factor(capsys):
+    from lstm_symbolic import cli  # noqa: PLC0415
+
+    assert cli.main(["jacobian", LN, "--total"]) == 0
+    out = capsys.readouterr().out
+    assert "dc/dc_prev = diag(f)\n" in out and " @ (ones(H, H)/H) @ U_f @ " in out and "not printed" not in out
+    assert cli.main(["jacobian", LN, "--total", "--format", "latex"]) == 0
+    tex = capsys.readouterr().out
+    assert r"\frac{1}{H}\mathbf{1}\mathbf{1}^{\top} U_f" in tex and r"\sum_{k=1}^{" in tex
+    assert cli.main(["derive", LN, "--format", "markdown"]) == 0
+    assert r"$\mathbf{1}$ is the vector of $H$ ones" in capsys.readouterr().out

@@ -151,3 +151,45 @@ def wrap_sum(terms: list[str], lhs: str, rel: str = "=") -> list[Row]:
     out = [Row(lhs, rows[0], rel)]
     out += [Row("", r"\quad " + r, "") for r in rows[1:]]
     return out
+
+
+def diag_pieces(printer: CellLatexPrinter, expr: sp.Expr, whole: str, width: int) -> list[str]:
+    """A diagonal factor printed as ``whole``, as pieces a product may break between: ``[whole]`` when it fits
+    in ``width``, else opened by ``\\Bigl(`` and closed by ``\\Bigr)``, broken before each + of a sum and each
+    ⊙ of a product (a sum inside a product between ``\\bigl(`` and ``\\bigr)``, broken likewise)."""
+    if visible_width(whole) <= width:
+        return [whole]
+    inner = _pieces(printer, expr, width)
+    inner[0] = ("" if printer.scalar else r"\operatorname{diag}") + r"\Bigl(" + inner[0]
+    inner[-1] += r"\Bigr)"
+    return inner
+
+
+def _pieces(printer: CellLatexPrinter, expr: sp.Expr, width: int) -> list[str]:
+    text = printer.doprint(expr)
+    if visible_width(text) <= width:
+        return [text]
+    if expr.is_Add:
+        out = []
+        for k, term in enumerate(printer.add_terms(expr)):
+            sign = "- " if k and term.could_extract_minus_sign() else "+ " if k else ""
+            parts = _pieces(printer, -term if sign == "- " else term, width)
+            out += [sign + parts[0], *parts[1:]]
+        return out
+    if expr.is_Mul:
+        if expr.could_extract_minus_sign():
+            parts = _pieces(printer, -expr, width)
+            return ["-" + parts[0], *parts[1:]]
+        (num, den), out = sp.fraction(expr), []
+        if den != 1:  # a fraction too wide: 1/den times its numerator
+            out, expr = [rf"\frac{{1}}{{{printer.doprint(den)}}}"], num
+        coeff, factors = expr.as_coeff_mul()
+        out += [printer.doprint(coeff)] if coeff != 1 else []
+        for factor in sorted(factors, key=printer._factor_key):
+            parts = _pieces(printer, factor, width)
+            if factor.is_Add:
+                parts = [r"\bigl(" + parts[0], *parts[1:-1], parts[-1] + r"\bigr)"] if len(parts) > 1 \
+                    else [printer._add_parens(parts[0])]
+            out += [f"{printer.times} {parts[0]}" if out else parts[0], *parts[1:]]
+        return out
+    return [text]

@@ -19,7 +19,8 @@ import sympy as sp
 from .. import naming
 from ..core.cells import Cell
 from ..core.components import numpy_value
-from ..core.jacobian import Diag, jacobian
+from ..core.functions import Units
+from ..core.jacobian import Diag, Ones, jacobian
 from ..errors import UserError
 
 KINDS = ("partial", "total")
@@ -113,6 +114,7 @@ def step_jacobians(cell: Cell, steps: list[dict], total: bool) -> np.ndarray:
     for env in steps[1:]:
         batch = env[sp.Symbol(cell.memory)].shape[1]
         hidden = env[sp.Symbol(cell.memory)].shape[0]
+        env = {**env, Units(): hidden}
         acc = np.zeros((batch, hidden, hidden))
         for term in jac.terms:
             product = np.broadcast_to(np.eye(hidden), (batch, hidden, hidden)).copy()
@@ -121,6 +123,9 @@ def step_jacobians(cell: Cell, steps: list[dict], total: bool) -> np.ndarray:
                     d = np.broadcast_to(np.asarray(numpy_value(factor.expr, env), dtype=float),
                                         (hidden, batch))
                     product = product * d.T[:, None, :]  # product @ diag(d)
+                elif isinstance(factor, Ones):  # product @ (1/n) 1 1ᵀ: each row's mean in every column
+                    product = np.broadcast_to(product.sum(axis=2, keepdims=True) / (hidden if factor.mean else 1),
+                                              product.shape).copy()
                 else:
                     product = product @ env[factor]
             acc += product

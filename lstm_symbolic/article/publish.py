@@ -178,6 +178,7 @@ def mathtext_form(latex: str) -> str:
         return r"\left[" + sep.join(cells) + r"\right]"
 
     text = re.sub(r"\\begin\{bmatrix\}(.*?)\\end\{bmatrix\}", matrix, latex, flags=re.S)
+    text = re.sub(r"\\[bB]igl\(|\\[bB]igr\)", lambda m: m.group()[-1], text)  # broken over rows
     return text.replace(r"\textstyle", "").replace(r"\operatorname{diag}", r"\,\mathrm{diag}")
 
 

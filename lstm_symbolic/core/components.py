@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-import mpmath
 import numpy as np
 import sympy as sp
 
@@ -19,7 +18,7 @@ from .. import naming
 from .cells import Cell
 from .derive import Derivation
 from .functions import BatchSum, ColumnSlice, MatTVec, MatVec, Outer, Primitive, Reduction, Units, sigmoid, tanh
-from .primitives import MPMATH
+from .scalars import apply_function
 
 
 def symbols_for(name: str, shape: tuple[str, ...], sizes: dict[str, int]) -> sp.Matrix:
@@ -51,70 +50,6 @@ def _dims(shape) -> str:
     return "×".join(str(n) for n in shape)
 
 
-def _apply(fn, args: list, digits: int | None, opaque: bool):
-    """``fn(*args)`` on one component.  Symbolic: left as an atom (asking SymPy whether a large exact
-    argument is zero costs seconds), the project's ``tanh`` as SymPy's, so that ``sympy.diff`` of a
-    component-level loss owes nothing to its derivative rule.  The primitives beyond σ and tanh stay
-    our atoms, differentiated by their rules as σ is (each rule is checked on its own against
-    SymPy's derivative of :meth:`Primitive.oracle` and against PyTorch: tests/test_primitives.py;
-    SymPy's ``Max`` and ``Heaviside`` ask the sign of their arguments, which costs minutes on a
-    whole cell).  ``opaque``: a Symbol named after the call (SymPy asks a number's sign by evalf,
-    exponential in nested calls; equal calls are equal names).  With ``digits``: a number."""
-    if digits is not None:
-        return _numeric(fn, args, digits)
-    if opaque:
-        return sp.Symbol(f"{fn.__name__}({', '.join(map(str, args))})")
-    fn = sp.tanh if fn is tanh else fn
-    return fn(*args, evaluate=False)
-
-
-# Beyond this magnitude exp(x) is taken as ±infinity or 0 (and tanh, σ as ±1, 0): past it no
-# formula's value can be compared, and SymPy's evalf of exp(exp(16)) runs for minutes.
-MAX_EXP_ARG = mpmath.mpf(10) ** 15
-
-
-def _exp(v):
-    if mpmath.re(v) > MAX_EXP_ARG:
-        return mpmath.inf
-    return mpmath.mpf(0) if mpmath.re(v) < -MAX_EXP_ARG else mpmath.exp(v)
-
-
-def _tanh(v):
-    return mpmath.sign(mpmath.re(v)) if abs(mpmath.re(v)) > MAX_EXP_ARG else mpmath.tanh(v)
-
-
-_MPMATH = {sigmoid: lambda v: 1 / (1 + _exp(-v)), tanh: _tanh, sp.tanh: _tanh, sp.exp: _exp, sp.log: mpmath.log}
-_NOT_FINITE = {sp.oo: mpmath.inf, -sp.oo: -mpmath.inf, sp.zoo: mpmath.nan, sp.nan: mpmath.nan}
-
-
-def _numeric(fn, args: list, digits: int) -> sp.Expr:
-    """``fn(*args)`` for numbers, by mpmath at ``digits`` digits: bounded work whatever they are."""
-    with mpmath.workdps(digits):
-        values = [_mp(x, digits) for x in args]
-        try:
-            got = fn.value(MPMATH, *values) if issubclass(fn, Primitive) else _MPMATH[fn](*values)
-        except (ValueError, ZeroDivisionError):  # log(0)
-            return sp.nan
-        return _sympy_number(mpmath.mpmathify(got), digits)
-
-
-def _mp(x: sp.Expr, digits: int):
-    if x in _NOT_FINITE:
-        return _NOT_FINITE[x]
-    re, im = (sp.Float(p, digits)._mpf_ for p in x.as_real_imag())
-    return mpmath.mpc(re, im) if im != mpmath.mpf(0)._mpf_ else mpmath.mpf(re)
-
-
-def _sympy_number(v, digits: int) -> sp.Expr:
-    if isinstance(v, mpmath.mpc):
-        return _sympy_number(v.real, digits) + sp.I * _sympy_number(v.imag, digits)
-    if mpmath.isnan(v):
-        return sp.nan
-    if mpmath.isinf(v):
-        return sp.oo if v > 0 else -sp.oo
-    return sp.Float._new(v._mpf_, mpmath.libmp.dps_to_prec(digits))  # v as it is: mpf() would round it
-
-
 _NUMPY_FUNCS = {sigmoid: lambda a: 1 / (1 + np.exp(-a)), tanh: np.tanh, sp.tanh: np.tanh, sp.exp: np.exp,
                 sp.log: np.log}
 
@@ -131,7 +66,7 @@ def _bound(expr, env, stop: bool, value) -> int | None:
 
 class SymPyArrays:
     """Values as SymPy matrices, exactly (or, with ``digits``, Floats computed by mpmath); one
-    example, so the batch sum is the identity.  ``opaque``: see :func:`_apply`."""
+    example, so the batch sum is the identity.  ``opaque``: see :func:`~lstm_symbolic.core.scalars.apply_function`."""
 
     mismatch = sp.ShapeError
 
@@ -161,10 +96,10 @@ class SymPyArrays:
         """``fn`` element-wise on its arguments (a number goes with any shape)."""
         shape = next((a.shape for a in args if isinstance(a, sp.MatrixBase)), None)
         if shape is None:
-            return _apply(fn, list(args), self.digits, self.opaque)
+            return apply_function(fn, list(args), self.digits, self.opaque)
         if any(isinstance(a, sp.MatrixBase) and a.shape != shape for a in args):
             raise ValueShapeError(f"shape mismatch: {fn.__name__} of different shapes")
-        return sp.Matrix(*shape, lambda i, j: _apply(
+        return sp.Matrix(*shape, lambda i, j: apply_function(
             fn, [a[i, j] if isinstance(a, sp.MatrixBase) else a for a in args], self.digits, self.opaque))
 
     @staticmethod
@@ -196,7 +131,7 @@ def evaluate(expr: sp.Expr, env: dict, digits: int | None = None, *, opaque: boo
     apart from MatVec, MatTVec and Outer; column slices; the batch sum (one example: itself).
     With ``digits`` (and ``env`` of Floats), numerically: every number and function value is a
     Float of that precision, computed by mpmath (never SymPy's evalf of a symbolic tree).
-    ``opaque``: for values that are numbers, each function value a Symbol (see :func:`_apply`)."""
+    ``opaque``: for values that are numbers, each function value a Symbol (see :func:`.scalars.apply_function`)."""
     return value_of(expr, env, EXACT if digits is None and not opaque else SymPyArrays(digits, opaque))
 
 

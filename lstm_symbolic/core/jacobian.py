@@ -1,8 +1,9 @@
 """Step Jacobians ds_t/ds_{t-1} of the memory state as matrix expressions (Cell → Jacobian).
 
 Forward mode over the ordered equations: each quantity's Jacobian w.r.t. the previous
-memory is a sum of products of ``diag(·)`` and weight matrices.  Two meanings, always kept
-apart (DESIGN.md):
+memory is a sum of products of ``diag(·)``, weight matrices and, where a reduction across the
+units lies on the path, its rank-one ``(1/n) 1 1ᵀ`` (a mean) or ``1 1ᵀ`` (a sum).  Two meanings,
+always kept apart (DESIGN.md):
 
 * **partial** - every other previous state (h_{t-1}) held fixed: diag(f_t) for the LSTM;
 * **total** - h_{t-1} moves with c_{t-1} through the output equation of step t-1, which adds
@@ -18,14 +19,9 @@ from functools import cached_property
 import sympy as sp
 
 from .. import naming
-from .cells import Cell, CellError
+from .cells import Cell
 from .derive import elementwise_operands, local_derivative
-from .functions import Reduction, linear_atoms
-
-
-class JacobianError(CellError):
-    """The step Jacobian is not a sum of products of diagonals and weights (a reduction across the units lies
-    on its path: every unit then moves every other)."""
+from .functions import Reduction, Units, linear_atoms, unit_mean, unit_sum
 
 
 @dataclass(frozen=True, init=False)
@@ -51,15 +47,39 @@ class Diag:
 
 
 @dataclass(frozen=True)
+class Ones:
+    """``(1/n) 1 1ᵀ`` (``mean``) or ``1 1ᵀ``: the Jacobian of a reduction across the n units, broadcast back
+    where a vector reads it (every unit moves every other alike).  A per-example scalar's Jacobian is kept
+    as its broadcast's, so a product of these stays square."""
+
+    mean: bool
+
+    def reduce(self, expr: sp.Expr) -> sp.Expr:
+        """The reduction itself: ``1ᵀ diag(x) 1 / n`` = mean(x), and mean(1) = 1, sum(1) = n; a number
+        comes out of it."""
+        coeff, expr = sp.sympify(expr).as_coeff_Mul()  # mean(2 v) = 2 mean(v)
+        if expr == 1:
+            return coeff if self.mean else coeff * Units()
+        return coeff * (unit_mean(expr) if self.mean else unit_sum(expr))
+
+
+@dataclass(frozen=True)
 class Term:
-    """A product of factors (Diag or a weight Symbol), left to right; () is the identity."""
+    """A product of factors (Diag, Ones or a weight Symbol), left to right; () is the identity."""
 
     factors: tuple
 
     def then(self, factor) -> Term:
-        """``factor · self``, merging adjacent diagonals and dropping diag(1)."""
+        """``factor · self``, merging adjacent diagonals, dropping diag(1), and folding a reduction of a
+        broadcast reduction into a scalar: ``R diag(x) R' = red_R(x) R'`` (``R R' = red_R(1) R'``)."""
         if isinstance(factor, Diag) and not factor.parts:
             return self
+        if isinstance(factor, Ones) and self.factors:
+            head = self.factors[0]
+            if isinstance(head, Ones):
+                return self.then(Diag(factor.reduce(sp.S.One)))
+            if isinstance(head, Diag) and len(self.factors) > 1 and isinstance(self.factors[1], Ones):
+                return Term(self.factors[1:]).then(Diag(factor.reduce(head.expr)))
         if isinstance(factor, Diag) and self.factors and isinstance(self.factors[0], Diag):
             merged = factor.times(self.factors[0])
             return Term((merged,) + self.factors[1:]) if merged.parts else Term(self.factors[1:])
@@ -116,11 +136,9 @@ def _forward_mode(cell: Cell, start: dict[sp.Symbol, list[Term]], stop: str) -> 
     for eq in cell.equations:
         if eq.lhs in start:
             continue
-        if isinstance(eq.rhs, Reduction) and jac.get(eq.rhs.args[0]):
-            raise JacobianError(f"the step Jacobian of '{cell.name}' passes through the reduction {eq.lhs} = "
-                                f"{type(eq.rhs).__name__.removeprefix('unit_')}({eq.rhs.args[0]}): it is not diagonal "
-                                "and weights, and is not printed (the gradients are derived and emitted as usual)")
         terms: list[Term] = []
+        if isinstance(eq.rhs, Reduction):
+            terms += [t.then(Ones(eq.rhs.mean)) for t in jac.get(eq.rhs.args[0], [])]
         for a in (a for a in elementwise_operands(cell, eq.rhs) if a in jac):
             local = local_derivative(cell, eq.rhs, a)
             terms += [t.then(Diag(local)) for t in jac[a]] if local != 0 else []

@@ -19,7 +19,7 @@ from .. import naming
 from ..core.cells import Cell
 from ..core.derive import Adjoint, Derivation
 from ..core.functions import LINEAR_ATOMS, UNITS, MatTVec, MatVec, hard_sigmoid, sigmoid, tanh
-from ..core.jacobian import Diag, Jacobian, Term
+from ..core.jacobian import Diag, Jacobian, Ones, Term
 from ..notation import Notation, generic_latex, top_level
 
 
@@ -226,6 +226,9 @@ def latex_of(expr: sp.Expr, symbols: Mapping[str, str] | None = None, *, scalar=
     return CellLatexPrinter(symbols, scalar=scalar, order=order).doprint(expr)
 
 
+ONES = r"\mathbf{1}\mathbf{1}^{\top}"  # a reduction's Jacobian: 1 1ᵀ/H puts a vector's mean in every unit
+
+
 def term_latex(term: Term, printer: CellLatexPrinter) -> str:
     """One Jacobian term: ``\\operatorname{diag}(·) U_f \\operatorname{diag}(·)``."""
     return " ".join(term_factors(term, printer))
@@ -244,6 +247,8 @@ def term_factors(term: Term, printer: CellLatexPrinter) -> list[str]:
                 else inner if printer.scalar
                 else rf"\operatorname{{diag}}\left({inner}\right)"
             )
+        elif isinstance(factor, Ones):
+            parts.append((rf"\frac{{1}}{{{UNITS}}}" if factor.mean else "") + ONES)
         else:
             parts.append(printer.doprint(factor))
     return parts

@@ -10,7 +10,7 @@ from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from ..core.functions import UNITS, WRITTEN, hard_sigmoid
-from ..core.jacobian import Diag, Jacobian, JacobianError, jacobian
+from ..core.jacobian import Diag, Jacobian, Ones
 from . import presentation_order
 
 
@@ -68,15 +68,16 @@ def jacobian_text(jac: Jacobian, separator: str = "\n  + ") -> str:
     return separator.join(_term(t.factors) for t in jac.terms)
 
 
-def jacobian_or_why(cell, total: bool) -> str:
-    """The step Jacobian of ``cell`` as text, or (through a reduction across the units) why it is not printed."""
-    try:
-        return jacobian_text(jacobian(cell, total))
-    except JacobianError as exc:
-        return f"(not printed: {exc})"
-
-
 def _term(factors) -> str:
     if not factors:
         return "I"
-    return " @ ".join(f"diag({text(f.expr)})" if isinstance(f, Diag) else text(f) for f in factors)
+    return " @ ".join(_factor(f) for f in factors)
+
+
+def _factor(factor) -> str:
+    """``diag(f)``, a weight, or a reduction's ``ones(H, H)/H`` (a mean) / ``ones(H, H)`` (a sum)."""
+    if isinstance(factor, Diag):
+        return f"diag({text(factor.expr)})"
+    if isinstance(factor, Ones):
+        return f"(ones({UNITS}, {UNITS})/{UNITS})" if factor.mean else f"ones({UNITS}, {UNITS})"
+    return text(factor)
