@@ -87,7 +87,7 @@ class _Sequence(torch.autograd.Function):
             U_n_rh = proj_rh
             z_n = U_n_rh
             n = torch.tanh(z_n, out=_rows6[t])
-            h = torch.add(h_prev*z, n*(1 - z), out=_rows1[t + 1])
+            h = torch.addcmul(h_prev*z, n, 1 - z, out=_rows1[t + 1])
         _ctx.save_for_backward(xs, *_tensors[1:], h_seq, r_seq, z_seq, rh_seq, n_seq)
         return h_seq[1:].clone(), h_seq[T].clone()
 
@@ -131,7 +131,7 @@ class _Sequence(torch.autograd.Function):
             d_r = d_rh*h_prev
             d_z_r = torch.ops.aten.sigmoid_backward.grad_input(d_r, r, grad_input=_rows7[t])
             back_h_prev = _rows8[t] @ _w10
-            d_h_prev = back_h_prev + d_h*z + d_rh*r
+            d_h_prev = torch.addcmul(torch.addcmul(back_h_prev, d_h, z), d_rh, r)
             d_state_h = d_h_prev
         grads = {}
         d_stacked = d_lin_x.reshape(T * B, -1).T @ xs.reshape(T * B, -1)

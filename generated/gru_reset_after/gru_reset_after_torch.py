@@ -99,9 +99,9 @@ class _Sequence(torch.autograd.Function):
             r = torch.sigmoid(z_r, out=_rows3[t])
             z_z = U_z_h_prev
             z = torch.sigmoid(z_z, out=_rows4[t])
-            z_n = W_n_x + r*(U_n_h_prev + b_hn)
+            z_n = torch.addcmul(W_n_x, r, U_n_h_prev + b_hn)
             n = torch.tanh(z_n, out=_rows5[t])
-            h = torch.add(h_prev*z, n*(1 - z), out=_rows0[t + 1])
+            h = torch.addcmul(h_prev*z, n, 1 - z, out=_rows0[t + 1])
         _ctx.save_for_backward(xs, *_tensors[1:], h_seq, r_seq, z_seq, n_seq, U_n_h_prev_seq)
         return h_seq[1:].clone(), h_seq[T].clone()
 
@@ -152,7 +152,7 @@ class _Sequence(torch.autograd.Function):
             d_z_r = torch.ops.aten.sigmoid_backward.grad_input(d_r, r, grad_input=_rows9[t])
             d_lin_h_prev[t, :, :H] = d_z_r
             back_h_prev = _rows10[t] @ _w11
-            d_h_prev = back_h_prev + d_h*z
+            d_h_prev = torch.addcmul(back_h_prev, d_h, z)
             d_state_h = d_h_prev
         grads = {}
         d_stacked = d_lin_x.reshape(T * B, -1).T @ xs.reshape(T * B, -1)

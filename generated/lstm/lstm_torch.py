@@ -107,7 +107,7 @@ class _Sequence(torch.autograd.Function):
             c_tilde = torch.tanh(z_c, out=_rows5[t])
             z_o = U_o_h_prev
             o = torch.sigmoid(z_o, out=_rows6[t])
-            c = torch.add(c_prev*f, c_tilde*i, out=_rows2[t + 1])
+            c = torch.addcmul(c_prev*f, c_tilde, i, out=_rows2[t + 1])
             h = torch.mul(o, torch.tanh(c), out=_rows1[t + 1])
         _ctx.save_for_backward(xs, *_tensors[2:], h_seq, c_seq, f_seq, i_seq, c_tilde_seq, o_seq)
         return h_seq[1:].clone(), h_seq[T].clone(), c_seq[T].clone()

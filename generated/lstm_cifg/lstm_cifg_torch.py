@@ -84,7 +84,7 @@ class _Sequence(torch.autograd.Function):
             c_tilde = torch.tanh(z_c, out=_rows4[t])
             z_o = U_o_h_prev
             o = torch.sigmoid(z_o, out=_rows5[t])
-            c = torch.add(c_prev*f, c_tilde*i, out=_rows2[t + 1])
+            c = torch.addcmul(c_prev*f, c_tilde, i, out=_rows2[t + 1])
             h = torch.mul(o, torch.tanh(c), out=_rows1[t + 1])
         _ctx.save_for_backward(xs, *_tensors[2:], h_seq, c_seq, i_seq, c_tilde_seq, o_seq)
         return h_seq[1:].clone(), h_seq[T].clone(), c_seq[T].clone()
@@ -129,7 +129,7 @@ class _Sequence(torch.autograd.Function):
             d_c_tilde = d_c*i
             d_z_c = torch.ops.aten.tanh_backward.grad_input(d_c_tilde, c_tilde, grad_input=_rows6[t])
             d_f = c_prev*d_c
-            d_i = c_tilde*d_c - d_f
+            d_i = torch.addcmul(-d_f, c_tilde, d_c)
             d_z_i = torch.ops.aten.sigmoid_backward.grad_input(d_i, i, grad_input=_rows7[t])
             d_c_prev = d_c*f
             d_state_c = d_c_prev

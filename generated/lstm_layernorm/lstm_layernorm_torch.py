@@ -198,7 +198,7 @@ class _Sequence(torch.autograd.Function):
             c_tilde = torch.tanh(z_c, out=_rows18[t])
             z_o = b_a_o + b_r_o + ea_o*g_a_o/sa + er_o*g_r_o/sr
             o = torch.sigmoid(z_o, out=_rows19[t])
-            c = torch.add(c_prev*f, c_tilde*i, out=_rows14[t + 1])
+            c = torch.addcmul(c_prev*f, c_tilde, i, out=_rows14[t + 1])
             mc = torch.mean(c, axis=-1, keepdims=True)
             ec = torch.sub(c, mc, out=_rows20[t])
             qc = ec**2
@@ -313,7 +313,7 @@ class _Sequence(torch.autograd.Function):
             d_sc = torch.sum(-d_nc*ec*g_c/sc**2, axis=-1, keepdims=True)
             d_vc = (1/2)*_t1*d_sc
             d_qc = _t2*d_vc
-            d_ec = _t3*g_c + 2*d_qc*ec
+            d_ec = torch.addcmul(_t3*g_c, d_qc, ec, value=2)
             d_mc = torch.sum(-d_ec, axis=-1, keepdims=True)
             i = _rows8[t]
             c_tilde = _rows9[t]
@@ -363,10 +363,10 @@ class _Sequence(torch.autograd.Function):
             d_qr_c = _t2*d_vr_c
             d_qr_i = _t2*d_vr_i
             d_qr_f = _t2*d_vr_f
-            d_er_o = _t7*g_r_o + 2*d_qr_o*er_o
-            d_er_c = _t8*g_r_c + 2*d_qr_c*er_c
-            d_er_i = _t9*g_r_i + 2*d_qr_i*er_i
-            d_er_f = _t10*g_r_f + 2*d_qr_f*er_f
+            d_er_o = torch.addcmul(_t7*g_r_o, d_qr_o, er_o, value=2)
+            d_er_c = torch.addcmul(_t8*g_r_c, d_qr_c, er_c, value=2)
+            d_er_i = torch.addcmul(_t9*g_r_i, d_qr_i, er_i, value=2)
+            d_er_f = torch.addcmul(_t10*g_r_f, d_qr_f, er_f, value=2)
             d_mr = torch.sum(-d_er_c - d_er_f - d_er_i - d_er_o, axis=-1, keepdims=True)
             _t11 = (1/4)*d_mr
             d_mr_o = _t11
@@ -388,10 +388,10 @@ class _Sequence(torch.autograd.Function):
             d_qa_c = _t2*d_va_c
             d_qa_i = _t2*d_va_i
             d_qa_f = _t2*d_va_f
-            d_ea_o = _t15*g_a_o + 2*d_qa_o*ea_o
-            d_ea_c = _t16*g_a_c + 2*d_qa_c*ea_c
-            d_ea_i = _t17*g_a_i + 2*d_qa_i*ea_i
-            d_ea_f = _t18*g_a_f + 2*d_qa_f*ea_f
+            d_ea_o = torch.addcmul(_t15*g_a_o, d_qa_o, ea_o, value=2)
+            d_ea_c = torch.addcmul(_t16*g_a_c, d_qa_c, ea_c, value=2)
+            d_ea_i = torch.addcmul(_t17*g_a_i, d_qa_i, ea_i, value=2)
+            d_ea_f = torch.addcmul(_t18*g_a_f, d_qa_f, ea_f, value=2)
             d_ma = torch.sum(-d_ea_c - d_ea_f - d_ea_i - d_ea_o, axis=-1, keepdims=True)
             _t19 = (1/4)*d_ma
             d_ma_o = _t19

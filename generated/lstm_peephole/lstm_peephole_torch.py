@@ -89,14 +89,14 @@ class _Sequence(torch.autograd.Function):
             U_i_h_prev = proj_h_prev[:, H:2 * H]
             U_c_h_prev = proj_h_prev[:, 2 * H:3 * H]
             U_o_h_prev = proj_h_prev[:, 3 * H:4 * H]
-            z_f = U_f_h_prev + c_prev*p_f
+            z_f = torch.addcmul(U_f_h_prev, c_prev, p_f)
             f = torch.sigmoid(z_f, out=_rows3[t])
-            z_i = U_i_h_prev + c_prev*p_i
+            z_i = torch.addcmul(U_i_h_prev, c_prev, p_i)
             i = torch.sigmoid(z_i, out=_rows4[t])
             z_c = U_c_h_prev
             c_tilde = torch.tanh(z_c, out=_rows5[t])
-            c = torch.add(c_prev*f, c_tilde*i, out=_rows2[t + 1])
-            z_o = U_o_h_prev + c*p_o
+            c = torch.addcmul(c_prev*f, c_tilde, i, out=_rows2[t + 1])
+            z_o = torch.addcmul(U_o_h_prev, c, p_o)
             o = torch.sigmoid(z_o, out=_rows6[t])
             h = torch.mul(o, torch.tanh(c), out=_rows1[t + 1])
         _ctx.save_for_backward(xs, *_tensors[2:], h_seq, c_seq, f_seq, i_seq, c_tilde_seq, o_seq)
@@ -146,14 +146,14 @@ class _Sequence(torch.autograd.Function):
             _t0 = torch.tanh(c)
             d_o = _t0*d_h
             d_z_o = torch.ops.aten.sigmoid_backward.grad_input(d_o, o, grad_input=_rows6[t])
-            d_c = d_c_next + torch.ops.aten.tanh_backward(d_h*o, _t0) + d_z_o*p_o
+            d_c = torch.addcmul(d_c_next + torch.ops.aten.tanh_backward(d_h*o, _t0), d_z_o, p_o)
             d_c_tilde = d_c*i
             d_z_c = torch.ops.aten.tanh_backward.grad_input(d_c_tilde, c_tilde, grad_input=_rows7[t])
             d_i = c_tilde*d_c
             d_z_i = torch.ops.aten.sigmoid_backward.grad_input(d_i, i, grad_input=_rows8[t])
             d_f = c_prev*d_c
             d_z_f = torch.ops.aten.sigmoid_backward.grad_input(d_f, f, grad_input=_rows9[t])
-            d_c_prev = d_c*f + d_z_f*p_f + d_z_i*p_i
+            d_c_prev = torch.addcmul(torch.addcmul(d_c*f, d_z_f, p_f), d_z_i, p_i)
             d_state_c = d_c_prev
             back_h_prev = _rows10[t] @ _w11
             d_h_prev = back_h_prev

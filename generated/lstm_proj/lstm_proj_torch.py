@@ -115,7 +115,7 @@ class _Sequence(torch.autograd.Function):
             c_tilde = torch.tanh(z_c, out=_rows5[t])
             z_o = U_o_h_prev
             o = torch.sigmoid(z_o, out=_rows6[t])
-            c = torch.add(c_prev*f, c_tilde*i, out=_rows2[t + 1])
+            c = torch.addcmul(c_prev*f, c_tilde, i, out=_rows2[t + 1])
             m = torch.mul(o, torch.tanh(c), out=_rows7[t])
             proj_m = m @ _w9
             W_hr_m = proj_m

@@ -68,7 +68,7 @@ class _Sequence(torch.autograd.Function):
             z = torch.sigmoid(z_z, out=_rows3[t])
             h_tilde = _rows4[t]
             h_tilde[...] = W_h_x
-            h = torch.add(h_prev*(1 - z), h_tilde*z, out=_rows2[t + 1])
+            h = torch.addcmul(h_prev*(1 - z), h_tilde, z, out=_rows2[t + 1])
         _ctx.save_for_backward(xs, *_tensors[1:], h_seq, z_seq, h_tilde_seq)
         return h_seq[1:].clone(), h_seq[T].clone()
 

@@ -92,7 +92,7 @@ class _Sequence(torch.autograd.Function):
         for t in range(T - 1, -1, -1):
             d_h = _rows0[t] + d_state_h
             h = _rows1[t + 1]
-            d_z = torch.mul(d_h, torch.heaviside(h, torch.full_like(h, 0)), out=_rows2[t])
+            d_z = torch.mul(d_h, torch.relu(h).sign_(), out=_rows2[t])
             back_h_prev = _rows2[t] @ _w3
             d_h_prev = back_h_prev
             d_state_h = d_h_prev

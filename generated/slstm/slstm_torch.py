@@ -107,8 +107,8 @@ class _Sequence(torch.autograd.Function):
             m = torch.maximum(log_f + m_prev, i_pre, out=_rows2[t + 1])
             i = torch.exp(i_pre - m, out=_rows9[t])
             f = torch.exp(log_f - m + m_prev, out=_rows10[t])
-            c = torch.add(c_prev*f, i*z, out=_rows3[t + 1])
-            n = torch.add(f*n_prev, i, out=_rows4[t + 1])
+            c = torch.addcmul(c_prev*f, i, z, out=_rows3[t + 1])
+            n = torch.addcmul(i, f, n_prev, out=_rows4[t + 1])
             h = torch.div(c*o, n, out=_rows1[t + 1])
         _ctx.save_for_backward(xs, *_tensors[4:], h_seq, c_seq, n_seq, m_seq, z_seq, i_pre_seq, log_f_seq, o_seq, i_seq, f_seq)
         return h_seq[1:].clone(), h_seq[T].clone(), c_seq[T].clone(), n_seq[T].clone(), m_seq[T].clone()
@@ -163,19 +163,19 @@ class _Sequence(torch.autograd.Function):
             m_prev = _rows9[t]
             d_n = -c*d_h*o/n**2 + d_n_next
             _t0 = d_h/n
-            d_c = _t0*o + d_c_next
-            d_f = c_prev*d_c + d_n*n_prev
-            d_i = d_c*z + d_n
+            d_c = torch.addcmul(d_c_next, _t0, o)
+            d_f = torch.addcmul(c_prev*d_c, d_n, n_prev)
+            d_i = torch.addcmul(d_n, d_c, z)
             _t1 = d_f*f
             _t2 = d_i*i
             d_m = -_t1 - _t2 + d_m_next
             d_o = _t0*c
             d_z_o = torch.ops.aten.sigmoid_backward.grad_input(d_o, o, grad_input=_rows10[t])
             _t3 = -i_pre + log_f + m_prev
-            _t4 = _t1 + d_m*torch.heaviside(_t3, torch.full_like(_t3, 1/2))
+            _t4 = torch.addcmul(_t1, d_m, torch.sign(_t3).add_(1).mul_(0.5))
             d_log_f = _t4
             d_z_f = torch.mul(d_log_f, 1 - torch.exp(log_f), out=_rows11[t])
-            d_i_pre = torch.add(_t2, d_m*torch.heaviside(-_t3, torch.full_like(-_t3, 1/2)), out=_rows12[t])
+            d_i_pre = torch.addcmul(_t2, d_m, torch.sign(-_t3).add_(1).mul_(0.5), out=_rows12[t])
             d_z = d_c*i
             d_z_z = torch.ops.aten.tanh_backward.grad_input(d_z, z, grad_input=_rows13[t])
             d_c_prev = d_c*f

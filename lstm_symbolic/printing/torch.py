@@ -2,11 +2,13 @@
 
 The NumPy :class:`~lstm_symbolic.printing.numpy.ArrayPrinter` with ``torch.`` for ``np.`` and a rule of
 its own where PyTorch's function differs from NumPy's (``torch.maximum`` takes two tensors: a number
-bound is a ``torch.clamp``; ``torch.heaviside`` takes its value at 0 as a tensor).  Every rule is exact:
+bound is a ``torch.clamp``; the unit step is a sign, not ``torch.heaviside``).  Every rule is exact:
 no ``threshold`` approximation (``softplus`` is ``logaddexp``), so float64 agrees with the NumPy module.
 """
 
 from __future__ import annotations
+
+import functools
 
 import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
@@ -37,11 +39,26 @@ def _derivative(expr) -> tuple[str, sp.Expr, sp.Symbol] | None:
     return None
 
 
+def _addcmul(expr, numbers: frozenset = frozenset()) -> tuple[sp.Expr, sp.Expr, sp.Expr, sp.Expr] | None:
+    """``c + k*a*b`` (a sum, one term of it the product of two factors and a number k) as ``(c, a, b, k)``,
+    one ``torch.addcmul`` kernel for a product and a sum; None for another expression, or where ``c``, ``a``
+    or ``b`` holds no tensor (only ``numbers``: symbols that hold a number, as ``_t2 = H**(-1.0)``)."""
+    if not isinstance(expr, sp.Add):
+        return None
+    for term in reversed(expr.as_ordered_terms()):
+        k, factors = term.as_coeff_mul()
+        if len(factors) == 2 and all(f.free_symbols - numbers for f in factors) and not _derivative(term):
+            rest = expr - term
+            return (rest, *factors, k) if rest.free_symbols - numbers else None
+    return None
+
+
 class TorchPrinter(ArrayPrinter):
     """``torch.`` functions on tensors; the sigmoid is PyTorch's own (finite for every argument)."""
 
     _module = "torch"
     label = "PyTorch"  # in the error a form it has no rule for gives
+    numbers: frozenset = frozenset()  # symbols that hold a number, not a tensor
     _kf = {k: "torch." + v.split(".")[-1] for k, v in NumPyPrinter._kf.items()}
 
     def _module_format(self, fqn, register=True):
@@ -93,11 +110,23 @@ class TorchPrinter(ArrayPrinter):
     def _print_absolute(self, expr):
         return self._torch("abs", *expr.args)
 
-    def _print_step(self, expr):  # [x > 0], the given value at 0 (a tensor, as torch.heaviside takes it)
-        x, at_zero = (self._print(a) for a in expr.args)
-        if _number(expr.args[1]):
-            at_zero = f"torch.full_like({x}, {at_zero})"
-        return f"torch.heaviside({x}, {at_zero})"
+    def _print_step(self, expr):
+        """[x > 0] with its value at 0, from vectorised kernels (``torch.heaviside`` has none: about ten
+        times an element-wise op): ``relu(x).sign_()`` at 0 is 0, ``(sign(x) + 1) / 2`` at 0 is 1/2."""
+        x, at_zero = self._print(expr.args[0]), expr.args[1]
+        if at_zero == 0:
+            return f"torch.relu({x}).sign_()"
+        if at_zero == sp.Rational(1, 2):
+            return f"torch.sign({x}).add_(1).mul_(0.5)"
+        if at_zero == 1:
+            return f"torch.sign({x}).add_(1).clamp_(max=1)"
+        value = f"torch.full_like({x}, {self._print(at_zero)})" if _number(at_zero) else self._print(at_zero)
+        return f"torch.heaviside({x}, {value})"
+
+    def _print_Add(self, expr, order=None):
+        if parts := _addcmul(expr, self.numbers):
+            return _addcmul_code(parts, self._print)
+        return super()._print_Add(expr, order)
 
     def _print_Mul(self, expr):
         if fused := _derivative(expr):
@@ -105,11 +134,22 @@ class TorchPrinter(ArrayPrinter):
         return super()._print_Mul(expr)
 
 
-_PRINTER = TorchPrinter()
+def _addcmul_code(parts, code, out: str = "") -> str:
+    rest, a, b, k = parts
+    value = "" if k == 1 else f", value={code(k)}"
+    return f"torch.addcmul({code(rest)}, {code(a)}, {code(b)}{value}{out})"
 
 
-def torch_code(expr: sp.Expr) -> str:
-    return _PRINTER.doprint(expr)
+@functools.lru_cache(maxsize=8)
+def _printer(numbers: frozenset) -> TorchPrinter:
+    printer = TorchPrinter()
+    printer.numbers = numbers
+    return printer
+
+
+def torch_code(expr: sp.Expr, numbers: frozenset = frozenset()) -> str:
+    """``expr`` as a torch expression; ``numbers``: symbols that hold a number (no tensor functions on them)."""
+    return _printer(frozenset(numbers)).doprint(expr)
 
 
 _OPS = {sp.Add: "torch.add", sp.Mul: "torch.mul"}
@@ -127,12 +167,17 @@ def _closes_at_end(code: str, start: int) -> bool:
     return False
 
 
-def torch_code_into(expr: sp.Expr, out: str) -> str | None:
+def torch_code_into(expr: sp.Expr, out: str, numbers: frozenset = frozenset()) -> str | None:
     """``expr`` computed straight into the tensor ``out`` (its outermost operation given ``out=``: no
     temporary and no copy), or None when that operation takes no ``out`` (a power, a bare symbol).
     A term ``-y`` of a sum is a ``torch.sub`` (``1 - o``: one operation), a factor ``1/x`` a ``torch.div``."""
+    def code(e):
+        return torch_code(e, numbers)
+
     if fused := _derivative(expr):
-        return f"torch.ops.aten.{fused[0]}.grad_input({torch_code(fused[1])}, {torch_code(fused[2])}, grad_input={out})"
+        return f"torch.ops.aten.{fused[0]}.grad_input({code(fused[1])}, {code(fused[2])}, grad_input={out})"
+    if parts := _addcmul(expr, numbers):
+        return _addcmul_code(parts, code, f", out={out}")
     if type(expr) in _OPS:
         add = isinstance(expr, sp.Add)
         parts = list(expr.as_ordered_terms() if add else expr.as_ordered_factors())
@@ -143,10 +188,10 @@ def torch_code_into(expr: sp.Expr, out: str) -> str | None:
             op, last = "torch.div", over[-1]
         rest = type(expr)(*[p for p in parts if p is not last])
         last = -last if op == "torch.sub" else last.base if op == "torch.div" else last
-        return f"{op}({torch_code(rest)}, {torch_code(last)}, out={out})"
+        return f"{op}({code(rest)}, {code(last)}, out={out})"
     if isinstance(expr, sp.Function):
-        code = torch_code(expr)
-        name = code[:code.index("(")] if "(" in code else ""
-        if name in _INTO and _closes_at_end(code, len(name)):
-            return f"{code[:-1]}, out={out})"
+        text = code(expr)
+        name = text[:text.index("(")] if "(" in text else ""
+        if name in _INTO and _closes_at_end(text, len(name)):
+            return f"{text[:-1]}, out={out})"
     return None

@@ -11,6 +11,7 @@ parameter lives in PyTorch's stacked arrays (read from :mod:`...interop.conventi
 
 from __future__ import annotations
 
+import functools
 import keyword
 import re
 
@@ -21,7 +22,7 @@ from ... import naming
 from ...core.functions import MatVec
 from ...interop import conventions
 from ...printing.torch import torch_code, torch_code_into
-from ..kernel import Kernel
+from ..kernel import Assign, Kernel
 from ..numpy.emit import module_data, size_name
 from ..render import render
 from ..widths import size_sources
@@ -176,10 +177,20 @@ def hoisted_views(lines: list[str]) -> tuple[list[str], list[str]]:
     return out, setup
 
 
+def numbers(kernel: Kernel) -> frozenset:
+    """The step's symbols that hold a number, not a tensor (``_t2 = H**(-1.0)``: of no symbol but sizes)."""
+    found: set = set()
+    for a in (*kernel.forward, *kernel.backward):
+        if isinstance(a, Assign) and not a.rhs.free_symbols - found:
+            found.add(a.lhs)
+    return frozenset(found)
+
+
 def torch_module(kernel: Kernel) -> str:
     """The standalone PyTorch module (autograd.Function + nn.Module) for ``kernel``'s cell."""
-    cell = kernel.cell
-    data = module_data(kernel, code=torch_code, code_into=torch_code_into)
+    cell, scalars = kernel.cell, numbers(kernel)
+    data = module_data(kernel, code=functools.partial(torch_code, numbers=scalars),
+                       code_into=functools.partial(torch_code_into, numbers=scalars))
     data["forward_lines"] = fused(data["forward_lines"])
     data["backward_lines"], after = hoisted_sums(torch_zeros(data["backward_lines"]), data["backward_params"])
     data["forward_lines"], forward_setup = hoisted_views(data["forward_lines"])
