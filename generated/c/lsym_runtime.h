@@ -216,6 +216,13 @@ LSYM_STATIC void blas_restore_(int n)
     (void)n;
 }
 
+/* Where the tiles are AVX-512 (LSTM_VB 64), GCC's vectorizer may use the same width in the loops that follow:
+ * the element-wise passes then call glibc's 8-wide vector tanh/exp (libmvec) instead of the 4-wide ones GCC
+ * prefers by default on such CPUs.  Placed after every system header, so that it only touches this code. */
+#if defined(LSTM_VECTORS) && LSTM_VB == 64 && defined(__GNUC__) && __GNUC__ >= 8 && !defined(__clang__)
+#pragma GCC target("prefer-vector-width=512")
+#endif
+
 /* lsym_runtime_real.h once per real type: LSYM_FN(mm_nt) names mm_nt_f64, then mm_nt_f32. */
 #define LSYM_CAT2_(a, b) a##_##b
 #define LSYM_CAT_(a, b) LSYM_CAT2_(a, b)

@@ -219,23 +219,25 @@ LSYM_STATIC void LSYM_FN(mm_pk)(int M, int N, int K, const LSYM_REAL *A, int lda
 }
 
 /* C (M x N) += A^T B, with A (K x M) and B (K x N), by the team of threads (every thread calls it), with one
- * barrier, at the end (the next call may share out Bp differently): each thread takes its panels p0 .. p1 - 1
- * of PK_NR columns of C and, in blocks of LSTM_KC rows of A and B, packs them from the block of B into its own
- * part of Bp (from p0 x LSTM_KC x PK_NR on), then for each strip of LSTM_MR rows of C packs the strip's
- * columns of the block of A onto its stack (a BLAS packs A^T from rows lda apart; here each row of A is read
- * in runs of LSTM_MR) and runs the strip's tiles.  Ap is not used. */
+ * barrier, at the end (the next call may share out Ap differently).  Each thread takes its strips of LSTM_MR rows
+ * of C and, in blocks of LSTM_KC rows of A and B, packs its strips' columns of the block of A into its part of
+ * Ap (a BLAS packs A^T from rows lda apart; here each row of A is read in runs of LSTM_MR), then packs each panel
+ * of PK_NR columns of the block of B in turn onto its stack and runs every strip's tile on it.  A, the larger
+ * operand (d_lin over all steps), is so read once by the team, each thread its columns of it, with no barrier
+ * between blocks; each element of C is summed in the same order for any number of threads.  Bp is not used. */
 LSYM_STATIC void LSYM_FN(mm_tnp)(int M, int N, int K, const LSYM_REAL *A, int lda, const LSYM_REAL *Bm, int ldb,
     LSYM_REAL *C, int ldc, LSYM_REAL *Ap, LSYM_REAL *Bp, int tid, int nth)
 {
-    const int np = (N + LSYM_NR - 1) / LSYM_NR, p0 = SPLIT_(np, tid, nth), p1 = SPLIT_(np, tid + 1, nth);
-    LSYM_REAL strip[LSTM_KC * LSTM_MR], *const bp = Bp + (size_t)p0 * LSTM_KC * LSYM_NR;
-    int k0, k, i, ii, p;
-    (void)Ap;
-    for (k0 = 0; k0 < K && p0 < p1; k0 += LSTM_KC) {
+    const int np = (N + LSYM_NR - 1) / LSYM_NR, ns = (M + LSTM_MR - 1) / LSTM_MR;
+    const int s0 = SPLIT_(ns, tid, nth), s1 = SPLIT_(ns, tid + 1, nth);
+    LSYM_REAL panel[LSTM_KC * LSYM_NR];
+    int k0, k, s, ii, p;
+    (void)Bp;
+    for (k0 = 0; k0 < K && s0 < s1; k0 += LSTM_KC) {
         const int kc = K - k0 < LSTM_KC ? K - k0 : LSTM_KC;
-        LSYM_FN(pk_panels)(0, N - p0 * LSYM_NR, kc, Bm + (size_t)k0 * ldb + (size_t)p0 * LSYM_NR, ldb, bp, 0, p1 - p0);
-        for (i = 0; i < M; i += LSTM_MR) {
-            const int mc = M - i < LSTM_MR ? M - i : LSTM_MR;
+        for (s = s0; s < s1; ++s) {
+            const int i = s * LSTM_MR, mc = M - i < LSTM_MR ? M - i : LSTM_MR;
+            LSYM_REAL *strip = Ap + (size_t)s * LSTM_KC * LSTM_MR;
             for (k = 0; k < kc; ++k) {
                 const LSYM_REAL *a = A + (size_t)(k0 + k) * lda + i;
                 if (mc == LSTM_MR) {
@@ -245,9 +247,13 @@ LSYM_STATIC void LSYM_FN(mm_tnp)(int M, int N, int K, const LSYM_REAL *A, int ld
                         strip[(size_t)k * LSTM_MR + ii] = ii < mc ? a[ii] : (LSYM_REAL)0;
                 }
             }
-            for (p = p0; p < p1; ++p) {
-                const int nc = N - p * LSYM_NR < LSYM_NR ? N - p * LSYM_NR : LSYM_NR;
-                LSYM_FN(pk_tile)(LSTM_MR, kc, strip, 1, LSTM_MR, bp + (size_t)(p - p0) * kc * LSYM_NR,
+        }
+        for (p = 0; p < np; ++p) {
+            const int nc = N - p * LSYM_NR < LSYM_NR ? N - p * LSYM_NR : LSYM_NR;
+            LSYM_FN(pk_panels)(0, N - p * LSYM_NR, kc, Bm + (size_t)k0 * ldb + (size_t)p * LSYM_NR, ldb, panel, 0, 1);
+            for (s = s0; s < s1; ++s) {
+                const int i = s * LSTM_MR, mc = M - i < LSTM_MR ? M - i : LSTM_MR;
+                LSYM_FN(pk_tile)(LSTM_MR, kc, Ap + (size_t)s * LSTM_KC * LSTM_MR, 1, LSTM_MR, panel,
                     C + (size_t)i * ldc + (size_t)p * LSYM_NR, ldc, mc, nc, 1);
             }
         }
