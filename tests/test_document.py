@@ -187,3 +187,14 @@ def test_a_user_cell_renders_in_every_notation(profile):
     assert "partial and the total Jacobian coincide" in tex
     if shutil.which("pdflatex"):
         assert compile_pdf(tex, "user.tex").startswith(b"%PDF")
+
+
+def test_a_memory_that_reaches_itself_by_no_path_has_jacobians_zero():
+    """c = h_prev + W0 @ x with h = h_prev: c_t depends on c_{t-1} neither directly nor through h (the fuzz's
+    find: the total Jacobian's section indexed its first label of none)."""
+    from lstm_symbolic.spec.load import parse_spec  # noqa: PLC0415
+
+    cell = parse_spec('name = "fz"\nstates = ["h", "c"]\n[inputs]\nx = "input"\n[params]\nW0 = ["hidden", "input"]\n'
+                      '[equations]\nc = "h_prev + W0 @ x"\nh = "h_prev"\n')
+    latex = to_latex(derivation_document(cell))
+    assert r"\right|_{h_{t-1}} &= 0 \\" in latex and r"{\mathrm{d} c_{t-1}} &= 0" in latex

@@ -74,6 +74,8 @@ def _total_block(ctx: Context, total: Jacobian, partial: Jacobian, mem, mem_prev
     letters = _letters(len(terms))
     d = r"\mathrm{d}"
     lhs = rf"\frac{{{d} {ctx.tex(mem)}}}{{{d} {ctx.tex(mem_prev)}}}"
+    if not terms:  # the memory does not reach itself through another state either
+        return Block("total", (Row(lhs, "0"),)), ""
     many = rf"\textstyle\sum_{{k=1}}^{{{len(terms)}}} J_{{k}}"  # (letters J_k: more terms than letters)
     rows = [Row(lhs, many if letters[-1].startswith("J_") else " + ".join(letters))]
     said, through = [], []
