@@ -355,11 +355,11 @@ def test_which_vector_sums_leave_the_loop_is_decided_on_the_plan():
 
 def test_the_torch_dialect_fuses_the_folded_projection_and_reads_rows_from_tuples():
     """lstm's per-step product adds the input's projection at step t in one torch.addmm; each row the loop
-    reads comes from a tuple unbound once before it, numbered as the loop first reads them, then the weight."""
+    reads comes from a tuple unbound once before it, numbered as the loop first reads them, the weights apart."""
     torch_data, numpy_data = _data("lstm", TorchDialect()), _data("lstm")
-    assert torch_data["forward_lines"][0] == "proj_h_prev = torch.addmm(_rows0[t], _rows1[t], _w7)"
+    assert torch_data["forward_lines"][0] == "proj_h_prev = torch.addmm(_rows0[t], _rows1[t], _w0)"
     assert torch_data["forward_setup"][:2] == ["_rows0 = proj_x.unbind(0)", "_rows1 = h_seq.unbind(0)"]
-    assert torch_data["forward_setup"][-1] == '_w7 = stacked["h_prev"].T'
+    assert torch_data["forward_setup"][-1] == '_w0 = stacked["h_prev"].T'
     product = 'proj_h_prev = h_seq[t] @ stacked["h_prev"].T'
     assert numpy_data["forward_lines"][:2] == [product, "proj_h_prev += proj_x[t]"]
     assert numpy_data["forward_setup"] == numpy_data["backward_setup"] == []

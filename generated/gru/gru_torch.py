@@ -71,10 +71,10 @@ class _Sequence(torch.autograd.Function):
         _rows4 = rh_seq.unbind(0)
         _rows5 = proj_x[:, :, 2 * H:3 * H].unbind(0)
         _rows6 = n_seq.unbind(0)
-        _w7 = stacked["h_prev"].T
-        _w8 = stacked["rh"].T
+        _w0 = stacked["h_prev"].T
+        _w1 = stacked["rh"].T
         for t in range(T):
-            proj_h_prev = torch.addmm(_rows0[t], _rows1[t], _w7)
+            proj_h_prev = torch.addmm(_rows0[t], _rows1[t], _w0)
             U_r_h_prev = proj_h_prev[:, :H]
             U_z_h_prev = proj_h_prev[:, H:2 * H]
             h_prev = _rows1[t]
@@ -83,7 +83,7 @@ class _Sequence(torch.autograd.Function):
             z_z = U_z_h_prev
             z = torch.sigmoid(z_z, out=_rows3[t])
             rh = torch.mul(h_prev, r, out=_rows4[t])
-            proj_rh = torch.addmm(_rows5[t], rh, _w8)
+            proj_rh = torch.addmm(_rows5[t], rh, _w1)
             U_n_rh = proj_rh
             z_n = U_n_rh
             n = torch.tanh(z_n, out=_rows6[t])
@@ -113,8 +113,8 @@ class _Sequence(torch.autograd.Function):
         _rows6 = r_seq.unbind(0)
         _rows7 = d_lin_x[:, :, :H].unbind(0)
         _rows8 = d_lin_x[:, :, :2 * H].unbind(0)
-        _w9 = stacked["rh"]
-        _w10 = stacked["h_prev"]
+        _w0 = stacked["rh"]
+        _w1 = stacked["h_prev"]
         for t in range(T - 1, -1, -1):
             d_h = _rows0[t] + d_state_h
             z = _rows1[t]
@@ -125,12 +125,12 @@ class _Sequence(torch.autograd.Function):
             d_z_n = torch.ops.aten.tanh_backward.grad_input(d_n, n, grad_input=_rows4[t])
             d_z = d_h*(h_prev - n)
             d_z_z = torch.mul(_t0*d_z, z, out=_rows5[t])
-            back_rh = _rows4[t] @ _w9
+            back_rh = _rows4[t] @ _w0
             r = _rows6[t]
             d_rh = back_rh
             d_r = d_rh*h_prev
             d_z_r = torch.ops.aten.sigmoid_backward.grad_input(d_r, r, grad_input=_rows7[t])
-            back_h_prev = _rows8[t] @ _w10
+            back_h_prev = _rows8[t] @ _w1
             d_h_prev = torch.addcmul(torch.addcmul(back_h_prev, d_h, z), d_rh, r)
             d_state_h = d_h_prev
         grads = {}

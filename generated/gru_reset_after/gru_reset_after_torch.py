@@ -85,9 +85,9 @@ class _Sequence(torch.autograd.Function):
         _rows3 = r_seq.unbind(0)
         _rows4 = z_seq.unbind(0)
         _rows5 = n_seq.unbind(0)
-        _w6 = stacked["h_prev"].T
+        _w0 = stacked["h_prev"].T
         for t in range(T):
-            proj_h_prev = _rows0[t] @ _w6
+            proj_h_prev = _rows0[t] @ _w0
             proj_h_prev[:, :2 * H] += _rows1[t]
             U_r_h_prev = proj_h_prev[:, :H]
             U_z_h_prev = proj_h_prev[:, H:2 * H]
@@ -131,7 +131,7 @@ class _Sequence(torch.autograd.Function):
         _rows8 = d_lin_x[:, :, H:2 * H].unbind(0)
         _rows9 = d_lin_x[:, :, :H].unbind(0)
         _rows10 = d_lin_h_prev.unbind(0)
-        _w11 = stacked["h_prev"]
+        _w0 = stacked["h_prev"]
         for t in range(T - 1, -1, -1):
             d_h = _rows0[t] + d_state_h
             z = _rows1[t]
@@ -151,7 +151,7 @@ class _Sequence(torch.autograd.Function):
             d_r = d_z_n*(U_n_h_prev + b_hn)
             d_z_r = torch.ops.aten.sigmoid_backward.grad_input(d_r, r, grad_input=_rows9[t])
             d_lin_h_prev[t, :, :H] = d_z_r
-            back_h_prev = _rows10[t] @ _w11
+            back_h_prev = _rows10[t] @ _w0
             d_h_prev = torch.addcmul(back_h_prev, d_h, z)
             d_state_h = d_h_prev
         grads = {}

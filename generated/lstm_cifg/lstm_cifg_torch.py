@@ -70,9 +70,9 @@ class _Sequence(torch.autograd.Function):
         _rows3 = i_seq.unbind(0)
         _rows4 = c_tilde_seq.unbind(0)
         _rows5 = o_seq.unbind(0)
-        _w6 = stacked["h_prev"].T
+        _w0 = stacked["h_prev"].T
         for t in range(T):
-            proj_h_prev = torch.addmm(_rows0[t], _rows1[t], _w6)
+            proj_h_prev = torch.addmm(_rows0[t], _rows1[t], _w0)
             U_i_h_prev = proj_h_prev[:, :H]
             U_c_h_prev = proj_h_prev[:, H:2 * H]
             U_o_h_prev = proj_h_prev[:, 2 * H:3 * H]
@@ -112,7 +112,7 @@ class _Sequence(torch.autograd.Function):
         _rows6 = d_lin_x[:, :, H:2 * H].unbind(0)
         _rows7 = d_lin_x[:, :, :H].unbind(0)
         _rows8 = d_lin_x.unbind(0)
-        _w9 = stacked["h_prev"]
+        _w0 = stacked["h_prev"]
         for t in range(T - 1, -1, -1):
             d_h = _rows0[t] + d_state_h
             d_c_next = d_state_c
@@ -133,7 +133,7 @@ class _Sequence(torch.autograd.Function):
             d_z_i = torch.ops.aten.sigmoid_backward.grad_input(d_i, i, grad_input=_rows7[t])
             d_c_prev = d_c*f
             d_state_c = d_c_prev
-            back_h_prev = _rows8[t] @ _w9
+            back_h_prev = _rows8[t] @ _w0
             d_h_prev = back_h_prev
             d_state_h = d_h_prev
         grads = {}

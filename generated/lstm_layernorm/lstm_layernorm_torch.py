@@ -132,7 +132,7 @@ class _Sequence(torch.autograd.Function):
         _rows19 = o_seq.unbind(0)
         _rows20 = ec_seq.unbind(0)
         _rows21 = sc_seq.unbind(0)
-        _w22 = stacked["h_prev"].T
+        _w0 = stacked["h_prev"].T
         for t in range(T):
             W_f_x = _rows0[t]
             W_i_x = _rows1[t]
@@ -161,7 +161,7 @@ class _Sequence(torch.autograd.Function):
             va_o = torch.mean(qa_o, axis=-1, keepdims=True)
             va = (1/4)*va_c + (1/4)*va_f + (1/4)*va_i + (1/4)*va_o
             sa = torch.sqrt(va + 1/100000, out=_rows8[t])
-            proj_h_prev = _rows9[t] @ _w22
+            proj_h_prev = _rows9[t] @ _w0
             U_f_h_prev = proj_h_prev[:, :H]
             U_i_h_prev = proj_h_prev[:, H:2 * H]
             U_c_h_prev = proj_h_prev[:, 2 * H:3 * H]
@@ -279,7 +279,7 @@ class _Sequence(torch.autograd.Function):
         _rows24 = d_lin_x[:, :, H:2 * H].unbind(0)
         _rows25 = d_lin_x[:, :, :H].unbind(0)
         _rows26 = d_lin_h_prev.unbind(0)
-        _w27 = stacked["h_prev"]
+        _w0 = stacked["h_prev"]
         for t in range(T - 1, -1, -1):
             d_h = _rows0[t] + d_state_h
             d_c_next = d_state_c
@@ -402,7 +402,7 @@ class _Sequence(torch.autograd.Function):
             d_a_c = torch.add(_t2*d_ma_c, d_ea_c, out=_rows23[t])
             d_a_i = torch.add(_t2*d_ma_i, d_ea_i, out=_rows24[t])
             d_a_f = torch.add(_t2*d_ma_f, d_ea_f, out=_rows25[t])
-            back_h_prev = _rows26[t] @ _w27
+            back_h_prev = _rows26[t] @ _w0
             d_h_prev = back_h_prev
             d_state_h = d_h_prev
         grads = {}

@@ -81,9 +81,9 @@ class _Sequence(torch.autograd.Function):
         _rows4 = i_seq.unbind(0)
         _rows5 = c_tilde_seq.unbind(0)
         _rows6 = o_seq.unbind(0)
-        _w7 = stacked["h_prev"].T
+        _w0 = stacked["h_prev"].T
         for t in range(T):
-            proj_h_prev = torch.addmm(_rows0[t], _rows1[t], _w7)
+            proj_h_prev = torch.addmm(_rows0[t], _rows1[t], _w0)
             U_f_h_prev = proj_h_prev[:, :H]
             c_prev = _rows2[t]
             U_i_h_prev = proj_h_prev[:, H:2 * H]
@@ -133,7 +133,7 @@ class _Sequence(torch.autograd.Function):
         _rows8 = d_lin_x[:, :, H:2 * H].unbind(0)
         _rows9 = d_lin_x[:, :, :H].unbind(0)
         _rows10 = d_lin_x.unbind(0)
-        _w11 = stacked["h_prev"]
+        _w0 = stacked["h_prev"]
         for t in range(T - 1, -1, -1):
             d_h = _rows0[t] + d_state_h
             d_c_next = d_state_c
@@ -155,7 +155,7 @@ class _Sequence(torch.autograd.Function):
             d_z_f = torch.ops.aten.sigmoid_backward.grad_input(d_f, f, grad_input=_rows9[t])
             d_c_prev = torch.addcmul(torch.addcmul(d_c*f, d_z_f, p_f), d_z_i, p_i)
             d_state_c = d_c_prev
-            back_h_prev = _rows10[t] @ _w11
+            back_h_prev = _rows10[t] @ _w0
             d_h_prev = back_h_prev
             d_state_h = d_h_prev
         d_p_i += (c_seq[:T]*d_lin_x[:T, :, H:2 * H]).sum(dim=(0, 1))

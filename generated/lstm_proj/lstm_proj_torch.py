@@ -98,10 +98,10 @@ class _Sequence(torch.autograd.Function):
         _rows5 = c_tilde_seq.unbind(0)
         _rows6 = o_seq.unbind(0)
         _rows7 = m_seq.unbind(0)
-        _w8 = stacked["h_prev"].T
-        _w9 = stacked["m"].T
+        _w0 = stacked["h_prev"].T
+        _w1 = stacked["m"].T
         for t in range(T):
-            proj_h_prev = torch.addmm(_rows0[t], _rows1[t], _w8)
+            proj_h_prev = torch.addmm(_rows0[t], _rows1[t], _w0)
             U_f_h_prev = proj_h_prev[:, :H]
             U_i_h_prev = proj_h_prev[:, H:2 * H]
             U_c_h_prev = proj_h_prev[:, 2 * H:3 * H]
@@ -117,7 +117,7 @@ class _Sequence(torch.autograd.Function):
             o = torch.sigmoid(z_o, out=_rows6[t])
             c = torch.addcmul(c_prev*f, c_tilde, i, out=_rows2[t + 1])
             m = torch.mul(o, torch.tanh(c), out=_rows7[t])
-            proj_m = m @ _w9
+            proj_m = m @ _w1
             W_hr_m = proj_m
             h = _rows1[t + 1]
             h[...] = W_hr_m
@@ -152,15 +152,15 @@ class _Sequence(torch.autograd.Function):
         _rows9 = d_lin_x[:, :, H:2 * H].unbind(0)
         _rows10 = d_lin_x[:, :, :H].unbind(0)
         _rows11 = d_lin_x.unbind(0)
-        _w12 = stacked["m"]
-        _w13 = stacked["h_prev"]
+        _w0 = stacked["m"]
+        _w1 = stacked["h_prev"]
         for t in range(T - 1, -1, -1):
             d_h = _rows0[t] + d_state_h
             d_c_next = d_state_c
             c = _rows1[t + 1]
             _t0 = torch.tanh(c)
             d_lin_m[t] = d_h
-            back_m = _rows2[t] @ _w12
+            back_m = _rows2[t] @ _w0
             o = _rows3[t]
             i = _rows4[t]
             c_tilde = _rows5[t]
@@ -178,7 +178,7 @@ class _Sequence(torch.autograd.Function):
             d_z_f = torch.ops.aten.sigmoid_backward.grad_input(d_f, f, grad_input=_rows10[t])
             d_c_prev = d_c*f
             d_state_c = d_c_prev
-            back_h_prev = _rows11[t] @ _w13
+            back_h_prev = _rows11[t] @ _w1
             d_h_prev = back_h_prev
             d_state_h = d_h_prev
         grads = {}

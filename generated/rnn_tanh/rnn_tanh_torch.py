@@ -62,9 +62,9 @@ class _Sequence(torch.autograd.Function):
         proj_x += torch.cat([params[_b] for _b in _BIAS_BLOCKS["x"]])
         _rows0 = proj_x.unbind(0)
         _rows1 = h_seq.unbind(0)
-        _w2 = stacked["h_prev"].T
+        _w0 = stacked["h_prev"].T
         for t in range(T):
-            proj_h_prev = torch.addmm(_rows0[t], _rows1[t], _w2)
+            proj_h_prev = torch.addmm(_rows0[t], _rows1[t], _w0)
             U_h_prev = proj_h_prev
             z = U_h_prev
             h = torch.tanh(z, out=_rows1[t + 1])
@@ -87,12 +87,12 @@ class _Sequence(torch.autograd.Function):
         _rows0 = d_hs.unbind(0)
         _rows1 = h_seq.unbind(0)
         _rows2 = d_lin_x.unbind(0)
-        _w3 = stacked["h_prev"]
+        _w0 = stacked["h_prev"]
         for t in range(T - 1, -1, -1):
             d_h = _rows0[t] + d_state_h
             h = _rows1[t + 1]
             d_z = torch.ops.aten.tanh_backward.grad_input(d_h, h, grad_input=_rows2[t])
-            back_h_prev = _rows2[t] @ _w3
+            back_h_prev = _rows2[t] @ _w0
             d_h_prev = back_h_prev
             d_state_h = d_h_prev
         grads = {}

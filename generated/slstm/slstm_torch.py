@@ -85,9 +85,9 @@ class _Sequence(torch.autograd.Function):
         _rows8 = o_seq.unbind(0)
         _rows9 = i_seq.unbind(0)
         _rows10 = f_seq.unbind(0)
-        _w11 = stacked["h_prev"].T
+        _w0 = stacked["h_prev"].T
         for t in range(T):
-            proj_h_prev = torch.addmm(_rows0[t], _rows1[t], _w11)
+            proj_h_prev = torch.addmm(_rows0[t], _rows1[t], _w0)
             U_z_h_prev = proj_h_prev[:, :H]
             U_i_h_prev = proj_h_prev[:, H:2 * H]
             U_f_h_prev = proj_h_prev[:, 2 * H:3 * H]
@@ -144,7 +144,7 @@ class _Sequence(torch.autograd.Function):
         _rows12 = d_lin_x[:, :, H:2 * H].unbind(0)
         _rows13 = d_lin_x[:, :, :H].unbind(0)
         _rows14 = d_lin_x.unbind(0)
-        _w15 = stacked["h_prev"]
+        _w0 = stacked["h_prev"]
         for t in range(T - 1, -1, -1):
             d_h = _rows0[t] + d_state_h
             d_c_next = d_state_c
@@ -184,7 +184,7 @@ class _Sequence(torch.autograd.Function):
             d_state_n = d_n_prev
             d_m_prev = _t4
             d_state_m = d_m_prev
-            back_h_prev = _rows14[t] @ _w15
+            back_h_prev = _rows14[t] @ _w0
             d_h_prev = back_h_prev
             d_state_h = d_h_prev
         grads = {}

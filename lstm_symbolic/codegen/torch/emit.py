@@ -104,11 +104,8 @@ class TorchDialect(Dialect):
         self._weights: dict[str, str] = {}  # stacked weights: their local
 
     def loop(self, build):
-        """The loop built twice: the locals of the rows it reads are numbered first (in the order it first
-        reads them), then the weights' after them."""
+        """The loop's lines, and before them the tuples of the rows it reads and the locals of its weights."""
         self._tuples, self._weights = {}, {}
-        build()
-        self._weights = {}
         loop = build()
         return loop, ([f"{n} = {a}.unbind(0)" for a, n in self._tuples.items()]
                       + [f"{n} = {w}" for w, n in self._weights.items()])
@@ -118,7 +115,7 @@ class TorchDialect(Dialect):
 
     def weight(self, group: str, back: bool) -> str:
         text = super().weight(group, back)
-        return self._weights.setdefault(text, f"_w{len(self._tuples) + len(self._weights)}")
+        return self._weights.setdefault(text, f"_w{len(self._weights)}")
 
     def product(self, target: str, source: Row | str, weight: str, addend: Row | None = None) -> list[str]:
         if addend is None:
